@@ -1,0 +1,135 @@
+//! The command line: flags (with `FLUXGATE_…` environment twins) → a validated [`Config`] →
+//! the subcommand. Exit codes are decided here and only here.
+//!
+//! Exit 0: the command did its job (whatever the admission decision). Exit 2: bad flags, or
+//! input or windows that cannot be read, with a one-line error on stderr.
+
+mod review;
+mod status;
+
+use crate::duration::parse_duration;
+use crate::load::load_windows;
+use crate::policy::Policy;
+use crate::window::WindowSet;
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fluxgate",
+    version,
+    about = "Reconciliation windows for Flux CD, enforced at admission"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Decide one AdmissionReview (admission.k8s.io/v1) read from stdin; print the response.
+    Review(review::ReviewArgs),
+    /// Show every window: open or closed, since when, and the next transition.
+    Status(status::StatusArgs),
+}
+
+/// Flags shared by the commands that decide or evaluate windows.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// A ReconciliationWindow YAML file or a folder of them (repeatable); the embedded example
+    /// windows when absent.
+    #[arg(
+        long = "windows",
+        env = "FLUXGATE_WINDOWS",
+        value_delimiter = ',',
+        value_name = "PATH"
+    )]
+    windows: Vec<PathBuf>,
+    /// The window of rw objects without a fluxgate.io/window label.
+    #[arg(long, env = "FLUXGATE_DEFAULT_WINDOW", default_value = Policy::DEFAULT_WINDOW, value_name = "NAME")]
+    default_window: String,
+    /// A user name that is Flux (repeatable; replaces the defaults).
+    #[arg(
+        long = "flux-user",
+        env = "FLUXGATE_FLUX_USER",
+        value_delimiter = ',',
+        value_name = "U"
+    )]
+    flux_users: Vec<String>,
+    /// A group whose members are Flux (repeatable; default none).
+    #[arg(
+        long = "flux-group",
+        env = "FLUXGATE_FLUX_GROUP",
+        value_delimiter = ',',
+        value_name = "G"
+    )]
+    flux_groups: Vec<String>,
+    /// A field manager that is Flux (repeatable; replaces the defaults).
+    #[arg(
+        long = "flux-field-manager",
+        env = "FLUXGATE_FLUX_FIELD_MANAGER",
+        value_delimiter = ',',
+        value_name = "M"
+    )]
+    flux_field_managers: Vec<String>,
+    /// How far ahead fluxgate.io/bypass-until may be.
+    #[arg(long, env = "FLUXGATE_MAX_BYPASS", default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
+    max_bypass: Duration,
+}
+
+/// What the commands run on, validated before anything runs.
+pub struct Config {
+    pub windows: WindowSet,
+    pub policy: Policy,
+    /// True when no `--windows` was given and the embedded examples are in force.
+    pub embedded: bool,
+}
+
+impl CommonArgs {
+    /// Turns flags into a validated configuration, reading the windows.
+    pub fn into_config(self) -> anyhow::Result<Config> {
+        let defaults = Policy::default();
+        let or_default = |given: Vec<String>, default: Vec<String>| {
+            if given.is_empty() { default } else { given }
+        };
+        let policy = Policy {
+            flux_users: or_default(self.flux_users, defaults.flux_users),
+            flux_groups: self.flux_groups,
+            flux_field_managers: or_default(self.flux_field_managers, defaults.flux_field_managers),
+            default_window: self.default_window,
+            max_bypass: self.max_bypass,
+        };
+        let windows = load_windows(&self.windows).context("cannot load windows")?;
+        Ok(Config {
+            windows,
+            policy,
+            embedded: self.windows.is_empty(),
+        })
+    }
+}
+
+/// `--at`: an RFC 3339 instant.
+pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time ({e})"))
+}
+
+/// Runs the command line; the binary's `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Review(args) => review::run(args),
+        Command::Status(args) => status::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("fluxgate: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

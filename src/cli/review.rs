@@ -1,0 +1,33 @@
+//! `fluxgate review`: an AdmissionReview on stdin, the response on stdout, through the same
+//! code path as the server, with the clock fixed at `--at`.
+
+use super::{CommonArgs, parse_instant};
+use crate::review::review;
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::Args;
+use std::io::{Read, Write};
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Decide as of this instant (RFC 3339) instead of now.
+    #[arg(long, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
+    at: Option<DateTime<Utc>>,
+}
+
+pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
+    let config = args.common.into_config()?;
+    let mut input = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut input)
+        .context("cannot read stdin")?;
+    let now = args.at.unwrap_or_else(Utc::now);
+    let reviewed = review(&input, &config.windows, &config.policy, now).context("stdin")?;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &reviewed.response).context("cannot write stdout")?;
+    writeln!(out).context("cannot write stdout")?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,131 @@
+//! Durations as Kubernetes and Flux write them (`2h`, `90m`, `1h30m`, `45s`).
+//!
+//! A subset of Go's `time.ParseDuration`: whole numbers with the units `h`, `m` and `s`, which
+//! is what `spec.schedules[].duration` and `--max-bypass` need. Days are deliberately not a
+//! unit (a day is not always 24 hours across DST); write `24h`.
+
+use chrono::Duration;
+
+/// Why a duration was rejected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DurationError(String);
+
+/// Parses a positive duration such as `2h` or `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(DurationError("empty duration: write e.g. 2h or 90m".into()));
+    }
+    if trimmed.starts_with('-') {
+        return Err(DurationError(format!(
+            "{trimmed:?} is negative: a duration must be positive"
+        )));
+    }
+    let mut total = Duration::zero();
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(DurationError(format!(
+                "{trimmed:?} is not a duration: write whole numbers with h, m or s, e.g. 1h30m"
+            )));
+        }
+        let (number, tail) = rest.split_at(digits);
+        let unit_len = tail.chars().take_while(char::is_ascii_alphabetic).count();
+        let (unit, tail) = tail.split_at(unit_len);
+        let value: i64 = number
+            .parse()
+            .map_err(|_| DurationError(format!("{trimmed:?}: {number} is too large")))?;
+        let part = match unit {
+            "h" => Duration::try_hours(value),
+            "m" => Duration::try_minutes(value),
+            "s" => Duration::try_seconds(value),
+            "" => {
+                return Err(DurationError(format!(
+                    "{trimmed:?} has no unit after {number}: use h, m or s"
+                )));
+            }
+            "d" => {
+                return Err(DurationError(format!(
+                    "{trimmed:?}: days are not a unit (a day is not always 24h): write hours, e.g. 24h"
+                )));
+            }
+            other => {
+                return Err(DurationError(format!(
+                    "{trimmed:?} has unknown unit {other:?}: use h, m or s"
+                )));
+            }
+        };
+        total = part
+            .and_then(|part| total.checked_add(&part))
+            .ok_or_else(|| DurationError(format!("{trimmed:?} is too large")))?;
+        rest = tail;
+    }
+    if total <= Duration::zero() {
+        return Err(DurationError(format!(
+            "{trimmed:?} is zero: a duration must be positive"
+        )));
+    }
+    Ok(total)
+}
+
+/// Formats a duration the way [`parse_duration`] reads it (`1h30m`, `24h`, `45s`).
+pub fn format_duration(duration: Duration) -> String {
+    let total = duration.num_seconds();
+    let (hours, minutes, seconds) = (total / 3600, (total % 3600) / 60, total % 60);
+    let mut out = String::new();
+    if hours != 0 {
+        out.push_str(&format!("{hours}h"));
+    }
+    if minutes != 0 {
+        out.push_str(&format!("{minutes}m"));
+    }
+    if seconds != 0 || out.is_empty() {
+        out.push_str(&format!("{seconds}s"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_kubernetes_style_durations() {
+        assert_eq!(parse_duration("2h"), Ok(Duration::hours(2)));
+        assert_eq!(parse_duration("90m"), Ok(Duration::minutes(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::minutes(90)));
+        assert_eq!(parse_duration("45s"), Ok(Duration::seconds(45)));
+        assert_eq!(parse_duration(" 24h "), Ok(Duration::hours(24)));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_positive_duration() {
+        for (text, want) in [
+            ("0h", "is zero"),
+            ("0s", "is zero"),
+            ("-1h", "negative"),
+            ("", "empty"),
+            ("1d", "days are not a unit"),
+            ("2", "no unit"),
+            ("1.5h", "no unit"),
+            ("h", "not a duration"),
+            ("2 hours", "no unit"),
+            ("2x", "unknown unit"),
+            ("99999999999999999999h", "too large"),
+        ] {
+            let err = parse_duration(text).expect_err(text).to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn format_round_trips() {
+        for text in ["2h", "1h30m", "45s", "24h", "1h0m5s"] {
+            let parsed = parse_duration(text).unwrap();
+            assert_eq!(parse_duration(&format_duration(parsed)), Ok(parsed));
+        }
+        assert_eq!(format_duration(Duration::minutes(90)), "1h30m");
+    }
+}

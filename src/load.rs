@@ -1,0 +1,89 @@
+//! Reads ReconciliationWindow YAML from files and folders into a [`WindowSet`].
+//!
+//! A folder is read recursively (hidden entries such as `.git` skipped), its `*.yaml` and
+//! `*.yml` files in path order, like a GitOps repository's `infra/reconciliation-windows/`.
+//! A file named explicitly is read whatever its extension.
+
+use crate::window::{WindowSet, WindowSetError, parse_documents};
+use std::path::{Path, PathBuf};
+
+/// The example windows built into the binary (`deploy/examples/windows.yaml`).
+pub const EMBEDDED_WINDOWS: &str = include_str!("../deploy/examples/windows.yaml");
+/// Where the embedded windows say they came from in messages.
+pub const EMBEDDED_ORIGIN: &str = "<embedded deploy/examples/windows.yaml>";
+
+/// Why windows could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Invalid(#[from] WindowSetError),
+    #[error("no ReconciliationWindow found in {0}")]
+    Empty(String),
+}
+
+/// Loads the windows of `paths`, or the embedded examples when `paths` is empty.
+pub fn load_windows(paths: &[PathBuf]) -> Result<WindowSet, LoadError> {
+    if paths.is_empty() {
+        return Ok(WindowSet::from_yaml(EMBEDDED_ORIGIN, EMBEDDED_WINDOWS)?);
+    }
+    let mut documents = Vec::new();
+    for path in paths {
+        for file in yaml_files(path)? {
+            let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Io {
+                path: file.clone(),
+                source,
+            })?;
+            documents.extend(parse_documents(&file.display().to_string(), &text)?);
+        }
+    }
+    if documents.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(LoadError::Empty(names.join(", ")));
+    }
+    Ok(WindowSet::from_documents(&documents)?)
+}
+
+/// The files a path stands for.
+pub fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let io = |source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut files = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(path)
+        .map_err(io)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io)?;
+    entries.sort_by_key(|e| e.path());
+    for entry in entries {
+        let child = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden {
+            continue;
+        }
+        if std::fs::metadata(&child)
+            .map_err(|source| LoadError::Io {
+                path: child.clone(),
+                source,
+            })?
+            .is_dir()
+        {
+            files.extend(yaml_files(&child)?);
+        } else if matches!(
+            child.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            files.push(child);
+        }
+    }
+    Ok(files)
+}

@@ -1,0 +1,462 @@
+//! The decision steps of the specification, in order. If you want to know why a change was
+//! denied, read [`decide`] top to bottom.
+
+use super::bypass::Bypass;
+use super::noop::unchanged;
+use super::{
+    BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Decision, KnownWindow, MODE_LABEL, Policy,
+    Reason, WINDOW_LABEL, WindowVerdict,
+};
+use crate::duration::format_duration;
+use crate::window::{self, ReconciliationWindow, Window, WindowSet};
+use chrono::{DateTime, SecondsFormat, Utc};
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, Operation};
+use std::collections::BTreeSet;
+
+/// What a request is about, for messages and the audit record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subject {
+    /// `Deployment nginx/nginx`, `ReconciliationWindow business-hours`.
+    pub display: String,
+    /// `fluxgate.io/mode` of the new object, else of the old one.
+    pub mode: Option<String>,
+    /// The Flux Kustomization or HelmRelease that manages the object, as `kind namespace/name`.
+    pub owner: Option<FluxOwner>,
+}
+
+/// The Flux object that applied a change, from the labels Flux puts on everything it applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FluxOwner {
+    /// `Kustomization` or `HelmRelease`.
+    pub kind: &'static str,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+const FLUX_OWNER_LABELS: [(&str, &str, &str); 2] = [
+    (
+        "Kustomization",
+        "kustomize.toolkit.fluxcd.io/name",
+        "kustomize.toolkit.fluxcd.io/namespace",
+    ),
+    (
+        "HelmRelease",
+        "helm.toolkit.fluxcd.io/name",
+        "helm.toolkit.fluxcd.io/namespace",
+    ),
+];
+
+/// Decides one AdmissionRequest at `now`.
+pub fn decide(
+    request: &AdmissionRequest<DynamicObject>,
+    windows: &WindowSet,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Decision {
+    let subject = Subject::of(request);
+    let outcome = Outcome { subject };
+
+    // 1. ReconciliationWindow objects are validated, whoever sends them.
+    if is_window_request(request) {
+        return outcome.validate_window(request);
+    }
+
+    // 2. Only Flux is held to windows.
+    if !is_flux(request, policy) {
+        let user = request
+            .user_info
+            .username
+            .as_deref()
+            .unwrap_or("<anonymous>");
+        let message = format!(
+            "{} may change {}: not a Flux actor",
+            user, outcome.subject.display
+        );
+        return outcome.allow(Reason::NotFlux, message);
+    }
+
+    // 3. The windows of the old and the new object govern.
+    let old = request.old_object.as_ref();
+    let new = request.object.as_ref();
+    let missing = match request.operation {
+        Operation::Create if new.is_none() => Some("object"),
+        Operation::Update if new.is_none() => Some("object"),
+        Operation::Update | Operation::Delete if old.is_none() => Some("oldObject"),
+        _ => None,
+    };
+    if let Some(field) = missing {
+        let message = format!(
+            "{}: the {:?} request has no request.{field}, so its windows cannot be known",
+            outcome.subject.display, request.operation
+        );
+        return outcome.deny(Reason::InvalidRequest, message);
+    }
+    let mut names = BTreeSet::new();
+    for object in [old, new].into_iter().flatten() {
+        match governing_window(object, policy) {
+            Ok(Some(name)) => {
+                names.insert(name);
+            }
+            Ok(None) => {}
+            Err(problem) => {
+                let message = format!("{}: {problem}", outcome.subject.display);
+                return outcome.deny(Reason::InvalidRequest, message);
+            }
+        }
+    }
+    if names.is_empty() {
+        let message = format!(
+            "{} is real-time (not labelled {MODE_LABEL}: rw): admitted",
+            outcome.subject.display
+        );
+        return outcome.allow(Reason::NotGoverned, message);
+    }
+
+    // 4. An UPDATE that changes nothing is admitted quietly.
+    if let (Operation::Update, Some(old), Some(new)) = (&request.operation, old, new)
+        && unchanged(old, new)
+    {
+        let message = format!("{} is unchanged: admitted", outcome.subject.display);
+        return outcome
+            .with_names(&names, windows, now)
+            .allow(Reason::NoOp, message);
+    }
+
+    // 5. A window that does not exist denies: a typo must not disable enforcement.
+    let outcome = outcome.with_names(&names, windows, now);
+    let unknown: Vec<&str> = outcome
+        .windows
+        .iter()
+        .filter(|w| w.known.is_none())
+        .map(|w| w.name.as_str())
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = windows.names().collect();
+        let message = format!(
+            "{} names reconciliation window {} (label {WINDOW_LABEL}, or --default-window), \
+             which does not exist; known windows: {}",
+            outcome.subject.display,
+            quote_list(&unknown),
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+        return outcome.deny(Reason::UnknownWindow, message);
+    }
+
+    // 6. All governing windows open: admit.
+    if outcome
+        .windows
+        .iter()
+        .all(|w| w.known.as_ref().is_some_and(|k| k.state.open))
+    {
+        let message = format!(
+            "{} is governed by {}",
+            outcome.subject.display,
+            describe_windows(&outcome.windows)
+        );
+        return outcome.allow(Reason::WindowOpen, message);
+    }
+
+    // 7. A bypass on the object being written (the old one for DELETE) can admit it.
+    let target = if request.operation == Operation::Delete {
+        old
+    } else {
+        new
+    };
+    let bypass = target.and_then(|o| Bypass::from_annotations(o.metadata.annotations.as_ref()));
+    let closed = format!(
+        "{} is governed by {}",
+        outcome.subject.display,
+        describe_windows(&outcome.windows)
+    );
+    let frozen = outcome
+        .windows
+        .iter()
+        .any(|w| w.known.as_ref().is_some_and(|k| k.state.freeze.is_some()));
+    let Some(bypass) = bypass else {
+        let hint = format!(
+            "; to ship an emergency change now, set the annotations {BYPASS_REASON_ANNOTATION} \
+             (why) and {BYPASS_UNTIL_ANNOTATION} (RFC 3339, at most {} ahead) in Git",
+            format_duration(policy.max_bypass)
+        );
+        let reason = if frozen {
+            Reason::Frozen
+        } else {
+            Reason::WindowClosed
+        };
+        return outcome.deny(reason, format!("{closed}{hint}"));
+    };
+    match bypass.validate(now, policy.max_bypass) {
+        Ok(until) => {
+            let until_text = until.to_rfc3339_opts(SecondsFormat::Secs, true);
+            let warning = format!(
+                "fluxgate: emergency bypass of a closed reconciliation window until {until_text}: {}",
+                bypass.reason.as_deref().unwrap_or_default().trim()
+            );
+            let message = format!("{closed}; admitted by emergency bypass until {until_text}");
+            let mut decision = outcome.allow(Reason::Bypass, message);
+            decision.warnings.push(warning);
+            decision.bypass = Some(bypass);
+            decision
+        }
+        Err(problem) => {
+            let message = format!("{closed}; the emergency bypass is invalid: {problem}");
+            let mut decision = outcome.deny(Reason::InvalidBypass, message);
+            decision.bypass = Some(bypass);
+            decision
+        }
+    }
+}
+
+/// Builds decisions that share a subject and windows.
+struct Outcome {
+    subject: Subject,
+}
+
+struct OutcomeWithWindows {
+    subject: Subject,
+    windows: Vec<WindowVerdict>,
+}
+
+impl Outcome {
+    fn with_names(
+        self,
+        names: &BTreeSet<String>,
+        windows: &WindowSet,
+        now: DateTime<Utc>,
+    ) -> OutcomeWithWindows {
+        let windows = names
+            .iter()
+            .map(|name| WindowVerdict {
+                name: name.clone(),
+                known: windows.get(name).map(|w| KnownWindow {
+                    time_zone: w.time_zone(),
+                    state: w.state_at(now),
+                }),
+            })
+            .collect();
+        OutcomeWithWindows {
+            subject: self.subject,
+            windows,
+        }
+    }
+
+    fn allow(self, reason: Reason, message: String) -> Decision {
+        self.with_no_windows().allow(reason, message)
+    }
+
+    fn deny(self, reason: Reason, message: String) -> Decision {
+        self.with_no_windows().deny(reason, message)
+    }
+
+    fn with_no_windows(self) -> OutcomeWithWindows {
+        OutcomeWithWindows {
+            subject: self.subject,
+            windows: Vec::new(),
+        }
+    }
+
+    fn validate_window(self, request: &AdmissionRequest<DynamicObject>) -> Decision {
+        // Deleting a window is always allowed: objects naming it are then denied as
+        // unknown-window, which fails closed.
+        let Some(object) = request
+            .object
+            .as_ref()
+            .filter(|_| request.operation != Operation::Delete)
+        else {
+            let message = format!("{}: deleting a window is allowed", self.subject.display);
+            return self.allow(Reason::ValidWindow, message);
+        };
+        let parsed = serde_json::to_value(object)
+            .and_then(serde_json::from_value::<ReconciliationWindow>)
+            .map_err(|e| format!("{}: {e}", self.subject.display))
+            .and_then(|w| Window::from_object(&w).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(window) => {
+                let message = format!("ReconciliationWindow {:?} is valid", window.name());
+                self.allow(Reason::ValidWindow, message)
+            }
+            Err(message) => self.deny(Reason::InvalidWindow, message),
+        }
+    }
+}
+
+impl OutcomeWithWindows {
+    fn decision(self, allowed: bool, reason: Reason, message: String) -> Decision {
+        Decision {
+            allowed,
+            reason,
+            message,
+            subject: self.subject,
+            windows: self.windows,
+            bypass: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn allow(self, reason: Reason, message: String) -> Decision {
+        self.decision(true, reason, message)
+    }
+
+    fn deny(self, reason: Reason, message: String) -> Decision {
+        self.decision(false, reason, message)
+    }
+}
+
+fn is_window_request(request: &AdmissionRequest<DynamicObject>) -> bool {
+    request.kind.group == window::GROUP && request.kind.kind == window::KIND
+}
+
+/// Flux by user name, by group (impersonated tenants), or by field manager.
+fn is_flux(request: &AdmissionRequest<DynamicObject>, policy: &Policy) -> bool {
+    let user = &request.user_info;
+    if user
+        .username
+        .as_ref()
+        .is_some_and(|u| policy.flux_users.contains(u))
+    {
+        return true;
+    }
+    if user
+        .groups
+        .iter()
+        .flatten()
+        .any(|g| policy.flux_groups.contains(g))
+    {
+        return true;
+    }
+    field_manager(request).is_some_and(|m| policy.flux_field_managers.iter().any(|f| f == m))
+}
+
+/// `options.fieldManager` (CREATE and UPDATE, including PATCH turned into UPDATE).
+pub fn field_manager(request: &AdmissionRequest<DynamicObject>) -> Option<&str> {
+    request.options.as_ref()?.0.get("fieldManager")?.as_str()
+}
+
+/// The window governing one object version: `Ok(None)` when it is real-time.
+fn governing_window(object: &DynamicObject, policy: &Policy) -> Result<Option<String>, String> {
+    let labels = object.metadata.labels.as_ref();
+    let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+    match label(MODE_LABEL) {
+        None | Some("rt") => Ok(None),
+        Some("rw") => match label(WINDOW_LABEL) {
+            None => Ok(Some(policy.default_window.clone())),
+            Some("") => Err(format!(
+                "label {WINDOW_LABEL} is empty: name a ReconciliationWindow"
+            )),
+            Some(name) => Ok(Some(name.to_owned())),
+        },
+        Some(other) => Err(format!(
+            "label {MODE_LABEL} is {other:?}: expected \"rw\" or \"rt\""
+        )),
+    }
+}
+
+/// `window "a", open until …` or `windows "a", closed until …, and "b", frozen …`.
+fn describe_windows(windows: &[WindowVerdict]) -> String {
+    let parts: Vec<String> = windows.iter().map(describe_window).collect();
+    let noun = if parts.len() == 1 {
+        "reconciliation window"
+    } else {
+        "reconciliation windows"
+    };
+    format!("{noun} {}", parts.join(" and "))
+}
+
+fn describe_window(verdict: &WindowVerdict) -> String {
+    let Some(known) = &verdict.known else {
+        return format!("{:?} (unknown)", verdict.name);
+    };
+    let state = &known.state;
+    let when = |t: Option<DateTime<Utc>>| match t {
+        Some(t) => format!(
+            "until {} ({})",
+            t.with_timezone(&known.time_zone)
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
+            known.time_zone.name()
+        ),
+        None => "with no change in sight".to_owned(),
+    };
+    match (&state.freeze, state.open) {
+        (_, true) => format!("{:?}, open {}", verdict.name, when(state.next)),
+        (Some(freeze), false) => {
+            let why = freeze
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            format!(
+                "{:?}, frozen{why} and closed {}",
+                verdict.name,
+                when(state.next)
+            )
+        }
+        (None, false) => format!("{:?}, closed {}", verdict.name, when(state.next)),
+    }
+}
+
+fn quote_list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// === impl Subject ===
+
+impl Subject {
+    fn of(request: &AdmissionRequest<DynamicObject>) -> Self {
+        let new = request.object.as_ref();
+        let old = request.old_object.as_ref();
+        let name = if !request.name.is_empty() {
+            request.name.clone()
+        } else {
+            // CREATE with generateName has no name yet.
+            new.and_then(|o| o.metadata.generate_name.as_ref().map(|g| format!("{g}*")))
+                .unwrap_or_else(|| "<unnamed>".to_owned())
+        };
+        let display = match request.namespace.as_deref() {
+            Some(ns) if !ns.is_empty() => format!("{} {ns}/{name}", request.kind.kind),
+            _ => format!("{} {name}", request.kind.kind),
+        };
+        fn labels_of(
+            o: Option<&DynamicObject>,
+        ) -> Option<&std::collections::BTreeMap<String, String>> {
+            o.and_then(|o| o.metadata.labels.as_ref())
+        }
+        let mode = [new, old]
+            .into_iter()
+            .find_map(|o| labels_of(o).and_then(|l| l.get(MODE_LABEL)).cloned());
+        let owner = [new, old].into_iter().find_map(|o| {
+            let labels = labels_of(o)?;
+            FLUX_OWNER_LABELS
+                .iter()
+                .find_map(|(kind, name_key, ns_key)| {
+                    Some(FluxOwner {
+                        kind,
+                        name: labels.get(*name_key)?.clone(),
+                        namespace: labels.get(*ns_key).cloned(),
+                    })
+                })
+        });
+        Subject {
+            display,
+            mode,
+            owner,
+        }
+    }
+}
+
+impl std::fmt::Display for FluxOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}

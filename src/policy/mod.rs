@@ -1,0 +1,160 @@
+//! The admission decision: why a change was admitted or denied, in one place.
+//!
+//! [`decide`] takes one AdmissionRequest, the windows, the [`Policy`] and the instant, and
+//! returns a [`Decision`]; [`response`] turns it into the AdmissionResponse the API server reads.
+//! Nothing here does I/O or reads a clock, so the HTTP server, `fluxgate review` and the tests
+//! all get the same answer for the same input.
+
+mod bypass;
+mod decide;
+mod noop;
+mod response;
+
+pub use bypass::{Bypass, BypassError};
+pub use decide::{Subject, decide};
+pub use response::{audit_annotations, response};
+
+use crate::window::WindowState;
+use chrono::Duration;
+use chrono_tz::Tz;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// `fluxgate.io/mode`: `rw` (governed by a window) or `rt` (real time, the default).
+pub const MODE_LABEL: &str = "fluxgate.io/mode";
+/// `fluxgate.io/window`: which window governs an rw object.
+pub const WINDOW_LABEL: &str = "fluxgate.io/window";
+/// `fluxgate.io/bypass-reason`: why an emergency change cannot wait.
+pub const BYPASS_REASON_ANNOTATION: &str = "fluxgate.io/bypass-reason";
+/// `fluxgate.io/bypass-until`: RFC 3339 expiry of the bypass.
+pub const BYPASS_UNTIL_ANNOTATION: &str = "fluxgate.io/bypass-until";
+
+/// What the decision needs to know beyond the windows; built once from flags.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    /// User names that are Flux.
+    pub flux_users: Vec<String>,
+    /// Groups whose members are Flux (multi-tenant impersonation).
+    pub flux_groups: Vec<String>,
+    /// `options.fieldManager` values that are Flux.
+    pub flux_field_managers: Vec<String>,
+    /// The window of rw objects without `fluxgate.io/window`.
+    pub default_window: String,
+    /// How far ahead `fluxgate.io/bypass-until` may be.
+    pub max_bypass: Duration,
+}
+
+impl Policy {
+    pub const DEFAULT_FLUX_USERS: [&'static str; 2] = [
+        "system:serviceaccount:flux-system:kustomize-controller",
+        "system:serviceaccount:flux-system:helm-controller",
+    ];
+    pub const DEFAULT_FLUX_FIELD_MANAGERS: [&'static str; 2] =
+        ["kustomize-controller", "helm-controller"];
+    pub const DEFAULT_WINDOW: &'static str = "default";
+    pub const DEFAULT_MAX_BYPASS_HOURS: i64 = 24;
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            flux_users: Self::DEFAULT_FLUX_USERS.map(String::from).to_vec(),
+            flux_groups: Vec::new(),
+            flux_field_managers: Self::DEFAULT_FLUX_FIELD_MANAGERS.map(String::from).to_vec(),
+            default_window: Self::DEFAULT_WINDOW.to_owned(),
+            max_bypass: Duration::hours(Self::DEFAULT_MAX_BYPASS_HOURS),
+        }
+    }
+}
+
+/// The machine-readable reason of a decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    NotFlux,
+    NotGoverned,
+    NoOp,
+    WindowOpen,
+    Bypass,
+    WindowClosed,
+    Frozen,
+    UnknownWindow,
+    InvalidBypass,
+    InvalidRequest,
+    ValidWindow,
+    InvalidWindow,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 12] = [
+        Reason::NotFlux,
+        Reason::NotGoverned,
+        Reason::NoOp,
+        Reason::WindowOpen,
+        Reason::Bypass,
+        Reason::WindowClosed,
+        Reason::Frozen,
+        Reason::UnknownWindow,
+        Reason::InvalidBypass,
+        Reason::InvalidRequest,
+        Reason::ValidWindow,
+        Reason::InvalidWindow,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotFlux => "not-flux",
+            Reason::NotGoverned => "not-governed",
+            Reason::NoOp => "no-op",
+            Reason::WindowOpen => "window-open",
+            Reason::Bypass => "bypass",
+            Reason::WindowClosed => "window-closed",
+            Reason::Frozen => "frozen",
+            Reason::UnknownWindow => "unknown-window",
+            Reason::InvalidBypass => "invalid-bypass",
+            Reason::InvalidRequest => "invalid-request",
+            Reason::ValidWindow => "valid-window",
+            Reason::InvalidWindow => "invalid-window",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A window involved in a decision, with its state then (`None` when no such window exists).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowVerdict {
+    pub name: String,
+    pub known: Option<KnownWindow>,
+}
+
+/// A window that exists, and its state at the decision's instant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KnownWindow {
+    pub time_zone: Tz,
+    pub state: Arc<WindowState>,
+}
+
+/// The outcome of one AdmissionRequest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reason: Reason,
+    /// For people: the denial message the API server relays, or why it was admitted.
+    pub message: String,
+    /// What the request was about.
+    pub subject: Subject,
+    /// Every window involved, in name order.
+    pub windows: Vec<WindowVerdict>,
+    /// The bypass annotations, when they were consulted (valid or not).
+    pub bypass: Option<Bypass>,
+    /// Warnings for the client (`kubectl` and Flux print them).
+    pub warnings: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests;

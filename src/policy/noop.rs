@@ -1,0 +1,88 @@
+//! Is an UPDATE a no-op? Flux server-side dry-runs every object at every interval; an
+//! unchanged object must pass quietly even while its window is closed.
+//!
+//! Compares old and new field by field without cloning either (they can be tens of KiB):
+//! bookkeeping the API server or a controller changes on its own is ignored.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::DynamicObject;
+use std::collections::BTreeMap;
+
+/// Written by `kubectl apply` (client-side); it mirrors the object, so it is not a change of its own.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// True when `new` equals `old` ignoring `metadata.resourceVersion`, `generation`,
+/// `managedFields`, `uid`, `creationTimestamp`, the last-applied annotation and `status`.
+pub fn unchanged(old: &DynamicObject, new: &DynamicObject) -> bool {
+    old.types == new.types
+        && same_metadata(&old.metadata, &new.metadata)
+        && same_data(&old.data, &new.data)
+}
+
+fn same_metadata(old: &ObjectMeta, new: &ObjectMeta) -> bool {
+    // Destructured in full so that a field added to ObjectMeta is a compile error here, not a
+    // change that slips through unnoticed.
+    let ObjectMeta {
+        annotations,
+        creation_timestamp: _,
+        deletion_grace_period_seconds,
+        deletion_timestamp,
+        finalizers,
+        generate_name,
+        generation: _,
+        labels,
+        managed_fields: _,
+        name,
+        namespace,
+        owner_references,
+        resource_version: _,
+        self_link: _,
+        uid: _,
+    } = old;
+    same_annotations(annotations.as_ref(), new.annotations.as_ref())
+        && *deletion_grace_period_seconds == new.deletion_grace_period_seconds
+        && *deletion_timestamp == new.deletion_timestamp
+        && *finalizers == new.finalizers
+        && *generate_name == new.generate_name
+        && same_map(labels.as_ref(), new.labels.as_ref())
+        && *name == new.name
+        && *namespace == new.namespace
+        && *owner_references == new.owner_references
+}
+
+/// Maps that are absent and maps that are empty mean the same to the API server.
+fn same_map(
+    old: Option<&BTreeMap<String, String>>,
+    new: Option<&BTreeMap<String, String>>,
+) -> bool {
+    let empty = BTreeMap::new();
+    old.unwrap_or(&empty) == new.unwrap_or(&empty)
+}
+
+fn same_annotations(
+    old: Option<&BTreeMap<String, String>>,
+    new: Option<&BTreeMap<String, String>>,
+) -> bool {
+    fn relevant(m: Option<&BTreeMap<String, String>>) -> impl Iterator<Item = (&String, &String)> {
+        m.into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != LAST_APPLIED)
+    }
+    relevant(old).eq(relevant(new))
+}
+
+fn same_data(old: &serde_json::Value, new: &serde_json::Value) -> bool {
+    match (old.as_object(), new.as_object()) {
+        (Some(old), Some(new)) => {
+            let relevant = |m: &'_ serde_json::Map<String, serde_json::Value>| {
+                m.iter().filter(|(k, _)| k.as_str() != "status").count()
+            };
+            relevant(old) == relevant(new)
+                && old
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "status")
+                    .all(|(k, v)| new.get(k) == Some(v))
+        }
+        _ => old == new,
+    }
+}

@@ -1,0 +1,52 @@
+//! One AdmissionReview in, one AdmissionReview out: the code path shared by `POST /validate`
+//! and `fluxgate review`, so the two can never answer differently.
+
+use crate::policy::{Decision, Policy, decide, response};
+use crate::window::WindowSet;
+use chrono::{DateTime, Utc};
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionReview};
+
+/// The only AdmissionReview version the API server sends us (the webhook asks for v1).
+pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
+
+/// Why a body is not an AdmissionReview we can answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("not an AdmissionReview: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("AdmissionReview apiVersion {0:?} is not supported: send {ADMISSION_API_VERSION}")]
+    Version(String),
+    #[error("AdmissionReview has no request")]
+    NoRequest,
+}
+
+/// A reviewed request: the request, the decision, and the response review to send back.
+#[derive(Debug)]
+pub struct Reviewed {
+    pub request: AdmissionRequest<DynamicObject>,
+    pub decision: Decision,
+    pub response: AdmissionReview<DynamicObject>,
+}
+
+/// Parses an AdmissionReview (admission.k8s.io/v1) and decides it at `now`.
+pub fn review(
+    body: &[u8],
+    windows: &WindowSet,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<Reviewed, ReviewError> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)?;
+    if review.types.api_version != ADMISSION_API_VERSION {
+        return Err(ReviewError::Version(review.types.api_version));
+    }
+    let request: AdmissionRequest<DynamicObject> =
+        review.try_into().map_err(|_| ReviewError::NoRequest)?;
+    let decision = decide(&request, windows, policy, now);
+    let response = response(&request, &decision).into_review();
+    Ok(Reviewed {
+        request,
+        decision,
+        response,
+    })
+}

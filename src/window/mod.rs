@@ -1,0 +1,297 @@
+//! `ReconciliationWindow`: the object as committed to Git, and the validated model.
+//!
+//! There is one definition of "valid": [`Window::from_object`]. The YAML loader, the admission
+//! check of ReconciliationWindow objects and every later consumer go through it, so they can
+//! never disagree. Errors name the window and the field (`spec.schedules[1].close`), because
+//! the person reading them is looking at a YAML file in Git.
+
+mod set;
+mod state;
+
+pub use set::{Document, WindowSet, WindowSetError, parse_documents};
+pub use state::{WindowState, evaluate};
+
+use crate::cron::Cron;
+use crate::duration::parse_duration;
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// API group of fluxgate's objects.
+pub const GROUP: &str = "fluxgate.io";
+/// The only served version.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` of a ReconciliationWindow.
+pub const API_VERSION: &str = "fluxgate.io/v1alpha1";
+/// `kind` of a ReconciliationWindow.
+pub const KIND: &str = "ReconciliationWindow";
+
+/// A ReconciliationWindow object as written in YAML or sent by the API server.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconciliationWindow {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectName,
+    pub spec: Option<WindowSpec>,
+}
+
+/// The part of `metadata` a window needs; everything else is ignored.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+pub struct ObjectName {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `spec` of a ReconciliationWindow. Unknown fields are errors: a misspelt `timezone:` must not
+/// silently mean UTC.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WindowSpec {
+    /// What this window is for, shown by `fluxgate status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// IANA time zone the schedules are evaluated in; UTC when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// The window is open while any schedule is open.
+    #[serde(default)]
+    pub schedules: Vec<ScheduleSpec>,
+    /// Periods during which the window is closed whatever the schedules say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freezes: Vec<FreezeSpec>,
+}
+
+/// Either `open` + `close` crons, or a `start` cron + `duration`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+}
+
+/// A closed period `[start, end)`, RFC 3339 instants.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FreezeSpec {
+    #[serde(default)]
+    pub start: String,
+    #[serde(default)]
+    pub end: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A validated window.
+#[derive(Debug)]
+pub struct Window {
+    name: String,
+    description: Option<String>,
+    time_zone: Tz,
+    schedules: Vec<Schedule>,
+    freezes: Vec<Freeze>,
+    /// The state last computed, valid until its next transition.
+    cache: arc_swap::ArcSwapOption<state::Cached>,
+}
+
+/// One way of opening a window.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    /// Open from each `open` fire until the next `close` fire.
+    OpenClose { open: Cron, close: Cron },
+    /// Open for `duration` (elapsed time) after each `start` fire.
+    StartDuration { start: Cron, duration: Duration },
+}
+
+/// A period during which the window is closed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Freeze {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub reason: Option<String>,
+}
+
+/// Why a window is invalid: names the window and the field.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("ReconciliationWindow {window:?}: {field}: {message}")]
+pub struct WindowError {
+    pub window: String,
+    pub field: String,
+    pub message: String,
+}
+
+// === impl Window ===
+
+impl Window {
+    /// Validates an object: the one definition of a valid window.
+    pub fn from_object(object: &ReconciliationWindow) -> Result<Self, WindowError> {
+        let name = object.metadata.name.clone().unwrap_or_default();
+        let error = |field: &str, message: String| WindowError {
+            window: name.clone(),
+            field: field.to_owned(),
+            message,
+        };
+        if object.api_version != API_VERSION {
+            return Err(error(
+                "apiVersion",
+                format!("{:?} is not served: use {API_VERSION}", object.api_version),
+            ));
+        }
+        if name.is_empty() {
+            return Err(error("metadata.name", "a window needs a name".into()));
+        }
+        let Some(spec) = &object.spec else {
+            return Err(error(
+                "spec",
+                "missing: a window needs spec.schedules".into(),
+            ));
+        };
+        Self::from_spec(&name, spec)
+    }
+
+    /// Validates a spec under a name.
+    pub fn from_spec(name: &str, spec: &WindowSpec) -> Result<Self, WindowError> {
+        let error = |field: String, message: String| WindowError {
+            window: name.to_owned(),
+            field,
+            message,
+        };
+        let time_zone = match spec.time_zone.as_deref() {
+            None => Tz::UTC,
+            Some(text) => text.parse::<Tz>().map_err(|_| {
+                error(
+                    "spec.timeZone".into(),
+                    format!("{text:?} is not an IANA time zone name (e.g. Europe/Berlin, UTC)"),
+                )
+            })?,
+        };
+        if spec.schedules.is_empty() {
+            return Err(error(
+                "spec.schedules".into(),
+                "at least one schedule is required (open/close or start/duration)".into(),
+            ));
+        }
+        let cron = |field: String, text: &str| {
+            Cron::parse(text).map_err(|e| error(field, format!("{text:?}: {e}")))
+        };
+        let mut schedules = Vec::with_capacity(spec.schedules.len());
+        for (i, s) in spec.schedules.iter().enumerate() {
+            let at = |field: &str| format!("spec.schedules[{i}]{field}");
+            let schedule = match (&s.open, &s.close, &s.start, &s.duration) {
+                (Some(open), Some(close), None, None) => Schedule::OpenClose {
+                    open: cron(at(".open"), open)?,
+                    close: cron(at(".close"), close)?,
+                },
+                (None, None, Some(start), Some(duration)) => Schedule::StartDuration {
+                    start: cron(at(".start"), start)?,
+                    duration: parse_duration(duration)
+                        .map_err(|e| error(at(".duration"), e.to_string()))?,
+                },
+                (None, Some(_), None, None) => {
+                    return Err(error(at(".close"), "close without open".into()));
+                }
+                (Some(_), None, None, None) => {
+                    return Err(error(at(".open"), "open without close".into()));
+                }
+                (None, None, Some(_), None) => {
+                    return Err(error(at(".start"), "start without duration".into()));
+                }
+                (None, None, None, Some(_)) => {
+                    return Err(error(at(".duration"), "duration without start".into()));
+                }
+                (None, None, None, None) => {
+                    return Err(error(
+                        at(""),
+                        "empty schedule: give open and close, or start and duration".into(),
+                    ));
+                }
+                _ => {
+                    return Err(error(
+                        at(""),
+                        "give either open and close, or start and duration, not both".into(),
+                    ));
+                }
+            };
+            schedules.push(schedule);
+        }
+        let mut freezes = Vec::with_capacity(spec.freezes.len());
+        for (i, f) in spec.freezes.iter().enumerate() {
+            let instant = |field: &str, text: &str| {
+                DateTime::parse_from_rfc3339(text)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| {
+                        error(
+                            format!("spec.freezes[{i}].{field}"),
+                            format!("{text:?} is not an RFC 3339 time ({e})"),
+                        )
+                    })
+            };
+            let start = instant("start", &f.start)?;
+            let end = instant("end", &f.end)?;
+            if end <= start {
+                return Err(error(
+                    format!("spec.freezes[{i}].end"),
+                    format!("{:?} is not after start {:?}", f.end, f.start),
+                ));
+            }
+            freezes.push(Freeze {
+                start,
+                end,
+                reason: f.reason.clone(),
+            });
+        }
+        Ok(Window {
+            name: name.to_owned(),
+            description: spec.description.clone(),
+            time_zone,
+            schedules,
+            freezes,
+            cache: Default::default(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    pub fn time_zone(&self) -> Tz {
+        self.time_zone
+    }
+
+    pub fn schedules(&self) -> &[Schedule] {
+        &self.schedules
+    }
+
+    pub fn freezes(&self) -> &[Freeze] {
+        &self.freezes
+    }
+
+    /// The state at `now`, computed at most once per state: the result is cached until the
+    /// next transition, so deciding a request costs an atomic load, not a cron search.
+    pub fn state_at(&self, now: DateTime<Utc>) -> Arc<WindowState> {
+        if let Some(cached) = self.cache.load().as_ref()
+            && cached.covers(now)
+        {
+            return cached.state.clone();
+        }
+        let cached = state::Cached::compute(self, now);
+        let state = cached.state.clone();
+        self.cache.store(Some(Arc::new(cached)));
+        state
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
