@@ -748,7 +748,7 @@ mod tests {
         let exprs = [
             "* * * * *",
             "*/7 3-5 * * *",
-            "59 23 31 12 *",
+            "59 23 31 * *",
             "0 0 1,15 * 3",
             "30 */5 * feb-apr sat,sun",
             "0 12 */10 * 1-5",
@@ -756,7 +756,7 @@ mod tests {
         let start = NaiveDate::from_ymd_opt(2027, 1, 1)
             .unwrap()
             .and_time(NaiveTime::MIN);
-        let limit = start.date() + Duration::days(400);
+        let limit = start.date() + Duration::days(SEARCH_HORIZON_DAYS);
         for expr in exprs {
             let cron = Cron::parse(expr).unwrap();
             let mut t = start;

@@ -1,1 +1,289 @@
+//! Validation of window objects and evaluation of their state, by instant.
 
+use super::*;
+use chrono::DateTime;
+
+pub(crate) fn utc(t: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)
+}
+
+/// A window from the YAML of its `spec`, named `w`.
+pub(crate) fn mk_window(spec_yaml: &str) -> Window {
+    try_window(spec_yaml).unwrap()
+}
+
+fn try_window(spec_yaml: &str) -> Result<Window, String> {
+    let indented: String = spec_yaml.lines().map(|l| format!("  {l}\n")).collect();
+    let yaml = format!(
+        "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata:\n  name: w\nspec:\n{indented}"
+    );
+    let mut documents = parse_documents("test.yaml", &yaml).map_err(|e| e.to_string())?;
+    Window::from_object(&documents.remove(0).object).map_err(|e| e.to_string())
+}
+
+fn state(window: &Window, t: &str) -> (bool, Option<String>, Option<String>) {
+    let s = evaluate(window, utc(t));
+    let fmt = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
+    (s.open, fmt(s.since), fmt(s.next))
+}
+
+fn some(t: &str) -> Option<String> {
+    Some(utc(t).to_rfc3339())
+}
+
+const BUSINESS_HOURS: &str = r#"
+timeZone: Europe/Berlin
+schedules:
+  - open: "0 8 * * MON"
+    close: "0 17 * * THU"
+freezes:
+  - start: "2026-12-20T00:00:00+01:00"
+    end: "2027-01-04T00:00:00+01:00"
+    reason: Year-end change freeze
+"#;
+
+// === validation ===
+
+#[test]
+fn invalid_windows_name_the_window_and_the_field() {
+    let cases = [
+        ("schedules: []", "spec.schedules: at least one schedule is required"),
+        ("timeZone: Europe/Berln\nschedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]", "spec.timeZone: \"Europe/Berln\" is not an IANA time zone"),
+        ("timeZone: ''\nschedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]", "spec.timeZone"),
+        ("schedules: [{close: '0 9 * * 1'}]", "spec.schedules[0].close: close without open"),
+        ("schedules: [{open: '0 9 * * 1'}]", "spec.schedules[0].open: open without close"),
+        ("schedules: [{start: '0 9 * * 1'}]", "start without duration"),
+        ("schedules: [{start: '0 9 * * 1', duration: 0h}]", "spec.schedules[0].duration: \"0h\" is zero"),
+        ("schedules: [{start: '0 9 * * 1', duration: -1h}]", "spec.schedules[0].duration: \"-1h\" is negative"),
+        ("schedules: [{open: '0 9 * * 1', close: '0 9 * * 2', start: '0 1 * * *', duration: 1h}]", "not both"),
+        ("schedules: [{open: '0 0 30 2 *', close: '0 9 * * 1'}]", "spec.schedules[0].open: \"0 0 30 2 *\": this schedule can never fire"),
+        ("schedules: [{open: '0 8 * * 1', close: '0 17 * * THURSDAY'}]", "spec.schedules[0].close: \"0 17 * * THURSDAY\": day-of-week field"),
+        ("schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}, {start: '61 * * * *', duration: 1h}]", "spec.schedules[1].start"),
+        ("schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{start: '2026-12-20T00:00:00Z', end: '2026-12-20T00:00:00Z'}]", "spec.freezes[0].end: \"2026-12-20T00:00:00Z\" is not after start"),
+        ("schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{start: '2026-12-21', end: '2026-12-22T00:00:00Z'}]", "spec.freezes[0].start: \"2026-12-21\" is not an RFC 3339 time"),
+        ("timezone: UTC\nschedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]", "unknown field `timezone`"),
+    ];
+    for (spec, want) in cases {
+        let err = try_window(spec).expect_err(spec);
+        assert!(err.contains("\"w\""), "{spec}: {err}");
+        assert!(err.contains(want), "{spec}:\n  got  {err}\n  want {want}");
+    }
+}
+
+#[test]
+fn duplicate_names_are_rejected_with_both_origins() {
+    let doc = "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata: {name: a}\nspec: {schedules: [{start: '0 1 * * *', duration: 1h}]}\n";
+    let err = WindowSet::from_yaml("w.yaml", &format!("{doc}---\n{doc}")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "ReconciliationWindow \"a\" is defined twice: in w.yaml#1 and in w.yaml#2"
+    );
+}
+
+#[test]
+fn other_kinds_and_empty_documents_are_ignored() {
+    let yaml = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n---\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata: {name: a}\nspec: {schedules: [{start: '0 1 * * *', duration: 1h}]}\n";
+    let set = WindowSet::from_yaml("w.yaml", yaml).unwrap();
+    assert_eq!(set.names().collect::<Vec<_>>(), ["a"]);
+}
+
+#[test]
+fn unsupported_api_version_is_an_error() {
+    let yaml = "apiVersion: fluxgate.io/v1\nkind: ReconciliationWindow\nmetadata: {name: a}\nspec: {schedules: [{start: '0 1 * * *', duration: 1h}]}\n";
+    let err = WindowSet::from_yaml("w.yaml", yaml).unwrap_err().to_string();
+    assert!(err.contains("apiVersion: \"fluxgate.io/v1\" is not served"), "{err}");
+}
+
+#[test]
+fn time_zone_defaults_to_utc() {
+    let w = mk_window("schedules: [{start: '0 8 * * *', duration: 1h}]");
+    assert_eq!(w.time_zone(), Tz::UTC);
+    assert_eq!(state(&w, "2026-11-26T08:30:00Z").0, true);
+}
+
+// === open/close pairs ===
+
+#[test]
+fn business_hours_open_monday_0800_to_thursday_1700_berlin() {
+    let w = mk_window(BUSINESS_HOURS);
+    let mon_open = "2026-11-30T07:00:00Z";
+    let thu_close = "2026-12-03T16:00:00Z";
+    // Exactly at the open instant: open, since then.
+    assert_eq!(state(&w, mon_open), (true, some(mon_open), some(thu_close)));
+    // One second before: closed since the previous Thursday 17:00.
+    assert_eq!(
+        state(&w, "2026-11-30T06:59:59Z"),
+        (false, some("2026-11-26T16:00:00Z"), some(mon_open))
+    );
+    // Exactly at the close instant: closed.
+    assert_eq!(state(&w, thu_close), (false, some(thu_close), some("2026-12-07T07:00:00Z")));
+    assert_eq!(state(&w, "2026-12-03T15:59:59Z").0, true);
+}
+
+#[test]
+fn open_and_close_firing_together_stay_closed() {
+    // Opens every day at 08:00 but closes every Monday 08:00: Monday stays closed.
+    let w = mk_window("schedules: [{open: '0 8 * * *', close: '0 8 * * MON'}]");
+    assert_eq!(state(&w, "2026-11-30T09:00:00Z").0, false);
+    assert_eq!(
+        state(&w, "2026-11-30T09:00:00Z"),
+        (false, some("2026-11-30T08:00:00Z"), some("2026-12-01T08:00:00Z"))
+    );
+    // Open from Tuesday 08:00 straight through to the next Monday 08:00.
+    assert_eq!(
+        state(&w, "2026-12-04T12:00:00Z"),
+        (true, some("2026-12-01T08:00:00Z"), some("2026-12-07T08:00:00Z"))
+    );
+}
+
+// === start/duration ===
+
+#[test]
+fn start_duration_is_half_open() {
+    let w = mk_window("timeZone: Europe/Berlin\nschedules: [{start: '0 22 * * *', duration: 2h}]");
+    assert_eq!(
+        state(&w, "2026-11-26T21:00:00Z"),
+        (true, some("2026-11-26T21:00:00Z"), some("2026-11-26T23:00:00Z"))
+    );
+    assert_eq!(
+        state(&w, "2026-11-26T23:00:00Z"),
+        (false, some("2026-11-26T23:00:00Z"), some("2026-11-27T21:00:00Z"))
+    );
+}
+
+#[test]
+fn duration_is_elapsed_time_across_spring_forward_berlin() {
+    // 01:00 CET + 3h on 2026-03-29 ends at 05:00 CEST (03:00 UTC), not 04:00 wall clock.
+    let w = mk_window("timeZone: Europe/Berlin\nschedules: [{start: '0 1 * * *', duration: 3h}]");
+    assert_eq!(state(&w, "2026-03-29T00:00:00Z"), (true, some("2026-03-29T00:00:00Z"), some("2026-03-29T03:00:00Z")));
+}
+
+#[test]
+fn window_opening_in_the_spring_gap_opens_when_the_gap_ends() {
+    // 02:30 does not exist on 2026-03-29 in Berlin: opens at 03:00 CEST (01:00 UTC).
+    let w = mk_window("timeZone: Europe/Berlin\nschedules: [{open: '30 2 * * *', close: '0 6 * * *'}]");
+    assert_eq!(state(&w, "2026-03-29T00:59:59Z").0, false);
+    assert_eq!(
+        state(&w, "2026-03-29T01:00:00Z"),
+        (true, some("2026-03-29T01:00:00Z"), some("2026-03-29T04:00:00Z"))
+    );
+}
+
+#[test]
+fn window_in_the_repeated_hour_opens_once_on_fall_back_berlin() {
+    // 02:30 happens twice on 2026-10-25 in Berlin; the window opens at the first (00:30 UTC)
+    // and closes at 02:45 CET (01:45 UTC) only once.
+    let w = mk_window("timeZone: Europe/Berlin\nschedules: [{open: '30 2 * * *', close: '45 2 * * *'}]");
+    assert_eq!(
+        state(&w, "2026-10-25T00:30:00Z"),
+        (true, some("2026-10-25T00:30:00Z"), some("2026-10-25T00:45:00Z"))
+    );
+    // During the second 02:30-02:45 it stays closed.
+    assert_eq!(state(&w, "2026-10-25T01:35:00Z").0, false);
+}
+
+#[test]
+fn dst_fall_back_new_york_keeps_elapsed_duration() {
+    // 2026-11-01: 01:00 EDT (05:00 UTC) + 2h = 07:00 UTC, which is 02:00 EST.
+    let w = mk_window("timeZone: America/New_York\nschedules: [{start: '0 1 * * *', duration: 2h}]");
+    assert_eq!(state(&w, "2026-11-01T05:00:00Z"), (true, some("2026-11-01T05:00:00Z"), some("2026-11-01T07:00:00Z")));
+}
+
+#[test]
+fn dst_spring_forward_new_york_open_close() {
+    // 2026-03-08 02:00 EST jumps to 03:00 EDT: an open at 02:15 opens at 07:00 UTC.
+    let w = mk_window("timeZone: America/New_York\nschedules: [{open: '15 2 * * *', close: '0 4 * * *'}]");
+    assert_eq!(state(&w, "2026-03-08T07:00:00Z"), (true, some("2026-03-08T07:00:00Z"), some("2026-03-08T08:00:00Z")));
+}
+
+// === overlapping schedules and freezes ===
+
+#[test]
+fn abutting_and_overlapping_schedules_merge() {
+    let w = mk_window(
+        "schedules:\n  - start: '0 22 * * *'\n    duration: 2h\n  - start: '0 0 * * *'\n    duration: 1h\n  - open: '30 0 * * *'\n    close: '0 2 * * *'",
+    );
+    // Open 22:00 → 00:00 → 01:00, overlapped by 00:30-02:00: one run 22:00 to 02:00.
+    assert_eq!(
+        state(&w, "2026-11-26T23:00:00Z"),
+        (true, some("2026-11-26T22:00:00Z"), some("2026-11-27T02:00:00Z"))
+    );
+    assert_eq!(
+        state(&w, "2026-11-27T03:00:00Z"),
+        (false, some("2026-11-27T02:00:00Z"), some("2026-11-27T22:00:00Z"))
+    );
+}
+
+#[test]
+fn overlapping_starts_of_one_schedule_merge() {
+    let w = mk_window("schedules: [{start: '0 */2 * * *', duration: 3h}]");
+    assert_eq!(state(&w, "2026-11-26T05:00:00Z"), (true, None, None));
+}
+
+#[test]
+fn freeze_closes_an_open_window_and_next_looks_past_it() {
+    let w = mk_window(BUSINESS_HOURS);
+    // Tuesday 2026-12-22: schedules open, frozen. Closed since Thursday 17:00 before the freeze
+    // (the freeze began while the schedule was closed); opens on Monday 2027-01-04 08:00.
+    let s = evaluate(&w, utc("2026-12-22T10:00:00Z"));
+    assert!(!s.open);
+    assert_eq!(s.freeze.as_ref().and_then(|f| f.reason.as_deref()), Some("Year-end change freeze"));
+    assert_eq!(s.since, Some(utc("2026-12-17T16:00:00Z")));
+    assert_eq!(s.next, Some(utc("2027-01-04T07:00:00Z")));
+}
+
+#[test]
+fn freeze_ending_inside_an_open_schedule_opens_at_freeze_end() {
+    let w = mk_window(
+        "schedules: [{open: '0 8 * * MON', close: '0 17 * * FRI'}]\nfreezes: [{start: '2026-12-01T00:00:00Z', end: '2026-12-02T12:00:00Z'}]",
+    );
+    assert_eq!(
+        state(&w, "2026-12-01T10:00:00Z"),
+        (false, some("2026-12-01T00:00:00Z"), some("2026-12-02T12:00:00Z"))
+    );
+    assert_eq!(
+        state(&w, "2026-12-02T12:00:00Z"),
+        (true, some("2026-12-02T12:00:00Z"), some("2026-12-04T17:00:00Z"))
+    );
+    // Before the freeze, open since Monday and closing when the freeze starts.
+    assert_eq!(
+        state(&w, "2026-11-30T10:00:00Z"),
+        (true, some("2026-11-30T08:00:00Z"), some("2026-12-01T00:00:00Z"))
+    );
+}
+
+#[test]
+fn a_window_whose_schedules_never_open_again_reports_no_next() {
+    // Closed for good once frozen until 2200: no transition within the search horizon. The
+    // freeze began while the schedule was closed, so it has been closed since 09:00 the day
+    // before.
+    let w = mk_window(
+        "schedules: [{start: '0 8 * * *', duration: 1h}]\nfreezes: [{start: '2026-01-01T00:00:00Z', end: '2200-01-01T00:00:00Z'}]",
+    );
+    assert_eq!(state(&w, "2026-11-26T08:30:00Z"), (false, some("2025-12-31T09:00:00Z"), None));
+}
+
+// === cache ===
+
+#[test]
+fn state_is_cached_until_the_next_transition() {
+    let w = mk_window(BUSINESS_HOURS);
+    let first = w.state_at(utc("2026-11-26T12:00:00Z"));
+    let again = w.state_at(utc("2026-11-26T15:59:59Z"));
+    assert!(Arc::ptr_eq(&first, &again), "recomputed inside the same state");
+    let after = w.state_at(utc("2026-11-26T16:00:00Z"));
+    assert!(!Arc::ptr_eq(&first, &after));
+    assert!(!after.open);
+    // Going back in time (review --at) recomputes rather than reusing a later state.
+    assert!(w.state_at(utc("2026-11-26T12:00:00Z")).open);
+}
+
+#[test]
+fn cache_ends_at_freeze_edges_even_when_state_does_not_change() {
+    // Closed Friday to Monday; a freeze starts on Saturday: frozen only from then on.
+    let w = mk_window(
+        "schedules: [{open: '0 8 * * MON', close: '0 17 * * FRI'}]\nfreezes: [{start: '2026-11-28T00:00:00Z', end: '2026-12-08T00:00:00Z', reason: audit}]",
+    );
+    assert!(w.state_at(utc("2026-11-27T18:00:00Z")).freeze.is_none());
+    assert!(w.state_at(utc("2026-11-28T01:00:00Z")).freeze.is_some());
+}
