@@ -15,8 +15,10 @@ const DEPLOYMENT_UNCHANGED: &str =
     include_str!("../../tests/fixtures/admission/flux-dryrun-unchanged-deployment.json");
 const DEPLOYMENT_PRUNE: &str =
     include_str!("../../tests/fixtures/admission/flux-prune-deployment.json");
-const HUMAN_PATCH: &str = include_str!("../../tests/fixtures/admission/human-patch-deployment.json");
-const CONFIGMAP_RT: &str = include_str!("../../tests/fixtures/admission/flux-create-configmap-rt.json");
+const HUMAN_PATCH: &str =
+    include_str!("../../tests/fixtures/admission/human-patch-deployment.json");
+const CONFIGMAP_RT: &str =
+    include_str!("../../tests/fixtures/admission/flux-create-configmap-rt.json");
 const WINDOW_CREATE: &str =
     include_str!("../../tests/fixtures/admission/flux-create-reconciliationwindow.json");
 
@@ -107,7 +109,11 @@ fn invalid_window_object_is_denied_naming_the_field() {
         .decide_at(CLOSED);
     assert_decision(&d, false, Reason::InvalidWindow);
     assert!(d.message.contains("business-hours"), "{}", d.message);
-    assert!(d.message.contains("spec.schedules[0].close"), "{}", d.message);
+    assert!(
+        d.message.contains("spec.schedules[0].close"),
+        "{}",
+        d.message
+    );
 
     let d = Review::of(WINDOW_CREATE)
         .with(|r| r["object"]["spec"]["timeZone"] = json!("Europe/Berln"))
@@ -120,7 +126,11 @@ fn invalid_window_object_is_denied_naming_the_field() {
         .with(|r| r["object"]["spec"]["timezone"] = json!("Europe/Berlin"))
         .decide_at(CLOSED);
     assert_decision(&d, false, Reason::InvalidWindow);
-    assert!(d.message.contains("unknown field `timezone`"), "{}", d.message);
+    assert!(
+        d.message.contains("unknown field `timezone`"),
+        "{}",
+        d.message
+    );
 }
 
 #[test]
@@ -154,11 +164,19 @@ fn flux_is_recognised_by_field_manager() {
 fn flux_is_recognised_by_configured_group() {
     let tenant = Review::of(HUMAN_PATCH).with(|r| {
         r["userInfo"]["username"] = json!("system:serviceaccount:team-a:flux");
-        r["userInfo"]["groups"] = json!(["system:serviceaccounts", "system:serviceaccounts:team-a"]);
+        r["userInfo"]["groups"] =
+            json!(["system:serviceaccounts", "system:serviceaccounts:team-a"]);
     });
     assert_decision(&tenant.decide_at(CLOSED), true, Reason::NotFlux);
-    let policy = Policy { flux_groups: vec!["system:serviceaccounts:team-a".into()], ..Policy::default() };
-    assert_decision(&tenant.decide_with(&windows(), &policy, CLOSED), false, Reason::WindowClosed);
+    let policy = Policy {
+        flux_groups: vec!["system:serviceaccounts:team-a".into()],
+        ..Policy::default()
+    };
+    assert_decision(
+        &tenant.decide_with(&windows(), &policy, CLOSED),
+        false,
+        Reason::WindowClosed,
+    );
 }
 
 #[test]
@@ -169,9 +187,18 @@ fn configured_flux_users_replace_the_defaults() {
         ..Policy::default()
     };
     let flux = Review::of(DEPLOYMENT_BUMP);
-    assert_decision(&flux.decide_with(&windows(), &policy, CLOSED), true, Reason::NotFlux);
-    let applier = flux.with(|r| r["userInfo"]["username"] = json!("system:serviceaccount:gitops:applier"));
-    assert_decision(&applier.decide_with(&windows(), &policy, CLOSED), false, Reason::WindowClosed);
+    assert_decision(
+        &flux.decide_with(&windows(), &policy, CLOSED),
+        true,
+        Reason::NotFlux,
+    );
+    let applier =
+        flux.with(|r| r["userInfo"]["username"] = json!("system:serviceaccount:gitops:applier"));
+    assert_decision(
+        &applier.decide_with(&windows(), &policy, CLOSED),
+        false,
+        Reason::WindowClosed,
+    );
 }
 
 // === step 3: governing windows ===
@@ -215,11 +242,24 @@ fn moving_to_another_window_needs_both_open() {
     assert_decision(&d, false, Reason::WindowClosed);
     let names: Vec<&str> = d.windows.iter().map(|w| w.name.as_str()).collect();
     assert_eq!(names, ["business-hours", "nightly"]);
-    assert!(d.message.contains("\"nightly\", closed until 2026-11-26T22:00:00+01:00"), "{}", d.message);
+    assert!(
+        d.message
+            .contains("\"nightly\", closed until 2026-11-26T22:00:00+01:00"),
+        "{}",
+        d.message
+    );
     // Thursday 22:30 Berlin: nightly open, business-hours closed since 17:00.
-    assert_decision(&moved.decide_at("2026-11-26T21:30:00Z"), false, Reason::WindowClosed);
+    assert_decision(
+        &moved.decide_at("2026-11-26T21:30:00Z"),
+        false,
+        Reason::WindowClosed,
+    );
     // Monday 22:30 Berlin: both open.
-    assert_decision(&moved.decide_at("2026-11-30T21:30:00Z"), true, Reason::WindowOpen);
+    assert_decision(
+        &moved.decide_at("2026-11-30T21:30:00Z"),
+        true,
+        Reason::WindowOpen,
+    );
     // Moving back is the same change seen from the other side.
     let back = Review::of(DEPLOYMENT_BUMP).label(&["oldObject"], WINDOW_LABEL, Some("nightly"));
     assert_decision(&back.decide_at(OPEN), false, Reason::WindowClosed);
@@ -232,8 +272,15 @@ fn rw_without_window_label_uses_the_default_window() {
     let d = review.decide_at("2026-11-27T10:00:00Z");
     assert_decision(&d, true, Reason::WindowOpen);
     assert_eq!(d.windows[0].name, "default");
-    assert_decision(&review.decide_at("2026-11-27T18:00:00Z"), false, Reason::WindowClosed);
-    let policy = Policy { default_window: "nightly".into(), ..Policy::default() };
+    assert_decision(
+        &review.decide_at("2026-11-27T18:00:00Z"),
+        false,
+        Reason::WindowClosed,
+    );
+    let policy = Policy {
+        default_window: "nightly".into(),
+        ..Policy::default()
+    };
     let d = review.decide_with(&windows(), &policy, "2026-11-27T10:00:00Z");
     assert_decision(&d, false, Reason::WindowClosed);
     assert_eq!(d.windows[0].name, "nightly");
@@ -241,14 +288,22 @@ fn rw_without_window_label_uses_the_default_window() {
 
 #[test]
 fn a_mode_that_is_neither_rw_nor_rt_is_an_invalid_request() {
-    let d = Review::of(DEPLOYMENT_BUMP).label(&["object"], MODE_LABEL, Some("RW")).decide_at(OPEN);
+    let d = Review::of(DEPLOYMENT_BUMP)
+        .label(&["object"], MODE_LABEL, Some("RW"))
+        .decide_at(OPEN);
     assert_decision(&d, false, Reason::InvalidRequest);
-    assert!(d.message.contains("label fluxgate.io/mode is \"RW\""), "{}", d.message);
+    assert!(
+        d.message.contains("label fluxgate.io/mode is \"RW\""),
+        "{}",
+        d.message
+    );
 }
 
 #[test]
 fn an_update_without_old_object_is_an_invalid_request() {
-    let d = Review::of(DEPLOYMENT_BUMP).with(|r| r["oldObject"] = Value::Null).decide_at(OPEN);
+    let d = Review::of(DEPLOYMENT_BUMP)
+        .with(|r| r["oldObject"] = Value::Null)
+        .decide_at(OPEN);
     assert_decision(&d, false, Reason::InvalidRequest);
     assert!(d.message.contains("request.oldObject"), "{}", d.message);
 }
@@ -274,17 +329,25 @@ fn bookkeeping_differences_are_still_a_no_op() {
             new["metadata"]["managedFields"]
                 .as_array_mut()
                 .unwrap()
-                .push(json!({"manager": "kubectl", "operation": "Update", "apiVersion": "apps/v1"}));
+                .push(
+                    json!({"manager": "kubectl", "operation": "Update", "apiVersion": "apps/v1"}),
+                );
             new["status"] = json!({"replicas": 2, "readyReplicas": 2});
         })
-        .annotation(&["object"], "kubectl.kubernetes.io/last-applied-configuration", Some("{}"))
+        .annotation(
+            &["object"],
+            "kubectl.kubernetes.io/last-applied-configuration",
+            Some("{}"),
+        )
         .decide_at(CLOSED);
     assert_decision(&d, true, Reason::NoOp);
 }
 
 #[test]
 fn a_changed_label_or_annotation_is_not_a_no_op() {
-    let d = Review::of(DEPLOYMENT_UNCHANGED).label(&["object"], "team", Some("web")).decide_at(CLOSED);
+    let d = Review::of(DEPLOYMENT_UNCHANGED)
+        .label(&["object"], "team", Some("web"))
+        .decide_at(CLOSED);
     assert_decision(&d, false, Reason::WindowClosed);
     let d = Review::of(DEPLOYMENT_UNCHANGED)
         .annotation(&["object"], "placeholder", Some("y"))
@@ -294,7 +357,11 @@ fn a_changed_label_or_annotation_is_not_a_no_op() {
 
 #[test]
 fn image_bump_is_not_a_no_op() {
-    assert_decision(&Review::of(DEPLOYMENT_BUMP).decide_at(CLOSED), false, Reason::WindowClosed);
+    assert_decision(
+        &Review::of(DEPLOYMENT_BUMP).decide_at(CLOSED),
+        false,
+        Reason::WindowClosed,
+    );
 }
 
 // === step 5: unknown windows ===
@@ -306,7 +373,12 @@ fn a_window_name_that_matches_nothing_denies() {
         .decide_at(OPEN);
     assert_decision(&d, false, Reason::UnknownWindow);
     assert!(d.message.contains("\"busines-hours\""), "{}", d.message);
-    assert!(d.message.contains("known windows: business-hours, default, nightly"), "{}", d.message);
+    assert!(
+        d.message
+            .contains("known windows: business-hours, default, nightly"),
+        "{}",
+        d.message
+    );
 }
 
 // === step 6: open ===
@@ -322,10 +394,26 @@ fn flux_change_is_admitted_while_the_window_is_open() {
 #[test]
 fn window_opens_exactly_at_the_open_instant_and_closes_at_the_close_instant() {
     let review = Review::of(DEPLOYMENT_BUMP);
-    assert_decision(&review.decide_at("2026-11-30T06:59:59Z"), false, Reason::WindowClosed);
-    assert_decision(&review.decide_at("2026-11-30T07:00:00Z"), true, Reason::WindowOpen);
-    assert_decision(&review.decide_at("2026-12-03T15:59:59Z"), true, Reason::WindowOpen);
-    assert_decision(&review.decide_at("2026-12-03T16:00:00Z"), false, Reason::WindowClosed);
+    assert_decision(
+        &review.decide_at("2026-11-30T06:59:59Z"),
+        false,
+        Reason::WindowClosed,
+    );
+    assert_decision(
+        &review.decide_at("2026-11-30T07:00:00Z"),
+        true,
+        Reason::WindowOpen,
+    );
+    assert_decision(
+        &review.decide_at("2026-12-03T15:59:59Z"),
+        true,
+        Reason::WindowOpen,
+    );
+    assert_decision(
+        &review.decide_at("2026-12-03T16:00:00Z"),
+        false,
+        Reason::WindowClosed,
+    );
 }
 
 // === step 7: bypass ===
@@ -338,11 +426,20 @@ fn with_bypass(fixture: &str, which: &str, reason: Option<&str>, until: Option<&
 
 #[test]
 fn a_valid_bypass_admits_loudly() {
-    let review = with_bypass(DEPLOYMENT_BUMP, "object", Some("CVE-2026-1234 hotfix"), Some("2026-11-27T20:00:00Z"));
+    let review = with_bypass(
+        DEPLOYMENT_BUMP,
+        "object",
+        Some("CVE-2026-1234 hotfix"),
+        Some("2026-11-27T20:00:00Z"),
+    );
     let d = review.decide_at(CLOSED);
     assert_decision(&d, true, Reason::Bypass);
     assert_eq!(d.warnings.len(), 1);
-    assert!(d.warnings[0].contains("CVE-2026-1234 hotfix"), "{:?}", d.warnings);
+    assert!(
+        d.warnings[0].contains("CVE-2026-1234 hotfix"),
+        "{:?}",
+        d.warnings
+    );
     let annotations = audit_annotations(&d);
     assert_eq!(annotations["decision"], "allow");
     assert_eq!(annotations["reason"], "bypass");
@@ -353,8 +450,13 @@ fn a_valid_bypass_admits_loudly() {
 
 #[test]
 fn a_bypass_also_admits_through_a_freeze() {
-    let d = with_bypass(DEPLOYMENT_BUMP, "object", Some("outage"), Some("2026-12-22T12:00:00+01:00"))
-        .decide_at(FROZEN);
+    let d = with_bypass(
+        DEPLOYMENT_BUMP,
+        "object",
+        Some("outage"),
+        Some("2026-12-22T12:00:00+01:00"),
+    )
+    .decide_at(FROZEN);
     assert_decision(&d, true, Reason::Bypass);
 }
 
@@ -362,38 +464,80 @@ fn a_bypass_also_admits_through_a_freeze() {
 fn a_prune_uses_the_bypass_of_the_old_object() {
     let d = Review::of(DEPLOYMENT_PRUNE).decide_at(CLOSED);
     assert_decision(&d, false, Reason::WindowClosed);
-    let d = with_bypass(DEPLOYMENT_PRUNE, "oldObject", Some("remove broken app"), Some("2026-11-27T20:00:00Z"))
-        .decide_at(CLOSED);
+    let d = with_bypass(
+        DEPLOYMENT_PRUNE,
+        "oldObject",
+        Some("remove broken app"),
+        Some("2026-11-27T20:00:00Z"),
+    )
+    .decide_at(CLOSED);
     assert_decision(&d, true, Reason::Bypass);
 }
 
 #[test]
 fn invalid_bypasses_deny_and_say_what_is_wrong() {
     let cases = [
-        (None, Some("2026-11-27T20:00:00Z"), "bypass-reason is missing or empty"),
-        (Some("  "), Some("2026-11-27T20:00:00Z"), "bypass-reason is missing or empty"),
+        (
+            None,
+            Some("2026-11-27T20:00:00Z"),
+            "bypass-reason is missing or empty",
+        ),
+        (
+            Some("  "),
+            Some("2026-11-27T20:00:00Z"),
+            "bypass-reason is missing or empty",
+        ),
         (Some("hotfix"), None, "bypass-until is missing"),
-        (Some("hotfix"), Some("tomorrow"), "\"tomorrow\" is not an RFC 3339 time"),
+        (
+            Some("hotfix"),
+            Some("tomorrow"),
+            "\"tomorrow\" is not an RFC 3339 time",
+        ),
         (Some("hotfix"), Some("2026-11-27T11:00:00Z"), "has expired"),
         (Some("hotfix"), Some("2026-11-27T12:00:00Z"), "has expired"),
-        (Some("hotfix"), Some("2026-11-28T12:00:01Z"), "is more than 24h ahead"),
+        (
+            Some("hotfix"),
+            Some("2026-11-28T12:00:01Z"),
+            "is more than 24h ahead",
+        ),
     ];
     for (reason, until, want) in cases {
         let d = with_bypass(DEPLOYMENT_BUMP, "object", reason, until).decide_at(CLOSED);
         assert_decision(&d, false, Reason::InvalidBypass);
-        assert!(d.message.contains(want), "{reason:?} {until:?}: {}", d.message);
-        assert!(d.message.contains("closed until 2026-11-30T08:00:00+01:00"), "{}", d.message);
+        assert!(
+            d.message.contains(want),
+            "{reason:?} {until:?}: {}",
+            d.message
+        );
+        assert!(
+            d.message.contains("closed until 2026-11-30T08:00:00+01:00"),
+            "{}",
+            d.message
+        );
     }
     // Exactly max-bypass ahead is allowed.
-    let d = with_bypass(DEPLOYMENT_BUMP, "object", Some("hotfix"), Some("2026-11-28T12:00:00Z"))
-        .decide_at(CLOSED);
+    let d = with_bypass(
+        DEPLOYMENT_BUMP,
+        "object",
+        Some("hotfix"),
+        Some("2026-11-28T12:00:00Z"),
+    )
+    .decide_at(CLOSED);
     assert_decision(&d, true, Reason::Bypass);
 }
 
 #[test]
 fn max_bypass_is_configurable() {
-    let policy = Policy { max_bypass: chrono::Duration::hours(2), ..Policy::default() };
-    let review = with_bypass(DEPLOYMENT_BUMP, "object", Some("hotfix"), Some("2026-11-27T15:00:00Z"));
+    let policy = Policy {
+        max_bypass: chrono::Duration::hours(2),
+        ..Policy::default()
+    };
+    let review = with_bypass(
+        DEPLOYMENT_BUMP,
+        "object",
+        Some("hotfix"),
+        Some("2026-11-27T15:00:00Z"),
+    );
     let d = review.decide_with(&windows(), &policy, CLOSED);
     assert_decision(&d, false, Reason::InvalidBypass);
     assert!(d.message.contains("more than 2h ahead"), "{}", d.message);
@@ -413,7 +557,11 @@ fn closed_window_denial_names_object_window_reopening_and_bypass() {
         "{}",
         d.message
     );
-    assert!(d.message.contains(BYPASS_REASON_ANNOTATION), "{}", d.message);
+    assert!(
+        d.message.contains(BYPASS_REASON_ANNOTATION),
+        "{}",
+        d.message
+    );
     assert!(d.message.contains(BYPASS_UNTIL_ANNOTATION), "{}", d.message);
 }
 
@@ -440,7 +588,10 @@ fn dry_run_gets_the_same_answer_as_the_real_request() {
     });
     for t in [OPEN, CLOSED, FROZEN] {
         let (d, r) = (dry.decide_at(t), real.decide_at(t));
-        assert_eq!((d.allowed, d.reason, &d.message), (r.allowed, r.reason, &r.message));
+        assert_eq!(
+            (d.allowed, d.reason, &d.message),
+            (r.allowed, r.reason, &r.message)
+        );
     }
 }
 
@@ -468,14 +619,33 @@ fn denial_response_is_403_forbidden_with_audit_annotations_and_uid() {
 
 #[test]
 fn every_reason_serialises_as_in_the_specification() {
-    let names: Vec<String> = Reason::ALL.iter().map(|r| serde_json::to_value(r).unwrap().as_str().unwrap().to_owned()).collect();
+    let names: Vec<String> = Reason::ALL
+        .iter()
+        .map(|r| {
+            serde_json::to_value(r)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
     let as_str: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
     assert_eq!(names, as_str);
     assert_eq!(
         as_str,
         [
-            "not-flux", "not-governed", "no-op", "window-open", "bypass", "window-closed", "frozen",
-            "unknown-window", "invalid-bypass", "invalid-request", "valid-window", "invalid-window"
+            "not-flux",
+            "not-governed",
+            "no-op",
+            "window-open",
+            "bypass",
+            "window-closed",
+            "frozen",
+            "unknown-window",
+            "invalid-bypass",
+            "invalid-request",
+            "valid-window",
+            "invalid-window"
         ]
     );
 }
@@ -484,12 +654,30 @@ fn every_reason_serialises_as_in_the_specification() {
 fn reviews_that_are_not_v1_or_have_no_request_are_errors() {
     let policy = Policy::default();
     let err = review(b"{", &windows(), &policy, at(OPEN)).unwrap_err();
-    assert!(err.to_string().starts_with("not an AdmissionReview"), "{err}");
+    assert!(
+        err.to_string().starts_with("not an AdmissionReview"),
+        "{err}"
+    );
     let mut v1beta1 = Review::of(DEPLOYMENT_BUMP).0;
     v1beta1["apiVersion"] = json!("admission.k8s.io/v1beta1");
-    let err = review(&serde_json::to_vec(&v1beta1).unwrap(), &windows(), &policy, at(OPEN)).unwrap_err();
-    assert!(err.to_string().contains("admission.k8s.io/v1beta1"), "{err}");
+    let err = review(
+        &serde_json::to_vec(&v1beta1).unwrap(),
+        &windows(),
+        &policy,
+        at(OPEN),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("admission.k8s.io/v1beta1"),
+        "{err}"
+    );
     let no_request = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"});
-    let err = review(&serde_json::to_vec(&no_request).unwrap(), &windows(), &policy, at(OPEN)).unwrap_err();
+    let err = review(
+        &serde_json::to_vec(&no_request).unwrap(),
+        &windows(),
+        &policy,
+        at(OPEN),
+    )
+    .unwrap_err();
     assert_eq!(err.to_string(), "AdmissionReview has no request");
 }

@@ -47,21 +47,66 @@ freezes:
 #[test]
 fn invalid_windows_name_the_window_and_the_field() {
     let cases = [
-        ("schedules: []", "spec.schedules: at least one schedule is required"),
-        ("timeZone: Europe/Berln\nschedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]", "spec.timeZone: \"Europe/Berln\" is not an IANA time zone"),
-        ("timeZone: ''\nschedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]", "spec.timeZone"),
-        ("schedules: [{close: '0 9 * * 1'}]", "spec.schedules[0].close: close without open"),
-        ("schedules: [{open: '0 9 * * 1'}]", "spec.schedules[0].open: open without close"),
-        ("schedules: [{start: '0 9 * * 1'}]", "start without duration"),
-        ("schedules: [{start: '0 9 * * 1', duration: 0h}]", "spec.schedules[0].duration: \"0h\" is zero"),
-        ("schedules: [{start: '0 9 * * 1', duration: -1h}]", "spec.schedules[0].duration: \"-1h\" is negative"),
-        ("schedules: [{open: '0 9 * * 1', close: '0 9 * * 2', start: '0 1 * * *', duration: 1h}]", "not both"),
-        ("schedules: [{open: '0 0 30 2 *', close: '0 9 * * 1'}]", "spec.schedules[0].open: \"0 0 30 2 *\": this schedule can never fire"),
-        ("schedules: [{open: '0 8 * * 1', close: '0 17 * * THURSDAY'}]", "spec.schedules[0].close: \"0 17 * * THURSDAY\": day-of-week field"),
-        ("schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}, {start: '61 * * * *', duration: 1h}]", "spec.schedules[1].start"),
-        ("schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{start: '2026-12-20T00:00:00Z', end: '2026-12-20T00:00:00Z'}]", "spec.freezes[0].end: \"2026-12-20T00:00:00Z\" is not after start"),
-        ("schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{start: '2026-12-21', end: '2026-12-22T00:00:00Z'}]", "spec.freezes[0].start: \"2026-12-21\" is not an RFC 3339 time"),
-        ("timezone: UTC\nschedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]", "unknown field `timezone`"),
+        (
+            "schedules: []",
+            "spec.schedules: at least one schedule is required",
+        ),
+        (
+            "timeZone: Europe/Berln\nschedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]",
+            "spec.timeZone: \"Europe/Berln\" is not an IANA time zone",
+        ),
+        (
+            "timeZone: ''\nschedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]",
+            "spec.timeZone",
+        ),
+        (
+            "schedules: [{close: '0 9 * * 1'}]",
+            "spec.schedules[0].close: close without open",
+        ),
+        (
+            "schedules: [{open: '0 9 * * 1'}]",
+            "spec.schedules[0].open: open without close",
+        ),
+        (
+            "schedules: [{start: '0 9 * * 1'}]",
+            "start without duration",
+        ),
+        (
+            "schedules: [{start: '0 9 * * 1', duration: 0h}]",
+            "spec.schedules[0].duration: \"0h\" is zero",
+        ),
+        (
+            "schedules: [{start: '0 9 * * 1', duration: -1h}]",
+            "spec.schedules[0].duration: \"-1h\" is negative",
+        ),
+        (
+            "schedules: [{open: '0 9 * * 1', close: '0 9 * * 2', start: '0 1 * * *', duration: 1h}]",
+            "not both",
+        ),
+        (
+            "schedules: [{open: '0 0 30 2 *', close: '0 9 * * 1'}]",
+            "spec.schedules[0].open: \"0 0 30 2 *\": this schedule can never fire",
+        ),
+        (
+            "schedules: [{open: '0 8 * * 1', close: '0 17 * * THURSDAY'}]",
+            "spec.schedules[0].close: \"0 17 * * THURSDAY\": day-of-week field",
+        ),
+        (
+            "schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}, {start: '61 * * * *', duration: 1h}]",
+            "spec.schedules[1].start",
+        ),
+        (
+            "schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{start: '2026-12-20T00:00:00Z', end: '2026-12-20T00:00:00Z'}]",
+            "spec.freezes[0].end: \"2026-12-20T00:00:00Z\" is not after start",
+        ),
+        (
+            "schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{start: '2026-12-21', end: '2026-12-22T00:00:00Z'}]",
+            "spec.freezes[0].start: \"2026-12-21\" is not an RFC 3339 time",
+        ),
+        (
+            "timezone: UTC\nschedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]",
+            "unknown field `timezone`",
+        ),
     ];
     for (spec, want) in cases {
         let err = try_window(spec).expect_err(spec);
@@ -90,15 +135,20 @@ fn other_kinds_and_empty_documents_are_ignored() {
 #[test]
 fn unsupported_api_version_is_an_error() {
     let yaml = "apiVersion: fluxgate.io/v1\nkind: ReconciliationWindow\nmetadata: {name: a}\nspec: {schedules: [{start: '0 1 * * *', duration: 1h}]}\n";
-    let err = WindowSet::from_yaml("w.yaml", yaml).unwrap_err().to_string();
-    assert!(err.contains("apiVersion: \"fluxgate.io/v1\" is not served"), "{err}");
+    let err = WindowSet::from_yaml("w.yaml", yaml)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("apiVersion: \"fluxgate.io/v1\" is not served"),
+        "{err}"
+    );
 }
 
 #[test]
 fn time_zone_defaults_to_utc() {
     let w = mk_window("schedules: [{start: '0 8 * * *', duration: 1h}]");
     assert_eq!(w.time_zone(), Tz::UTC);
-    assert_eq!(state(&w, "2026-11-26T08:30:00Z").0, true);
+    assert!(state(&w, "2026-11-26T08:30:00Z").0);
 }
 
 // === open/close pairs ===
@@ -116,23 +166,34 @@ fn business_hours_open_monday_0800_to_thursday_1700_berlin() {
         (false, some("2026-11-26T16:00:00Z"), some(mon_open))
     );
     // Exactly at the close instant: closed.
-    assert_eq!(state(&w, thu_close), (false, some(thu_close), some("2026-12-07T07:00:00Z")));
-    assert_eq!(state(&w, "2026-12-03T15:59:59Z").0, true);
+    assert_eq!(
+        state(&w, thu_close),
+        (false, some(thu_close), some("2026-12-07T07:00:00Z"))
+    );
+    assert!(state(&w, "2026-12-03T15:59:59Z").0);
 }
 
 #[test]
 fn open_and_close_firing_together_stay_closed() {
     // Opens every day at 08:00 but closes every Monday 08:00: Monday stays closed.
     let w = mk_window("schedules: [{open: '0 8 * * *', close: '0 8 * * MON'}]");
-    assert_eq!(state(&w, "2026-11-30T09:00:00Z").0, false);
+    assert!(!state(&w, "2026-11-30T09:00:00Z").0);
     assert_eq!(
         state(&w, "2026-11-30T09:00:00Z"),
-        (false, some("2026-11-30T08:00:00Z"), some("2026-12-01T08:00:00Z"))
+        (
+            false,
+            some("2026-11-30T08:00:00Z"),
+            some("2026-12-01T08:00:00Z")
+        )
     );
     // Open from Tuesday 08:00 straight through to the next Monday 08:00.
     assert_eq!(
         state(&w, "2026-12-04T12:00:00Z"),
-        (true, some("2026-12-01T08:00:00Z"), some("2026-12-07T08:00:00Z"))
+        (
+            true,
+            some("2026-12-01T08:00:00Z"),
+            some("2026-12-07T08:00:00Z")
+        )
     );
 }
 
@@ -143,11 +204,19 @@ fn start_duration_is_half_open() {
     let w = mk_window("timeZone: Europe/Berlin\nschedules: [{start: '0 22 * * *', duration: 2h}]");
     assert_eq!(
         state(&w, "2026-11-26T21:00:00Z"),
-        (true, some("2026-11-26T21:00:00Z"), some("2026-11-26T23:00:00Z"))
+        (
+            true,
+            some("2026-11-26T21:00:00Z"),
+            some("2026-11-26T23:00:00Z")
+        )
     );
     assert_eq!(
         state(&w, "2026-11-26T23:00:00Z"),
-        (false, some("2026-11-26T23:00:00Z"), some("2026-11-27T21:00:00Z"))
+        (
+            false,
+            some("2026-11-26T23:00:00Z"),
+            some("2026-11-27T21:00:00Z")
+        )
     );
 }
 
@@ -155,17 +224,29 @@ fn start_duration_is_half_open() {
 fn duration_is_elapsed_time_across_spring_forward_berlin() {
     // 01:00 CET + 3h on 2026-03-29 ends at 05:00 CEST (03:00 UTC), not 04:00 wall clock.
     let w = mk_window("timeZone: Europe/Berlin\nschedules: [{start: '0 1 * * *', duration: 3h}]");
-    assert_eq!(state(&w, "2026-03-29T00:00:00Z"), (true, some("2026-03-29T00:00:00Z"), some("2026-03-29T03:00:00Z")));
+    assert_eq!(
+        state(&w, "2026-03-29T00:00:00Z"),
+        (
+            true,
+            some("2026-03-29T00:00:00Z"),
+            some("2026-03-29T03:00:00Z")
+        )
+    );
 }
 
 #[test]
 fn window_opening_in_the_spring_gap_opens_when_the_gap_ends() {
     // 02:30 does not exist on 2026-03-29 in Berlin: opens at 03:00 CEST (01:00 UTC).
-    let w = mk_window("timeZone: Europe/Berlin\nschedules: [{open: '30 2 * * *', close: '0 6 * * *'}]");
-    assert_eq!(state(&w, "2026-03-29T00:59:59Z").0, false);
+    let w =
+        mk_window("timeZone: Europe/Berlin\nschedules: [{open: '30 2 * * *', close: '0 6 * * *'}]");
+    assert!(!state(&w, "2026-03-29T00:59:59Z").0);
     assert_eq!(
         state(&w, "2026-03-29T01:00:00Z"),
-        (true, some("2026-03-29T01:00:00Z"), some("2026-03-29T04:00:00Z"))
+        (
+            true,
+            some("2026-03-29T01:00:00Z"),
+            some("2026-03-29T04:00:00Z")
+        )
     );
 }
 
@@ -173,27 +254,50 @@ fn window_opening_in_the_spring_gap_opens_when_the_gap_ends() {
 fn window_in_the_repeated_hour_opens_once_on_fall_back_berlin() {
     // 02:30 happens twice on 2026-10-25 in Berlin; the window opens at the first (00:30 UTC)
     // and closes at 02:45 CET (01:45 UTC) only once.
-    let w = mk_window("timeZone: Europe/Berlin\nschedules: [{open: '30 2 * * *', close: '45 2 * * *'}]");
+    let w = mk_window(
+        "timeZone: Europe/Berlin\nschedules: [{open: '30 2 * * *', close: '45 2 * * *'}]",
+    );
     assert_eq!(
         state(&w, "2026-10-25T00:30:00Z"),
-        (true, some("2026-10-25T00:30:00Z"), some("2026-10-25T00:45:00Z"))
+        (
+            true,
+            some("2026-10-25T00:30:00Z"),
+            some("2026-10-25T00:45:00Z")
+        )
     );
     // During the second 02:30-02:45 it stays closed.
-    assert_eq!(state(&w, "2026-10-25T01:35:00Z").0, false);
+    assert!(!state(&w, "2026-10-25T01:35:00Z").0);
 }
 
 #[test]
 fn dst_fall_back_new_york_keeps_elapsed_duration() {
     // 2026-11-01: 01:00 EDT (05:00 UTC) + 2h = 07:00 UTC, which is 02:00 EST.
-    let w = mk_window("timeZone: America/New_York\nschedules: [{start: '0 1 * * *', duration: 2h}]");
-    assert_eq!(state(&w, "2026-11-01T05:00:00Z"), (true, some("2026-11-01T05:00:00Z"), some("2026-11-01T07:00:00Z")));
+    let w =
+        mk_window("timeZone: America/New_York\nschedules: [{start: '0 1 * * *', duration: 2h}]");
+    assert_eq!(
+        state(&w, "2026-11-01T05:00:00Z"),
+        (
+            true,
+            some("2026-11-01T05:00:00Z"),
+            some("2026-11-01T07:00:00Z")
+        )
+    );
 }
 
 #[test]
 fn dst_spring_forward_new_york_open_close() {
     // 2026-03-08 02:00 EST jumps to 03:00 EDT: an open at 02:15 opens at 07:00 UTC.
-    let w = mk_window("timeZone: America/New_York\nschedules: [{open: '15 2 * * *', close: '0 4 * * *'}]");
-    assert_eq!(state(&w, "2026-03-08T07:00:00Z"), (true, some("2026-03-08T07:00:00Z"), some("2026-03-08T08:00:00Z")));
+    let w = mk_window(
+        "timeZone: America/New_York\nschedules: [{open: '15 2 * * *', close: '0 4 * * *'}]",
+    );
+    assert_eq!(
+        state(&w, "2026-03-08T07:00:00Z"),
+        (
+            true,
+            some("2026-03-08T07:00:00Z"),
+            some("2026-03-08T08:00:00Z")
+        )
+    );
 }
 
 // === overlapping schedules and freezes ===
@@ -206,11 +310,19 @@ fn abutting_and_overlapping_schedules_merge() {
     // Open 22:00 → 00:00 → 01:00, overlapped by 00:30-02:00: one run 22:00 to 02:00.
     assert_eq!(
         state(&w, "2026-11-26T23:00:00Z"),
-        (true, some("2026-11-26T22:00:00Z"), some("2026-11-27T02:00:00Z"))
+        (
+            true,
+            some("2026-11-26T22:00:00Z"),
+            some("2026-11-27T02:00:00Z")
+        )
     );
     assert_eq!(
         state(&w, "2026-11-27T03:00:00Z"),
-        (false, some("2026-11-27T02:00:00Z"), some("2026-11-27T22:00:00Z"))
+        (
+            false,
+            some("2026-11-27T02:00:00Z"),
+            some("2026-11-27T22:00:00Z")
+        )
     );
 }
 
@@ -227,7 +339,10 @@ fn freeze_closes_an_open_window_and_next_looks_past_it() {
     // (the freeze began while the schedule was closed); opens on Monday 2027-01-04 08:00.
     let s = evaluate(&w, utc("2026-12-22T10:00:00Z"));
     assert!(!s.open);
-    assert_eq!(s.freeze.as_ref().and_then(|f| f.reason.as_deref()), Some("Year-end change freeze"));
+    assert_eq!(
+        s.freeze.as_ref().and_then(|f| f.reason.as_deref()),
+        Some("Year-end change freeze")
+    );
     assert_eq!(s.since, Some(utc("2026-12-17T16:00:00Z")));
     assert_eq!(s.next, Some(utc("2027-01-04T07:00:00Z")));
 }
@@ -239,16 +354,28 @@ fn freeze_ending_inside_an_open_schedule_opens_at_freeze_end() {
     );
     assert_eq!(
         state(&w, "2026-12-01T10:00:00Z"),
-        (false, some("2026-12-01T00:00:00Z"), some("2026-12-02T12:00:00Z"))
+        (
+            false,
+            some("2026-12-01T00:00:00Z"),
+            some("2026-12-02T12:00:00Z")
+        )
     );
     assert_eq!(
         state(&w, "2026-12-02T12:00:00Z"),
-        (true, some("2026-12-02T12:00:00Z"), some("2026-12-04T17:00:00Z"))
+        (
+            true,
+            some("2026-12-02T12:00:00Z"),
+            some("2026-12-04T17:00:00Z")
+        )
     );
     // Before the freeze, open since Monday and closing when the freeze starts.
     assert_eq!(
         state(&w, "2026-11-30T10:00:00Z"),
-        (true, some("2026-11-30T08:00:00Z"), some("2026-12-01T00:00:00Z"))
+        (
+            true,
+            some("2026-11-30T08:00:00Z"),
+            some("2026-12-01T00:00:00Z")
+        )
     );
 }
 
@@ -260,7 +387,10 @@ fn a_window_whose_schedules_never_open_again_reports_no_next() {
     let w = mk_window(
         "schedules: [{start: '0 8 * * *', duration: 1h}]\nfreezes: [{start: '2026-01-01T00:00:00Z', end: '2200-01-01T00:00:00Z'}]",
     );
-    assert_eq!(state(&w, "2026-11-26T08:30:00Z"), (false, some("2025-12-31T09:00:00Z"), None));
+    assert_eq!(
+        state(&w, "2026-11-26T08:30:00Z"),
+        (false, some("2025-12-31T09:00:00Z"), None)
+    );
 }
 
 // === cache ===
@@ -270,7 +400,10 @@ fn state_is_cached_until_the_next_transition() {
     let w = mk_window(BUSINESS_HOURS);
     let first = w.state_at(utc("2026-11-26T12:00:00Z"));
     let again = w.state_at(utc("2026-11-26T15:59:59Z"));
-    assert!(Arc::ptr_eq(&first, &again), "recomputed inside the same state");
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "recomputed inside the same state"
+    );
     let after = w.state_at(utc("2026-11-26T16:00:00Z"));
     assert!(!Arc::ptr_eq(&first, &after));
     assert!(!after.open);

@@ -1,0 +1,257 @@
+//! `fluxgate review` and `fluxgate status`, run as the built binary the way a user runs them.
+
+use serde_json::{Value, json};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+/// Friday 13:00 in Berlin: business-hours closed until Monday 08:00.
+const CLOSED: &str = "2026-11-27T12:00:00Z";
+
+fn fluxgate(args: &[&str], stdin: &[u8]) -> Output {
+    fluxgate_env(args, stdin, &[])
+}
+
+fn fluxgate_env(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fluxgate"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/admission/{name}")).unwrap()
+}
+
+fn stdout_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn review_denies_flux_image_bump_while_closed_and_exits_zero() {
+    let out = fluxgate(
+        &["review", "--at", CLOSED],
+        &fixture("flux-dryrun-image-bump-deployment.json"),
+    );
+    let review = stdout_json(&out);
+    assert_eq!(review["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(review["kind"], "AdmissionReview");
+    let response = &review["response"];
+    assert_eq!(response["uid"], "382e71b4-420a-484a-9200-d062f988c348");
+    assert_eq!(response["allowed"], false);
+    assert_eq!(response["status"]["code"], 403);
+    assert_eq!(response["status"]["reason"], "Forbidden");
+    let message = response["status"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Deployment nginx/nginx is governed by reconciliation window \"business-hours\", closed until 2026-11-30T08:00:00+01:00 (Europe/Berlin)"),
+        "{message}"
+    );
+    assert_eq!(response["auditAnnotations"]["reason"], "window-closed");
+}
+
+#[test]
+fn review_admits_the_same_request_while_open() {
+    let out = fluxgate(
+        &["review", "--at", "2026-11-30T07:00:00Z"],
+        &fixture("flux-dryrun-image-bump-deployment.json"),
+    );
+    let response = &stdout_json(&out)["response"];
+    assert_eq!(response["allowed"], true);
+    assert_eq!(
+        response["auditAnnotations"],
+        json!({"decision": "allow", "reason": "window-open", "window": "business-hours"})
+    );
+}
+
+#[test]
+fn review_reads_windows_from_a_gitops_folder() {
+    let folder = format!("{FIXTURES}/windows/gitops");
+    // Saturday in New York: the weekend window is open, business-hours closed.
+    let mut bump: Value =
+        serde_json::from_slice(&fixture("flux-dryrun-image-bump-deployment.json")).unwrap();
+    bump["request"]["object"]["metadata"]["labels"]["fluxgate.io/window"] = json!("weekend");
+    bump["request"]["oldObject"]["metadata"]["labels"]["fluxgate.io/window"] = json!("weekend");
+    let body = serde_json::to_vec(&bump).unwrap();
+    let out = fluxgate(
+        &[
+            "review",
+            "--windows",
+            &folder,
+            "--at",
+            "2026-11-28T15:00:00Z",
+        ],
+        &body,
+    );
+    assert_eq!(
+        stdout_json(&out)["response"]["auditAnnotations"]["reason"],
+        "window-open"
+    );
+    // The embedded `nightly` window is not in that folder.
+    bump["request"]["object"]["metadata"]["labels"]["fluxgate.io/window"] = json!("nightly");
+    let body = serde_json::to_vec(&bump).unwrap();
+    let out = fluxgate(
+        &[
+            "review",
+            "--windows",
+            &folder,
+            "--at",
+            "2026-11-28T15:00:00Z",
+        ],
+        &body,
+    );
+    let response = &stdout_json(&out)["response"];
+    assert_eq!(response["auditAnnotations"]["reason"], "unknown-window");
+    assert!(
+        response["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("known windows: business-hours, weekend")
+    );
+}
+
+#[test]
+fn review_takes_flags_from_environment_twins() {
+    let body = fixture("flux-dryrun-image-bump-deployment.json");
+    let out = fluxgate_env(&["review"], &body, &[("FLUXGATE_AT", CLOSED)]);
+    assert_eq!(
+        stdout_json(&out)["response"]["auditAnnotations"]["reason"],
+        "window-closed"
+    );
+    // Flux is whoever the environment says.
+    let out = fluxgate_env(
+        &["review"],
+        &body,
+        &[
+            ("FLUXGATE_AT", CLOSED),
+            ("FLUXGATE_FLUX_USER", "someone-else"),
+            ("FLUXGATE_FLUX_FIELD_MANAGER", "other"),
+        ],
+    );
+    assert_eq!(
+        stdout_json(&out)["response"]["auditAnnotations"]["reason"],
+        "not-flux"
+    );
+}
+
+#[test]
+fn review_of_garbage_exits_2_with_one_line() {
+    let out = fluxgate(&["review"], b"{\"kind\": ");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("fluxgate: stdin: not an AdmissionReview"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn review_with_invalid_windows_exits_2_naming_the_field() {
+    let broken = format!("{FIXTURES}/windows/broken/windows.yaml");
+    let out = fluxgate(
+        &["review", "--windows", &broken],
+        &fixture("flux-dryrun-image-bump-deployment.json"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("windows.yaml#2"), "{err}");
+    assert!(
+        err.contains("ReconciliationWindow \"business-hours\": spec.schedules[0].close"),
+        "{err}"
+    );
+}
+
+#[test]
+fn review_with_missing_windows_path_exits_2() {
+    let out = fluxgate(&["review", "--windows", "/nonexistent/windows"], b"{}");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read /nonexistent/windows"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_at_is_a_usage_error() {
+    let out = fluxgate(&["status", "--at", "yesterday"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("\"yesterday\" is not an RFC 3339 time"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn status_json_lists_every_window_with_since_and_next() {
+    let out = fluxgate(&["status", "--at", CLOSED, "-o", "json"], b"");
+    assert_eq!(
+        stdout_json(&out),
+        json!([
+            {"name": "business-hours", "open": false, "since": "2026-11-26T17:00:00+01:00",
+             "next": "2026-11-30T08:00:00+01:00", "timeZone": "Europe/Berlin"},
+            {"name": "default", "open": true, "since": "2026-11-27T09:00:00Z",
+             "next": "2026-11-27T17:00:00Z", "timeZone": "UTC"},
+            {"name": "nightly", "open": false, "since": "2026-11-27T00:00:00+01:00",
+             "next": "2026-11-27T22:00:00+01:00", "timeZone": "Europe/Berlin"},
+        ])
+    );
+}
+
+#[test]
+fn status_json_with_windows_folder_and_env() {
+    let folder = format!("{FIXTURES}/windows/gitops");
+    let out = fluxgate_env(
+        &["status", "-o", "json"],
+        b"",
+        &[("FLUXGATE_WINDOWS", &folder), ("FLUXGATE_AT", CLOSED)],
+    );
+    let names: Vec<String> = stdout_json(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["business-hours", "weekend"]);
+}
+
+#[test]
+fn status_table_is_readable() {
+    let out = fluxgate(&["status", "--at", "2026-12-22T10:00:00Z"], b"");
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("WINDOW"), "{table}");
+    let business = lines
+        .iter()
+        .find(|l| l.starts_with("business-hours"))
+        .unwrap();
+    assert!(
+        business.contains("frozen (Year-end change freeze)"),
+        "{table}"
+    );
+    assert!(business.contains("Mon 2027-01-04 08:00 CET"), "{table}");
+    assert!(stderr_contains_embedded_note(&out.stderr));
+}
+
+fn stderr_contains_embedded_note(stderr: &[u8]) -> bool {
+    String::from_utf8_lossy(stderr).contains("embedded example windows")
+}
