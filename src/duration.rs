@@ -1,7 +1,7 @@
 //! Durations as Kubernetes and Flux write them (`2h`, `90m`, `1h30m`, `45s`).
 //!
-//! A subset of Go's `time.ParseDuration`: whole numbers with the units `h`, `m` and `s`, which
-//! is what `spec.schedules[].duration` and `--max-bypass` need. Days are deliberately not a
+//! A subset of Go's `time.ParseDuration`: whole numbers with the units `h`, `m`, `s` and `ms`,
+//! which is what `spec.schedules[].duration`, `--max-bypass` and the server's timeouts need. Days are deliberately not a
 //! unit (a day is not always 24 hours across DST); write `24h`.
 
 use chrono::Duration;
@@ -39,11 +39,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             .map_err(|_| DurationError(format!("{trimmed:?}: {number} is too large")))?;
         let part = match unit {
             "h" => Duration::try_hours(value),
+            "ms" => Duration::try_milliseconds(value),
             "m" => Duration::try_minutes(value),
             "s" => Duration::try_seconds(value),
             "" => {
                 return Err(DurationError(format!(
-                    "{trimmed:?} has no unit after {number}: use h, m or s"
+                    "{trimmed:?} has no unit after {number}: use h, m, s or ms"
                 )));
             }
             "d" => {
@@ -53,7 +54,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             }
             other => {
                 return Err(DurationError(format!(
-                    "{trimmed:?} has unknown unit {other:?}: use h, m or s"
+                    "{trimmed:?} has unknown unit {other:?}: use h, m, s or ms"
                 )));
             }
         };
@@ -98,6 +99,7 @@ mod tests {
         assert_eq!(parse_duration("1h30m"), Ok(Duration::minutes(90)));
         assert_eq!(parse_duration("45s"), Ok(Duration::seconds(45)));
         assert_eq!(parse_duration(" 24h "), Ok(Duration::hours(24)));
+        assert_eq!(parse_duration("1s500ms"), Ok(Duration::milliseconds(1500)));
     }
 
     #[test]

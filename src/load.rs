@@ -26,20 +26,53 @@ pub enum LoadError {
     Empty(String),
 }
 
+/// The contents of a set of files at one moment: what a configuration was read from, and what
+/// the server's reload compares to notice a change.
+pub type Snapshot = Vec<(PathBuf, Vec<u8>)>;
+
 /// Loads the windows of `paths`, or the embedded examples when `paths` is empty.
 pub fn load_windows(paths: &[PathBuf]) -> Result<WindowSet, LoadError> {
     if paths.is_empty() {
         return Ok(WindowSet::from_yaml(EMBEDDED_ORIGIN, EMBEDDED_WINDOWS)?);
     }
-    let mut documents = Vec::new();
+    windows_from_snapshot(paths, &read_windows(paths)?)
+}
+
+/// Reads every window file of `paths`.
+pub fn read_windows(paths: &[PathBuf]) -> Result<Snapshot, LoadError> {
+    let mut files = Vec::new();
     for path in paths {
-        for file in yaml_files(path)? {
-            let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Io {
+        files.extend(yaml_files(path)?);
+    }
+    read_files(&files)
+}
+
+/// Reads `files` in order.
+pub fn read_files(files: &[PathBuf]) -> Result<Snapshot, LoadError> {
+    files
+        .iter()
+        .map(|file| {
+            let bytes = std::fs::read(file).map_err(|source| LoadError::Io {
                 path: file.clone(),
                 source,
             })?;
-            documents.extend(parse_documents(&file.display().to_string(), &text)?);
-        }
+            Ok((file.clone(), bytes))
+        })
+        .collect()
+}
+
+/// Parses and validates the windows of a snapshot of `paths`.
+pub fn windows_from_snapshot(
+    paths: &[PathBuf],
+    snapshot: &Snapshot,
+) -> Result<WindowSet, LoadError> {
+    let mut documents = Vec::new();
+    for (file, bytes) in snapshot {
+        let text = std::str::from_utf8(bytes).map_err(|e| LoadError::Io {
+            path: file.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+        documents.extend(parse_documents(&file.display().to_string(), text)?);
     }
     if documents.is_empty() {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();

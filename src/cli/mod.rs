@@ -5,6 +5,7 @@
 //! input or windows that cannot be read, with a one-line error on stderr.
 
 mod review;
+mod serve;
 mod status;
 
 use crate::duration::parse_duration;
@@ -32,6 +33,8 @@ struct Cli {
 enum Command {
     /// Decide one AdmissionReview (admission.k8s.io/v1) read from stdin; print the response.
     Review(review::ReviewArgs),
+    /// Serve the admission webhook over HTTPS (and metrics over HTTP).
+    Serve(Box<serve::ServeArgs>),
     /// Show every window: open or closed, since when, and the next transition.
     Status(status::StatusArgs),
 }
@@ -89,17 +92,25 @@ pub struct Config {
 }
 
 impl CommonArgs {
+    /// The `--windows` paths as given (empty: the embedded examples).
+    pub fn window_paths(&self) -> &[PathBuf] {
+        &self.windows
+    }
+
     /// Turns flags into a validated configuration, reading the windows.
-    pub fn into_config(self) -> anyhow::Result<Config> {
+    pub fn to_config(&self) -> anyhow::Result<Config> {
         let defaults = Policy::default();
         let or_default = |given: Vec<String>, default: Vec<String>| {
             if given.is_empty() { default } else { given }
         };
         let policy = Policy {
-            flux_users: or_default(self.flux_users, defaults.flux_users),
-            flux_groups: self.flux_groups,
-            flux_field_managers: or_default(self.flux_field_managers, defaults.flux_field_managers),
-            default_window: self.default_window,
+            flux_users: or_default(self.flux_users.clone(), defaults.flux_users),
+            flux_groups: self.flux_groups.clone(),
+            flux_field_managers: or_default(
+                self.flux_field_managers.clone(),
+                defaults.flux_field_managers,
+            ),
+            default_window: self.default_window.clone(),
             max_bypass: self.max_bypass,
         };
         let windows = load_windows(&self.windows).context("cannot load windows")?;
@@ -123,6 +134,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Review(args) => review::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Status(args) => status::run(args),
     };
     match result {

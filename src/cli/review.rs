@@ -19,7 +19,7 @@ pub struct ReviewArgs {
 }
 
 pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
-    let config = args.common.into_config()?;
+    let config = args.common.to_config()?;
     let mut input = Vec::new();
     std::io::stdin()
         .read_to_end(&mut input)

@@ -39,7 +39,7 @@ struct StatusJson {
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let config = args.common.into_config()?;
+    let config = args.common.to_config()?;
     let now = args.at.unwrap_or_else(Utc::now);
     let states: Vec<(&Window, std::sync::Arc<WindowState>)> = config
         .windows

@@ -11,13 +11,13 @@ mod noop;
 mod response;
 
 pub use bypass::{Bypass, BypassError};
-pub use decide::{Subject, decide};
+pub use decide::{FluxOwner, Subject, decide, field_manager};
 pub use response::{audit_annotations, response};
 
 use crate::window::WindowState;
 use chrono::Duration;
 use chrono_tz::Tz;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// `fluxgate.io/mode`: `rw` (governed by a window) or `rt` (real time, the default).
@@ -68,7 +68,7 @@ impl Default for Policy {
 }
 
 /// The machine-readable reason of a decision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Reason {
     NotFlux,

@@ -1,0 +1,309 @@
+//! `fluxgate serve`: flags → server. Wires the shells together; decides nothing itself.
+
+use super::CommonArgs;
+use crate::audit::{AuditSink, FileSink, StdoutSink};
+use crate::certs;
+use crate::load::{Snapshot, read_files, read_windows, windows_from_snapshot};
+use crate::server::listen::{ConnectionLimits, serve_tls};
+use crate::server::tls::{CertResolver, certified_key, server_config};
+use crate::server::watch::watch;
+use crate::server::{AppState, Limits, metrics_router, router};
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// HTTPS address of /validate, /healthz and /readyz.
+    #[arg(long, env = "FLUXGATE_ADDR", default_value = "0.0.0.0:8443")]
+    addr: SocketAddr,
+    /// Plain-HTTP address of /metrics.
+    #[arg(long, env = "FLUXGATE_METRICS_ADDR", default_value = "0.0.0.0:9090")]
+    metrics_addr: SocketAddr,
+    /// PEM certificate chain (e.g. a cert-manager Secret's tls.crt); reloaded when it changes.
+    #[arg(
+        long,
+        env = "FLUXGATE_TLS_CERT",
+        requires = "tls_key",
+        value_name = "PATH"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key (tls.key).
+    #[arg(
+        long,
+        env = "FLUXGATE_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "PATH"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Extra DNS name of the generated certificate (repeatable), e.g. fluxgate.fluxgate-system.svc.
+    #[arg(
+        long = "dns-name",
+        env = "FLUXGATE_DNS_NAME",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    dns_names: Vec<String>,
+    /// Write the generated CA certificate (the caBundle) to this file.
+    #[arg(
+        long,
+        env = "FLUXGATE_CA_OUT",
+        value_name = "PATH",
+        conflicts_with = "tls_cert"
+    )]
+    ca_out: Option<PathBuf>,
+    /// Append audit records to this file (reopened on SIGHUP) instead of stdout.
+    #[arg(long, env = "FLUXGATE_AUDIT_LOG", value_name = "PATH")]
+    audit_log: Option<PathBuf>,
+    /// Application log format (stderr).
+    #[arg(long, env = "FLUXGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// How often windows and certificate files are checked for changes.
+    #[arg(long, env = "FLUXGATE_WATCH_INTERVAL", default_value = "2s", value_parser = std_duration)]
+    watch_interval: Duration,
+    /// Per-request deadline; keep it below the webhook's timeoutSeconds (10s in deploy/).
+    #[arg(long, env = "FLUXGATE_REQUEST_TIMEOUT", default_value = "5s", value_parser = std_duration)]
+    request_timeout: Duration,
+    /// Deadline for a client to finish the TLS handshake.
+    #[arg(long, env = "FLUXGATE_TLS_HANDSHAKE_TIMEOUT", default_value = "5s", value_parser = std_duration)]
+    tls_handshake_timeout: Duration,
+    /// Deadline for a client to send request headers.
+    #[arg(long, env = "FLUXGATE_HEADER_READ_TIMEOUT", default_value = "5s", value_parser = std_duration)]
+    header_read_timeout: Duration,
+    /// Open connections at most; more are closed at once.
+    #[arg(long, env = "FLUXGATE_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Requests decided at once; more wait within the request timeout.
+    #[arg(long, env = "FLUXGATE_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
+    max_concurrent_requests: usize,
+    /// After SIGTERM, keep serving (not ready) this long so endpoints stop routing here first.
+    #[arg(long, env = "FLUXGATE_SHUTDOWN_DELAY", default_value = "5s", value_parser = std_duration)]
+    shutdown_delay: Duration,
+    /// Then give in-flight requests this long to finish.
+    #[arg(long, env = "FLUXGATE_DRAIN_TIMEOUT", default_value = "20s", value_parser = std_duration)]
+    drain_timeout: Duration,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn std_duration(text: &str) -> Result<Duration, String> {
+    let d = crate::duration::parse_duration(text).map_err(|e| e.to_string())?;
+    d.to_std().map_err(|e| e.to_string())
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let window_paths = args.common.window_paths().to_vec();
+    let config = args.common.to_config()?;
+    if config.embedded {
+        tracing::warn!("no --windows given: serving the embedded example windows");
+    }
+    tracing::info!(windows = config.windows.len(), "windows loaded");
+
+    let audit: Arc<dyn AuditSink> = match &args.audit_log {
+        Some(path) => Arc::new(
+            FileSink::open(path.clone())
+                .with_context(|| format!("cannot open audit log {}", path.display()))?,
+        ),
+        None => Arc::new(StdoutSink),
+    };
+    let state = Arc::new(AppState::new(config.windows, config.policy, audit.clone()));
+
+    let resolver = Arc::new(initial_certificate(&args)?);
+    let tls = server_config(resolver.clone()).context("cannot configure TLS")?;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let files = [cert.clone(), key.clone()];
+        let initial = read_files(&files).ok();
+        let (state, resolver) = (state.clone(), resolver.clone());
+        tokio::spawn(watch(
+            args.watch_interval,
+            initial,
+            move || read_files(&files),
+            move |snapshot| reload_certificate(&state, &resolver, snapshot),
+        ));
+    }
+    if !window_paths.is_empty() {
+        let initial = read_windows(&window_paths).ok();
+        let state = state.clone();
+        let paths = window_paths.clone();
+        tokio::spawn(watch(
+            args.watch_interval,
+            initial,
+            move || read_windows(&paths),
+            move |snapshot| reload_windows(&state, &window_paths, snapshot),
+        ));
+    }
+    spawn_audit_reopen(audit);
+
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let metrics_listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_app = metrics_router(state.clone());
+    let metrics_server = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = metrics_stopped.await;
+        };
+        if let Err(error) = axum::serve(metrics_listener, metrics_app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(%error, "metrics server failed");
+        }
+    });
+
+    let limits = Limits {
+        request_timeout: args.request_timeout,
+        max_concurrent_requests: args.max_concurrent_requests,
+    };
+    let app = router(state.clone(), &limits);
+    let connection_limits = ConnectionLimits {
+        tls_handshake_timeout: args.tls_handshake_timeout,
+        header_read_timeout: args.header_read_timeout,
+        max_connections: args.max_connections,
+        drain_timeout: args.drain_timeout,
+    };
+    state.ready.store(true, Ordering::Release);
+    tracing::info!(addr = %listener.local_addr()?, metrics = %args.metrics_addr, "serving");
+
+    let shutdown_delay = args.shutdown_delay;
+    let shutdown_state = state.clone();
+    let shutdown = async move {
+        terminated().await;
+        shutdown_state.ready.store(false, Ordering::Release);
+        tracing::info!(delay = ?shutdown_delay, "shutting down: not ready; still serving during the delay");
+        tokio::time::sleep(shutdown_delay).await;
+    };
+    serve_tls(listener, tls, app, connection_limits, shutdown).await;
+    let _ = stop_metrics.send(());
+    let _ = metrics_server.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn initial_certificate(args: &ServeArgs) -> anyhow::Result<CertResolver> {
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let cert_pem =
+            std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
+        let key_pem =
+            std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
+        let key = certified_key(&cert_pem, &key_pem)
+            .with_context(|| format!("cannot use {} and {}", cert.display(), key.display()))?;
+        tracing::info!(cert = %cert.display(), "serving certificate loaded");
+        return Ok(CertResolver::new(key));
+    }
+    let generated = certs::generate(&args.dns_names).context("cannot generate a certificate")?;
+    let key = certified_key(generated.cert_pem.as_bytes(), generated.key_pem.as_bytes())
+        .context("cannot use the generated certificate")?;
+    match &args.ca_out {
+        Some(path) => {
+            std::fs::write(path, &generated.ca_pem)
+                .with_context(|| format!("cannot write the CA to {}", path.display()))?;
+            tracing::warn!(ca = %path.display(), names = ?args.dns_names, "no --tls-cert: serving a generated self-signed certificate; its CA is in the file");
+        }
+        None => {
+            tracing::warn!(names = ?args.dns_names, "no --tls-cert: serving a generated self-signed certificate (use --ca-out to get its CA)")
+        }
+    }
+    Ok(CertResolver::new(key))
+}
+
+fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &Snapshot) {
+    let [(cert_path, cert), (_, key)] = snapshot.as_slice() else {
+        return;
+    };
+    match certified_key(cert, key) {
+        Ok(key) => {
+            resolver.replace(key);
+            state.metrics.record_tls_reload(true);
+            tracing::info!(cert = %cert_path.display(), "serving certificate reloaded");
+        }
+        Err(error) => {
+            state.metrics.record_tls_reload(false);
+            tracing::error!(%error, cert = %cert_path.display(), "new certificate rejected; keeping the current one");
+        }
+    }
+}
+
+fn reload_windows(state: &AppState, paths: &[PathBuf], snapshot: &Snapshot) {
+    match windows_from_snapshot(paths, snapshot) {
+        Ok(windows) => {
+            let count = windows.len();
+            state.windows.store(Arc::new(windows));
+            state.metrics.record_window_reload(true);
+            tracing::info!(windows = count, "windows reloaded");
+        }
+        Err(error) => {
+            state.metrics.record_window_reload(false);
+            tracing::error!(error = %error, "new windows rejected; keeping the last good set");
+        }
+    }
+}
+
+fn spawn_audit_reopen(audit: Arc<dyn AuditSink>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: the audit log will not be reopened");
+        return;
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match audit.reopen() {
+                Ok(()) => tracing::info!("SIGHUP: audit log reopened"),
+                Err(error) => tracing::error!(%error, "SIGHUP: cannot reopen the audit log"),
+            }
+        }
+    });
+}
+
+/// SIGTERM (Kubernetes) or SIGINT (a terminal).
+async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
