@@ -13,6 +13,18 @@ pub struct DurationError(String);
 
 /// Parses a positive duration such as `2h` or `1h30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let total = parse_duration_or_zero(text)?;
+    if total.is_zero() {
+        return Err(DurationError(format!(
+            "{:?} is zero: a duration must be positive",
+            text.trim()
+        )));
+    }
+    Ok(total)
+}
+
+/// Parses a duration that may be zero (`0s`: "no delay").
+pub fn parse_duration_or_zero(text: &str) -> Result<Duration, DurationError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(DurationError("empty duration: write e.g. 2h or 90m".into()));
@@ -63,11 +75,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             .ok_or_else(|| DurationError(format!("{trimmed:?} is too large")))?;
         rest = tail;
     }
-    if total <= Duration::zero() {
-        return Err(DurationError(format!(
-            "{trimmed:?} is zero: a duration must be positive"
-        )));
-    }
     Ok(total)
 }
 
@@ -100,6 +107,7 @@ mod tests {
         assert_eq!(parse_duration("45s"), Ok(Duration::seconds(45)));
         assert_eq!(parse_duration(" 24h "), Ok(Duration::hours(24)));
         assert_eq!(parse_duration("1s500ms"), Ok(Duration::milliseconds(1500)));
+        assert_eq!(parse_duration_or_zero("0s"), Ok(Duration::zero()));
     }
 
     #[test]

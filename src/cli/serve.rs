@@ -98,7 +98,7 @@ enum LogFormat {
 }
 
 fn std_duration(text: &str) -> Result<Duration, String> {
-    let d = crate::duration::parse_duration(text).map_err(|e| e.to_string())?;
+    let d = crate::duration::parse_duration_or_zero(text).map_err(|e| e.to_string())?;
     d.to_std().map_err(|e| e.to_string())
 }
 

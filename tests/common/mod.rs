@@ -1,0 +1,329 @@
+//! Running the built `fluxgate serve` on loopback and talking to it over real TLS.
+
+#![allow(dead_code)]
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/admission/{name}")).unwrap()
+}
+
+/// A scratch folder removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("fluxgate-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A running `fluxgate serve`.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub ca: PathBuf,
+    pub audit_log: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Server {
+    /// Starts the binary with `args` plus loopback addresses, an audit log and (unless `args`
+    /// has `--tls-cert`) a generated certificate whose CA goes to `dir/ca.pem`; waits for ready.
+    pub async fn start(dir: &Scratch, args: &[&str]) -> Server {
+        let addr = free_port();
+        let metrics_addr = free_port();
+        let ca = dir.path("ca.pem");
+        let audit_log = dir.path("audit.log");
+        let stderr = dir.path("stderr.log");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_fluxgate"));
+        command
+            .arg("serve")
+            .args([
+                "--addr",
+                &addr.to_string(),
+                "--metrics-addr",
+                &metrics_addr.to_string(),
+            ])
+            .args([
+                "--audit-log",
+                audit_log.to_str().unwrap(),
+                "--watch-interval",
+                "100ms",
+            ])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        if !args.contains(&"--shutdown-delay") {
+            command.args(["--shutdown-delay", "0s"]);
+        }
+        if !args.contains(&"--tls-cert") {
+            command.args(["--ca-out", ca.to_str().unwrap()]);
+        }
+        let child = command.spawn().unwrap();
+        let server = Server {
+            child,
+            addr,
+            metrics_addr,
+            ca,
+            audit_log,
+            stderr,
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.ca.exists()
+                && let Ok(response) = get(self.addr, &self.ca, "/readyz").await
+                && response.status == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server not ready; stderr:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    pub async fn validate(&self, body: &[u8]) -> Response {
+        request(
+            self.addr,
+            &self.ca,
+            "POST",
+            "/validate",
+            "application/json",
+            body,
+        )
+        .await
+        .unwrap()
+    }
+
+    pub fn audit_lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.audit_log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The value of one metric line (`name{labels}`), 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = plain_get(self.metrics_addr, "/metrics").await;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(series)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0.0)
+    }
+
+    /// Waits until `check` holds, polling; fails with the server log after `timeout`.
+    pub async fn eventually<F, Fut>(&self, what: &str, timeout: Duration, check: F)
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + timeout;
+        while !check().await {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; stderr:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// A TLS client that trusts only the CA in `ca_pem`.
+pub fn connector(ca_pem: &Path) -> TlsConnector {
+    let pem = std::fs::read(ca_pem).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(fluxgate::server::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+pub async fn connect(addr: SocketAddr, ca_pem: &Path) -> std::io::Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(addr).await?;
+    connector(ca_pem)
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+pub async fn get(addr: SocketAddr, ca_pem: &Path, path: &str) -> std::io::Result<Response> {
+    request(addr, ca_pem, "GET", path, "text/plain", b"").await
+}
+
+/// One HTTP/1.1 request on a fresh TLS connection (`Connection: close`).
+pub async fn request(
+    addr: SocketAddr,
+    ca_pem: &Path,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut stream = connect(addr, ca_pem).await?;
+    stream
+        .write_all(&head(method, path, content_type, body.len()))
+        .await?;
+    stream.write_all(body).await?;
+    read_response(&mut stream).await
+}
+
+pub fn head(method: &str, path: &str, content_type: &str, length: usize) -> Vec<u8> {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+pub async fn read_response<S: AsyncReadExt + Unpin>(stream: &mut S) -> std::io::Result<Response> {
+    let mut raw = Vec::new();
+    // A peer that closes without close_notify is fine here: we only need what it sent.
+    if let Err(e) = stream.read_to_end(&mut raw).await
+        && raw.is_empty()
+    {
+        return Err(e);
+    }
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no status"))?;
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Ok(Response { status, body })
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).trim(), 16)
+            .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
+        data = &data[line_end + 4 + size..];
+    }
+    out
+}
+
+/// GET over plain HTTP (the metrics port).
+pub async fn plain_get(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(&head("GET", path, "text/plain", 0))
+        .await
+        .unwrap();
+    let response = read_response(&mut stream).await.unwrap();
+    String::from_utf8(response.body).unwrap()
+}
+
+/// Windows YAML: `business-hours` always open or closed for good.
+pub fn windows_yaml(business_hours_open: bool) -> String {
+    let freeze = if business_hours_open {
+        ""
+    } else {
+        "  freezes:\n    - start: \"2000-01-01T00:00:00Z\"\n      end: \"2200-01-01T00:00:00Z\"\n      reason: closed for the test\n"
+    };
+    format!(
+        "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata:\n  name: business-hours\nspec:\n  schedules:\n    - start: \"* * * * *\"\n      duration: 2m\n{freeze}"
+    )
+}

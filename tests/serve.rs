@@ -1,0 +1,361 @@
+//! `fluxgate serve` end to end: the built binary on loopback, real TLS clients verifying the
+//! generated (or given) CA, real files for windows, certificates and the audit log.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+fn with_window(fixture_name: &str, window: &str) -> Vec<u8> {
+    let mut review: Value = serde_json::from_slice(&fixture(fixture_name)).unwrap();
+    for object in ["object", "oldObject"] {
+        if review["request"][object].is_object() {
+            review["request"][object]["metadata"]["labels"]["fluxgate.io/window"] = json!(window);
+        }
+    }
+    serde_json::to_vec(&review).unwrap()
+}
+
+#[tokio::test]
+async fn decisions_over_tls_with_one_audit_line_each_and_metrics() {
+    let dir = Scratch::new("decisions");
+    std::fs::write(dir.path("windows.yaml"), windows_yaml(true)).unwrap();
+    let server = Server::start(
+        &dir,
+        &["--windows", dir.path("windows.yaml").to_str().unwrap()],
+    )
+    .await;
+
+    let bump = fixture("flux-dryrun-image-bump-deployment.json");
+    let allowed = server.validate(&bump).await;
+    assert_eq!(allowed.status, 200);
+    let response = &allowed.json()["response"];
+    assert_eq!(response["uid"], "382e71b4-420a-484a-9200-d062f988c348");
+    assert_eq!(response["allowed"], true);
+
+    let denied = server
+        .validate(&with_window(
+            "flux-create-deployment-rw.json",
+            "no-such-window",
+        ))
+        .await;
+    let response = &denied.json()["response"];
+    assert_eq!(response["allowed"], false);
+    assert_eq!(response["status"]["code"], 403);
+    assert_eq!(response["auditAnnotations"]["reason"], "unknown-window");
+    let create_uid = serde_json::from_slice::<Value>(&fixture("flux-create-deployment-rw.json"))
+        .unwrap()["request"]["uid"]
+        .clone();
+    assert_eq!(response["uid"], create_uid);
+
+    let human = server
+        .validate(&fixture("human-patch-deployment.json"))
+        .await;
+    assert_eq!(
+        human.json()["response"]["auditAnnotations"]["reason"],
+        "not-flux"
+    );
+
+    let lines = server.audit_lines();
+    assert_eq!(lines.len(), 3, "one audit line per decision");
+    let reasons: Vec<&str> = lines
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["window-open", "unknown-window", "not-flux"]);
+    assert_eq!(lines[1]["uid"], create_uid);
+
+    let allow = "fluxgate_admission_requests_total{decision=\"allow\",reason=\"window-open\",operation=\"UPDATE\",dry_run=\"true\"}";
+    assert_eq!(server.metric(allow).await, 1.0);
+    let deny = "fluxgate_admission_requests_total{decision=\"deny\",reason=\"unknown-window\",operation=\"CREATE\",dry_run=\"false\"}";
+    assert_eq!(server.metric(deny).await, 1.0);
+    assert_eq!(
+        server
+            .metric("fluxgate_admission_duration_seconds_count")
+            .await,
+        3.0
+    );
+    assert_eq!(
+        server
+            .metric("fluxgate_window_open{window=\"business-hours\"}")
+            .await,
+        1.0
+    );
+    // The application log never leaks into the audit stream, and the audit file holds nothing else.
+    assert!(
+        std::fs::read_to_string(&server.audit_log)
+            .unwrap()
+            .lines()
+            .all(|l| l.starts_with("{\"time\""))
+    );
+}
+
+#[tokio::test]
+async fn a_broken_windows_file_keeps_the_last_good_set() {
+    let dir = Scratch::new("reload");
+    let windows = dir.path("windows.yaml");
+    std::fs::write(&windows, windows_yaml(true)).unwrap();
+    let server = Server::start(&dir, &["--windows", windows.to_str().unwrap()]).await;
+    let bump = fixture("flux-dryrun-image-bump-deployment.json");
+    assert_eq!(
+        server.validate(&bump).await.json()["response"]["allowed"],
+        true
+    );
+
+    std::fs::write(
+        &windows,
+        windows_yaml(false).replace("* * * * *", "* * * *"),
+    )
+    .unwrap();
+    let failure = "fluxgate_window_reloads_total{result=\"failure\"}";
+    server
+        .eventually("the reload failure", Duration::from_secs(10), || async {
+            server.metric(failure).await == 1.0
+        })
+        .await;
+    assert!(
+        server
+            .log()
+            .contains("new windows rejected; keeping the last good set"),
+        "{}",
+        server.log()
+    );
+    assert!(
+        server.log().contains("spec.schedules[0].start"),
+        "the log names the field: {}",
+        server.log()
+    );
+    assert_eq!(
+        server.validate(&bump).await.json()["response"]["allowed"],
+        true,
+        "old set still in force"
+    );
+
+    std::fs::write(&windows, windows_yaml(false)).unwrap();
+    let success = "fluxgate_window_reloads_total{result=\"success\"}";
+    server
+        .eventually("the reload", Duration::from_secs(10), || async {
+            server.metric(success).await == 1.0
+        })
+        .await;
+    let response = server.validate(&bump).await.json();
+    assert_eq!(response["response"]["allowed"], false);
+    assert_eq!(response["response"]["auditAnnotations"]["reason"], "frozen");
+}
+
+/// Lays out certificates the way the kubelet mounts a Secret: `tls.crt -> ..data/tls.crt`,
+/// `..data -> ..<version>/`; an update swaps the `..data` symlink.
+fn mount_secret(dir: &Scratch, version: &str, certs: &fluxgate::certs::GeneratedCerts) {
+    let data = dir.path(&format!("..{version}"));
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("tls.crt"), &certs.cert_pem).unwrap();
+    std::fs::write(data.join("tls.key"), &certs.key_pem).unwrap();
+    std::fs::write(dir.path(&format!("ca-{version}.pem")), &certs.ca_pem).unwrap();
+    let tmp = dir.path("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(format!("..{version}"), &tmp).unwrap();
+    std::fs::rename(&tmp, dir.path("..data")).unwrap();
+    for file in ["tls.crt", "tls.key"] {
+        let link = dir.path(file);
+        if std::fs::symlink_metadata(&link).is_err() {
+            std::os::unix::fs::symlink(format!("..data/{file}"), &link).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn certificates_swapped_through_a_symlink_are_served_on_the_next_handshake() {
+    let dir = Scratch::new("certs");
+    let first = fluxgate::certs::generate(&[]).unwrap();
+    let second = fluxgate::certs::generate(&[]).unwrap();
+    mount_secret(&dir, "v1", &first);
+    // The harness waits for readiness with dir/ca.pem: point it at the first CA.
+    std::fs::write(dir.path("ca.pem"), &first.ca_pem).unwrap();
+    let (cert, key) = (dir.path("tls.crt"), dir.path("tls.key"));
+    let server = Server::start(
+        &dir,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let (ca1, ca2) = (dir.path("ca-v1.pem"), dir.path("ca-v2.pem"));
+    assert!(connect(server.addr, &ca1).await.is_ok());
+
+    // A connection opened before the swap keeps working after it.
+    let mut before = connect(server.addr, &ca1).await.unwrap();
+    mount_secret(&dir, "v2", &second);
+    server
+        .eventually("the new certificate", Duration::from_secs(10), || async {
+            connect(server.addr, &ca2).await.is_ok()
+        })
+        .await;
+    assert!(
+        connect(server.addr, &ca1).await.is_err(),
+        "the old certificate is no longer served"
+    );
+    assert_eq!(
+        server
+            .metric("fluxgate_tls_reloads_total{result=\"success\"}")
+            .await,
+        1.0
+    );
+    before
+        .write_all(&head("GET", "/healthz", "text/plain", 0))
+        .await
+        .unwrap();
+    assert_eq!(read_response(&mut before).await.unwrap().status, 200);
+
+    // A key that does not fit is rejected and the current certificate stays.
+    let third = fluxgate::certs::generate(&[]).unwrap();
+    let broken = fluxgate::certs::GeneratedCerts {
+        key_pem: first.key_pem.clone(),
+        ..third
+    };
+    mount_secret(&dir, "v3", &broken);
+    let failure = "fluxgate_tls_reloads_total{result=\"failure\"}";
+    server
+        .eventually("the rejected reload", Duration::from_secs(10), || async {
+            server.metric(failure).await == 1.0
+        })
+        .await;
+    assert!(
+        connect(server.addr, &ca2).await.is_ok(),
+        "still serving the last good certificate"
+    );
+}
+
+#[tokio::test]
+async fn hostile_bodies_get_status_codes_and_the_server_keeps_serving() {
+    let dir = Scratch::new("hostile");
+    let server = Server::start(&dir, &[]).await;
+    let oversized = vec![b'{'; 8 * 1024 * 1024];
+    let response = request(
+        server.addr,
+        &server.ca,
+        "POST",
+        "/validate",
+        "application/json",
+        &oversized,
+    )
+    .await;
+    // The server may answer 413 and close before reading the whole body.
+    if let Ok(response) = response {
+        assert_eq!(response.status, 413);
+    }
+    let response = request(
+        server.addr,
+        &server.ca,
+        "POST",
+        "/validate",
+        "text/yaml",
+        b"kind: x",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status, 415);
+    let response = request(
+        server.addr,
+        &server.ca,
+        "POST",
+        "/validate",
+        "application/json",
+        b"\x00\xffnot json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status, 400);
+    assert!(
+        response.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("not an AdmissionReview")
+    );
+
+    // Plain HTTP on the TLS port is refused without harm.
+    let mut plain = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    plain
+        .write_all(&head("GET", "/healthz", "text/plain", 0))
+        .await
+        .unwrap();
+    let _ = read_response(&mut plain).await;
+
+    let ok = server
+        .validate(&fixture("human-patch-deployment.json"))
+        .await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(
+        server.audit_lines().len(),
+        1,
+        "only the decided request is audited"
+    );
+    assert_eq!(
+        server
+            .metric("fluxgate_http_rejected_requests_total{code=\"415\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        server
+            .metric("fluxgate_http_rejected_requests_total{code=\"400\"}")
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn sigterm_turns_readiness_off_and_drains_the_request_in_flight() {
+    let dir = Scratch::new("sigterm");
+    let mut server = Server::start(&dir, &["--shutdown-delay", "1s"]).await;
+    let body = fixture("flux-dryrun-image-bump-deployment.json");
+    let mut in_flight = connect(server.addr, &server.ca).await.unwrap();
+    in_flight
+        .write_all(&head("POST", "/validate", "application/json", body.len()))
+        .await
+        .unwrap();
+    in_flight.write_all(&body[..body.len() / 2]).await.unwrap();
+    in_flight.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    server.signal("TERM");
+    server
+        .eventually("readiness to go false", Duration::from_secs(5), || async {
+            matches!(get(server.addr, &server.ca, "/readyz").await, Ok(r) if r.status == 503)
+        })
+        .await;
+    in_flight.write_all(&body[body.len() / 2..]).await.unwrap();
+    let response = read_response(&mut in_flight).await.unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.json()["response"]["uid"],
+        "382e71b4-420a-484a-9200-d062f988c348"
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "did not exit; stderr:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        status.success(),
+        "exit status {status}; stderr:\n{}",
+        server.log()
+    );
+    assert_eq!(
+        server.audit_lines().len(),
+        1,
+        "the drained request was audited"
+    );
+}
