@@ -359,3 +359,31 @@ async fn sigterm_turns_readiness_off_and_drains_the_request_in_flight() {
         "the drained request was audited"
     );
 }
+
+#[tokio::test]
+async fn sighup_reopens_the_audit_log_after_rotation() {
+    let dir = Scratch::new("sighup");
+    let server = Server::start(&dir, &[]).await;
+    let human = fixture("human-patch-deployment.json");
+    assert_eq!(server.validate(&human).await.status, 200);
+    let rotated = dir.path("audit.log.1");
+    std::fs::rename(&server.audit_log, &rotated).unwrap();
+    server.signal("HUP");
+    server
+        .eventually(
+            "the audit log to be reopened",
+            Duration::from_secs(5),
+            || async { server.log().contains("audit log reopened") },
+        )
+        .await;
+    assert_eq!(server.validate(&human).await.status, 200);
+    assert_eq!(
+        std::fs::read_to_string(&rotated).unwrap().lines().count(),
+        1
+    );
+    assert_eq!(
+        server.audit_lines().len(),
+        1,
+        "the new file gets the new record"
+    );
+}
