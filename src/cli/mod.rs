@@ -4,6 +4,7 @@
 //! Exit 0: the command did its job (whatever the admission decision). Exit 2: bad flags, or
 //! input or windows that cannot be read, with a one-line error on stderr.
 
+pub mod crd;
 mod review;
 mod serve;
 mod status;
@@ -31,6 +32,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Print the ReconciliationWindow CustomResourceDefinition (YAML).
+    Crd,
     /// Decide one AdmissionReview (admission.k8s.io/v1) read from stdin; print the response.
     Review(review::ReviewArgs),
     /// Serve the admission webhook over HTTPS (and metrics over HTTP).
@@ -133,6 +136,7 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Crd => crd::run(),
         Command::Review(args) => review::run(args),
         Command::Serve(args) => serve::run(*args),
         Command::Status(args) => status::run(args),

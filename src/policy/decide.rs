@@ -271,6 +271,15 @@ impl Outcome {
             let message = format!("{}: deleting a window is allowed", self.subject.display);
             return self.allow(Reason::ValidWindow, message);
         };
+        if request.kind.version != window::VERSION {
+            let message = format!(
+                "{}: version {:?} is not served: use {}",
+                self.subject.display,
+                request.kind.version,
+                window::API_VERSION
+            );
+            return self.deny(Reason::InvalidWindow, message);
+        }
         let parsed = serde_json::to_value(object)
             .and_then(serde_json::from_value::<ReconciliationWindow>)
             .map_err(|e| format!("{}: {e}", self.subject.display))

@@ -15,6 +15,8 @@ use crate::cron::Cron;
 use crate::duration::parse_duration;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
+use kube::CustomResource;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -27,33 +29,29 @@ pub const API_VERSION: &str = "fluxgate.io/v1alpha1";
 /// `kind` of a ReconciliationWindow.
 pub const KIND: &str = "ReconciliationWindow";
 
-/// A ReconciliationWindow object as written in YAML or sent by the API server.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ReconciliationWindow {
-    pub api_version: String,
-    pub kind: String,
-    #[serde(default)]
-    pub metadata: ObjectName,
-    pub spec: Option<WindowSpec>,
-}
+// The CRD's schema is derived from these types, so the YAML loader, the admission check and the
+// cluster API agree on the shape. Unknown fields are errors: a misspelt `timezone:` must not
+// silently mean UTC. Doc comments become `kubectl explain` text: write them for users.
 
-/// The part of `metadata` a window needs; everything else is ignored.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-pub struct ObjectName {
-    #[serde(default)]
-    pub name: Option<String>,
-}
-
-/// `spec` of a ReconciliationWindow. Unknown fields are errors: a misspelt `timezone:` must not
-/// silently mean UTC.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+/// When Flux may change the objects governed by this window: open while any schedule is open,
+/// closed during freezes.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[kube(
+    group = "fluxgate.io",
+    version = "v1alpha1",
+    kind = "ReconciliationWindow",
+    shortname = "rwin",
+    doc = "A reconciliation window: when Flux may change objects labelled fluxgate.io/mode: rw",
+    printcolumn = r#"{"name":"Time Zone","type":"string","jsonPath":".spec.timeZone"}"#,
+    printcolumn = r#"{"name":"Description","type":"string","jsonPath":".spec.description"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WindowSpec {
-    /// What this window is for, shown by `fluxgate status`.
+    /// What this window is for, shown by `fluxgate status` and `kubectl get rwin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// IANA time zone the schedules are evaluated in; UTC when absent.
+    /// IANA time zone the schedules are evaluated in (e.g. Europe/Berlin); UTC when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
     /// The window is open while any schedule is open.
@@ -64,28 +62,34 @@ pub struct WindowSpec {
     pub freezes: Vec<FreezeSpec>,
 }
 
-/// Either `open` + `close` crons, or a `start` cron + `duration`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+/// Either `open` + `close`, or `start` + `duration`. Crons use the five-field syntax of
+/// Kubernetes CronJob (minute hour day-of-month month day-of-week), in `timeZone`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduleSpec {
+    /// Cron: the window opens at each fire (e.g. "0 8 * * MON").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open: Option<String>,
+    /// Cron: the window closes at each fire (e.g. "0 17 * * THU").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close: Option<String>,
+    /// Cron: the window opens at each fire for `duration`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
+    /// How long the window stays open after each `start` fire, in elapsed time (e.g. 2h, 90m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
 }
 
-/// A closed period `[start, end)`, RFC 3339 instants.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+/// A period during which the window is closed, whatever the schedules say: [start, end).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FreezeSpec {
-    #[serde(default)]
+    /// RFC 3339 instant the freeze begins (e.g. 2026-12-20T00:00:00+01:00).
     pub start: String,
-    #[serde(default)]
+    /// RFC 3339 instant the freeze ends; after start.
     pub end: String,
+    /// Shown in denials and `fluxgate status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -134,27 +138,14 @@ impl Window {
     /// Validates an object: the one definition of a valid window.
     pub fn from_object(object: &ReconciliationWindow) -> Result<Self, WindowError> {
         let name = object.metadata.name.clone().unwrap_or_default();
-        let error = |field: &str, message: String| WindowError {
-            window: name.clone(),
-            field: field.to_owned(),
-            message,
-        };
-        if object.api_version != API_VERSION {
-            return Err(error(
-                "apiVersion",
-                format!("{:?} is not served: use {API_VERSION}", object.api_version),
-            ));
-        }
         if name.is_empty() {
-            return Err(error("metadata.name", "a window needs a name".into()));
+            return Err(WindowError {
+                window: name,
+                field: "metadata.name".into(),
+                message: "a window needs a name".into(),
+            });
         }
-        let Some(spec) = &object.spec else {
-            return Err(error(
-                "spec",
-                "missing: a window needs spec.schedules".into(),
-            ));
-        };
-        Self::from_spec(&name, spec)
+        Self::from_spec(&name, &object.spec)
     }
 
     /// Validates a spec under a name.

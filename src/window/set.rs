@@ -4,7 +4,7 @@
 //! keep its last good set instead of running with a partial one. Reading files is the caller's
 //! business (see `crate::load`); this module only sees text and where it came from.
 
-use super::{GROUP, KIND, ReconciliationWindow, Window, WindowError};
+use super::{API_VERSION, GROUP, KIND, ReconciliationWindow, Window, WindowError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -57,6 +57,15 @@ pub fn parse_documents(origin: &str, text: &str) -> Result<Vec<Document>, Window
         })?;
         if !is_window(&value) {
             continue;
+        }
+        let api_version = value
+            .get("apiVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        if api_version != API_VERSION {
+            let message =
+                format!("{KIND} apiVersion {api_version:?} is not served: use {API_VERSION}");
+            return Err(WindowSetError::Object { origin, message });
         }
         let name = value
             .get("metadata")

@@ -139,7 +139,7 @@ fn unsupported_api_version_is_an_error() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("apiVersion: \"fluxgate.io/v1\" is not served"),
+        err.contains("apiVersion \"fluxgate.io/v1\" is not served"),
         "{err}"
     );
 }
