@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod certs;
 pub mod cli;
+pub mod cluster;
 pub mod cron;
 pub mod duration;
 pub mod load;

@@ -4,6 +4,7 @@
 //! Exit 0: the command did its job (whatever the admission decision). Exit 2: bad flags, or
 //! input or windows that cannot be read, with a one-line error on stderr.
 
+mod certs;
 pub mod crd;
 mod review;
 mod serve;
@@ -32,6 +33,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Generate a CA and serving certificate for the webhook Service, and print the caBundle.
+    Certs(certs::CertsArgs),
     /// Print the ReconciliationWindow CustomResourceDefinition (YAML).
     Crd,
     /// Decide one AdmissionReview (admission.k8s.io/v1) read from stdin; print the response.
@@ -136,6 +139,7 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Certs(args) => certs::run(args),
         Command::Crd => crd::run(),
         Command::Review(args) => review::run(args),
         Command::Serve(args) => serve::run(*args),

@@ -3,6 +3,8 @@
 use super::CommonArgs;
 use crate::audit::{AuditSink, FileSink, StdoutSink};
 use crate::certs;
+use crate::cluster::events::EventPublisher;
+use crate::cluster::watch::watch_windows;
 use crate::load::{Snapshot, read_files, read_windows, windows_from_snapshot};
 use crate::server::listen::{ConnectionLimits, serve_tls};
 use crate::server::tls::{CertResolver, certified_key, server_config};
@@ -21,6 +23,16 @@ use std::time::Duration;
 pub struct ServeArgs {
     #[command(flatten)]
     common: CommonArgs,
+    /// Watch ReconciliationWindow objects in the cluster instead of reading --windows files.
+    #[arg(
+        long,
+        env = "FLUXGATE_WINDOWS_FROM_CLUSTER",
+        conflicts_with = "windows"
+    )]
+    windows_from_cluster: bool,
+    /// Publish Kubernetes Events for admitted bypasses and for denials.
+    #[arg(long, env = "FLUXGATE_EVENTS")]
+    events: bool,
     /// HTTPS address of /validate, /healthz and /readyz.
     #[arg(long, env = "FLUXGATE_ADDR", default_value = "0.0.0.0:8443")]
     addr: SocketAddr,
@@ -127,7 +139,7 @@ fn init_logging(format: LogFormat) {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let window_paths = args.common.window_paths().to_vec();
     let config = args.common.to_config()?;
-    if config.embedded {
+    if config.embedded && !args.windows_from_cluster {
         tracing::warn!("no --windows given: serving the embedded example windows");
     }
     tracing::info!(windows = config.windows.len(), "windows loaded");
@@ -139,7 +151,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => Arc::new(StdoutSink),
     };
-    let state = Arc::new(AppState::new(config.windows, config.policy, audit.clone()));
+    let mut state = AppState::new(config.windows, config.policy, audit.clone());
+    let client = if args.windows_from_cluster || args.events {
+        Some(
+            kube::Client::try_default()
+                .await
+                .context("cannot reach the Kubernetes API")?,
+        )
+    } else {
+        None
+    };
+    if let (Some(client), true) = (&client, args.events) {
+        let reporter = kube::runtime::events::Reporter {
+            controller: "fluxgate".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        state.events = Some(EventPublisher::spawn(
+            client.clone(),
+            reporter,
+            state.metrics.event_outcomes(),
+        ));
+    }
+    if args.windows_from_cluster {
+        // Not ready (and every rw change denied as unknown-window) until the first complete list.
+        state.windows = Default::default();
+        state.windows_ready.store(false, Ordering::Release);
+    }
+    let state = Arc::new(state);
+    if let (Some(client), true) = (client, args.windows_from_cluster) {
+        tokio::spawn(watch_windows(client, state.clone()));
+    }
 
     let resolver = Arc::new(initial_certificate(&args)?);
     let tls = server_config(resolver.clone()).context("cannot configure TLS")?;

@@ -48,6 +48,7 @@ pub struct Metrics {
     window_reloads: Family<ResultLabels, Counter>,
     tls_reloads: Family<ResultLabels, Counter>,
     audit_errors: Counter,
+    events: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -110,7 +111,14 @@ impl Default for Metrics {
             "Audit records that could not be written",
             audit_errors.clone(),
         );
+        let events = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "events",
+            "Kubernetes Events for bypasses and denials, by result (published, failed, dropped)",
+            events.clone(),
+        );
         Metrics {
+            events,
             registry,
             requests,
             rejected,
@@ -162,6 +170,16 @@ impl Metrics {
 
     pub fn record_tls_reload(&self, ok: bool) {
         self.tls_reloads.get_or_create(&result(ok)).inc();
+    }
+
+    /// The counters an Event publisher reports to.
+    pub fn event_outcomes(&self) -> crate::cluster::events::EventOutcomes {
+        let counter = |result| self.events.get_or_create(&ResultLabels { result }).clone();
+        crate::cluster::events::EventOutcomes {
+            published: counter("published"),
+            failed: counter("failed"),
+            dropped: counter("dropped"),
+        }
     }
 
     pub fn record_audit_error(&self) {

@@ -40,6 +40,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// False until the TLS listener is up, and again once shutdown begins.
     pub ready: AtomicBool,
+    /// False until the windows are known (a cluster watch has listed them once).
+    pub windows_ready: AtomicBool,
+    /// Events for bypasses and denials, when the server talks to the cluster.
+    pub events: Option<crate::cluster::events::EventPublisher>,
     /// The clock: `Utc::now` in production, fixed in tests.
     pub clock: fn() -> DateTime<Utc>,
 }
@@ -52,6 +56,8 @@ impl AppState {
             audit,
             metrics: Metrics::default(),
             ready: AtomicBool::new(false),
+            windows_ready: AtomicBool::new(true),
+            events: None,
             clock: Utc::now,
         }
     }
@@ -141,6 +147,9 @@ async fn validate(
     state
         .metrics
         .record_decision(&reviewed.request, &reviewed.decision, seconds);
+    if let Some(events) = &state.events {
+        events.notify(&reviewed.request, &reviewed.decision);
+    }
     ([(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
 
@@ -166,7 +175,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.ready.load(Ordering::Acquire) {
+    if state.ready.load(Ordering::Acquire) && state.windows_ready.load(Ordering::Acquire) {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()

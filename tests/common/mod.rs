@@ -224,10 +224,18 @@ pub fn connector(ca_pem: &Path) -> TlsConnector {
 }
 
 pub async fn connect(addr: SocketAddr, ca_pem: &Path) -> std::io::Result<TlsStream<TcpStream>> {
+    connect_as(addr, ca_pem, "localhost").await
+}
+
+/// Connects verifying that the server's certificate is valid for `name`.
+pub async fn connect_as(
+    addr: SocketAddr,
+    ca_pem: &Path,
+    name: &str,
+) -> std::io::Result<TlsStream<TcpStream>> {
     let tcp = TcpStream::connect(addr).await?;
-    connector(ca_pem)
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
+    let name = ServerName::try_from(name.to_owned()).unwrap();
+    connector(ca_pem).connect(name, tcp).await
 }
 
 pub async fn get(addr: SocketAddr, ca_pem: &Path, path: &str) -> std::io::Result<Response> {

@@ -1,0 +1,83 @@
+//! Keeping the window set in step with the cluster's ReconciliationWindow objects.
+//!
+//! The watch (kube's reflector-style watcher with its default backoff) survives watch errors
+//! and API server restarts by relisting. Decisions never wait on it: they read whatever set was
+//! last published. Until the first complete list, the server is not ready.
+
+use super::index::WindowIndex;
+use crate::server::AppState;
+use crate::window::ReconciliationWindow;
+use futures_util::StreamExt;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Watches ReconciliationWindow objects until the stream ends (it does not, short of the task
+/// being dropped: errors are retried with backoff).
+pub async fn watch_windows(client: Client, state: Arc<AppState>) {
+    let api: Api<ReconciliationWindow> = Api::all(client);
+    let mut index = WindowIndex::default();
+    let mut events = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    while let Some(event) = events.next().await {
+        let changed = match event {
+            Ok(Event::Init) => {
+                index.begin_relist();
+                false
+            }
+            Ok(Event::InitApply(object)) => {
+                report(&state, index.relisted(object));
+                false
+            }
+            Ok(Event::InitDone) => {
+                index.end_relist();
+                true
+            }
+            Ok(Event::Apply(object)) => {
+                report(&state, index.apply(object));
+                true
+            }
+            Ok(Event::Delete(object)) => {
+                index.delete(&object);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "watching ReconciliationWindows failed; retrying, the last good windows stay in force");
+                false
+            }
+        };
+        if changed && index.is_synced() {
+            publish(&state, &index);
+        }
+    }
+}
+
+fn report(state: &AppState, checked: Result<(), crate::window::WindowError>) {
+    if let Err(error) = checked {
+        state.metrics.record_window_reload(false);
+        tracing::error!(%error, "invalid ReconciliationWindow in the cluster; keeping its last good version");
+    }
+}
+
+fn publish(state: &AppState, index: &WindowIndex) {
+    match index.build() {
+        Ok(windows) => {
+            let count = windows.len();
+            state.windows.store(Arc::new(windows));
+            state.metrics.record_window_reload(true);
+            if !state.windows_ready.swap(true, Ordering::AcqRel) {
+                tracing::info!(
+                    windows = count,
+                    "ReconciliationWindows synced from the cluster"
+                );
+            }
+        }
+        Err(error) => {
+            state.metrics.record_window_reload(false);
+            tracing::error!(%error, "cannot build the window set; keeping the last good one");
+        }
+    }
+}

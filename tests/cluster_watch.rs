@@ -1,0 +1,339 @@
+//! `serve --windows-from-cluster`'s watch, against a local **fake API server** that speaks the
+//! Kubernetes list/watch protocol for ReconciliationWindows (a real cluster is not available
+//! here). Also Events, which the same fake receives.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::Uri;
+use axum::routing::{get, post};
+use fluxgate::audit::MemorySink;
+use fluxgate::cluster::events::EventPublisher;
+use fluxgate::cluster::watch::watch_windows;
+use fluxgate::policy::Policy;
+use fluxgate::server::{AppState, Limits, router};
+use fluxgate::window::WindowSet;
+use serde_json::{Value, json};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tower::ServiceExt;
+
+fn window(name: &str, rv: &str, start: &str) -> Value {
+    json!({
+        "apiVersion": "fluxgate.io/v1alpha1",
+        "kind": "ReconciliationWindow",
+        "metadata": {"name": name, "resourceVersion": rv, "uid": format!("uid-{name}")},
+        "spec": {"schedules": [{"start": start, "duration": "2m"}]}
+    })
+}
+
+/// The fake API server's state: the initial list, the watch event feed, and received Events.
+struct Fake {
+    list: Vec<Value>,
+    watch: Mutex<Option<mpsc::UnboundedReceiver<Value>>>,
+    events: Mutex<Vec<Value>>,
+}
+
+async fn windows(State(fake): State<Arc<Fake>>, uri: Uri) -> axum::response::Response {
+    let watching = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .any(|p| p == "watch=true");
+    if !watching {
+        let list = json!({
+            "apiVersion": "fluxgate.io/v1alpha1",
+            "kind": "ReconciliationWindowList",
+            "metadata": {"resourceVersion": "10"},
+            "items": fake.list,
+        });
+        return axum::Json(list).into_response();
+    }
+    // The first watch gets the test's event feed; reconnects get a stream that stays open.
+    let feed = fake.watch.lock().unwrap().take();
+    let stream = async_stream(feed);
+    axum::response::Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
+
+fn async_stream(
+    feed: Option<mpsc::UnboundedReceiver<Value>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::unfold(feed, |feed| async move {
+        match feed {
+            Some(mut rx) => {
+                let event = rx.recv().await?;
+                let mut line = serde_json::to_vec(&event).unwrap();
+                line.push(b'\n');
+                Some((Ok(line), Some(rx)))
+            }
+            None => {
+                std::future::pending::<()>().await;
+                None
+            }
+        }
+    })
+}
+
+async fn create_event(
+    State(fake): State<Arc<Fake>>,
+    axum::Json(event): axum::Json<Value>,
+) -> axum::response::Response {
+    fake.events.lock().unwrap().push(event.clone());
+    (axum::http::StatusCode::CREATED, axum::Json(event)).into_response()
+}
+
+use axum::response::IntoResponse;
+
+async fn start_fake(
+    list: Vec<Value>,
+) -> (
+    String,
+    Arc<Fake>,
+    mpsc::UnboundedSender<Value>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let fake = Arc::new(Fake {
+        list,
+        watch: Mutex::new(Some(rx)),
+        events: Mutex::default(),
+    });
+    let app = Router::new()
+        .route(
+            "/apis/fluxgate.io/v1alpha1/reconciliationwindows",
+            get(windows),
+        )
+        .route(
+            "/apis/events.k8s.io/v1/namespaces/{namespace}/events",
+            post(create_event),
+        )
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, fake, tx, server)
+}
+
+fn client(url: &str) -> kube::Client {
+    kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap()
+}
+
+fn state() -> Arc<AppState> {
+    let state = AppState::new(
+        WindowSet::default(),
+        Policy::default(),
+        Arc::new(MemorySink::default()),
+    );
+    state.windows_ready.store(false, Ordering::Release);
+    Arc::new(state)
+}
+
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn names(state: &AppState) -> Vec<String> {
+    state.windows.load().names().map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn windows_follow_the_cluster_and_the_last_good_set_survives_the_api_going_away() {
+    let (url, _fake, feed, server) = start_fake(vec![
+        window("business-hours", "5", "0 8 * * *"),
+        window("nightly", "6", "0 22 * * *"),
+    ])
+    .await;
+    let state = state();
+    assert!(!state.windows_ready.load(Ordering::Acquire));
+    let watch = tokio::spawn(watch_windows(client(&url), state.clone()));
+
+    eventually("the first list", || {
+        state.windows_ready.load(Ordering::Acquire)
+    })
+    .await;
+    assert_eq!(names(&state), ["business-hours", "nightly"]);
+
+    feed.send(json!({"type": "ADDED", "object": window("weekend", "11", "0 0 * * SAT")}))
+        .unwrap();
+    eventually("the added window", || {
+        names(&state).contains(&"weekend".to_owned())
+    })
+    .await;
+
+    feed.send(json!({"type": "DELETED", "object": window("nightly", "12", "0 22 * * *")}))
+        .unwrap();
+    eventually("the deleted window", || {
+        !names(&state).contains(&"nightly".to_owned())
+    })
+    .await;
+
+    // An invalid version (written while the webhook was down) keeps the last good one.
+    feed.send(json!({"type": "MODIFIED", "object": window("weekend", "13", "0 25 * * SAT")}))
+        .unwrap();
+    feed.send(json!({"type": "ADDED", "object": window("marker", "14", "0 1 * * *")}))
+        .unwrap();
+    eventually("the marker window", || {
+        names(&state).contains(&"marker".to_owned())
+    })
+    .await;
+    assert_eq!(names(&state), ["business-hours", "marker", "weekend"]);
+
+    // The API server goes away: decisions keep using the last good set.
+    server.abort();
+    drop(feed);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(names(&state), ["business-hours", "marker", "weekend"]);
+    assert!(state.windows_ready.load(Ordering::Acquire));
+    watch.abort();
+}
+
+#[tokio::test]
+async fn readiness_waits_for_the_first_complete_list() {
+    let state = state();
+    state.ready.store(true, Ordering::Release);
+    let limits = Limits {
+        request_timeout: Duration::from_secs(5),
+        max_concurrent_requests: 4,
+    };
+    let app = router(state.clone(), &limits);
+    let readyz = || async {
+        app.clone()
+            .oneshot(
+                axum::http::Request::get("/readyz")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(readyz().await, 503);
+    let (url, _fake, _feed, _server) =
+        start_fake(vec![window("business-hours", "5", "0 8 * * *")]).await;
+    let watch = tokio::spawn(watch_windows(client(&url), state.clone()));
+    eventually("the first list", || {
+        state.windows_ready.load(Ordering::Acquire)
+    })
+    .await;
+    assert_eq!(readyz().await, 200);
+    watch.abort();
+}
+
+#[tokio::test]
+async fn denials_and_bypasses_become_events_without_changing_decisions() {
+    let (url, fake, _feed, _server) = start_fake(vec![]).await;
+    let windows = fluxgate::load::load_windows(&[]).unwrap();
+    let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
+    state.clock = || {
+        chrono::DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+            .unwrap()
+            .to_utc()
+    };
+    state.events = Some(EventPublisher::spawn(
+        client(&url),
+        "fluxgate".into(),
+        state.metrics.event_outcomes(),
+    ));
+    let state = Arc::new(state);
+    let limits = Limits {
+        request_timeout: Duration::from_secs(5),
+        max_concurrent_requests: 4,
+    };
+    let app = router(state.clone(), &limits);
+
+    let mut review: Value = serde_json::from_str(include_str!(
+        "fixtures/admission/flux-dryrun-image-bump-deployment.json"
+    ))
+    .unwrap();
+    review["request"]["dryRun"] = json!(false);
+    let response = app
+        .clone()
+        .oneshot(
+            axum::http::Request::post("/validate")
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&review).unwrap()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    eventually("the Event", || !fake.events.lock().unwrap().is_empty()).await;
+    let event = fake.events.lock().unwrap()[0].clone();
+    assert_eq!(event["reason"], "ReconciliationWindowClosed");
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["regarding"]["kind"], "Deployment");
+    assert_eq!(event["regarding"]["namespace"], "nginx");
+    assert_eq!(event["reportingController"], "fluxgate");
+    assert!(event["note"].as_str().unwrap().contains("business-hours"));
+}
+
+#[tokio::test]
+async fn an_unreachable_events_api_never_changes_a_decision() {
+    // Nothing listens on this port.
+    let url = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let windows = fluxgate::load::load_windows(&[]).unwrap();
+    let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
+    state.clock = || {
+        chrono::DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+            .unwrap()
+            .to_utc()
+    };
+    state.events = Some(EventPublisher::spawn(
+        client(&url),
+        "fluxgate".into(),
+        state.metrics.event_outcomes(),
+    ));
+    let state = Arc::new(state);
+    let limits = Limits {
+        request_timeout: Duration::from_secs(5),
+        max_concurrent_requests: 4,
+    };
+    let app = router(state.clone(), &limits);
+    let mut review: Value = serde_json::from_str(include_str!(
+        "fixtures/admission/flux-dryrun-image-bump-deployment.json"
+    ))
+    .unwrap();
+    review["request"]["dryRun"] = json!(false);
+    let response = app
+        .oneshot(
+            axum::http::Request::post("/validate")
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&review).unwrap()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let review: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(review["response"]["allowed"], false);
+    assert_eq!(review["response"]["status"]["code"], 403);
+    let metrics_text = state.metrics.encode(&state.windows.load(), (state.clock)());
+    let failed = "fluxgate_events_total{result=\"failed\"} 1";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut text = metrics_text;
+    while !text.lines().any(|l| l == failed) {
+        assert!(
+            Instant::now() < deadline,
+            "no failed Event counted:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        text = state.metrics.encode(&state.windows.load(), (state.clock)());
+    }
+}
