@@ -387,3 +387,99 @@ async fn sighup_reopens_the_audit_log_after_rotation() {
         "the new file gets the new record"
     );
 }
+
+/// A CA and a client certificate it signed (clientAuth), as PEM: (ca, cert, key).
+fn client_identity() -> (String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut client = CertificateParams::new(vec!["kube-apiserver".to_owned()]).unwrap();
+    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = client.signed_by(&key, &issuer).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+async fn validate_as(server: &Server, identity: Option<(&str, &str)>) -> std::io::Result<Response> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let pem = std::fs::read(&server.ca).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(fluxgate::server::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let tcp = tokio::net::TcpStream::connect(server.addr).await?;
+    let mut stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await?;
+    let body = fixture("human-patch-deployment.json");
+    stream
+        .write_all(&head("POST", "/validate", "application/json", body.len()))
+        .await?;
+    stream.write_all(&body).await?;
+    read_response(&mut stream).await
+}
+
+#[tokio::test]
+async fn client_ca_admits_only_the_api_servers_certificate_on_validate() {
+    let dir = Scratch::new("client-ca");
+    let (ca, cert, key) = client_identity();
+    std::fs::write(dir.path("client-ca.pem"), &ca).unwrap();
+    let server = Server::start(
+        &dir,
+        &["--client-ca", dir.path("client-ca.pem").to_str().unwrap()],
+    )
+    .await;
+
+    let anonymous = validate_as(&server, None).await.unwrap();
+    assert_eq!(anonymous.status, 401);
+    assert!(
+        anonymous.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("client certificate")
+    );
+
+    let api_server = validate_as(&server, Some((&cert, &key))).await.unwrap();
+    assert_eq!(api_server.status, 200);
+    assert_eq!(api_server.json()["response"]["allowed"], true);
+
+    let (_, other_cert, other_key) = client_identity();
+    let stranger = validate_as(&server, Some((&other_cert, &other_key))).await;
+    assert!(
+        stranger.is_err() || stranger.unwrap().status != 200,
+        "a certificate from another CA is refused"
+    );
+
+    // Probes present no certificate and still work.
+    assert_eq!(
+        get(server.addr, &server.ca, "/readyz")
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        server.audit_lines().len(),
+        1,
+        "only the authenticated request was decided"
+    );
+}

@@ -63,6 +63,10 @@ pub struct ServeArgs {
         value_name = "NAME"
     )]
     dns_names: Vec<String>,
+    /// Require callers of /validate to present a certificate signed by this CA (PEM): the API
+    /// server's client certificate from its AdmissionConfiguration. Probes need none.
+    #[arg(long, env = "FLUXGATE_CLIENT_CA", value_name = "PATH")]
+    client_ca: Option<PathBuf>,
     /// Write the generated CA certificate (the caBundle) to this file.
     #[arg(
         long,
@@ -152,6 +156,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => Arc::new(StdoutSink),
     };
     let mut state = AppState::new(config.windows, config.policy, audit.clone());
+    state.require_client_cert = args.client_ca.is_some();
     let client = if args.windows_from_cluster || args.events {
         Some(
             kube::Client::try_default()
@@ -183,7 +188,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     let resolver = Arc::new(initial_certificate(&args)?);
-    let tls = server_config(resolver.clone()).context("cannot configure TLS")?;
+    let client_ca = match &args.client_ca {
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
+        }
+        None => None,
+    };
+    let tls = server_config(resolver.clone(), client_ca.as_deref())
+        .context("cannot configure TLS (--client-ca)")?;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let files = [cert.clone(), key.clone()];
         let initial = read_files(&files).ok();

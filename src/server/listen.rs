@@ -17,6 +17,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use super::tls::PeerIdentity;
 
 /// Connection-level limits.
 #[derive(Clone, Debug)]
@@ -67,7 +70,7 @@ pub async fn serve_tls(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let builder = builder.clone();
-        let service = TowerToHyperService::new(app.clone());
+        let app = app.clone();
         let watcher = graceful.watcher();
         let handshake_timeout = limits.tls_handshake_timeout;
         tokio::spawn(async move {
@@ -83,6 +86,19 @@ pub async fn serve_tls(
                     return;
                 }
             };
+            let identity = PeerIdentity {
+                verified_client: stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .is_some_and(|c| !c.is_empty()),
+            };
+            let service = TowerToHyperService::new(app.map_request(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(identity);
+                    request
+                },
+            ));
             let connection = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .into_owned();

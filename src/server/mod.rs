@@ -14,6 +14,7 @@ use crate::policy::Policy;
 use crate::review::review;
 use crate::window::WindowSet;
 use arc_swap::ArcSwap;
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -26,6 +27,7 @@ use metrics::Metrics;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use tls::PeerIdentity;
 
 /// The largest AdmissionReview accepted: it carries both object and oldObject, and etcd
 /// objects go up to ~1.5 MiB each (plus JSON overhead); 7 MiB is what controller-runtime allows.
@@ -42,6 +44,8 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// False until the windows are known (a cluster watch has listed them once).
     pub windows_ready: AtomicBool,
+    /// `/validate` only answers clients with a certificate from `--client-ca` (the API server).
+    pub require_client_cert: bool,
     /// Events for bypasses and denials, when the server talks to the cluster.
     pub events: Option<crate::cluster::events::EventPublisher>,
     /// The clock: `Utc::now` in production, fixed in tests.
@@ -57,6 +61,7 @@ impl AppState {
             metrics: Metrics::default(),
             ready: AtomicBool::new(false),
             windows_ready: AtomicBool::new(true),
+            require_client_cert: false,
             events: None,
             clock: Utc::now,
         }
@@ -98,10 +103,15 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
 
 async fn validate(
     State(state): State<Arc<AppState>>,
+    identity: Option<Extension<PeerIdentity>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
+    if state.require_client_cert && !identity.is_some_and(|Extension(id)| id.verified_client) {
+        let message = "a client certificate signed by --client-ca is required".to_owned();
+        return reject(&state, StatusCode::UNAUTHORIZED, message);
+    }
     if !is_json(&headers) {
         return reject(
             &state,

@@ -25,6 +25,8 @@ pub enum TlsError {
     Key(String),
     #[error("the private key does not fit the certificate: {0}")]
     Mismatch(rustls::Error),
+    #[error("TLS configuration: {0}")]
+    Config(rustls::Error),
 }
 
 /// The crypto provider every TLS object here uses.
@@ -70,11 +72,47 @@ impl ResolvesServerCert for CertResolver {
 }
 
 /// The server's TLS configuration: TLS 1.2+, HTTP/2 and HTTP/1.1 by ALPN.
-pub fn server_config(resolver: Arc<CertResolver>) -> Result<Arc<ServerConfig>, rustls::Error> {
-    let mut config = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
+///
+/// With `client_ca`, clients may present a certificate, which must then chain to that CA; a
+/// client without one still completes the handshake (the kubelet's probes present none) and
+/// [`PeerIdentity`] tells the handler which case it is, so `/validate` can insist.
+pub fn server_config(
+    resolver: Arc<CertResolver>,
+    client_ca: Option<&[u8]>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(TlsError::Config)?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| TlsError::Certificate(e.to_string()))?;
+                roots.add(cert).map_err(TlsError::Config)?;
+            }
+            if roots.is_empty() {
+                return Err(TlsError::Certificate(
+                    "no CA certificate in --client-ca".into(),
+                ));
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                roots.into(),
+                provider(),
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| TlsError::Certificate(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Whether the client of a connection presented a certificate that chains to `--client-ca`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerIdentity {
+    pub verified_client: bool,
 }
