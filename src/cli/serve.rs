@@ -93,6 +93,10 @@ pub struct ServeArgs {
     /// Deadline for a client to send request headers.
     #[arg(long, env = "FLUXGATE_HEADER_READ_TIMEOUT", default_value = "5s", value_parser = std_duration)]
     header_read_timeout: Duration,
+    /// Close a connection idle this long (nothing read or written); longer than the request
+    /// timeout. The API server simply reconnects.
+    #[arg(long, env = "FLUXGATE_IDLE_TIMEOUT", default_value = "60s", value_parser = std_duration)]
+    idle_timeout: Duration,
     /// Open connections at most; more are closed at once.
     #[arg(long, env = "FLUXGATE_MAX_CONNECTIONS", default_value_t = 4096)]
     max_connections: usize,
@@ -141,6 +145,14 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if args.idle_timeout <= args.request_timeout {
+        anyhow::bail!(
+            "--idle-timeout ({:?}) must be longer than --request-timeout ({:?}): a request in \
+             progress would be cut",
+            args.idle_timeout,
+            args.request_timeout
+        );
+    }
     let window_paths = args.common.window_paths().to_vec();
     let config = args.common.to_config()?;
     if config.embedded && !args.windows_from_cluster {
@@ -248,6 +260,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let connection_limits = ConnectionLimits {
         tls_handshake_timeout: args.tls_handshake_timeout,
         header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
         max_connections: args.max_connections,
         drain_timeout: args.drain_timeout,
     };

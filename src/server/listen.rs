@@ -26,6 +26,8 @@ use super::tls::PeerIdentity;
 pub struct ConnectionLimits {
     pub tls_handshake_timeout: Duration,
     pub header_read_timeout: Duration,
+    /// A connection that sends nothing (or reads nothing we write) this long is closed.
+    pub idle_timeout: Duration,
     pub max_connections: usize,
     /// How long in-flight requests get to finish after shutdown begins.
     pub drain_timeout: Duration,
@@ -73,8 +75,15 @@ pub async fn serve_tls(
         let app = app.clone();
         let watcher = graceful.watcher();
         let handshake_timeout = limits.tls_handshake_timeout;
+        let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
             let _permit = permit;
+            // hyper's header timer only starts at a request's first byte: without this, a
+            // client that completes TLS and then stays silent would hold a connection forever.
+            let mut tcp = tokio_io_timeout::TimeoutStream::new(tcp);
+            tcp.set_read_timeout(Some(idle_timeout));
+            tcp.set_write_timeout(Some(idle_timeout));
+            let tcp = Box::pin(tcp);
             let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => {
