@@ -29,7 +29,12 @@ async fn good_requests(server: &Server, count: usize) -> Vec<Duration> {
     for _ in 0..count {
         let started = Instant::now();
         let response = server.validate(&body).await;
-        assert_eq!(response.status, 200, "a good client was refused; stderr:\n{}", server.log());
+        assert_eq!(
+            response.status,
+            200,
+            "a good client was refused; stderr:\n{}",
+            server.log()
+        );
         latencies.push(started.elapsed());
     }
     latencies.sort();
@@ -79,7 +84,10 @@ async fn slowloris_slow_bodies_and_idle_connections_do_not_starve_good_clients()
     let mut slow_headers = Vec::new();
     for _ in 0..100 {
         let mut stream = connect(server.addr, &server.ca).await.unwrap();
-        stream.write_all(b"POST /validate HTTP/1.1\r\n").await.unwrap();
+        stream
+            .write_all(b"POST /validate HTTP/1.1\r\n")
+            .await
+            .unwrap();
         slow_headers.push(stream);
     }
     let dribble = tokio::spawn(async move {
@@ -102,7 +110,10 @@ async fn slowloris_slow_bodies_and_idle_connections_do_not_starve_good_clients()
     let mut slow_bodies = Vec::new();
     for _ in 0..100 {
         let mut stream = connect(server.addr, &server.ca).await.unwrap();
-        stream.write_all(&head("POST", "/validate", "application/json", body.len())).await.unwrap();
+        stream
+            .write_all(&head("POST", "/validate", "application/json", body.len()))
+            .await
+            .unwrap();
         slow_bodies.push(stream);
     }
     let trickle = tokio::spawn(async move {
@@ -120,7 +131,10 @@ async fn slowloris_slow_bodies_and_idle_connections_do_not_starve_good_clients()
     });
 
     let under_attack = good_requests(&server, 50).await;
-    report("under attack (1000 idle TCP, 100 slowloris, 100 slow bodies)", &under_attack);
+    report(
+        "under attack (1000 idle TCP, 100 slowloris, 100 slow bodies)",
+        &under_attack,
+    );
     assert!(
         percentile(&under_attack, 0.99) < Duration::from_secs(1),
         "good clients waited too long"
@@ -128,11 +142,17 @@ async fn slowloris_slow_bodies_and_idle_connections_do_not_starve_good_clients()
 
     let closed_headers = dribble.await.unwrap();
     println!("slowloris connections closed by the server: {closed_headers}/100");
-    assert_eq!(closed_headers, 100, "every slowloris connection is cut after the header timeout");
+    assert_eq!(
+        closed_headers, 100,
+        "every slowloris connection is cut after the header timeout"
+    );
     let statuses = trickle.await.unwrap();
     let timed_out = statuses.iter().filter(|s| **s == 408 || **s == 0).count();
     println!("slow bodies answered 408 or closed: {timed_out}/100");
-    assert_eq!(timed_out, 100, "every slow body hits the request timeout: {statuses:?}");
+    assert_eq!(
+        timed_out, 100,
+        "every slow body hits the request timeout: {statuses:?}"
+    );
     let mut idle_closed = 0;
     for stream in idle.iter_mut() {
         if closed_by_server(stream, Duration::from_secs(3)).await {
@@ -141,7 +161,11 @@ async fn slowloris_slow_bodies_and_idle_connections_do_not_starve_good_clients()
     }
     println!("idle connections closed by the TLS handshake timeout: {idle_closed}/1000");
     assert_eq!(idle_closed, 1000);
-    assert_eq!(server.audit_lines().len(), 80, "only the good requests were decided");
+    assert_eq!(
+        server.audit_lines().len(),
+        80,
+        "only the good requests were decided"
+    );
 }
 
 #[tokio::test]
@@ -150,16 +174,25 @@ async fn idle_tls_connections_are_closed_too() {
     let server = Server::start(&dir, &FAST_TIMEOUTS).await;
     // Completes the handshake, then says nothing.
     let mut silent = connect(server.addr, &server.ca).await.unwrap();
-    assert!(closed_by_server(&mut silent, Duration::from_secs(4)).await, "a silent TLS client is cut");
+    assert!(
+        closed_by_server(&mut silent, Duration::from_secs(4)).await,
+        "a silent TLS client is cut"
+    );
     // Sends one request with keep-alive, then idles: cut by the same timeout.
     let mut kept = connect(server.addr, &server.ca).await.unwrap();
     let body = fixture("human-patch-deployment.json");
     let mut request = head("POST", "/validate", "application/json", body.len());
-    let at = request.windows(19).position(|w| w == b"Connection: close\r\n").unwrap();
+    let at = request
+        .windows(19)
+        .position(|w| w == b"Connection: close\r\n")
+        .unwrap();
     request.drain(at..at + 19);
     kept.write_all(&request).await.unwrap();
     kept.write_all(&body).await.unwrap();
-    assert!(closed_by_server(&mut kept, Duration::from_secs(5)).await, "an idle keep-alive client is cut");
+    assert!(
+        closed_by_server(&mut kept, Duration::from_secs(5)).await,
+        "an idle keep-alive client is cut"
+    );
 }
 
 #[tokio::test]
@@ -169,37 +202,70 @@ async fn malformed_streams_are_refused_and_the_server_keeps_serving() {
 
     // Garbage where a TLS ClientHello should be.
     let mut garbage = TcpStream::connect(server.addr).await.unwrap();
-    garbage.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 0x00, 0x42, 0x13, 0x37]).await.unwrap();
+    garbage
+        .write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 0x00, 0x42, 0x13, 0x37])
+        .await
+        .unwrap();
     garbage.write_all(&[0xab; 4096]).await.unwrap_or(());
     assert!(closed_by_server(&mut garbage, Duration::from_secs(3)).await);
 
     // Deeply nested JSON within the size limit: a clear 400, no stack overflow.
     let nested = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000));
-    let response = request(server.addr, &server.ca, "POST", "/validate", "application/json", nested.as_bytes())
-        .await
-        .unwrap();
+    let response = request(
+        server.addr,
+        &server.ca,
+        "POST",
+        "/validate",
+        "application/json",
+        nested.as_bytes(),
+    )
+    .await
+    .unwrap();
     assert_eq!(response.status, 400);
-    let nested_object = format!("{{\"request\":{}1{}}}", "{\"a\":".repeat(50_000), "}".repeat(50_000));
-    let response =
-        request(server.addr, &server.ca, "POST", "/validate", "application/json", nested_object.as_bytes())
-            .await
-            .unwrap();
+    let nested_object = format!(
+        "{{\"request\":{}1{}}}",
+        "{\"a\":".repeat(50_000),
+        "}".repeat(50_000)
+    );
+    let response = request(
+        server.addr,
+        &server.ca,
+        "POST",
+        "/validate",
+        "application/json",
+        nested_object.as_bytes(),
+    )
+    .await
+    .unwrap();
     assert_eq!(response.status, 400);
 
     // A body shorter than its Content-Length, then the client goes away.
     let body = fixture("human-patch-deployment.json");
     let mut short = connect(server.addr, &server.ca).await.unwrap();
-    short.write_all(&head("POST", "/validate", "application/json", body.len() + 1000)).await.unwrap();
+    short
+        .write_all(&head(
+            "POST",
+            "/validate",
+            "application/json",
+            body.len() + 1000,
+        ))
+        .await
+        .unwrap();
     short.write_all(&body).await.unwrap();
     short.shutdown().await.unwrap_or(());
     let _ = read_response(&mut short).await;
 
     // A body longer than its Content-Length: the excess is not a second request we decide.
     let mut long = connect(server.addr, &server.ca).await.unwrap();
-    long.write_all(&head("POST", "/validate", "application/json", 10)).await.unwrap();
+    long.write_all(&head("POST", "/validate", "application/json", 10))
+        .await
+        .unwrap();
     long.write_all(&body).await.unwrap();
     let response = read_response(&mut long).await.unwrap();
-    assert_eq!(response.status, 400, "the first 10 bytes are not an AdmissionReview");
+    assert_eq!(
+        response.status, 400,
+        "the first 10 bytes are not an AdmissionReview"
+    );
 
     // A Content-Length that is not a number.
     let mut bad = connect(server.addr, &server.ca).await.unwrap();
@@ -211,5 +277,9 @@ async fn malformed_streams_are_refused_and_the_server_keeps_serving() {
 
     let ok = server.validate(&body).await;
     assert_eq!(ok.status, 200);
-    assert_eq!(server.audit_lines().len(), 1, "nothing malformed was decided");
+    assert_eq!(
+        server.audit_lines().len(),
+        1,
+        "nothing malformed was decided"
+    );
 }
