@@ -1,14 +1,18 @@
 //! The command line: flags (with `FLUXGATE_…` environment twins) → a validated [`Config`] →
 //! the subcommand. Exit codes are decided here and only here.
 //!
-//! Exit 0: the command did its job (whatever the admission decision). Exit 2: bad flags, or
-//! input or windows that cannot be read, with a one-line error on stderr.
+//! Exit 0: the command did its job (whatever the admission decision). Exit 1: `lint` found
+//! errors. Exit 2: bad flags, or input or windows that cannot be read, with a one-line error
+//! on stderr.
 
+mod audit;
 mod certs;
 pub mod crd;
+mod lint;
 mod review;
 mod serve;
 mod status;
+mod week;
 
 use crate::duration::parse_duration;
 use crate::load::load_windows;
@@ -43,6 +47,10 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Show every window: open or closed, since when, and the next transition.
     Status(status::StatusArgs),
+    /// Filter and summarise the JSON audit log: decisions, reasons, windows, owners, bypasses.
+    Audit(Box<audit::AuditArgs>),
+    /// Check rendered manifests (kustomize build output) for rw/rt mistakes and bad bypasses.
+    Lint(lint::LintArgs),
 }
 
 /// Flags shared by the commands that decide or evaluate windows.
@@ -144,6 +152,8 @@ pub fn main() -> ExitCode {
         Command::Review(args) => review::run(args),
         Command::Serve(args) => serve::run(*args),
         Command::Status(args) => status::run(args),
+        Command::Audit(args) => audit::run(*args),
+        Command::Lint(args) => lint::run(args),
     };
     match result {
         Ok(code) => code,

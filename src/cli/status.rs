@@ -1,6 +1,6 @@
 //! `fluxgate status`: every window, open or closed, since when, next transition.
 
-use super::{CommonArgs, parse_instant};
+use super::{CommonArgs, parse_instant, week};
 use crate::window::{Window, WindowState};
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -19,6 +19,12 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", env = "FLUXGATE_OUTPUT", value_enum, default_value_t = Format::Table)]
     output: Format,
+    /// Show the week from today 00:00, hour by hour, instead of the table.
+    #[arg(long, env = "FLUXGATE_WEEK", conflicts_with = "output")]
+    week: bool,
+    /// Time zone of the week view (IANA name); each window's own when absent.
+    #[arg(long, env = "FLUXGATE_TZ", value_parser = week::parse_tz, value_name = "ZONE", requires = "week")]
+    tz: Option<chrono_tz::Tz>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -41,6 +47,14 @@ struct StatusJson {
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let config = args.common.to_config()?;
     let now = args.at.unwrap_or_else(Utc::now);
+    if args.week {
+        if config.embedded {
+            eprintln!("fluxgate: no --windows given: showing the embedded example windows");
+        }
+        let text = week::render(&config.windows, now, args.tz);
+        write!(std::io::stdout().lock(), "{text}").context("cannot write stdout")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let states: Vec<(&Window, std::sync::Arc<WindowState>)> = config
         .windows
         .iter()

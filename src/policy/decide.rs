@@ -441,23 +441,29 @@ impl Subject {
         let mode = [new, old]
             .into_iter()
             .find_map(|o| labels_of(o).and_then(|l| l.get(MODE_LABEL)).cloned());
-        let owner = [new, old].into_iter().find_map(|o| {
-            let labels = labels_of(o)?;
-            FLUX_OWNER_LABELS
-                .iter()
-                .find_map(|(kind, name_key, ns_key)| {
-                    Some(FluxOwner {
-                        kind,
-                        name: labels.get(*name_key)?.clone(),
-                        namespace: labels.get(*ns_key).cloned(),
-                    })
-                })
-        });
+        let owner = [new, old]
+            .into_iter()
+            .find_map(|o| FluxOwner::from_labels(labels_of(o)?));
         Subject {
             display,
             mode,
             owner,
         }
+    }
+}
+
+impl FluxOwner {
+    /// The owner named by the labels Flux sets on what it applies, if any.
+    pub fn from_labels(labels: &std::collections::BTreeMap<String, String>) -> Option<Self> {
+        FLUX_OWNER_LABELS
+            .iter()
+            .find_map(|(kind, name_key, ns_key)| {
+                Some(FluxOwner {
+                    kind,
+                    name: labels.get(*name_key)?.clone(),
+                    namespace: labels.get(*ns_key).cloned().filter(|ns| !ns.is_empty()),
+                })
+            })
     }
 }
 

@@ -1,0 +1,650 @@
+//! `fluxgate audit`: filter and summarise the JSON audit log (files or stdin).
+//!
+//! Glue only: flags → [`Filter`], inputs opened and streamed through [`Report`], rows and
+//! summary printed. The table of matching decisions is written as records arrive (or, with
+//! `--limit N`, only the last N are kept), so memory never grows with the log.
+
+use super::parse_instant;
+use crate::audit::AuditRecord;
+use crate::policy::Reason;
+use crate::report::{
+    Filter, Finished, Outcome, ReadError, Report, SkippedLines, TimeSpec, object_display,
+};
+use anyhow::Context;
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::{Args, ValueEnum};
+use std::collections::VecDeque;
+use std::io::{BufReader, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+// The filter flags' environment twins are FLUXGATE_AUDIT_…, not FLUXGATE_…: a pod's
+// environment may well hold FLUXGATE_NAMESPACE-like variables meant for something else, and a
+// filter picked up by accident would silently hide records.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Audit log files (JSON lines); `-` or none: standard input.
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Only records at or after this time: a duration before now (24h, 90m) or RFC 3339.
+    #[arg(long, env = "FLUXGATE_AUDIT_SINCE", value_parser = TimeSpec::parse, value_name = "WHEN")]
+    since: Option<TimeSpec>,
+    /// Only records before this time: a duration before now or RFC 3339.
+    #[arg(long, env = "FLUXGATE_AUDIT_UNTIL", value_parser = TimeSpec::parse, value_name = "WHEN")]
+    until: Option<TimeSpec>,
+    /// Only these decisions (repeatable).
+    #[arg(
+        long,
+        env = "FLUXGATE_AUDIT_DECISION",
+        value_enum,
+        value_delimiter = ','
+    )]
+    decision: Vec<DecisionArg>,
+    /// Only these reasons, e.g. window-closed, bypass (repeatable).
+    #[arg(long, env = "FLUXGATE_AUDIT_REASON", value_parser = parse_reason, value_delimiter = ',', value_name = "REASON")]
+    reason: Vec<Reason>,
+    /// Only decisions involving this window (repeatable; `*` wildcards).
+    #[arg(
+        long,
+        env = "FLUXGATE_AUDIT_WINDOW",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    window: Vec<String>,
+    /// Only objects in this namespace (repeatable; `*` wildcards).
+    #[arg(
+        long,
+        env = "FLUXGATE_AUDIT_NAMESPACE",
+        value_delimiter = ',',
+        value_name = "NS"
+    )]
+    namespace: Vec<String>,
+    /// Only objects of this name (repeatable; `*` wildcards).
+    #[arg(
+        long,
+        env = "FLUXGATE_AUDIT_NAME",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
+    name: Vec<String>,
+    /// Only objects of this kind, e.g. Deployment (repeatable; any case).
+    #[arg(
+        long,
+        env = "FLUXGATE_AUDIT_KIND",
+        value_delimiter = ',',
+        value_name = "KIND"
+    )]
+    kind: Vec<String>,
+    /// Only requests by this user (repeatable; `*` wildcards).
+    #[arg(
+        long,
+        env = "FLUXGATE_AUDIT_USER",
+        value_delimiter = ',',
+        value_name = "USER"
+    )]
+    user: Vec<String>,
+    /// Only objects applied by this Flux Kustomization/HelmRelease: NAME, NAMESPACE/NAME or
+    /// KIND/NAMESPACE/NAME (repeatable; `*` wildcards).
+    #[arg(
+        long,
+        env = "FLUXGATE_AUDIT_OWNER",
+        value_delimiter = ',',
+        value_name = "OWNER"
+    )]
+    owner: Vec<String>,
+    /// Include dry-run decisions (Flux dry-runs every object at every interval, so they are
+    /// left out by default).
+    #[arg(long, env = "FLUXGATE_AUDIT_INCLUDE_DRY_RUN")]
+    include_dry_run: bool,
+    /// Count relative times (--since 24h) back from this instant (RFC 3339) instead of now.
+    #[arg(long, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
+    at: Option<DateTime<Utc>>,
+    /// Show only the last N matching decisions (0: the summary only); all by default.
+    #[arg(long, env = "FLUXGATE_AUDIT_LIMIT", value_name = "N")]
+    limit: Option<usize>,
+    /// How many of the most denied objects to list.
+    #[arg(
+        long,
+        env = "FLUXGATE_AUDIT_TOP",
+        default_value_t = 10,
+        value_name = "N"
+    )]
+    top: usize,
+    /// Output format.
+    #[arg(short = 'o', long = "output", env = "FLUXGATE_OUTPUT", value_enum, default_value_t = Format::Table)]
+    output: Format,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DecisionArg {
+    Allow,
+    Deny,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+fn parse_reason(text: &str) -> Result<Reason, String> {
+    Reason::ALL
+        .into_iter()
+        .find(|r| r.as_str() == text.trim())
+        .ok_or_else(|| {
+            let all: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+            format!("{text:?} is not a reason; one of: {}", all.join(", "))
+        })
+}
+
+/// An input: a file or standard input.
+enum Input {
+    Stdin,
+    File(PathBuf, std::fs::File),
+}
+
+impl Input {
+    fn name(&self) -> String {
+        match self {
+            Input::Stdin => "<stdin>".to_owned(),
+            Input::File(path, _) => path.display().to_string(),
+        }
+    }
+}
+
+pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let now = args.at.unwrap_or_else(Utc::now);
+    let filter = Filter {
+        since: args.since.map(|t| t.resolve(now)),
+        until: args.until.map(|t| t.resolve(now)),
+        decisions: args
+            .decision
+            .iter()
+            .map(|d| match d {
+                DecisionArg::Allow => Outcome::Allow,
+                DecisionArg::Deny => Outcome::Deny,
+            })
+            .collect(),
+        reasons: args.reason.clone(),
+        windows: args.window.clone(),
+        namespaces: args.namespace.clone(),
+        names: args.name.clone(),
+        kinds: args.kind.clone(),
+        users: args.user.clone(),
+        owners: args.owner.clone(),
+        include_dry_run: args.include_dry_run,
+    };
+    let inputs = open_inputs(&args.files)?;
+    let names: Vec<String> = inputs.iter().map(Input::name).collect();
+    let report = Report::new(filter, args.top);
+    let out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(out);
+    let result = match args.output {
+        Format::Table => table(&mut out, report, inputs, &names, args.limit),
+        Format::Json => json(&mut out, report, inputs, &names, args.limit),
+    };
+    match result.and_then(|()| out.flush().map_err(ReadError::Output)) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        // `fluxgate audit … | head` is fine.
+        Err(ReadError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ReadError::Output(e)) => Err(e).context("cannot write stdout"),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Opens every input before reading any, so a missing file fails before output starts.
+fn open_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
+    let stdin_named = files.iter().filter(|f| f.as_os_str() == "-").count();
+    anyhow::ensure!(stdin_named <= 1, "standard input (-) can be read only once");
+    if files.is_empty() || stdin_named == 1 {
+        anyhow::ensure!(
+            !std::io::stdin().is_terminal(),
+            "no audit log given: name files, or pipe one in (e.g. kubectl logs -n \
+             fluxgate-system -l app=fluxgate --prefix=false | fluxgate audit)"
+        );
+    }
+    if files.is_empty() {
+        return Ok(vec![Input::Stdin]);
+    }
+    files
+        .iter()
+        .map(|path| {
+            if path.as_os_str() == "-" {
+                return Ok(Input::Stdin);
+            }
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(Input::File(path.clone(), file))
+        })
+        .collect()
+}
+
+fn read_all(
+    report: &mut Report,
+    inputs: Vec<Input>,
+    mut on_match: impl FnMut(AuditRecord) -> std::io::Result<()>,
+) -> Result<(), ReadError> {
+    // Large buffers: audit logs are read sequentially and may be gigabytes.
+    const BUFFER: usize = 256 * 1024;
+    for input in inputs {
+        let name = input.name();
+        match input {
+            Input::Stdin => {
+                let reader = BufReader::with_capacity(BUFFER, std::io::stdin().lock());
+                report.read(&name, reader, &mut on_match)?;
+            }
+            Input::File(_, file) => {
+                let reader = BufReader::with_capacity(BUFFER, file);
+                report.read(&name, reader, &mut on_match)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Hands each matching record to `emit`: as it is read, or with `--limit N` the last N once
+/// every input is read (a ring of N records, not the log).
+fn emit_matching(
+    report: &mut Report,
+    inputs: Vec<Input>,
+    limit: Option<usize>,
+    mut emit: impl FnMut(&AuditRecord) -> std::io::Result<()>,
+) -> Result<(), ReadError> {
+    let Some(n) = limit else {
+        return read_all(report, inputs, |record| emit(&record));
+    };
+    let mut last: VecDeque<AuditRecord> = VecDeque::with_capacity(n.min(4096));
+    read_all(report, inputs, |record| {
+        if n > 0 {
+            if last.len() == n {
+                last.pop_front();
+            }
+            last.push_back(record);
+        }
+        Ok(())
+    })?;
+    last.iter().try_for_each(emit).map_err(ReadError::Output)
+}
+
+// === table ===
+
+const ROW_WIDTHS: [usize; 7] = [20, 8, 15, 7, 3, 16, 40];
+
+fn table(
+    out: &mut impl Write,
+    mut report: Report,
+    inputs: Vec<Input>,
+    names: &[String],
+    limit: Option<usize>,
+) -> Result<(), ReadError> {
+    let w = |out: &mut dyn Write, text: String| out.write_all(text.as_bytes());
+    w(out, header(report.filter(), names)).map_err(ReadError::Output)?;
+    if limit != Some(0) {
+        w(out, row_line(&ROW_HEADER.map(String::from))).map_err(ReadError::Output)?;
+    }
+    emit_matching(&mut report, inputs, limit, |record| {
+        w(out, row_line(&row(record)))
+    })?;
+    w(out, summary(&report.finish(), limit)).map_err(ReadError::Output)
+}
+
+const ROW_HEADER: [&str; 8] = [
+    "TIME", "DECISION", "REASON", "OP", "DRY", "WINDOW", "OBJECT", "USER",
+];
+
+fn row(r: &AuditRecord) -> [String; 8] {
+    let windows: Vec<&str> = r.windows.iter().map(|w| w.name.as_str()).collect();
+    [
+        r.time.to_rfc3339_opts(SecondsFormat::Secs, true),
+        r.decision.clone(),
+        r.reason.to_string(),
+        r.operation.clone(),
+        if r.dry_run { "yes" } else { "" }.to_owned(),
+        if windows.is_empty() {
+            "-".to_owned()
+        } else {
+            windows.join(",")
+        },
+        object_display(r),
+        r.user.clone(),
+    ]
+}
+
+/// Fixed column widths, since rows are printed as they arrive; a longer cell pushes the rest
+/// of its row right rather than being cut.
+fn row_line(cells: &[String; 8]) -> String {
+    let mut line = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        match ROW_WIDTHS.get(i) {
+            Some(&width) => line.push_str(&format!("{cell:<width$}  ")),
+            None => line.push_str(cell),
+        }
+    }
+    let mut line = line.trim_end().to_owned();
+    line.push('\n');
+    line
+}
+
+fn header(filter: &Filter, names: &[String]) -> String {
+    let mut criteria = Vec::new();
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    if let Some(t) = filter.since {
+        criteria.push(format!("since {}", time(t)));
+    }
+    if let Some(t) = filter.until {
+        criteria.push(format!("until {}", time(t)));
+    }
+    let mut list = |label: &str, values: Vec<String>| {
+        if !values.is_empty() {
+            criteria.push(format!("{label} {}", values.join("|")));
+        }
+    };
+    list(
+        "decision",
+        filter
+            .decisions
+            .iter()
+            .map(|d| d.as_str().to_owned())
+            .collect(),
+    );
+    list(
+        "reason",
+        filter.reasons.iter().map(|r| r.to_string()).collect(),
+    );
+    list("window", filter.windows.clone());
+    list("namespace", filter.namespaces.clone());
+    list("name", filter.names.clone());
+    list("kind", filter.kinds.clone());
+    list("user", filter.users.clone());
+    list("owner", filter.owners.clone());
+    let dry_run = if filter.include_dry_run {
+        "dry-run decisions included"
+    } else {
+        "dry-run decisions left out (--include-dry-run shows them)"
+    };
+    let criteria = if criteria.is_empty() {
+        "all decisions".to_owned()
+    } else {
+        criteria.join(", ")
+    };
+    format!(
+        "fluxgate audit of {}: {criteria}; {dry_run}\n\n",
+        names.join(", ")
+    )
+}
+
+fn summary(f: &Finished, limit: Option<usize>) -> String {
+    let s = &f.summary;
+    let st = &f.stats;
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map_or("-".to_owned(), |t| {
+            t.to_rfc3339_opts(SecondsFormat::Secs, true)
+        })
+    };
+    let mut text = String::new();
+    let mut add = |line: String| {
+        text.push_str(&line);
+        text.push('\n');
+    };
+    add(String::new());
+    let shown = match limit {
+        Some(n) if (n as u64) < s.matched => format!(" (the last {n} shown)"),
+        _ => String::new(),
+    };
+    add(format!(
+        "SUMMARY: {} of {} audit records match{shown}; from {} to {}",
+        s.matched,
+        st.records,
+        time(s.first_time),
+        time(s.last_time)
+    ));
+    if !f.filter.include_dry_run {
+        add(format!(
+            "  {} matching dry-run record{} left out (--include-dry-run shows them)",
+            st.hidden_dry_runs,
+            if st.hidden_dry_runs == 1 { "" } else { "s" }
+        ));
+    }
+    add(format!(
+        "  {} lines read: {} audit records, {} application log lines, {} unparseable, {} blank",
+        st.lines, st.records, st.app_log_lines, st.unparseable_lines, st.blank_lines
+    ));
+
+    add(String::new());
+    add("DECISIONS".to_owned());
+    if s.by_decision.is_empty() {
+        add("  none".to_owned());
+    }
+    let rows: Vec<Vec<String>> = s
+        .by_decision
+        .iter()
+        .map(|(decision, counts)| {
+            let reasons: Vec<String> = counts
+                .reasons
+                .iter()
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect();
+            vec![
+                decision.clone(),
+                counts.total.to_string(),
+                reasons.join(", "),
+            ]
+        })
+        .collect();
+    text_table(&mut add, rows, &[1], "  ");
+
+    let counts_section =
+        |add: &mut dyn FnMut(String),
+         title: &str,
+         map: &std::collections::BTreeMap<String, crate::report::Counts>| {
+            add(String::new());
+            if map.is_empty() {
+                add(format!("{title}: none"));
+                return;
+            }
+            let mut rows = vec![vec![
+                title.to_owned(),
+                "ALLOW".to_owned(),
+                "DENY".to_owned(),
+            ]];
+            rows.extend(
+                map.iter()
+                    .map(|(k, c)| vec![k.clone(), c.allow.to_string(), c.deny.to_string()]),
+            );
+            text_table_with_header(add, rows, &[1, 2]);
+        };
+    counts_section(&mut add, "BY WINDOW", &s.by_window);
+    counts_section(&mut add, "BY FLUX OWNER", &s.by_owner);
+
+    add(String::new());
+    if s.top_denied.is_empty() {
+        add("MOST DENIED OBJECTS: none".to_owned());
+    } else {
+        let mut rows = vec![
+            ["MOST DENIED OBJECTS", "DENIALS", "LAST REASON", "LAST TIME"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        rows.extend(s.top_denied.iter().map(|d| {
+            vec![
+                d.object.clone(),
+                d.denials.to_string(),
+                d.last_reason.to_string(),
+                time(Some(d.last_time)),
+            ]
+        }));
+        text_table_with_header(&mut add, rows, &[1]);
+    }
+
+    add(String::new());
+    if s.bypasses.is_empty() {
+        add("BYPASSES: none".to_owned());
+    } else {
+        add(format!("BYPASSES: {}", s.bypasses.len()));
+        let mut rows = vec![
+            [
+                "TIME", "OBJECT", "ACTOR", "RESULT", "UNTIL", "WINDOW", "OWNER", "REASON",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        rows.extend(s.bypasses.iter().map(|b| {
+            let result = match (b.valid, b.dry_run) {
+                (true, false) => "admitted",
+                (true, true) => "admitted (dry-run)",
+                (false, false) => "invalid, denied",
+                (false, true) => "invalid, denied (dry-run)",
+            };
+            vec![
+                time(Some(b.time)),
+                b.object.clone(),
+                b.actor.clone(),
+                result.to_owned(),
+                b.until.clone().unwrap_or_else(|| "-".to_owned()),
+                b.windows.join(","),
+                b.owner.clone().unwrap_or_else(|| "-".to_owned()),
+                b.reason.clone().unwrap_or_else(|| "-".to_owned()),
+            ]
+        }));
+        text_table(&mut add, rows, &[], "  ");
+    }
+
+    skipped_section(&mut add, "UNPARSEABLE LINES", &f.unparseable, true);
+    skipped_section(
+        &mut add,
+        "APPLICATION LOG LINES (fluxgate's own logs, not audit records)",
+        &f.app_log_lines,
+        false,
+    );
+    text
+}
+
+fn skipped_section(
+    add: &mut dyn FnMut(String),
+    title: &str,
+    sources: &[SkippedLines],
+    with_errors: bool,
+) {
+    let total: u64 = sources.iter().map(|s| s.count).sum();
+    if total == 0 && !with_errors {
+        return;
+    }
+    add(String::new());
+    add(format!("{title}: {total}"));
+    for source in sources {
+        let more = source.count.saturating_sub(source.lines.len() as u64);
+        let more = if more > 0 {
+            format!(" (first {} listed)", source.lines.len())
+        } else {
+            String::new()
+        };
+        if with_errors {
+            add(format!(
+                "  {}: {}{more}",
+                source.source,
+                lines(source.count)
+            ));
+            for line in &source.lines {
+                add(format!("    line {}: {}", line.line, line.error));
+            }
+        } else {
+            let numbers: Vec<String> = source.lines.iter().map(|l| l.line.to_string()).collect();
+            add(format!(
+                "  {}: {}{more}: {}",
+                source.source,
+                lines(source.count),
+                numbers.join(", ")
+            ));
+        }
+    }
+}
+
+fn lines(n: u64) -> String {
+    format!("{n} line{}", if n == 1 { "" } else { "s" })
+}
+
+/// Rows with columns aligned (`right` ones right-aligned), each line indented by `indent`.
+fn text_table(add: &mut dyn FnMut(String), rows: Vec<Vec<String>>, right: &[usize], indent: &str) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, &w))| {
+                if right.contains(&c) {
+                    format!("{cell:>w$}")
+                } else {
+                    format!("{cell:<w$}")
+                }
+            })
+            .collect();
+        add(format!("{indent}{}", cells.join("  "))
+            .trim_end()
+            .to_owned());
+    }
+}
+
+/// A section: the first row holds the title and column names flush left, the rest is
+/// indented under it, columns aligned across both.
+fn text_table_with_header(
+    add: &mut dyn FnMut(String),
+    mut rows: Vec<Vec<String>>,
+    right: &[usize],
+) {
+    for row in rows.iter_mut().skip(1) {
+        if let Some(first) = row.first_mut() {
+            first.insert_str(0, "  ");
+        }
+    }
+    text_table(add, rows, right, "");
+}
+
+// === json ===
+
+/// One JSON object: `records` streamed first, then `inputs` and the fields of [`Finished`].
+fn json(
+    out: &mut impl Write,
+    mut report: Report,
+    inputs: Vec<Input>,
+    names: &[String],
+    limit: Option<usize>,
+) -> Result<(), ReadError> {
+    let output = ReadError::Output;
+    out.write_all(b"{\"records\":[").map_err(output)?;
+    let mut first = true;
+    emit_matching(&mut report, inputs, limit, |record| {
+        out.write_all(if first { b"\n" } else { b",\n" })?;
+        first = false;
+        serde_json::to_writer(&mut *out, record)?;
+        Ok(())
+    })?;
+    let f = report.finish();
+    write!(
+        out,
+        "\n],\n\"inputs\":{},\n\"filter\":{},\n\"stats\":{},\n\"summary\":{},\n\"unparseable\":{},\n\"appLogLines\":{}",
+        pretty(&names)?,
+        pretty(&f.filter)?,
+        pretty(&f.stats)?,
+        pretty(&f.summary)?,
+        pretty(&f.unparseable)?,
+        pretty(&f.app_log_lines)?,
+    )
+    .map_err(output)?;
+    out.write_all(b"\n}\n").map_err(output)
+}
+
+fn pretty<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, ReadError> {
+    serde_json::to_string_pretty(value).map_err(|e| ReadError::Output(e.into()))
+}

@@ -1,0 +1,161 @@
+//! `fluxgate lint`: rendered manifests (files or stdin) → findings; exit 1 when any is an error.
+//!
+//! Glue only: reads the inputs and the windows, passes the clock's `now` to [`lint`], prints.
+
+use super::{CommonArgs, parse_instant};
+use crate::lint::{Finding, Manifest, Severity, lint, parse_manifests};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Rendered manifests (multi-document YAML, e.g. kustomize build output); `-` or none:
+    /// standard input. Each input is one Flux Kustomization's worth of objects.
+    #[arg(value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Check bypass expiries as of this instant (RFC 3339) instead of now.
+    #[arg(long, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
+    at: Option<DateTime<Utc>>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", env = "FLUXGATE_OUTPUT", value_enum, default_value_t = Format::Table)]
+    output: Format,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Serialize)]
+struct LintJson<'a> {
+    inputs: &'a [String],
+    objects: usize,
+    errors: usize,
+    warnings: usize,
+    findings: &'a [Finding],
+}
+
+pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
+    let config = args.common.to_config()?;
+    let now = args.at.unwrap_or_else(Utc::now);
+    let (names, manifests) = read_inputs(&args.files)?;
+    if config.embedded {
+        eprintln!(
+            "fluxgate: no --windows given: checking window names against the embedded example \
+             windows ({})",
+            config.windows.names().collect::<Vec<_>>().join(", ")
+        );
+    }
+    if manifests.is_empty() {
+        // Most likely the render before the pipe failed (without `set -o pipefail`).
+        eprintln!(
+            "fluxgate: no Kubernetes objects in {}: did the render fail?",
+            names.join(", ")
+        );
+    }
+    let findings = lint(&manifests, &config.windows, &config.policy, now);
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = findings.len() - errors;
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        Format::Json => {
+            let report = LintJson {
+                inputs: &names,
+                objects: manifests.len(),
+                errors,
+                warnings,
+                findings: &findings,
+            };
+            serde_json::to_writer_pretty(&mut out, &report).context("cannot write stdout")?;
+            writeln!(out).context("cannot write stdout")?;
+        }
+        Format::Table => {
+            let mut text = String::new();
+            for f in &findings {
+                text.push_str(&format!(
+                    "{}[{}] {} ({})\n  {}\n  fix: {}\n",
+                    f.severity.as_str(),
+                    f.check,
+                    f.object,
+                    f.at,
+                    f.message,
+                    f.fix
+                ));
+            }
+            let plural =
+                |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+            let verdict = if findings.is_empty() {
+                "no problems".to_owned()
+            } else {
+                format!(
+                    "{}, {}",
+                    plural(errors, "error"),
+                    plural(warnings, "warning")
+                )
+            };
+            if !findings.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&format!(
+                "{} in {}: {verdict}\n",
+                plural(manifests.len(), "object"),
+                names.join(", ")
+            ));
+            out.write_all(text.as_bytes())
+                .context("cannot write stdout")?;
+        }
+    }
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Reads and parses every input; the first unreadable one is an error (exit 2).
+fn read_inputs(files: &[PathBuf]) -> anyhow::Result<(Vec<String>, Vec<Manifest>)> {
+    let stdin = PathBuf::from("-");
+    let files = if files.is_empty() {
+        std::slice::from_ref(&stdin)
+    } else {
+        files
+    };
+    anyhow::ensure!(
+        files.iter().filter(|f| f.as_os_str() == "-").count() <= 1,
+        "standard input (-) can be read only once"
+    );
+    let mut names = Vec::new();
+    let mut manifests = Vec::new();
+    for file in files {
+        let (name, text) = if file.as_os_str() == "-" {
+            anyhow::ensure!(
+                !std::io::stdin().is_terminal(),
+                "no manifests given: name files, or pipe them in (e.g. kustomize build \
+                 apps/nginx/nginx-rw | fluxgate lint)"
+            );
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("cannot read <stdin>")?;
+            ("<stdin>".to_owned(), text)
+        } else {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            (file.display().to_string(), text)
+        };
+        manifests.extend(parse_manifests(&name, &text)?);
+        names.push(name);
+    }
+    Ok((names, manifests))
+}

@@ -1,0 +1,965 @@
+//! `fluxgate lint`'s checks over rendered manifests (`kustomize build … | fluxgate lint`).
+//!
+//! [`parse_manifests`] turns multi-document YAML into [`Manifest`]s that remember where they
+//! came from (file and line); [`lint`] checks them against the known windows and the
+//! [`Policy`] at an instant, and returns [`Finding`]s, each naming the object and a one-line
+//! fix. Pure: no files, no clock. The rules are the webhook's own: the bypass check is
+//! [`Bypass::validate`], window objects go through [`parse_documents`] and
+//! [`Window::from_object`], the labels are [`MODE_LABEL`] and [`WINDOW_LABEL`].
+
+use crate::duration::format_duration;
+use crate::policy::{
+    BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, FluxOwner, MODE_LABEL, Policy,
+    WINDOW_LABEL,
+};
+use crate::window::{GROUP, KIND, Window, WindowSet, parse_documents};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How many objects a mixed-owner finding names of each mode before "and N more".
+const MAX_NAMED: usize = 3;
+
+/// One Kubernetes object of the input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manifest {
+    /// The file, or `<stdin>`.
+    pub origin: String,
+    /// 1-based line where the document's content starts.
+    pub line: usize,
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// The document's own text, for objects that are validated whole (ReconciliationWindow).
+    text: String,
+}
+
+/// Input that is not a stream of Kubernetes objects.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}:{line}: {message}")]
+pub struct ManifestError {
+    pub origin: String,
+    pub line: usize,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// What lint found wrong with an object.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// A stable name for the check, e.g. `unknown-window`.
+    pub check: &'static str,
+    /// `Kind namespace/name`, or the Flux owner for `mixed-owner`.
+    pub object: String,
+    /// `file:line`.
+    pub at: String,
+    pub message: String,
+    /// One line saying what to change.
+    pub fix: String,
+}
+
+/// Names of the checks, for documentation and tests.
+pub mod check {
+    pub const INVALID_MODE: &str = "invalid-mode";
+    pub const UNKNOWN_WINDOW: &str = "unknown-window";
+    pub const INVALID_BYPASS: &str = "invalid-bypass";
+    pub const BYPASS_IN_PLACE: &str = "bypass-in-place";
+    pub const BYPASS_NOT_RW: &str = "bypass-not-rw";
+    pub const MIXED_OWNER: &str = "mixed-owner";
+    pub const RW_EARLY_STAGE: &str = "rw-early-stage";
+    pub const INVALID_WINDOW: &str = "invalid-window";
+    pub const LABEL_AS_ANNOTATION: &str = "label-as-annotation";
+    pub const WINDOW_NOT_RW: &str = "window-not-rw";
+}
+
+// === parsing ===
+
+/// The objects of a multi-document YAML stream; empty documents are skipped and `List`s
+/// are flattened. A document that is not valid YAML or not an object is an error naming the
+/// line.
+pub fn parse_manifests(origin: &str, text: &str) -> Result<Vec<Manifest>, ManifestError> {
+    let mut manifests = Vec::new();
+    for (start, chunk) in split_documents(text) {
+        let line = content_line(start, &chunk);
+        let error = |line: usize, message: String| ManifestError {
+            origin: origin.to_owned(),
+            line,
+            message,
+        };
+        let value: serde_yaml::Value = serde_yaml::from_str(&chunk).map_err(|e| {
+            // The parser counts within the document, and may point just past its end.
+            let last = start + chunk.lines().count().saturating_sub(1);
+            let at = e
+                .location()
+                .map_or(line, |l| (start + l.line().saturating_sub(1)).min(last));
+            error(
+                at,
+                format!("not valid YAML: {}", relocate(&e.to_string(), start)),
+            )
+        })?;
+        if value.is_null() {
+            continue;
+        }
+        if value.get("kind").and_then(|k| k.as_str()) == Some("List")
+            && let Some(items) = value.get("items").and_then(|i| i.as_sequence())
+        {
+            for item in items {
+                let item_text = serde_yaml::to_string(item).unwrap_or_default();
+                manifests
+                    .push(manifest(origin, line, item, item_text).map_err(|m| error(line, m))?);
+            }
+            continue;
+        }
+        manifests.push(manifest(origin, line, &value, chunk).map_err(|m| error(line, m))?);
+    }
+    Ok(manifests)
+}
+
+/// Splits at `---` lines, keeping each document's first line number (1-based). Splitting
+/// here rather than in the YAML parser is what lets findings name a line.
+fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut documents = Vec::new();
+    let mut start = 1;
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let marker =
+            line.starts_with("---") && line[3..].chars().next().is_none_or(char::is_whitespace);
+        if marker && !current.trim().is_empty() {
+            documents.push((start, std::mem::take(&mut current)));
+        }
+        if marker {
+            current.clear();
+            start = i + 1;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    if !current.trim().is_empty() {
+        documents.push((start, current));
+    }
+    documents
+}
+
+/// A YAML error message with its "at line N" made relative to the file, not the document.
+fn relocate(message: &str, start: usize) -> String {
+    const AT: &str = " at line ";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find(AT) {
+        out.push_str(&rest[..i + AT.len()]);
+        rest = &rest[i + AT.len()..];
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(start + n.saturating_sub(1)).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The first line of a document that holds content (not `---`, a comment or blank).
+fn content_line(start: usize, chunk: &str) -> usize {
+    chunk
+        .lines()
+        .position(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#') && !t.starts_with("---")
+        })
+        .map_or(start, |i| start + i)
+}
+
+fn manifest(
+    origin: &str,
+    line: usize,
+    value: &serde_yaml::Value,
+    text: String,
+) -> Result<Manifest, String> {
+    if !value.is_mapping() {
+        return Err("not a Kubernetes object (a YAML mapping with apiVersion and kind)".into());
+    }
+    let text_of = |v: Option<&serde_yaml::Value>| v.and_then(scalar);
+    let kind = text_of(value.get("kind")).unwrap_or_default();
+    if kind.is_empty() {
+        return Err("not a Kubernetes object: no kind".into());
+    }
+    let metadata = value.get("metadata");
+    let map = |key: &str| -> BTreeMap<String, String> {
+        metadata
+            .and_then(|m| m.get(key))
+            .and_then(|m| m.as_mapping())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((scalar(k)?, scalar(v).unwrap_or_default())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(Manifest {
+        origin: origin.to_owned(),
+        line,
+        api_version: text_of(value.get("apiVersion")).unwrap_or_default(),
+        kind,
+        name: text_of(metadata.and_then(|m| m.get("name")))
+            .or_else(|| {
+                text_of(metadata.and_then(|m| m.get("generateName"))).map(|g| format!("{g}*"))
+            })
+            .unwrap_or_else(|| "<unnamed>".to_owned()),
+        namespace: text_of(metadata.and_then(|m| m.get("namespace"))).filter(|n| !n.is_empty()),
+        labels: map("labels"),
+        annotations: map("annotations"),
+        text,
+    })
+}
+
+fn scalar(value: &serde_yaml::Value) -> Option<String> {
+    match value {
+        serde_yaml::Value::String(s) => Some(s.clone()),
+        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+// === impl Manifest ===
+
+impl Manifest {
+    /// `Kind namespace/name`, or `Kind name` when cluster-scoped.
+    pub fn display(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.kind, self.name),
+            None => format!("{} {}", self.kind, self.name),
+        }
+    }
+
+    /// `file:line`.
+    pub fn at(&self) -> String {
+        format!("{}:{}", self.origin, self.line)
+    }
+
+    fn group(&self) -> &str {
+        self.api_version
+            .split_once('/')
+            .map_or("", |(group, _)| group)
+    }
+
+    fn is_window(&self) -> bool {
+        self.kind == KIND && self.group() == GROUP
+    }
+
+    /// The Flux Kustomization or HelmRelease that applies it, `Kind namespace/name`.
+    fn owner(&self) -> Option<String> {
+        FluxOwner::from_labels(&self.labels).map(|owner| owner.to_string())
+    }
+
+    fn mode(&self) -> Mode {
+        match self.labels.get(MODE_LABEL).map(String::as_str) {
+            None | Some("rt") => Mode::Rt,
+            Some("rw") => Mode::Rw,
+            Some(_) => Mode::Invalid,
+        }
+    }
+
+    fn finding(
+        &self,
+        severity: Severity,
+        check: &'static str,
+        message: String,
+        fix: String,
+    ) -> Finding {
+        Finding {
+            severity,
+            check,
+            object: self.display(),
+            at: self.at(),
+            message,
+            fix,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Rt,
+    Rw,
+    Invalid,
+}
+
+// === checks ===
+
+/// Checks `manifests` (of one or more inputs, in order) against `windows` plus the valid
+/// ReconciliationWindows of the input itself, at `now`. Findings come in input order.
+pub fn lint(
+    manifests: &[Manifest],
+    windows: &WindowSet,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut known: BTreeSet<String> = windows.names().map(str::to_owned).collect();
+    let mut defined: BTreeMap<String, String> = BTreeMap::new();
+    for m in manifests.iter().filter(|m| m.is_window()) {
+        match validate_window(m) {
+            Ok(name) => {
+                if let Some(first) = defined.get(&name) {
+                    findings.push(m.finding(
+                        Severity::Error,
+                        check::INVALID_WINDOW,
+                        format!("ReconciliationWindow {name:?} is defined twice: first at {first}"),
+                        "keep one definition of each window".into(),
+                    ));
+                } else {
+                    defined.insert(name.clone(), m.at());
+                }
+                known.insert(name);
+            }
+            Err(message) => findings.push(m.finding(
+                Severity::Error,
+                check::INVALID_WINDOW,
+                message,
+                "fix the field named; the webhook rejects this window as it is".into(),
+            )),
+        }
+    }
+    for m in manifests {
+        check_object(m, &known, policy, now, &mut findings);
+    }
+    check_owners(manifests, &mut findings);
+    // Stable order: by input, then line; the per-object findings of one object stay in the
+    // order they were found.
+    let mut order: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, m) in manifests.iter().enumerate() {
+        order.entry(m.at()).or_insert(i);
+    }
+    findings.sort_by_key(|f| order.get(&f.at).copied().unwrap_or(usize::MAX));
+    findings
+}
+
+/// Validates a ReconciliationWindow document the way the loader and the webhook do.
+fn validate_window(m: &Manifest) -> Result<String, String> {
+    let at = m.at();
+    let documents = parse_documents(&at, &m.text).map_err(|e| {
+        let text = e.to_string();
+        text.strip_prefix(&format!("{at}: "))
+            .map_or(text.clone(), str::to_owned)
+    })?;
+    let document = documents
+        .first()
+        .ok_or_else(|| format!("{}: not a ReconciliationWindow", m.at()))?;
+    Window::from_object(&document.object)
+        .map(|w| w.name().to_owned())
+        .map_err(|e| e.to_string())
+}
+
+fn check_object(
+    m: &Manifest,
+    known: &BTreeSet<String>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    findings: &mut Vec<Finding>,
+) {
+    let mode = m.mode();
+    for key in [MODE_LABEL, WINDOW_LABEL] {
+        if m.annotations.contains_key(key) && !m.labels.contains_key(key) {
+            findings.push(m.finding(
+                Severity::Warning,
+                check::LABEL_AS_ANNOTATION,
+                format!("{key} is an annotation; fluxgate reads it only as a label"),
+                format!("move {key} from metadata.annotations to metadata.labels"),
+            ));
+        }
+    }
+    let bypass = Bypass::from_annotations(Some(&m.annotations));
+    match mode {
+        Mode::Invalid => {
+            let value = m.labels.get(MODE_LABEL).cloned().unwrap_or_default();
+            findings.push(m.finding(
+                Severity::Error,
+                check::INVALID_MODE,
+                format!(
+                    "label {MODE_LABEL} is {value:?}: the webhook denies every Flux change to it \
+                     (invalid-request)"
+                ),
+                format!("set {MODE_LABEL} to \"rw\" or \"rt\" (lower case)"),
+            ));
+            return;
+        }
+        Mode::Rt => {
+            if m.labels.contains_key(WINDOW_LABEL) {
+                findings.push(m.finding(
+                    Severity::Warning,
+                    check::WINDOW_NOT_RW,
+                    format!(
+                        "label {WINDOW_LABEL} has no effect: the object is not labelled \
+                         {MODE_LABEL}: rw"
+                    ),
+                    format!("add {MODE_LABEL}: rw, or remove {WINDOW_LABEL}"),
+                ));
+            }
+            if bypass.is_some() {
+                findings.push(m.finding(
+                    Severity::Warning,
+                    check::BYPASS_NOT_RW,
+                    "bypass annotations on an object that is not rw do nothing".into(),
+                    format!("remove {BYPASS_REASON_ANNOTATION} and {BYPASS_UNTIL_ANNOTATION}"),
+                ));
+            }
+            return;
+        }
+        Mode::Rw => {}
+    }
+    if is_early_stage(m) {
+        findings.push(m.finding(
+            Severity::Error,
+            check::RW_EARLY_STAGE,
+            format!(
+                "{} is rw, but Flux applies Namespaces and CRDs in a stage before everything \
+                 else: one denial there fails the whole Kustomization, every object in it",
+                m.kind
+            ),
+            format!(
+                "label it {MODE_LABEL}: rt (or drop the label) and move it to a Kustomization \
+                 without rw objects"
+            ),
+        ));
+    }
+    match m.labels.get(WINDOW_LABEL).map(String::as_str) {
+        Some("") => findings.push(m.finding(
+            Severity::Error,
+            check::UNKNOWN_WINDOW,
+            format!("label {WINDOW_LABEL} is empty: the webhook denies every Flux change to it"),
+            format!("name a ReconciliationWindow in {WINDOW_LABEL}, or remove the label"),
+        )),
+        Some(name) if !known.contains(name) => findings.push(m.finding(
+            Severity::Error,
+            check::UNKNOWN_WINDOW,
+            format!(
+                "label {WINDOW_LABEL} names window {name:?}, which does not exist (known: {})",
+                known_list(known)
+            ),
+            format!(
+                "correct the label, or add a ReconciliationWindow named {name:?} (and pass it \
+                 with --windows)"
+            ),
+        )),
+        None if !known.contains(&policy.default_window) => findings.push(m.finding(
+            Severity::Error,
+            check::UNKNOWN_WINDOW,
+            format!(
+                "no {WINDOW_LABEL} label, so the default window {:?} governs it, which does not \
+                 exist (known: {})",
+                policy.default_window,
+                known_list(known)
+            ),
+            format!(
+                "set {WINDOW_LABEL}, or add a ReconciliationWindow named {:?}",
+                policy.default_window
+            ),
+        )),
+        _ => {}
+    }
+    if let Some(bypass) = bypass {
+        match bypass.validate(now, policy.max_bypass) {
+            Ok(until) => findings.push(m.finding(
+                Severity::Warning,
+                check::BYPASS_IN_PLACE,
+                format!(
+                    "emergency bypass in place until {} ({})",
+                    until.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    bypass.reason.as_deref().unwrap_or_default().trim()
+                ),
+                format!(
+                    "once the change is live, remove {BYPASS_REASON_ANNOTATION} and \
+                     {BYPASS_UNTIL_ANNOTATION} from Git"
+                ),
+            )),
+            Err(problem) => findings.push(m.finding(
+                Severity::Error,
+                check::INVALID_BYPASS,
+                format!("invalid emergency bypass: {problem}"),
+                format!(
+                    "remove the bypass annotations, or set a reason and an RFC 3339 expiry in \
+                     the future at most {} ahead",
+                    format_duration(policy.max_bypass)
+                ),
+            )),
+        }
+    }
+}
+
+fn is_early_stage(m: &Manifest) -> bool {
+    (m.kind == "Namespace" && m.group().is_empty() && m.api_version == "v1")
+        || (m.kind == "CustomResourceDefinition" && m.group() == "apiextensions.k8s.io")
+}
+
+fn known_list(known: &BTreeSet<String>) -> String {
+    if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// One Flux Kustomization (or HelmRelease) that applies rw and rt objects together: Flux
+/// dry-runs everything before applying anything, so one denied rw object holds back its rt
+/// changes too. Objects without owner labels (plain `kustomize build`, which Flux labels only
+/// when applying) are what one Flux Kustomization of that path applies: one group per input.
+fn check_owners(manifests: &[Manifest], findings: &mut Vec<Finding>) {
+    struct Group<'a> {
+        first: &'a Manifest,
+        owner: String,
+        rw: Vec<&'a Manifest>,
+        rt: Vec<&'a Manifest>,
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    for m in manifests {
+        let owner = m.owner().unwrap_or_else(|| {
+            format!(
+                "{} (objects without {} labels)",
+                m.origin, "kustomize.toolkit.fluxcd.io/name"
+            )
+        });
+        let index = match groups.iter().position(|g| g.owner == owner) {
+            Some(i) => i,
+            None => {
+                groups.push(Group {
+                    first: m,
+                    owner,
+                    rw: Vec::new(),
+                    rt: Vec::new(),
+                });
+                groups.len() - 1
+            }
+        };
+        match m.mode() {
+            Mode::Rw => groups[index].rw.push(m),
+            Mode::Rt => groups[index].rt.push(m),
+            Mode::Invalid => {}
+        }
+    }
+    for g in groups {
+        if g.rw.is_empty() || g.rt.is_empty() {
+            continue;
+        }
+        let names = |objects: &[&Manifest]| {
+            let mut text: Vec<String> = objects
+                .iter()
+                .take(MAX_NAMED)
+                .map(|m| m.display())
+                .collect();
+            if objects.len() > MAX_NAMED {
+                text.push(format!("and {} more", objects.len() - MAX_NAMED));
+            }
+            text.join(", ")
+        };
+        findings.push(Finding {
+            severity: Severity::Error,
+            check: check::MIXED_OWNER,
+            object: g.owner.clone(),
+            at: g.first.at(),
+            message: format!(
+                "applies {} rw and {} rt objects together (rw: {}; rt: {}): one denied rw object \
+                 fails the whole apply, so the rt changes wait for the window too",
+                g.rw.len(),
+                g.rt.len(),
+                names(&g.rw),
+                names(&g.rt)
+            ),
+            fix: "split them: rt objects in <app>-rt, rw objects (labelled fluxgate.io/mode: rw) \
+                  in <app>-rw, each under its own Flux Kustomization"
+                .into(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Friday 2026-11-27 12:00 UTC.
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn windows() -> WindowSet {
+        crate::load::load_windows(&[]).unwrap()
+    }
+
+    fn run(yaml: &str) -> Vec<Finding> {
+        let manifests = parse_manifests("in.yaml", yaml).unwrap();
+        lint(&manifests, &windows(), &Policy::default(), now())
+    }
+
+    fn checks(findings: &[Finding]) -> Vec<(&'static str, Severity, &str)> {
+        findings
+            .iter()
+            .map(|f| (f.check, f.severity, f.object.as_str()))
+            .collect()
+    }
+
+    /// An object with labels and annotations given as `key: value` YAML lines.
+    fn object(kind: &str, name: &str, labels: &[&str], annotations: &[&str]) -> String {
+        let block = |title: &str, lines: &[&str]| {
+            if lines.is_empty() {
+                String::new()
+            } else {
+                let body: String = lines.iter().map(|l| format!("    {l}\n")).collect();
+                format!("  {title}:\n{body}")
+            }
+        };
+        let api = if kind == "Deployment" {
+            "apps/v1"
+        } else {
+            "v1"
+        };
+        format!(
+            "---\napiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: nginx\n{}{}",
+            block("labels", labels),
+            block("annotations", annotations)
+        )
+    }
+
+    const RW: &str = "fluxgate.io/mode: rw";
+    const RT: &str = "fluxgate.io/mode: rt";
+    const BH: &str = "fluxgate.io/window: business-hours";
+
+    #[test]
+    fn documents_keep_their_line_and_lists_are_flattened() {
+        let yaml = "# rendered\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n\n---\n# c\napiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Secret\n    metadata: {name: b, namespace: x}\n";
+        let manifests = parse_manifests("in.yaml", yaml).unwrap();
+        let found: Vec<(String, usize)> = manifests.iter().map(|m| (m.display(), m.line)).collect();
+        assert_eq!(
+            found,
+            vec![("ConfigMap a".to_owned(), 3), ("Secret x/b".to_owned(), 11)]
+        );
+    }
+
+    #[test]
+    fn invalid_yaml_and_non_objects_name_the_line() {
+        let error = parse_manifests(
+            "in.yaml",
+            "apiVersion: v1\nkind: A\n---\nkind: B\n  bad: [\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (error.origin.as_str(), error.line),
+            ("in.yaml", 5),
+            "{error}"
+        );
+        assert!(error.message.starts_with("not valid YAML"), "{error}");
+        let error = parse_manifests("in.yaml", "a: 1\n---\n- x\n").unwrap_err();
+        assert_eq!(error.line, 1, "{error}");
+        assert!(error.to_string().contains("no kind"), "{error}");
+    }
+
+    #[test]
+    fn a_clean_rw_app_has_no_findings() {
+        let yaml = [
+            object("Deployment", "nginx", &[RW, BH], &[]),
+            object("Service", "nginx", &[RW, BH], &[]),
+        ]
+        .concat();
+        assert_eq!(run(&yaml), vec![]);
+        // The default window exists in the embedded set.
+        assert_eq!(run(&object("Service", "nginx", &[RW], &[])), vec![]);
+    }
+
+    #[test]
+    fn mixing_rt_and_rw_under_one_owner_is_an_error_once_per_owner() {
+        let owner = [
+            "kustomize.toolkit.fluxcd.io/name: apps",
+            "kustomize.toolkit.fluxcd.io/namespace: flux-system",
+        ];
+        let yaml = [
+            object("Deployment", "nginx", &[RW, BH, owner[0], owner[1]], &[]),
+            object("ConfigMap", "conf", &[RT, owner[0], owner[1]], &[]),
+            object("Secret", "s", &[owner[0], owner[1]], &[]),
+            // Another owner, rt only: fine.
+            object(
+                "ConfigMap",
+                "other",
+                &["kustomize.toolkit.fluxcd.io/name: infra"],
+                &[],
+            ),
+        ]
+        .concat();
+        let findings = run(&yaml);
+        assert_eq!(
+            checks(&findings),
+            vec![(
+                check::MIXED_OWNER,
+                Severity::Error,
+                "Kustomization flux-system/apps"
+            )]
+        );
+        let f = &findings[0];
+        assert_eq!(f.at, "in.yaml:2");
+        assert!(f.message.contains("1 rw and 2 rt"), "{}", f.message);
+        assert!(
+            f.message.contains("ConfigMap nginx/conf, Secret nginx/s"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn unlabelled_objects_of_one_input_are_one_owner() {
+        let yaml = [
+            object("Deployment", "nginx", &[RW, BH], &[]),
+            object("ConfigMap", "conf", &[], &[]),
+        ]
+        .concat();
+        let findings = run(&yaml);
+        assert_eq!(findings.len(), 1);
+        assert_eq!(findings[0].check, check::MIXED_OWNER);
+        assert!(
+            findings[0].object.starts_with("in.yaml (objects without"),
+            "{:?}",
+            findings[0]
+        );
+    }
+
+    #[test]
+    fn unknown_and_empty_windows_and_a_missing_default() {
+        let yaml = [
+            object(
+                "Deployment",
+                "typo",
+                &[RW, "fluxgate.io/window: busines-hours"],
+                &[],
+            ),
+            object("Deployment", "empty", &[RW, "fluxgate.io/window: ''"], &[]),
+        ]
+        .concat();
+        let findings = run(&yaml);
+        assert_eq!(
+            checks(&findings),
+            vec![
+                (
+                    check::UNKNOWN_WINDOW,
+                    Severity::Error,
+                    "Deployment nginx/typo"
+                ),
+                (
+                    check::UNKNOWN_WINDOW,
+                    Severity::Error,
+                    "Deployment nginx/empty"
+                ),
+            ]
+        );
+        assert!(findings[0].message.contains("\"busines-hours\""));
+        assert!(
+            findings[0]
+                .message
+                .contains("known: business-hours, default, nightly")
+        );
+        let policy = Policy {
+            default_window: "nope".into(),
+            ..Policy::default()
+        };
+        let manifests = parse_manifests("in.yaml", &object("Service", "s", &[RW], &[])).unwrap();
+        let findings = lint(&manifests, &windows(), &policy, now());
+        assert_eq!(findings.len(), 1);
+        assert!(
+            findings[0].message.contains("default window \"nope\""),
+            "{:?}",
+            findings[0]
+        );
+    }
+
+    #[test]
+    fn bypasses_are_judged_by_the_webhook_rule() {
+        let reason = "fluxgate.io/bypass-reason: CVE hotfix";
+        let cases = [
+            // Valid: a warning to remove it later.
+            (
+                vec![reason, "fluxgate.io/bypass-until: '2026-11-27T18:00:00Z'"],
+                check::BYPASS_IN_PLACE,
+                Severity::Warning,
+                "until 2026-11-27T18:00:00Z (CVE hotfix)",
+            ),
+            (
+                vec![reason, "fluxgate.io/bypass-until: '2026-11-26T18:00:00Z'"],
+                check::INVALID_BYPASS,
+                Severity::Error,
+                "has expired",
+            ),
+            (
+                vec![reason, "fluxgate.io/bypass-until: '2026-12-27T18:00:00Z'"],
+                check::INVALID_BYPASS,
+                Severity::Error,
+                "more than 24h ahead",
+            ),
+            (
+                vec![reason, "fluxgate.io/bypass-until: tomorrow"],
+                check::INVALID_BYPASS,
+                Severity::Error,
+                "not an RFC 3339 time",
+            ),
+            (
+                vec!["fluxgate.io/bypass-until: '2026-11-27T18:00:00Z'"],
+                check::INVALID_BYPASS,
+                Severity::Error,
+                "bypass-reason is missing",
+            ),
+        ];
+        for (annotations, check, severity, text) in cases {
+            let findings = run(&object("Deployment", "nginx", &[RW, BH], &annotations));
+            assert_eq!(findings.len(), 1, "{annotations:?}: {findings:?}");
+            assert_eq!((findings[0].check, findings[0].severity), (check, severity));
+            assert!(findings[0].message.contains(text), "{:?}", findings[0]);
+        }
+        let findings = run(&object("ConfigMap", "c", &[RT], &[reason]));
+        assert_eq!(
+            checks(&findings),
+            vec![(check::BYPASS_NOT_RW, Severity::Warning, "ConfigMap nginx/c")]
+        );
+    }
+
+    #[test]
+    fn bad_modes_rw_namespaces_and_crds_and_misplaced_keys() {
+        let crd = "---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: x.example.com\n  labels:\n    fluxgate.io/mode: rw\n";
+        let namespace = "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: nginx\n  labels:\n    fluxgate.io/mode: rw\n";
+        let yaml = [
+            object("Deployment", "upper", &["fluxgate.io/mode: RW"], &[]),
+            namespace.to_owned(),
+            crd.to_owned(),
+            object("ConfigMap", "anno", &[], &[RW]),
+            object("ConfigMap", "win", &[BH], &[]),
+        ]
+        .concat();
+        let findings = run(&yaml);
+        assert_eq!(
+            checks(&findings),
+            vec![
+                (
+                    check::INVALID_MODE,
+                    Severity::Error,
+                    "Deployment nginx/upper"
+                ),
+                (
+                    check::MIXED_OWNER,
+                    Severity::Error,
+                    "in.yaml (objects without kustomize.toolkit.fluxcd.io/name labels)"
+                ),
+                (check::RW_EARLY_STAGE, Severity::Error, "Namespace nginx"),
+                (
+                    check::RW_EARLY_STAGE,
+                    Severity::Error,
+                    "CustomResourceDefinition x.example.com"
+                ),
+                (
+                    check::LABEL_AS_ANNOTATION,
+                    Severity::Warning,
+                    "ConfigMap nginx/anno"
+                ),
+                (
+                    check::WINDOW_NOT_RW,
+                    Severity::Warning,
+                    "ConfigMap nginx/win"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn windows_in_the_input_are_validated_and_become_known() {
+        let yaml = r#"
+apiVersion: fluxgate.io/v1alpha1
+kind: ReconciliationWindow
+metadata:
+  name: maintenance
+spec:
+  schedules:
+    - start: "0 22 * * *"
+      duration: 2h
+---
+apiVersion: fluxgate.io/v1alpha1
+kind: ReconciliationWindow
+metadata:
+  name: broken
+spec:
+  schedules:
+    - open: "0 8 * * MON"
+      close: "0 17 * * THURSDAY"
+---
+apiVersion: fluxgate.io/v1alpha1
+kind: ReconciliationWindow
+metadata:
+  name: maintenance
+spec:
+  schedules:
+    - start: "0 1 * * *"
+      duration: 1h
+"#;
+        let manifests = parse_manifests("w.yaml", yaml).unwrap();
+        let rw = parse_manifests(
+            "app.yaml",
+            &object(
+                "Deployment",
+                "d",
+                &[RW, "fluxgate.io/window: maintenance"],
+                &[],
+            ),
+        )
+        .unwrap();
+        let all: Vec<Manifest> = manifests.into_iter().chain(rw).collect();
+        let findings = lint(&all, &windows(), &Policy::default(), now());
+        assert_eq!(
+            checks(&findings),
+            vec![
+                (
+                    check::INVALID_WINDOW,
+                    Severity::Error,
+                    "ReconciliationWindow broken"
+                ),
+                (
+                    check::INVALID_WINDOW,
+                    Severity::Error,
+                    "ReconciliationWindow maintenance"
+                ),
+            ]
+        );
+        assert_eq!(findings[0].at, "w.yaml:11");
+        assert!(
+            findings[0]
+                .message
+                .starts_with("ReconciliationWindow \"broken\": spec.schedules[0].close"),
+            "{}",
+            findings[0].message
+        );
+        assert!(
+            findings[1]
+                .message
+                .contains("defined twice: first at w.yaml:2"),
+            "{:?}",
+            findings[1]
+        );
+    }
+}

@@ -1,0 +1,514 @@
+//! The audit review's filter, line classification and aggregates, on records built here.
+
+use super::*;
+use crate::audit::{AuditBypass, AuditOwner, AuditWindow};
+use crate::policy::Reason;
+use chrono::{DateTime, Duration, Utc};
+
+fn utc(t: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)
+}
+
+/// A Flux update of Deployment `ns/name`, denied as window-closed in business-hours.
+fn mk_record(name: &str) -> AuditRecord {
+    AuditRecord {
+        time: utc("2026-11-27T12:00:00Z"),
+        uid: format!("uid-{name}"),
+        decision: "deny".into(),
+        reason: Reason::WindowClosed,
+        message: "closed".into(),
+        dry_run: false,
+        operation: "UPDATE".into(),
+        user: "system:serviceaccount:flux-system:kustomize-controller".into(),
+        groups: vec![],
+        field_manager: Some("kustomize-controller".into()),
+        group: "apps".into(),
+        version: "v1".into(),
+        kind: "Deployment".into(),
+        namespace: Some("nginx".into()),
+        name: name.into(),
+        mode: Some("rw".into()),
+        windows: vec![AuditWindow {
+            name: "business-hours".into(),
+            exists: true,
+            open: false,
+            frozen: false,
+            since: None,
+            next: None,
+            time_zone: Some("Europe/Berlin".into()),
+        }],
+        owner: Some(AuditOwner {
+            kind: "Kustomization".into(),
+            namespace: Some("flux-system".into()),
+            name: "apps-rw".into(),
+        }),
+        bypass: None,
+        duration_seconds: 0.0001,
+    }
+}
+
+fn allow(mut r: AuditRecord, reason: Reason) -> AuditRecord {
+    r.decision = "allow".into();
+    r.reason = reason;
+    r
+}
+
+fn line(r: &AuditRecord) -> Vec<u8> {
+    r.to_line()
+}
+
+// === filter ===
+
+#[test]
+fn glob_matches_stars_only() {
+    let cases = [
+        ("nginx", "nginx", true),
+        ("nginx", "nginx2", false),
+        ("ngin*", "nginx-rw", true),
+        ("*-rw", "apps-rw", true),
+        ("*-rw", "apps-rt", false),
+        ("a*b*c", "aXXbYYc", true),
+        ("a*b*c", "aXXbYY", false),
+        ("*", "", true),
+        ("", "", true),
+        ("", "x", false),
+        (
+            "system:serviceaccount:flux-system:*",
+            "system:serviceaccount:flux-system:helm-controller",
+            true,
+        ),
+    ];
+    for (pattern, text, expected) in cases {
+        assert_eq!(glob(pattern, text), expected, "{pattern:?} ~ {text:?}");
+    }
+}
+
+#[test]
+fn times_are_durations_before_now_or_instants() {
+    let now = utc("2026-11-27T12:00:00Z");
+    assert_eq!(
+        TimeSpec::parse("24h").unwrap().resolve(now),
+        utc("2026-11-26T12:00:00Z")
+    );
+    assert_eq!(
+        TimeSpec::parse("1h30m").unwrap().resolve(now),
+        utc("2026-11-27T10:30:00Z")
+    );
+    assert_eq!(
+        TimeSpec::parse("2026-11-27T13:00:00+01:00")
+            .unwrap()
+            .resolve(now),
+        utc("2026-11-27T12:00:00Z")
+    );
+    let error = TimeSpec::parse("yesterday").unwrap_err();
+    assert!(error.contains("neither a duration"), "{error}");
+    assert!(TimeSpec::parse("-1h").is_err());
+}
+
+#[test]
+fn filters_combine_and_values_within_one_are_alternatives() {
+    let r = mk_record("nginx");
+    let check = |f: Filter| f.check(&r);
+    assert_eq!(check(Filter::default()), Verdict::Match);
+    let deny = Filter {
+        decisions: vec![Outcome::Deny],
+        ..Filter::default()
+    };
+    assert_eq!(check(deny.clone()), Verdict::Match);
+    assert_eq!(
+        check(Filter {
+            decisions: vec![Outcome::Allow],
+            ..Filter::default()
+        }),
+        Verdict::NoMatch
+    );
+    let cases: Vec<(Filter, Verdict)> = vec![
+        (
+            Filter {
+                reasons: vec![Reason::Frozen, Reason::WindowClosed],
+                ..deny.clone()
+            },
+            Verdict::Match,
+        ),
+        (
+            Filter {
+                reasons: vec![Reason::Frozen],
+                ..deny.clone()
+            },
+            Verdict::NoMatch,
+        ),
+        (
+            Filter {
+                windows: vec!["business-*".into()],
+                ..deny.clone()
+            },
+            Verdict::Match,
+        ),
+        (
+            Filter {
+                windows: vec!["nightly".into()],
+                ..deny.clone()
+            },
+            Verdict::NoMatch,
+        ),
+        (
+            Filter {
+                kinds: vec!["deployment".into()],
+                ..deny.clone()
+            },
+            Verdict::Match,
+        ),
+        (
+            Filter {
+                kinds: vec!["Service".into()],
+                ..deny.clone()
+            },
+            Verdict::NoMatch,
+        ),
+        (
+            Filter {
+                namespaces: vec!["other".into(), "ngi*".into()],
+                ..deny.clone()
+            },
+            Verdict::Match,
+        ),
+        (
+            Filter {
+                names: vec!["nginx".into()],
+                namespaces: vec!["other".into()],
+                ..deny.clone()
+            },
+            Verdict::NoMatch,
+        ),
+        (
+            Filter {
+                users: vec!["*:kustomize-controller".into()],
+                ..deny.clone()
+            },
+            Verdict::Match,
+        ),
+        (
+            Filter {
+                users: vec!["admin".into()],
+                ..deny.clone()
+            },
+            Verdict::NoMatch,
+        ),
+        (
+            Filter {
+                owners: vec!["apps-rw".into()],
+                ..deny.clone()
+            },
+            Verdict::Match,
+        ),
+        (
+            Filter {
+                owners: vec!["flux-system/apps-rw".into()],
+                ..deny.clone()
+            },
+            Verdict::Match,
+        ),
+        (
+            Filter {
+                owners: vec!["kustomization/flux-system/apps-*".into()],
+                ..deny.clone()
+            },
+            Verdict::Match,
+        ),
+        (
+            Filter {
+                owners: vec!["HelmRelease/flux-system/apps-rw".into()],
+                ..deny.clone()
+            },
+            Verdict::NoMatch,
+        ),
+        (
+            Filter {
+                owners: vec!["other/apps-rw".into()],
+                ..deny.clone()
+            },
+            Verdict::NoMatch,
+        ),
+        // since is inclusive, until exclusive.
+        (
+            Filter {
+                since: Some(r.time),
+                until: Some(r.time + Duration::seconds(1)),
+                ..deny.clone()
+            },
+            Verdict::Match,
+        ),
+        (
+            Filter {
+                until: Some(r.time),
+                ..deny.clone()
+            },
+            Verdict::NoMatch,
+        ),
+        (
+            Filter {
+                since: Some(r.time + Duration::seconds(1)),
+                ..deny.clone()
+            },
+            Verdict::NoMatch,
+        ),
+    ];
+    for (i, (filter, expected)) in cases.into_iter().enumerate() {
+        assert_eq!(check(filter), expected, "case {i}");
+    }
+}
+
+#[test]
+fn dry_runs_are_hidden_unless_asked_for() {
+    let mut r = mk_record("nginx");
+    r.dry_run = true;
+    assert_eq!(Filter::default().check(&r), Verdict::HiddenDryRun);
+    let deny_only = Filter {
+        decisions: vec![Outcome::Allow],
+        ..Filter::default()
+    };
+    assert_eq!(deny_only.check(&r), Verdict::NoMatch);
+    let include = Filter {
+        include_dry_run: true,
+        ..Filter::default()
+    };
+    assert_eq!(include.check(&r), Verdict::Match);
+}
+
+// === lines ===
+
+#[test]
+fn lines_are_records_app_logs_blank_or_unparseable() {
+    let record = line(&mk_record("nginx"));
+    assert!(matches!(classify(&record), Line::Record(_)));
+    assert!(matches!(classify(b"  \r\n"), Line::Blank));
+    // kubectl logs --prefix and --timestamps.
+    let prefixed = [b"[pod/fluxgate-7d9/fluxgate] ".as_slice(), &record].concat();
+    assert!(matches!(classify(&prefixed), Line::Record(_)));
+    let stamped = [b"2026-11-27T12:00:00.123456789Z ".as_slice(), &record].concat();
+    assert!(matches!(classify(&stamped), Line::Record(_)));
+    // fluxgate's own logs on stderr, text (coloured or not) and JSON.
+    let app_logs: [&[u8]; 3] = [
+        b"2026-11-27T12:00:00.123456Z  INFO fluxgate::cli::serve: windows loaded windows=3",
+        b"\x1b[2m2026-11-27T12:00:00.123456Z\x1b[0m \x1b[33m WARN\x1b[0m \x1b[2mfluxgate\x1b[0m: no --windows",
+        br#"{"timestamp":"2026-11-27T12:00:00Z","level":"INFO","message":"listening","target":"fluxgate"}"#,
+    ];
+    for text in app_logs {
+        assert!(
+            matches!(classify(text), Line::AppLog),
+            "{}",
+            String::from_utf8_lossy(text)
+        );
+    }
+    let unparseable: [(&[u8], &str); 4] = [
+        (b"garbage", "not JSON"),
+        (br#"{"uid":"x"}"#, "not an audit record: missing field"),
+        (&record[..40], "not an audit record"),
+        (b"\xff\xfe{", "not UTF-8"),
+    ];
+    for (text, expected) in unparseable {
+        match classify(text) {
+            Line::Unparseable(error) => assert!(error.contains(expected), "{error}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn reading_counts_every_line_and_lists_the_bad_ones_by_number() {
+    let mut input = Vec::new();
+    input.extend(line(&mk_record("a")));
+    input.extend(b"not json\n");
+    input.extend(b"\n");
+    input.extend(b"2026-11-27T12:00:00.1Z  INFO fluxgate: hello\n");
+    for _ in 0..25 {
+        input.extend(b"{\"broken\":\n");
+    }
+    // A last line without its newline, with a Windows line end before it.
+    input.extend(b"{}\r\n");
+    let last = line(&mk_record("b"));
+    input.extend(&last[..last.len() - 1]);
+
+    let mut report = Report::new(Filter::default(), 10);
+    let mut seen = Vec::new();
+    report
+        .read("audit.log", input.as_slice(), |r| {
+            seen.push(r.name);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, ["a", "b"]);
+    let finished = report.finish();
+    assert_eq!(
+        finished.stats,
+        Stats {
+            lines: 31,
+            blank_lines: 1,
+            records: 2,
+            matched: 2,
+            hidden_dry_runs: 0,
+            app_log_lines: 1,
+            unparseable_lines: 27,
+        }
+    );
+    let bad = &finished.unparseable[0];
+    assert_eq!((bad.source.as_str(), bad.count), ("audit.log", 27));
+    assert_eq!(bad.lines.len(), MAX_LISTED_LINES);
+    let numbers: Vec<u64> = bad.lines.iter().map(|l| l.line).collect();
+    assert_eq!(numbers[..3], [2, 5, 6]);
+    assert_eq!(finished.app_log_lines[0].lines[0].line, 4);
+}
+
+#[test]
+fn overlong_lines_are_skipped_without_being_held() {
+    let mut input = vec![b'x'; MAX_LINE_BYTES + 10];
+    input.push(b'\n');
+    input.extend(line(&mk_record("a")));
+    let mut report = Report::new(Filter::default(), 10);
+    let mut count = 0;
+    report
+        .read(
+            "big.log",
+            std::io::BufReader::with_capacity(4096, input.as_slice()),
+            |_| {
+                count += 1;
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert_eq!(count, 1);
+    let finished = report.finish();
+    assert_eq!(finished.unparseable[0].lines[0].line, 1);
+    assert!(
+        finished.unparseable[0].lines[0]
+            .error
+            .contains("longer than")
+    );
+}
+
+#[test]
+fn input_errors_name_the_source_and_line() {
+    struct Failing(usize);
+    impl std::io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            self.0 -= 1;
+            buf[0] = b'\n';
+            Ok(1)
+        }
+    }
+    let mut report = Report::new(Filter::default(), 10);
+    let error = report
+        .read("x.log", std::io::BufReader::new(Failing(2)), |_| Ok(()))
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cannot read x.log after line 2: disk on fire"
+    );
+}
+
+// === summary ===
+
+#[test]
+fn summary_counts_by_decision_window_owner_and_lists_bypasses() {
+    let mut report = Report::new(Filter::default(), 2);
+    let mut records = vec![
+        mk_record("a"),
+        mk_record("a"),
+        mk_record("b"),
+        mk_record("c"),
+        allow(mk_record("d"), Reason::WindowOpen),
+    ];
+    records[1].time = utc("2026-11-28T12:00:00Z");
+    records[1].reason = Reason::Frozen;
+    let mut human = allow(mk_record("e"), Reason::NotFlux);
+    human.owner = None;
+    human.windows.clear();
+    human.user = "admin".into();
+    records.push(human);
+    let mut bypass = allow(mk_record("f"), Reason::Bypass);
+    bypass.bypass = Some(AuditBypass {
+        reason: Some("CVE".into()),
+        until: Some("2026-11-27T18:00:00Z".into()),
+        valid: true,
+    });
+    records.push(bypass);
+    let mut invalid = mk_record("g");
+    invalid.reason = Reason::InvalidBypass;
+    invalid.bypass = Some(AuditBypass {
+        reason: None,
+        until: Some("2026-11-26T18:00:00Z".into()),
+        valid: false,
+    });
+    records.push(invalid);
+    let mut dry = mk_record("a");
+    dry.dry_run = true;
+    records.push(dry);
+
+    for (i, r) in records.iter().enumerate() {
+        report.feed("log", i as u64 + 1, &line(r));
+    }
+    let f = report.finish();
+    assert_eq!(
+        (f.stats.records, f.stats.matched, f.stats.hidden_dry_runs),
+        (9, 8, 1)
+    );
+    let s = &f.summary;
+    assert_eq!(s.matched, 8);
+    assert_eq!(s.first_time, Some(utc("2026-11-27T12:00:00Z")));
+    assert_eq!(s.last_time, Some(utc("2026-11-28T12:00:00Z")));
+    let deny = &s.by_decision["deny"];
+    assert_eq!(deny.total, 5);
+    assert_eq!(
+        deny.reasons
+            .iter()
+            .map(|(r, n)| (*r, *n))
+            .collect::<Vec<_>>(),
+        [
+            (Reason::WindowClosed, 3),
+            (Reason::Frozen, 1),
+            (Reason::InvalidBypass, 1)
+        ]
+    );
+    let allow_counts = &s.by_decision["allow"];
+    assert_eq!(allow_counts.total, 3);
+    assert_eq!(s.by_window["business-hours"], Counts { allow: 2, deny: 5 });
+    assert_eq!(
+        s.by_owner["Kustomization flux-system/apps-rw"],
+        Counts { allow: 2, deny: 5 }
+    );
+    assert_eq!(s.by_owner.len(), 1);
+    // Top 2: "a" twice (latest frozen), then the first by name among the singles.
+    let top: Vec<(&str, u64, Reason)> = s
+        .top_denied
+        .iter()
+        .map(|d| (d.object.as_str(), d.denials, d.last_reason))
+        .collect();
+    assert_eq!(
+        top,
+        [
+            ("Deployment nginx/a", 2, Reason::Frozen),
+            ("Deployment nginx/b", 1, Reason::WindowClosed)
+        ]
+    );
+    let bypasses: Vec<(&str, bool, Option<&str>)> = s
+        .bypasses
+        .iter()
+        .map(|b| (b.object.as_str(), b.valid, b.until.as_deref()))
+        .collect();
+    assert_eq!(
+        bypasses,
+        [
+            ("Deployment nginx/f", true, Some("2026-11-27T18:00:00Z")),
+            ("Deployment nginx/g", false, Some("2026-11-26T18:00:00Z")),
+        ]
+    );
+    assert_eq!(s.bypasses[0].reason.as_deref(), Some("CVE"));
+    assert_eq!(
+        s.bypasses[0].actor,
+        "system:serviceaccount:flux-system:kustomize-controller"
+    );
+    assert_eq!(s.bypasses[0].windows, ["business-hours"]);
+}

@@ -1,0 +1,541 @@
+//! `fluxgate audit` over an audit log written by the real server: the router of
+//! `fluxgate::server` with a file sink and a fixed clock decides the recorded AdmissionReviews
+//! (and copies of them carrying bypass annotations); the built binary then reviews the file.
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode, header};
+use chrono::{DateTime, Utc};
+use fluxgate::audit::FileSink;
+use fluxgate::load::load_windows;
+use fluxgate::policy::Policy;
+use fluxgate::server::{AppState, Limits, router};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tower::ServiceExt;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// Friday 13:00 in Berlin: business-hours closed until Monday 08:00.
+fn friday() -> DateTime<Utc> {
+    at("2026-11-27T12:00:00Z")
+}
+
+/// Monday 10:00 in Berlin: business-hours open.
+fn monday() -> DateTime<Utc> {
+    at("2026-11-30T09:00:00Z")
+}
+
+fn at(t: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc)
+}
+
+fn fixture(name: &str) -> Value {
+    let text = std::fs::read(format!("{FIXTURES}/admission/{name}")).unwrap();
+    serde_json::from_slice(&text).unwrap()
+}
+
+/// A fixture with a new uid and changes to its request.
+fn mutated(name: &str, uid: &str, change: impl FnOnce(&mut Value)) -> Value {
+    let mut review = fixture(name);
+    review["request"]["uid"] = json!(uid);
+    change(&mut review["request"]);
+    review
+}
+
+fn annotate(request: &mut Value, reason: Option<&str>, until: &str) {
+    let annotations = &mut request["object"]["metadata"]["annotations"];
+    if let Some(reason) = reason {
+        annotations["fluxgate.io/bypass-reason"] = json!(reason);
+    }
+    annotations["fluxgate.io/bypass-until"] = json!(until);
+}
+
+/// A scratch folder removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("fluxgate-audit-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Posts `reviews` to the real router, deciding at `clock`, its audit sink appending to `log`.
+async fn decide(log: &Path, clock: fn() -> DateTime<Utc>, reviews: &[Value]) {
+    let sink = Arc::new(FileSink::open(log.to_owned()).unwrap());
+    let mut state = AppState::new(load_windows(&[]).unwrap(), Policy::default(), sink);
+    state.clock = clock;
+    let limits = Limits {
+        request_timeout: std::time::Duration::from_secs(5),
+        max_concurrent_requests: 4,
+    };
+    let app = router(Arc::new(state), &limits);
+    for review in reviews {
+        let request = Request::post("/validate")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::to_vec(review).unwrap()))
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    }
+}
+
+const BYPASS_REASON: &str = "CVE-2026-1234: nginx hotfix, approved by on-call";
+
+/// The audit log of a Friday (closed) and a Monday (open), 13 decisions:
+///
+/// | line | what | decision | dry-run |
+/// |---|---|---|---|
+/// | 1 | Flux dry-runs the image bump | deny window-closed | yes |
+/// | 2 | Flux dry-runs the unchanged Deployment | allow no-op | yes |
+/// | 3 | Flux creates the rt ConfigMap (apps-rt) | allow not-governed | |
+/// | 4 | admin patches the Deployment | allow not-flux | |
+/// | 5 | Flux prunes the Deployment | deny window-closed | |
+/// | 6 | Flux creates a ReconciliationWindow (infra) | allow valid-window | |
+/// | 7 | Flux creates the rw Deployment | deny window-closed | |
+/// | 8 | … with a valid bypass | allow bypass | |
+/// | 9 | … its dry-run | allow bypass | yes |
+/// | 10 | … with an expired bypass, no reason | deny invalid-bypass | |
+/// | 11 | … naming window "busines-hours" | deny unknown-window | |
+/// | 12 | Monday: the image bump dry-run | allow window-open | yes |
+/// | 13 | Monday: Flux creates the rw Deployment | allow window-open | |
+async fn write_log(log: &Path) {
+    let create = "flux-create-deployment-rw.json";
+    let friday_reviews = vec![
+        fixture("flux-dryrun-image-bump-deployment.json"),
+        fixture("flux-dryrun-unchanged-deployment.json"),
+        fixture("flux-create-configmap-rt.json"),
+        fixture("human-patch-deployment.json"),
+        fixture("flux-prune-deployment.json"),
+        fixture("flux-create-reconciliationwindow.json"),
+        fixture(create),
+        mutated(create, "bypass-valid", |r| {
+            annotate(r, Some(BYPASS_REASON), "2026-11-27T14:00:00Z")
+        }),
+        mutated(create, "bypass-valid-dry-run", |r| {
+            annotate(r, Some(BYPASS_REASON), "2026-11-27T14:00:00Z");
+            r["dryRun"] = json!(true);
+            r["options"]["dryRun"] = json!(["All"]);
+        }),
+        mutated(create, "bypass-expired", |r| {
+            annotate(r, None, "2026-11-27T11:00:00Z")
+        }),
+        mutated(create, "typo-window", |r| {
+            r["object"]["metadata"]["labels"]["fluxgate.io/window"] = json!("busines-hours");
+        }),
+    ];
+    decide(log, friday, &friday_reviews).await;
+    let monday_reviews = vec![
+        mutated(
+            "flux-dryrun-image-bump-deployment.json",
+            "monday-bump",
+            |_| {},
+        ),
+        mutated(create, "monday-create", |_| {}),
+    ];
+    decide(log, monday, &monday_reviews).await;
+}
+
+fn fluxgate(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fluxgate"))
+        .arg("audit")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}; stderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn audit_json(log: &Path, args: &[&str]) -> Value {
+    let mut all = vec![log.to_str().unwrap(), "-o", "json"];
+    all.extend(args);
+    let text = stdout(&fluxgate(&all, b""));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+fn uids(report: &Value) -> Vec<&str> {
+    report["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["uid"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn summary_of_a_server_log_counts_every_decision_and_lists_every_bypass() {
+    let dir = Scratch::new("summary");
+    let log = dir.path("audit.log");
+    write_log(&log).await;
+
+    let report = audit_json(&log, &[]);
+    let stats = &report["stats"];
+    assert_eq!(stats["records"], 13);
+    assert_eq!(stats["matched"], 9);
+    assert_eq!(stats["hiddenDryRuns"], 4);
+    assert_eq!(stats["unparseableLines"], 0);
+    assert_eq!(report["records"].as_array().unwrap().len(), 9);
+    assert_eq!(report["filter"]["includeDryRun"], false);
+    assert_eq!(report["inputs"], json!([log.to_str().unwrap()]));
+
+    let summary = &report["summary"];
+    assert_eq!(
+        summary["byDecision"],
+        json!({
+            "allow": {"total": 5, "reasons": {"not-flux": 1, "not-governed": 1, "window-open": 1,
+                                               "bypass": 1, "valid-window": 1}},
+            "deny": {"total": 4, "reasons": {"window-closed": 2, "unknown-window": 1,
+                                              "invalid-bypass": 1}},
+        })
+    );
+    assert_eq!(
+        summary["byWindow"],
+        json!({
+            "business-hours": {"allow": 2, "deny": 3},
+            "busines-hours": {"allow": 0, "deny": 1},
+        })
+    );
+    assert_eq!(
+        summary["byOwner"],
+        json!({
+            "Kustomization flux-system/apps-rw": {"allow": 3, "deny": 4},
+            "Kustomization flux-system/apps-rt": {"allow": 1, "deny": 0},
+            "Kustomization flux-system/infra": {"allow": 1, "deny": 0},
+        })
+    );
+    assert_eq!(summary["topDenied"][0]["object"], "Deployment nginx/nginx");
+    assert_eq!(summary["topDenied"][0]["denials"], 4);
+    assert_eq!(summary["firstTime"], "2026-11-27T12:00:00Z");
+    assert_eq!(summary["lastTime"], "2026-11-30T09:00:00Z");
+
+    let bypasses = summary["bypasses"].as_array().unwrap();
+    assert_eq!(bypasses.len(), 2, "{bypasses:?}");
+    assert_eq!(
+        bypasses[0],
+        json!({
+            "time": "2026-11-27T12:00:00Z",
+            "uid": "bypass-valid",
+            "object": "Deployment nginx/nginx",
+            "actor": "system:serviceaccount:flux-system:kustomize-controller",
+            "reason": BYPASS_REASON,
+            "until": "2026-11-27T14:00:00Z",
+            "valid": true,
+            "decision": "allow",
+            "decisionReason": "bypass",
+            "windows": ["business-hours"],
+            "owner": "Kustomization flux-system/apps-rw",
+            "operation": "CREATE",
+            "dryRun": false,
+        })
+    );
+    assert_eq!(bypasses[1]["uid"], "bypass-expired");
+    assert_eq!(bypasses[1]["valid"], false);
+    assert_eq!(bypasses[1]["reason"], Value::Null);
+    assert_eq!(bypasses[1]["decisionReason"], "invalid-bypass");
+
+    // With dry-runs: every record, and the dry-run bypass too.
+    let report = audit_json(&log, &["--include-dry-run"]);
+    assert_eq!(report["stats"]["matched"], 13);
+    assert_eq!(report["summary"]["bypasses"].as_array().unwrap().len(), 3);
+
+    // The table says the same for people.
+    let table = stdout(&fluxgate(&[log.to_str().unwrap()], b""));
+    assert!(
+        table.contains("dry-run decisions left out (--include-dry-run shows them)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("SUMMARY: 9 of 13 audit records match"),
+        "{table}"
+    );
+    assert!(
+        table.contains("4 matching dry-run records left out"),
+        "{table}"
+    );
+    assert!(
+        table.contains("window-closed 2, unknown-window 1, invalid-bypass 1"),
+        "{table}"
+    );
+    assert!(table.contains("BYPASSES: 2"), "{table}");
+    let bypass_line = table
+        .lines()
+        .find(|l| l.contains(BYPASS_REASON))
+        .unwrap_or_else(|| panic!("{table}"));
+    for part in [
+        "2026-11-27T12:00:00Z",
+        "Deployment nginx/nginx",
+        "system:serviceaccount:flux-system:kustomize-controller",
+        "admitted",
+        "2026-11-27T14:00:00Z",
+        "business-hours",
+    ] {
+        assert!(bypass_line.contains(part), "{part} in {bypass_line}");
+    }
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("invalid, denied") && l.contains("2026-11-27T11:00:00Z")),
+        "{table}"
+    );
+    assert!(table.contains("UNPARSEABLE LINES: 0"), "{table}");
+    // One row per matching decision under the header.
+    let rows = table.lines().filter(|l| l.starts_with("2026-")).count();
+    assert_eq!(rows, 9, "{table}");
+}
+
+#[tokio::test]
+async fn filters_combine() {
+    let dir = Scratch::new("filters");
+    let log = dir.path("audit.log");
+    write_log(&log).await;
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &[
+                "--decision",
+                "deny",
+                "--kind",
+                "deployment",
+                "--reason",
+                "window-closed",
+            ],
+            &[
+                "522beb71-cf5f-4b32-956e-d0db73f45da6",
+                "ddcfed04-1c85-4ebd-bd0b-a30e71d19817",
+            ],
+        ),
+        (
+            &[
+                "--decision=deny",
+                "--reason=window-closed",
+                "--include-dry-run",
+                "--until",
+                "2026-11-27T12:00:01Z",
+            ],
+            &[
+                "382e71b4-420a-484a-9200-d062f988c348",
+                "522beb71-cf5f-4b32-956e-d0db73f45da6",
+                "ddcfed04-1c85-4ebd-bd0b-a30e71d19817",
+            ],
+        ),
+        (
+            &["--since", "2026-11-30T00:00:00Z", "--include-dry-run"],
+            &["monday-bump", "monday-create"],
+        ),
+        // Relative to --at: the last 24 hours before Monday 10:00 UTC.
+        (
+            &["--since", "24h", "--at", "2026-11-30T10:00:00Z"],
+            &["monday-create"],
+        ),
+        (
+            &["--owner", "flux-system/apps-rw", "--decision", "allow"],
+            &[
+                "db7d965d-4469-4ebb-99b3-0c7cfbbcbdf5",
+                "bypass-valid",
+                "monday-create",
+            ],
+        ),
+        (
+            &["--owner", "apps-rt"],
+            &["2d776973-8236-4126-85d8-5834ab427e72"],
+        ),
+        (
+            &["--user", "admin"],
+            &["db7d965d-4469-4ebb-99b3-0c7cfbbcbdf5"],
+        ),
+        (
+            &[
+                "--user",
+                "*:kustomize-controller",
+                "--reason",
+                "bypass,invalid-bypass",
+            ],
+            &["bypass-valid", "bypass-expired"],
+        ),
+        (&["--window", "busines-hours"], &["typo-window"]),
+        (
+            &[
+                "--namespace",
+                "nginx",
+                "--name",
+                "nginx",
+                "--reason",
+                "not-governed",
+            ],
+            &[],
+        ),
+        (
+            &["--kind", "ReconciliationWindow"],
+            &["73b16d0d-b90f-4618-8f8a-700ce7c3f47e"],
+        ),
+    ];
+    for (args, expected) in cases {
+        let report = audit_json(&log, args);
+        assert_eq!(uids(&report), *expected, "{args:?}");
+        assert_eq!(report["stats"]["matched"], expected.len(), "{args:?}");
+    }
+
+    // --limit keeps the last N rows; the summary still counts everything.
+    let report = audit_json(&log, &["--limit", "2"]);
+    assert_eq!(uids(&report), ["typo-window", "monday-create"]);
+    assert_eq!(report["summary"]["matched"], 9);
+    let table = stdout(&fluxgate(&[log.to_str().unwrap(), "--limit", "0"], b""));
+    assert!(!table.contains("DECISION  REASON"), "{table}");
+    assert!(table.contains("(the last 0 shown)"), "{table}");
+
+    // Environment twins.
+    let out = Command::new(env!("CARGO_BIN_EXE_fluxgate"))
+        .args(["audit", log.to_str().unwrap(), "-o", "json"])
+        .env("FLUXGATE_AUDIT_REASON", "unknown-window")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(uids(&report), ["typo-window"]);
+}
+
+#[tokio::test]
+async fn malformed_lines_are_reported_by_number_per_input() {
+    let dir = Scratch::new("malformed");
+    let log = dir.path("audit.log");
+    write_log(&log).await;
+    {
+        let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        file.write_all(b"garbage\n{\"uid\": 1}\n\n").unwrap();
+        file.write_all(b"2026-11-30T09:00:01.5Z  INFO fluxgate::server: reloaded windows\n")
+            .unwrap();
+        file.write_all(b"{\"decision\": \"allow\", \"truncated")
+            .unwrap();
+    }
+    // A second input on stdin: two good records and a bad line in the middle.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut stdin: Vec<u8> = Vec::new();
+    let mut lines = text.lines();
+    stdin.extend(format!("{}\n", lines.next().unwrap()).bytes());
+    stdin.extend(b"not json either\n");
+    stdin.extend(format!("{}\n", lines.nth(2).unwrap()).bytes());
+
+    let out = fluxgate(
+        &[
+            log.to_str().unwrap(),
+            "-",
+            "-o",
+            "json",
+            "--include-dry-run",
+        ],
+        &stdin,
+    );
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["stats"]["records"], 15);
+    assert_eq!(report["stats"]["unparseableLines"], 4);
+    assert_eq!(report["stats"]["appLogLines"], 1);
+    assert_eq!(report["stats"]["blankLines"], 1);
+    let log_name = log.to_str().unwrap();
+    assert_eq!(
+        report["unparseable"],
+        json!([
+            {"source": log_name, "count": 3, "lines": [
+                {"line": 14, "error": "not JSON: expected value at line 1 column 1"},
+                {"line": 15, "error": "not an audit record: invalid type: integer `1`, expected a string at line 1 column 9"},
+                {"line": 18, "error": "not an audit record: EOF while parsing a string at line 1 column 32"},
+            ]},
+            {"source": "<stdin>", "count": 1, "lines": [
+                {"line": 2, "error": "not JSON: expected ident at line 1 column 2"},
+            ]},
+        ])
+    );
+    assert_eq!(report["appLogLines"][0]["lines"][0]["line"], 17);
+
+    let table = stdout(&fluxgate(&[log_name, "-"], &stdin));
+    assert!(table.contains("UNPARSEABLE LINES: 4"), "{table}");
+    assert!(table.contains(&format!("  {log_name}: 3 lines")), "{table}");
+    assert!(table.contains("    line 14: not JSON"), "{table}");
+    assert!(
+        table.contains("    line 18: not an audit record"),
+        "{table}"
+    );
+    assert!(
+        table.contains("  <stdin>: 1 line\n    line 2: not JSON"),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("  {log_name}: 1 line: 17")),
+        "{table}"
+    );
+}
+
+#[test]
+fn kubectl_logs_with_application_lines_are_read_from_stdin() {
+    // `kubectl logs` interleaves fluxgate's stderr (application logs) with the audit lines.
+    let input = std::fs::read(format!("{FIXTURES}/audit/kubectl-logs.txt")).unwrap();
+    let report: Value = serde_json::from_str(&stdout(&fluxgate(&["-o", "json"], &input))).unwrap();
+    assert_eq!(report["inputs"], json!(["<stdin>"]));
+    assert_eq!(report["stats"]["unparseableLines"], 0, "{report}");
+    assert!(
+        report["stats"]["appLogLines"].as_u64().unwrap() >= 2,
+        "{report}"
+    );
+    assert!(
+        report["stats"]["records"].as_u64().unwrap() >= 10,
+        "{report}"
+    );
+    assert_eq!(report["summary"]["bypasses"][0]["reason"], BYPASS_REASON);
+}
+
+#[test]
+fn unreadable_input_and_bad_flags_exit_2() {
+    let out = fluxgate(&["/nonexistent/audit.log"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read /nonexistent/audit.log"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+
+    for args in [
+        &["--since", "yesterday"][..],
+        &["--reason", "closed"],
+        &["--decision", "maybe"],
+        &["-", "-"],
+    ] {
+        let out = fluxgate(args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    let out = fluxgate(&["--reason", "closed"], b"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("one of: not-flux, not-governed"),
+        "{stderr}"
+    );
+}
