@@ -43,15 +43,26 @@ pub struct WindowSet {
 /// skipped (a GitOps folder also holds `kustomization.yaml` and friends).
 pub fn parse_documents(origin: &str, text: &str) -> Result<Vec<Document>, WindowSetError> {
     let mut found = Vec::new();
-    let stream: Vec<_> = serde_yaml::Deserializer::from_str(text).collect();
+    // Stop at the first error: after a syntax error (an unterminated quote) serde_yaml's
+    // document iterator yields that error forever, so collecting it never ends (found by
+    // fuzz/fuzz_targets/windows_yaml.rs: an OOM).
+    let mut stream = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let value = serde_yaml::Value::deserialize(document);
+        let failed = value.is_err();
+        stream.push(value);
+        if failed {
+            break;
+        }
+    }
     let several = stream.len() > 1;
-    for (index, document) in stream.into_iter().enumerate() {
+    for (index, value) in stream.into_iter().enumerate() {
         let origin = if several {
             format!("{origin}#{}", index + 1)
         } else {
             origin.to_owned()
         };
-        let value = serde_yaml::Value::deserialize(document).map_err(|e| WindowSetError::Yaml {
+        let value = value.map_err(|e| WindowSetError::Yaml {
             origin: origin.clone(),
             message: e.to_string(),
         })?;
