@@ -230,9 +230,8 @@ async fn readiness_waits_for_the_first_complete_list() {
     watch.abort();
 }
 
-#[tokio::test]
-async fn denials_and_bypasses_become_events_without_changing_decisions() {
-    let (url, fake, _feed, _server) = start_fake(vec![]).await;
+/// A server state whose Events go to `url`, on Friday (business-hours closed), and its router.
+fn events_app(url: &str) -> (Arc<AppState>, Router) {
     let windows = fluxgate::load::load_windows(&[]).unwrap();
     let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
     state.clock = || {
@@ -240,10 +239,11 @@ async fn denials_and_bypasses_become_events_without_changing_decisions() {
             .unwrap()
             .to_utc()
     };
+    let outcomes = state.metrics.event_outcomes();
     state.events = Some(EventPublisher::spawn(
-        client(&url),
+        client(url),
         "fluxgate".into(),
-        state.metrics.event_outcomes(),
+        outcomes,
     ));
     let state = Arc::new(state);
     let limits = Limits {
@@ -251,22 +251,29 @@ async fn denials_and_bypasses_become_events_without_changing_decisions() {
         max_concurrent_requests: 4,
     };
     let app = router(state.clone(), &limits);
+    (state, app)
+}
 
+/// Flux's real (not dry-run) image bump, denied on Friday.
+async fn post_closed_real_update(app: &Router) -> axum::response::Response {
     let mut review: Value = serde_json::from_str(include_str!(
         "fixtures/admission/flux-dryrun-image-bump-deployment.json"
     ))
     .unwrap();
     review["request"]["dryRun"] = json!(false);
-    let response = app
-        .clone()
-        .oneshot(
-            axum::http::Request::post("/validate")
-                .header("content-type", "application/json")
-                .body(Body::from(serde_json::to_vec(&review).unwrap()))
-                .unwrap(),
-        )
-        .await
+    let request = axum::http::Request::post("/validate")
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&review).unwrap()))
         .unwrap();
+    app.clone().oneshot(request).await.unwrap()
+}
+
+#[tokio::test]
+async fn denials_and_bypasses_become_events_without_changing_decisions() {
+    let (url, fake, _feed, _server) = start_fake(vec![]).await;
+    let (_state, app) = events_app(&url);
+
+    let response = post_closed_real_update(&app).await;
     assert_eq!(response.status(), 200);
     eventually("the Event", || !fake.events.lock().unwrap().is_empty()).await;
     let event = fake.events.lock().unwrap()[0].clone();
@@ -285,38 +292,8 @@ async fn an_unreachable_events_api_never_changes_a_decision() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", listener.local_addr().unwrap())
     };
-    let windows = fluxgate::load::load_windows(&[]).unwrap();
-    let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
-    state.clock = || {
-        chrono::DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
-            .unwrap()
-            .to_utc()
-    };
-    state.events = Some(EventPublisher::spawn(
-        client(&url),
-        "fluxgate".into(),
-        state.metrics.event_outcomes(),
-    ));
-    let state = Arc::new(state);
-    let limits = Limits {
-        request_timeout: Duration::from_secs(5),
-        max_concurrent_requests: 4,
-    };
-    let app = router(state.clone(), &limits);
-    let mut review: Value = serde_json::from_str(include_str!(
-        "fixtures/admission/flux-dryrun-image-bump-deployment.json"
-    ))
-    .unwrap();
-    review["request"]["dryRun"] = json!(false);
-    let response = app
-        .oneshot(
-            axum::http::Request::post("/validate")
-                .header("content-type", "application/json")
-                .body(Body::from(serde_json::to_vec(&review).unwrap()))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let (state, app) = events_app(&url);
+    let response = post_closed_real_update(&app).await;
     assert_eq!(response.status(), 200);
     let body = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await

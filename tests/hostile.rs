@@ -211,32 +211,20 @@ async fn malformed_streams_are_refused_and_the_server_keeps_serving() {
 
     // Deeply nested JSON within the size limit: a clear 400, no stack overflow.
     let nested = format!("{}{}", "[".repeat(200_000), "]".repeat(200_000));
-    let response = request(
-        server.addr,
-        &server.ca,
-        "POST",
-        "/validate",
-        "application/json",
-        nested.as_bytes(),
-    )
-    .await
-    .unwrap();
+    let response = server
+        .post("application/json", nested.as_bytes())
+        .await
+        .unwrap();
     assert_eq!(response.status, 400);
     let nested_object = format!(
         "{{\"request\":{}1{}}}",
         "{\"a\":".repeat(50_000),
         "}".repeat(50_000)
     );
-    let response = request(
-        server.addr,
-        &server.ca,
-        "POST",
-        "/validate",
-        "application/json",
-        nested_object.as_bytes(),
-    )
-    .await
-    .unwrap();
+    let response = server
+        .post("application/json", nested_object.as_bytes())
+        .await
+        .unwrap();
     assert_eq!(response.status, 400);
 
     // A body shorter than its Content-Length, then the client goes away.

@@ -131,16 +131,12 @@ impl Server {
     }
 
     pub async fn validate(&self, body: &[u8]) -> Response {
-        request(
-            self.addr,
-            &self.ca,
-            "POST",
-            "/validate",
-            "application/json",
-            body,
-        )
-        .await
-        .unwrap()
+        self.post("application/json", body).await.unwrap()
+    }
+
+    /// POST /validate with any content type and body; errors when the connection fails.
+    pub async fn post(&self, content_type: &str, body: &[u8]) -> std::io::Result<Response> {
+        request(self.addr, &self.ca, "POST", "/validate", content_type, body).await
     }
 
     pub fn audit_lines(&self) -> Vec<serde_json::Value> {

@@ -1,0 +1,149 @@
+//! The pure decision on realistic AdmissionReviews: parse included (`review`: bytes in, response
+//! out, exactly the server's path minus HTTP) and excluded (`decide`: a parsed request), with 1,
+//! 100 and 1,000 windows, and window evaluation alone. See BENCHMARKS.md.
+//!
+//! `cargo bench --bench decision` for the figures; CI runs `cargo bench --bench decision --
+//! --test`, which runs each benchmark once.
+
+use chrono::{DateTime, Utc};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use fluxgate::policy::{Policy, decide, response};
+use fluxgate::review::review;
+use fluxgate::window::{WindowSet, evaluate};
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionReview};
+use serde_json::{Value, json};
+use std::hint::black_box;
+
+const BUMP: &str =
+    include_str!("../tests/fixtures/admission/flux-dryrun-image-bump-deployment.json");
+const UNCHANGED: &str =
+    include_str!("../tests/fixtures/admission/flux-dryrun-unchanged-deployment.json");
+const CONFIGMAP: &str = include_str!("../tests/fixtures/admission/flux-create-configmap-rt.json");
+const PRUNE: &str = include_str!("../tests/fixtures/admission/flux-prune-deployment.json");
+
+/// Friday 13:00 Berlin: business-hours closed (the denial path, the longest message).
+fn friday() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+/// A Deployment UPDATE as a busy cluster sends it: several field managers (Flux, an HPA, a
+/// rollout restart, kubectl), more labels and annotations: about 25 KB.
+fn big(fixture: &str) -> Vec<u8> {
+    let mut review: Value = serde_json::from_str(fixture).unwrap();
+    for object in ["object", "oldObject"] {
+        let meta = &mut review["request"][object]["metadata"];
+        let entry = meta["managedFields"][0].clone();
+        for (i, manager) in [
+            "kube-controller-manager",
+            "horizontal-pod-autoscaler",
+            "kubectl-rollout",
+            "kubectl-edit",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut extra = entry.clone();
+            extra["manager"] = json!(manager);
+            extra["operation"] = json!("Update");
+            extra["time"] = json!(format!("2026-11-2{i}T10:00:00Z"));
+            meta["managedFields"].as_array_mut().unwrap().push(extra);
+        }
+        for i in 0..20 {
+            meta["labels"][format!("team.example.com/label-{i}")] = json!(format!("value-{i}"));
+            meta["annotations"][format!("example.com/annotation-{i}")] = json!("x".repeat(80));
+        }
+    }
+    serde_json::to_vec(&review).unwrap()
+}
+
+/// The embedded example windows plus `extra` more, `business-hours` among them.
+fn windows(total: usize) -> WindowSet {
+    let mut yaml = String::from(fluxgate::load::EMBEDDED_WINDOWS);
+    for i in 3..total.max(3) {
+        yaml.push_str(&format!(
+            "\n---\napiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata: {{name: team-{i}}}\nspec:\n  timeZone: Europe/Berlin\n  schedules: [{{open: \"0 8 * * MON\", close: \"0 17 * * THU\"}}]\n"
+        ));
+    }
+    let set = WindowSet::from_yaml("bench", &yaml).unwrap();
+    assert_eq!(set.len(), total.max(3));
+    set
+}
+
+fn parsed(body: &[u8]) -> AdmissionRequest<DynamicObject> {
+    serde_json::from_slice::<AdmissionReview<DynamicObject>>(body)
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+fn bench_review(c: &mut Criterion) {
+    let policy = Policy::default();
+    let now = friday();
+    let cases = [
+        ("deployment-update-closed", big(BUMP)),
+        ("deployment-update-no-op", big(UNCHANGED)),
+        ("configmap-create-rt", CONFIGMAP.as_bytes().to_vec()),
+        ("deployment-delete", PRUNE.as_bytes().to_vec()),
+    ];
+    let mut group = c.benchmark_group("review");
+    for total in [1usize, 100, 1000] {
+        let windows = windows(total);
+        for (name, body) in &cases {
+            group.throughput(Throughput::Bytes(body.len() as u64));
+            group.bench_with_input(
+                BenchmarkId::new(*name, format!("{total}-windows")),
+                body,
+                |b, body| {
+                    b.iter(|| {
+                        let reviewed = review(black_box(body), &windows, &policy, now).unwrap();
+                        black_box(serde_json::to_vec(&reviewed.response).unwrap())
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("decide");
+    for total in [1usize, 100, 1000] {
+        let windows = windows(total);
+        for (name, body) in &cases[..2] {
+            let request = parsed(body);
+            group.bench_with_input(
+                BenchmarkId::new(*name, format!("{total}-windows")),
+                &request,
+                |b, request| {
+                    b.iter(|| {
+                        let decision = decide(black_box(request), &windows, &policy, now);
+                        black_box(response(request, &decision))
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+fn bench_windows(c: &mut Criterion) {
+    let windows = windows(3);
+    let business = windows.get("business-hours").unwrap();
+    let nightly = windows.get("nightly").unwrap();
+    let now = friday();
+    let mut group = c.benchmark_group("window");
+    group.bench_function("state_at-cached", |b| {
+        b.iter(|| black_box(business.state_at(black_box(now))))
+    });
+    group.bench_function("evaluate-open-close", |b| {
+        b.iter(|| black_box(evaluate(business, black_box(now))))
+    });
+    group.bench_function("evaluate-start-duration", |b| {
+        b.iter(|| black_box(evaluate(nightly, black_box(now))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_review, bench_windows);
+criterion_main!(benches);
