@@ -7,10 +7,10 @@
 
 use chrono::{DateTime, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use fluxgate::object::Object;
 use fluxgate::policy::{Policy, decide, response};
 use fluxgate::review::review;
 use fluxgate::window::{WindowSet, evaluate};
-use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -72,8 +72,8 @@ fn windows(total: usize) -> WindowSet {
     set
 }
 
-fn parsed(body: &[u8]) -> AdmissionRequest<DynamicObject> {
-    serde_json::from_slice::<AdmissionReview<DynamicObject>>(body)
+fn parsed(body: &[u8]) -> AdmissionRequest<Object> {
+    serde_json::from_slice::<AdmissionReview<Object>>(body)
         .unwrap()
         .try_into()
         .unwrap()

@@ -5,9 +5,9 @@
 //! never interleave, and flush before the response is sent: a record is on its way to disk
 //! before the API server hears the answer. Application logs go elsewhere (stderr), never here.
 
+use crate::object::Object;
 use crate::policy::{Decision, Reason, Subject, field_manager};
 use chrono::{DateTime, SecondsFormat, Utc};
-use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, Operation};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -92,7 +92,7 @@ pub struct AuditBypass {
 
 impl AuditRecord {
     pub fn new(
-        request: &AdmissionRequest<DynamicObject>,
+        request: &AdmissionRequest<Object>,
         decision: &Decision,
         time: DateTime<Utc>,
         duration_seconds: f64,

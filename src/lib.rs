@@ -15,6 +15,7 @@ pub mod cron;
 pub mod duration;
 pub mod lint;
 pub mod load;
+pub mod object;
 pub mod policy;
 pub mod report;
 pub mod review;

@@ -1,6 +1,7 @@
 //! One AdmissionReview in, one AdmissionReview out: the code path shared by `POST /validate`
 //! and `fluxgate review`, so the two can never answer differently.
 
+use crate::object::Object;
 use crate::policy::{Decision, Policy, decide, response};
 use crate::window::WindowSet;
 use chrono::{DateTime, Utc};
@@ -24,7 +25,7 @@ pub enum ReviewError {
 /// A reviewed request: the request, the decision, and the response review to send back.
 #[derive(Debug)]
 pub struct Reviewed {
-    pub request: AdmissionRequest<DynamicObject>,
+    pub request: AdmissionRequest<Object>,
     pub decision: Decision,
     pub response: AdmissionReview<DynamicObject>,
 }
@@ -36,11 +37,11 @@ pub fn review(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<Reviewed, ReviewError> {
-    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)?;
+    let review: AdmissionReview<Object> = serde_json::from_slice(body)?;
     if review.types.api_version != ADMISSION_API_VERSION {
         return Err(ReviewError::Version(review.types.api_version));
     }
-    let request: AdmissionRequest<DynamicObject> =
+    let request: AdmissionRequest<Object> =
         review.try_into().map_err(|_| ReviewError::NoRequest)?;
     let decision = decide(&request, windows, policy, now);
     let response = response(&request, &decision).into_review();

@@ -5,10 +5,10 @@
 //! on a background task fed by a bounded queue, so an Event never delays or changes a decision:
 //! when the API is slow the queue fills and further Events are dropped and counted.
 
+use crate::object::Object;
 use crate::policy::{Decision, Reason};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, Operation};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use prometheus_client::metrics::counter::Counter;
@@ -22,7 +22,7 @@ const MAX_NOTE_BYTES: usize = 1024;
 /// The Event a decision deserves, if any: every admitted bypass, and every denial of a real
 /// (not dry-run) request.
 pub fn event_for(
-    request: &AdmissionRequest<DynamicObject>,
+    request: &AdmissionRequest<Object>,
     decision: &Decision,
 ) -> Option<(Event, ObjectReference)> {
     let (reason, action) = match decision.reason {
@@ -46,7 +46,7 @@ pub fn event_for(
 }
 
 /// The object a request is about.
-fn reference(request: &AdmissionRequest<DynamicObject>) -> ObjectReference {
+fn reference(request: &AdmissionRequest<Object>) -> ObjectReference {
     let object = if request.operation == Operation::Delete {
         request.old_object.as_ref()
     } else {
@@ -113,7 +113,7 @@ impl EventPublisher {
     }
 
     /// Queues the Event of a decision, if it deserves one; never waits.
-    pub fn notify(&self, request: &AdmissionRequest<DynamicObject>, decision: &Decision) {
+    pub fn notify(&self, request: &AdmissionRequest<Object>, decision: &Decision) {
         if let Some(event) = event_for(request, decision)
             && self.queue.try_send(event).is_err()
         {
@@ -138,9 +138,7 @@ mod tests {
     use chrono::DateTime;
     use serde_json::json;
 
-    fn decide(
-        mutate: impl FnOnce(&mut serde_json::Value),
-    ) -> (AdmissionRequest<DynamicObject>, Decision) {
+    fn decide(mutate: impl FnOnce(&mut serde_json::Value)) -> (AdmissionRequest<Object>, Decision) {
         let mut body: serde_json::Value = serde_json::from_str(include_str!(
             "../../tests/fixtures/admission/flux-dryrun-image-bump-deployment.json"
         ))

@@ -8,9 +8,9 @@ use super::{
     Reason, WINDOW_LABEL, WindowVerdict,
 };
 use crate::duration::format_duration;
+use crate::object::Object;
 use crate::window::{self, ReconciliationWindow, Window, WindowSet};
 use chrono::{DateTime, SecondsFormat, Utc};
-use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, Operation};
 use std::collections::BTreeSet;
 
@@ -49,7 +49,7 @@ const FLUX_OWNER_LABELS: [(&str, &str, &str); 2] = [
 
 /// Decides one AdmissionRequest at `now`.
 pub fn decide(
-    request: &AdmissionRequest<DynamicObject>,
+    request: &AdmissionRequest<Object>,
     windows: &WindowSet,
     policy: &Policy,
     now: DateTime<Utc>,
@@ -260,7 +260,7 @@ impl Outcome {
         }
     }
 
-    fn validate_window(self, request: &AdmissionRequest<DynamicObject>) -> Decision {
+    fn validate_window(self, request: &AdmissionRequest<Object>) -> Decision {
         // Deleting a window is always allowed: objects naming it are then denied as
         // unknown-window, which fails closed.
         let Some(object) = request
@@ -316,12 +316,12 @@ impl OutcomeWithWindows {
     }
 }
 
-fn is_window_request(request: &AdmissionRequest<DynamicObject>) -> bool {
+fn is_window_request(request: &AdmissionRequest<Object>) -> bool {
     request.kind.group == window::GROUP && request.kind.kind == window::KIND
 }
 
 /// Flux by user name, by group (impersonated tenants), or by field manager.
-fn is_flux(request: &AdmissionRequest<DynamicObject>, policy: &Policy) -> bool {
+fn is_flux(request: &AdmissionRequest<Object>, policy: &Policy) -> bool {
     let user = &request.user_info;
     if user
         .username
@@ -342,12 +342,12 @@ fn is_flux(request: &AdmissionRequest<DynamicObject>, policy: &Policy) -> bool {
 }
 
 /// `options.fieldManager` (CREATE and UPDATE, including PATCH turned into UPDATE).
-pub fn field_manager(request: &AdmissionRequest<DynamicObject>) -> Option<&str> {
+pub fn field_manager(request: &AdmissionRequest<Object>) -> Option<&str> {
     request.options.as_ref()?.0.get("fieldManager")?.as_str()
 }
 
 /// The window governing one object version: `Ok(None)` when it is real-time.
-fn governing_window(object: &DynamicObject, policy: &Policy) -> Result<Option<String>, String> {
+fn governing_window(object: &Object, policy: &Policy) -> Result<Option<String>, String> {
     let labels = object.metadata.labels.as_ref();
     let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
     match label(MODE_LABEL) {
@@ -419,7 +419,7 @@ fn quote_list(names: &[&str]) -> String {
 // === impl Subject ===
 
 impl Subject {
-    fn of(request: &AdmissionRequest<DynamicObject>) -> Self {
+    fn of(request: &AdmissionRequest<Object>) -> Self {
         let new = request.object.as_ref();
         let old = request.old_object.as_ref();
         let name = if !request.name.is_empty() {
@@ -433,9 +433,7 @@ impl Subject {
             Some(ns) if !ns.is_empty() => format!("{} {ns}/{name}", request.kind.kind),
             _ => format!("{} {name}", request.kind.kind),
         };
-        fn labels_of(
-            o: Option<&DynamicObject>,
-        ) -> Option<&std::collections::BTreeMap<String, String>> {
+        fn labels_of(o: Option<&Object>) -> Option<&std::collections::BTreeMap<String, String>> {
             o.and_then(|o| o.metadata.labels.as_ref())
         }
         let mode = [new, old]

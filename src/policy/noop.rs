@@ -4,8 +4,8 @@
 //! Compares old and new field by field without cloning either (they can be tens of KiB):
 //! bookkeeping the API server or a controller changes on its own is ignored.
 
+use crate::object::Object;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::core::DynamicObject;
 use std::collections::BTreeMap;
 
 /// Written by `kubectl apply` (client-side); it mirrors the object, so it is not a change of its own.
@@ -13,8 +13,8 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// True when `new` equals `old` ignoring `metadata.resourceVersion`, `generation`,
 /// `managedFields`, `uid`, `creationTimestamp`, the last-applied annotation and `status`.
-pub fn unchanged(old: &DynamicObject, new: &DynamicObject) -> bool {
-    old.types == new.types
+pub fn unchanged(old: &Object, new: &Object) -> bool {
+    (&old.api_version, &old.kind) == (&new.api_version, &new.kind)
         && same_metadata(&old.metadata, &new.metadata)
         && same_data(&old.data, &new.data)
 }
@@ -71,18 +71,16 @@ fn same_annotations(
     relevant(old).eq(relevant(new))
 }
 
-fn same_data(old: &serde_json::Value, new: &serde_json::Value) -> bool {
-    match (old.as_object(), new.as_object()) {
-        (Some(old), Some(new)) => {
-            let relevant = |m: &'_ serde_json::Map<String, serde_json::Value>| {
-                m.iter().filter(|(k, _)| k.as_str() != "status").count()
-            };
-            relevant(old) == relevant(new)
-                && old
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != "status")
-                    .all(|(k, v)| new.get(k) == Some(v))
-        }
-        _ => old == new,
-    }
+fn same_data(
+    old: &serde_json::Map<String, serde_json::Value>,
+    new: &serde_json::Map<String, serde_json::Value>,
+) -> bool {
+    let relevant = |m: &serde_json::Map<String, serde_json::Value>| {
+        m.iter().filter(|(k, _)| k.as_str() != "status").count()
+    };
+    relevant(old) == relevant(new)
+        && old
+            .iter()
+            .filter(|(k, _)| k.as_str() != "status")
+            .all(|(k, v)| new.get(k) == Some(v))
 }

@@ -2,16 +2,13 @@
 //! `auditAnnotations` and `warnings`.
 
 use super::Decision;
-use kube::core::DynamicObject;
+use crate::object::Object;
 use kube::core::Status;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse};
 use std::collections::HashMap;
 
 /// The AdmissionResponse for `decision`; a denial carries code 403, reason `Forbidden`.
-pub fn response(
-    request: &AdmissionRequest<DynamicObject>,
-    decision: &Decision,
-) -> AdmissionResponse {
+pub fn response(request: &AdmissionRequest<Object>, decision: &Decision) -> AdmissionResponse {
     let mut response = AdmissionResponse::from(request);
     if decision.allowed {
         // The API server ignores status when allowed; `fluxgate review` readers do not.

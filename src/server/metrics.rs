@@ -1,10 +1,10 @@
 //! Prometheus metrics, served as text on the plain-HTTP metrics port.
 
 use crate::audit::operation_name;
+use crate::object::Object;
 use crate::policy::Decision;
 use crate::window::WindowSet;
 use chrono::{DateTime, Utc};
-use kube::core::DynamicObject;
 use kube::core::admission::AdmissionRequest;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -136,7 +136,7 @@ impl Default for Metrics {
 impl Metrics {
     pub fn record_decision(
         &self,
-        request: &AdmissionRequest<DynamicObject>,
+        request: &AdmissionRequest<Object>,
         decision: &Decision,
         seconds: f64,
     ) {
