@@ -1,9 +1,11 @@
 //! The objects inside an AdmissionReview, parsed for what fluxgate needs and no more.
 //!
 //! `kube`'s `DynamicObject` would do, but it costs: `managedFields` (often a third of a
-//! Deployment's JSON) is parsed into typed entries only to be ignored, and `#[serde(flatten)]`
-//! buffers every field before parsing it a second time. [`Object`] reads the map once, keeps
-//! `metadata` without `managedFields`, and keeps every other field as JSON for the no-op check.
+//! Deployment's JSON) is parsed into typed entries only to be ignored, `#[serde(flatten)]`
+//! buffers every field before parsing it a second time, and `spec` becomes a tree of
+//! allocations nobody reads unless the no-op check needs it. [`Object`] reads the map once,
+//! keeps `metadata` without `managedFields`, and keeps every other field as its raw JSON text:
+//! the no-op check compares texts first and parses only when they differ.
 //! It is otherwise a drop-in: it implements `kube::Resource`, so `AdmissionRequest<Object>`
 //! and `AdmissionResponse::from` work as with `DynamicObject`.
 
@@ -12,18 +14,19 @@ use kube::core::{ApiResource, DynamicResourceScope, Resource};
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A Kubernetes object as sent in `request.object` / `request.oldObject`.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Object {
     pub api_version: Option<String>,
     pub kind: Option<String>,
     /// Everything but `managedFields`, which is always `None` here.
     pub metadata: ObjectMeta,
-    /// Every other top-level field (`spec`, `data`, `status`, …).
-    pub data: serde_json::Map<String, serde_json::Value>,
+    /// Every other top-level field (`spec`, `data`, `status`, …), as raw JSON text.
+    pub data: BTreeMap<String, Box<RawValue>>,
 }
 
 impl Resource for Object {
@@ -179,7 +182,8 @@ mod tests {
             "../tests/fixtures/admission/human-patch-deployment.json"
         ))
         .unwrap();
-        let object: Object = serde_json::from_value(review["request"]["object"].clone()).unwrap();
+        let text = serde_json::to_string(&review["request"]["object"]).unwrap();
+        let object: Object = serde_json::from_str(&text).unwrap();
         assert_eq!(object.api_version.as_deref(), Some("apps/v1"));
         assert_eq!(object.kind.as_deref(), Some("Deployment"));
         assert_eq!(object.metadata.name.as_deref(), Some("nginx"));
@@ -188,7 +192,8 @@ mod tests {
             "rw"
         );
         assert!(object.metadata.managed_fields.is_none());
-        assert_eq!(object.data["spec"]["replicas"], 3);
+        let spec: serde_json::Value = serde_json::from_str(object.data["spec"].get()).unwrap();
+        assert_eq!(spec["replicas"], 3);
         assert!(object.data.contains_key("status"));
         // Round trip: everything but managedFields survives.
         let mut expected = review["request"]["object"].clone();

@@ -6,6 +6,7 @@
 
 use crate::object::Object;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 /// Written by `kubectl apply` (client-side); it mirrors the object, so it is not a change of its own.
@@ -71,16 +72,59 @@ fn same_annotations(
     relevant(old).eq(relevant(new))
 }
 
-fn same_data(
-    old: &serde_json::Map<String, serde_json::Value>,
-    new: &serde_json::Map<String, serde_json::Value>,
-) -> bool {
-    let relevant = |m: &serde_json::Map<String, serde_json::Value>| {
-        m.iter().filter(|(k, _)| k.as_str() != "status").count()
-    };
+/// Same top-level fields but `status`, compared as text first: the API server encodes object
+/// and oldObject alike, so equal objects have equal text, and only differing texts are parsed
+/// to tell a real change from a different encoding of the same value.
+fn same_data(old: &BTreeMap<String, Box<RawValue>>, new: &BTreeMap<String, Box<RawValue>>) -> bool {
+    let relevant =
+        |m: &BTreeMap<String, Box<RawValue>>| m.keys().filter(|k| k.as_str() != "status").count();
     relevant(old) == relevant(new)
         && old
             .iter()
             .filter(|(k, _)| k.as_str() != "status")
-            .all(|(k, v)| new.get(k) == Some(v))
+            .all(|(k, v)| {
+                new.get(k)
+                    .is_some_and(|n| v.get() == n.get() || same_json(v, n))
+            })
+}
+
+fn same_json(old: &RawValue, new: &RawValue) -> bool {
+    let parse = |raw: &RawValue| serde_json::from_str::<serde_json::Value>(raw.get());
+    matches!((parse(old), parse(new)), (Ok(old), Ok(new)) if old == new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(text: &str) -> Object {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn the_same_value_written_differently_is_unchanged() {
+        let old =
+            object(r#"{"kind":"ConfigMap","metadata":{"name":"a"},"data":{"x":"1","y":"2"}}"#);
+        let new =
+            object(r#"{"kind":"ConfigMap","metadata":{"name":"a"},"data":{ "y": "2", "x": "1" }}"#);
+        assert!(unchanged(&old, &new));
+        let changed =
+            object(r#"{"kind":"ConfigMap","metadata":{"name":"a"},"data":{"x":"1","y":"3"}}"#);
+        assert!(!unchanged(&old, &changed));
+        let extra = object(
+            r#"{"kind":"ConfigMap","metadata":{"name":"a"},"data":{"x":"1","y":"2"},"binaryData":{}}"#,
+        );
+        assert!(!unchanged(&old, &extra));
+    }
+
+    #[test]
+    fn status_and_bookkeeping_are_ignored() {
+        let old = object(
+            r#"{"metadata":{"name":"a","resourceVersion":"1","generation":1,"managedFields":[{"manager":"x"}]},"spec":{"r":1},"status":{"ready":1}}"#,
+        );
+        let new = object(
+            r#"{"metadata":{"name":"a","resourceVersion":"2","generation":2},"spec":{"r":1},"status":{"ready":2}}"#,
+        );
+        assert!(unchanged(&old, &new));
+    }
 }
