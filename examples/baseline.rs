@@ -1,6 +1,7 @@
 //! The load test's baseline: a bare axum + rustls server that parses the same AdmissionReview
-//! and answers "allowed" — no windows, no audit, no metrics, no limits. fluxgate's throughput
-//! divided by this one's is the cost of everything fluxgate adds (BENCHMARKS.md).
+//! (into the same types fluxgate uses, so parsing costs the same) and answers "allowed" — no
+//! windows, no decision, no audit, no metrics, no limits. fluxgate's throughput divided by this
+//! one's is the cost of everything fluxgate adds on top of TLS, HTTP and parsing (BENCHMARKS.md).
 //!
 //! `cargo run --release --example baseline -- 127.0.0.1:8444 /tmp/baseline-ca.pem`
 
@@ -12,15 +13,15 @@ use axum::routing::post;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
-use kube::core::DynamicObject;
+use fluxgate::object::Object;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use std::sync::Arc;
 
 async fn validate(body: Bytes) -> axum::response::Response {
-    let Ok(review) = serde_json::from_slice::<AdmissionReview<DynamicObject>>(&body) else {
+    let Ok(review) = serde_json::from_slice::<AdmissionReview<Object>>(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let Ok(request): Result<AdmissionRequest<DynamicObject>, _> = review.try_into() else {
+    let Ok(request): Result<AdmissionRequest<Object>, _> = review.try_into() else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     let response = AdmissionResponse::from(&request).into_review();
