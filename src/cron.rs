@@ -399,7 +399,9 @@ fn parse_field(text: &str, spec: &FieldSpec) -> Result<(u64, bool), CronError> {
         let mut value = start;
         while value <= end {
             bits |= 1 << value;
-            value += step;
+            // A step past the end (robfig accepts `2/4294967295`) must end the loop, not
+            // overflow (found by fuzz/fuzz_targets/cron.rs).
+            value = value.saturating_add(step);
         }
     }
     Ok((bits, star))
