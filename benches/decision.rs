@@ -83,6 +83,10 @@ fn bench_review(c: &mut Criterion) {
     let policy = Policy::default();
     let now = friday();
     let cases = [
+        (
+            "deployment-update-recorded-closed",
+            BUMP.as_bytes().to_vec(),
+        ),
         ("deployment-update-closed", big(BUMP)),
         ("deployment-update-no-op", big(UNCHANGED)),
         ("configmap-create-rt", CONFIGMAP.as_bytes().to_vec()),
@@ -110,7 +114,7 @@ fn bench_review(c: &mut Criterion) {
     let mut group = c.benchmark_group("decide");
     for total in [1usize, 100, 1000] {
         let windows = windows(total);
-        for (name, body) in &cases[..2] {
+        for (name, body) in &cases[1..3] {
             let request = parsed(body);
             group.bench_with_input(
                 BenchmarkId::new(*name, format!("{total}-windows")),

@@ -13,15 +13,12 @@ use axum::routing::post;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
-use fluxgate::object::Object;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use kube::core::admission::AdmissionResponse;
 use std::sync::Arc;
 
 async fn validate(body: Bytes) -> axum::response::Response {
-    let Ok(review) = serde_json::from_slice::<AdmissionReview<Object>>(&body) else {
-        return StatusCode::BAD_REQUEST.into_response();
-    };
-    let Ok(request): Result<AdmissionRequest<Object>, _> = review.try_into() else {
+    // The same one-pass parse fluxgate uses, so the two servers pay the same for JSON.
+    let Ok(request) = fluxgate::review::parse_request(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     let response = AdmissionResponse::from(&request).into_review();

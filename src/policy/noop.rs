@@ -88,9 +88,107 @@ fn same_data(old: &BTreeMap<String, Box<RawValue>>, new: &BTreeMap<String, Box<R
             })
 }
 
+/// Structural equality of two JSON texts: `old` becomes a tree, `new` is streamed against it
+/// and the scan stops at the first difference (no second tree, no full scan of a changed field).
 fn same_json(old: &RawValue, new: &RawValue) -> bool {
-    let parse = |raw: &RawValue| serde_json::from_str::<serde_json::Value>(raw.get());
-    matches!((parse(old), parse(new)), (Ok(old), Ok(new)) if old == new)
+    let Ok(old) = serde_json::from_str::<serde_json::Value>(old.get()) else {
+        return false;
+    };
+    let mut new = serde_json::Deserializer::from_str(new.get());
+    serde::de::DeserializeSeed::deserialize(Matches(&old), &mut new).is_ok() && new.end().is_ok()
+}
+
+/// Deserializes a value only if it equals the given one (as `serde_json::Value`'s `==` would
+/// say); fails at the first difference.
+struct Matches<'a>(&'a serde_json::Value);
+
+const DIFFERS: &str = "differs";
+
+impl<'de> serde::de::DeserializeSeed<'de> for Matches<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Matches<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
+        same(self.0 == &serde_json::Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        same(*self.0 == serde_json::Value::from(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        same(*self.0 == serde_json::Value::from(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        same(*self.0 == serde_json::Value::from(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        same(self.0.as_str() == Some(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        same(self.0.is_null())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let items = self
+            .0
+            .as_array()
+            .ok_or_else(|| serde::de::Error::custom(DIFFERS))?;
+        let mut expected = items.iter();
+        loop {
+            match expected.next() {
+                Some(item) => {
+                    if seq.next_element_seed(Matches(item))?.is_none() {
+                        return Err(serde::de::Error::custom(DIFFERS));
+                    }
+                }
+                None => {
+                    return match seq.next_element::<serde::de::IgnoredAny>()? {
+                        None => Ok(()),
+                        Some(_) => Err(serde::de::Error::custom(DIFFERS)),
+                    };
+                }
+            }
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let fields = self
+            .0
+            .as_object()
+            .ok_or_else(|| serde::de::Error::custom(DIFFERS))?;
+        let mut seen = 0;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let expected = fields
+                .get(key.as_ref())
+                .ok_or_else(|| serde::de::Error::custom(DIFFERS))?;
+            map.next_value_seed(Matches(expected))?;
+            seen += 1;
+        }
+        same(seen == fields.len())
+    }
+}
+
+fn same<E: serde::de::Error>(equal: bool) -> Result<(), E> {
+    if equal {
+        Ok(())
+    } else {
+        Err(E::custom(DIFFERS))
+    }
 }
 
 #[cfg(test)]
@@ -115,6 +213,34 @@ mod tests {
             r#"{"kind":"ConfigMap","metadata":{"name":"a"},"data":{"x":"1","y":"2"},"binaryData":{}}"#,
         );
         assert!(!unchanged(&old, &extra));
+    }
+
+    #[test]
+    fn structural_comparison_agrees_with_value_equality() {
+        let cases = [
+            (
+                r#"{"a":[1,2,{"b":null}],"c":"x"}"#,
+                r#"{ "c" : "x", "a" : [1, 2, {"b": null}] }"#,
+            ),
+            (r#"{"a":[1,2]}"#, r#"{"a":[1,2,3]}"#),
+            (r#"{"a":[1,2,3]}"#, r#"{"a":[1,2]}"#),
+            (r#"{"a":1}"#, r#"{"a":1.0}"#),
+            (r#"{"a":-1}"#, r#"{"a":-1}"#),
+            (r#"{"a":"é\u00e9"}"#, r#"{"a":"éé"}"#),
+            (r#"{"a":{}}"#, r#"{"a":{"b":1}}"#),
+            (r#"{"a":{"b":1}}"#, r#"{"a":{}}"#),
+            (r#"{"a":true}"#, r#"{"a":false}"#),
+            (r#"[]"#, r#"{}"#),
+        ];
+        for (old, new) in cases {
+            let (old_raw, new_raw) = (
+                RawValue::from_string(old.into()).unwrap(),
+                RawValue::from_string(new.into()).unwrap(),
+            );
+            let expected = serde_json::from_str::<serde_json::Value>(old).unwrap()
+                == serde_json::from_str::<serde_json::Value>(new).unwrap();
+            assert_eq!(same_json(&old_raw, &new_raw), expected, "{old} vs {new}");
+        }
     }
 
     #[test]
