@@ -119,20 +119,21 @@ impl<'de> serde::de::Visitor<'de> for Matches<'_> {
         f.write_str("a JSON value")
     }
 
+    // Numbers compare as `serde_json::Value` does: integers with integers, floats with floats.
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
-        same(self.0 == &serde_json::Value::Bool(v))
+        same(self.0.as_bool() == Some(v))
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
-        same(*self.0 == serde_json::Value::from(v))
+        same(self.0.as_i64() == Some(v))
     }
 
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
-        same(*self.0 == serde_json::Value::from(v))
+        same(self.0.as_u64() == Some(v))
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        same(*self.0 == serde_json::Value::from(v))
+        same(self.0.is_f64() && self.0.as_f64() == Some(v))
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {

@@ -184,7 +184,22 @@ impl Window {
                 (None, None, Some(start), Some(duration)) => Schedule::StartDuration {
                     start: cron(at(".start"), start)?,
                     duration: parse_duration(duration)
-                        .map_err(|e| error(at(".duration"), e.to_string()))?,
+                        .map_err(|e| e.to_string())
+                        .and_then(|d| {
+                            // Longer runs cannot be evaluated: the state walks look ten years
+                            // ahead, and `9999999999h` panicked past chrono's range (found
+                            // triaging fuzz/fuzz_targets/windows_yaml.rs inputs).
+                            let most = Duration::days(crate::cron::SEARCH_HORIZON_DAYS);
+                            if d > most {
+                                return Err(format!(
+                                    "{duration:?} is longer than the {}h (ten years) fluxgate \
+                                     looks ahead",
+                                    most.num_hours()
+                                ));
+                            }
+                            Ok(d)
+                        })
+                        .map_err(|message| error(at(".duration"), message))?,
                 },
                 (None, Some(_), None, None) => {
                     return Err(error(at(".close"), "close without open".into()));
