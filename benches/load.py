@@ -106,7 +106,23 @@ def port_open(port, ca):
             time.sleep(0.001)
 
 
-def run_server(name, cmd, port, ca, ready, body, args, tmp):
+def server_time_percentiles(metrics_port):
+    """p50/p99/p99.9 of fluxgate's own server time, as bucket upper bounds of its histogram."""
+    import urllib.request
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics").read().decode()
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith("fluxgate_admission_duration_seconds_bucket"):
+            le = line.split('le="')[1].split('"')[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.split()[-1])))
+    total = buckets[-1][1]
+    def bound(q):
+        return next(le for le, count in buckets if count >= q * total)
+    return {"requests": int(total), "p50_le_ms": bound(0.5) * 1000, "p99_le_ms": bound(0.99) * 1000,
+            "p99.9_le_ms": bound(0.999) * 1000}
+
+
+def run_server(name, cmd, port, ca, ready, body, args, tmp, metrics_port=None):
     stderr = open(os.path.join(tmp, f"{name}.stderr"), "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
@@ -118,8 +134,11 @@ def run_server(name, cmd, port, ca, ready, body, args, tmp):
         top = summary(oha(url, ca, body, args.duration, args.connections))
         loaded = rss_kib(proc.pid, "VmHWM")
         half = summary(oha(url, ca, body, args.duration, args.connections, rate=max(1, top["rps"] // 2)))
-        return {"ready_ms": round(ready_s * 1000, 1), "rss_idle_mib": round(idle / 1024, 1),
-                "rss_peak_mib": round(loaded / 1024, 1), "max": top, "half": half}
+        result = {"ready_ms": round(ready_s * 1000, 1), "rss_idle_mib": round(idle / 1024, 1),
+                  "rss_peak_mib": round(loaded / 1024, 1), "max": top, "half": half}
+        if metrics_port:
+            result["server_time"] = server_time_percentiles(metrics_port)
+        return result
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -149,7 +168,8 @@ def main():
          "--metrics-addr", "127.0.0.1:19090", "--ca-out", fluxgate_ca,
          "--audit-log", os.path.join(tmp, "audit.log"), "--windows", "deploy/examples/windows.yaml",
          "--shutdown-delay", "0s"],
-        18443, fluxgate_ca, lambda: wait_ready(18443, fluxgate_ca, "/readyz"), body, args, tmp)
+        18443, fluxgate_ca, lambda: wait_ready(18443, fluxgate_ca, "/readyz"), body, args, tmp,
+        metrics_port=19090)
     results["baseline"] = run_server(
         "baseline",
         [os.path.join(ROOT, "target/release/examples/baseline"), "127.0.0.1:18444", baseline_ca],
