@@ -33,14 +33,22 @@ pub struct WindowState {
 
 /// Computes the state of `window` at `t` from scratch.
 pub fn evaluate(window: &Window, t: DateTime<Utc>) -> WindowState {
+    evaluate_with_reach(window, t).0
+}
+
+/// The state at `t`, and the instant up to which it is known not to change: `next` when there
+/// is one, else how far the walk looked (the horizon, or less when a walk gave up).
+fn evaluate_with_reach(window: &Window, t: DateTime<Utc>) -> (WindowState, DateTime<Utc>) {
     let eval = Evaluator { window };
     let open = eval.open_at(t);
-    WindowState {
+    let (next, reach) = eval.next(t, open);
+    let state = WindowState {
         open,
         since: eval.since(t, open),
-        next: eval.next(t, open),
+        next,
         freeze: window.freezes.iter().find(|f| f.covers(t)).cloned(),
-    }
+    };
+    (state, reach)
 }
 
 /// A computed state and the interval of instants it holds for.
@@ -53,16 +61,11 @@ pub(super) struct Cached {
 
 impl Cached {
     pub(super) fn compute(window: &Window, t: DateTime<Utc>) -> Self {
-        let state = evaluate(window, t);
+        let (state, reach) = evaluate_with_reach(window, t);
         // The frozen/closed distinction can change without the effective state changing (a
         // freeze starting while the schedules are closed): end the cache at freeze edges too.
         let freeze_edge = window.freezes.iter().filter_map(|f| f.next_change(t)).min();
-        let horizon = t + Duration::days(SEARCH_HORIZON_DAYS);
-        let until = [state.next, freeze_edge]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(horizon);
+        let until = freeze_edge.map_or(reach, |edge| edge.min(reach));
         Cached {
             from: t,
             until,
@@ -92,42 +95,80 @@ impl Evaluator<'_> {
             && !self.window.freezes.iter().any(|f| f.covers(t))
     }
 
-    fn next(&self, t: DateTime<Utc>, open: bool) -> Option<DateTime<Utc>> {
+    /// The next part change after `x`, for part `i` (schedules first, then freezes).
+    fn part_next(&self, i: usize, x: DateTime<Utc>, limit: DateTime<Utc>) -> Next {
+        let schedules = &self.window.schedules;
+        match schedules.get(i) {
+            Some(schedule) => schedule.next_change(self.tz(), x, limit),
+            None => self.window.freezes[i - schedules.len()]
+                .next_change(x)
+                .map_or(Next::Never, Next::At),
+        }
+    }
+
+    fn part_run_start(&self, i: usize, x: DateTime<Utc>, limit: DateTime<Utc>) -> RunStart {
+        let schedules = &self.window.schedules;
+        match schedules.get(i) {
+            Some(schedule) => schedule.run_start(self.tz(), x, limit),
+            None => self.window.freezes[i - schedules.len()].run_start(x),
+        }
+    }
+
+    fn parts(&self) -> usize {
+        self.window.schedules.len() + self.window.freezes.len()
+    }
+
+    /// The next effective change after `t`, and how far the state is known: see
+    /// [`evaluate_with_reach`]. A part's answer stays valid until the walk reaches it (its
+    /// state is constant until its own next change), so each part is asked again only then:
+    /// a walk costs one question per part change, not one per part per step.
+    fn next(&self, t: DateTime<Utc>, open: bool) -> (Option<DateTime<Utc>>, DateTime<Utc>) {
         let horizon = t + Duration::days(SEARCH_HORIZON_DAYS);
+        let mut pending: Vec<Next> = (0..self.parts())
+            .map(|i| self.part_next(i, t, horizon))
+            .collect();
         let mut x = t;
         for _ in 0..MAX_STEPS {
-            let schedule_changes = self
-                .window
-                .schedules
+            // A part that gave up bounds what anyone can know.
+            let known = pending
                 .iter()
-                .filter_map(|s| s.next_change(self.tz(), x));
-            let freeze_changes = self.window.freezes.iter().filter_map(|f| f.next_change(x));
-            let y = schedule_changes.chain(freeze_changes).min()?;
-            if y > horizon {
-                return None;
-            }
+                .filter_map(|p| match p {
+                    Next::Unknown(reached) => Some(*reached),
+                    _ => None,
+                })
+                .fold(horizon, DateTime::min);
+            let y = pending.iter().filter_map(|p| match p {
+                Next::At(y) => Some(*y),
+                _ => None,
+            });
+            let Some(y) = y.min().filter(|y| *y <= known) else {
+                return (None, known);
+            };
             if self.open_at(y) != open {
-                return Some(y);
+                return (Some(y), y);
+            }
+            for (i, part) in pending.iter_mut().enumerate() {
+                if *part == Next::At(y) {
+                    *part = self.part_next(i, y, horizon);
+                }
             }
             x = y;
         }
-        None
+        (None, x)
     }
 
+    /// When the current effective state began (`None`: before the horizon, or unknown). Parts
+    /// are asked again only when the walk steps before their run, as in [`Self::next`].
     fn since(&self, t: DateTime<Utc>, open: bool) -> Option<DateTime<Utc>> {
         let horizon = t - Duration::days(SEARCH_HORIZON_DAYS);
-        let mut x = t;
+        let mut starts: Vec<RunStart> = (0..self.parts())
+            .map(|i| self.part_run_start(i, t, horizon))
+            .collect();
         for _ in 0..MAX_STEPS {
-            let schedule_starts = self
-                .window
-                .schedules
-                .iter()
-                .map(|s| s.run_start(self.tz(), x));
-            let freeze_starts = self.window.freezes.iter().map(|f| f.run_start(x));
             let mut latest: Option<DateTime<Utc>> = None;
-            for start in schedule_starts.chain(freeze_starts) {
+            for start in &starts {
                 match start {
-                    RunStart::At(s) => latest = latest.max(Some(s)),
+                    RunStart::At(s) => latest = latest.max(Some(*s)),
                     RunStart::Always => {}
                     RunStart::Unknown => return None,
                 }
@@ -140,13 +181,28 @@ impl Evaluator<'_> {
             if self.open_at(before) != open {
                 return Some(s);
             }
-            x = before;
+            for (i, start) in starts.iter_mut().enumerate() {
+                if *start == RunStart::At(s) {
+                    *start = self.part_run_start(i, before, horizon);
+                }
+            }
         }
         None
     }
 }
 
+/// A part's next change after an instant.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Next {
+    At(DateTime<Utc>),
+    /// No change up to the search horizon.
+    Never,
+    /// The part's own walk gave up: constant at least up to this instant, unknown beyond.
+    Unknown(DateTime<Utc>),
+}
+
 /// Where the constant run of one part containing an instant began.
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum RunStart {
     At(DateTime<Utc>),
     /// The part has been in this state for as long as anyone can tell (a freeze not yet begun).
@@ -180,48 +236,58 @@ impl Schedule {
         }
     }
 
-    /// The first instant after `t` at which this schedule's state differs from its state at `t`.
-    fn next_change(&self, tz: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    /// The first instant after `t` at which this schedule's state differs from its state at
+    /// `t`, looking no further than `limit`.
+    fn next_change(&self, tz: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> Next {
         let is_open = self.open_at(tz, t);
+        let at = |t: Option<DateTime<Utc>>| t.filter(|t| *t <= limit).map_or(Next::Never, Next::At);
         match self {
             Schedule::OpenClose { open, close } => {
                 if is_open {
-                    return close.next_after(tz, t);
+                    return at(close.next_after(tz, t));
                 }
                 // An open fire that coincides with a close fire leaves the schedule closed.
                 let mut x = t;
                 for _ in 0..MAX_STEPS {
-                    let o = open.next_after(tz, x)?;
+                    let Some(o) = open.next_after(tz, x).filter(|o| *o <= limit) else {
+                        return Next::Never;
+                    };
                     if close.prev_at_or_before(tz, o) != Some(o) {
-                        return Some(o);
+                        return Next::At(o);
                     }
                     x = o;
                 }
-                None
+                Next::Unknown(x)
             }
             Schedule::StartDuration { start, duration } => {
                 if !is_open {
-                    return start.next_after(tz, t);
+                    return at(start.next_after(tz, t));
                 }
                 // Runs that overlap or abut merge into one open period.
-                let mut last = start.prev_at_or_before(tz, t)?;
+                let Some(mut last) = start.prev_at_or_before(tz, t) else {
+                    return Next::Never;
+                };
                 let mut end = last + *duration;
                 for _ in 0..MAX_STEPS {
+                    if end > limit {
+                        return Next::Never;
+                    }
                     match start.next_after(tz, last) {
                         Some(s) if s <= end => {
                             end = end.max(s + *duration);
                             last = s;
                         }
-                        _ => return Some(end),
+                        _ => return Next::At(end),
                     }
                 }
-                None
+                Next::Unknown(end)
             }
         }
     }
 
-    /// Where this schedule's current run (open or closed) containing `t` began.
-    fn run_start(&self, tz: Tz, t: DateTime<Utc>) -> RunStart {
+    /// Where this schedule's current run (open or closed) containing `t` began, looking back no
+    /// further than `limit`.
+    fn run_start(&self, tz: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> RunStart {
         let is_open = self.open_at(tz, t);
         match self {
             Schedule::OpenClose { open, close } => {
@@ -248,6 +314,9 @@ impl Schedule {
                 }
                 let mut begin = last;
                 for _ in 0..MAX_STEPS {
+                    if begin < limit {
+                        return RunStart::Unknown;
+                    }
                     match start.prev_before(tz, begin) {
                         Some(s) if s + *duration >= begin => begin = s,
                         _ => return RunStart::At(begin),
