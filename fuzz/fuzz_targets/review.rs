@@ -1,0 +1,89 @@
+//! The admission request path, bytes in, response out: exactly what `POST /validate` and
+//! `fluxgate review` run (`fluxgate::review::review`), on the embedded example windows.
+//!
+//! Input layout: the first 4 bytes choose the instant (little-endian seconds from
+//! 2025-01-01T00:00:00Z, modulo six years, so open, closed and frozen states of every example
+//! window are reachable), the rest is the request body. Corpus files are a 4-byte prefix
+//! followed by an AdmissionReview JSON.
+//!
+//! When the body is reviewed, the response must serialise, echo the request uid, carry
+//! `auditAnnotations` `decision` and `reason` that agree with the decision, and a denial must
+//! have `status.code` 403 and `status.reason` `Forbidden`.
+
+#![no_main]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use fluxgate::policy::Policy;
+use fluxgate::window::WindowSet;
+use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+
+const SPAN_SECONDS: u32 = 6 * 366 * 24 * 3600;
+
+fn windows() -> &'static WindowSet {
+    static WINDOWS: OnceLock<WindowSet> = OnceLock::new();
+    WINDOWS.get_or_init(|| fluxgate::load::load_windows(&[]).expect("embedded windows load"))
+}
+
+fn policy() -> &'static Policy {
+    static POLICY: OnceLock<Policy> = OnceLock::new();
+    POLICY.get_or_init(Policy::default)
+}
+
+fn instant(prefix: [u8; 4]) -> DateTime<Utc> {
+    let base = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+    base + Duration::seconds(i64::from(u32::from_le_bytes(prefix) % SPAN_SECONDS))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((prefix, body)) = data.split_first_chunk::<4>() else {
+        return;
+    };
+    let now = instant(*prefix);
+    let Ok(reviewed) = fluxgate::review::review(body, windows(), policy(), now) else {
+        return;
+    };
+    let decision = &reviewed.decision;
+    let json = serde_json::to_value(&reviewed.response).expect("the response serialises");
+    let response = &json["response"];
+    assert_eq!(
+        response["uid"].as_str(),
+        Some(reviewed.request.uid.as_str()),
+        "uid echoed: {json}"
+    );
+    assert_eq!(
+        response["allowed"].as_bool(),
+        Some(decision.allowed),
+        "{json}"
+    );
+    let annotations = &response["auditAnnotations"];
+    let want = if decision.allowed { "allow" } else { "deny" };
+    assert_eq!(annotations["decision"].as_str(), Some(want), "{json}");
+    assert_eq!(
+        annotations["reason"].as_str(),
+        Some(decision.reason.as_str()),
+        "{json}"
+    );
+    if !decision.allowed {
+        assert_eq!(response["status"]["code"].as_u64(), Some(403), "{json}");
+        assert_eq!(
+            response["status"]["reason"].as_str(),
+            Some("Forbidden"),
+            "{json}"
+        );
+        assert!(
+            response["status"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "a denial says why: {json}"
+        );
+    }
+    assert_eq!(
+        json["apiVersion"].as_str(),
+        Some("admission.k8s.io/v1"),
+        "{json}"
+    );
+    // What we send, the API server (and our own parser) must read back.
+    let bytes = serde_json::to_vec(&reviewed.response).expect("the response serialises");
+    serde_json::from_slice::<serde_json::Value>(&bytes).expect("the response is JSON");
+});
