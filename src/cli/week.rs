@@ -271,26 +271,16 @@ mod tests {
         line.split_whitespace().skip(1).collect()
     }
 
-    const BUSINESS_HOURS: &str = r#"
-apiVersion: fluxgate.io/v1alpha1
-kind: ReconciliationWindow
-metadata:
-  name: business-hours
-spec:
-  timeZone: Europe/Berlin
-  schedules:
-    - open: "0 8 * * MON"
-      close: "0 17 * * THU"
-  freezes:
-    - start: "2026-12-20T00:00:00+01:00"
-      end: "2027-01-04T00:00:00+01:00"
-      reason: Year-end change freeze
-"#;
+    /// The embedded example windows: business-hours (Mon 08:00 to Thu 17:00 Berlin, with the
+    /// year-end freeze), default and nightly.
+    fn examples() -> WindowSet {
+        crate::load::load_windows(&[]).unwrap()
+    }
 
     #[test]
     fn business_hours_week_from_friday_in_its_own_zone() {
         // Friday 2026-11-27 13:00 in Berlin.
-        let text = render(&windows(BUSINESS_HOURS), utc("2026-11-27T12:00:00Z"), None);
+        let text = render(&examples(), utc("2026-11-27T12:00:00Z"), None);
         let days = row(&text, "business-hours");
         assert_eq!(days.len(), 7, "{text}");
         let closed_day: String = std::iter::repeat_n(CLOSED, 24).collect();
@@ -321,11 +311,7 @@ spec:
     #[test]
     fn chosen_zone_shifts_the_hours_and_freezes_are_shaded() {
         // Monday 2026-12-21 in UTC: the year-end freeze is on all week.
-        let text = render(
-            &windows(BUSINESS_HOURS),
-            utc("2026-12-21T10:30:00Z"),
-            Some(Tz::UTC),
-        );
+        let text = render(&examples(), utc("2026-12-21T10:30:00Z"), Some(Tz::UTC));
         let days = row(&text, "business-hours");
         assert!(
             days.iter().all(|d| d.chars().all(|c| c == FROZEN)),
@@ -335,11 +321,7 @@ spec:
         assert!(!text.contains("own time zone"), "{text}");
 
         // In UTC, Berlin's Monday 08:00 is 07:00.
-        let text = render(
-            &windows(BUSINESS_HOURS),
-            utc("2026-11-30T00:00:00Z"),
-            Some(Tz::UTC),
-        );
+        let text = render(&examples(), utc("2026-11-30T00:00:00Z"), Some(Tz::UTC));
         let monday: String = std::iter::repeat_n(CLOSED, 7)
             .chain(std::iter::repeat_n(OPEN, 17))
             .collect();
