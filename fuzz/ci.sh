@@ -8,8 +8,8 @@
 # times under the sanitizer, and windows whose walks run to their 5000-step bound take up to
 # 17 s of that (tens of milliseconds per evaluation in a release build; fuzz/README.md); a
 # real hang still fails. The seed is fixed (FUZZ_SEED, default 1) so that a run is
-# reproducible as far as libFuzzer allows (a unit near a time limit can still go either way);
-# chance; give FUZZ_SEED=0 for a random one (libFuzzer's default).
+# reproducible as far as libFuzzer allows (a unit near a time limit can still go either
+# way); give FUZZ_SEED=0 for a random one (libFuzzer's default).
 #
 # Needs only the stable Rust toolchain and a C++ compiler (libFuzzer is C++; g++ does):
 # cargo-fuzz is installed when missing, and RUSTC_BOOTSTRAP=1 lets stable rustc take the
