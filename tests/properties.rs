@@ -850,6 +850,25 @@ fn cached_state_agrees_with_fresh_evaluation_after_a_walk_gives_up() {
     assert_eq!(*window.state_at(fold), evaluate(window, fold));
 }
 
+/// Finding F5 of the windows_yaml target (fuzz/README.md): the `since` walk stops after
+/// MAX_STEPS part changes. In this window (always open from 2026-01-31T13:00Z to
+/// 2026-12-31T13:00Z while its parts change several times a day) a fresh evaluation on
+/// 2026-11-26 gives up and reports no `since`, although the run began well within the
+/// ten-year horizon; a state cached on 2026-03-29, nearer the run's start, has it. So
+/// `fluxgate status` shows a `since` or not depending on when the cache was filled (the
+/// decision is unaffected). Ignored until `since` walks are bounded by the horizon alone.
+#[test]
+#[ignore = "finding F5: a since walk deep inside a long run gives up (fuzz/README.md)"]
+fn since_is_found_deep_inside_a_long_run() {
+    let path = format!("{REGRESSIONS}/windows_yaml/since-walk-gives-up.yaml");
+    let set = WindowSet::from_yaml("w.yaml", &std::fs::read_to_string(path).unwrap()).unwrap();
+    let window = set.get("overlap").unwrap();
+    let early = window.state_at(utc("2026-03-29T00:59:59Z"));
+    let t = utc("2026-11-26T12:00:00Z");
+    assert_eq!(*window.state_at(t), *early);
+    assert_eq!(evaluate(window, t), *early);
+}
+
 /// Finding F2 of the windows_yaml target (fuzz/README.md): an open/close schedule whose open
 /// fires all coincide with close fires never opens, and each `next_change` of it walks
 /// MAX_STEPS (5000) open fires; `next` and `since` ask every schedule again at each of their
@@ -869,7 +888,7 @@ fn never_opening_pair_evaluates_quickly() {
 
 /// Finding F2 in a realistic form: "open all day, every day" (a daily start lasting 24h,
 /// whose runs abut, in UTC) next to a weekly schedule. The always-open schedule's
-/// `next_change` merges runs for MAX_STEPS (5000) days, and `next` asks it again at each of
+/// `next_change` merged runs for MAX_STEPS (5000) days, and `next` asked it again at each of
 /// the other schedule's ~1000 changes within the ten-year horizon: 14.7 s unoptimised here.
 #[test]
 fn always_open_schedule_evaluates_quickly() {

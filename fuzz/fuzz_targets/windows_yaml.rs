@@ -4,10 +4,6 @@
 //! For each accepted window and a few instants (ascending, so the state cache is hit as well
 //! as missed): the cached state equals a fresh evaluation; `since <= t < next`; the state
 //! really differs at `next` and really began at `since`; a freeze in force means closed.
-//!
-//! Known, not yet fixed (fuzz/README.md): F1, a state whose walk gave up is cached too long
-//! (tolerated below); F2, some windows evaluate slowly enough to trip `-timeout=5` (reported
-//! as timeouts: check new ones against F2 before filing them).
 
 #![no_main]
 
@@ -42,13 +38,16 @@ fuzz_target!(|data: &[u8]| {
             let fresh = evaluate(window, t);
             let name = window.name();
             if *cached != fresh {
-                // Finding F1 (fuzz/README.md): when the walk for `next` gives up at its step
-                // limit, `next` is None and the state is cached for the whole search horizon,
-                // although it can still change (a DST fold closes "start every minute for 2m"
-                // for an hour). Until that is fixed, only a cached state without `next` may
-                // disagree with a fresh evaluation.
+                // Finding F5 (fuzz/README.md): the `since` walk stops after MAX_STEPS part
+                // changes, so from deep inside a long run it can give up (None) where the
+                // cached state, computed nearer the run's start, found it. Only that
+                // disagreement is tolerated.
+                let since_gave_up = fresh.since.is_none()
+                    && cached.open == fresh.open
+                    && cached.next == fresh.next
+                    && cached.freeze == fresh.freeze;
                 assert!(
-                    cached.next.is_none(),
+                    since_gave_up,
                     "{name}: cached state differs at {t}: {cached:?} != {fresh:?}"
                 );
             }
