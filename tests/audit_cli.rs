@@ -2,6 +2,8 @@
 //! `fluxgate::server` with a file sink and a fixed clock decides the recorded AdmissionReviews
 //! (and copies of them carrying bypass annotations); the built binary then reviews the file.
 
+mod common;
+
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
@@ -12,7 +14,7 @@ use fluxgate::server::{AppState, Limits, router};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tower::ServiceExt;
@@ -156,16 +158,10 @@ async fn write_log(log: &Path) {
 }
 
 fn fluxgate(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fluxgate"))
-        .arg("audit")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    let args: Vec<&str> = std::iter::once("audit")
+        .chain(args.iter().copied())
+        .collect();
+    common::run_fluxgate(&args, stdin, &[])
 }
 
 fn stdout(output: &Output) -> String {

@@ -1,8 +1,9 @@
 //! `fluxgate review` and `fluxgate status`, run as the built binary the way a user runs them.
 
+mod common;
+
 use serde_json::{Value, json};
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 /// Friday 13:00 in Berlin: business-hours closed until Monday 08:00.
@@ -13,16 +14,7 @@ fn fluxgate(args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn fluxgate_env(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fluxgate"))
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    common::run_fluxgate(args, stdin, env)
 }
 
 fn fixture(name: &str) -> Vec<u8> {

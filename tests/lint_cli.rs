@@ -1,9 +1,10 @@
 //! `fluxgate lint` run as the built binary on small rendered manifests
 //! (`tests/fixtures/lint/`), and on the seed GitOps example rendered with `kubectl kustomize`.
 
+mod common;
+
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Friday 2026-11-27 12:00 UTC: the bypass fixtures are written for this instant.
@@ -14,16 +15,10 @@ fn lint_fixture(name: &str) -> String {
 }
 
 fn fluxgate(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fluxgate"))
-        .arg("lint")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
+    let args: Vec<&str> = std::iter::once("lint")
+        .chain(args.iter().copied())
+        .collect();
+    common::run_fluxgate(&args, stdin, &[])
 }
 
 /// Lints fixture files as JSON at [`AT`]; returns the exit code and the report.

@@ -17,6 +17,21 @@ use tokio_rustls::client::TlsStream;
 
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
+/// Runs the built binary with `args`, `stdin` and extra environment; waits for it.
+pub fn run_fluxgate(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fluxgate"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/admission/{name}")).unwrap()
 }
