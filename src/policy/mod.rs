@@ -7,6 +7,7 @@
 
 mod bypass;
 mod decide;
+mod json_eq;
 mod noop;
 mod response;
 

@@ -1,0 +1,440 @@
+//! Are two JSON texts the same value? The no-op check asks this of `spec` (or `data`, …) on every
+//! UPDATE whose window is closed, so the common answers must be cheap.
+//!
+//! The API server encodes `object` and `oldObject` with the same encoder, so equal values almost
+//! always have equal text, and a change shows up as the first token where the texts part. The
+//! two texts are therefore walked token by token, side by side, with no tree built:
+//!
+//! - a difference in a *value* (a scalar, or where an array or object starts or ends) at the
+//!   same path in both is a change, and the walk stops there;
+//! - a difference in a *key* may be the same object written in another key order, which only a
+//!   tree can tell, so the comparison falls back to [`same_tree`] (parse `old`, stream `new`
+//!   against it) — correct for any encoding, and only paid for by unusual encoders.
+//!
+//! Equality is `serde_json::Value`'s: strings compare decoded, integers with integers and floats
+//! with floats. One deliberate difference: an object with a duplicate key (which the API server
+//! never sends) can be called changed where `Value` would keep the last duplicate and call it
+//! equal. That errs towards "changed", which is checked against the window, never towards
+//! admitting a change as a no-op.
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+
+/// True when the JSON texts `old` and `new` hold the same value. Both must be one JSON value
+/// each, as `serde_json::value::RawValue` holds: the walk trusts that grammar (for other text the
+/// answer means nothing, but it is never a panic).
+pub fn same_json(old: &str, new: &str) -> bool {
+    match lockstep(old.as_bytes(), new.as_bytes()) {
+        Walk::Same => true,
+        Walk::Changed => false,
+        Walk::KeysDiffer => same_tree(old, new),
+    }
+}
+
+/// The outcome of walking two texts side by side.
+#[derive(Debug, PartialEq)]
+enum Walk {
+    Same,
+    Changed,
+    /// The texts part at a key: maybe a change, maybe another key order.
+    KeysDiffer,
+}
+
+/// One JSON token, borrowed from the text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Token<'a> {
+    Punct(u8),
+    /// The raw text between the quotes, and whether it holds an escape.
+    Str(&'a [u8], bool),
+    /// A number or `true` / `false` / `null`, as written.
+    Scalar(&'a [u8]),
+    End,
+    /// Not JSON: the walk gives up and lets the tree comparison judge.
+    Invalid,
+}
+
+struct Tokens<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Tokens<'a> {
+    fn new(text: &'a [u8]) -> Self {
+        Tokens { text, at: 0 }
+    }
+
+    fn next(&mut self) -> Token<'a> {
+        let text = self.text;
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = text.get(self.at) {
+            self.at += 1;
+        }
+        let start = self.at;
+        let Some(&first) = text.get(start) else {
+            return Token::End;
+        };
+        match first {
+            b'{' | b'}' | b'[' | b']' | b':' | b',' => {
+                self.at += 1;
+                Token::Punct(first)
+            }
+            b'"' => {
+                let mut escaped = false;
+                let mut i = start + 1;
+                loop {
+                    match text.get(i) {
+                        Some(b'"') => break,
+                        Some(b'\\') => {
+                            escaped = true;
+                            i += 2;
+                        }
+                        Some(_) => i += 1,
+                        None => return Token::Invalid,
+                    }
+                }
+                self.at = i + 1;
+                Token::Str(&text[start + 1..i], escaped)
+            }
+            _ => {
+                let len = text[start..]
+                    .iter()
+                    .position(
+                        |b| !matches!(b, b'-' | b'+' | b'.' | b'0'..=b'9' | b'a'..=b'z' | b'E'),
+                    )
+                    .unwrap_or(text.len() - start);
+                if len == 0 {
+                    return Token::Invalid;
+                }
+                self.at += len;
+                Token::Scalar(&text[start..start + len])
+            }
+        }
+    }
+}
+
+/// Walks both texts token by token. The texts agree on every token before the current one, so
+/// one stack of open containers describes where both walks are.
+fn lockstep(old: &[u8], new: &[u8]) -> Walk {
+    let (mut a, mut b) = (Tokens::new(old), Tokens::new(new));
+    // `true` for an open object, `false` for an open array.
+    let mut open: Vec<bool> = Vec::new();
+    let mut expect_key = false;
+    loop {
+        let (x, y) = (a.next(), b.next());
+        if matches!(x, Token::Invalid | Token::End) || matches!(y, Token::Invalid | Token::End) {
+            // Only a walk that ends where a value ends (below) is complete.
+            return Walk::KeysDiffer;
+        }
+        let key_position = expect_key;
+        if !same_token(x, y) {
+            return if key_position {
+                Walk::KeysDiffer
+            } else {
+                Walk::Changed
+            };
+        }
+        expect_key = false;
+        match x {
+            Token::Punct(b'{') => {
+                open.push(true);
+                expect_key = true;
+            }
+            Token::Punct(b'[') => open.push(false),
+            Token::Punct(b'}' | b']') => {
+                open.pop();
+            }
+            Token::Punct(b',') => expect_key = open.last() == Some(&true),
+            _ => {}
+        }
+        if open.is_empty() && !matches!(x, Token::Punct(b':' | b',')) {
+            // The top-level value is complete: both texts must end here.
+            return match (a.next(), b.next()) {
+                (Token::End, Token::End) => Walk::Same,
+                _ => Walk::KeysDiffer,
+            };
+        }
+    }
+}
+
+/// Token equality as `serde_json::Value` sees it: strings decoded, numbers by value.
+fn same_token(x: Token<'_>, y: Token<'_>) -> bool {
+    match (x, y) {
+        (Token::Str(a, a_escaped), Token::Str(b, b_escaped)) => {
+            a == b
+                || ((a_escaped || b_escaped) && decoded(a).is_some_and(|a| decoded(b) == Some(a)))
+        }
+        (Token::Scalar(a), Token::Scalar(b)) => a == b || same_number(a, b),
+        _ => x == y,
+    }
+}
+
+/// The value of a string token's raw text (without its quotes).
+fn decoded(raw: &[u8]) -> Option<Cow<'_, str>> {
+    let mut quoted = Vec::with_capacity(raw.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(raw);
+    quoted.push(b'"');
+    serde_json::from_slice::<String>(&quoted)
+        .ok()
+        .map(Cow::Owned)
+}
+
+fn same_number(a: &[u8], b: &[u8]) -> bool {
+    match (
+        serde_json::from_slice::<serde_json::Number>(a),
+        serde_json::from_slice::<serde_json::Number>(b),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Structural equality of two JSON texts: `old` becomes a tree, `new` is streamed against it
+/// and the scan stops at the first difference (no second tree, no full scan of a changed field).
+fn same_tree(old: &str, new: &str) -> bool {
+    let Ok(old) = serde_json::from_str::<serde_json::Value>(old) else {
+        return false;
+    };
+    let mut new = serde_json::Deserializer::from_str(new);
+    Matches(&old).deserialize(&mut new).is_ok() && new.end().is_ok()
+}
+
+/// Deserializes a value only if it equals the given one (as `serde_json::Value`'s `==` would
+/// say); fails at the first difference.
+struct Matches<'a>(&'a serde_json::Value);
+
+const DIFFERS: &str = "differs";
+
+impl<'de> DeserializeSeed<'de> for Matches<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Matches<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    // Numbers compare as `serde_json::Value` does: integers with integers, floats with floats.
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
+        same(self.0.as_bool() == Some(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        same(self.0.as_i64() == Some(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        same(self.0.as_u64() == Some(v))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        same(self.0.is_f64() && self.0.as_f64() == Some(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        same(self.0.as_str() == Some(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        same(self.0.is_null())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let items = self
+            .0
+            .as_array()
+            .ok_or_else(|| serde::de::Error::custom(DIFFERS))?;
+        let mut expected = items.iter();
+        loop {
+            match expected.next() {
+                Some(item) => {
+                    if seq.next_element_seed(Matches(item))?.is_none() {
+                        return Err(serde::de::Error::custom(DIFFERS));
+                    }
+                }
+                None => {
+                    return match seq.next_element::<IgnoredAny>()? {
+                        None => Ok(()),
+                        Some(_) => Err(serde::de::Error::custom(DIFFERS)),
+                    };
+                }
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let fields = self
+            .0
+            .as_object()
+            .ok_or_else(|| serde::de::Error::custom(DIFFERS))?;
+        let mut seen = 0;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let expected = fields
+                .get(key.as_ref())
+                .ok_or_else(|| serde::de::Error::custom(DIFFERS))?;
+            map.next_value_seed(Matches(expected))?;
+            seen += 1;
+        }
+        same(seen == fields.len())
+    }
+}
+
+fn same<E: serde::de::Error>(equal: bool) -> Result<(), E> {
+    if equal {
+        Ok(())
+    } else {
+        Err(E::custom(DIFFERS))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn value_eq(old: &str, new: &str) -> bool {
+        serde_json::from_str::<Value>(old).unwrap() == serde_json::from_str::<Value>(new).unwrap()
+    }
+
+    #[test]
+    fn agrees_with_value_equality() {
+        let cases = [
+            (
+                r#"{"a":[1,2,{"b":null}],"c":"x"}"#,
+                r#"{ "c" : "x", "a" : [1, 2, {"b": null}] }"#,
+            ),
+            (r#"{"a":[1,2]}"#, r#"{"a":[1,2,3]}"#),
+            (r#"{"a":[1,2,3]}"#, r#"{"a":[1,2]}"#),
+            (r#"{"a":1}"#, r#"{"a":1.0}"#),
+            (r#"{"a":1.0}"#, r#"{"a":1.00}"#),
+            (r#"{"a":1e2}"#, r#"{"a":100.0}"#),
+            (r#"{"a":-1}"#, r#"{"a":-1}"#),
+            (r#"{"a":"é\u00e9"}"#, r#"{"a":"éé"}"#),
+            (r#"{"a":"\"\\"}"#, r#"{"a":"\u0022\u005c"}"#),
+            (r#"{"a\n":1}"#, r#"{"a\u000a":1}"#),
+            (r#"{"a":{}}"#, r#"{"a":{"b":1}}"#),
+            (r#"{"a":{"b":1}}"#, r#"{"a":{}}"#),
+            (r#"{"a":{"b":1},"c":2}"#, r#"{"c":2,"a":{"b":1}}"#),
+            (r#"{"a":{"b":1},"c":2}"#, r#"{"c":2,"a":{"b":2}}"#),
+            (r#"{"a":{"b":1,"c":2}}"#, r#"{"a":{"c":2,"b":1}}"#),
+            (r#"{"a":true}"#, r#"{"a":false}"#),
+            (r#"{"a":null}"#, r#"{"a":"null"}"#),
+            (r#"[]"#, r#"{}"#),
+            (r#"[{"a":1},{"b":2}]"#, r#"[{"b":2},{"a":1}]"#),
+            (r#""x""#, r#""x""#),
+            (r#"0"#, r#"-0"#),
+        ];
+        for (old, new) in cases {
+            let expected = value_eq(old, new);
+            assert_eq!(same_json(old, new), expected, "{old} vs {new}");
+            assert_eq!(same_json(new, old), expected, "{new} vs {old}");
+        }
+    }
+
+    #[test]
+    fn a_changed_value_is_found_without_a_tree() {
+        assert_eq!(
+            lockstep(
+                br#"{"spec":{"image":"nginx:1.25","replicas":3}}"#,
+                br#"{"spec":{"image":"nginx:1.26","replicas":3}}"#
+            ),
+            Walk::Changed
+        );
+        assert_eq!(
+            lockstep(br#"{"a":[1,2]}"#, br#"{"a":[1,2,3]}"#),
+            Walk::Changed
+        );
+        assert_eq!(
+            lockstep(br#"{"a":1,"b":2}"#, br#"{"b":2,"a":1}"#),
+            Walk::KeysDiffer
+        );
+        // One more key, at the same place: another key set, so a change.
+        assert_eq!(lockstep(br#"{"a":1}"#, br#"{"a":1,"b":2}"#), Walk::Changed);
+        assert_eq!(
+            lockstep(br#"{"a":1,"b":2}"#, br#"{"a":1,"c":2}"#),
+            Walk::KeysDiffer
+        );
+    }
+
+    #[test]
+    fn unfinished_or_trailing_text_is_left_to_the_tree() {
+        for text in [r#"{"a":"#, r#"{"a":"x"#, "", "{} {}", "[1,", "\"x\" 1"] {
+            assert_ne!(
+                lockstep(text.as_bytes(), text.as_bytes()),
+                Walk::Same,
+                "{text}"
+            );
+            assert!(!same_json(text, text), "{text}");
+        }
+    }
+
+    /// JSON values without duplicate keys, the only kind an encoder of maps produces.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-3i64..3).prop_map(Value::from),
+            prop_oneof![Just(0.5f64), Just(1.0), Just(-2.0)].prop_map(Value::from),
+            "[ab\"\\\\é\n]{0,3}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[abc]{1,2}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Writes `value` with keys in reverse order, `\u` escapes and spaces: the same value in
+    /// another encoding.
+    fn reencoded(value: &Value) -> String {
+        match value {
+            Value::Object(map) => {
+                let fields: Vec<String> = map
+                    .iter()
+                    .rev()
+                    .map(|(k, v)| format!("{} : {}", escaped(k), reencoded(v)))
+                    .collect();
+                format!("{{ {} }}", fields.join(" , "))
+            }
+            Value::Array(items) => {
+                let items: Vec<String> = items.iter().map(reencoded).collect();
+                format!("[ {} ]", items.join(", "))
+            }
+            Value::String(s) => escaped(s),
+            other => other.to_string(),
+        }
+    }
+
+    fn escaped(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        }
+        out.push('"');
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_answered_without_a_panic(a in ".{0,40}", b in ".{0,40}") {
+            let _ = same_json(&a, &b);
+        }
+
+        #[test]
+        fn same_json_is_value_equality(a in json(), b in json(), reencode in any::<bool>()) {
+            let old = a.to_string();
+            let new = if reencode { reencoded(&b) } else { b.to_string() };
+            prop_assert_eq!(same_json(&old, &new), a == b, "{} vs {}", old, new);
+            let again = if reencode { reencoded(&a) } else { a.to_string() };
+            prop_assert!(same_json(&old, &again), "{} vs {}", old, again);
+        }
+    }
+}
