@@ -8,6 +8,7 @@
 //! [`Window::from_object`], the labels are [`MODE_LABEL`] and [`WINDOW_LABEL`].
 
 use crate::duration::format_duration;
+use crate::object::StringMap;
 use crate::policy::{
     BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, FluxOwner, MODE_LABEL, Policy,
     WINDOW_LABEL,
@@ -31,8 +32,8 @@ pub struct Manifest {
     pub kind: String,
     pub name: String,
     pub namespace: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    pub labels: StringMap,
+    pub annotations: StringMap,
     /// The document's own text, for objects that are validated whole (ReconciliationWindow).
     text: String,
 }
@@ -204,7 +205,7 @@ fn manifest(
         return Err("not a Kubernetes object: no kind".into());
     }
     let metadata = value.get("metadata");
-    let map = |key: &str| -> BTreeMap<String, String> {
+    let map = |key: &str| -> StringMap {
         metadata
             .and_then(|m| m.get(key))
             .and_then(|m| m.as_mapping())
@@ -273,7 +274,7 @@ impl Manifest {
     }
 
     fn mode(&self) -> Mode {
-        match self.labels.get(MODE_LABEL).map(String::as_str) {
+        match self.labels.get(MODE_LABEL) {
             None | Some("rt") => Mode::Rt,
             Some("rw") => Mode::Rw,
             Some(_) => Mode::Invalid,
@@ -389,10 +390,10 @@ fn check_object(
             ));
         }
     }
-    let bypass = Bypass::from_annotations(Some(&m.annotations));
+    let bypass = Bypass::from_annotations(&m.annotations);
     match mode {
         Mode::Invalid => {
-            let value = m.labels.get(MODE_LABEL).cloned().unwrap_or_default();
+            let value = m.labels.get(MODE_LABEL).unwrap_or_default().to_owned();
             findings.push(m.finding(
                 Severity::Error,
                 check::INVALID_MODE,
@@ -443,7 +444,7 @@ fn check_object(
             ),
         ));
     }
-    match m.labels.get(WINDOW_LABEL).map(String::as_str) {
+    match m.labels.get(WINDOW_LABEL) {
         Some("") => findings.push(m.finding(
             Severity::Error,
             check::UNKNOWN_WINDOW,

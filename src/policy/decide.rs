@@ -8,7 +8,7 @@ use super::{
     Reason, WINDOW_LABEL, WindowVerdict,
 };
 use crate::duration::format_duration;
-use crate::object::Object;
+use crate::object::{Object, StringMap};
 use crate::window::{self, ReconciliationWindow, Window, WindowSet};
 use chrono::{DateTime, SecondsFormat, Utc};
 use kube::core::admission::{AdmissionRequest, Operation};
@@ -167,7 +167,7 @@ pub fn decide(
     } else {
         new
     };
-    let bypass = target.and_then(|o| Bypass::from_annotations(o.metadata.annotations.as_ref()));
+    let bypass = target.and_then(|o| Bypass::from_annotations(o.annotations.as_ref()?));
     let closed = format!(
         "{} is governed by {}",
         outcome.subject.display,
@@ -348,8 +348,8 @@ pub fn field_manager(request: &AdmissionRequest<Object>) -> Option<&str> {
 
 /// The window governing one object version: `Ok(None)` when it is real-time.
 fn governing_window(object: &Object, policy: &Policy) -> Result<Option<String>, String> {
-    let labels = object.metadata.labels.as_ref();
-    let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+    let labels = object.labels.as_ref();
+    let label = |key: &str| labels.and_then(|l| l.get(key));
     match label(MODE_LABEL) {
         None | Some("rt") => Ok(None),
         Some("rw") => match label(WINDOW_LABEL) {
@@ -433,12 +433,14 @@ impl Subject {
             Some(ns) if !ns.is_empty() => format!("{} {ns}/{name}", request.kind.kind),
             _ => format!("{} {name}", request.kind.kind),
         };
-        fn labels_of(o: Option<&Object>) -> Option<&std::collections::BTreeMap<String, String>> {
-            o.and_then(|o| o.metadata.labels.as_ref())
+        fn labels_of(o: Option<&Object>) -> Option<&StringMap> {
+            o.and_then(|o| o.labels.as_ref())
         }
-        let mode = [new, old]
-            .into_iter()
-            .find_map(|o| labels_of(o).and_then(|l| l.get(MODE_LABEL)).cloned());
+        let mode = [new, old].into_iter().find_map(|o| {
+            labels_of(o)
+                .and_then(|l| l.get(MODE_LABEL))
+                .map(str::to_owned)
+        });
         let owner = [new, old]
             .into_iter()
             .find_map(|o| FluxOwner::from_labels(labels_of(o)?));
@@ -452,14 +454,17 @@ impl Subject {
 
 impl FluxOwner {
     /// The owner named by the labels Flux sets on what it applies, if any.
-    pub fn from_labels(labels: &std::collections::BTreeMap<String, String>) -> Option<Self> {
+    pub fn from_labels(labels: &StringMap) -> Option<Self> {
         FLUX_OWNER_LABELS
             .iter()
             .find_map(|(kind, name_key, ns_key)| {
                 Some(FluxOwner {
                     kind,
-                    name: labels.get(*name_key)?.clone(),
-                    namespace: labels.get(*ns_key).cloned().filter(|ns| !ns.is_empty()),
+                    name: labels.get(name_key)?.to_owned(),
+                    namespace: labels
+                        .get(ns_key)
+                        .filter(|ns| !ns.is_empty())
+                        .map(str::to_owned),
                 })
             })
     }

@@ -5,7 +5,7 @@
 //! bookkeeping the API server or a controller changes on its own is ignored.
 
 use super::json_eq::same_json;
-use crate::object::Object;
+use crate::object::{Object, StringMap};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
@@ -18,6 +18,8 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 pub fn unchanged(old: &Object, new: &Object) -> bool {
     (&old.api_version, &old.kind) == (&new.api_version, &new.kind)
         && same_metadata(&old.metadata, &new.metadata)
+        && same_map(old.labels.as_ref(), new.labels.as_ref())
+        && same_annotations(old.annotations.as_ref(), new.annotations.as_ref())
         && same_data(&old.data, &new.data)
 }
 
@@ -25,14 +27,15 @@ fn same_metadata(old: &ObjectMeta, new: &ObjectMeta) -> bool {
     // Destructured in full so that a field added to ObjectMeta is a compile error here, not a
     // change that slips through unnoticed.
     let ObjectMeta {
-        annotations,
+        // Object keeps these two outside ObjectMeta: compared by `unchanged`.
+        annotations: _,
         creation_timestamp: _,
         deletion_grace_period_seconds,
         deletion_timestamp,
         finalizers,
         generate_name,
         generation: _,
-        labels,
+        labels: _,
         managed_fields: _,
         name,
         namespace,
@@ -41,36 +44,29 @@ fn same_metadata(old: &ObjectMeta, new: &ObjectMeta) -> bool {
         self_link: _,
         uid: _,
     } = old;
-    same_annotations(annotations.as_ref(), new.annotations.as_ref())
-        && *deletion_grace_period_seconds == new.deletion_grace_period_seconds
+    *deletion_grace_period_seconds == new.deletion_grace_period_seconds
         && *deletion_timestamp == new.deletion_timestamp
         && *finalizers == new.finalizers
         && *generate_name == new.generate_name
-        && same_map(labels.as_ref(), new.labels.as_ref())
         && *name == new.name
         && *namespace == new.namespace
         && *owner_references == new.owner_references
 }
 
 /// Maps that are absent and maps that are empty mean the same to the API server.
-fn same_map(
-    old: Option<&BTreeMap<String, String>>,
-    new: Option<&BTreeMap<String, String>>,
-) -> bool {
-    let empty = BTreeMap::new();
-    old.unwrap_or(&empty) == new.unwrap_or(&empty)
+fn same_map(old: Option<&StringMap>, new: Option<&StringMap>) -> bool {
+    entries(old).eq(entries(new))
 }
 
-fn same_annotations(
-    old: Option<&BTreeMap<String, String>>,
-    new: Option<&BTreeMap<String, String>>,
-) -> bool {
-    fn relevant(m: Option<&BTreeMap<String, String>>) -> impl Iterator<Item = (&String, &String)> {
-        m.into_iter()
-            .flatten()
-            .filter(|(k, _)| k.as_str() != LAST_APPLIED)
-    }
-    relevant(old).eq(relevant(new))
+fn same_annotations(old: Option<&StringMap>, new: Option<&StringMap>) -> bool {
+    let relevant = |(k, _): &(&str, &str)| *k != LAST_APPLIED;
+    entries(old)
+        .filter(relevant)
+        .eq(entries(new).filter(relevant))
+}
+
+fn entries(map: Option<&StringMap>) -> impl Iterator<Item = (&str, &str)> {
+    map.into_iter().flat_map(StringMap::iter)
 }
 
 /// Same top-level fields but `status`, compared as text first: the API server encodes object

@@ -5,9 +5,15 @@
 //! buffers every field before parsing it a second time, and `spec` becomes a tree of
 //! allocations nobody reads unless the no-op check needs it. [`Object`] reads the map once,
 //! keeps `metadata` without `managedFields`, and keeps every other field as its raw JSON text:
-//! the no-op check compares texts first and parses only when they differ.
-//! It is otherwise a drop-in: it implements `kube::Resource`, so `AdmissionRequest<Object>`
-//! and `AdmissionResponse::from` work as with `DynamicObject`.
+//! the no-op check compares texts first and parses only when they differ. Labels and
+//! annotations, read on every review, are [`StringMap`]s rather than `BTreeMap`s.
+//! It implements `kube::Resource`, so `AdmissionRequest<Object>` and `AdmissionResponse::from`
+//! work as with `DynamicObject`.
+
+mod string_map;
+
+pub use string_map::StringMap;
+use string_map::Text;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::core::{ApiResource, DynamicResourceScope, Resource};
@@ -23,8 +29,14 @@ use std::collections::BTreeMap;
 pub struct Object {
     pub api_version: Option<String>,
     pub kind: Option<String>,
-    /// Everything but `managedFields`, which is always `None` here.
+    /// Everything but `managedFields`, `labels` and `annotations`, which are always `None`
+    /// here: the first is dropped, the other two are [`Object::labels`] and
+    /// [`Object::annotations`].
     pub metadata: ObjectMeta,
+    /// `metadata.labels`.
+    pub labels: Option<StringMap>,
+    /// `metadata.annotations`.
+    pub annotations: Option<StringMap>,
     /// Every other top-level field (`spec`, `data`, `status`, …), as raw JSON text.
     pub data: BTreeMap<String, Box<RawValue>>,
 }
@@ -53,6 +65,7 @@ impl Resource for Object {
         dt.plural.as_str().into()
     }
 
+    /// Without labels and annotations: see [`Object::metadata`].
     fn meta(&self) -> &ObjectMeta {
         &self.metadata
     }
@@ -67,7 +80,7 @@ impl Resource for Object {
 #[serde(rename_all = "camelCase")]
 struct WireMeta {
     #[serde(default)]
-    annotations: Option<BTreeMap<String, String>>,
+    annotations: Option<StringMap>,
     #[serde(default)]
     creation_timestamp: Option<Time>,
     #[serde(default)]
@@ -81,7 +94,7 @@ struct WireMeta {
     #[serde(default)]
     generation: Option<i64>,
     #[serde(default)]
-    labels: Option<BTreeMap<String, String>>,
+    labels: Option<StringMap>,
     #[serde(default, rename = "managedFields")]
     _managed_fields: Option<IgnoredAny>,
     #[serde(default)]
@@ -98,17 +111,19 @@ struct WireMeta {
     uid: Option<String>,
 }
 
-impl From<WireMeta> for ObjectMeta {
-    fn from(wire: WireMeta) -> Self {
-        ObjectMeta {
-            annotations: wire.annotations,
+impl WireMeta {
+    /// The metadata, the labels and the annotations.
+    fn split(self) -> (ObjectMeta, Option<StringMap>, Option<StringMap>) {
+        let wire = self;
+        let meta = ObjectMeta {
+            annotations: None,
             creation_timestamp: wire.creation_timestamp,
             deletion_grace_period_seconds: wire.deletion_grace_period_seconds,
             deletion_timestamp: wire.deletion_timestamp,
             finalizers: wire.finalizers,
             generate_name: wire.generate_name,
             generation: wire.generation,
-            labels: wire.labels,
+            labels: None,
             managed_fields: None,
             name: wire.name,
             namespace: wire.namespace,
@@ -116,8 +131,20 @@ impl From<WireMeta> for ObjectMeta {
             resource_version: wire.resource_version,
             self_link: wire.self_link,
             uid: wire.uid,
-        }
+        };
+        (meta, wire.labels, wire.annotations)
     }
+}
+
+/// `metadata` as on the wire again: [`Object::metadata`] with the labels and annotations.
+#[derive(Serialize)]
+struct MetaOut<'a> {
+    #[serde(flatten)]
+    meta: &'a ObjectMeta,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels: Option<&'a StringMap>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<&'a StringMap>,
 }
 
 impl<'de> Deserialize<'de> for Object {
@@ -133,13 +160,14 @@ impl<'de> Deserialize<'de> for Object {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
                 let mut object = Object::default();
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(Text(key)) = map.next_key()? {
                     match key.as_ref() {
                         "apiVersion" => object.api_version = map.next_value()?,
                         "kind" => object.kind = map.next_value()?,
                         "metadata" => {
-                            let meta: Option<WireMeta> = map.next_value()?;
-                            object.metadata = meta.map(ObjectMeta::from).unwrap_or_default();
+                            if let Some(meta) = map.next_value::<Option<WireMeta>>()? {
+                                (object.metadata, object.labels, object.annotations) = meta.split();
+                            }
                         }
                         _ => {
                             let value = map.next_value()?;
@@ -164,7 +192,12 @@ impl Serialize for Object {
         if let Some(kind) = &self.kind {
             map.serialize_entry("kind", kind)?;
         }
-        map.serialize_entry("metadata", &self.metadata)?;
+        let metadata = MetaOut {
+            meta: &self.metadata,
+            labels: self.labels.as_ref(),
+            annotations: self.annotations.as_ref(),
+        };
+        map.serialize_entry("metadata", &metadata)?;
         for (key, value) in &self.data {
             map.serialize_entry(key, value)?;
         }
@@ -179,7 +212,7 @@ mod tests {
     #[test]
     fn parses_what_the_api_server_sends_and_drops_managed_fields() {
         let review: serde_json::Value = serde_json::from_str(include_str!(
-            "../tests/fixtures/admission/human-patch-deployment.json"
+            "../../tests/fixtures/admission/human-patch-deployment.json"
         ))
         .unwrap();
         let text = serde_json::to_string(&review["request"]["object"]).unwrap();
@@ -188,8 +221,8 @@ mod tests {
         assert_eq!(object.kind.as_deref(), Some("Deployment"));
         assert_eq!(object.metadata.name.as_deref(), Some("nginx"));
         assert_eq!(
-            object.metadata.labels.as_ref().unwrap()["fluxgate.io/mode"],
-            "rw"
+            object.labels.as_ref().unwrap().get("fluxgate.io/mode"),
+            Some("rw")
         );
         assert!(object.metadata.managed_fields.is_none());
         let spec: serde_json::Value = serde_json::from_str(object.data["spec"].get()).unwrap();
