@@ -137,9 +137,10 @@ impl<'de> Deserialize<'de> for StringMap {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<StringMap, A::Error> {
+                // Room for the labels and annotations of a typical object without regrowing.
                 let mut map = StringMap {
-                    text: String::with_capacity(256),
-                    entries: Vec::with_capacity(access.size_hint().unwrap_or(8)),
+                    text: String::with_capacity(1024),
+                    entries: Vec::with_capacity(access.size_hint().unwrap_or(16)),
                 };
                 while let Some(Text(key)) = access.next_key()? {
                     let Text(value) = access.next_value()?;

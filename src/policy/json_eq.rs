@@ -81,15 +81,18 @@ impl<'a> Tokens<'a> {
                 let mut escaped = false;
                 let mut i = start + 1;
                 loop {
-                    match text.get(i) {
-                        Some(b'"') => break,
-                        Some(b'\\') => {
-                            escaped = true;
-                            i += 2;
-                        }
-                        Some(_) => i += 1,
-                        None => return Token::Invalid,
+                    let Some(stop) = text
+                        .get(i..)
+                        .and_then(|rest| rest.iter().position(|&b| b == b'"' || b == b'\\'))
+                    else {
+                        return Token::Invalid;
+                    };
+                    i += stop;
+                    if text[i] == b'"' {
+                        break;
                     }
+                    escaped = true;
+                    i += 2;
                 }
                 self.at = i + 1;
                 Token::Str(&text[start + 1..i], escaped)
@@ -115,11 +118,20 @@ impl<'a> Tokens<'a> {
 /// one stack of open containers describes where both walks are.
 fn lockstep(old: &[u8], new: &[u8]) -> Walk {
     let (mut a, mut b) = (Tokens::new(old), Tokens::new(new));
+    // Where the bytes first differ: a token that ends before it, with the byte after it, is
+    // in both texts at the same place, so only `old` is tokenised up to there.
+    let shared = common_prefix(old, new);
     // `true` for an open object, `false` for an open array.
     let mut open: Vec<bool> = Vec::new();
     let mut expect_key = false;
     loop {
-        let (x, y) = (a.next(), b.next());
+        let x = a.next();
+        let y = if a.at < shared {
+            b.at = a.at;
+            x
+        } else {
+            b.next()
+        };
         if matches!(x, Token::Invalid | Token::End) || matches!(y, Token::Invalid | Token::End) {
             // Only a walk that ends where a value ends (below) is complete.
             return Walk::KeysDiffer;
@@ -153,6 +165,23 @@ fn lockstep(old: &[u8], new: &[u8]) -> Walk {
             };
         }
     }
+}
+
+/// The length of the longest common prefix of `a` and `b`.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    const CHUNK: usize = 16;
+    let whole = a
+        .chunks_exact(CHUNK)
+        .zip(b.chunks_exact(CHUNK))
+        .take_while(|(x, y)| x == y)
+        .count()
+        * CHUNK;
+    whole
+        + a[whole..]
+            .iter()
+            .zip(&b[whole..])
+            .take_while(|(x, y)| x == y)
+            .count()
 }
 
 /// Token equality as `serde_json::Value` sees it: strings decoded, numbers by value.
@@ -360,6 +389,24 @@ mod tests {
             lockstep(br#"{"a":1,"b":2}"#, br#"{"a":1,"c":2}"#),
             Walk::KeysDiffer
         );
+    }
+
+    #[test]
+    fn a_shared_prefix_ends_mid_token() {
+        // The texts part inside a number, a string, a literal and a key: the tokens there must
+        // still be compared whole.
+        let cases = [
+            (r#"{"a":12,"b":1}"#, r#"{"a":123,"b":1}"#, false),
+            (r#"{"a":12}"#, r#"{"a":12.0}"#, false),
+            (r#"{"a":"xy"}"#, r#"{"a":"xyz"}"#, false),
+            (r#"{"a":"x\u0079"}"#, r#"{"a":"xy"}"#, true),
+            (r#"{"ab":1,"a":2}"#, r#"{"a":2,"ab":1}"#, true),
+            (r#"[true]"#, r#"[true ]"#, true),
+        ];
+        for (old, new, same) in cases {
+            assert_eq!(same_json(old, new), same, "{old} vs {new}");
+            assert_eq!(same_json(new, old), same, "{new} vs {old}");
+        }
     }
 
     #[test]

@@ -16,11 +16,12 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// True when `new` equals `old` ignoring `metadata.resourceVersion`, `generation`,
 /// `managedFields`, `uid`, `creationTimestamp`, the last-applied annotation and `status`.
 pub fn unchanged(old: &Object, new: &Object) -> bool {
+    // `spec` first: it is where a change usually is, and a change there is found early.
     (&old.api_version, &old.kind) == (&new.api_version, &new.kind)
+        && same_data(&old.data, &new.data)
         && same_metadata(&old.metadata, &new.metadata)
         && same_map(old.labels.as_ref(), new.labels.as_ref())
         && same_annotations(old.annotations.as_ref(), new.annotations.as_ref())
-        && same_data(&old.data, &new.data)
 }
 
 fn same_metadata(old: &ObjectMeta, new: &ObjectMeta) -> bool {
