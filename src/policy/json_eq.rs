@@ -17,6 +17,7 @@
 //! equal. That errs towards "changed", which is checked against the window, never towards
 //! admitting a change as a no-op.
 
+use crate::json_text::{Token, Tokens};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 
@@ -40,80 +41,6 @@ enum Walk {
     KeysDiffer,
 }
 
-/// One JSON token, borrowed from the text.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Token<'a> {
-    Punct(u8),
-    /// The raw text between the quotes, and whether it holds an escape.
-    Str(&'a [u8], bool),
-    /// A number or `true` / `false` / `null`, as written.
-    Scalar(&'a [u8]),
-    End,
-    /// Not JSON: the walk gives up and lets the tree comparison judge.
-    Invalid,
-}
-
-struct Tokens<'a> {
-    text: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Tokens<'a> {
-    fn new(text: &'a [u8]) -> Self {
-        Tokens { text, at: 0 }
-    }
-
-    fn next(&mut self) -> Token<'a> {
-        let text = self.text;
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = text.get(self.at) {
-            self.at += 1;
-        }
-        let start = self.at;
-        let Some(&first) = text.get(start) else {
-            return Token::End;
-        };
-        match first {
-            b'{' | b'}' | b'[' | b']' | b':' | b',' => {
-                self.at += 1;
-                Token::Punct(first)
-            }
-            b'"' => {
-                let mut escaped = false;
-                let mut i = start + 1;
-                loop {
-                    let Some(stop) = text
-                        .get(i..)
-                        .and_then(|rest| rest.iter().position(|&b| b == b'"' || b == b'\\'))
-                    else {
-                        return Token::Invalid;
-                    };
-                    i += stop;
-                    if text[i] == b'"' {
-                        break;
-                    }
-                    escaped = true;
-                    i += 2;
-                }
-                self.at = i + 1;
-                Token::Str(&text[start + 1..i], escaped)
-            }
-            _ => {
-                let len = text[start..]
-                    .iter()
-                    .position(
-                        |b| !matches!(b, b'-' | b'+' | b'.' | b'0'..=b'9' | b'a'..=b'z' | b'E'),
-                    )
-                    .unwrap_or(text.len() - start);
-                if len == 0 {
-                    return Token::Invalid;
-                }
-                self.at += len;
-                Token::Scalar(&text[start..start + len])
-            }
-        }
-    }
-}
-
 /// Walks both texts token by token. The texts agree on every token before the current one, so
 /// one stack of open containers describes where both walks are.
 fn lockstep(old: &[u8], new: &[u8]) -> Walk {
@@ -125,12 +52,12 @@ fn lockstep(old: &[u8], new: &[u8]) -> Walk {
     let mut open: Vec<bool> = Vec::new();
     let mut expect_key = false;
     loop {
-        let x = a.next();
+        let x = a.next_token();
         let y = if a.at < shared {
             b.at = a.at;
             x
         } else {
-            b.next()
+            b.next_token()
         };
         if matches!(x, Token::Invalid | Token::End) || matches!(y, Token::Invalid | Token::End) {
             // Only a walk that ends where a value ends (below) is complete.
@@ -159,7 +86,7 @@ fn lockstep(old: &[u8], new: &[u8]) -> Walk {
         }
         if open.is_empty() && !matches!(x, Token::Punct(b':' | b',')) {
             // The top-level value is complete: both texts must end here.
-            return match (a.next(), b.next()) {
+            return match (a.next_token(), b.next_token()) {
                 (Token::End, Token::End) => Walk::Same,
                 _ => Walk::KeysDiffer,
             };
@@ -187,24 +114,13 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
 /// Token equality as `serde_json::Value` sees it: strings decoded, numbers by value.
 fn same_token(x: Token<'_>, y: Token<'_>) -> bool {
     match (x, y) {
-        (Token::Str(a, a_escaped), Token::Str(b, b_escaped)) => {
-            a == b
-                || ((a_escaped || b_escaped) && decoded(a).is_some_and(|a| decoded(b) == Some(a)))
+        (Token::Str(a), Token::Str(b)) => {
+            a.raw() == b.raw()
+                || ((a.escaped || b.escaped) && a.decoded().is_some_and(|a| b.decoded() == Some(a)))
         }
         (Token::Scalar(a), Token::Scalar(b)) => a == b || same_number(a, b),
         _ => x == y,
     }
-}
-
-/// The value of a string token's raw text (without its quotes).
-fn decoded(raw: &[u8]) -> Option<Cow<'_, str>> {
-    let mut quoted = Vec::with_capacity(raw.len() + 2);
-    quoted.push(b'"');
-    quoted.extend_from_slice(raw);
-    quoted.push(b'"');
-    serde_json::from_slice::<String>(&quoted)
-        .ok()
-        .map(Cow::Owned)
 }
 
 fn same_number(a: &[u8], b: &[u8]) -> bool {
