@@ -48,12 +48,14 @@ fn lockstep(old: &[u8], new: &[u8]) -> Walk {
     // Where the bytes first differ: a token that ends before it, with the byte after it, is
     // in both texts at the same place, so only `old` is tokenised up to there.
     let shared = common_prefix(old, new);
-    // `true` for an open object, `false` for an open array.
-    let mut open: Vec<bool> = Vec::new();
+    // The open containers, innermost in bit 0: 1 for an object, 0 for an array. Deeper text
+    // than fits is left to the tree comparison.
+    let (mut open, mut depth) = (0u64, 0u32);
     let mut expect_key = false;
     loop {
         let x = a.next_token();
-        let y = if a.at < shared {
+        let in_shared = a.at < shared;
+        let y = if in_shared {
             b.at = a.at;
             x
         } else {
@@ -63,9 +65,8 @@ fn lockstep(old: &[u8], new: &[u8]) -> Walk {
             // Only a walk that ends where a value ends (below) is complete.
             return Walk::KeysDiffer;
         }
-        let key_position = expect_key;
-        if !same_token(x, y) {
-            return if key_position {
+        if !in_shared && !same_token(x, y) {
+            return if expect_key {
                 Walk::KeysDiffer
             } else {
                 Walk::Changed
@@ -73,18 +74,22 @@ fn lockstep(old: &[u8], new: &[u8]) -> Walk {
         }
         expect_key = false;
         match x {
-            Token::Punct(b'{') => {
-                open.push(true);
-                expect_key = true;
+            Token::Punct(open_char @ (b'{' | b'[')) => {
+                if depth == u64::BITS {
+                    return Walk::KeysDiffer;
+                }
+                open = open << 1 | u64::from(open_char == b'{');
+                depth += 1;
+                expect_key = open_char == b'{';
             }
-            Token::Punct(b'[') => open.push(false),
             Token::Punct(b'}' | b']') => {
-                open.pop();
+                open >>= 1;
+                depth = depth.saturating_sub(1);
             }
-            Token::Punct(b',') => expect_key = open.last() == Some(&true),
+            Token::Punct(b',') => expect_key = depth > 0 && open & 1 == 1,
             _ => {}
         }
-        if open.is_empty() && !matches!(x, Token::Punct(b':' | b',')) {
+        if depth == 0 && !matches!(x, Token::Punct(b':' | b',')) {
             // The top-level value is complete: both texts must end here.
             return match (a.next_token(), b.next_token()) {
                 (Token::End, Token::End) => Walk::Same,
@@ -96,19 +101,21 @@ fn lockstep(old: &[u8], new: &[u8]) -> Walk {
 
 /// The length of the longest common prefix of `a` and `b`.
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    const CHUNK: usize = 16;
-    let whole = a
-        .chunks_exact(CHUNK)
-        .zip(b.chunks_exact(CHUNK))
+    // Eight bytes at a time: the first differing byte is the lowest non-zero byte of the XOR.
+    let (a_words, _) = a.as_chunks::<8>();
+    let (b_words, _) = b.as_chunks::<8>();
+    for (n, (x, y)) in a_words.iter().zip(b_words).enumerate() {
+        let diff = u64::from_le_bytes(*x) ^ u64::from_le_bytes(*y);
+        if diff != 0 {
+            return n * 8 + diff.trailing_zeros() as usize / 8;
+        }
+    }
+    let done = a_words.len().min(b_words.len()) * 8;
+    done + a[done..]
+        .iter()
+        .zip(&b[done..])
         .take_while(|(x, y)| x == y)
         .count()
-        * CHUNK;
-    whole
-        + a[whole..]
-            .iter()
-            .zip(&b[whole..])
-            .take_while(|(x, y)| x == y)
-            .count()
 }
 
 /// Token equality as `serde_json::Value` sees it: strings decoded, numbers by value.
@@ -305,6 +312,34 @@ mod tests {
             lockstep(br#"{"a":1,"b":2}"#, br#"{"a":1,"c":2}"#),
             Walk::KeysDiffer
         );
+    }
+
+    #[test]
+    fn text_deeper_than_the_walk_tracks_is_compared_as_trees() {
+        let nested = |depth: usize, leaf: &str| {
+            format!("{}{leaf}{}", r#"{"a":["#.repeat(depth), "]}".repeat(depth))
+        };
+        // 80 nested containers: more than the walk tracks (64), fewer than serde_json allows (128).
+        let (old, same, changed) = (nested(40, "1"), nested(40, " 1 "), nested(40, "2"));
+        assert_eq!(lockstep(old.as_bytes(), same.as_bytes()), Walk::KeysDiffer);
+        assert!(same_json(&old, &same));
+        assert!(!same_json(&old, &changed));
+        let (old, same) = (nested(30, "1"), nested(30, " 1 "));
+        assert_eq!(lockstep(old.as_bytes(), same.as_bytes()), Walk::Same);
+    }
+
+    #[test]
+    fn common_prefix_is_the_length_both_share() {
+        for (a, b, n) in [
+            ("", "", 0),
+            ("abc", "abd", 2),
+            ("0123456789abcdef", "0123456789abcdeX", 15),
+            ("0123456789", "0123456789abc", 10),
+            ("01234567X", "01234567Y", 8),
+        ] {
+            assert_eq!(common_prefix(a.as_bytes(), b.as_bytes()), n, "{a} {b}");
+            assert_eq!(common_prefix(b.as_bytes(), a.as_bytes()), n, "{b} {a}");
+        }
     }
 
     #[test]
