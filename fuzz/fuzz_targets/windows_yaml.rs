@@ -38,10 +38,11 @@ fuzz_target!(|data: &[u8]| {
             let fresh = evaluate(window, t);
             let name = window.name();
             if *cached != fresh {
-                // Finding F5 (fuzz/README.md): the `since` walk stops after MAX_STEPS part
-                // changes, so from deep inside a long run it can give up (None) where the
-                // cached state, computed nearer the run's start, found it. Only that
-                // disagreement is tolerated.
+                // Finding F5 (fuzz/README.md), what is left of it: one start/duration
+                // schedule whose own runs merge more than MAX_STEPS times (a start every
+                // minute for days) is followed only that far back, so from deep inside such a
+                // run `since` is unknown (None) where the cached state, computed nearer the
+                // run's start, found it. Only that disagreement is tolerated.
                 let since_gave_up = fresh.since.is_none()
                     && cached.open == fresh.open
                     && cached.next == fresh.next

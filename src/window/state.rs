@@ -164,16 +164,13 @@ impl Evaluator<'_> {
         let mut starts: Vec<RunStart> = (0..self.parts())
             .map(|i| self.part_run_start(i, t, horizon))
             .collect();
+        let mut x = t;
         for _ in 0..MAX_STEPS {
-            let mut latest: Option<DateTime<Utc>> = None;
-            for start in &starts {
-                match start {
-                    RunStart::At(s) => latest = latest.max(Some(*s)),
-                    RunStart::Always => {}
-                    RunStart::Unknown => return None,
-                }
-            }
-            let s = latest?;
+            let s = if open {
+                self.open_run_back(&starts, x)?
+            } else {
+                self.closed_run_back(&starts, x)?
+            };
             if s < horizon {
                 return None;
             }
@@ -181,14 +178,82 @@ impl Evaluator<'_> {
             if self.open_at(before) != open {
                 return Some(s);
             }
+            // Every part that changed at or after `s` is asked where its run before `s` began.
             for (i, start) in starts.iter_mut().enumerate() {
-                if *start == RunStart::At(s) {
+                if matches!(start, RunStart::At(r) if *r >= s) {
                     *start = self.part_run_start(i, before, horizon);
                 }
             }
+            x = before;
         }
         None
     }
+
+    /// How far back from `x` (where the window is open) it stays open for certain: as long as
+    /// one of the schedules open at `x` stays open, and after the last freeze ended. This jumps
+    /// over every change of the other schedules at once, so a window kept open for months by
+    /// one schedule while others change hourly is walked in one step, not thousands.
+    fn open_run_back(&self, starts: &[RunStart], x: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let (schedules, freezes) = starts.split_at(self.window.schedules.len());
+        // The earliest run start among the open schedules; `None` when one has been open since
+        // before anyone can tell.
+        let mut covered_since: Option<Option<DateTime<Utc>>> = None;
+        for (schedule, start) in self.window.schedules.iter().zip(schedules) {
+            if schedule.open_at(self.tz(), x) {
+                let start = match start {
+                    RunStart::At(r) => Some(*r),
+                    RunStart::Always | RunStart::Unknown => None,
+                };
+                covered_since = Some(covered_since.map_or(start, |c| c.min(start)));
+            }
+        }
+        let last_freeze_end = freezes
+            .iter()
+            .filter_map(|f| match f {
+                RunStart::At(end) => Some(*end),
+                _ => None,
+            })
+            .max();
+        // No open schedule (not open after all): step to the latest change, as when closed.
+        let Some(covered_since) = covered_since else {
+            return latest_start(starts);
+        };
+        covered_since.max(last_freeze_end)
+    }
+}
+
+impl Evaluator<'_> {
+    /// How far back from `x` (where the window is closed) it stays closed for certain: to the
+    /// start of the freezes in force, if any, whatever the schedules did meanwhile; else to the
+    /// latest change of any part.
+    fn closed_run_back(&self, starts: &[RunStart], x: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let freezes = &starts[self.window.schedules.len()..];
+        let frozen_since = self
+            .window
+            .freezes
+            .iter()
+            .zip(freezes)
+            .filter(|(freeze, _)| freeze.covers(x))
+            .filter_map(|(_, start)| match start {
+                RunStart::At(s) => Some(*s),
+                _ => None,
+            })
+            .min();
+        frozen_since.or_else(|| latest_start(starts))
+    }
+}
+
+/// The latest change of any part; `None` when a part's run start is unknown.
+fn latest_start(starts: &[RunStart]) -> Option<DateTime<Utc>> {
+    let mut latest = None;
+    for start in starts {
+        match start {
+            RunStart::At(s) => latest = latest.max(Some(*s)),
+            RunStart::Always => {}
+            RunStart::Unknown => return None,
+        }
+    }
+    latest
 }
 
 /// A part's next change after an instant.

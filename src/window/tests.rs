@@ -420,3 +420,121 @@ fn cache_ends_at_freeze_edges_even_when_state_does_not_change() {
     assert!(w.state_at(utc("2026-11-27T18:00:00Z")).freeze.is_none());
     assert!(w.state_at(utc("2026-11-28T01:00:00Z")).freeze.is_some());
 }
+
+mod since_and_next {
+    //! `since` and `next` against the definition, on generated windows: the state holds on
+    //! `[since, next)` and differs just before `since` and at `next`.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The effective state by definition: some schedule open and no freeze covering `t`.
+    fn open_at(window: &Window, t: DateTime<Utc>) -> bool {
+        window
+            .schedules
+            .iter()
+            .any(|s| s.open_at(window.time_zone, t))
+            && !window.freezes.iter().any(|f| f.covers(t))
+    }
+
+    fn schedule() -> impl Strategy<Value = String> {
+        let cron = prop::sample::select(vec![
+            "0 8 * * MON",
+            "0 17 * * THU",
+            "*/22 1/3 * * *",
+            "30 2 * * *",
+            "0 0 1 * *",
+            "@annually",
+            "0 */6 * * *",
+            "15 9 * * 1-5",
+            "0 0 * * SUN",
+        ]);
+        let duration = prop::sample::select(vec!["33m", "1h34m", "6h", "24h", "49h"]);
+        prop_oneof![
+            (cron.clone(), cron.clone())
+                .prop_map(|(o, c)| format!("  - open: \"{o}\"\n    close: \"{c}\"\n")),
+            (cron, duration).prop_map(|(s, d)| format!("  - start: \"{s}\"\n    duration: {d}\n")),
+        ]
+    }
+
+    fn window() -> impl Strategy<Value = Window> {
+        let zone = prop::sample::select(vec!["UTC", "Europe/Berlin", "Australia/Lord_Howe"]);
+        let freeze = (0i64..400, 1i64..30).prop_map(|(day, days)| {
+            let start = utc("2026-01-01T00:00:00Z") + Duration::days(day);
+            format!(
+                "  - start: \"{}\"\n    end: \"{}\"\n",
+                start.to_rfc3339(),
+                (start + Duration::days(days)).to_rfc3339()
+            )
+        });
+        (
+            zone,
+            prop::collection::vec(schedule(), 1..4),
+            prop::collection::vec(freeze, 0..2),
+        )
+            .prop_map(|(zone, schedules, freezes)| {
+                let mut spec = format!("timeZone: {zone}\nschedules:\n{}", schedules.concat());
+                if !freezes.is_empty() {
+                    spec.push_str(&format!("freezes:\n{}", freezes.concat()));
+                }
+                mk_window(&spec)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn the_state_holds_from_since_to_next(
+            window in window(),
+            minute in 0i64..(2 * 366 * 24 * 60),
+            samples in prop::collection::vec(0.0f64..1.0, 24),
+        ) {
+            let t = utc("2026-01-01T00:00:00Z") + Duration::minutes(minute);
+            let state = evaluate(&window, t);
+            prop_assert_eq!(state.open, open_at(&window, t));
+            let ns = Duration::nanoseconds(1);
+            if let Some(since) = state.since {
+                prop_assert!(since <= t);
+                prop_assert_ne!(open_at(&window, since - ns), state.open, "just before since {}", since);
+                let edges = window.freezes.iter().flat_map(|f| [f.start, f.end - ns]);
+                let within = samples
+                    .iter()
+                    .map(|f| since + Duration::seconds(((t - since).num_seconds() as f64 * f) as i64))
+                    .chain(edges.filter(|u| since <= *u && *u <= t));
+                for u in within {
+                    prop_assert_eq!(open_at(&window, u), state.open, "at {} in [since {}, {}]", u, since, t);
+                }
+            }
+            if let Some(next) = state.next {
+                prop_assert!(next > t);
+                prop_assert_ne!(open_at(&window, next), state.open, "at next {}", next);
+                for f in &samples {
+                    let u = t + Duration::seconds(((next - t).num_seconds() as f64 * f) as i64);
+                    prop_assert!(u >= next || open_at(&window, u) == state.open, "at {} in [{}, next {})", u, t, next);
+                }
+            }
+        }
+    }
+}
+
+/// Long runs are walked in one step, however often the parts change inside them: a year-long
+/// freeze over schedules that change every 22 minutes (about 24,000 changes, more than a walk
+/// visits), and a year-long open schedule next to them.
+#[test]
+fn since_is_found_at_the_start_of_long_runs_with_busy_parts() {
+    let frozen = mk_window(
+        "schedules:\n  - start: \"*/22 * * * *\"\n    duration: 11m\n\
+         freezes:\n  - start: \"2026-01-01T00:00:00Z\"\n    end: \"2027-01-01T00:00:00Z\"\n",
+    );
+    let s = evaluate(&frozen, utc("2026-11-26T12:05:00Z"));
+    assert!(!s.open);
+    // Closed since the 23:44 run ended, just before the freeze began.
+    assert_eq!(s.since, Some(utc("2025-12-31T23:55:00Z")));
+    let open = mk_window(
+        "schedules:\n  - start: \"*/22 * * * *\"\n    duration: 11m\n  \
+         - open: \"0 0 1 1 *\"\n    close: \"0 0 31 12 *\"\n",
+    );
+    let s = evaluate(&open, utc("2026-11-26T12:15:00Z"));
+    assert!(s.open);
+    assert_eq!(s.since, Some(utc("2026-01-01T00:00:00Z")));
+}
