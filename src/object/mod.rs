@@ -114,25 +114,24 @@ struct WireMeta {
 impl WireMeta {
     /// The metadata, the labels and the annotations.
     fn split(self) -> (ObjectMeta, Option<StringMap>, Option<StringMap>) {
-        let wire = self;
         let meta = ObjectMeta {
             annotations: None,
-            creation_timestamp: wire.creation_timestamp,
-            deletion_grace_period_seconds: wire.deletion_grace_period_seconds,
-            deletion_timestamp: wire.deletion_timestamp,
-            finalizers: wire.finalizers,
-            generate_name: wire.generate_name,
-            generation: wire.generation,
+            creation_timestamp: self.creation_timestamp,
+            deletion_grace_period_seconds: self.deletion_grace_period_seconds,
+            deletion_timestamp: self.deletion_timestamp,
+            finalizers: self.finalizers,
+            generate_name: self.generate_name,
+            generation: self.generation,
             labels: None,
             managed_fields: None,
-            name: wire.name,
-            namespace: wire.namespace,
-            owner_references: wire.owner_references,
-            resource_version: wire.resource_version,
-            self_link: wire.self_link,
-            uid: wire.uid,
+            name: self.name,
+            namespace: self.namespace,
+            owner_references: self.owner_references,
+            resource_version: self.resource_version,
+            self_link: self.self_link,
+            uid: self.uid,
         };
-        (meta, wire.labels, wire.annotations)
+        (meta, self.labels, self.annotations)
     }
 }
 

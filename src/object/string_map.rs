@@ -80,7 +80,7 @@ impl StringMap {
             // Stable, so duplicates stay in input order and the last one is kept.
             self.entries.sort_by(|a, b| key(a).cmp(key(b)));
             self.entries.dedup_by(|later, kept| {
-                let same = text[later.key.clone()] == text[kept.key.clone()];
+                let same = key(later) == key(kept);
                 if same {
                     kept.value = later.value.clone();
                 }

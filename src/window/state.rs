@@ -200,29 +200,18 @@ impl Evaluator<'_> {
         let mut covered_since: Option<Option<DateTime<Utc>>> = None;
         for (schedule, start) in self.window.schedules.iter().zip(schedules) {
             if schedule.open_at(self.tz(), x) {
-                let start = match start {
-                    RunStart::At(r) => Some(*r),
-                    RunStart::Always | RunStart::Unknown => None,
-                };
+                let start = start.instant();
                 covered_since = Some(covered_since.map_or(start, |c| c.min(start)));
             }
         }
-        let last_freeze_end = freezes
-            .iter()
-            .filter_map(|f| match f {
-                RunStart::At(end) => Some(*end),
-                _ => None,
-            })
-            .max();
+        let last_freeze_end = freezes.iter().filter_map(RunStart::instant).max();
         // No open schedule (not open after all): step to the latest change, as when closed.
         let Some(covered_since) = covered_since else {
             return latest_start(starts);
         };
         covered_since.max(last_freeze_end)
     }
-}
 
-impl Evaluator<'_> {
     /// How far back from `x` (where the window is closed) it stays closed for certain: to the
     /// start of the freezes in force, if any, whatever the schedules did meanwhile; else to the
     /// latest change of any part.
@@ -234,10 +223,7 @@ impl Evaluator<'_> {
             .iter()
             .zip(freezes)
             .filter(|(freeze, _)| freeze.covers(x))
-            .filter_map(|(_, start)| match start {
-                RunStart::At(s) => Some(*s),
-                _ => None,
-            })
+            .filter_map(|(_, start)| start.instant())
             .min();
         frozen_since.or_else(|| latest_start(starts))
     }
@@ -274,6 +260,16 @@ enum RunStart {
     Always,
     /// Past the search horizon or the step limit.
     Unknown,
+}
+
+impl RunStart {
+    /// The instant the run began, when one is known.
+    fn instant(&self) -> Option<DateTime<Utc>> {
+        match self {
+            RunStart::At(t) => Some(*t),
+            RunStart::Always | RunStart::Unknown => None,
+        }
+    }
 }
 
 impl From<Option<DateTime<Utc>>> for RunStart {
