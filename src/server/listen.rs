@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use super::idle::IdleStream;
 use super::tls::PeerIdentity;
 
 /// Connection-level limits.
@@ -80,10 +81,7 @@ pub async fn serve_tls(
             let _permit = permit;
             // hyper's header timer only starts at a request's first byte: without this, a
             // client that completes TLS and then stays silent would hold a connection forever.
-            let mut tcp = tokio_io_timeout::TimeoutStream::new(tcp);
-            tcp.set_read_timeout(Some(idle_timeout));
-            tcp.set_write_timeout(Some(idle_timeout));
-            let tcp = Box::pin(tcp);
+            let tcp = IdleStream::new(tcp, idle_timeout);
             let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => {

@@ -4,6 +4,7 @@
 //! a socket; [`listen`] puts it behind rustls on a real socket with the timeouts and limits a
 //! webhook on the API server's write path needs.
 
+mod idle;
 pub mod listen;
 pub mod metrics;
 pub mod tls;
