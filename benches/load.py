@@ -42,6 +42,9 @@ def big_deployment_update(path):
         for i in range(20):
             meta["labels"][f"team.example.com/label-{i}"] = f"value-{i}"
             meta["annotations"][f"example.com/annotation-{i}"] = "x" * 80
+        # Sorted, as the API server sends every map (Go's encoding/json sorts map keys).
+        meta["labels"] = dict(sorted(meta["labels"].items()))
+        meta["annotations"] = dict(sorted(meta["annotations"].items()))
     # Decided by the real clock against business-hours (Mon 08:00 to Thu 17:00 Berlin).
     with open(path, "w") as f:
         json.dump(review, f)

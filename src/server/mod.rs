@@ -10,7 +10,7 @@ pub mod metrics;
 pub mod tls;
 pub mod watch;
 
-use crate::audit::{AuditRecord, AuditSink};
+use crate::audit::{self, AuditSink};
 use crate::policy::Policy;
 use crate::review::review;
 use crate::window::WindowSet;
@@ -138,8 +138,10 @@ async fn validate(
         Ok(reviewed) => reviewed,
         Err(error) => return reject(&state, StatusCode::BAD_REQUEST, error.to_string()),
     };
-    let json = match serde_json::to_vec(&reviewed.response) {
-        Ok(json) => json,
+    // A response is well under 1 KiB: one allocation.
+    let mut json = Vec::with_capacity(1024);
+    let json = match serde_json::to_writer(&mut json, &reviewed.response) {
+        Ok(()) => json,
         Err(error) => {
             tracing::error!(%error, uid = %reviewed.request.uid, "cannot serialise AdmissionResponse");
             return reject(
@@ -150,10 +152,10 @@ async fn validate(
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    let record = AuditRecord::new(&reviewed.request, &reviewed.decision, now, seconds);
-    if let Err(error) = state.audit.write(&record) {
+    let line = audit::line(&reviewed.request, &reviewed.decision, now, seconds);
+    if let Err(error) = state.audit.write(&line) {
         state.metrics.record_audit_error();
-        tracing::error!(%error, uid = %record.uid, "cannot write audit record");
+        tracing::error!(%error, uid = %reviewed.request.uid, "cannot write audit record");
     }
     state
         .metrics
