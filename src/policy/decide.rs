@@ -156,7 +156,7 @@ pub fn decide(
         let message = format!(
             "{} is governed by {}",
             outcome.subject.display,
-            describe_windows(&outcome.windows)
+            WindowsText(&outcome.windows)
         );
         return outcome.allow(Reason::WindowOpen, message);
     }
@@ -171,16 +171,17 @@ pub fn decide(
     let closed = format!(
         "{} is governed by {}",
         outcome.subject.display,
-        describe_windows(&outcome.windows)
+        WindowsText(&outcome.windows)
     );
     let frozen = outcome
         .windows
         .iter()
         .any(|w| w.known.as_ref().is_some_and(|k| k.state.freeze.is_some()));
     let Some(bypass) = bypass else {
-        let hint = format!(
-            "; to ship an emergency change now, set the annotations {BYPASS_REASON_ANNOTATION} \
-             (why) and {BYPASS_UNTIL_ANNOTATION} (RFC 3339, at most {} ahead) in Git",
+        let message = format!(
+            "{closed}; to ship an emergency change now, set the annotations \
+             {BYPASS_REASON_ANNOTATION} (why) and {BYPASS_UNTIL_ANNOTATION} (RFC 3339, at most {} \
+             ahead) in Git",
             format_duration(policy.max_bypass)
         );
         let reason = if frozen {
@@ -188,7 +189,7 @@ pub fn decide(
         } else {
             Reason::WindowClosed
         };
-        return outcome.deny(reason, format!("{closed}{hint}"));
+        return outcome.deny(reason, message);
     };
     match bypass.validate(now, policy.max_bypass) {
         Ok(until) => {
@@ -365,46 +366,50 @@ fn governing_window(object: &Object, policy: &Policy) -> Result<Option<String>, 
     }
 }
 
-/// `window "a", open until …` or `windows "a", closed until …, and "b", frozen …`.
-fn describe_windows(windows: &[WindowVerdict]) -> String {
-    let parts: Vec<String> = windows.iter().map(describe_window).collect();
-    let noun = if parts.len() == 1 {
-        "reconciliation window"
-    } else {
-        "reconciliation windows"
-    };
-    format!("{noun} {}", parts.join(" and "))
+/// `window "a", open until …` or `windows "a", closed until …, and "b", frozen …`; written
+/// straight into the message (a denial message is built on every closed-window request).
+struct WindowsText<'a>(&'a [WindowVerdict]);
+
+impl std::fmt::Display for WindowsText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.len() == 1 {
+            "reconciliation window "
+        } else {
+            "reconciliation windows "
+        })?;
+        for (i, verdict) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" and ")?;
+            }
+            write_window(f, verdict)?;
+        }
+        Ok(())
+    }
 }
 
-fn describe_window(verdict: &WindowVerdict) -> String {
+fn write_window(f: &mut std::fmt::Formatter<'_>, verdict: &WindowVerdict) -> std::fmt::Result {
     let Some(known) = &verdict.known else {
-        return format!("{:?} (unknown)", verdict.name);
+        return write!(f, "{:?} (unknown)", verdict.name);
     };
     let state = &known.state;
-    let when = |t: Option<DateTime<Utc>>| match t {
-        Some(t) => format!(
+    write!(f, "{:?}, ", verdict.name)?;
+    match &state.freeze {
+        _ if state.open => f.write_str("open ")?,
+        Some(freeze) => match &freeze.reason {
+            Some(reason) => write!(f, "frozen ({reason}) and closed ")?,
+            None => f.write_str("frozen and closed ")?,
+        },
+        None => f.write_str("closed ")?,
+    }
+    match state.next {
+        Some(t) => write!(
+            f,
             "until {} ({})",
             t.with_timezone(&known.time_zone)
                 .to_rfc3339_opts(SecondsFormat::Secs, true),
             known.time_zone.name()
         ),
-        None => "with no change in sight".to_owned(),
-    };
-    match (&state.freeze, state.open) {
-        (_, true) => format!("{:?}, open {}", verdict.name, when(state.next)),
-        (Some(freeze), false) => {
-            let why = freeze
-                .reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default();
-            format!(
-                "{:?}, frozen{why} and closed {}",
-                verdict.name,
-                when(state.next)
-            )
-        }
-        (None, false) => format!("{:?}, closed {}", verdict.name, when(state.next)),
+        None => f.write_str("with no change in sight"),
     }
 }
 
