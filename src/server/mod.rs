@@ -10,7 +10,7 @@ pub mod metrics;
 pub mod tls;
 pub mod watch;
 
-use crate::audit::{self, AuditSink};
+use crate::audit::{self, AuditSink, GroupCommit};
 use crate::policy::Policy;
 use crate::review::review;
 use crate::window::WindowSet;
@@ -39,7 +39,8 @@ pub struct AppState {
     /// Swapped whole on reload: a decision sees the old set or the new one, never a mix.
     pub windows: ArcSwap<WindowSet>,
     pub policy: Policy,
-    pub audit: Arc<dyn AuditSink>,
+    /// The audit sink, behind group commit.
+    pub audit: GroupCommit,
     pub metrics: Metrics,
     /// False until the TLS listener is up, and again once shutdown begins.
     pub ready: AtomicBool,
@@ -58,7 +59,7 @@ impl AppState {
         AppState {
             windows: ArcSwap::from_pointee(windows),
             policy,
-            audit,
+            audit: GroupCommit::new(audit),
             metrics: Metrics::default(),
             ready: AtomicBool::new(false),
             windows_ready: AtomicBool::new(true),
@@ -153,7 +154,7 @@ async fn validate(
     };
     let seconds = started.elapsed().as_secs_f64();
     let line = audit::line(&reviewed.request, &reviewed.decision, now, seconds);
-    if let Err(error) = state.audit.write(&line) {
+    if let Err(error) = state.audit.append(&line).await {
         state.metrics.record_audit_error();
         tracing::error!(%error, uid = %reviewed.request.uid, "cannot write audit record");
     }
