@@ -172,6 +172,7 @@ class Server:
         result = {"ready_ms": self.ready_ms, "rss_idle_mib": self.rss_idle_mib,
                   "rss_peak_mib": round(rss_kib(self.proc.pid, "VmHWM") / 1024, 1), "max": top, "half": half}
         if self.metrics_port:
+            time.sleep(0.5)  # requests oha cancelled at its deadline are still being decided
             result["server_time"] = server_time_percentiles(self.metrics_port)
         return result
 
