@@ -100,9 +100,13 @@ pub async fn serve_tls(
                     .peer_certificates()
                     .is_some_and(|c| !c.is_empty()),
             };
+            // Only a verified client is marked: an unmarked request is an unverified one, and
+            // inserting an extension costs an allocation per request.
             let service = TowerToHyperService::new(app.map_request(
                 move |mut request: hyper::Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(identity);
+                    if identity.verified_client {
+                        request.extensions_mut().insert(identity);
+                    }
                     request
                 },
             ));
