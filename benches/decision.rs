@@ -103,7 +103,7 @@ fn bench_review(c: &mut Criterion) {
                 |b, body| {
                     b.iter(|| {
                         let reviewed = review(black_box(body), &windows, &policy, now).unwrap();
-                        black_box(serde_json::to_vec(&reviewed.response).unwrap())
+                        black_box(reviewed.response_json().unwrap())
                     })
                 },
             );

@@ -32,6 +32,16 @@ pub struct Reviewed {
     pub response: AdmissionReview<DynamicObject>,
 }
 
+impl Reviewed {
+    /// The response review as the server sends it: compact JSON.
+    pub fn response_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        // A response is well under 1 KiB: one allocation.
+        let mut json = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut json, &self.response)?;
+        Ok(json)
+    }
+}
+
 /// The AdmissionReview envelope, parsed in one pass. `kube`'s `AdmissionReview` flattens its
 /// `TypeMeta`, which makes serde buffer the whole review (objects included) in an
 /// intermediate tree and parse it a second time: half the cost of a decision.

@@ -139,10 +139,8 @@ async fn validate(
         Ok(reviewed) => reviewed,
         Err(error) => return reject(&state, StatusCode::BAD_REQUEST, error.to_string()),
     };
-    // A response is well under 1 KiB: one allocation.
-    let mut json = Vec::with_capacity(1024);
-    let json = match serde_json::to_writer(&mut json, &reviewed.response) {
-        Ok(()) => json,
+    let json = match reviewed.response_json() {
+        Ok(json) => json,
         Err(error) => {
             tracing::error!(%error, uid = %reviewed.request.uid, "cannot serialise AdmissionResponse");
             return reject(
