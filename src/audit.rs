@@ -296,9 +296,11 @@ pub struct GroupCommit {
 
 #[derive(Default)]
 struct Queue {
+    /// The lines of the open batch.
     lines: Vec<u8>,
     batch: Arc<Batch>,
-    led: bool,
+    /// Whether a request leads the open batch (it will write it).
+    has_leader: bool,
 }
 
 /// One write's outcome, awaited by every request whose line it carries.
@@ -328,7 +330,7 @@ impl GroupCommit {
         let (batch, leads) = {
             let mut queue = self.lock();
             queue.lines.extend_from_slice(line);
-            let leads = !std::mem::replace(&mut queue.led, true);
+            let leads = !std::mem::replace(&mut queue.has_leader, true);
             (queue.batch.clone(), leads)
         };
         if leads {
@@ -353,7 +355,7 @@ impl Drop for Leader<'_> {
     fn drop(&mut self) {
         let lines = {
             let mut queue = self.log.lock();
-            queue.led = false;
+            queue.has_leader = false;
             queue.batch = Arc::default();
             std::mem::take(&mut queue.lines)
         };
@@ -362,6 +364,7 @@ impl Drop for Leader<'_> {
             .sink
             .write(&lines)
             .map_err(|e| (e.kind(), e.to_string()));
+        // Each batch has one leader, so its result is set once and this cannot fail.
         let _ = self.batch.result.set(result);
         self.batch.written.notify_waiters();
     }
