@@ -101,18 +101,20 @@ pub fn line(
     time: DateTime<Utc>,
     duration_seconds: f64,
 ) -> Vec<u8> {
-    let record = RecordOut::new(request, decision, time, duration_seconds);
+    json_line(
+        &RecordOut::new(request, decision, time, duration_seconds),
+        &request.uid,
+    )
+}
+
+/// `record` as one JSON line, newline included.
+fn json_line(record: &impl Serialize, uid: &str) -> Vec<u8> {
     // An audit line is about 1 KiB: one allocation for most.
     let mut line = Vec::with_capacity(1536);
-    if let Err(error) = serde_json::to_writer(&mut line, &record) {
+    if let Err(error) = serde_json::to_writer(&mut line, record) {
         // Serialising plain strings and numbers into memory cannot fail; if it ever does, the
         // line still records that a decision happened.
-        line = format!(
-            "{{\"uid\":{:?},\"error\":{:?}}}",
-            request.uid,
-            error.to_string()
-        )
-        .into_bytes();
+        line = format!("{{\"uid\":{uid:?},\"error\":{:?}}}", error.to_string()).into_bytes();
     }
     line.push(b'\n');
     line
@@ -251,13 +253,7 @@ impl Serialize for WindowsOut<'_> {
 impl AuditRecord {
     /// The record as one line, newline included.
     pub fn to_line(&self) -> Vec<u8> {
-        let mut line = serde_json::to_vec(self).unwrap_or_else(|e| {
-            // Serialising plain strings and numbers cannot fail; if it ever does, the line
-            // still records that a decision happened.
-            format!("{{\"uid\":{:?},\"error\":{:?}}}", self.uid, e.to_string()).into_bytes()
-        });
-        line.push(b'\n');
-        line
+        json_line(self, &self.uid)
     }
 }
 
@@ -311,10 +307,10 @@ struct Batch {
 }
 
 /// Writes the batch it leads when dropped, whether or not the leading request is still
-/// awaited (a client that hangs up must not strand the lines of the others).
+/// awaited (a client that hangs up must not strand the lines of the others). The open batch is
+/// its own until then: only a leader's drop opens the next one.
 struct Leader<'a> {
     log: &'a GroupCommit,
-    batch: Arc<Batch>,
 }
 
 impl GroupCommit {
@@ -334,10 +330,7 @@ impl GroupCommit {
             (queue.batch.clone(), leads)
         };
         if leads {
-            let leader = Leader {
-                log: self,
-                batch: batch.clone(),
-            };
+            let leader = Leader { log: self };
             tokio::task::yield_now().await;
             drop(leader);
         }
@@ -353,11 +346,13 @@ impl GroupCommit {
 
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
-        let lines = {
+        let (batch, lines) = {
             let mut queue = self.log.lock();
             queue.has_leader = false;
-            queue.batch = Arc::default();
-            std::mem::take(&mut queue.lines)
+            (
+                std::mem::take(&mut queue.batch),
+                std::mem::take(&mut queue.lines),
+            )
         };
         let result = self
             .log
@@ -365,8 +360,8 @@ impl Drop for Leader<'_> {
             .write(&lines)
             .map_err(|e| (e.kind(), e.to_string()));
         // Each batch has one leader, so its result is set once and this cannot fail.
-        let _ = self.batch.result.set(result);
-        self.batch.written.notify_waiters();
+        let _ = batch.result.set(result);
+        batch.written.notify_waiters();
     }
 }
 
