@@ -50,9 +50,24 @@ impl Stall {
         }
     }
 
-    /// The operation completed: the next wait starts afresh.
-    fn progressed(&mut self) {
-        self.since = None;
+    /// Passes on `poll` of one operation in this direction: a completed one starts the next wait
+    /// afresh, a pending one is held to the timeout.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        timeout: Duration,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Ready(result) => {
+                self.since = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                self.pending(cx, timeout)?;
+                Poll::Pending
+            }
+        }
     }
 
     /// The operation is pending: `Err` once it has waited `timeout`, else makes sure this task
@@ -61,7 +76,9 @@ impl Stall {
         let since = *self.since.get_or_insert_with(Instant::now);
         let deadline = since + timeout;
         loop {
-            if self.timer.is_elapsed() || self.timer.deadline() > deadline {
+            // The timer is only ever set to a deadline, and deadlines only move forward: it fires
+            // at or before this one, and is checked when it does.
+            if self.timer.is_elapsed() {
                 if Instant::now() >= deadline {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
@@ -86,16 +103,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for IdleStream<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                this.read.progressed();
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                this.read.pending(cx, this.timeout)?;
-                Poll::Pending
-            }
-        }
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.read.watch(cx, this.timeout, poll)
     }
 }
 
@@ -106,16 +115,8 @@ impl<S: AsyncWrite + Unpin> IdleStream<S> {
         cx: &mut Context<'_>,
         op: impl FnOnce(Pin<&mut S>, &mut Context<'_>) -> Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
-        match op(Pin::new(&mut self.inner), cx) {
-            Poll::Ready(result) => {
-                self.write.progressed();
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                self.write.pending(cx, self.timeout)?;
-                Poll::Pending
-            }
-        }
+        let poll = op(Pin::new(&mut self.inner), cx);
+        self.write.watch(cx, self.timeout, poll)
     }
 }
 
