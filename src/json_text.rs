@@ -29,8 +29,6 @@ pub enum Token<'a> {
 pub struct Str<'a> {
     /// The token with its quotes.
     pub quoted: &'a [u8],
-    /// Where the opening quote is in the text.
-    pub at: usize,
     /// Whether it holds a `\` escape (else its value is the text between the quotes).
     pub escaped: bool,
 }
@@ -119,7 +117,6 @@ impl<'a> Tokens<'a> {
                 self.at = i + 1;
                 Token::Str(Str {
                     quoted: &text[start..=i],
-                    at: start,
                     escaped,
                 })
             }
@@ -166,13 +163,13 @@ mod tests {
         let strings: Vec<_> = tokens
             .iter()
             .filter_map(|t| match t {
-                Token::Str(s) => Some((s.decoded().unwrap().into_owned(), s.escaped, s.at)),
+                Token::Str(s) => Some((s.decoded().unwrap().into_owned(), s.escaped)),
                 _ => None,
             })
             .collect();
         assert_eq!(
             strings,
-            [("a\"b".to_owned(), true, 2), ("é".to_owned(), false, 30)]
+            [("a\"b".to_owned(), true), ("é".to_owned(), false)]
         );
         let scalars: Vec<_> = tokens
             .iter()
