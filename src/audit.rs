@@ -1,6 +1,6 @@
 //! The audit log: exactly one JSON line per decision, for people to review.
 //!
-//! [`line`] serialises the record of a decision from the request and the decision (pure);
+//! [`write_line`] serialises the record of a decision from the request and the decision (pure);
 //! [`AuditRecord`] is that record read back (`fluxgate audit`); an [`AuditSink`] writes lines.
 //! Sinks write whole lines with a single `write_all` under a lock, so lines never interleave;
 //! [`GroupCommit`] gathers the lines of concurrent requests into one write and answers each
@@ -92,32 +92,34 @@ pub struct AuditBypass {
 
 // === the line written ===
 
-/// The audit line of one decision, newline included: an [`AuditRecord`] as JSON, serialised
-/// straight from the request and the decision without an owned copy of each string (a record
-/// is written for every request, so its cost is on the request path).
-pub fn line(
+/// Appends the audit line of one decision to `out`, newline included: an [`AuditRecord`] as
+/// JSON, serialised straight from the request and the decision without an owned copy of each
+/// string (a record is written for every request, so its cost is on the request path).
+pub fn write_line(
+    out: &mut Vec<u8>,
     request: &AdmissionRequest<Object>,
     decision: &Decision,
     time: DateTime<Utc>,
     duration_seconds: f64,
-) -> Vec<u8> {
+) {
     json_line(
+        out,
         &RecordOut::new(request, decision, time, duration_seconds),
         &request.uid,
-    )
+    );
 }
 
-/// `record` as one JSON line, newline included.
-fn json_line(record: &impl Serialize, uid: &str) -> Vec<u8> {
-    // An audit line is about 1 KiB: one allocation for most.
-    let mut line = Vec::with_capacity(1536);
-    if let Err(error) = serde_json::to_writer(&mut line, record) {
+/// Appends `record` to `out` as one JSON line, newline included.
+fn json_line(out: &mut Vec<u8>, record: &impl Serialize, uid: &str) {
+    let start = out.len();
+    if let Err(error) = serde_json::to_writer(&mut *out, record) {
         // Serialising plain strings and numbers into memory cannot fail; if it ever does, the
         // line still records that a decision happened.
-        line = format!("{{\"uid\":{uid:?},\"error\":{:?}}}", error.to_string()).into_bytes();
+        out.truncate(start);
+        let line = format!("{{\"uid\":{uid:?},\"error\":{:?}}}", error.to_string());
+        out.extend_from_slice(line.as_bytes());
     }
-    line.push(b'\n');
-    line
+    out.push(b'\n');
 }
 
 /// [`AuditRecord`] borrowed: the same fields, names and order (a test reads each line written
@@ -253,7 +255,9 @@ impl Serialize for WindowsOut<'_> {
 impl AuditRecord {
     /// The record as one line, newline included.
     pub fn to_line(&self) -> Vec<u8> {
-        json_line(self, &self.uid)
+        let mut line = Vec::new();
+        json_line(&mut line, self, &self.uid);
+        line
     }
 }
 
@@ -270,7 +274,7 @@ pub fn operation_name(operation: &Operation) -> &'static str {
 
 /// Where audit records go.
 pub trait AuditSink: Send + Sync {
-    /// Writes whole [`line`]s (one or more, as one write) and flushes them.
+    /// Writes whole [`write_line`] lines (one or more, as one write) and flushes them.
     fn write(&self, lines: &[u8]) -> std::io::Result<()>;
     /// Reopens the destination (after log rotation); a no-op where that means nothing.
     fn reopen(&self) -> std::io::Result<()> {
@@ -321,20 +325,31 @@ impl GroupCommit {
         }
     }
 
-    /// Appends one [`line`]; returns once it is written (or the write failed).
-    pub async fn append(&self, line: &[u8]) -> std::io::Result<()> {
-        let (batch, leads) = {
+    /// Queues one line, which `write` appends to the batch (see [`write_line`]), now; the
+    /// future it returns resolves once the line is written (or the write failed).
+    ///
+    /// The line is serialised straight into the batch: a separate buffer per line would be
+    /// one more allocation per request, and one above the size glibc serves from its
+    /// per-thread cache. Queueing before the first poll lets a request free its decision
+    /// before it waits: held across the wait by every request in flight, those allocations
+    /// interleave and stop being served from that cache too (BENCHMARKS.md).
+    pub fn append(
+        &self,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> impl Future<Output = std::io::Result<()>> + '_ {
+        let (batch, leader) = {
             let mut queue = self.lock();
-            queue.lines.extend_from_slice(line);
+            write(&mut queue.lines);
             let leads = !std::mem::replace(&mut queue.has_leader, true);
-            (queue.batch.clone(), leads)
+            (queue.batch.clone(), leads.then(|| Leader { log: self }))
         };
-        if leads {
-            let leader = Leader { log: self };
-            tokio::task::yield_now().await;
-            drop(leader);
+        async move {
+            if let Some(leader) = leader {
+                tokio::task::yield_now().await;
+                drop(leader);
+            }
+            batch.wait().await
         }
-        batch.wait().await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -346,7 +361,7 @@ impl GroupCommit {
 
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
-        let (batch, lines) = {
+        let (batch, mut lines) = {
             let mut queue = self.log.lock();
             queue.has_leader = false;
             (
@@ -359,6 +374,14 @@ impl Drop for Leader<'_> {
             .sink
             .write(&lines)
             .map_err(|e| (e.kind(), e.to_string()));
+        // The buffer serves the next batch unless that one has already started its own: a
+        // batch of many lines would otherwise grow a new one from nothing.
+        lines.clear();
+        let mut queue = self.log.lock();
+        if queue.lines.capacity() == 0 {
+            queue.lines = lines;
+        }
+        drop(queue);
         // Each batch has one leader, so its result is set once and this cannot fail.
         let _ = batch.result.set(result);
         batch.written.notify_waiters();
@@ -483,7 +506,14 @@ mod tests {
         let windows = crate::load::load_windows(&[]).unwrap();
         let now = DateTime::parse_from_rfc3339(CLOSED).unwrap().to_utc();
         let reviewed = review(&body, &windows, &Policy::default(), now).unwrap();
-        let line = line(&reviewed.request, &reviewed.decision, now, 0.000123);
+        let mut line = Vec::new();
+        write_line(
+            &mut line,
+            &reviewed.request,
+            &reviewed.decision,
+            now,
+            0.000123,
+        );
         assert_eq!(line.last(), Some(&b'\n'));
         assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
         let record: AuditRecord = serde_json::from_slice(&line).unwrap();
@@ -598,7 +628,9 @@ mod tests {
                 let (log, sink) = (log.clone(), sink.clone());
                 tokio::spawn(async move {
                     let line = format!("line {i}\n");
-                    log.append(line.as_bytes()).await.unwrap();
+                    log.append(|out| out.extend_from_slice(line.as_bytes()))
+                        .await
+                        .unwrap();
                     // Answered only once written.
                     assert!(sink.lines().contains(&format!("line {i}")));
                 })
@@ -625,7 +657,7 @@ mod tests {
         let tasks: Vec<_> = (0..10)
             .map(|_| {
                 let log = log.clone();
-                tokio::spawn(async move { log.append(b"x\n").await })
+                tokio::spawn(async move { log.append(|out| out.extend_from_slice(b"x\n")).await })
             })
             .collect();
         for task in tasks {
@@ -639,12 +671,12 @@ mod tests {
         let sink = Arc::new(Writes::default());
         let log = GroupCommit::new(sink.clone());
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let mut leader = Box::pin(log.append(b"leader\n"));
+        let mut leader = Box::pin(log.append(|out| out.extend_from_slice(b"leader\n")));
         assert!(
             leader.as_mut().poll(&mut cx).is_pending(),
             "the leader yields"
         );
-        let mut follower = Box::pin(log.append(b"follower\n"));
+        let mut follower = Box::pin(log.append(|out| out.extend_from_slice(b"follower\n")));
         assert!(
             follower.as_mut().poll(&mut cx).is_pending(),
             "the follower waits"

@@ -135,7 +135,7 @@ async fn validate(
     };
     let now = (state.clock)();
     let windows = state.windows.load();
-    let reviewed = match review(&body, &windows, &state.policy, now) {
+    let mut reviewed = match review(&body, &windows, &state.policy, now) {
         Ok(reviewed) => reviewed,
         Err(error) => return reject(&state, StatusCode::BAD_REQUEST, error.to_string()),
     };
@@ -151,16 +151,21 @@ async fn validate(
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    let line = audit::line(&reviewed.request, &reviewed.decision, now, seconds);
-    if let Err(error) = state.audit.append(&line).await {
-        state.metrics.record_audit_error();
-        tracing::error!(%error, uid = %reviewed.request.uid, "cannot write audit record");
-    }
+    let written = state.audit.append(|out| {
+        audit::write_line(out, &reviewed.request, &reviewed.decision, now, seconds);
+    });
     state
         .metrics
         .record_decision(&reviewed.request, &reviewed.decision, seconds);
     if let Some(events) = &state.events {
         events.notify(&reviewed.request, &reviewed.decision);
+    }
+    // Only the answer and the uid wait for the audit write; see `GroupCommit::append`.
+    let uid = std::mem::take(&mut reviewed.request.uid);
+    drop((reviewed, body, windows));
+    if let Err(error) = written.await {
+        state.metrics.record_audit_error();
+        tracing::error!(%error, %uid, "cannot write audit record");
     }
     ([(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
