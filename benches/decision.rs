@@ -140,7 +140,7 @@ fn bench_review(c: &mut Criterion) {
                 |b, request| {
                     b.iter(|| {
                         let decision = decide(black_box(request), &windows, &policy, now);
-                        black_box(response(request, &decision))
+                        black_box(serde_json::to_vec(&response(request, &decision)).unwrap())
                     })
                 },
             );

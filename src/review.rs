@@ -2,11 +2,10 @@
 //! and `fluxgate review`, so the two can never answer differently.
 
 use crate::object::Object;
-use crate::policy::{Decision, Policy, decide, response};
+use crate::policy::{Decision, Policy, ResponseReview, decide, response};
 use crate::window::WindowSet;
 use chrono::{DateTime, Utc};
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionReview};
+use kube::core::admission::AdmissionRequest;
 
 /// The only AdmissionReview version the API server sends us (the webhook asks for v1).
 pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
@@ -24,20 +23,24 @@ pub enum ReviewError {
     NoRequest,
 }
 
-/// A reviewed request: the request, the decision, and the response review to send back.
+/// A reviewed request: the request and the decision, from which the response is written.
 #[derive(Debug)]
 pub struct Reviewed {
     pub request: AdmissionRequest<Object>,
     pub decision: Decision,
-    pub response: AdmissionReview<DynamicObject>,
 }
 
 impl Reviewed {
+    /// The response review to send back.
+    pub fn response(&self) -> ResponseReview<'_> {
+        response(&self.request, &self.decision)
+    }
+
     /// The response review as the server sends it: compact JSON.
     pub fn response_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         // A response is well under 1 KiB: one allocation.
         let mut json = Vec::with_capacity(1024);
-        serde_json::to_writer(&mut json, &self.response)?;
+        serde_json::to_writer(&mut json, &self.response())?;
         Ok(json)
     }
 }
@@ -81,12 +84,7 @@ pub fn review(
 ) -> Result<Reviewed, ReviewError> {
     let request = parse_request(body)?;
     let decision = decide(&request, windows, policy, now);
-    let response = response(&request, &decision).into_review();
-    Ok(Reviewed {
-        request,
-        decision,
-        response,
-    })
+    Ok(Reviewed { request, decision })
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ use fluxgate::policy::{
 };
 use fluxgate::review::{Reviewed, review};
 use fluxgate::window::{WindowSet, evaluate};
+use kube::core::DynamicObject;
+use kube::core::admission::AdmissionReview;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::Config;
@@ -512,7 +514,7 @@ proptest! {
         prop_assert_eq!(&dry.decision.message, &real.decision.message);
         prop_assert_eq!(&dry.decision.warnings, &real.decision.warnings);
         let annotations = |r: &Reviewed| {
-            serde_json::to_value(&r.response).unwrap()["response"]["auditAnnotations"].clone()
+            serde_json::to_value(r.response()).unwrap()["response"]["auditAnnotations"].clone()
         };
         prop_assert_eq!(annotations(&dry), annotations(&real));
     }
@@ -562,7 +564,28 @@ proptest! {
 }
 
 fn check_response(reviewed: &Reviewed, uid: Option<&str>) -> Result<(), TestCaseError> {
-    let json = serde_json::to_value(&reviewed.response).unwrap();
+    let json = serde_json::to_value(reviewed.response()).unwrap();
+    // What the server sends is what `kube`'s own AdmissionReview type reads.
+    let wire = reviewed.response_json().unwrap();
+    let kube_review: AdmissionReview<DynamicObject> = serde_json::from_slice(&wire).unwrap();
+    prop_assert_eq!(&kube_review.types, &reviewed.request.types);
+    let kube_response = kube_review.response.unwrap();
+    prop_assert_eq!(&kube_response.uid, &reviewed.request.uid);
+    prop_assert_eq!(kube_response.allowed, reviewed.decision.allowed);
+    prop_assert_eq!(&kube_response.result.message, &reviewed.decision.message);
+    let warnings = Some(&reviewed.decision.warnings).filter(|w| !w.is_empty());
+    prop_assert_eq!(kube_response.warnings.as_ref(), warnings);
+    prop_assert_eq!(
+        kube_response
+            .audit_annotations
+            .get("reason")
+            .map(String::as_str),
+        Some(reviewed.decision.reason.as_str())
+    );
+    prop_assert_eq!(
+        serde_json::to_value(&kube_response).unwrap(),
+        json["response"].clone()
+    );
     let response = &json["response"];
     let request_uid = reviewed.request.uid.as_str();
     prop_assert_eq!(response["uid"].as_str(), Some(request_uid), "{}", json);

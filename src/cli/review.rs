@@ -27,7 +27,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     let now = args.at.unwrap_or_else(Utc::now);
     let reviewed = review(&input, &config.windows, &config.policy, now).context("stdin")?;
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, &reviewed.response).context("cannot write stdout")?;
+    serde_json::to_writer_pretty(&mut out, &reviewed.response()).context("cannot write stdout")?;
     writeln!(out).context("cannot write stdout")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,7 @@
 //! The admission decision: why a change was admitted or denied, in one place.
 //!
 //! [`decide`] takes one AdmissionRequest, the windows, the [`Policy`] and the instant, and
-//! returns a [`Decision`]; [`response`] turns it into the AdmissionResponse the API server reads.
+//! returns a [`Decision`]; [`response`] turns it into the AdmissionReview the API server reads.
 //! Nothing here does I/O or reads a clock, so the HTTP server, `fluxgate review` and the tests
 //! all get the same answer for the same input.
 
@@ -13,7 +13,7 @@ mod response;
 
 pub use bypass::{Bypass, BypassError};
 pub use decide::{FluxOwner, Subject, decide, field_manager};
-pub use response::{audit_annotations, response};
+pub use response::{ResponseReview, response};
 
 use crate::window::WindowState;
 use chrono::Duration;

@@ -75,6 +75,12 @@ impl Review {
     fn decide_at(&self, t: &str) -> Decision {
         self.decide_with(&windows(), &Policy::default(), t)
     }
+    /// The response review as JSON.
+    fn respond_at(&self, t: &str) -> Value {
+        let body = serde_json::to_vec(&self.0).unwrap();
+        let reviewed = review(&body, &windows(), &Policy::default(), at(t)).unwrap();
+        serde_json::to_value(reviewed.response()).unwrap()
+    }
     fn decide_with(&self, windows: &WindowSet, policy: &Policy, t: &str) -> Decision {
         let body = serde_json::to_vec(&self.0).unwrap();
         review(&body, windows, policy, at(t)).unwrap().decision
@@ -443,12 +449,19 @@ fn a_valid_bypass_admits_loudly() {
         "{:?}",
         d.warnings
     );
-    let annotations = audit_annotations(&d);
-    assert_eq!(annotations["decision"], "allow");
-    assert_eq!(annotations["reason"], "bypass");
-    assert_eq!(annotations["window"], "business-hours");
-    assert_eq!(annotations["bypass-reason"], "CVE-2026-1234 hotfix");
-    assert_eq!(annotations["bypass-until"], "2026-11-27T20:00:00Z");
+    let json = review.respond_at(CLOSED);
+    assert_eq!(
+        json["response"]["auditAnnotations"],
+        json!({
+            "decision": "allow",
+            "reason": "bypass",
+            "window": "business-hours",
+            "bypass-reason": "CVE-2026-1234 hotfix",
+            "bypass-until": "2026-11-27T20:00:00Z",
+        })
+    );
+    assert_eq!(json["response"]["status"]["status"], "Success");
+    assert_eq!(json["response"]["warnings"], json!(d.warnings));
 }
 
 #[test]
@@ -597,7 +610,7 @@ fn dry_run_gets_the_same_answer_as_the_real_request() {
 fn denial_response_is_403_forbidden_with_audit_annotations_and_uid() {
     let body = serde_json::to_vec(&Review::of(DEPLOYMENT_BUMP).0).unwrap();
     let reviewed = review(&body, &windows(), &Policy::default(), at(CLOSED)).unwrap();
-    let json = serde_json::to_value(&reviewed.response).unwrap();
+    let json = serde_json::to_value(reviewed.response()).unwrap();
     assert_eq!(json["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(json["kind"], "AdmissionReview");
     let response = &json["response"];
