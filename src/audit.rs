@@ -666,6 +666,17 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_line_is_queued_when_appended_not_when_first_awaited() {
+        let sink = Arc::new(Writes::default());
+        let log = GroupCommit::new(sink.clone());
+        let leader = log.append(|out| out.extend_from_slice(b"leader\n"));
+        let follower = log.append(|out| out.extend_from_slice(b"follower\n"));
+        drop(leader); // never polled: the server frees the decision before awaiting
+        assert_eq!(sink.lines(), ["leader", "follower"]);
+        drop(follower);
+    }
+
     #[tokio::test]
     async fn a_leader_that_goes_away_still_writes_the_batch() {
         let sink = Arc::new(Writes::default());
