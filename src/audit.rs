@@ -93,8 +93,10 @@ pub struct AuditBypass {
 // === the line written ===
 
 /// Appends the audit line of one decision to `out`, newline included: an [`AuditRecord`] as
-/// JSON, serialised straight from the request and the decision without an owned copy of each
-/// string (a record is written for every request, so its cost is on the request path).
+/// JSON, written straight from the request and the decision (a record is written for every
+/// request, so its cost is on the request path: see [`crate::json_out`]). Same fields, names,
+/// order and bytes as `AuditRecord`'s serde form: a test reads lines back as `AuditRecord`s
+/// and writes them again, byte for byte.
 pub fn write_line(
     out: &mut Vec<u8>,
     request: &AdmissionRequest<Object>,
@@ -102,152 +104,99 @@ pub fn write_line(
     time: DateTime<Utc>,
     duration_seconds: f64,
 ) {
-    json_line(
-        out,
-        &RecordOut::new(request, decision, time, duration_seconds),
-        &request.uid,
+    use crate::json_out::{Object as Json, bool, opt_string, string, strings};
+    let Subject { mode, owner, .. } = &decision.subject;
+    let mut line = Json::new(out);
+    // chrono's serde form of a `DateTime` is its `Debug` form.
+    let _ = write!(line.key("time"), "\"{time:?}\"");
+    string(line.key("uid"), &request.uid);
+    string(
+        line.key("decision"),
+        if decision.allowed { "allow" } else { "deny" },
     );
-}
-
-/// Appends `record` to `out` as one JSON line, newline included.
-fn json_line(out: &mut Vec<u8>, record: &impl Serialize, uid: &str) {
-    let start = out.len();
-    if let Err(error) = serde_json::to_writer(&mut *out, record) {
-        // Serialising plain strings and numbers into memory cannot fail; if it ever does, the
-        // line still records that a decision happened.
-        out.truncate(start);
-        let line = format!("{{\"uid\":{uid:?},\"error\":{:?}}}", error.to_string());
-        out.extend_from_slice(line.as_bytes());
+    string(line.key("reason"), decision.reason.as_str());
+    string(line.key("message"), &decision.message);
+    bool(line.key("dryRun"), request.dry_run);
+    string(line.key("operation"), operation_name(&request.operation));
+    let user = &request.user_info;
+    string(
+        line.key("user"),
+        user.username.as_deref().unwrap_or_default(),
+    );
+    let groups = user.groups.as_deref().unwrap_or_default();
+    strings(line.key("groups"), groups.iter().map(String::as_str));
+    opt_string(line.key("fieldManager"), field_manager(request));
+    string(line.key("group"), &request.kind.group);
+    string(line.key("version"), &request.kind.version);
+    string(line.key("kind"), &request.kind.kind);
+    opt_string(line.key("namespace"), request.namespace.as_deref());
+    string(line.key("name"), &request.name);
+    opt_string(line.key("mode"), mode.as_deref());
+    let windows = line.key("windows");
+    windows.push(b'[');
+    for (i, verdict) in decision.windows.iter().enumerate() {
+        if i > 0 {
+            windows.push(b',');
+        }
+        write_window(windows, verdict);
     }
+    windows.push(b']');
+    match owner {
+        Some(owner) => {
+            let mut json = Json::new(line.key("owner"));
+            string(json.key("kind"), owner.kind);
+            opt_string(json.key("namespace"), owner.namespace.as_deref());
+            string(json.key("name"), &owner.name);
+            json.end();
+        }
+        None => opt_string(line.key("owner"), None),
+    }
+    match &decision.bypass {
+        Some(bypass) => {
+            let mut json = Json::new(line.key("bypass"));
+            opt_string(json.key("reason"), bypass.reason.as_deref());
+            opt_string(json.key("until"), bypass.until.as_deref());
+            bool(json.key("valid"), decision.reason == Reason::Bypass);
+            json.end();
+        }
+        None => opt_string(line.key("bypass"), None),
+    }
+    // serde_json's own number formatting, so the bytes match; writing a float cannot fail.
+    let _ = serde_json::to_writer(line.key("durationSeconds"), &duration_seconds);
+    line.end();
     out.push(b'\n');
 }
 
-/// [`AuditRecord`] borrowed: the same fields, names and order (a test reads each line written
-/// back as an `AuditRecord` and writes it again, byte for byte).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RecordOut<'a> {
-    time: DateTime<Utc>,
-    uid: &'a str,
-    decision: &'static str,
-    reason: Reason,
-    message: &'a str,
-    dry_run: bool,
-    operation: &'static str,
-    user: &'a str,
-    groups: &'a [String],
-    field_manager: Option<&'a str>,
-    group: &'a str,
-    version: &'a str,
-    kind: &'a str,
-    namespace: Option<&'a str>,
-    name: &'a str,
-    mode: Option<&'a str>,
-    windows: WindowsOut<'a>,
-    owner: Option<OwnerOut<'a>>,
-    bypass: Option<BypassOut<'a>>,
-    duration_seconds: f64,
-}
-
-/// `windows`, each as an [`AuditWindow`].
-struct WindowsOut<'a>(&'a [WindowVerdict]);
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct WindowOut<'a> {
-    name: &'a str,
-    exists: bool,
-    open: bool,
-    frozen: bool,
-    since: Option<String>,
-    next: Option<String>,
-    time_zone: Option<&'static str>,
-}
-
-#[derive(Serialize)]
-struct OwnerOut<'a> {
-    kind: &'static str,
-    namespace: Option<&'a str>,
-    name: &'a str,
-}
-
-#[derive(Serialize)]
-struct BypassOut<'a> {
-    reason: Option<&'a str>,
-    until: Option<&'a str>,
-    valid: bool,
-}
-
-impl<'a> RecordOut<'a> {
-    fn new(
-        request: &'a AdmissionRequest<Object>,
-        decision: &'a Decision,
-        time: DateTime<Utc>,
-        duration_seconds: f64,
-    ) -> Self {
-        let Subject { mode, owner, .. } = &decision.subject;
-        RecordOut {
-            time,
-            uid: &request.uid,
-            decision: if decision.allowed { "allow" } else { "deny" },
-            reason: decision.reason,
-            message: &decision.message,
-            dry_run: request.dry_run,
-            operation: operation_name(&request.operation),
-            user: request.user_info.username.as_deref().unwrap_or_default(),
-            groups: request.user_info.groups.as_deref().unwrap_or_default(),
-            field_manager: field_manager(request),
-            group: &request.kind.group,
-            version: &request.kind.version,
-            kind: &request.kind.kind,
-            namespace: request.namespace.as_deref(),
-            name: &request.name,
-            mode: mode.as_deref(),
-            windows: WindowsOut(&decision.windows),
-            owner: owner.as_ref().map(|o| OwnerOut {
-                kind: o.kind,
-                namespace: o.namespace.as_deref(),
-                name: &o.name,
-            }),
-            bypass: decision.bypass.as_ref().map(|b| BypassOut {
-                reason: b.reason.as_deref(),
-                until: b.until.as_deref(),
-                valid: decision.reason == Reason::Bypass,
-            }),
-            duration_seconds,
+/// One [`AuditWindow`].
+fn write_window(out: &mut Vec<u8>, verdict: &WindowVerdict) {
+    use crate::json_out::{Object as Json, bool, opt_string, string};
+    let mut json = Json::new(out);
+    string(json.key("name"), &verdict.name);
+    bool(json.key("exists"), verdict.known.is_some());
+    match &verdict.known {
+        Some(known) => {
+            let state = &known.state;
+            bool(json.key("open"), state.open);
+            bool(json.key("frozen"), state.freeze.is_some());
+            let instant = |t: Option<DateTime<Utc>>| {
+                t.map(|t| {
+                    t.with_timezone(&known.time_zone)
+                        .to_rfc3339_opts(SecondsFormat::Secs, true)
+                })
+            };
+            opt_string(json.key("since"), instant(state.since).as_deref());
+            opt_string(json.key("next"), instant(state.next).as_deref());
+            string(json.key("timeZone"), known.time_zone.name());
+        }
+        None => {
+            bool(json.key("open"), false);
+            bool(json.key("frozen"), false);
+            opt_string(json.key("since"), None);
+            opt_string(json.key("next"), None);
+            opt_string(json.key("timeZone"), None);
         }
     }
-}
-
-impl Serialize for WindowsOut<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let instant = |t: Option<DateTime<Utc>>, tz: chrono_tz::Tz| {
-            t.map(|t| {
-                t.with_timezone(&tz)
-                    .to_rfc3339_opts(SecondsFormat::Secs, true)
-            })
-        };
-        serializer.collect_seq(self.0.iter().map(|w| match &w.known {
-            Some(k) => WindowOut {
-                name: &w.name,
-                exists: true,
-                open: k.state.open,
-                frozen: k.state.freeze.is_some(),
-                since: instant(k.state.since, k.time_zone),
-                next: instant(k.state.next, k.time_zone),
-                time_zone: Some(k.time_zone.name()),
-            },
-            None => WindowOut {
-                name: &w.name,
-                exists: false,
-                open: false,
-                frozen: false,
-                since: None,
-                next: None,
-                time_zone: None,
-            },
-        }))
-    }
+    json.end();
 }
 
 // === impl AuditRecord ===
@@ -255,8 +204,18 @@ impl Serialize for WindowsOut<'_> {
 impl AuditRecord {
     /// The record as one line, newline included.
     pub fn to_line(&self) -> Vec<u8> {
-        let mut line = Vec::new();
-        json_line(&mut line, self, &self.uid);
+        let mut line = match serde_json::to_vec(self) {
+            Ok(line) => line,
+            // Serialising plain strings and numbers into memory cannot fail; if it ever does,
+            // the line still records that a decision happened.
+            Err(error) => format!(
+                "{{\"uid\":{:?},\"error\":{:?}}}",
+                self.uid,
+                error.to_string()
+            )
+            .into_bytes(),
+        };
+        line.push(b'\n');
         line
     }
 }
