@@ -10,8 +10,9 @@
 use super::Decision;
 use crate::object::Object;
 use kube::core::admission::AdmissionRequest;
-use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
+use std::borrow::Cow;
+use std::io::Write;
 
 /// The AdmissionReview answering `request` with `decision`; a denial carries code 403,
 /// reason `Forbidden`.
@@ -80,49 +81,87 @@ struct StatusOut<'a> {
 }
 
 /// Plain keys: the API server prefixes them with the webhook's name in its audit log.
-/// `decision` and `reason` always; `window` when windows were involved; `bypass-reason` and
-/// `bypass-until` when the bypass annotations were consulted.
 #[derive(Debug)]
 struct AuditAnnotations<'a>(&'a Decision);
 
+impl<'a> AuditAnnotations<'a> {
+    /// `decision` and `reason` always; `window` when windows were involved; `bypass-reason`
+    /// and `bypass-until` when the bypass annotations were consulted. In this order.
+    fn entries(&self) -> impl Iterator<Item = (&'static str, Cow<'a, str>)> {
+        let decision = self.0;
+        let bypass = decision.bypass.as_ref();
+        let allowed = if decision.allowed { "allow" } else { "deny" };
+        [
+            Some(("decision", Cow::Borrowed(allowed))),
+            Some(("reason", Cow::Borrowed(decision.reason.as_str()))),
+            (!decision.windows.is_empty()).then(|| ("window", Cow::Owned(window_names(decision)))),
+            bypass
+                .and_then(|b| b.reason.as_deref())
+                .map(|reason| ("bypass-reason", Cow::Borrowed(reason))),
+            bypass
+                .and_then(|b| b.until.as_deref())
+                .map(|until| ("bypass-until", Cow::Borrowed(until))),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
 impl Serialize for AuditAnnotations<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let decision = self.0;
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("decision", if decision.allowed { "allow" } else { "deny" })?;
-        map.serialize_entry("reason", decision.reason.as_str())?;
-        if !decision.windows.is_empty() {
-            map.serialize_entry("window", &WindowNames(decision))?;
-        }
-        if let Some(bypass) = &decision.bypass {
-            if let Some(reason) = &bypass.reason {
-                map.serialize_entry("bypass-reason", reason)?;
-            }
-            if let Some(until) = &bypass.until {
-                map.serialize_entry("bypass-until", until)?;
-            }
-        }
-        map.end()
+        serializer.collect_map(self.entries())
     }
 }
 
-/// The names of the windows involved, comma-separated, written without joining them first.
-struct WindowNames<'a>(&'a Decision);
-
-impl std::fmt::Display for WindowNames<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, window) in self.0.windows.iter().enumerate() {
-            if i > 0 {
-                f.write_str(",")?;
-            }
-            f.write_str(&window.name)?;
+/// The names of the windows involved, comma-separated.
+fn window_names(decision: &Decision) -> String {
+    let mut names = String::with_capacity(64);
+    for (i, window) in decision.windows.iter().enumerate() {
+        if i > 0 {
+            names.push(',');
         }
-        Ok(())
+        names.push_str(&window.name);
     }
+    names
 }
 
-impl Serialize for WindowNames<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+impl ResponseReview<'_> {
+    /// Appends the review to `out` as compact JSON: the bytes serde writes for it (a property
+    /// test holds the two together), written by [`crate::json_out`], which escapes the message
+    /// eight bytes at a time where serde_json escapes one.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        use crate::json_out::{Object, bool, string, strings};
+        let mut review = Object::new(out);
+        string(review.key("apiVersion"), self.api_version);
+        string(review.key("kind"), self.kind);
+        let r = &self.response;
+        let mut response = Object::new(review.key("response"));
+        string(response.key("uid"), r.uid);
+        bool(response.key("allowed"), r.allowed);
+        let mut status = Object::new(response.key("status"));
+        string(status.key("status"), r.status.status);
+        if let Some(code) = r.status.code {
+            let _ = write!(status.key("code"), "{code}");
+        }
+        if !r.status.message.is_empty() {
+            string(status.key("message"), r.status.message);
+        }
+        if let Some(reason) = r.status.reason {
+            string(status.key("reason"), reason);
+        }
+        status.end();
+        let mut annotations = Object::new(response.key("auditAnnotations"));
+        for (key, value) in r.audit_annotations.entries() {
+            string(annotations.key(key), &value);
+        }
+        annotations.end();
+        if !r.warnings.is_empty() {
+            strings(
+                response.key("warnings"),
+                r.warnings.iter().map(String::as_str),
+            );
+        }
+        response.end();
+        review.end();
     }
 }

@@ -139,17 +139,7 @@ async fn validate(
         Ok(reviewed) => reviewed,
         Err(error) => return reject(&state, StatusCode::BAD_REQUEST, error.to_string()),
     };
-    let json = match reviewed.response_json() {
-        Ok(json) => json,
-        Err(error) => {
-            tracing::error!(%error, uid = %reviewed.request.uid, "cannot serialise AdmissionResponse");
-            return reject(
-                &state,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error".into(),
-            );
-        }
-    };
+    let json = reviewed.response_json();
     let seconds = started.elapsed().as_secs_f64();
     let written = state.audit.append(|out| {
         audit::write_line(out, &reviewed.request, &reviewed.decision, now, seconds);
