@@ -78,21 +78,30 @@ pub fn parse_duration_or_zero(text: &str) -> Result<Duration, DurationError> {
     Ok(total)
 }
 
-/// Formats a duration the way [`parse_duration`] reads it (`1h30m`, `24h`, `45s`).
-pub fn format_duration(duration: Duration) -> String {
-    let total = duration.num_seconds();
-    let (hours, minutes, seconds) = (total / 3600, (total % 3600) / 60, total % 60);
-    let mut out = String::new();
-    if hours != 0 {
-        out.push_str(&format!("{hours}h"));
+/// Formats a duration the way [`parse_duration`] reads it (`1h30m`, `24h`, `45s`), straight
+/// into the text that holds it (every denial message names the bypass limit).
+pub fn format_duration(duration: Duration) -> DurationText {
+    DurationText(duration)
+}
+
+/// See [`format_duration`].
+pub struct DurationText(Duration);
+
+impl std::fmt::Display for DurationText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let total = self.0.num_seconds();
+        let (hours, minutes, seconds) = (total / 3600, (total % 3600) / 60, total % 60);
+        if hours != 0 {
+            write!(f, "{hours}h")?;
+        }
+        if minutes != 0 {
+            write!(f, "{minutes}m")?;
+        }
+        if seconds != 0 || (hours == 0 && minutes == 0) {
+            write!(f, "{seconds}s")?;
+        }
+        Ok(())
     }
-    if minutes != 0 {
-        out.push_str(&format!("{minutes}m"));
-    }
-    if seconds != 0 || out.is_empty() {
-        out.push_str(&format!("{seconds}s"));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -134,8 +143,11 @@ mod tests {
     fn format_round_trips() {
         for text in ["2h", "1h30m", "45s", "24h", "1h0m5s"] {
             let parsed = parse_duration(text).unwrap();
-            assert_eq!(parse_duration(&format_duration(parsed)), Ok(parsed));
+            assert_eq!(
+                parse_duration(&format_duration(parsed).to_string()),
+                Ok(parsed)
+            );
         }
-        assert_eq!(format_duration(Duration::minutes(90)), "1h30m");
+        assert_eq!(format_duration(Duration::minutes(90)).to_string(), "1h30m");
     }
 }

@@ -13,6 +13,7 @@ use crate::window::{self, ReconciliationWindow, Window, WindowSet};
 use chrono::{DateTime, SecondsFormat, Utc};
 use kube::core::admission::{AdmissionRequest, Operation};
 use std::collections::BTreeSet;
+use std::fmt::Write;
 
 /// What a request is about, for messages and the audit record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -168,7 +169,10 @@ pub fn decide(
         new
     };
     let bypass = target.and_then(|o| Bypass::from_annotations(o.annotations.as_ref()?));
-    let closed = format!(
+    // The message grows from here in place: one allocation on every denial.
+    let mut closed = String::with_capacity(512);
+    let _ = write!(
+        closed,
         "{} is governed by {}",
         outcome.subject.display,
         WindowsText(&outcome.windows)
@@ -178,8 +182,10 @@ pub fn decide(
         .iter()
         .any(|w| w.known.as_ref().is_some_and(|k| k.state.freeze.is_some()));
     let Some(bypass) = bypass else {
-        let message = format!(
-            "{closed}; to ship an emergency change now, set the annotations \
+        let mut message = closed;
+        let _ = write!(
+            message,
+            "; to ship an emergency change now, set the annotations \
              {BYPASS_REASON_ANNOTATION} (why) and {BYPASS_UNTIL_ANNOTATION} (RFC 3339, at most {} \
              ahead) in Git",
             format_duration(policy.max_bypass)
@@ -198,14 +204,16 @@ pub fn decide(
                 "fluxgate: emergency bypass of a closed reconciliation window until {until_text}: {}",
                 bypass.reason.as_deref().unwrap_or_default().trim()
             );
-            let message = format!("{closed}; admitted by emergency bypass until {until_text}");
+            let mut message = closed;
+            let _ = write!(message, "; admitted by emergency bypass until {until_text}");
             let mut decision = outcome.allow(Reason::Bypass, message);
             decision.warnings.push(warning);
             decision.bypass = Some(bypass);
             decision
         }
         Err(problem) => {
-            let message = format!("{closed}; the emergency bypass is invalid: {problem}");
+            let mut message = closed;
+            let _ = write!(message, "; the emergency bypass is invalid: {problem}");
             let mut decision = outcome.deny(Reason::InvalidBypass, message);
             decision.bypass = Some(bypass);
             decision
@@ -434,10 +442,18 @@ impl Subject {
             new.and_then(|o| o.metadata.generate_name.as_ref().map(|g| format!("{g}*")))
                 .unwrap_or_else(|| "<unnamed>".to_owned())
         };
-        let display = match request.namespace.as_deref() {
-            Some(ns) if !ns.is_empty() => format!("{} {ns}/{name}", request.kind.kind),
-            _ => format!("{} {name}", request.kind.kind),
-        };
+        // `Kind namespace/name`, or `Kind name` when cluster-scoped.
+        let kind = &request.kind.kind;
+        let namespace = request.namespace.as_deref().filter(|ns| !ns.is_empty());
+        let mut display =
+            String::with_capacity(kind.len() + namespace.map_or(0, str::len) + name.len() + 2);
+        display.push_str(kind);
+        display.push(' ');
+        if let Some(ns) = namespace {
+            display.push_str(ns);
+            display.push('/');
+        }
+        display.push_str(&name);
         fn labels_of(o: Option<&Object>) -> Option<&StringMap> {
             o.and_then(|o| o.labels.as_ref())
         }
