@@ -54,7 +54,7 @@ impl<'a> Str<'a> {
 }
 
 /// Where the first `"` or `\` in `bytes` is. Eight bytes at a time: strings are most of the text.
-fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+pub fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
     // A byte of `x` is zero where the word matched; the lowest flagged byte is exact.

@@ -17,7 +17,7 @@
 //! equal. That errs towards "changed", which is checked against the window, never towards
 //! admitting a change as a no-op.
 
-use crate::json_text::{Token, Tokens};
+use crate::json_text::{Token, Tokens, quote_or_backslash};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 
@@ -48,6 +48,9 @@ fn lockstep(old: &[u8], new: &[u8]) -> Walk {
     // Where the bytes first differ: a token that ends before it, with the byte after it, is
     // in both texts at the same place, so only `old` is tokenised up to there.
     let shared = common_prefix(old, new);
+    if surely_changed_at(old, new, shared) {
+        return Walk::Changed;
+    }
     // The open containers, innermost in bit 0: 1 for an object, 0 for an array. Deeper text
     // than fits is left to the tree comparison.
     let (mut open, mut depth) = (0u64, 0u32);
@@ -97,6 +100,53 @@ fn lockstep(old: &[u8], new: &[u8]) -> Walk {
             };
         }
     }
+}
+
+/// Whether texts that first differ at byte `p` surely hold different values, told from the
+/// quotes before `p` alone (far cheaper than tokenising up to it): `p` is inside a string value
+/// (not a key, no escape), or at a bracket or literal away from any number. `false` means "not
+/// sure" (a key, an escape, whitespace, a number: `1.0` is `1.00`), and the walk decides.
+fn surely_changed_at(old: &[u8], new: &[u8], p: usize) -> bool {
+    let (Some(&x), Some(&y)) = (old.get(p), new.get(p)) else {
+        return false;
+    };
+    // Where the string around `p` opened, if any, and whether it holds an escape before `p`.
+    let (mut in_string, mut escaped) = (false, false);
+    let mut i = 0;
+    while let Some(found) = old.get(i..p).and_then(quote_or_backslash) {
+        let at = i + found;
+        if old[at] == b'\\' {
+            escaped = true;
+            i = at + 2;
+        } else {
+            in_string = !in_string;
+            escaped = false;
+            i = at + 1;
+        }
+    }
+    if i > p || escaped {
+        return false;
+    }
+    if in_string {
+        // Unescaped strings are equal exactly when their bytes are; a key may be another order.
+        return [old, new].into_iter().all(|text| ends_as_a_value(text, p));
+    }
+    let number_or_space = |b: u8| b"-+.0123456789eE \t\n\r".contains(&b);
+    let before = p.checked_sub(1).map(|q| old[q]);
+    !number_or_space(x) && !number_or_space(y) && !before.is_some_and(number_or_space)
+}
+
+/// The string around `p` ends without an escape, and no `:` follows it: a value, not a key.
+fn ends_as_a_value(text: &[u8], p: usize) -> bool {
+    let Some(end) = text.get(p..).and_then(quote_or_backslash).map(|n| p + n) else {
+        return false;
+    };
+    let next = text
+        .get(end + 1..)
+        .unwrap_or_default()
+        .iter()
+        .find(|b| !b" \t\n\r".contains(b));
+    text[end] == b'"' && next != Some(&b':')
 }
 
 /// The length of the longest common prefix of `a` and `b`.
@@ -265,6 +315,16 @@ mod tests {
             (r#"{"a":[1,2,3]}"#, r#"{"a":[1,2]}"#),
             (r#"{"a":1}"#, r#"{"a":1.0}"#),
             (r#"{"a":1.0}"#, r#"{"a":1.00}"#),
+            (r#"{"a":"\u00e9"}"#, r#"{"a":"\u00E9"}"#),
+            (r#"{"a":"x\"y"}"#, r#"{"a":"x\"z"}"#),
+            (r#"{"a":"x","b":1}"#, r#"{"a":"y","b":1}"#),
+            (r#"{"a":"x","b":1}"#, r#"{"b":1,"a":"x"}"#),
+            (r#"{"ab":1,"a":2}"#, r#"{"a":2,"ab":1}"#),
+            (r#"{"a":"x" ,"b":1}"#, r#"{"a":"x","b":1}"#),
+            (r#"{"a":true}"#, r#"{"a":null}"#),
+            (r#"{"a":[1]}"#, r#"{"a":{"b":1}}"#),
+            (r#"{"a":{}}"#, r#"{"a":{ }}"#),
+            (r#"{"a":12}"#, r#"{"a":13}"#),
             (r#"{"a":1e2}"#, r#"{"a":100.0}"#),
             (r#"{"a":-1}"#, r#"{"a":-1}"#),
             (r#"{"a":"é\u00e9"}"#, r#"{"a":"éé"}"#),
@@ -306,6 +366,32 @@ mod tests {
             lockstep(br#"{"a":1,"b":2}"#, br#"{"b":2,"a":1}"#),
             Walk::KeysDiffer
         );
+        // Told from the quotes alone: a string value, a literal, a bracket.
+        for (old, new) in [
+            (r#"{"a":{"k":"v1"},"b":2}"#, r#"{"a":{"k":"v2"},"b":2}"#),
+            (r#"{"a":true}"#, r#"{"a":false}"#),
+            (r#"{"a":[]}"#, r#"{"a":{}}"#),
+        ] {
+            let p = common_prefix(old.as_bytes(), new.as_bytes());
+            assert!(
+                surely_changed_at(old.as_bytes(), new.as_bytes(), p),
+                "{old} vs {new}"
+            );
+        }
+        // Not sure, for the walk: a key, an escape, a number, whitespace.
+        for (old, new) in [
+            (r#"{"a":1,"b":2}"#, r#"{"a":1,"c":2}"#),
+            (r#"{"a":"\u00e9"}"#, r#"{"a":"\u00E9"}"#),
+            (r#"{"a":"\u00e9x"}"#, r#"{"a":"\u00e9y"}"#),
+            (r#"{"a":1.0}"#, r#"{"a":1.00}"#),
+            (r#"{"a": 1}"#, r#"{"a":1}"#),
+        ] {
+            let p = common_prefix(old.as_bytes(), new.as_bytes());
+            assert!(
+                !surely_changed_at(old.as_bytes(), new.as_bytes(), p),
+                "{old} vs {new}"
+            );
+        }
         // One more key, at the same place: another key set, so a change.
         assert_eq!(lockstep(br#"{"a":1}"#, br#"{"a":1,"b":2}"#), Walk::Changed);
         assert_eq!(
@@ -420,10 +506,37 @@ mod tests {
         out
     }
 
+    fn collect_leaves<'v>(value: &'v mut Value, out: &mut Vec<&'v mut Value>) {
+        match value {
+            Value::Array(items) => items.iter_mut().for_each(|v| collect_leaves(v, out)),
+            Value::Object(map) => map.values_mut().for_each(|v| collect_leaves(v, out)),
+            leaf => out.push(leaf),
+        }
+    }
+
     proptest! {
         #[test]
         fn any_text_is_answered_without_a_panic(a in ".{0,40}", b in ".{0,40}") {
             let _ = same_json(&a, &b);
+        }
+
+        /// One leaf changed deep inside: the first difference is wherever that leaf is.
+        #[test]
+        fn one_changed_leaf_is_value_inequality(
+            a in json(),
+            leaf in json(),
+            pick in any::<prop::sample::Index>(),
+            reencode in any::<bool>(),
+        ) {
+            let mut b = a.clone();
+            let mut leaves = Vec::new();
+            collect_leaves(&mut b, &mut leaves);
+            if !leaves.is_empty() {
+                *leaves.swap_remove(pick.index(leaves.len())) = leaf;
+            }
+            let old = a.to_string();
+            let new = if reencode { reencoded(&b) } else { b.to_string() };
+            prop_assert_eq!(same_json(&old, &new), a == b, "{} vs {}", old, new);
         }
 
         #[test]
