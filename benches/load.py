@@ -185,7 +185,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one short round")
     parser.add_argument("--duration", default="10s", help="per round and for the half-rate run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds at maximum rate")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds at maximum rate")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--no-pin", action="store_true",
                         help="do not pin the server to CPU 1 and oha to CPU 0")
