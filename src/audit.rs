@@ -298,7 +298,9 @@ impl GroupCommit {
     ) -> impl Future<Output = std::io::Result<()>> + '_ {
         let (batch, leader) = {
             let mut queue = self.lock();
-            write(&mut queue.lines);
+            let line = Partial::start(&mut queue.lines);
+            write(line.lines);
+            line.finish();
             let leads = !std::mem::replace(&mut queue.has_leader, true);
             (queue.batch.clone(), leads.then(|| Leader { log: self }))
         };
@@ -315,6 +317,38 @@ impl GroupCommit {
         self.queue
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A line being written into the batch. Should its writer panic halfway (it cannot, but the
+/// log must not depend on that), the half line is cut back out when this drops, so that the
+/// lines after it stay whole: the queue's lock recovers from the poisoning.
+struct Partial<'a> {
+    lines: &'a mut Vec<u8>,
+    start: usize,
+    finished: bool,
+}
+
+impl<'a> Partial<'a> {
+    fn start(lines: &'a mut Vec<u8>) -> Self {
+        let start = lines.len();
+        Partial {
+            lines,
+            start,
+            finished: false,
+        }
+    }
+
+    fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Partial<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.lines.truncate(self.start);
+        }
     }
 }
 
@@ -623,6 +657,21 @@ mod tests {
             let error = task.await.unwrap().unwrap_err();
             assert_eq!(error.to_string(), "disk full");
         }
+    }
+
+    #[test]
+    fn a_writer_that_panics_halfway_leaves_no_half_line() {
+        let sink = Arc::new(Writes::default());
+        let log = GroupCommit::new(sink.clone());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(log.append(|out| {
+                out.extend_from_slice(b"half a li");
+                panic!("a bug in a writer");
+            }));
+        }));
+        assert!(panicked.is_err());
+        drop(log.append(|out| out.extend_from_slice(b"whole\n")));
+        assert_eq!(sink.lines(), ["whole"]);
     }
 
     #[test]
