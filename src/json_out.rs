@@ -7,6 +7,8 @@
 //! copies the runs between them. Each text written here has a serde twin (`AuditRecord`,
 //! `ResponseReview`), and tests hold the two to the same bytes.
 
+use crate::json_text::quote_backslash_or_control;
+
 /// Writes `s` as a JSON string, escaped exactly as serde_json escapes it: `"`, `\` and the
 /// control characters, with the short forms where JSON has them and lowercase `\u00xx` else.
 pub fn string(out: &mut Vec<u8>, s: &str) {
@@ -14,7 +16,7 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    while let Some(found) = bytes.get(start..).and_then(needs_escape) {
+    while let Some(found) = bytes.get(start..).and_then(quote_backslash_or_control) {
         let at = start + found;
         out.extend_from_slice(&bytes[start..at]);
         escape(out, bytes[at]);
@@ -34,33 +36,6 @@ pub fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
 
 pub fn bool(out: &mut Vec<u8>, value: bool) {
     out.extend_from_slice(if value { b"true" } else { b"false" });
-}
-
-/// Where the first byte that needs escaping is: a control character, `"` or `\`.
-fn needs_escape(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    // The lowest flagged byte of each test is exact (higher ones may be borrows), which is
-    // the one `trailing_zeros` reads.
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let first = |word: [u8; 8]| {
-        let word = u64::from_le_bytes(word);
-        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
-        let found = control
-            | zero_byte(word ^ (ONES * u64::from(b'"')))
-            | zero_byte(word ^ (ONES * u64::from(b'\\')));
-        (found != 0).then(|| found.trailing_zeros() as usize / 8)
-    };
-    let (words, tail) = bytes.as_chunks::<8>();
-    for (n, word) in words.iter().enumerate() {
-        if let Some(i) = first(*word) {
-            return Some(n * 8 + i);
-        }
-    }
-    // The tail as one more word, padded with a byte that needs no escape.
-    let mut last = [b' '; 8];
-    last[..tail.len()].copy_from_slice(tail);
-    first(last).map(|i| words.len() * 8 + i)
 }
 
 fn escape(out: &mut Vec<u8>, byte: u8) {
@@ -99,7 +74,10 @@ impl<'a> Object<'a> {
     /// Writes the separator and `"key":`; the caller writes the value into what it returns.
     /// Keys are names chosen here, never input, so they are written as they are.
     pub fn key(&mut self, key: &'static str) -> &mut Vec<u8> {
-        debug_assert!(needs_escape(key.as_bytes()).is_none(), "{key}");
+        debug_assert!(
+            quote_backslash_or_control(key.as_bytes()).is_none(),
+            "{key}"
+        );
         if !std::mem::take(&mut self.empty) {
             self.out.push(b',');
         }

@@ -53,25 +53,48 @@ impl<'a> Str<'a> {
     }
 }
 
-/// Where the first `"` or `\` in `bytes` is. Eight bytes at a time: strings are most of the text.
+/// Where the first `"` or `\` in `bytes` is.
 pub fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    // A byte of `x` is zero where the word matched; the lowest flagged byte is exact.
-    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    first_marked(bytes, |word| {
+        bytes_equal(word, b'"') | bytes_equal(word, b'\\')
+    })
+}
+
+/// Where the first byte a JSON string cannot hold as it is: `"`, `\` or a control character.
+pub fn quote_backslash_or_control(bytes: &[u8]) -> Option<usize> {
+    first_marked(bytes, |word| {
+        bytes_equal(word, b'"')
+            | bytes_equal(word, b'\\')
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGH)
+    })
+}
+
+const ONES: u64 = u64::from_le_bytes([1; 8]);
+const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// The high bit of each byte of `word` that is `byte`. Only the lowest flag is exact (a borrow
+/// can flag bytes above a match), which is the one [`first_marked`] reads.
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGH
+}
+
+/// Where the first byte `marks` flags is, eight bytes at a time: strings are most of the text.
+/// `marks` reads eight bytes as a little-endian word and sets the high bit of those it flags.
+fn first_marked(bytes: &[u8], marks: impl Fn(u64) -> u64) -> Option<usize> {
+    let at = |n: usize, found: u64| n * 8 + found.trailing_zeros() as usize / 8;
     let (words, tail) = bytes.as_chunks::<8>();
     for (n, word) in words.iter().enumerate() {
-        let word = u64::from_le_bytes(*word);
-        let found = zero_byte(word ^ (ONES * u64::from(b'"')))
-            | zero_byte(word ^ (ONES * u64::from(b'\\')));
+        let found = marks(u64::from_le_bytes(*word));
         if found != 0 {
-            return Some(n * 8 + found.trailing_zeros() as usize / 8);
+            return Some(at(n, found));
         }
     }
-    let done = words.len() * 8;
-    tail.iter()
-        .position(|&b| b == b'"' || b == b'\\')
-        .map(|i| done + i)
+    // The tail as one more word, padded with spaces, which no caller flags.
+    let mut last = [b' '; 8];
+    last[..tail.len()].copy_from_slice(tail);
+    let found = marks(u64::from_le_bytes(last));
+    (found != 0).then(|| at(words.len(), found))
 }
 
 /// The tokens of one text, in order.
@@ -191,10 +214,14 @@ mod tests {
 
     proptest! {
         #[test]
-        fn finds_the_first_quote_or_backslash(bytes in prop::collection::vec(prop_oneof![Just(b'"'), Just(b'\\'), Just(b'a'), Just(0xe9u8), Just(0u8), Just(0x80u8)], 0..40)) {
+        fn finds_the_first_quote_backslash_or_control(bytes in prop::collection::vec(prop_oneof![Just(b'"'), Just(b'\\'), Just(b'a'), Just(0xe9u8), Just(0u8), Just(0x1fu8), Just(b' '), Just(0x80u8)], 0..40)) {
             prop_assert_eq!(
                 quote_or_backslash(&bytes),
                 bytes.iter().position(|&b| b == b'"' || b == b'\\')
+            );
+            prop_assert_eq!(
+                quote_backslash_or_control(&bytes),
+                bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)
             );
         }
 
