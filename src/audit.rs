@@ -104,7 +104,7 @@ pub fn write_line(
     time: DateTime<Utc>,
     duration_seconds: f64,
 ) {
-    use crate::json_out::{Object as Json, bool, opt_string, string, strings};
+    use crate::json_out::{Object as Json, array, bool, opt_string, string};
     let Subject { mode, owner, .. } = &decision.subject;
     let mut line = Json::new(out);
     // chrono's serde form of a `DateTime` is its `Debug` form.
@@ -124,7 +124,7 @@ pub fn write_line(
         user.username.as_deref().unwrap_or_default(),
     );
     let groups = user.groups.as_deref().unwrap_or_default();
-    strings(line.key("groups"), groups.iter().map(String::as_str));
+    array(line.key("groups"), groups, |out, group| string(out, group));
     opt_string(line.key("fieldManager"), field_manager(request));
     string(line.key("group"), &request.kind.group);
     string(line.key("version"), &request.kind.version);
@@ -132,15 +132,7 @@ pub fn write_line(
     opt_string(line.key("namespace"), request.namespace.as_deref());
     string(line.key("name"), &request.name);
     opt_string(line.key("mode"), mode.as_deref());
-    let windows = line.key("windows");
-    windows.push(b'[');
-    for (i, verdict) in decision.windows.iter().enumerate() {
-        if i > 0 {
-            windows.push(b',');
-        }
-        write_window(windows, verdict);
-    }
-    windows.push(b']');
+    array(line.key("windows"), &decision.windows, write_window);
     match owner {
         Some(owner) => {
             let mut json = Json::new(line.key("owner"));

@@ -92,14 +92,18 @@ impl<'a> Object<'a> {
     }
 }
 
-/// A JSON array of strings.
-pub fn strings<'s>(out: &mut Vec<u8>, items: impl IntoIterator<Item = &'s str>) {
+/// A JSON array: `write` writes each item.
+pub fn array<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut Vec<u8>, T),
+) {
     out.push(b'[');
     for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        string(out, item);
+        write(out, item);
     }
     out.push(b']');
 }
@@ -139,8 +143,8 @@ mod tests {
         string(object.key("a"), "x");
         bool(object.key("b"), true);
         opt_string(object.key("c"), None);
-        strings(object.key("d"), ["p", "q"]);
-        strings(object.key("e"), []);
+        array(object.key("d"), ["p", "q"], string);
+        array(object.key("e"), [""; 0], string);
         object.end();
         assert_eq!(
             String::from_utf8(out).unwrap(),

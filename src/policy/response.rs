@@ -130,7 +130,7 @@ impl ResponseReview<'_> {
     /// test holds the two together), written by [`crate::json_out`], which escapes the message
     /// eight bytes at a time where serde_json escapes one.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        use crate::json_out::{Object, bool, string, strings};
+        use crate::json_out::{Object, array, bool, string};
         let mut review = Object::new(out);
         string(review.key("apiVersion"), self.api_version);
         string(review.key("kind"), self.kind);
@@ -156,10 +156,9 @@ impl ResponseReview<'_> {
         }
         annotations.end();
         if !r.warnings.is_empty() {
-            strings(
-                response.key("warnings"),
-                r.warnings.iter().map(String::as_str),
-            );
+            array(response.key("warnings"), r.warnings, |out, w| {
+                string(out, w)
+            });
         }
         response.end();
         review.end();
