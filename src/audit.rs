@@ -196,17 +196,11 @@ fn write_window(out: &mut Vec<u8>, verdict: &WindowVerdict) {
 impl AuditRecord {
     /// The record as one line, newline included.
     pub fn to_line(&self) -> Vec<u8> {
-        let mut line = match serde_json::to_vec(self) {
-            Ok(line) => line,
-            // Serialising plain strings and numbers into memory cannot fail; if it ever does,
-            // the line still records that a decision happened.
-            Err(error) => format!(
-                "{{\"uid\":{:?},\"error\":{:?}}}",
-                self.uid,
-                error.to_string()
-            )
-            .into_bytes(),
-        };
+        let mut line = serde_json::to_vec(self).unwrap_or_else(|e| {
+            // Serialising plain strings and numbers cannot fail; if it ever does, the line
+            // still records that a decision happened.
+            format!("{{\"uid\":{:?},\"error\":{:?}}}", self.uid, e.to_string()).into_bytes()
+        });
         line.push(b'\n');
         line
     }
