@@ -199,10 +199,12 @@ async fn summary_of_a_server_log_counts_every_decision_and_lists_every_bypass() 
     let report = audit_json(&log, &[]);
     let stats = &report["stats"];
     assert_eq!(stats["records"], 13);
-    assert_eq!(stats["matched"], 9);
-    assert_eq!(stats["hiddenDryRuns"], 4);
+    // Only Flux's two admitted dry-runs (drift checks) are left out: its denied dry-run of the
+    // image bump, the one record of that denied change, and the dry-run bypass are shown.
+    assert_eq!(stats["matched"], 11);
+    assert_eq!(stats["hiddenDryRuns"], 2);
     assert_eq!(stats["unparseableLines"], 0);
-    assert_eq!(report["records"].as_array().unwrap().len(), 9);
+    assert_eq!(report["records"].as_array().unwrap().len(), 11);
     assert_eq!(report["filter"]["includeDryRun"], false);
     assert_eq!(report["inputs"], json!([log.to_str().unwrap()]));
 
@@ -210,34 +212,34 @@ async fn summary_of_a_server_log_counts_every_decision_and_lists_every_bypass() 
     assert_eq!(
         summary["byDecision"],
         json!({
-            "allow": {"total": 5, "reasons": {"not-flux": 1, "not-governed": 1, "window-open": 1,
-                                               "bypass": 1, "valid-window": 1}},
-            "deny": {"total": 4, "reasons": {"window-closed": 2, "unknown-window": 1,
+            "allow": {"total": 6, "reasons": {"not-flux": 1, "not-governed": 1, "window-open": 1,
+                                               "bypass": 2, "valid-window": 1}},
+            "deny": {"total": 5, "reasons": {"window-closed": 3, "unknown-window": 1,
                                               "invalid-bypass": 1}},
         })
     );
     assert_eq!(
         summary["byWindow"],
         json!({
-            "business-hours": {"allow": 2, "deny": 3},
+            "business-hours": {"allow": 3, "deny": 4},
             "busines-hours": {"allow": 0, "deny": 1},
         })
     );
     assert_eq!(
         summary["byOwner"],
         json!({
-            "Kustomization flux-system/apps-rw": {"allow": 3, "deny": 4},
+            "Kustomization flux-system/apps-rw": {"allow": 4, "deny": 5},
             "Kustomization flux-system/apps-rt": {"allow": 1, "deny": 0},
             "Kustomization flux-system/infra": {"allow": 1, "deny": 0},
         })
     );
     assert_eq!(summary["topDenied"][0]["object"], "Deployment nginx/nginx");
-    assert_eq!(summary["topDenied"][0]["denials"], 4);
+    assert_eq!(summary["topDenied"][0]["denials"], 5);
     assert_eq!(summary["firstTime"], "2026-11-27T12:00:00Z");
     assert_eq!(summary["lastTime"], "2026-11-30T09:00:00Z");
 
     let bypasses = summary["bypasses"].as_array().unwrap();
-    assert_eq!(bypasses.len(), 2, "{bypasses:?}");
+    assert_eq!(bypasses.len(), 3, "every bypass, the dry-run one too: {bypasses:?}");
     assert_eq!(
         bypasses[0],
         json!({
@@ -256,10 +258,12 @@ async fn summary_of_a_server_log_counts_every_decision_and_lists_every_bypass() 
             "dryRun": false,
         })
     );
-    assert_eq!(bypasses[1]["uid"], "bypass-expired");
-    assert_eq!(bypasses[1]["valid"], false);
-    assert_eq!(bypasses[1]["reason"], Value::Null);
-    assert_eq!(bypasses[1]["decisionReason"], "invalid-bypass");
+    assert_eq!(bypasses[1]["uid"], "bypass-valid-dry-run");
+    assert_eq!(bypasses[1]["dryRun"], true);
+    assert_eq!(bypasses[2]["uid"], "bypass-expired");
+    assert_eq!(bypasses[2]["valid"], false);
+    assert_eq!(bypasses[2]["reason"], Value::Null);
+    assert_eq!(bypasses[2]["decisionReason"], "invalid-bypass");
 
     // With dry-runs: every record, and the dry-run bypass too.
     let report = audit_json(&log, &["--include-dry-run"]);
@@ -269,22 +273,22 @@ async fn summary_of_a_server_log_counts_every_decision_and_lists_every_bypass() 
     // The table says the same for people.
     let table = stdout(&fluxgate(&[log.to_str().unwrap()], b""));
     assert!(
-        table.contains("dry-run decisions left out (--include-dry-run shows them)"),
+        table.contains("admitted dry-runs left out (--include-dry-run shows them); denials and bypasses always shown"),
         "{table}"
     );
     assert!(
-        table.contains("SUMMARY: 9 of 13 audit records match"),
+        table.contains("SUMMARY: 11 of 13 audit records match"),
         "{table}"
     );
     assert!(
-        table.contains("4 matching dry-run records left out"),
+        table.contains("2 matching admitted dry-run records left out"),
         "{table}"
     );
     assert!(
-        table.contains("window-closed 2, unknown-window 1, invalid-bypass 1"),
+        table.contains("window-closed 3, unknown-window 1, invalid-bypass 1"),
         "{table}"
     );
-    assert!(table.contains("BYPASSES: 2"), "{table}");
+    assert!(table.contains("BYPASSES: 3"), "{table}");
     let bypass_line = table
         .lines()
         .find(|l| l.contains(BYPASS_REASON))
@@ -308,7 +312,7 @@ async fn summary_of_a_server_log_counts_every_decision_and_lists_every_bypass() 
     assert!(table.contains("UNPARSEABLE LINES: 0"), "{table}");
     // One row per matching decision under the header.
     let rows = table.lines().filter(|l| l.starts_with("2026-")).count();
-    assert_eq!(rows, 9, "{table}");
+    assert_eq!(rows, 11, "{table}");
 }
 
 #[tokio::test]
@@ -326,7 +330,9 @@ async fn filters_combine() {
                 "--reason",
                 "window-closed",
             ],
+            // The denied dry-run (382e…) is Flux's only record of its denied image bump.
             &[
+                "382e71b4-420a-484a-9200-d062f988c348",
                 "522beb71-cf5f-4b32-956e-d0db73f45da6",
                 "ddcfed04-1c85-4ebd-bd0b-a30e71d19817",
             ],
@@ -359,6 +365,7 @@ async fn filters_combine() {
             &[
                 "db7d965d-4469-4ebb-99b3-0c7cfbbcbdf5",
                 "bypass-valid",
+                "bypass-valid-dry-run",
                 "monday-create",
             ],
         ),
@@ -377,7 +384,7 @@ async fn filters_combine() {
                 "--reason",
                 "bypass,invalid-bypass",
             ],
-            &["bypass-valid", "bypass-expired"],
+            &["bypass-valid", "bypass-valid-dry-run", "bypass-expired"],
         ),
         (&["--window", "busines-hours"], &["typo-window"]),
         (
@@ -405,7 +412,7 @@ async fn filters_combine() {
     // --limit keeps the last N rows; the summary still counts everything.
     let report = audit_json(&log, &["--limit", "2"]);
     assert_eq!(uids(&report), ["typo-window", "monday-create"]);
-    assert_eq!(report["summary"]["matched"], 9);
+    assert_eq!(report["summary"]["matched"], 11);
     let table = stdout(&fluxgate(&[log.to_str().unwrap(), "--limit", "0"], b""));
     assert!(!table.contains("DECISION  REASON"), "{table}");
     assert!(table.contains("(the last 0 shown)"), "{table}");

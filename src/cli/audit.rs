@@ -92,8 +92,8 @@ pub struct AuditArgs {
         value_name = "OWNER"
     )]
     owner: Vec<String>,
-    /// Include dry-run decisions (Flux dry-runs every object at every interval, so they are
-    /// left out by default).
+    /// Include admitted dry-runs (Flux dry-runs every object at every interval to detect drift,
+    /// so those are left out by default). Denied dry-runs and bypasses are always shown.
     #[arg(long, env = "FLUXGATE_AUDIT_INCLUDE_DRY_RUN")]
     include_dry_run: bool,
     /// Count relative times (--since 24h) back from this instant (RFC 3339) instead of now.
@@ -362,7 +362,7 @@ fn header(filter: &Filter, names: &[String]) -> String {
     let dry_run = if filter.include_dry_run {
         "dry-run decisions included"
     } else {
-        "dry-run decisions left out (--include-dry-run shows them)"
+        "admitted dry-runs left out (--include-dry-run shows them); denials and bypasses always shown"
     };
     let criteria = if criteria.is_empty() {
         "all decisions".to_owned()
@@ -402,7 +402,7 @@ fn summary(f: &Finished, limit: Option<usize>) -> String {
     ));
     if !f.filter.include_dry_run {
         add(format!(
-            "  {} matching dry-run record{} left out (--include-dry-run shows them)",
+            "  {} matching admitted dry-run record{} left out (--include-dry-run shows them)",
             st.hidden_dry_runs,
             if st.hidden_dry_runs == 1 { "" } else { "s" }
         ));

@@ -84,7 +84,10 @@ pub struct Filter {
     /// `NAME`, `NAMESPACE/NAME` or `KIND/NAMESPACE/NAME` of the Flux Kustomization or HelmRelease.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub owners: Vec<String>,
-    /// Flux dry-runs every object at every interval; they are left out unless this is set.
+    /// Flux dry-runs every object at every interval: the dry-runs it *admits* (drift checks) are
+    /// noise and left out unless this is set. Denied dry-runs and bypasses are always kept:
+    /// kustomize-controller stops a stage at its first failed dry-run, so a Flux change that
+    /// fluxgate denies is normally seen only as a dry-run.
     pub include_dry_run: bool,
 }
 
@@ -92,7 +95,7 @@ pub struct Filter {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Match,
-    /// Would match, but it is a dry-run and dry-runs are left out.
+    /// Would match, but it is an admitted dry-run (not a bypass) and those are left out.
     HiddenDryRun,
     NoMatch,
 }
@@ -101,7 +104,7 @@ impl Filter {
     pub fn check(&self, record: &AuditRecord) -> Verdict {
         if !self.matches_ignoring_dry_run(record) {
             Verdict::NoMatch
-        } else if record.dry_run && !self.include_dry_run {
+        } else if !self.include_dry_run && is_drift_check(record) {
             Verdict::HiddenDryRun
         } else {
             Verdict::Match
@@ -124,6 +127,11 @@ impl Filter {
             && any(&self.users, &r.user)
             && (self.owners.is_empty() || self.owners.iter().any(|o| owner_matches(o, r)))
     }
+}
+
+/// An admitted dry-run that used no bypass: what Flux sends at every interval to detect drift.
+fn is_drift_check(record: &AuditRecord) -> bool {
+    record.dry_run && record.decision == "allow" && record.bypass.is_none()
 }
 
 /// `NAME`, `NAMESPACE/NAME` or `KIND/NAMESPACE/NAME` against the record's Flux owner.

@@ -67,7 +67,7 @@ pub struct Stats {
     /// Audit records parsed, matching or not.
     pub records: u64,
     pub matched: u64,
-    /// Records that matched every other filter but were dry-runs (left out by default).
+    /// Records that matched every other filter but were admitted dry-runs (left out by default).
     pub hidden_dry_runs: u64,
     pub app_log_lines: u64,
     pub unparseable_lines: u64,

@@ -259,20 +259,39 @@ fn filters_combine_and_values_within_one_are_alternatives() {
 }
 
 #[test]
-fn dry_runs_are_hidden_unless_asked_for() {
-    let mut r = mk_record("nginx");
-    r.dry_run = true;
-    assert_eq!(Filter::default().check(&r), Verdict::HiddenDryRun);
+fn only_admitted_dry_runs_are_hidden_unless_asked_for() {
+    // Flux's drift check: an admitted dry-run.
+    let mut drift = mk_record("nginx");
+    drift.dry_run = true;
+    drift.decision = "allow".into();
+    drift.reason = Reason::NoOp;
+    assert_eq!(Filter::default().check(&drift), Verdict::HiddenDryRun);
     let deny_only = Filter {
-        decisions: vec![Outcome::Allow],
+        decisions: vec![Outcome::Deny],
         ..Filter::default()
     };
-    assert_eq!(deny_only.check(&r), Verdict::NoMatch);
+    assert_eq!(deny_only.check(&drift), Verdict::NoMatch);
     let include = Filter {
         include_dry_run: true,
         ..Filter::default()
     };
-    assert_eq!(include.check(&r), Verdict::Match);
+    assert_eq!(include.check(&drift), Verdict::Match);
+
+    // kustomize-controller stops at its first failed dry-run: that denial is the one record
+    // of a denied Flux change, so it is always shown.
+    let mut denied = mk_record("nginx");
+    denied.dry_run = true;
+    assert_eq!(Filter::default().check(&denied), Verdict::Match);
+
+    // Every bypass is shown, valid (admitted) or not, dry-run or not.
+    let mut bypass = drift.clone();
+    bypass.reason = Reason::Bypass;
+    bypass.bypass = Some(AuditBypass {
+        reason: Some("CVE".into()),
+        until: Some("2026-11-27T18:00:00Z".into()),
+        valid: true,
+    });
+    assert_eq!(Filter::default().check(&bypass), Verdict::Match);
 }
 
 // === lines ===
@@ -443,7 +462,7 @@ fn summary_counts_by_decision_window_owner_and_lists_bypasses() {
         valid: false,
     });
     records.push(invalid);
-    let mut dry = mk_record("a");
+    let mut dry = allow(mk_record("a"), Reason::NoOp);
     dry.dry_run = true;
     records.push(dry);
 
