@@ -13,6 +13,7 @@ pub mod cli;
 pub mod cluster;
 pub mod cron;
 pub mod duration;
+pub mod flux;
 pub mod json_out;
 pub mod json_text;
 pub mod lint;

@@ -1,0 +1,247 @@
+//! What Flux's own objects say about fluxgate, and what to ask of them when a window opens.
+//!
+//! kustomize-controller and helm-controller write a denied change into their object's status:
+//! the `Ready` condition (and for a HelmRelease also `Released`/`Remediated`) carries the API
+//! server's text, `admission webhook "…" denied the request: <fluxgate's message>`. That text
+//! names the windows that were closed, so the cluster itself records which Flux owners wait for
+//! which window, across restarts of fluxgate and for every replica alike: nothing here keeps a
+//! memory of its own. [`catch_up`] turns an owner and the windows into the one annotation value
+//! that asks Flux to try again; it is derived from the opening instant, so every replica computes
+//! the same value and Flux reconciles once.
+//!
+//! Pure: no I/O, no clock (time is passed in).
+
+use crate::window::WindowSet;
+use chrono::{DateTime, SecondsFormat, Utc};
+use kube::core::DynamicObject;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+
+/// Flux's "reconcile now" annotation: a new value makes the controller reconcile at once.
+pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+/// HelmRelease only: with the same value as [`REQUESTED_AT`], resets the failure counters, so a
+/// release that is `Stalled` (`RetriesExceeded`) tries again (`flux reconcile hr --reset`).
+pub const RESET_AT: &str = "reconcile.fluxcd.io/resetAt";
+/// The field manager the `flux` CLI patches these annotations with. kustomize-controller leaves
+/// fields of this manager alone when it applies a Kustomization that Flux itself manages, so the
+/// annotation is not reverted as drift.
+pub const FIELD_MANAGER: &str = "flux-client-side-apply";
+
+/// The Flux objects that apply changes fluxgate may deny.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OwnerKind {
+    Kustomization,
+    HelmRelease,
+}
+
+impl OwnerKind {
+    pub const ALL: [OwnerKind; 2] = [OwnerKind::Kustomization, OwnerKind::HelmRelease];
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            OwnerKind::Kustomization => "Kustomization",
+            OwnerKind::HelmRelease => "HelmRelease",
+        }
+    }
+
+    pub fn group(self) -> &'static str {
+        match self {
+            OwnerKind::Kustomization => "kustomize.toolkit.fluxcd.io",
+            OwnerKind::HelmRelease => "helm.toolkit.fluxcd.io",
+        }
+    }
+
+    /// The version Flux serves and stores today (Kustomization v1 since Flux 2.0, HelmRelease
+    /// v2 since Flux 2.3).
+    pub fn version(self) -> &'static str {
+        match self {
+            OwnerKind::Kustomization => "v1",
+            OwnerKind::HelmRelease => "v2",
+        }
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            OwnerKind::Kustomization => "kustomizations",
+            OwnerKind::HelmRelease => "helmreleases",
+        }
+    }
+
+    pub fn api_version(self) -> String {
+        format!("{}/{}", self.group(), self.version())
+    }
+
+    /// The annotations that ask for a reconcile, all with the same value.
+    pub fn request_annotations(self) -> &'static [&'static str] {
+        match self {
+            OwnerKind::Kustomization => &[REQUESTED_AT],
+            OwnerKind::HelmRelease => &[REQUESTED_AT, RESET_AT],
+        }
+    }
+
+    /// From the `kind` in a Flux owner label pair (see `policy::FluxOwner`).
+    pub fn from_kind(kind: &str) -> Option<Self> {
+        OwnerKind::ALL.into_iter().find(|k| k.kind() == kind)
+    }
+}
+
+impl std::fmt::Display for OwnerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+
+/// What fluxgate needs to know of one Kustomization or HelmRelease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    pub kind: OwnerKind,
+    pub namespace: String,
+    pub name: String,
+    /// `Ready` is `True`: whatever old text other conditions hold, nothing waits.
+    pub ready: bool,
+    /// `spec.suspend`: Flux does not act on it, so neither do we.
+    pub suspended: bool,
+    /// The windows a fluxgate denial in its conditions names as closed.
+    pub denied_by: BTreeSet<String>,
+    /// The current `reconcile.fluxcd.io/requestedAt`.
+    pub requested_at: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Status {
+    #[serde(default)]
+    conditions: Vec<Condition>,
+}
+
+#[derive(Deserialize)]
+struct Condition {
+    #[serde(rename = "type")]
+    type_: String,
+    status: String,
+    #[serde(default)]
+    message: String,
+}
+
+impl Owner {
+    /// Reads a Kustomization or HelmRelease as the API serves it.
+    pub fn from_object(kind: OwnerKind, object: &DynamicObject) -> Self {
+        // A status this version of fluxgate cannot read is treated as "nothing known": the
+        // owner is never touched, which is what Flux would do without fluxgate.
+        let status: Status = object
+            .data
+            .get("status")
+            .and_then(|s| Status::deserialize(s).ok())
+            .unwrap_or_default();
+        let ready = status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        let denied_by = status
+            .conditions
+            .iter()
+            .filter(|c| c.status != "True")
+            .flat_map(|c| denied_windows(&c.message))
+            .collect();
+        let suspended = object
+            .data
+            .get("spec")
+            .and_then(|s| s.get("suspend"))
+            .and_then(|s| s.as_bool())
+            .unwrap_or(false);
+        Owner {
+            kind,
+            namespace: object.metadata.namespace.clone().unwrap_or_default(),
+            name: object.metadata.name.clone().unwrap_or_default(),
+            ready,
+            suspended,
+            denied_by,
+            requested_at: object
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(REQUESTED_AT))
+                .cloned(),
+        }
+    }
+
+    /// `Kustomization flux-system/apps-rw`.
+    pub fn display(&self) -> String {
+        format!("{} {}/{}", self.kind, self.namespace, self.name)
+    }
+
+    /// Waiting for `window`: denied by it and not reconciled successfully since.
+    pub fn waits_for(&self, window: &str) -> bool {
+        !self.ready && !self.suspended && self.denied_by.contains(window)
+    }
+}
+
+/// The text fluxgate puts before the windows of a denial (see `policy::decide`).
+const GOVERNED_BY: [&str; 2] = [
+    "is governed by reconciliation windows ",
+    "is governed by reconciliation window ",
+];
+/// What the API server puts before a webhook's denial message.
+const DENIED: &str = "denied the request: ";
+
+/// The windows that fluxgate's denials inside `message` name as closed or frozen.
+///
+/// Flux quotes the API server's error, and may join several objects' errors into one message;
+/// every fluxgate denial in it counts. Window names are Kubernetes object names, so they never
+/// hold a quote, and fluxgate writes them quoted: `"business-hours", closed until …` or
+/// `"business-hours", frozen (…) and closed until …`.
+pub fn denied_windows(message: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for (at, _) in message.match_indices(DENIED) {
+        let denial = &message[at + DENIED.len()..];
+        // The denial ends where the next one begins.
+        let denial = denial.find(DENIED).map_or(denial, |end| &denial[..end]);
+        let Some(windows) = GOVERNED_BY
+            .iter()
+            .find_map(|marker| denial.find(marker).map(|i| &denial[i + marker.len()..]))
+        else {
+            continue;
+        };
+        // `"a", closed until … and "b", open until …; to ship …`
+        let windows = windows.split(';').next().unwrap_or(windows);
+        let mut rest = windows;
+        while let Some(open) = rest.find('"') {
+            let after = &rest[open + 1..];
+            let Some(close) = after.find('"') else { break };
+            let name = &after[..close];
+            let state = &after[close + 1..];
+            if state.starts_with(", closed") || state.starts_with(", frozen") {
+                found.insert(name.to_owned());
+            }
+            rest = state;
+        }
+    }
+    found
+}
+
+/// The `requestedAt` value that asks `owner` to try again now, if it should: it waits for
+/// windows that are all open at `now`, and has not been asked for this opening yet.
+///
+/// The value is the latest opening instant of those windows, so it is the same in every
+/// replica and across restarts: asking twice changes nothing, and Flux reconciles once.
+/// An owner that also waits for a closed (or unknown) window is left alone until that one opens.
+pub fn catch_up(owner: &Owner, windows: &WindowSet, now: DateTime<Utc>) -> Option<String> {
+    if owner.ready || owner.suspended || owner.denied_by.is_empty() {
+        return None;
+    }
+    let mut opened: Option<DateTime<Utc>> = None;
+    for name in &owner.denied_by {
+        let state = windows.get(name)?.state_at(now);
+        if !state.open {
+            return None;
+        }
+        // An open window with no known opening has been open beyond the search horizon:
+        // the denial cannot have been its doing.
+        let since = state.since?;
+        opened = Some(opened.map_or(since, |t| t.max(since)));
+    }
+    let value = opened?.to_rfc3339_opts(SecondsFormat::Secs, true);
+    (owner.requested_at.as_deref() != Some(value.as_str())).then_some(value)
+}
+
+#[cfg(test)]
+mod tests;
