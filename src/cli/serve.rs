@@ -4,6 +4,8 @@ use super::CommonArgs;
 use crate::audit::{AuditSink, FileSink, StdoutSink};
 use crate::certs;
 use crate::cluster::events::EventPublisher;
+use crate::cluster::owners::watch_owners;
+use crate::cluster::sync::ClusterSync;
 use crate::cluster::watch::watch_windows;
 use crate::load::{Snapshot, read_files, read_windows, windows_from_snapshot};
 use crate::server::listen::{ConnectionLimits, serve_tls};
@@ -30,9 +32,15 @@ pub struct ServeArgs {
         conflicts_with = "windows"
     )]
     windows_from_cluster: bool,
-    /// Publish Kubernetes Events for admitted bypasses and for denials.
+    /// Publish Kubernetes Events for admitted bypasses and for denials (dry-runs included), one
+    /// Event series per object and closed period.
     #[arg(long, env = "FLUXGATE_EVENTS")]
     events: bool,
+    /// When a window opens, ask Flux to reconcile at once every Kustomization and HelmRelease
+    /// that fluxgate denied for it (reconcile.fluxcd.io/requestedAt; HelmReleases also resetAt,
+    /// so a Stalled release tries again).
+    #[arg(long, env = "FLUXGATE_RECONCILE_ON_OPEN")]
+    reconcile_on_open: bool,
     /// HTTPS address of /validate, /healthz and /readyz.
     #[arg(long, env = "FLUXGATE_ADDR", default_value = "0.0.0.0:8443")]
     addr: SocketAddr,
@@ -169,7 +177,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut state = AppState::new(config.windows, config.policy, audit.clone());
     state.require_client_cert = args.client_ca.is_some();
-    let client = if args.windows_from_cluster || args.events {
+    let client = if args.windows_from_cluster || args.events || args.reconcile_on_open {
         Some(
             kube::Client::try_default()
                 .await
@@ -178,16 +186,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    if let (Some(client), true) = (&client, args.events) {
-        let reporter = kube::runtime::events::Reporter {
-            controller: "fluxgate".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
-        state.events = Some(EventPublisher::spawn(
-            client.clone(),
-            reporter,
-            state.metrics.event_outcomes(),
-        ));
+    let publisher = match &client {
+        Some(client) if args.events || args.reconcile_on_open => {
+            let reporter = crate::cluster::events::Reporter {
+                controller: "fluxgate".into(),
+                instance: std::env::var("POD_NAME").unwrap_or_else(|_| "fluxgate".into()),
+            };
+            Some(EventPublisher::spawn(
+                client.clone(),
+                reporter,
+                state.metrics.event_outcomes(),
+            ))
+        }
+        _ => None,
+    };
+    if args.events {
+        state.events = publisher.clone();
     }
     if args.windows_from_cluster {
         // Not ready (and every rw change denied as unknown-window) until the first complete list.
@@ -195,8 +209,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         state.windows_ready.store(false, Ordering::Release);
     }
     let state = Arc::new(state);
-    if let (Some(client), true) = (client, args.windows_from_cluster) {
-        tokio::spawn(watch_windows(client, state.clone()));
+    if let Some(client) = client {
+        spawn_cluster_tasks(&args, client, state.clone(), publisher);
     }
 
     let resolver = Arc::new(initial_certificate(&args)?);
@@ -280,6 +294,37 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = metrics_server.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The window watch, and what keeps the cluster in step: window status (with the windows from
+/// the cluster) and the catch-up at each opening (with `--reconcile-on-open`).
+fn spawn_cluster_tasks(
+    args: &ServeArgs,
+    client: kube::Client,
+    state: Arc<AppState>,
+    events: Option<EventPublisher>,
+) {
+    let (observed_tx, observed) = tokio::sync::watch::channel(None);
+    if args.windows_from_cluster {
+        tokio::spawn(watch_windows(client.clone(), state.clone(), Some(observed_tx)));
+    }
+    if !args.windows_from_cluster && !args.reconcile_on_open {
+        return;
+    }
+    // Owners are watched for the status's waiting count too.
+    let (owners_tx, owners) = tokio::sync::watch::channel(Default::default());
+    for kind in crate::flux::OwnerKind::ALL {
+        tokio::spawn(watch_owners(client.clone(), kind, owners_tx.clone()));
+    }
+    let sync = ClusterSync {
+        client,
+        state,
+        clock: Arc::new(chrono::Utc::now),
+        events: events.filter(|_| args.reconcile_on_open),
+        write_status: args.windows_from_cluster,
+        reconcile_on_open: args.reconcile_on_open,
+    };
+    tokio::spawn(sync.run(observed, owners));
 }
 
 fn initial_certificate(args: &ServeArgs) -> anyhow::Result<CertResolver> {

@@ -1,33 +1,65 @@
-//! Kubernetes Events (events.k8s.io) for admitted bypasses and for denials, so `kubectl describe`
-//! on the object says what fluxgate did.
+//! Kubernetes Events (events.k8s.io/v1), so `kubectl describe` and `kubectl events` on an object
+//! say what fluxgate did: every denial (dry-run included: kustomize-controller dry-runs a stage
+//! first and stops at the first denial, so that is how a denied Flux change looks), every
+//! admitted bypass, and every reconcile fluxgate asks of Flux when a window opens.
 //!
 //! Which decisions produce an Event is decided here, purely ([`event_for`]); publishing happens
 //! on a background task fed by a bounded queue, so an Event never delays or changes a decision:
 //! when the API is slow the queue fills and further Events are dropped and counted.
+//!
+//! Flux retries a denied change at every interval, for as long as the window is closed. Those
+//! retries are one story, so they become one Event *series* (the Events API's `series.count` and
+//! `lastObservedTime`), per object, reason and closed period, rather than one Event per retry.
+//! kube's `Recorder` forgets a series after six minutes, shorter than Flux's intervals, so the
+//! series are kept here, until the closed period they belong to ends. The Event's name is derived
+//! from the series, so a second replica, or this one after a restart, continues the same Event.
 
+use crate::flux::OwnerKind;
 use crate::object::Object;
-use crate::policy::{Decision, Reason};
+use crate::policy::{Decision, FluxOwner, Reason};
+use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::Client;
+use k8s_openapi::api::events::v1::Event as K8sEvent;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::core::admission::{AdmissionRequest, Operation};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Client, ResourceExt};
 use prometheus_client::metrics::counter::Counter;
+use std::collections::HashMap;
 use tokio::sync::mpsc;
 
 /// Events waiting to be published at most; beyond that they are dropped (and counted).
 const QUEUE: usize = 1024;
 /// The Events API caps `note` at 1 kB.
 const MAX_NOTE_BYTES: usize = 1024;
+/// Series remembered at most. Past it the oldest is forgotten: its next repeat starts, or (by
+/// its derived name) continues, the same Event with a fresh count.
+const MAX_SERIES: usize = 4096;
 
-/// The Event a decision deserves, if any: every admitted bypass, and every denial of a real
-/// (not dry-run) request.
-pub fn event_for(
-    request: &AdmissionRequest<Object>,
-    decision: &Decision,
-) -> Option<(Event, ObjectReference)> {
+/// One Event to publish.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notice {
+    pub warning: bool,
+    /// CamelCase, machine-readable: `ReconciliationWindowClosed`.
+    pub reason: &'static str,
+    /// What fluxgate did: `Deny`, `Admit`, `Reconcile`.
+    pub action: &'static str,
+    pub note: String,
+    pub regarding: ObjectReference,
+    /// The Flux owner of the object, or the window of a reconcile request.
+    pub related: Option<ObjectReference>,
+    /// Repeats with the same key are one series.
+    pub series: Option<String>,
+    /// The series ends here (the window opens): a repeat after it is a new story.
+    pub series_until: Option<DateTime<Utc>>,
+}
+
+/// The Event a decision deserves, if any: every admitted bypass and every denial, dry-run or
+/// not.
+pub fn event_for(request: &AdmissionRequest<Object>, decision: &Decision) -> Option<Notice> {
     let (reason, action) = match decision.reason {
         Reason::Bypass => ("EmergencyBypass", "Admit"),
-        _ if decision.allowed || request.dry_run => return None,
+        _ if decision.allowed => return None,
         Reason::WindowClosed => ("ReconciliationWindowClosed", "Deny"),
         Reason::Frozen => ("ReconciliationWindowFrozen", "Deny"),
         Reason::UnknownWindow => ("UnknownReconciliationWindow", "Deny"),
@@ -35,14 +67,68 @@ pub fn event_for(
         Reason::InvalidWindow => ("InvalidReconciliationWindow", "Deny"),
         _ => ("Denied", "Deny"),
     };
-    let event = Event {
-        type_: EventType::Warning,
-        reason: reason.to_owned(),
-        note: Some(truncate(&decision.message, MAX_NOTE_BYTES)),
-        action: action.to_owned(),
-        secondary: None,
+    let regarding = reference(request);
+    let owner = decision.subject.owner.as_ref();
+    let note = match owner {
+        Some(owner) => format!("{}: {}", owner_text(owner), decision.message),
+        None => decision.message.clone(),
     };
-    Some((event, reference(request)))
+    // A closed period is identified by when each window's current state began.
+    let mut series = format!(
+        "{reason}|{}|{}|{}|{}|{}",
+        regarding.api_version.as_deref().unwrap_or_default(),
+        regarding.kind.as_deref().unwrap_or_default(),
+        regarding.namespace.as_deref().unwrap_or_default(),
+        regarding.name.as_deref().unwrap_or_default(),
+        regarding.uid.as_deref().unwrap_or_default(),
+    );
+    let mut until: Option<DateTime<Utc>> = None;
+    for verdict in &decision.windows {
+        series.push('|');
+        series.push_str(&verdict.name);
+        if let Some(known) = &verdict.known {
+            if let Some(since) = known.state.since {
+                series.push('@');
+                series.push_str(&since.to_rfc3339_opts(SecondsFormat::Secs, true));
+            }
+            if !known.state.open
+                && let Some(next) = known.state.next
+            {
+                until = Some(until.map_or(next, |u| u.max(next)));
+            }
+        }
+    }
+    // A bypass is admitted once per change that needs it: each is its own Event.
+    let series = (decision.reason != Reason::Bypass).then_some(series);
+    Some(Notice {
+        warning: true,
+        reason,
+        action,
+        note: truncate(&note, MAX_NOTE_BYTES),
+        regarding,
+        related: owner.and_then(owner_reference),
+        series,
+        series_until: until,
+    })
+}
+
+/// `Flux Kustomization flux-system/apps-rw`.
+fn owner_text(owner: &FluxOwner) -> String {
+    match &owner.namespace {
+        Some(ns) => format!("Flux {} {ns}/{}", owner.kind, owner.name),
+        None => format!("Flux {} {}", owner.kind, owner.name),
+    }
+}
+
+fn owner_reference(owner: &FluxOwner) -> Option<ObjectReference> {
+    let kind = OwnerKind::from_kind(owner.kind)?;
+    Some(ObjectReference {
+        api_version: Some(kind.api_version()),
+        kind: Some(kind.kind().to_owned()),
+        namespace: owner.namespace.clone(),
+        name: Some(owner.name.clone()),
+        ..Default::default()
+    })
 }
 
 /// The object a request is about.
@@ -79,32 +165,82 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{}...", &text[..end])
 }
 
+/// The Event's name: `<object>.<hash>`, from the series when there is one, so that every
+/// replica names a series' Event alike; otherwise from the instant, as kube's `Recorder` does.
+fn event_name(notice: &Notice, now: DateTime<Utc>) -> String {
+    let object = notice.regarding.name.as_deref().unwrap_or("fluxgate");
+    // Event names are DNS subdomains of at most 253 characters.
+    let object: String = object.chars().take(200).collect();
+    let suffix = match &notice.series {
+        Some(key) => fnv1a(key.as_bytes()),
+        None => now.timestamp_nanos_opt().unwrap_or_default() as u64,
+    };
+    format!("{object}.{suffix:016x}")
+}
+
+fn micro_time(t: DateTime<Utc>) -> MicroTime {
+    let micros = k8s_openapi::jiff::Timestamp::from_microsecond(t.timestamp_micros());
+    MicroTime(micros.unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH))
+}
+
+/// FNV-1a: stable across processes and versions, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A series being recorded.
+struct Series {
+    name: String,
+    count: i32,
+    until: Option<DateTime<Utc>>,
+    last: DateTime<Utc>,
+}
+
 /// Publishes Events in the background.
 #[derive(Clone)]
 pub struct EventPublisher {
-    queue: mpsc::Sender<(Event, ObjectReference)>,
+    queue: mpsc::Sender<Notice>,
     dropped: Counter,
+}
+
+/// Who publishes: `reportingController` and `reportingInstance` (the pod).
+#[derive(Clone, Debug)]
+pub struct Reporter {
+    pub controller: String,
+    pub instance: String,
+}
+
+impl From<&str> for Reporter {
+    fn from(controller: &str) -> Self {
+        Reporter {
+            controller: controller.to_owned(),
+            instance: controller.to_owned(),
+        }
+    }
 }
 
 impl EventPublisher {
     /// Starts the publishing task. `published` / `failed` / `dropped` count outcomes.
     pub fn spawn(client: Client, reporter: Reporter, outcomes: EventOutcomes) -> Self {
-        let (queue, mut pending) = mpsc::channel::<(Event, ObjectReference)>(QUEUE);
+        let (queue, mut pending) = mpsc::channel::<Notice>(QUEUE);
         let EventOutcomes {
             published,
             failed,
             dropped,
         } = outcomes;
         tokio::spawn(async move {
-            let recorder = Recorder::new(client, reporter);
-            while let Some((event, reference)) = pending.recv().await {
-                match recorder.publish(&event, &reference).await {
+            let mut series: HashMap<String, Series> = HashMap::new();
+            while let Some(notice) = pending.recv().await {
+                let now = Utc::now();
+                match publish(&client, &reporter, &mut series, &notice, now).await {
                     Ok(()) => {
                         published.inc();
                     }
                     Err(error) => {
                         failed.inc();
-                        tracing::warn!(%error, reason = %event.reason, object = ?reference.name, "cannot publish Event");
+                        tracing::warn!(%error, reason = notice.reason, object = ?notice.regarding.name, "cannot publish Event");
                     }
                 }
             }
@@ -114,13 +250,100 @@ impl EventPublisher {
 
     /// Queues the Event of a decision, if it deserves one; never waits.
     pub fn notify(&self, request: &AdmissionRequest<Object>, decision: &Decision) {
-        if let Some(event) = event_for(request, decision)
-            && self.queue.try_send(event).is_err()
-        {
-            self.dropped.inc();
-            tracing::warn!(uid = %request.uid, "Event queue full; dropping the Event");
+        if let Some(notice) = event_for(request, decision) {
+            self.send(notice);
         }
     }
+
+    /// Queues an Event; never waits.
+    pub fn send(&self, notice: Notice) {
+        if self.queue.try_send(notice).is_err() {
+            self.dropped.inc();
+            tracing::warn!("Event queue full; dropping the Event");
+        }
+    }
+}
+
+/// Creates the Event, or counts one more of its series.
+async fn publish(
+    client: &Client,
+    reporter: &Reporter,
+    series: &mut HashMap<String, Series>,
+    notice: &Notice,
+    now: DateTime<Utc>,
+) -> Result<(), kube::Error> {
+    series.retain(|_, s| s.until.is_none_or(|until| until > now));
+    let namespace = notice
+        .regarding
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_owned());
+    let api: Api<K8sEvent> = Api::namespaced(client.clone(), &namespace);
+    if let Some(key) = &notice.series
+        && let Some(known) = series.get_mut(key)
+    {
+        known.count += 1;
+        known.last = now;
+        let patch = serde_json::json!({
+            "series": {"count": known.count, "lastObservedTime": micro_time(now)},
+        });
+        api.patch(&known.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        return Ok(());
+    }
+    let event = K8sEvent {
+        action: Some(notice.action.to_owned()),
+        reason: Some(notice.reason.to_owned()),
+        event_time: Some(micro_time(now)),
+        regarding: Some(notice.regarding.clone()),
+        related: notice.related.clone(),
+        note: Some(notice.note.clone()),
+        metadata: ObjectMeta {
+            namespace: Some(namespace.clone()),
+            name: Some(event_name(notice, now)),
+            ..Default::default()
+        },
+        reporting_controller: Some(reporter.controller.clone()),
+        reporting_instance: Some(reporter.instance.clone()),
+        type_: Some(if notice.warning { "Warning" } else { "Normal" }.to_owned()),
+        ..Default::default()
+    };
+    let name = event.name_any();
+    let mut count = 1;
+    match api.create(&PostParams::default(), &event).await {
+        Ok(_) => {}
+        // Another replica, or this one before a restart, began the series: continue it.
+        Err(kube::Error::Api(status)) if status.code == 409 && notice.series.is_some() => {
+            count = 2;
+            let patch = serde_json::json!({
+                "series": {"count": count, "lastObservedTime": micro_time(now)},
+                "note": notice.note,
+            });
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await?;
+        }
+        Err(error) => return Err(error),
+    }
+    if let Some(key) = &notice.series {
+        if series.len() >= MAX_SERIES
+            && let Some(oldest) = series
+                .iter()
+                .min_by_key(|(_, s)| s.last)
+                .map(|(k, _)| k.clone())
+        {
+            series.remove(&oldest);
+        }
+        series.insert(
+            key.clone(),
+            Series {
+                name,
+                count,
+                until: notice.series_until,
+                last: now,
+            },
+        );
+    }
+    Ok(())
 }
 
 /// Counters for what became of Events.
@@ -135,20 +358,19 @@ mod tests {
     use super::*;
     use crate::policy::Policy;
     use crate::review::review;
-    use chrono::DateTime;
     use serde_json::json;
 
-    fn decide(mutate: impl FnOnce(&mut serde_json::Value)) -> (AdmissionRequest<Object>, Decision) {
+    fn decide_at(
+        at: &str,
+        mutate: impl FnOnce(&mut serde_json::Value),
+    ) -> (AdmissionRequest<Object>, Decision) {
         let mut body: serde_json::Value = serde_json::from_str(include_str!(
             "../../tests/fixtures/admission/flux-dryrun-image-bump-deployment.json"
         ))
         .unwrap();
         mutate(&mut body["request"]);
         let windows = crate::load::load_windows(&[]).unwrap();
-        // Friday: business-hours closed.
-        let now = DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
-            .unwrap()
-            .to_utc();
+        let now = DateTime::parse_from_rfc3339(at).unwrap().to_utc();
         let reviewed = review(
             &serde_json::to_vec(&body).unwrap(),
             &windows,
@@ -159,21 +381,28 @@ mod tests {
         (reviewed.request, reviewed.decision)
     }
 
+    /// On Friday: business-hours closed.
+    fn decide(mutate: impl FnOnce(&mut serde_json::Value)) -> (AdmissionRequest<Object>, Decision) {
+        decide_at("2026-11-27T12:00:00Z", mutate)
+    }
+
     #[test]
-    fn dry_run_denials_make_no_event_but_real_ones_do() {
+    fn a_denied_flux_dry_run_makes_an_event_naming_window_opening_and_owner() {
         let (request, decision) = decide(|_| {});
+        assert!(request.dry_run);
         assert!(!decision.allowed);
-        assert!(event_for(&request, &decision).is_none(), "dry-run");
-        let (request, decision) = decide(|r| r["dryRun"] = json!(false));
-        let (event, reference) = event_for(&request, &decision).unwrap();
-        assert_eq!(event.reason, "ReconciliationWindowClosed");
-        assert_eq!(event.type_, EventType::Warning);
+        let notice = event_for(&request, &decision).unwrap();
+        assert_eq!(notice.reason, "ReconciliationWindowClosed");
+        assert!(notice.warning);
         assert!(
-            event
-                .note
-                .unwrap()
-                .contains("closed until 2026-11-30T08:00:00+01:00")
+            notice.note.starts_with(
+                "Flux Kustomization flux-system/apps-rw: Deployment nginx/nginx is governed by \
+                 reconciliation window \"business-hours\", closed until 2026-11-30T08:00:00+01:00"
+            ),
+            "{}",
+            notice.note
         );
+        let reference = &notice.regarding;
         assert_eq!(reference.api_version.as_deref(), Some("apps/v1"));
         assert_eq!(reference.kind.as_deref(), Some("Deployment"));
         assert_eq!(reference.namespace.as_deref(), Some("nginx"));
@@ -182,19 +411,46 @@ mod tests {
             reference.uid.as_deref(),
             Some("6de94019-aabb-4665-bb65-aafc69320ece")
         );
+        let owner = notice.related.unwrap();
+        assert_eq!(
+            owner.api_version.as_deref(),
+            Some("kustomize.toolkit.fluxcd.io/v1")
+        );
+        assert_eq!(owner.kind.as_deref(), Some("Kustomization"));
+        assert_eq!(owner.namespace.as_deref(), Some("flux-system"));
+        assert_eq!(owner.name.as_deref(), Some("apps-rw"));
+        assert_eq!(
+            notice.series_until,
+            Some(DateTime::parse_from_rfc3339("2026-11-30T07:00:00Z").unwrap().to_utc())
+        );
     }
 
     #[test]
-    fn a_bypass_makes_an_event_even_in_dry_run() {
+    fn retries_in_one_closed_period_are_one_series_and_the_next_period_another() {
+        let key = |at: &str, dry_run: bool| {
+            let (request, decision) = decide_at(at, |r| r["dryRun"] = json!(dry_run));
+            event_for(&request, &decision).unwrap().series.unwrap()
+        };
+        // Flux's retries on Friday and on Saturday, dry-run or not: one series.
+        let friday = key("2026-11-27T12:00:00Z", true);
+        assert_eq!(friday, key("2026-11-28T09:30:00Z", true));
+        assert_eq!(friday, key("2026-11-27T12:10:00Z", false));
+        // The next week's closed period (from Thursday 17:00): another.
+        assert_ne!(friday, key("2026-12-04T12:00:00Z", true));
+    }
+
+    #[test]
+    fn a_bypass_makes_an_event_of_its_own_even_in_dry_run() {
         let (request, decision) = decide(|r| {
             r["object"]["metadata"]["annotations"]["fluxgate.io/bypass-reason"] = json!("CVE fix");
             r["object"]["metadata"]["annotations"]["fluxgate.io/bypass-until"] =
                 json!("2026-11-27T20:00:00Z");
         });
         assert_eq!(decision.reason, Reason::Bypass);
-        let (event, _) = event_for(&request, &decision).unwrap();
-        assert_eq!(event.reason, "EmergencyBypass");
-        assert_eq!(event.action, "Admit");
+        let notice = event_for(&request, &decision).unwrap();
+        assert_eq!(notice.reason, "EmergencyBypass");
+        assert_eq!(notice.action, "Admit");
+        assert_eq!(notice.series, None);
     }
 
     #[test]
@@ -205,6 +461,25 @@ mod tests {
         });
         assert!(decision.allowed);
         assert!(event_for(&request, &decision).is_none());
+    }
+
+    #[test]
+    fn series_names_are_stable_and_valid() {
+        let (request, decision) = decide(|_| {});
+        let notice = event_for(&request, &decision).unwrap();
+        let now = Utc::now();
+        let name = event_name(&notice, now);
+        assert_eq!(name, event_name(&notice, now + chrono::Duration::hours(1)));
+        assert!(name.starts_with("nginx."), "{name}");
+        assert_eq!(name.len(), "nginx.".len() + 16);
+        let long = Notice {
+            regarding: ObjectReference {
+                name: Some("x".repeat(253)),
+                ..Default::default()
+            },
+            ..notice
+        };
+        assert!(event_name(&long, now).len() <= 253);
     }
 
     #[test]

@@ -11,9 +11,16 @@
 //! half-listed cluster never becomes the window set.
 
 use crate::window::{
-    Document, ReconciliationWindow, Window, WindowError, WindowSet, WindowSetError,
+    Document, ReconciliationWindow, Window, WindowError, WindowSet, WindowSetError, WindowStatus,
 };
 use std::collections::BTreeMap;
+
+/// What the cluster holds of a window beyond its spec: what the status writer compares with.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    pub generation: Option<i64>,
+    pub status: Option<WindowStatus>,
+}
 
 #[derive(Debug, Default)]
 pub struct WindowIndex {
@@ -58,11 +65,24 @@ impl WindowIndex {
     }
 
     /// An object was added or changed; an invalid version is rejected and the last good one
-    /// stays.
-    pub fn apply(&mut self, object: ReconciliationWindow) -> Result<(), WindowError> {
+    /// stays. True when the spec changed, so the window set must be rebuilt: a status write
+    /// changes only what [`WindowIndex::observed`] reports.
+    pub fn apply(&mut self, object: ReconciliationWindow) -> Result<bool, WindowError> {
+        let name = name_of(&object);
+        let Some(known) = self.objects.get_mut(&name) else {
+            Window::from_object(&object)?;
+            self.objects.insert(name, object);
+            return Ok(true);
+        };
+        if known.spec == object.spec {
+            // Keep the validated spec; take the new generation and status.
+            known.metadata = object.metadata;
+            known.status = object.status;
+            return Ok(false);
+        }
         Window::from_object(&object)?;
-        self.objects.insert(name_of(&object), object);
-        Ok(())
+        *known = object;
+        Ok(true)
     }
 
     pub fn delete(&mut self, object: &ReconciliationWindow) {
@@ -79,6 +99,20 @@ impl WindowIndex {
 
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
+    }
+
+    /// Generation and status of every window in force, by name.
+    pub fn observed(&self) -> BTreeMap<String, Observed> {
+        self.objects
+            .iter()
+            .map(|(name, object)| {
+                let observed = Observed {
+                    generation: object.metadata.generation,
+                    status: object.status.clone(),
+                };
+                (name.clone(), observed)
+            })
+            .collect()
     }
 
     /// The window set of the objects in force (all validated on arrival).
@@ -125,12 +159,28 @@ mod tests {
     #[test]
     fn apply_and_delete() {
         let mut index = WindowIndex::default();
-        index.apply(window("a", "0 1 * * *")).unwrap();
-        index.apply(window("b", "0 2 * * *")).unwrap();
-        index.apply(window("a", "0 3 * * *")).unwrap();
+        assert!(index.apply(window("a", "0 1 * * *")).unwrap());
+        assert!(index.apply(window("b", "0 2 * * *")).unwrap());
+        assert!(index.apply(window("a", "0 3 * * *")).unwrap());
         assert_eq!(names(&index), ["a", "b"]);
         index.delete(&window("a", "0 3 * * *"));
         assert_eq!(names(&index), ["b"]);
+    }
+
+    #[test]
+    fn a_status_write_changes_what_is_observed_not_the_windows() {
+        let mut index = WindowIndex::default();
+        let mut a = window("a", "0 1 * * *");
+        a.metadata.generation = Some(1);
+        assert!(index.apply(a.clone()).unwrap());
+        assert_eq!(index.observed()["a"].status, None);
+        a.status = Some(WindowStatus {
+            open: true,
+            ..Default::default()
+        });
+        assert!(!index.apply(a.clone()).unwrap(), "status only");
+        assert_eq!(index.observed()["a"].status, a.status);
+        assert_eq!(index.observed()["a"].generation, Some(1));
     }
 
     #[test]

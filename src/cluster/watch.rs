@@ -4,19 +4,30 @@
 //! and API server restarts by relisting. Decisions never wait on it: they read whatever set was
 //! last published. Until the first complete list, the server is not ready.
 
-use super::index::WindowIndex;
+use super::index::{Observed, WindowIndex};
 use crate::server::AppState;
 use crate::window::ReconciliationWindow;
 use futures_util::StreamExt;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use tokio::sync::watch;
+
+/// Generation and status of each window in the cluster, for the status writer; `None` until the
+/// first complete list.
+pub type ObservedWindows = Option<Arc<BTreeMap<String, Observed>>>;
 
 /// Watches ReconciliationWindow objects until the stream ends (it does not, short of the task
-/// being dropped: errors are retried with backoff).
-pub async fn watch_windows(client: Client, state: Arc<AppState>) {
+/// being dropped: errors are retried with backoff). `observed`, when given, follows what the
+/// cluster holds of each window (see [`crate::cluster::sync`]).
+pub async fn watch_windows(
+    client: Client,
+    state: Arc<AppState>,
+    observed: Option<watch::Sender<ObservedWindows>>,
+) {
     let api: Api<ReconciliationWindow> = Api::all(client);
     let mut index = WindowIndex::default();
     let mut events = watcher::watcher(api, watcher::Config::default())
@@ -36,10 +47,13 @@ pub async fn watch_windows(client: Client, state: Arc<AppState>) {
                 index.end_relist();
                 true
             }
-            Ok(Event::Apply(object)) => {
-                report(&state, index.apply(object));
-                true
-            }
+            Ok(Event::Apply(object)) => match index.apply(object) {
+                Ok(changed) => changed,
+                Err(error) => {
+                    report(&state, Err(error));
+                    false
+                }
+            },
             Ok(Event::Delete(object)) => {
                 index.delete(&object);
                 true
@@ -51,6 +65,16 @@ pub async fn watch_windows(client: Client, state: Arc<AppState>) {
         };
         if changed && index.is_synced() {
             publish(&state, &index);
+        }
+        if let Some(observed) = &observed
+            && index.is_synced()
+        {
+            let now = Some(Arc::new(index.observed()));
+            observed.send_if_modified(|seen| {
+                let modified = *seen != now;
+                *seen = now;
+                modified
+            });
         }
     }
 }

@@ -32,6 +32,12 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindResultLabels {
+    kind: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabels {
     code: u16,
 }
@@ -49,6 +55,8 @@ pub struct Metrics {
     tls_reloads: Family<ResultLabels, Counter>,
     audit_errors: Counter,
     events: Family<ResultLabels, Counter>,
+    reconcile_requests: Family<KindResultLabels, Counter>,
+    status_writes: Family<ResultLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -117,7 +125,35 @@ impl Default for Metrics {
             "Kubernetes Events for bypasses and denials, by result (published, failed, dropped)",
             events.clone(),
         );
+        let reconcile_requests = Family::<KindResultLabels, Counter>::default();
+        registry.register(
+            "reconcile_requests",
+            "Reconciles asked of Flux owners when their window opened, by kind and result",
+            reconcile_requests.clone(),
+        );
+        // At 0 from the start, so that rate() and alerts work before the first opening.
+        for kind in crate::flux::OwnerKind::ALL {
+            for ok in [true, false] {
+                reconcile_requests
+                    .get_or_create(&KindResultLabels {
+                        kind: kind.kind(),
+                        result: result(ok).result,
+                    })
+                    .inc_by(0);
+            }
+        }
+        let status_writes = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "window_status_writes",
+            "Writes of ReconciliationWindow status, by result (success, failure)",
+            status_writes.clone(),
+        );
+        for ok in [true, false] {
+            status_writes.get_or_create(&result(ok)).inc_by(0);
+        }
         Metrics {
+            reconcile_requests,
+            status_writes,
             events,
             registry,
             requests,
@@ -180,6 +216,18 @@ impl Metrics {
             failed: counter("failed"),
             dropped: counter("dropped"),
         }
+    }
+
+    pub fn record_reconcile_request(&self, kind: crate::flux::OwnerKind, ok: bool) {
+        let labels = KindResultLabels {
+            kind: kind.kind(),
+            result: result(ok).result,
+        };
+        self.reconcile_requests.get_or_create(&labels).inc();
+    }
+
+    pub fn record_status_write(&self, ok: bool) {
+        self.status_writes.get_or_create(&result(ok)).inc();
     }
 
     pub fn record_audit_error(&self) {

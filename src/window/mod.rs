@@ -42,9 +42,14 @@ pub const KIND: &str = "ReconciliationWindow";
     kind = "ReconciliationWindow",
     shortname = "rwin",
     doc = "A reconciliation window: when Flux may change objects labelled fluxgate.io/mode: rw",
+    status = "WindowStatus",
+    printcolumn = r#"{"name":"Open","type":"boolean","jsonPath":".status.open"}"#,
+    printcolumn = r#"{"name":"Next","type":"string","jsonPath":".status.next","description":"When the window next opens or closes"}"#,
     printcolumn = r#"{"name":"Time Zone","type":"string","jsonPath":".spec.timeZone"}"#,
-    printcolumn = r#"{"name":"Description","type":"string","jsonPath":".spec.description"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Frozen","type":"boolean","jsonPath":".status.frozen","priority":1}"#,
+    printcolumn = r#"{"name":"Waiting","type":"integer","jsonPath":".status.waitingOwners","description":"Flux owners whose change this window denied","priority":1}"#,
+    printcolumn = r#"{"name":"Description","type":"string","jsonPath":".spec.description","priority":1}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WindowSpec {
@@ -60,6 +65,64 @@ pub struct WindowSpec {
     /// Periods during which the window is closed whatever the schedules say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freezes: Vec<FreezeSpec>,
+}
+
+/// The window as fluxgate sees it, written by `fluxgate serve --windows-from-cluster`.
+///
+/// Every value derives from the window and the instant (and the Flux owners in the cluster), so
+/// every replica writes the same content with the same field manager: they never fight, and no
+/// leader is needed. Written at each transition and on each change of the object.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowStatus {
+    /// Flux may change the window's objects now.
+    #[serde(default)]
+    pub open: bool,
+    /// Closed by a freeze, whatever the schedules say.
+    #[serde(default)]
+    pub frozen: bool,
+    /// The reason of the freeze in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_reason: Option<String>,
+    /// When the current state began (RFC 3339, in the window's time zone); absent when it
+    /// began before the search horizon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// When the state changes next (RFC 3339, in the window's time zone); absent when it never
+    /// changes within the search horizon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// How many Flux Kustomizations and HelmReleases wait for this window: their last attempt
+    /// was denied because it was closed, and they have not been reconciled since.
+    #[serde(default)]
+    pub waiting_owners: i64,
+}
+
+impl WindowStatus {
+    /// The status of `window` in `state`.
+    pub fn of(
+        window: &Window,
+        state: &WindowState,
+        observed_generation: Option<i64>,
+        waiting_owners: i64,
+    ) -> Self {
+        let instant = |t: DateTime<Utc>| {
+            t.with_timezone(&window.time_zone())
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        WindowStatus {
+            open: state.open,
+            frozen: state.freeze.is_some(),
+            freeze_reason: state.freeze.as_ref().and_then(|f| f.reason.clone()),
+            since: state.since.map(instant),
+            next: state.next.map(instant),
+            observed_generation,
+            waiting_owners,
+        }
+    }
 }
 
 /// Either `open` + `close`, or `start` + `duration`. Crons use the five-field syntax of

@@ -1,0 +1,270 @@
+//! Keeping the cluster in step with the windows, off the request path: each
+//! ReconciliationWindow's `status`, and (with `--reconcile-on-open`) a reconcile request to every
+//! Flux owner a window denied, as soon as that window opens.
+//!
+//! Level-triggered: every pass compares what the cluster holds with what the windows say at this
+//! instant and writes only the difference, so a restart, a second replica or a missed wake-up
+//! costs nothing but one comparison. A pass runs when the windows or the owners change, at each
+//! window's next transition, and at least once a minute (a clock that jumps, a windows file
+//! reloaded). The values written derive from the windows and the instant alone, so replicas
+//! write identical content: the API server sees the second write as a no-op.
+
+use super::events::{EventPublisher, Notice};
+use super::owners::{Owners, api_resource};
+use super::watch::ObservedWindows;
+use crate::flux::{FIELD_MANAGER, Owner, OwnerKind, catch_up};
+use crate::server::AppState;
+use crate::window::{API_VERSION, KIND, ReconciliationWindow, WindowSet, WindowStatus};
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The field manager of the status: one for every replica, so they share the fields.
+pub const STATUS_FIELD_MANAGER: &str = "fluxgate";
+/// A pass runs at least this often.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+/// After a failed write, the next pass comes this soon.
+const RETRY: Duration = Duration::from_secs(5);
+/// Wake this long after a transition, so the clock reads at or past it.
+const MARGIN: Duration = Duration::from_millis(100);
+
+/// The wall clock; a test moves it.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// What to keep in step.
+pub struct ClusterSync {
+    pub client: Client,
+    pub state: Arc<AppState>,
+    pub clock: Clock,
+    /// Events on the owners asked to reconcile.
+    pub events: Option<EventPublisher>,
+    /// Write ReconciliationWindow status (needs the windows from the cluster).
+    pub write_status: bool,
+    /// Ask Flux owners to reconcile when the window that denied them opens.
+    pub reconcile_on_open: bool,
+}
+
+/// What this process wrote and the cluster did not show yet, so a pass does not repeat it while
+/// the watch catches up; forgotten as soon as the cluster shows anything else.
+#[derive(Default)]
+struct Written {
+    /// Window → (status written, the status the cluster showed then).
+    statuses: HashMap<String, (WindowStatus, Option<WindowStatus>)>,
+    /// Owner → (value asked, the value the cluster showed then).
+    requests: HashMap<(OwnerKind, String, String), (String, Option<String>)>,
+}
+
+impl ClusterSync {
+    /// Runs until the task is dropped.
+    pub async fn run(
+        self,
+        mut windows: watch::Receiver<ObservedWindows>,
+        mut owners: watch::Receiver<Owners>,
+    ) {
+        let mut written = Written::default();
+        loop {
+            let now = (self.clock)();
+            let set = self.state.windows.load_full();
+            let observed = windows.borrow_and_update().clone();
+            let all: Vec<Owner> = owners
+                .borrow_and_update()
+                .values()
+                .flat_map(|owners| owners.values().cloned().collect::<Vec<_>>())
+                .collect();
+            let mut failed = false;
+            if self.write_status
+                && let Some(observed) = &observed
+            {
+                failed |= !self
+                    .write_statuses(&set, observed, &all, now, &mut written)
+                    .await;
+            }
+            if self.reconcile_on_open {
+                failed |= !self.request_reconciles(&set, &all, now, &mut written).await;
+            }
+            let wait = next_pass(&set, now, failed);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = changed(&mut windows) => {}
+                _ = changed(&mut owners) => {}
+            }
+        }
+    }
+
+    /// Writes every status that differs from the cluster's; false when a write failed.
+    async fn write_statuses(
+        &self,
+        set: &WindowSet,
+        observed: &std::collections::BTreeMap<String, super::index::Observed>,
+        owners: &[Owner],
+        now: DateTime<Utc>,
+        written: &mut Written,
+    ) -> bool {
+        let api: Api<ReconciliationWindow> = Api::all(self.client.clone());
+        let params = PatchParams::apply(STATUS_FIELD_MANAGER).force();
+        written.statuses.retain(|name, _| observed.contains_key(name));
+        let mut ok = true;
+        for window in set.iter() {
+            let Some(seen) = observed.get(window.name()) else {
+                continue;
+            };
+            let waiting = owners.iter().filter(|o| o.waits_for(window.name())).count();
+            let desired = WindowStatus::of(
+                window,
+                &window.state_at(now),
+                seen.generation,
+                waiting as i64,
+            );
+            if seen.status.as_ref() == Some(&desired) {
+                written.statuses.remove(window.name());
+                continue;
+            }
+            let pending = (desired.clone(), seen.status.clone());
+            if written.statuses.get(window.name()) == Some(&pending) {
+                continue;
+            }
+            let patch = serde_json::json!({
+                "apiVersion": API_VERSION,
+                "kind": KIND,
+                "status": desired,
+            });
+            match api
+                .patch_status(window.name(), &params, &Patch::Apply(&patch))
+                .await
+            {
+                Ok(_) => {
+                    self.state.metrics.record_status_write(true);
+                    tracing::debug!(window = window.name(), open = desired.open, next = ?desired.next, "window status written");
+                    written.statuses.insert(window.name().to_owned(), pending);
+                }
+                Err(error) => {
+                    ok = false;
+                    self.state.metrics.record_status_write(false);
+                    tracing::warn!(%error, window = window.name(), "cannot write the window's status; retrying");
+                }
+            }
+        }
+        ok
+    }
+
+    /// Asks every owner whose windows are now open to reconcile; false when a request failed.
+    async fn request_reconciles(
+        &self,
+        set: &WindowSet,
+        owners: &[Owner],
+        now: DateTime<Utc>,
+        written: &mut Written,
+    ) -> bool {
+        let mut ok = true;
+        let mut asked = HashMap::new();
+        for owner in owners {
+            let Some(value) = catch_up(owner, set, now) else {
+                continue;
+            };
+            let key = (owner.kind, owner.namespace.clone(), owner.name.clone());
+            let pending = (value.clone(), owner.requested_at.clone());
+            if written.requests.get(&key) == Some(&pending) {
+                asked.insert(key, pending);
+                continue;
+            }
+            match self.request_reconcile(owner, &value).await {
+                Ok(()) => {
+                    self.state.metrics.record_reconcile_request(owner.kind, true);
+                    tracing::info!(owner = %owner.display(), windows = ?owner.denied_by, requested_at = %value, "window opened: asked Flux to reconcile the change it denied");
+                    self.notify(owner, &value, set);
+                    asked.insert(key, pending);
+                }
+                Err(error) => {
+                    ok = false;
+                    self.state.metrics.record_reconcile_request(owner.kind, false);
+                    tracing::warn!(%error, owner = %owner.display(), "cannot ask Flux to reconcile; retrying");
+                }
+            }
+        }
+        written.requests = asked;
+        ok
+    }
+
+    async fn request_reconcile(&self, owner: &Owner, value: &str) -> Result<(), kube::Error> {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &owner.namespace, &api_resource(owner.kind));
+        let annotations: serde_json::Map<String, serde_json::Value> = owner
+            .kind
+            .request_annotations()
+            .iter()
+            .map(|a| ((*a).to_owned(), value.into()))
+            .collect();
+        let patch = serde_json::json!({"metadata": {"annotations": annotations}});
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..Default::default()
+        };
+        api.patch(&owner.name, &params, &Patch::Merge(&patch))
+            .await
+            .map(drop)
+    }
+
+    /// An Event on the owner, naming the window that opened.
+    fn notify(&self, owner: &Owner, value: &str, set: &WindowSet) {
+        let Some(events) = &self.events else { return };
+        let windows: Vec<String> = owner.denied_by.iter().map(|w| format!("{w:?}")).collect();
+        // The value is the opening instant; say it in the window's own time zone.
+        let zone = owner.denied_by.iter().find_map(|name| set.get(name));
+        let opened = match (DateTime::parse_from_rfc3339(value), zone) {
+            (Ok(t), Some(window)) => t
+                .with_timezone(&window.time_zone())
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            _ => value.to_owned(),
+        };
+        let note = format!(
+            "reconciliation window {} opened at {opened}: asked {} to reconcile the change \
+             fluxgate denied while it was closed ({}={value})",
+            windows.join(" and "),
+            owner.display(),
+            owner.kind.request_annotations().join(", "),
+        );
+        events.send(Notice {
+            warning: false,
+            reason: "ReconcileRequested",
+            action: "Reconcile",
+            note,
+            regarding: ObjectReference {
+                api_version: Some(owner.kind.api_version()),
+                kind: Some(owner.kind.kind().to_owned()),
+                namespace: Some(owner.namespace.clone()),
+                name: Some(owner.name.clone()),
+                ..Default::default()
+            },
+            related: owner.denied_by.iter().next().map(|w| ObjectReference {
+                api_version: Some(API_VERSION.to_owned()),
+                kind: Some(KIND.to_owned()),
+                name: Some(w.clone()),
+                ..Default::default()
+            }),
+            series: None,
+            series_until: None,
+        });
+    }
+}
+
+/// How long until the next pass: just past the earliest transition, at most [`MAX_WAIT`].
+fn next_pass(set: &WindowSet, now: DateTime<Utc>, failed: bool) -> Duration {
+    let next = set.iter().filter_map(|w| w.state_at(now).next).min();
+    let until_next = next
+        .and_then(|t| (t - now).to_std().ok())
+        .map_or(MAX_WAIT, |d| d + MARGIN);
+    let wait = until_next.min(MAX_WAIT);
+    if failed { wait.min(RETRY) } else { wait }
+}
+
+/// Resolves when the value changes; never, once its sender is gone.
+async fn changed<T>(rx: &mut watch::Receiver<T>) {
+    if rx.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
