@@ -239,7 +239,11 @@ async fn summary_of_a_server_log_counts_every_decision_and_lists_every_bypass() 
     assert_eq!(summary["lastTime"], "2026-11-30T09:00:00Z");
 
     let bypasses = summary["bypasses"].as_array().unwrap();
-    assert_eq!(bypasses.len(), 3, "every bypass, the dry-run one too: {bypasses:?}");
+    assert_eq!(
+        bypasses.len(),
+        3,
+        "every bypass, the dry-run one too: {bypasses:?}"
+    );
     assert_eq!(
         bypasses[0],
         json!({

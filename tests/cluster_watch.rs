@@ -156,7 +156,7 @@ async fn windows_follow_the_cluster_and_the_last_good_set_survives_the_api_going
     .await;
     let state = state();
     assert!(!state.windows_ready.load(Ordering::Acquire));
-    let watch = tokio::spawn(watch_windows(client(&url), state.clone()));
+    let watch = tokio::spawn(watch_windows(client(&url), state.clone(), None));
 
     eventually("the first list", || {
         state.windows_ready.load(Ordering::Acquire)
@@ -221,7 +221,7 @@ async fn readiness_waits_for_the_first_complete_list() {
     assert_eq!(readyz().await, 503);
     let (url, _fake, _feed, _server) =
         start_fake(vec![window("business-hours", "5", "0 8 * * *")]).await;
-    let watch = tokio::spawn(watch_windows(client(&url), state.clone()));
+    let watch = tokio::spawn(watch_windows(client(&url), state.clone(), None));
     eventually("the first list", || {
         state.windows_ready.load(Ordering::Acquire)
     })

@@ -306,7 +306,11 @@ fn spawn_cluster_tasks(
 ) {
     let (observed_tx, observed) = tokio::sync::watch::channel(None);
     if args.windows_from_cluster {
-        tokio::spawn(watch_windows(client.clone(), state.clone(), Some(observed_tx)));
+        tokio::spawn(watch_windows(
+            client.clone(),
+            state.clone(),
+            Some(observed_tx),
+        ));
     }
     if !args.windows_from_cluster && !args.reconcile_on_open {
         return;

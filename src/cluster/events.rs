@@ -52,11 +52,17 @@ pub struct Notice {
     pub series: Option<String>,
     /// The series ends here (the window opens): a repeat after it is a new story.
     pub series_until: Option<DateTime<Utc>>,
+    /// When it happened: the decision's instant.
+    pub at: DateTime<Utc>,
 }
 
 /// The Event a decision deserves, if any: every admitted bypass and every denial, dry-run or
 /// not.
-pub fn event_for(request: &AdmissionRequest<Object>, decision: &Decision) -> Option<Notice> {
+pub fn event_for(
+    request: &AdmissionRequest<Object>,
+    decision: &Decision,
+    at: DateTime<Utc>,
+) -> Option<Notice> {
     let (reason, action) = match decision.reason {
         Reason::Bypass => ("EmergencyBypass", "Admit"),
         _ if decision.allowed => return None,
@@ -109,6 +115,7 @@ pub fn event_for(request: &AdmissionRequest<Object>, decision: &Decision) -> Opt
         related: owner.and_then(owner_reference),
         series,
         series_until: until,
+        at,
     })
 }
 
@@ -233,8 +240,7 @@ impl EventPublisher {
         tokio::spawn(async move {
             let mut series: HashMap<String, Series> = HashMap::new();
             while let Some(notice) = pending.recv().await {
-                let now = Utc::now();
-                match publish(&client, &reporter, &mut series, &notice, now).await {
+                match publish(&client, &reporter, &mut series, &notice).await {
                     Ok(()) => {
                         published.inc();
                     }
@@ -248,9 +254,14 @@ impl EventPublisher {
         EventPublisher { queue, dropped }
     }
 
-    /// Queues the Event of a decision, if it deserves one; never waits.
-    pub fn notify(&self, request: &AdmissionRequest<Object>, decision: &Decision) {
-        if let Some(notice) = event_for(request, decision) {
+    /// Queues the Event of a decision made at `at`, if it deserves one; never waits.
+    pub fn notify(
+        &self,
+        request: &AdmissionRequest<Object>,
+        decision: &Decision,
+        at: DateTime<Utc>,
+    ) {
+        if let Some(notice) = event_for(request, decision, at) {
             self.send(notice);
         }
     }
@@ -270,8 +281,8 @@ async fn publish(
     reporter: &Reporter,
     series: &mut HashMap<String, Series>,
     notice: &Notice,
-    now: DateTime<Utc>,
 ) -> Result<(), kube::Error> {
+    let now = notice.at;
     series.retain(|_, s| s.until.is_none_or(|until| until > now));
     let namespace = notice
         .regarding
@@ -391,7 +402,7 @@ mod tests {
         let (request, decision) = decide(|_| {});
         assert!(request.dry_run);
         assert!(!decision.allowed);
-        let notice = event_for(&request, &decision).unwrap();
+        let notice = event_for(&request, &decision, Utc::now()).unwrap();
         assert_eq!(notice.reason, "ReconciliationWindowClosed");
         assert!(notice.warning);
         assert!(
@@ -421,7 +432,11 @@ mod tests {
         assert_eq!(owner.name.as_deref(), Some("apps-rw"));
         assert_eq!(
             notice.series_until,
-            Some(DateTime::parse_from_rfc3339("2026-11-30T07:00:00Z").unwrap().to_utc())
+            Some(
+                DateTime::parse_from_rfc3339("2026-11-30T07:00:00Z")
+                    .unwrap()
+                    .to_utc()
+            )
         );
     }
 
@@ -429,7 +444,10 @@ mod tests {
     fn retries_in_one_closed_period_are_one_series_and_the_next_period_another() {
         let key = |at: &str, dry_run: bool| {
             let (request, decision) = decide_at(at, |r| r["dryRun"] = json!(dry_run));
-            event_for(&request, &decision).unwrap().series.unwrap()
+            event_for(&request, &decision, Utc::now())
+                .unwrap()
+                .series
+                .unwrap()
         };
         // Flux's retries on Friday and on Saturday, dry-run or not: one series.
         let friday = key("2026-11-27T12:00:00Z", true);
@@ -447,7 +465,7 @@ mod tests {
                 json!("2026-11-27T20:00:00Z");
         });
         assert_eq!(decision.reason, Reason::Bypass);
-        let notice = event_for(&request, &decision).unwrap();
+        let notice = event_for(&request, &decision, Utc::now()).unwrap();
         assert_eq!(notice.reason, "EmergencyBypass");
         assert_eq!(notice.action, "Admit");
         assert_eq!(notice.series, None);
@@ -460,13 +478,13 @@ mod tests {
             r["options"]["fieldManager"] = json!("kubectl");
         });
         assert!(decision.allowed);
-        assert!(event_for(&request, &decision).is_none());
+        assert!(event_for(&request, &decision, Utc::now()).is_none());
     }
 
     #[test]
     fn series_names_are_stable_and_valid() {
         let (request, decision) = decide(|_| {});
-        let notice = event_for(&request, &decision).unwrap();
+        let notice = event_for(&request, &decision, Utc::now()).unwrap();
         let now = Utc::now();
         let name = event_name(&notice, now);
         assert_eq!(name, event_name(&notice, now + chrono::Duration::hours(1)));

@@ -32,6 +32,10 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 const RETRY: Duration = Duration::from_secs(5);
 /// Wake this long after a transition, so the clock reads at or past it.
 const MARGIN: Duration = Duration::from_millis(100);
+/// At start, the first status waits this long at most for every kind of Flux owner to be listed,
+/// so that it carries the waiting count rather than a zero corrected a moment later. A kind
+/// whose CRD is missing (no helm-controller) never lists; the status goes out without it.
+const OWNERS_GRACE: Duration = Duration::from_secs(10);
 
 /// The wall clock; a test moves it.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -67,6 +71,7 @@ impl ClusterSync {
         mut owners: watch::Receiver<Owners>,
     ) {
         let mut written = Written::default();
+        let started = tokio::time::Instant::now();
         loop {
             let now = (self.clock)();
             let set = self.state.windows.load_full();
@@ -77,7 +82,10 @@ impl ClusterSync {
                 .flat_map(|owners| owners.values().cloned().collect::<Vec<_>>())
                 .collect();
             let mut failed = false;
+            let listed = owners.borrow().len() == OwnerKind::ALL.len();
+            let grace = OWNERS_GRACE.saturating_sub(started.elapsed());
             if self.write_status
+                && (listed || grace.is_zero())
                 && let Some(observed) = &observed
             {
                 failed |= !self
@@ -87,7 +95,10 @@ impl ClusterSync {
             if self.reconcile_on_open {
                 failed |= !self.request_reconciles(&set, &all, now, &mut written).await;
             }
-            let wait = next_pass(&set, now, failed);
+            let mut wait = next_pass(&set, now, failed);
+            if !listed && !grace.is_zero() {
+                wait = wait.min(grace);
+            }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = changed(&mut windows) => {}
@@ -107,7 +118,9 @@ impl ClusterSync {
     ) -> bool {
         let api: Api<ReconciliationWindow> = Api::all(self.client.clone());
         let params = PatchParams::apply(STATUS_FIELD_MANAGER).force();
-        written.statuses.retain(|name, _| observed.contains_key(name));
+        written
+            .statuses
+            .retain(|name, _| observed.contains_key(name));
         let mut ok = true;
         for window in set.iter() {
             let Some(seen) = observed.get(window.name()) else {
@@ -174,14 +187,18 @@ impl ClusterSync {
             }
             match self.request_reconcile(owner, &value).await {
                 Ok(()) => {
-                    self.state.metrics.record_reconcile_request(owner.kind, true);
+                    self.state
+                        .metrics
+                        .record_reconcile_request(owner.kind, true);
                     tracing::info!(owner = %owner.display(), windows = ?owner.denied_by, requested_at = %value, "window opened: asked Flux to reconcile the change it denied");
-                    self.notify(owner, &value, set);
+                    self.notify(owner, &value, set, now);
                     asked.insert(key, pending);
                 }
                 Err(error) => {
                     ok = false;
-                    self.state.metrics.record_reconcile_request(owner.kind, false);
+                    self.state
+                        .metrics
+                        .record_reconcile_request(owner.kind, false);
                     tracing::warn!(%error, owner = %owner.display(), "cannot ask Flux to reconcile; retrying");
                 }
             }
@@ -191,8 +208,11 @@ impl ClusterSync {
     }
 
     async fn request_reconcile(&self, owner: &Owner, value: &str) -> Result<(), kube::Error> {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &owner.namespace, &api_resource(owner.kind));
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &owner.namespace,
+            &api_resource(owner.kind),
+        );
         let annotations: serde_json::Map<String, serde_json::Value> = owner
             .kind
             .request_annotations()
@@ -210,7 +230,7 @@ impl ClusterSync {
     }
 
     /// An Event on the owner, naming the window that opened.
-    fn notify(&self, owner: &Owner, value: &str, set: &WindowSet) {
+    fn notify(&self, owner: &Owner, value: &str, set: &WindowSet, now: DateTime<Utc>) {
         let Some(events) = &self.events else { return };
         let windows: Vec<String> = owner.denied_by.iter().map(|w| format!("{w:?}")).collect();
         // The value is the opening instant; say it in the window's own time zone.
@@ -248,6 +268,7 @@ impl ClusterSync {
             }),
             series: None,
             series_until: None,
+            at: now,
         });
     }
 }

@@ -144,7 +144,10 @@ fn the_value_is_the_opening_instant_once_the_window_is_open() {
     let owner = Owner::from_object(OwnerKind::Kustomization, &kustomization());
     let windows = windows();
     // Friday: business-hours closed; nothing to ask.
-    assert_eq!(catch_up(&owner, &windows, utc("2026-11-27T12:00:00Z")), None);
+    assert_eq!(
+        catch_up(&owner, &windows, utc("2026-11-27T12:00:00Z")),
+        None
+    );
     // Monday 08:00 Berlin, the opening instant itself, and any time after it: the same value.
     for now in [
         "2026-11-30T07:00:00Z",
@@ -162,7 +165,10 @@ fn the_value_is_the_opening_instant_once_the_window_is_open() {
         requested_at: Some("2026-11-30T07:00:00Z".into()),
         ..owner.clone()
     };
-    assert_eq!(catch_up(&asked, &windows, utc("2026-11-30T07:05:00Z")), None);
+    assert_eq!(
+        catch_up(&asked, &windows, utc("2026-11-30T07:05:00Z")),
+        None
+    );
     // Asked for an earlier opening, or by a person with `flux reconcile`: asked again.
     let by_hand = Owner {
         requested_at: Some("2026-11-28T10:11:12.123456789Z".into()),

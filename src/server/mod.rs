@@ -148,7 +148,7 @@ async fn validate(
         .metrics
         .record_decision(&reviewed.request, &reviewed.decision, seconds);
     if let Some(events) = &state.events {
-        events.notify(&reviewed.request, &reviewed.decision);
+        events.notify(&reviewed.request, &reviewed.decision, now);
     }
     // Only the answer and the uid wait for the audit write; see `GroupCommit::append`.
     let uid = std::mem::take(&mut reviewed.request.uid);

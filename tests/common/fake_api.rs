@@ -1,0 +1,373 @@
+//! A fake Kubernetes API server for what fluxgate's cluster shell does: list and watch
+//! collections, server-side apply of `/status`, JSON merge patches, and Events (create, patch,
+//! 409 on a name taken). It speaks the API's shapes (lists with `resourceVersion`, watch events
+//! as JSON lines, `Status` errors) and, like the real one, a patch that changes nothing bumps no
+//! `resourceVersion` and sends no watch event.
+//!
+//! Served in memory (`client()`: a kube `Client` whose transport is the router, so tests can
+//! pause time) or on a socket (`serve()`, for the binary).
+
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, mpsc};
+
+/// One write the fake received.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub body: Value,
+    /// The object changed (a no-op patch does not).
+    pub changed: bool,
+}
+
+impl Call {
+    pub fn field_manager(&self) -> Option<&str> {
+        self.query
+            .split('&')
+            .find_map(|p| p.strip_prefix("fieldManager="))
+    }
+}
+
+#[derive(Default)]
+struct Store {
+    /// `group/version/plural` → (namespace, name) → object.
+    collections: BTreeMap<String, BTreeMap<(String, String), Value>>,
+    watchers: Vec<(String, mpsc::UnboundedSender<Value>)>,
+    resource_version: u64,
+    calls: Vec<Call>,
+}
+
+#[derive(Clone, Default)]
+pub struct Fake {
+    store: Arc<Mutex<Store>>,
+    /// Notified after every write.
+    pub wrote: Arc<Notify>,
+}
+
+/// `kind` of the objects of a collection, for list responses.
+fn list_kind(plural: &str) -> &'static str {
+    match plural {
+        "reconciliationwindows" => "ReconciliationWindowList",
+        "kustomizations" => "KustomizationList",
+        "helmreleases" => "HelmReleaseList",
+        "events" => "EventList",
+        _ => "List",
+    }
+}
+
+/// The collection path and (namespace, name) of an object.
+fn locate(object: &Value) -> (String, (String, String)) {
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let plural = match object["kind"].as_str().unwrap_or_default() {
+        "ReconciliationWindow" => "reconciliationwindows",
+        "Kustomization" => "kustomizations",
+        "HelmRelease" => "helmreleases",
+        "Event" => "events",
+        other => panic!("the fake does not know kind {other}"),
+    };
+    let namespace = object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (format!("{api_version}/{plural}"), (namespace, name))
+}
+
+/// RFC 7386 JSON merge patch.
+pub fn merge(target: &mut Value, patch: &Value) {
+    match patch {
+        Value::Object(fields) => {
+            if !target.is_object() {
+                *target = json!({});
+            }
+            let map = target.as_object_mut().unwrap();
+            for (key, value) in fields {
+                if value.is_null() {
+                    map.remove(key);
+                } else {
+                    merge(map.entry(key.clone()).or_insert(Value::Null), value);
+                }
+            }
+        }
+        other => *target = other.clone(),
+    }
+}
+
+fn status(code: u16, reason: &str, message: String) -> Response {
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "message": message, "reason": reason, "code": code,
+    });
+    (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
+}
+
+impl Fake {
+    /// Adds (or replaces) an object, as if created by someone else; watchers see it.
+    pub fn put(&self, mut object: Value) {
+        let (collection, key) = locate(&object);
+        let mut store = self.store.lock().unwrap();
+        store.resource_version += 1;
+        let rv = store.resource_version.to_string();
+        object["metadata"]["resourceVersion"] = json!(rv);
+        let existed = store
+            .collections
+            .entry(collection.clone())
+            .or_default()
+            .insert(key, object.clone())
+            .is_some();
+        let kind = if existed { "MODIFIED" } else { "ADDED" };
+        Self::broadcast(&mut store, &collection, kind, &object);
+    }
+
+    /// The object as the API holds it now.
+    pub fn get(&self, collection: &str, namespace: &str, name: &str) -> Option<Value> {
+        let store = self.store.lock().unwrap();
+        store
+            .collections
+            .get(collection)?
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    /// Every object of a collection.
+    pub fn all(&self, collection: &str) -> Vec<Value> {
+        let store = self.store.lock().unwrap();
+        store
+            .collections
+            .get(collection)
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The writes received, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.store.lock().unwrap().calls.clone()
+    }
+
+    /// Writes whose path contains `part`.
+    pub fn calls_to(&self, part: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.path.contains(part))
+            .collect()
+    }
+
+    fn broadcast(store: &mut Store, collection: &str, kind: &str, object: &Value) {
+        let event = json!({"type": kind, "object": object});
+        store
+            .watchers
+            .retain(|(c, tx)| c != collection || tx.send(event.clone()).is_ok());
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new().fallback(handle).with_state(self.clone())
+    }
+
+    /// A kube client whose transport is the router itself: no socket, so time can be paused.
+    pub fn client(&self) -> kube::Client {
+        kube::Client::new(self.router(), "default")
+    }
+
+    /// Serves on a loopback socket; returns its URL.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = self.router();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+}
+
+async fn handle(
+    State(fake): State<Fake>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_owned();
+    let query = uri.query().unwrap_or_default().to_owned();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // /apis/{group}/{version}/… or /api/v1/…
+    let (group_version, rest) = match segments.as_slice() {
+        ["apis", group, version, rest @ ..] => (format!("{group}/{version}"), rest.to_vec()),
+        ["api", version, rest @ ..] => ((*version).to_owned(), rest.to_vec()),
+        _ => return status(404, "NotFound", format!("{path} not found")),
+    };
+    let (namespace, rest) = match rest.as_slice() {
+        ["namespaces", ns, rest @ ..] => ((*ns).to_owned(), rest.to_vec()),
+        _ => (String::new(), rest),
+    };
+    let (plural, name, subresource) = match rest.as_slice() {
+        [plural] => (*plural, None, None),
+        [plural, name] => (*plural, Some(*name), None),
+        [plural, name, sub] => (*plural, Some(*name), Some(*sub)),
+        _ => return status(404, "NotFound", format!("{path} not found")),
+    };
+    let collection = format!("{group_version}/{plural}");
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let parsed: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => return status(400, "BadRequest", format!("not JSON: {e}")),
+        }
+    };
+
+    match (method.clone(), name) {
+        (Method::GET, None)
+            if query
+                .split('&')
+                .any(|p| p == "watch=true" || p == "watch=1") =>
+        {
+            let (tx, rx) = mpsc::unbounded_channel::<Value>();
+            fake.store.lock().unwrap().watchers.push((collection, tx));
+            let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+                let event = rx.recv().await?;
+                let mut line = serde_json::to_vec(&event).unwrap();
+                line.push(b'\n');
+                Some((Ok::<_, std::io::Error>(line), rx))
+            });
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from_stream(stream))
+                .unwrap()
+        }
+        (Method::GET, None) => {
+            let store = fake.store.lock().unwrap();
+            let items: Vec<Value> = store
+                .collections
+                .get(&collection)
+                .map(|c| {
+                    c.iter()
+                        .filter(|((ns, _), _)| namespace.is_empty() || *ns == namespace)
+                        .map(|(_, o)| o.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            axum::Json(json!({
+                "apiVersion": group_version,
+                "kind": list_kind(plural),
+                "metadata": {"resourceVersion": store.resource_version.to_string()},
+                "items": items,
+            }))
+            .into_response()
+        }
+        (Method::GET, Some(name)) => match fake.get(&collection, &namespace, name) {
+            Some(object) => axum::Json(object).into_response(),
+            None => status(404, "NotFound", format!("{plural} {name:?} not found")),
+        },
+        (Method::POST, None) => {
+            let mut object = parsed.clone();
+            object["metadata"]["namespace"] = json!(namespace);
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let mut store = fake.store.lock().unwrap();
+            let exists = store
+                .collections
+                .get(&collection)
+                .is_some_and(|c| c.contains_key(&(namespace.clone(), name.clone())));
+            store.calls.push(Call {
+                method: "POST".into(),
+                path: path.clone(),
+                query,
+                content_type,
+                body: parsed,
+                changed: !exists,
+            });
+            if exists {
+                drop(store);
+                fake.wrote.notify_waiters();
+                return status(
+                    409,
+                    "AlreadyExists",
+                    format!("{plural} {name:?} already exists"),
+                );
+            }
+            store.resource_version += 1;
+            object["metadata"]["resourceVersion"] = json!(store.resource_version.to_string());
+            store
+                .collections
+                .entry(collection.clone())
+                .or_default()
+                .insert((namespace, name), object.clone());
+            Fake::broadcast(&mut store, &collection, "ADDED", &object);
+            drop(store);
+            fake.wrote.notify_waiters();
+            (StatusCode::CREATED, axum::Json(object)).into_response()
+        }
+        (Method::PATCH, Some(name)) => {
+            let mut store = fake.store.lock().unwrap();
+            let key = (namespace.clone(), name.to_owned());
+            let Some(current) = store
+                .collections
+                .get(&collection)
+                .and_then(|c| c.get(&key))
+                .cloned()
+            else {
+                drop(store);
+                return status(404, "NotFound", format!("{plural} {name:?} not found"));
+            };
+            let mut updated = current.clone();
+            match (subresource, content_type.as_str()) {
+                // Server-side apply of the status: the fields given replace fluxgate's.
+                (Some("status"), "application/apply-patch+yaml") => {
+                    updated["status"] = parsed["status"].clone();
+                }
+                (None, "application/merge-patch+json") => merge(&mut updated, &parsed),
+                (sub, kind) => {
+                    drop(store);
+                    return status(
+                        415,
+                        "UnsupportedMediaType",
+                        format!("the fake does not take {kind} patches of {sub:?}"),
+                    );
+                }
+            }
+            let changed = updated != current;
+            store.calls.push(Call {
+                method: "PATCH".into(),
+                path: path.clone(),
+                query,
+                content_type,
+                body: parsed,
+                changed,
+            });
+            if changed {
+                store.resource_version += 1;
+                updated["metadata"]["resourceVersion"] = json!(store.resource_version.to_string());
+                store
+                    .collections
+                    .get_mut(&collection)
+                    .unwrap()
+                    .insert(key, updated.clone());
+                Fake::broadcast(&mut store, &collection, "MODIFIED", &updated);
+            }
+            drop(store);
+            fake.wrote.notify_waiters();
+            axum::Json(updated).into_response()
+        }
+        _ => status(405, "MethodNotAllowed", format!("{method} {path}")),
+    }
+}

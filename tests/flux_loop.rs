@@ -1,0 +1,494 @@
+//! fluxgate inside Flux's loop, against a fake API server that holds the real shapes: the
+//! ReconciliationWindows of `deploy/examples/windows.yaml`, a Kustomization and a HelmRelease whose
+//! conditions carry the API server's denial text as kustomize-controller and helm-controller
+//! write it. Time is paused and moved: the clock fluxgate reads is tokio's (paused) clock.
+
+#[path = "common/fake_api.rs"]
+mod fake_api;
+
+use chrono::{DateTime, Utc};
+use fake_api::Fake;
+use fluxgate::audit::MemorySink;
+use fluxgate::cluster::owners::watch_owners;
+use fluxgate::cluster::sync::{Clock, ClusterSync};
+use fluxgate::cluster::watch::watch_windows;
+use fluxgate::flux::OwnerKind;
+use fluxgate::policy::Policy;
+use fluxgate::server::AppState;
+use fluxgate::window::{WindowSet, parse_documents};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+const WINDOWS: &str = "fluxgate.io/v1alpha1/reconciliationwindows";
+const KUSTOMIZATIONS: &str = "kustomize.toolkit.fluxcd.io/v1/kustomizations";
+const HELM_RELEASES: &str = "helm.toolkit.fluxcd.io/v2/helmreleases";
+
+fn utc(t: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(t).unwrap().to_utc()
+}
+
+/// The example windows as objects in the cluster (with generations, as the API server sets).
+fn put_windows(fake: &Fake) {
+    let yaml = include_str!("../deploy/examples/windows.yaml");
+    for document in parse_documents("windows.yaml", yaml).unwrap() {
+        let mut object = serde_json::to_value(&document.object).unwrap();
+        object["metadata"]["generation"] = json!(1);
+        object["metadata"]["uid"] = json!(format!(
+            "uid-{}",
+            document.object.metadata.name.as_ref().unwrap()
+        ));
+        fake.put(object);
+    }
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/fixtures/flux/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// apps-rw, denied by business-hours (Friday); podinfo, Stalled after its upgrades were denied.
+fn put_denied_owners(fake: &Fake) {
+    fake.put(fixture("kustomization-apps-rw-denied.json"));
+    fake.put(fixture("helmrelease-podinfo-stalled.json"));
+}
+
+/// A Kustomization named `name` that is Ready (with an old denial in another condition), or
+/// whose Deployment was denied by business-hours and nightly, both closed.
+fn kustomization(name: &str, denied: bool) -> Value {
+    let mut object = fixture("kustomization-apps-rw-denied.json");
+    object["metadata"]["name"] = json!(name);
+    match denied {
+        true => {
+            let message = "Deployment/nginx/nginx dry-run failed (Forbidden): admission webhook \
+                 \"fluxgate.fluxgate.io\" denied the request: Deployment nginx/nginx is governed \
+                 by reconciliation windows \"business-hours\", closed until \
+                 2026-11-30T08:00:00+01:00 (Europe/Berlin) and \"nightly\", closed until \
+                 2026-11-27T22:00:00+01:00 (Europe/Berlin); to ship an emergency change now, …";
+            object["status"]["conditions"][0]["message"] = json!(message);
+        }
+        false => {
+            object["status"]["conditions"][0]["status"] = json!("True");
+            object["status"]["conditions"][0]["reason"] = json!("ReconciliationSucceeded");
+            let old = object["status"]["conditions"][0]["message"].clone();
+            object["status"]["conditions"][0]["message"] =
+                json!("Applied revision: main@sha1:1a2b");
+            object["status"]["conditions"][1]["status"] = json!("False");
+            object["status"]["conditions"][1]["message"] = old;
+        }
+    }
+    object
+}
+
+/// One fluxgate replica's cluster tasks, its clock `start` plus tokio's (paused) elapsed time.
+struct Replica {
+    clock: Clock,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> Replica {
+    let state = AppState::new(
+        WindowSet::default(),
+        Policy::default(),
+        Arc::new(MemorySink::default()),
+    );
+    state.windows_ready.store(false, Ordering::Release);
+    let state = Arc::new(state);
+    let base = tokio::time::Instant::now();
+    let clock: Clock =
+        Arc::new(move || start + chrono::Duration::from_std(base.elapsed()).unwrap());
+    let client = fake.client();
+    let (observed_tx, observed) = tokio::sync::watch::channel(None);
+    let (owners_tx, owners) = tokio::sync::watch::channel(Default::default());
+    let mut tasks = vec![tokio::spawn(watch_windows(
+        client.clone(),
+        state.clone(),
+        Some(observed_tx),
+    ))];
+    for kind in OwnerKind::ALL {
+        tasks.push(tokio::spawn(watch_owners(
+            client.clone(),
+            kind,
+            owners_tx.clone(),
+        )));
+    }
+    let sync = ClusterSync {
+        client,
+        state,
+        clock: clock.clone(),
+        events: None,
+        write_status: true,
+        reconcile_on_open,
+    };
+    tasks.push(tokio::spawn(sync.run(observed, owners)));
+    Replica { clock, tasks }
+}
+
+/// Waits (in paused time, so without stepping through it) until `check` holds.
+async fn until(fake: &Fake, what: &str, check: impl Fn(&Fake) -> bool) {
+    // A week of paused time: long enough for any transition below, short enough to fail.
+    until_within(fake, what, Duration::from_secs(7 * 24 * 3600), check).await
+}
+
+async fn until_within(fake: &Fake, what: &str, timeout: Duration, check: impl Fn(&Fake) -> bool) {
+    let wait = async {
+        loop {
+            // Registered before the check, so a write in between is not missed.
+            let wrote = fake.wrote.notified();
+            let mut wrote = std::pin::pin!(wrote);
+            wrote.as_mut().enable();
+            if check(fake) {
+                return;
+            }
+            wrote.await;
+        }
+    };
+    tokio::time::timeout(timeout, wait)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+fn status_of(fake: &Fake, window: &str) -> Value {
+    fake.get(WINDOWS, "", window).unwrap()["status"].clone()
+}
+
+fn annotation(fake: &Fake, collection: &str, ns: &str, name: &str, key: &str) -> Value {
+    fake.get(collection, ns, name).unwrap()["metadata"]["annotations"][key].clone()
+}
+
+/// Patches that changed an owner.
+fn owner_changes(fake: &Fake, name: &str) -> Vec<fake_api::Call> {
+    fake.calls()
+        .into_iter()
+        .filter(|c| c.changed && c.method == "PATCH" && c.path.ends_with(&format!("/{name}")))
+        .filter(|c| c.path.contains("/kustomizations/") || c.path.contains("/helmreleases/"))
+        .collect()
+}
+
+fn status_writes(fake: &Fake, window: &str) -> usize {
+    fake.calls_to(&format!("/reconciliationwindows/{window}/status"))
+        .iter()
+        .filter(|c| c.changed)
+        .count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_friday_merge_lands_at_the_monday_opening_and_nothing_else_moves() {
+    let fake = Fake::default();
+    put_windows(&fake);
+    put_denied_owners(&fake);
+    fake.put(kustomization("apps-ready", false));
+    fake.put(kustomization("apps-both", true));
+    // Friday 13:00 Berlin: business-hours closed until Monday 08:00.
+    let friday = utc("2026-11-27T12:00:00Z");
+    let replica = start_replica(&fake, friday, true);
+
+    until(&fake, "the first status", |f| {
+        status_of(f, "business-hours")["next"] == "2026-11-30T08:00:00+01:00"
+    })
+    .await;
+    assert_eq!(
+        status_of(&fake, "business-hours"),
+        json!({
+            "open": false,
+            "frozen": false,
+            "since": "2026-11-26T17:00:00+01:00",
+            "next": "2026-11-30T08:00:00+01:00",
+            "observedGeneration": 1,
+            "waitingOwners": 3,
+        })
+    );
+    let writes = fake.calls_to("/status");
+    assert!(writes.iter().all(|c| c.field_manager() == Some("fluxgate")));
+    assert!(writes.iter().all(|c| c.query.contains("force=true")));
+    assert!(
+        owner_changes(&fake, "apps-rw").is_empty(),
+        "closed: nothing asked"
+    );
+
+    // Monday 08:00 Berlin.
+    let opening = utc("2026-11-30T07:00:00Z");
+    until(&fake, "the Kustomization's reconcile request", |f| {
+        annotation(
+            f,
+            KUSTOMIZATIONS,
+            "flux-system",
+            "apps-rw",
+            "reconcile.fluxcd.io/requestedAt",
+        ) == "2026-11-30T07:00:00Z"
+    })
+    .await;
+    let after = (replica.clock)() - opening;
+    assert!(
+        after >= chrono::Duration::zero() && after < chrono::Duration::seconds(2),
+        "landed {after} after the opening"
+    );
+    let requests = owner_changes(&fake, "apps-rw");
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].field_manager(), Some("flux-client-side-apply"));
+    assert_eq!(requests[0].content_type, "application/merge-patch+json");
+    assert_eq!(
+        requests[0].body,
+        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "2026-11-30T07:00:00Z"}}})
+    );
+
+    // The Stalled HelmRelease is asked to reset too.
+    until(&fake, "the HelmRelease's reconcile request", |f| {
+        annotation(
+            f,
+            HELM_RELEASES,
+            "podinfo",
+            "podinfo",
+            "reconcile.fluxcd.io/resetAt",
+        ) == "2026-11-30T07:00:00Z"
+    })
+    .await;
+    assert_eq!(
+        annotation(
+            &fake,
+            HELM_RELEASES,
+            "podinfo",
+            "podinfo",
+            "reconcile.fluxcd.io/requestedAt"
+        ),
+        "2026-11-30T07:00:00Z"
+    );
+
+    // The window's status says it is open, at once.
+    until(&fake, "the open status", |f| {
+        status_of(f, "business-hours")["open"] == true
+    })
+    .await;
+    assert_eq!(
+        status_of(&fake, "business-hours")["next"],
+        "2026-12-03T17:00:00+01:00"
+    );
+
+    // A Ready owner, and one that also waits for a window still closed (nightly opens at 22:00;
+    // it was open on Friday night, while business-hours was closed), are left alone; so is
+    // everything else.
+    assert!(owner_changes(&fake, "apps-ready").is_empty());
+    assert!(owner_changes(&fake, "apps-both").is_empty());
+    let asked: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "PATCH" && !c.path.ends_with("/status"))
+        .map(|c| c.path)
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/flux-system/kustomizations/apps-rw",
+            "/apis/helm.toolkit.fluxcd.io/v2/namespaces/podinfo/helmreleases/podinfo",
+        ]
+    );
+
+    // Status was written once at start and once per transition: business-hours changed once
+    // (Monday 08:00); nightly opened and closed on three nights (Fri, Sat, Sun 22:00–24:00).
+    assert_eq!(status_writes(&fake, "business-hours"), 2);
+    assert_eq!(status_writes(&fake, "nightly"), 1 + 6);
+
+    // Nightly opens at 22:00 Berlin with business-hours still open: now apps-both is asked,
+    // with the later opening instant.
+    until(&fake, "apps-both's reconcile request", |f| {
+        annotation(
+            f,
+            KUSTOMIZATIONS,
+            "flux-system",
+            "apps-both",
+            "reconcile.fluxcd.io/requestedAt",
+        ) == "2026-11-30T21:00:00Z"
+    })
+    .await;
+    drop(replica);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_between_the_denial_and_the_opening_still_lands_the_change_once() {
+    let fake = Fake::default();
+    put_windows(&fake);
+    put_denied_owners(&fake);
+    // fluxgate was down from Friday to Monday 08:30 Berlin, through the opening.
+    let monday = utc("2026-11-30T07:30:00Z");
+    let replica = start_replica(&fake, monday, true);
+    until(&fake, "the request at start-up", |f| {
+        annotation(
+            f,
+            KUSTOMIZATIONS,
+            "flux-system",
+            "apps-rw",
+            "reconcile.fluxcd.io/requestedAt",
+        ) == "2026-11-30T07:00:00Z"
+    })
+    .await;
+    until(&fake, "the HelmRelease's request", |f| {
+        owner_changes(f, "podinfo").len() == 1
+    })
+    .await;
+    drop(replica);
+
+    // Restarted again after asking: the cluster says it was asked, so nothing is asked twice.
+    let replica = start_replica(&fake, utc("2026-11-30T07:40:00Z"), true);
+    until(&fake, "the restarted replica's status", |f| {
+        f.calls_to("/status").len() >= 6
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(owner_changes(&fake, "apps-rw").len(), 1);
+    assert_eq!(owner_changes(&fake, "podinfo").len(), 1);
+    let asked = fake
+        .calls()
+        .iter()
+        .filter(|c| c.method == "PATCH" && c.path.contains("/apps-rw"))
+        .count();
+    assert_eq!(asked, 1, "the second replica sent nothing");
+    drop(replica);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_replicas_make_one_reconcile_and_one_status_per_transition() {
+    let fake = Fake::default();
+    put_windows(&fake);
+    put_denied_owners(&fake);
+    let friday = utc("2026-11-27T12:00:00Z");
+    let first = start_replica(&fake, friday, true);
+    let second = start_replica(&fake, friday, true);
+    until(&fake, "both requests", |f| {
+        annotation(
+            f,
+            KUSTOMIZATIONS,
+            "flux-system",
+            "apps-rw",
+            "reconcile.fluxcd.io/requestedAt",
+        ) == "2026-11-30T07:00:00Z"
+            && annotation(
+                f,
+                HELM_RELEASES,
+                "podinfo",
+                "podinfo",
+                "reconcile.fluxcd.io/resetAt",
+            ) == "2026-11-30T07:00:00Z"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    // Whatever each replica sent, the owners changed once: Flux reconciles once.
+    assert_eq!(owner_changes(&fake, "apps-rw").len(), 1);
+    assert_eq!(owner_changes(&fake, "podinfo").len(), 1);
+    // The same content from both: the status changed once at start and once at the opening.
+    assert_eq!(status_writes(&fake, "business-hours"), 2);
+    drop((first, second));
+}
+
+/// The Flux dry-run of the image bump, denied on `at`, posted to a server whose Events go to
+/// the fake.
+async fn post_denied_dry_run(app: &axum::Router, at: &str) {
+    use tower::ServiceExt;
+    let mut review: Value = serde_json::from_str(include_str!(
+        "fixtures/admission/flux-dryrun-image-bump-deployment.json"
+    ))
+    .unwrap();
+    review["request"]["uid"] = json!(format!("retry-{at}"));
+    let request = axum::http::Request::post("/validate")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(serde_json::to_vec(&review).unwrap()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+fn events_server(fake: &Fake, at: &'static str) -> axum::Router {
+    use fluxgate::cluster::events::EventPublisher;
+    let windows = fluxgate::load::load_windows(&[]).unwrap();
+    let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
+    state.clock = match at {
+        "friday" => || utc("2026-11-27T12:00:00Z"),
+        "saturday" => || utc("2026-11-28T12:00:00Z"),
+        _ => || utc("2026-12-04T12:00:00Z"),
+    };
+    let outcomes = state.metrics.event_outcomes();
+    state.events = Some(EventPublisher::spawn(
+        fake.client(),
+        "fluxgate".into(),
+        outcomes,
+    ));
+    let limits = fluxgate::server::Limits {
+        request_timeout: Duration::from_secs(5),
+        max_concurrent_requests: 4,
+    };
+    fluxgate::server::router(Arc::new(state), &limits)
+}
+
+#[tokio::test]
+async fn flux_retries_of_a_denied_dry_run_are_one_event_series_per_closed_period() {
+    let fake = Fake::default();
+    let seconds = Duration::from_secs(10);
+    let friday = events_server(&fake, "friday");
+    // Flux retries every interval through the closed weekend: dry-runs, all denied.
+    for _ in 0..3 {
+        post_denied_dry_run(&friday, "friday").await;
+    }
+    until_within(&fake, "three Event writes", seconds, |f| {
+        f.calls_to("/events").len() == 3
+    })
+    .await;
+    let calls = fake.calls_to("/events");
+    assert_eq!(calls[0].method, "POST");
+    assert_eq!(calls[1].method, "PATCH");
+    assert_eq!(calls[2].method, "PATCH");
+    assert_eq!(calls[2].body["series"]["count"], 3);
+    let events = fake.all("events.k8s.io/v1/events");
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["reason"], "ReconciliationWindowClosed");
+    assert_eq!(event["action"], "Deny");
+    assert_eq!(event["regarding"]["kind"], "Deployment");
+    assert_eq!(event["regarding"]["name"], "nginx");
+    assert_eq!(event["related"]["kind"], "Kustomization");
+    assert_eq!(event["related"]["name"], "apps-rw");
+    assert_eq!(event["series"]["count"], 3);
+    let note = event["note"].as_str().unwrap();
+    assert!(
+        note.contains("\"business-hours\", closed until 2026-11-30T08:00:00+01:00"),
+        "{note}"
+    );
+    assert!(
+        note.starts_with("Flux Kustomization flux-system/apps-rw: "),
+        "{note}"
+    );
+
+    // Another replica (or this one restarted) on Saturday: the same closed period, so the same
+    // Event, continued rather than duplicated.
+    let saturday = events_server(&fake, "saturday");
+    post_denied_dry_run(&saturday, "saturday").await;
+    until_within(&fake, "the second replica's write", seconds, |f| {
+        f.calls_to("/events").len() == 5
+    })
+    .await;
+    let calls = fake.calls_to("/events");
+    assert_eq!(
+        (calls[3].method.as_str(), calls[3].changed),
+        ("POST", false),
+        "409"
+    );
+    assert_eq!(calls[4].method, "PATCH");
+    assert_eq!(fake.all("events.k8s.io/v1/events").len(), 1);
+
+    // The next week's closed period is a new story.
+    let next_week = events_server(&fake, "next-week");
+    post_denied_dry_run(&next_week, "next-week").await;
+    until_within(&fake, "a second Event", seconds, |f| {
+        f.all("events.k8s.io/v1/events").len() == 2
+    })
+    .await;
+}
