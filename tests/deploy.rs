@@ -637,6 +637,21 @@ fn rbac_is_least_privilege() {
                 "resources": ["reconciliationwindows"],
                 "verbs": ["get", "list", "watch"],
             },
+            {
+                "apiGroups": ["fluxgate.io"],
+                "resources": ["reconciliationwindows/status"],
+                "verbs": ["patch"],
+            },
+            {
+                "apiGroups": ["kustomize.toolkit.fluxcd.io"],
+                "resources": ["kustomizations"],
+                "verbs": ["get", "list", "watch", "patch"],
+            },
+            {
+                "apiGroups": ["helm.toolkit.fluxcd.io"],
+                "resources": ["helmreleases"],
+                "verbs": ["get", "list", "watch", "patch"],
+            },
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
         ])
     );

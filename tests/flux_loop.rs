@@ -492,3 +492,60 @@ async fn flux_retries_of_a_denied_dry_run_are_one_event_series_per_closed_period
     })
     .await;
 }
+
+#[tokio::test]
+async fn fluxgate_status_reads_the_clusters_windows_through_the_kubeconfig() {
+    let fake = Fake::default();
+    put_windows(&fake);
+    let url = fake.serve().await;
+    let dir = std::env::temp_dir().join(format!("fluxgate-kubeconfig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("config");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+             clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
+             contexts: [{{name: fake, context: {{cluster: fake, user: me}}}}]\n\
+             users: [{{name: me, user: {{}}}}]\n"
+        ),
+    )
+    .unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxgate"))
+        .args([
+            "status",
+            "--from-cluster",
+            "-o",
+            "json",
+            "--at",
+            "2026-11-27T12:00:00Z",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["business-hours", "default", "nightly"]);
+    assert_eq!(rows[0]["open"], false);
+    assert_eq!(rows[0]["next"], "2026-11-30T08:00:00+01:00");
+
+    // --from-cluster and --windows are two sources: refused together.
+    let both = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxgate"))
+        .args(["status", "--from-cluster", "--windows", "x.yaml"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2));
+}

@@ -22,9 +22,43 @@ pub struct StatusArgs {
     /// Show the week from today 00:00, hour by hour, instead of the table.
     #[arg(long, env = "FLUXGATE_WEEK", conflicts_with = "output")]
     week: bool,
+    /// Read the ReconciliationWindows of the cluster (through the kubeconfig, as kubectl does)
+    /// instead of --windows files.
+    #[arg(long, env = "FLUXGATE_FROM_CLUSTER", conflicts_with = "windows")]
+    from_cluster: bool,
     /// Time zone of the week view (IANA name); each window's own when absent.
     #[arg(long, env = "FLUXGATE_TZ", value_parser = week::parse_tz, value_name = "ZONE", requires = "week")]
     tz: Option<chrono_tz::Tz>,
+}
+
+/// The cluster's windows, validated as the webhook validates them.
+fn cluster_windows() -> anyhow::Result<crate::window::WindowSet> {
+    use crate::window::{Document, ReconciliationWindow, WindowSet};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let objects = runtime.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .context("cannot reach the Kubernetes API (kubeconfig or in-cluster config)")?;
+        let api: kube::Api<ReconciliationWindow> = kube::Api::all(client);
+        api.list(&Default::default())
+            .await
+            .context("cannot list ReconciliationWindows")
+    })?;
+    let documents: Vec<Document> = objects
+        .items
+        .into_iter()
+        .map(|object| Document {
+            origin: format!(
+                "cluster ReconciliationWindow/{}",
+                object.metadata.name.as_deref().unwrap_or_default()
+            ),
+            object,
+        })
+        .collect();
+    Ok(WindowSet::from_documents(&documents)?)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -45,7 +79,11 @@ struct StatusJson {
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let config = args.common.to_config()?;
+    let mut config = args.common.to_config()?;
+    if args.from_cluster {
+        config.windows = cluster_windows()?;
+        config.embedded = false;
+    }
     let now = args.at.unwrap_or_else(Utc::now);
     if args.week {
         if config.embedded {
