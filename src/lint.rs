@@ -90,6 +90,7 @@ pub mod check {
     pub const INVALID_WINDOW: &str = "invalid-window";
     pub const LABEL_AS_ANNOTATION: &str = "label-as-annotation";
     pub const WINDOW_NOT_RW: &str = "window-not-rw";
+    pub const RW_IN_HELM_RELEASE: &str = "rw-in-helm-release";
 }
 
 // === parsing ===
@@ -344,6 +345,7 @@ pub fn lint(
     }
     for m in manifests {
         check_object(m, &known, policy, now, &mut findings);
+        check_helm_release_object(m, &mut findings);
     }
     check_owners(manifests, &mut findings);
     // Stable order: by input, then line; the per-object findings of one object stay in the
@@ -506,6 +508,32 @@ fn check_object(
             )),
         }
     }
+}
+
+/// An rw object that a HelmRelease applies: helm-controller upgrades object by object, so one
+/// denied object fails the upgrade half-way, the default remediation rolls back (denied too),
+/// and after its retries the release is Stalled. Gating the HelmRelease object itself stops
+/// the upgrade before it starts.
+fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
+    let Some(owner) = FluxOwner::from_labels(&m.labels).filter(|o| o.kind == "HelmRelease") else {
+        return;
+    };
+    if m.mode() != Mode::Rw {
+        return;
+    }
+    findings.push(m.finding(
+        Severity::Warning,
+        check::RW_IN_HELM_RELEASE,
+        format!(
+            "rw object applied by {owner}: a denial fails its Helm upgrade half-way, the \
+             rollback is denied too, and the release stalls"
+        ),
+        format!(
+            "label the HelmRelease {} itself {MODE_LABEL}: rw (with its {WINDOW_LABEL}) and \
+             leave the chart's objects unlabelled, so the upgrade is gated as a whole",
+            owner.name
+        ),
+    ));
 }
 
 fn is_early_stage(m: &Manifest) -> bool {
@@ -791,6 +819,34 @@ mod tests {
             findings[0].message.contains("default window \"nope\""),
             "{:?}",
             findings[0]
+        );
+    }
+
+    #[test]
+    fn rw_objects_of_a_helm_release_are_a_warning_that_points_at_the_release() {
+        let helm = [
+            "helm.toolkit.fluxcd.io/name: podinfo",
+            "helm.toolkit.fluxcd.io/namespace: podinfo",
+        ];
+        let rw: Vec<&str> = helm
+            .iter()
+            .copied()
+            .chain(["fluxgate.io/mode: rw"])
+            .collect();
+        let findings = run(&object("Deployment", "podinfo", &rw, &[]));
+        assert_eq!(
+            checks(&findings),
+            vec![(
+                check::RW_IN_HELM_RELEASE,
+                Severity::Warning,
+                "Deployment nginx/podinfo"
+            )]
+        );
+        assert!(findings[0].message.contains("HelmRelease podinfo/podinfo"));
+        assert!(
+            findings[0]
+                .fix
+                .contains("label the HelmRelease podinfo itself")
         );
     }
 
