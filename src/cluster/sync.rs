@@ -144,6 +144,7 @@ impl ClusterSync {
             let patch = serde_json::json!({
                 "apiVersion": API_VERSION,
                 "kind": KIND,
+                "metadata": {"name": window.name()},
                 "status": desired,
             });
             match api
