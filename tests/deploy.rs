@@ -1,9 +1,12 @@
 //! The manifests under `deploy/`: they build, they match the code, and they keep fluxgate's
-//! safety promises (webhook scope, labels, RBAC, Flux ordering).
+//! safety promises (webhook scope, labels, RBAC, Flux ordering); the webhook configuration sends
+//! exactly what the policy needs, evaluated as the API server does (selectors, and the
+//! matchConditions' CEL with the `cel` crate); the monitoring component's alerts pass promtool
+//! and its dashboard queries what a running server exports.
 //!
-//! Rendering uses `kubectl kustomize` (offline). Tests that need it print
-//! "skipping: kubectl not found" and pass when it is not on PATH, except in CI (`CI` set),
-//! where they fail: `.ci/run` installs kubectl.
+//! Rendering uses `kubectl kustomize` (offline), the alert checks `promtool`. Tests that need
+//! them print "skipping: … not found" and pass when they are not on PATH, except in CI (`CI`
+//! set), where they fail: `.ci/run` installs both.
 
 mod common;
 
