@@ -1,6 +1,7 @@
 //! The pure decision on realistic AdmissionReviews: parse included (`review`: bytes in, response
 //! out, exactly the server's path minus HTTP) and excluded (`decide`: a parsed request), with 1,
-//! 100 and 1,000 windows, and window evaluation alone. See BENCHMARKS.md.
+//! 100 and 1,000 windows, window evaluation alone, and the metrics each decision updates. See
+//! BENCHMARKS.md.
 //!
 //! `cargo bench --bench decision` for the figures; CI runs `cargo bench --bench decision --
 //! --test`, which runs each benchmark once.
@@ -10,6 +11,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use fluxgate::object::Object;
 use fluxgate::policy::{Policy, decide, response};
 use fluxgate::review::review;
+use fluxgate::server::metrics::Metrics;
 use fluxgate::window::{WindowSet, evaluate};
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use serde_json::{Value, json};
@@ -169,5 +171,34 @@ fn bench_windows(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_review, bench_windows);
+/// What every decision adds on the server: counting it (request counter with its window label,
+/// latency histogram, and for denials the per-owner counter) and one scrape of /metrics.
+fn bench_metrics(c: &mut Criterion) {
+    let policy = Policy::default();
+    let now = friday();
+    let windows = windows(3);
+    let metrics = Metrics::default();
+    let mut group = c.benchmark_group("metrics");
+    for (name, body) in [
+        ("deployment-update-closed", BUMP),
+        ("configmap-create-rt", CONFIGMAP),
+    ] {
+        let reviewed = review(body.as_bytes(), &windows, &policy, now).unwrap();
+        group.bench_function(BenchmarkId::new("record_decision", name), |b| {
+            b.iter(|| {
+                metrics.record_decision(
+                    black_box(&reviewed.request),
+                    black_box(&reviewed.decision),
+                    0.00002,
+                )
+            })
+        });
+    }
+    group.bench_function("encode-3-windows", |b| {
+        b.iter(|| black_box(metrics.encode(&windows, now)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_review, bench_windows, bench_metrics);
 criterion_main!(benches);

@@ -120,6 +120,27 @@ impl Reason {
     }
 }
 
+impl Reason {
+    /// Whether a decision with this reason admits the change: the metrics create their series
+    /// at 0 with the decision each reason comes with.
+    pub fn allows(self) -> bool {
+        match self {
+            Reason::NotFlux
+            | Reason::NotGoverned
+            | Reason::NoOp
+            | Reason::WindowOpen
+            | Reason::Bypass
+            | Reason::ValidWindow => true,
+            Reason::WindowClosed
+            | Reason::Frozen
+            | Reason::UnknownWindow
+            | Reason::InvalidBypass
+            | Reason::InvalidRequest
+            | Reason::InvalidWindow => false,
+        }
+    }
+}
+
 impl std::fmt::Display for Reason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -94,6 +94,13 @@ fn assert_decision(decision: &Decision, allowed: bool, reason: Reason) {
         "message: {}",
         decision.message
     );
+    // The metrics create their zero series with the decision `Reason::allows` gives.
+    assert_eq!(
+        decision.reason.allows(),
+        decision.allowed,
+        "Reason::allows disagrees with decide for {}",
+        decision.reason
+    );
 }
 
 // === step 1: ReconciliationWindow objects ===
