@@ -49,6 +49,7 @@ pub struct Metrics {
     tls_reloads: Family<ResultLabels, Counter>,
     audit_errors: Counter,
     events: Family<ResultLabels, Counter>,
+    tls_expiry: Gauge,
 }
 
 impl Default for Metrics {
@@ -117,7 +118,14 @@ impl Default for Metrics {
             "Kubernetes Events for bypasses and denials, by result (published, failed, dropped)",
             events.clone(),
         );
+        let tls_expiry = Gauge::default();
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the serving certificate in use expires (notAfter), as a Unix time",
+            tls_expiry.clone(),
+        );
         Metrics {
+            tls_expiry,
             events,
             registry,
             requests,
@@ -139,6 +147,7 @@ impl Metrics {
         request: &AdmissionRequest<Object>,
         decision: &Decision,
         seconds: f64,
+        count_bypass: bool,
     ) {
         self.requests
             .get_or_create(&RequestLabels {
@@ -149,7 +158,7 @@ impl Metrics {
             })
             .inc();
         self.duration.observe(seconds);
-        if decision.reason == crate::policy::Reason::Bypass {
+        if count_bypass && decision.reason == crate::policy::Reason::Bypass {
             for window in &decision.windows {
                 self.bypasses
                     .get_or_create(&WindowLabels {
@@ -180,6 +189,11 @@ impl Metrics {
             failed: counter("failed"),
             dropped: counter("dropped"),
         }
+    }
+
+    /// The serving certificate in use expires at `unix_seconds`.
+    pub fn set_tls_expiry(&self, unix_seconds: i64) {
+        self.tls_expiry.set(unix_seconds);
     }
 
     pub fn record_audit_error(&self) {
