@@ -234,6 +234,9 @@ async fn readiness_waits_for_the_first_complete_list() {
 fn events_app(url: &str) -> (Arc<AppState>, Router) {
     let windows = fluxgate::load::load_windows(&[]).unwrap();
     let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
+    // The router is driven without a socket, so no caller is verified: accept them, as
+    // `--accept-unverified-callers` does.
+    state.accept_unverified = true;
     state.clock = || {
         chrono::DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
             .unwrap()

@@ -205,7 +205,7 @@ impl Metrics {
         // Windows come and go with reloads: rebuild the gauges so removed ones disappear.
         self.window_open.clear();
         for window in windows.iter() {
-            let open = window.state_at(now).open;
+            let open = window.is_open_at(now);
             self.window_open
                 .get_or_create(&WindowLabels {
                     window: window.name().to_owned(),

@@ -149,6 +149,14 @@ impl Server {
         self.post("application/json", body).await.unwrap()
     }
 
+    /// POST /validate of an owned body, as a future that borrows nothing but the server.
+    pub fn validate_owned(
+        &self,
+        body: Vec<u8>,
+    ) -> impl std::future::Future<Output = std::io::Result<Response>> + '_ {
+        async move { self.post("application/json", &body).await }
+    }
+
     /// POST /validate with any content type and body; errors when the connection fails.
     pub async fn post(&self, content_type: &str, body: &[u8]) -> std::io::Result<Response> {
         request(self.addr, &self.ca, "POST", "/validate", content_type, body).await
