@@ -128,11 +128,14 @@ async fn a_stalled_audit_reader_blocks_nothing_and_loses_no_line() {
 
     // The reader drains: service resumes.
     draining.store(true, Ordering::Release);
+    let drained = Instant::now();
     server
         .eventually("readiness back", Duration::from_secs(10), || async {
             matches!(get(server.addr, &server.ca, "/readyz").await, Ok(r) if r.status == 200)
         })
         .await;
+    let recovered = drained.elapsed();
+    let peak = server.peak_rss_mib();
     for i in 0..5 {
         let uid = format!("after-{i}");
         assert_eq!(server.validate(&review_with_uid(&uid)).await.status, 200);
@@ -160,7 +163,8 @@ async fn a_stalled_audit_reader_blocks_nothing_and_loses_no_line() {
     // Lines of refused requests are never written, but for those already in the write that
     // stalled: at most one batch.
     println!(
-        "stalled audit: {} answered, {refused} refused, {} lines written",
+        "stalled audit: {} answered (5 after), {refused} refused with 503, {} lines written, \
+         ready again {recovered:?} after the reader drained, peak RSS {peak} MiB",
         answered.len(),
         uids.len()
     );
@@ -192,8 +196,10 @@ async fn a_fifo_or_an_oversized_windows_file_is_refused_and_blocks_nothing() {
     assert_eq!(server.validate(&body).await.status, 200);
 
     std::fs::remove_file(folder.join("more.yaml")).unwrap();
+    // 100 MB (sparse: nothing is written to disk).
     let big = std::fs::File::create(folder.join("more.yaml")).unwrap();
-    big.set_len(5 * 1024 * 1024).unwrap();
+    big.set_len(100_000_000).unwrap();
+    let appeared = Instant::now();
     server
         .eventually(
             "the large file refused",
@@ -206,7 +212,15 @@ async fn a_fifo_or_an_oversized_windows_file_is_refused_and_blocks_nothing() {
         "{}",
         server.log()
     );
+    let refused_after = appeared.elapsed();
+    let started = Instant::now();
     assert_eq!(server.validate(&body).await.status, 200);
+    println!(
+        "windows files: FIFO and 100 MB file refused (the latter {refused_after:?} after it \
+         appeared, polling every 100ms); /validate then {:?}; peak RSS {} MiB",
+        started.elapsed(),
+        server.peak_rss_mib()
+    );
     assert_eq!(
         server
             .metric("fluxgate_window_reloads_total{result=\"success\"}")
@@ -278,7 +292,9 @@ async fn one_peer_hoarding_connections_does_not_starve_the_api_server() {
     stop.store(true, Ordering::Relaxed);
     let opened = attacker.await.unwrap();
     println!(
-        "per-peer: the good client got {ok}/20 answers while the attacker opened {opened} sockets"
+        "per-peer: the good client got {ok}/20 answers while the attacker opened {opened} \
+         sockets; peak RSS {} MiB",
+        server.peak_rss_mib()
     );
     assert_eq!(ok, 20, "stderr:\n{}", server.log());
     assert!(
@@ -377,7 +393,7 @@ async fn keep_alive_requests_during_the_shutdown_delay_are_answered_with_connect
     let server = Server::start(&dir, &["--shutdown-delay", "2s"]).await;
     let body = fixture("human-patch-deployment.json");
     let mut connections = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..16 {
         let mut stream = connect(server.addr, &server.ca).await.unwrap();
         stream.write_all(&keep_alive_request(&body)).await.unwrap();
         let (status, head, _) = read_one(&mut stream).await;
@@ -387,6 +403,7 @@ async fn keep_alive_requests_during_the_shutdown_delay_are_answered_with_connect
     }
     server.signal("TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut answered = 0;
     for stream in &mut connections {
         stream.write_all(&keep_alive_request(&body)).await.unwrap();
         let (status, head, body) = read_one(stream).await;
@@ -396,10 +413,15 @@ async fn keep_alive_requests_during_the_shutdown_delay_are_answered_with_connect
         let mut rest = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest)).await;
         assert!(rest.is_empty());
+        answered += 1;
     }
+    println!(
+        "keep-alive drain: {answered}/16 requests on open connections answered, with \
+         Connection: close"
+    );
     assert_eq!(
         server.audit_lines().len(),
-        8,
+        32,
         "every answered request was audited"
     );
 }
