@@ -254,7 +254,6 @@ async fn one_peer_hoarding_connections_does_not_starve_the_api_server() {
             let mut held = Vec::new();
             let mut opened = 0;
             while !stop.load(Ordering::Relaxed) {
-                held.retain(|s: &tokio::net::TcpStream| s.peer_addr().is_ok());
                 while held.len() < 64 {
                     match connect_from(addr, "127.0.0.2").await {
                         Ok(stream) => {
@@ -264,15 +263,16 @@ async fn one_peer_hoarding_connections_does_not_starve_the_api_server() {
                         Err(_) => break,
                     }
                 }
-                // Drop those the server already closed.
+                // Keep those still open (a read that waits); drop those the server closed.
                 let mut open = Vec::new();
                 for mut stream in held.drain(..) {
                     let mut byte = [0u8; 1];
-                    match tokio::time::timeout(Duration::from_millis(1), stream.read(&mut byte))
+                    let read = stream.read(&mut byte);
+                    if tokio::time::timeout(Duration::from_millis(1), read)
                         .await
+                        .is_err()
                     {
-                        Err(_) => open.push(stream), // still open, silent
-                        Ok(_) => {}                  // closed by the server
+                        open.push(stream);
                     }
                 }
                 held = open;

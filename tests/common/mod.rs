@@ -161,11 +161,8 @@ impl Server {
     }
 
     /// POST /validate of an owned body, as a future that borrows nothing but the server.
-    pub fn validate_owned(
-        &self,
-        body: Vec<u8>,
-    ) -> impl std::future::Future<Output = std::io::Result<Response>> + '_ {
-        async move { self.post("application/json", &body).await }
+    pub async fn validate_owned(&self, body: Vec<u8>) -> std::io::Result<Response> {
+        self.post("application/json", &body).await
     }
 
     /// POST /validate with any content type and body; errors when the connection fails.
