@@ -159,15 +159,15 @@ pub async fn serve_tls(
                     .map(|cert| super::tls::subject(cert).into()),
                 address: peer,
             };
+            // HTTP/2 has no `Connection` header: its clients get a GOAWAY when the delay ends.
+            let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
             let service = TowerToHyperService::new(
                 app.map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(identity.clone());
                     request
                 })
                 .map_response(move |mut response: axum::response::Response| {
-                    // hyper drops the header from HTTP/2 responses (it has no `Connection`):
-                    // those clients get a GOAWAY when the delay ends.
-                    if draining.load(Ordering::Acquire) {
+                    if !http2 && draining.load(Ordering::Acquire) {
                         response.headers_mut().insert(
                             hyper::header::CONNECTION,
                             hyper::header::HeaderValue::from_static("close"),
