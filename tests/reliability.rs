@@ -304,6 +304,45 @@ async fn one_peer_hoarding_connections_does_not_starve_the_api_server() {
     );
 }
 
+/// One peer holding large bodies open (all but their end) cannot take the whole body budget:
+/// the API server's reviews are still read and answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_holding_large_bodies_does_not_starve_the_api_server() {
+    let dir = Scratch::new("held-bodies");
+    let server = Server::start(&dir, &["--request-timeout", "3s"]).await;
+    // Six declared 7 MiB bodies (42 MiB) would take the whole 32 MiB budget and queue the
+    // rest behind them.
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        let tcp = connect_from(server.addr, "127.0.0.2").await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut stream = connector(&server.ca).connect(name, tcp).await.unwrap();
+        let length = 7 * 1024 * 1024;
+        stream
+            .write_all(&head("POST", "/validate", "application/json", length))
+            .await
+            .unwrap();
+        stream.write_all(&vec![b' '; 1024 * 1024]).await.unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let body = fixture("human-patch-deployment.json");
+    let mut latencies = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let response = server.validate(&body).await;
+        // Queued behind the held bodies, it would be answered 408 after the request timeout.
+        assert_eq!(response.status, 200, "stderr:\n{}", server.log());
+        latencies.push(started.elapsed());
+    }
+    println!(
+        "held bodies: 6 x 7 MiB held open by one peer; the API server's 5 reviews answered in \
+         {latencies:?}; peak RSS {} MiB",
+        server.peak_rss_mib()
+    );
+    drop(held);
+}
+
 fn bypass_review() -> Vec<u8> {
     let mut review: Value =
         serde_json::from_slice(&fixture("flux-dryrun-image-bump-deployment.json")).unwrap();

@@ -109,8 +109,9 @@ pub struct ServeArgs {
     /// --max-connections when not given, so one peer cannot take every slot.
     #[arg(long, env = "FLUXGATE_MAX_CONNECTIONS_PER_PEER")]
     max_connections_per_peer: Option<usize>,
-    /// Bytes of request bodies held at once across all connections; a body waits (within the
-    /// request timeout) for its share. At least 7340032 (one largest body); see RELIABILITY.md.
+    /// Bytes of request bodies held at once across all connections, half of it at most from one
+    /// IP address; a body waits (within the request timeout) for its share. At least 7340032
+    /// (one largest body); see RELIABILITY.md.
     #[arg(long, env = "FLUXGATE_MAX_BODY_BYTES_IN_FLIGHT", default_value_t = crate::server::DEFAULT_BODY_BUDGET)]
     max_body_bytes_in_flight: usize,
     /// Requests decided at once; more wait within the request timeout.
@@ -190,7 +191,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut state = AppState::new(config.windows, config.policy, audit.clone());
     state.require_client_cert = args.client_ca.is_some();
     state.accept_unverified = args.accept_unverified_callers;
-    state.body_budget = Arc::new(tokio::sync::Semaphore::new(args.max_body_bytes_in_flight));
+    state.body_budget = crate::server::BodyBudget::new(args.max_body_bytes_in_flight);
     // A decision waits at most this long for its audit record, and a sink stuck longer makes
     // the replica not ready: well inside the request timeout.
     state.audit.set_stall_bound(args.request_timeout / 2);

@@ -58,7 +58,7 @@ pub struct AppState {
     pub accept_unverified: bool,
     /// Bytes of request bodies that may be held at once: a body waits for its share before it
     /// is read, so many large bodies at once cannot push memory past the pod's limit.
-    pub body_budget: Arc<Semaphore>,
+    pub body_budget: BodyBudget,
     /// Events for bypasses and denials, when the server talks to the cluster.
     pub events: Option<crate::cluster::events::EventPublisher>,
     /// The clock: `Utc::now` in production, fixed in tests.
@@ -76,7 +76,7 @@ impl AppState {
             windows_ready: AtomicBool::new(true),
             require_client_cert: false,
             accept_unverified: false,
-            body_budget: Arc::new(Semaphore::new(DEFAULT_BODY_BUDGET)),
+            body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
             events: None,
             clock: Utc::now,
         }
@@ -208,11 +208,76 @@ fn unrecorded(state: &AppState, uid: &str, error: &str) -> Response {
     reject(state, StatusCode::SERVICE_UNAVAILABLE, message)
 }
 
+/// The bytes of request bodies held at once, in all and per peer address: one peer (a pod
+/// holding large bodies open) may hold at most half, so the API server always has the rest.
+pub struct BodyBudget {
+    all: Arc<Semaphore>,
+    per_peer: usize,
+    peers: Arc<std::sync::Mutex<PeerShares>>,
+}
+
+type PeerShares = std::collections::HashMap<std::net::IpAddr, Arc<Semaphore>>;
+
+impl BodyBudget {
+    /// `bytes` in all; a peer's share is half of it, and at least one largest body.
+    pub fn new(bytes: usize) -> Self {
+        BodyBudget {
+            all: Arc::new(Semaphore::new(bytes)),
+            per_peer: (bytes / 2).max(MAX_BODY_BYTES),
+            peers: Default::default(),
+        }
+    }
+
+    /// Waits until `bytes` fit in `peer`'s share, then in the whole budget: the peer's first,
+    /// so a peer waiting on itself holds none of the others'.
+    async fn take(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        bytes: u32,
+    ) -> Result<Share, tokio::sync::AcquireError> {
+        let mut share = Share {
+            peers: self.peers.clone(),
+            of_peer: None,
+            all: None,
+        };
+        if let Some(ip) = peer {
+            let of_peer = lock(&self.peers)
+                .entry(ip)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_peer)))
+                .clone();
+            share.of_peer = Some(of_peer.acquire_many_owned(bytes).await?);
+        }
+        share.all = Some(self.all.clone().acquire_many_owned(bytes).await?);
+        Ok(share)
+    }
+}
+
+fn lock(peers: &std::sync::Mutex<PeerShares>) -> std::sync::MutexGuard<'_, PeerShares> {
+    peers.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A body's share of the budget, given back on drop, when the entries of peers that hold
+/// (and wait for) nothing go too.
+struct Share {
+    peers: Arc<std::sync::Mutex<PeerShares>>,
+    of_peer: Option<OwnedSemaphorePermit>,
+    all: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.all.take();
+        if self.of_peer.take().is_some() {
+            lock(&self.peers).retain(|_, share| Arc::strong_count(share) > 1);
+        }
+    }
+}
+
 /// An AdmissionReview's body, read once its bytes fit in [`AppState::body_budget`]; the share
 /// goes back when this drops. A body of unknown length (chunked) is charged the maximum.
 struct Budgeted {
     bytes: Bytes,
-    _share: OwnedSemaphorePermit,
+    _share: Share,
 }
 
 impl FromRequest<Arc<AppState>> for Budgeted {
@@ -240,10 +305,13 @@ impl FromRequest<Arc<AppState>> for Budgeted {
         let charge = declared.map_or(MAX_BODY_BYTES, |n| n as usize).max(1);
         // Waits for its share (within the request timeout): a burst of large bodies is read
         // a few at a time instead of all at once.
+        let peer = request
+            .extensions()
+            .get::<PeerIdentity>()
+            .map(|identity| identity.address.ip());
         let share = state
             .body_budget
-            .clone()
-            .acquire_many_owned(charge as u32)
+            .take(peer, charge as u32)
             .await
             .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_owned()))?;
         let mut body = request.into_body().into_data_stream();
