@@ -319,8 +319,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let draining_set = draining.clone();
     let shutdown = async move {
         terminated().await;
-        shutdown_state.ready.store(false, Ordering::Release);
         draining_set.store(true, Ordering::Release);
+        shutdown_state.ready.store(false, Ordering::Release);
         tracing::info!(delay = ?shutdown_delay, "shutting down: not ready; still serving during the delay, with Connection: close");
         tokio::time::sleep(shutdown_delay).await;
     };
