@@ -39,16 +39,12 @@ for _ in range(300):
     pairs.append((repr(y), mid))
 pairs.append(("943.6266835439236", "943.6266835439237"))
 
-cases = [
-    {"a": a, "b": b, "same": json.loads(a) == json.loads(b)} for a, b in pairs
-]
-out = {
-    "about": "Pairs of JSON numbers and whether Python's json reads them as the same number. "
-    "Written by tools/gen-float-pairs.py; do not edit by hand.",
-    "cases": cases,
-}
+cases = [[a, b, json.loads(a) == json.loads(b)] for a, b in pairs]
+about = ("Pairs of JSON numbers [a, b, same]: whether Python's json reads them as the same "
+         "number. Written by tools/gen-float-pairs.py; do not edit by hand.")
 path = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "float-pairs.json")
 with open(path, "w") as f:
-    json.dump(out, f, indent=0)
-    f.write("\n")
-print(f"{len(cases)} pairs, {sum(c['same'] for c in cases)} the same number")
+    f.write('{"about": %s,\n"cases": [\n' % json.dumps(about))
+    f.write(",\n".join(json.dumps(c) for c in cases))
+    f.write("\n]}\n")
+print(f"{len(cases)} pairs, {sum(c[2] for c in cases)} the same number")
