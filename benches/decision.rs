@@ -190,6 +190,7 @@ fn bench_metrics(c: &mut Criterion) {
                     black_box(&reviewed.request),
                     black_box(&reviewed.decision),
                     0.00002,
+                    true,
                 )
             })
         });

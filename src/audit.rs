@@ -2,19 +2,23 @@
 //!
 //! [`write_line`] serialises the record of a decision from the request and the decision (pure);
 //! [`AuditRecord`] is that record read back (`fluxgate audit`); an [`AuditSink`] writes lines.
-//! Sinks write whole lines with a single `write_all` under a lock, so lines never interleave;
-//! [`GroupCommit`] gathers the lines of concurrent requests into one write and answers each
-//! request once its line is written: a record is on its way to disk before the API server
-//! hears the answer. Application logs go elsewhere (stderr), never here.
+//! Sinks write whole lines under a lock, so lines never interleave, and a write that stops
+//! partway never leaves the next line on the same row; [`GroupCommit`] hands the lines of
+//! concurrent requests to a writer thread of its own, which writes them as one batch, and
+//! answers each request once its line is written: a record is on its way to disk before the
+//! API server hears the answer, and a sink that blocks (a stalled stdout reader, a FIFO)
+//! blocks that thread, never the async workers. Application logs go elsewhere (stderr).
 
 use crate::object::Object;
 use crate::policy::{Decision, Reason, Subject, WindowVerdict, field_manager};
 use chrono::{DateTime, SecondsFormat, Utc};
 use kube::core::admission::{AdmissionRequest, Operation};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 /// One decision, as a JSON line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,6 +55,10 @@ pub struct AuditRecord {
     pub bypass: Option<AuditBypass>,
     /// Server time spent on the request, in seconds.
     pub duration_seconds: f64,
+    /// Who sent the AdmissionReview: the subject of its verified client certificate
+    /// (`--client-ca`), else `unverified <peer address>`. Empty in lines from before it existed.
+    #[serde(default)]
+    pub caller: String,
 }
 
 /// A window involved in a decision and its state then.
@@ -92,78 +100,162 @@ pub struct AuditBypass {
 
 // === the line written ===
 
+/// The longest line written, newline included: what `fluxgate audit` reads.
+pub const MAX_LINE_BYTES: usize = crate::report::MAX_LINE_BYTES;
+/// Past [`MAX_LINE_BYTES`], strings are cut to this many bytes and lists to [`CUT_ITEMS`]
+/// entries, each with a marker. Even escaped six times over, the ~80 strings left fit well
+/// within the bound.
+const CUT_BYTES: usize = 1024;
+const CUT_ITEMS: usize = 32;
+
 /// Appends the audit line of one decision to `out`, newline included: an [`AuditRecord`] as
 /// JSON, written straight from the request and the decision (a record is written for every
 /// request, so its cost is on the request path: see [`crate::json_out`]). Same fields, names,
 /// order and bytes as `AuditRecord`'s serde form: a test reads lines back as `AuditRecord`s
 /// and writes them again, byte for byte.
+///
+/// A line longer than [`MAX_LINE_BYTES`] (only a forged or absurd request has one: the
+/// fields are names and a message) is written again with long fields cut and marked, so it
+/// stays one record `fluxgate audit` can read.
 pub fn write_line(
     out: &mut Vec<u8>,
     request: &AdmissionRequest<Object>,
     decision: &Decision,
+    caller: &str,
     time: DateTime<Utc>,
     duration_seconds: f64,
 ) {
-    use crate::json_out::{Object as Json, array, bool, opt_string, string};
-    let Subject { mode, owner, .. } = &decision.subject;
-    let mut line = Json::new(out);
-    // chrono's serde form of a `DateTime` is its `Debug` form.
-    let _ = write!(line.key("time"), "\"{time:?}\"");
-    string(line.key("uid"), &request.uid);
-    string(
-        line.key("decision"),
-        if decision.allowed { "allow" } else { "deny" },
-    );
-    string(line.key("reason"), decision.reason.as_str());
-    string(line.key("message"), &decision.message);
-    bool(line.key("dryRun"), request.dry_run);
-    string(line.key("operation"), operation_name(&request.operation));
-    let user = &request.user_info;
-    string(
-        line.key("user"),
-        user.username.as_deref().unwrap_or_default(),
-    );
-    let groups = user.groups.as_deref().unwrap_or_default();
-    array(line.key("groups"), groups, |out, group| string(out, group));
-    opt_string(line.key("fieldManager"), field_manager(request));
-    string(line.key("group"), &request.kind.group);
-    string(line.key("version"), &request.kind.version);
-    string(line.key("kind"), &request.kind.kind);
-    opt_string(line.key("namespace"), request.namespace.as_deref());
-    string(line.key("name"), &request.name);
-    opt_string(line.key("mode"), mode.as_deref());
-    array(line.key("windows"), &decision.windows, write_window);
-    match owner {
-        Some(owner) => {
-            let mut json = Json::new(line.key("owner"));
-            string(json.key("kind"), owner.kind);
-            opt_string(json.key("namespace"), owner.namespace.as_deref());
-            string(json.key("name"), &owner.name);
-            json.end();
-        }
-        None => opt_string(line.key("owner"), None),
+    let start = out.len();
+    let line = Line {
+        request,
+        decision,
+        caller,
+        time,
+        duration_seconds,
+    };
+    line.write(out, false);
+    if out.len() - start > MAX_LINE_BYTES {
+        out.truncate(start);
+        line.write(out, true);
     }
-    match &decision.bypass {
-        Some(bypass) => {
-            let mut json = Json::new(line.key("bypass"));
-            opt_string(json.key("reason"), bypass.reason.as_deref());
-            opt_string(json.key("until"), bypass.until.as_deref());
-            bool(json.key("valid"), decision.reason == Reason::Bypass);
-            json.end();
+}
+
+struct Line<'a> {
+    request: &'a AdmissionRequest<Object>,
+    decision: &'a Decision,
+    caller: &'a str,
+    time: DateTime<Utc>,
+    duration_seconds: f64,
+}
+
+impl Line<'_> {
+    fn write(&self, out: &mut Vec<u8>, cut: bool) {
+        use crate::json_out::{Object as Json, array, bool};
+        let (request, decision) = (self.request, self.decision);
+        let string = |out: &mut Vec<u8>, s: &str| crate::json_out::string(out, &fit(s, cut));
+        let opt_string = |out: &mut Vec<u8>, s: Option<&str>| {
+            crate::json_out::opt_string(out, s.map(|s| fit(s, cut)).as_deref())
+        };
+        let Subject { mode, owner, .. } = &decision.subject;
+        let mut line = Json::new(out);
+        // chrono's serde form of a `DateTime` is its `Debug` form.
+        let _ = write!(line.key("time"), "\"{:?}\"", self.time);
+        string(line.key("uid"), &request.uid);
+        string(
+            line.key("decision"),
+            if decision.allowed { "allow" } else { "deny" },
+        );
+        string(line.key("reason"), decision.reason.as_str());
+        string(line.key("message"), &decision.message);
+        bool(line.key("dryRun"), request.dry_run);
+        string(line.key("operation"), operation_name(&request.operation));
+        let user = &request.user_info;
+        string(
+            line.key("user"),
+            user.username.as_deref().unwrap_or_default(),
+        );
+        let groups = user.groups.as_deref().unwrap_or_default();
+        array(line.key("groups"), items(groups, cut), |out, group| {
+            string(out, &group)
+        });
+        opt_string(line.key("fieldManager"), field_manager(request));
+        string(line.key("group"), &request.kind.group);
+        string(line.key("version"), &request.kind.version);
+        string(line.key("kind"), &request.kind.kind);
+        opt_string(line.key("namespace"), request.namespace.as_deref());
+        string(line.key("name"), &request.name);
+        opt_string(line.key("mode"), mode.as_deref());
+        let windows = if cut {
+            &decision.windows[..decision.windows.len().min(CUT_ITEMS)]
+        } else {
+            &decision.windows[..]
+        };
+        array(line.key("windows"), windows, |out, verdict| {
+            write_window(out, verdict, cut)
+        });
+        match owner {
+            Some(owner) => {
+                let mut json = Json::new(line.key("owner"));
+                string(json.key("kind"), owner.kind);
+                opt_string(json.key("namespace"), owner.namespace.as_deref());
+                string(json.key("name"), &owner.name);
+                json.end();
+            }
+            None => opt_string(line.key("owner"), None),
         }
-        None => opt_string(line.key("bypass"), None),
+        match &decision.bypass {
+            Some(bypass) => {
+                let mut json = Json::new(line.key("bypass"));
+                opt_string(json.key("reason"), bypass.reason.as_deref());
+                opt_string(json.key("until"), bypass.until.as_deref());
+                bool(json.key("valid"), decision.reason == Reason::Bypass);
+                json.end();
+            }
+            None => opt_string(line.key("bypass"), None),
+        }
+        // serde_json's own number formatting, so the bytes match; writing a float cannot fail.
+        let _ = serde_json::to_writer(line.key("durationSeconds"), &self.duration_seconds);
+        string(line.key("caller"), self.caller);
+        line.end();
+        out.push(b'\n');
     }
-    // serde_json's own number formatting, so the bytes match; writing a float cannot fail.
-    let _ = serde_json::to_writer(line.key("durationSeconds"), &duration_seconds);
-    line.end();
-    out.push(b'\n');
+}
+
+/// `text`, or when cutting and it is longer than [`CUT_BYTES`], its start and a marker.
+fn fit(text: &str, cut: bool) -> Cow<'_, str> {
+    if !cut || text.len() <= CUT_BYTES {
+        return Cow::Borrowed(text);
+    }
+    let mut end = CUT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!(
+        "{}...[cut by fluxgate: {} more bytes]",
+        &text[..end],
+        text.len() - end
+    ))
+}
+
+/// The entries of a list, or when cutting, the first [`CUT_ITEMS`] and a marker entry.
+fn items(list: &[String], cut: bool) -> impl Iterator<Item = Cow<'_, str>> {
+    let shown = if cut {
+        list.len().min(CUT_ITEMS)
+    } else {
+        list.len()
+    };
+    let more = list.len() - shown;
+    list[..shown]
+        .iter()
+        .map(|s| Cow::Borrowed(s.as_str()))
+        .chain((more > 0).then(|| Cow::Owned(format!("...[cut by fluxgate: {more} more]"))))
 }
 
 /// One [`AuditWindow`].
-fn write_window(out: &mut Vec<u8>, verdict: &WindowVerdict) {
+fn write_window(out: &mut Vec<u8>, verdict: &WindowVerdict, cut: bool) {
     use crate::json_out::{Object as Json, bool, opt_string, string};
     let mut json = Json::new(out);
-    string(json.key("name"), &verdict.name);
+    string(json.key("name"), &fit(&verdict.name, cut));
     bool(json.key("exists"), verdict.known.is_some());
     match &verdict.known {
         Some(known) => {
@@ -219,7 +311,9 @@ pub fn operation_name(operation: &Operation) -> &'static str {
 
 /// Where audit records go.
 pub trait AuditSink: Send + Sync {
-    /// Writes whole [`write_line`] lines (one or more, as one write) and flushes them.
+    /// Writes whole [`write_line`] lines (one or more, as one write) and flushes them. May block:
+    /// it runs on [`GroupCommit`]'s writer thread. A write that fails partway must leave the
+    /// destination so that the next write starts on a fresh row (see [`write_lines`]).
     fn write(&self, lines: &[u8]) -> std::io::Result<()>;
     /// Reopens the destination (after log rotation); a no-op where that means nothing.
     fn reopen(&self) -> std::io::Result<()> {
@@ -227,25 +321,46 @@ pub trait AuditSink: Send + Sync {
     }
 }
 
-/// Group commit: the lines of requests decided at about the same time go to the sink in one
-/// write, and each request still answers only once its line is written.
+/// Lines queued at most, in bytes, while the sink is slow: past this, lines are refused
+/// (and their requests answered with an error) rather than held in memory.
+pub const MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
+
+/// How long a write may take before the sink counts as stuck, unless set otherwise.
+pub const DEFAULT_STALL_BOUND: Duration = Duration::from_secs(2);
+
+/// Group commit on a writer thread: the lines of requests decided while the previous write ran
+/// go to the sink in one write, and each request still answers only once its line is written.
 ///
-/// The first request to queue a line into an empty batch leads it: it yields once, so the other
-/// requests ready to run add their lines, then writes the batch and wakes them. Under load one
-/// write then carries many lines (a write to a file costs more than deciding a request, see
-/// BENCHMARKS.md); alone, a request writes its own line after one yield.
+/// The sink's write runs on a thread of its own, so a sink that blocks (a full pipe whose
+/// reader stalled, a FIFO nobody reads) holds that thread and the queue, never an async
+/// worker: probes and metrics keep answering. The queue is bounded ([`MAX_QUEUED_BYTES`]),
+/// and once a write has taken longer than the stall bound, new lines are refused at once
+/// ([`Unavailable`]) and `/readyz` says not ready, so the API server fails closed fast and its
+/// traffic moves to another replica. A request that gives up waiting takes its line back if
+/// the writer has not taken it yet ([`Queued::cancel`]): nothing unanswered is written later.
 pub struct GroupCommit {
+    shared: Arc<Shared>,
+    stall_bound: Duration,
+}
+
+struct Shared {
     sink: Arc<dyn AuditSink>,
     queue: Mutex<Queue>,
+    /// Signalled when the queue gets its first line, and on close.
+    work: Condvar,
 }
 
 #[derive(Default)]
 struct Queue {
     /// The lines of the open batch.
     lines: Vec<u8>,
+    /// Each line of the open batch: its id and where it starts in `lines`.
+    entries: Vec<(u64, usize)>,
+    next_id: u64,
     batch: Arc<Batch>,
-    /// Whether a request leads the open batch (it will write it).
-    has_leader: bool,
+    /// When the write in progress began.
+    writing_since: Option<Instant>,
+    closed: bool,
 }
 
 /// One write's outcome, awaited by every request whose line it carries.
@@ -255,54 +370,168 @@ struct Batch {
     written: tokio::sync::Notify,
 }
 
-/// Writes the batch it leads when dropped, whether or not the leading request is still
-/// awaited (a client that hangs up must not strand the lines of the others). The open batch is
-/// its own until then: only a leader's drop opens the next one.
-struct Leader<'a> {
-    log: &'a GroupCommit,
+/// Why a line was not even queued.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error("the audit log has not taken a write for {0:?}")]
+    Stuck(Duration),
+    #[error("the audit log is behind by {0} bytes of records")]
+    Full(usize),
+}
+
+/// A line in the queue; [`Queued::wait`] resolves once it is written. Dropping it leaves the
+/// line queued: a client that hangs up does not take back a decision that was made.
+pub struct Queued {
+    shared: Arc<Shared>,
+    batch: Arc<Batch>,
+    id: u64,
 }
 
 impl GroupCommit {
     pub fn new(sink: Arc<dyn AuditSink>) -> Self {
-        GroupCommit {
+        let shared = Arc::new(Shared {
             sink,
             queue: Mutex::default(),
+            work: Condvar::new(),
+        });
+        let writer = shared.clone();
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || writer.run())
+            .expect("cannot start the audit writer thread");
+        GroupCommit {
+            shared,
+            stall_bound: DEFAULT_STALL_BOUND,
         }
     }
 
-    /// Queues one line, which `write` appends to the batch (see [`write_line`]), now; the
-    /// future it returns resolves once the line is written (or the write failed).
+    /// How long a write may take before the sink counts as stuck (see [`Self::stalled`]).
+    pub fn set_stall_bound(&mut self, bound: Duration) {
+        self.stall_bound = bound;
+    }
+
+    pub fn stall_bound(&self) -> Duration {
+        self.stall_bound
+    }
+
+    /// Queues one line, which `write` appends to the batch (see [`write_line`]), now; refused
+    /// when the sink is stuck or too far behind.
     ///
     /// The line is serialised straight into the batch: a separate buffer per line would be
-    /// one more allocation per request, and one above the size glibc serves from its
-    /// per-thread cache. Queueing before the first poll lets a request free its decision
-    /// before it waits: held across the wait by every request in flight, those allocations
-    /// interleave and stop being served from that cache too (BENCHMARKS.md).
-    pub fn append(
-        &self,
-        write: impl FnOnce(&mut Vec<u8>),
-    ) -> impl Future<Output = std::io::Result<()>> + '_ {
-        let (batch, leader) = {
-            let mut queue = self.lock();
-            let line = Partial::start(&mut queue.lines);
-            write(line.lines);
-            line.finish();
-            let leads = !std::mem::replace(&mut queue.has_leader, true);
-            (queue.batch.clone(), leads.then(|| Leader { log: self }))
-        };
-        async move {
-            if let Some(leader) = leader {
-                tokio::task::yield_now().await;
-                drop(leader);
-            }
-            batch.wait().await
+    /// one more allocation per request (BENCHMARKS.md).
+    pub fn append(&self, write: impl FnOnce(&mut Vec<u8>)) -> Result<Queued, Unavailable> {
+        let mut queue = self.shared.lock();
+        if let Some(stuck) = queue.stuck_for(self.stall_bound) {
+            return Err(Unavailable::Stuck(stuck));
         }
+        if queue.lines.len() >= MAX_QUEUED_BYTES {
+            return Err(Unavailable::Full(queue.lines.len()));
+        }
+        let start = queue.lines.len();
+        let line = Partial::start(&mut queue.lines);
+        write(line.lines);
+        line.finish();
+        let id = queue.next_id;
+        queue.next_id += 1;
+        queue.entries.push((id, start));
+        if queue.entries.len() == 1 {
+            self.shared.work.notify_one();
+        }
+        Ok(Queued {
+            shared: self.shared.clone(),
+            batch: queue.batch.clone(),
+            id,
+        })
     }
 
+    /// How long the write in progress has taken, when that is past the stall bound.
+    pub fn stalled(&self) -> Option<Duration> {
+        self.shared.lock().stuck_for(self.stall_bound)
+    }
+}
+
+impl Drop for GroupCommit {
+    /// The writer thread writes what is queued, then ends.
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.work.notify_one();
+    }
+}
+
+impl Queue {
+    fn stuck_for(&self, bound: Duration) -> Option<Duration> {
+        self.writing_since
+            .map(|since| since.elapsed())
+            .filter(|took| *took > bound)
+    }
+}
+
+impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The writer thread: takes the whole open batch, writes it, tells its requests.
+    fn run(&self) {
+        let mut lines = Vec::new();
+        loop {
+            let batch = {
+                let mut queue = self.lock();
+                while queue.entries.is_empty() && !queue.closed {
+                    queue = self
+                        .work
+                        .wait(queue)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                }
+                if queue.entries.is_empty() {
+                    return;
+                }
+                std::mem::swap(&mut queue.lines, &mut lines);
+                queue.entries.clear();
+                queue.writing_since = Some(Instant::now());
+                std::mem::take(&mut queue.batch)
+            };
+            let result = self
+                .sink
+                .write(&lines)
+                .map_err(|e| (e.kind(), e.to_string()));
+            self.lock().writing_since = None;
+            // The buffer serves a later batch; one that grew large under a stall is let go.
+            lines.clear();
+            lines.shrink_to(1024 * 1024);
+            // Each batch is written once, so its result is set once and this cannot fail.
+            let _ = batch.result.set(result);
+            batch.written.notify_waiters();
+        }
+    }
+}
+
+impl Queued {
+    /// Resolves once the line is written, or its write failed.
+    pub async fn wait(&self) -> std::io::Result<()> {
+        self.batch.wait().await
+    }
+
+    /// Takes the line back out of the queue if the writer has not taken it yet: `true` when
+    /// it will never be written.
+    pub fn cancel(&self) -> bool {
+        let mut queue = self.shared.lock();
+        if !Arc::ptr_eq(&queue.batch, &self.batch) {
+            return false;
+        }
+        let Some(i) = queue.entries.iter().position(|(id, _)| *id == self.id) else {
+            return false;
+        };
+        let start = queue.entries[i].1;
+        let end = queue.entries.get(i + 1).map_or(queue.lines.len(), |e| e.1);
+        queue.lines.drain(start..end);
+        queue.entries.remove(i);
+        for entry in &mut queue.entries[i..] {
+            entry.1 -= end - start;
+        }
+        true
     }
 }
 
@@ -338,35 +567,6 @@ impl Drop for Partial<'_> {
     }
 }
 
-impl Drop for Leader<'_> {
-    fn drop(&mut self) {
-        let (batch, mut lines) = {
-            let mut queue = self.log.lock();
-            queue.has_leader = false;
-            (
-                std::mem::take(&mut queue.batch),
-                std::mem::take(&mut queue.lines),
-            )
-        };
-        let result = self
-            .log
-            .sink
-            .write(&lines)
-            .map_err(|e| (e.kind(), e.to_string()));
-        // The buffer serves the next batch unless that one has already started its own: a
-        // batch of many lines would otherwise grow a new one from nothing.
-        lines.clear();
-        let mut queue = self.log.lock();
-        if queue.lines.capacity() == 0 {
-            queue.lines = lines;
-        }
-        drop(queue);
-        // Each batch has one leader, so its result is set once and this cannot fail.
-        let _ = batch.result.set(result);
-        batch.written.notify_waiters();
-    }
-}
-
 impl Batch {
     async fn wait(&self) -> std::io::Result<()> {
         loop {
@@ -383,21 +583,60 @@ impl Batch {
     }
 }
 
+/// Writes `lines` to `out` and flushes, never leaving a torn row behind: `torn` remembers that
+/// an earlier write stopped partway through a line (a full disk), and this write then starts
+/// with a newline, so the fragment stays a row of its own and the records after it stay whole.
+/// Where the destination can be cut back (`rewind`, a regular file), a failed write is undone
+/// instead, and no fragment remains at all.
+fn write_lines<W: Write>(
+    out: &mut W,
+    torn: &mut bool,
+    lines: &[u8],
+    rewind: impl FnOnce(&mut W) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    if *torn {
+        out.write_all(b"\n")?;
+        *torn = false;
+    }
+    let mut written = 0;
+    let result = loop {
+        if written == lines.len() {
+            break out.flush();
+        }
+        match out.write(&lines[written..]) {
+            Ok(0) => break Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    if result.is_err() && written > 0 && rewind(out).is_err() {
+        *torn = lines[written - 1] != b'\n';
+    }
+    result
+}
+
 /// Standard output: the default, for `kubectl logs` and cluster log collectors.
-pub struct StdoutSink;
+#[derive(Default)]
+pub struct StdoutSink {
+    torn: Mutex<bool>,
+}
 
 impl AuditSink for StdoutSink {
     fn write(&self, lines: &[u8]) -> std::io::Result<()> {
+        let mut torn = self.torn.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = std::io::stdout().lock();
-        out.write_all(lines)?;
-        out.flush()
+        // A pipe cannot be cut back.
+        write_lines(&mut out, &mut torn, lines, |_| {
+            Err(std::io::ErrorKind::Unsupported.into())
+        })
     }
 }
 
 /// A file opened for append, reopened on SIGHUP so logrotate's move-and-signal works.
 pub struct FileSink {
     path: PathBuf,
-    file: Mutex<std::fs::File>,
+    file: Mutex<(std::fs::File, bool)>,
 }
 
 impl FileSink {
@@ -405,7 +644,7 @@ impl FileSink {
         let file = Self::open_append(&path)?;
         Ok(FileSink {
             path,
-            file: Mutex::new(file),
+            file: Mutex::new((file, false)),
         })
     }
 
@@ -423,12 +662,20 @@ impl FileSink {
 
 impl AuditSink for FileSink {
     fn write(&self, lines: &[u8]) -> std::io::Result<()> {
-        let mut file = self
+        let mut guard = self
             .file
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        file.write_all(lines)?;
-        file.flush()
+        let (file, torn) = &mut *guard;
+        // Where the file ended: a write that fails partway (a full disk) is cut back to it.
+        let meta = file.metadata()?;
+        let (regular, before) = (meta.is_file(), meta.len());
+        write_lines(file, torn, lines, |file| {
+            if !regular {
+                return Err(std::io::ErrorKind::Unsupported.into());
+            }
+            file.set_len(before)
+        })
     }
 
     fn reopen(&self) -> std::io::Result<()> {
@@ -436,7 +683,7 @@ impl AuditSink for FileSink {
         *self
             .file
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = (fresh, false);
         Ok(())
     }
 }
@@ -476,7 +723,6 @@ mod tests {
     use crate::policy::Policy;
     use crate::review::review;
     use serde_json::{Value, json};
-    use std::future::Future;
 
     const CLOSED: &str = "2026-11-27T12:00:00Z";
 
@@ -490,6 +736,7 @@ mod tests {
             &mut line,
             &reviewed.request,
             &reviewed.decision,
+            "CN=kube-apiserver",
             now,
             0.000123,
         );
@@ -565,15 +812,25 @@ mod tests {
         assert_eq!(record.windows[0].since, None);
     }
 
-    /// Records each write it is given; fails every write when `fail` is set.
+    /// Records each write it is given; fails every write when `fail` is set; each write
+    /// takes `delay`, and waits while `gate` is closed (a stalled reader).
     #[derive(Default)]
     struct Writes {
         writes: Mutex<Vec<Vec<u8>>>,
         fail: bool,
+        delay: Duration,
+        gate: Mutex<bool>,
+        opened: Condvar,
     }
 
     impl AuditSink for Writes {
         fn write(&self, lines: &[u8]) -> std::io::Result<()> {
+            let mut closed = self.gate.lock().unwrap();
+            while *closed {
+                closed = self.opened.wait(closed).unwrap();
+            }
+            drop(closed);
+            std::thread::sleep(self.delay);
             if self.fail {
                 return Err(std::io::Error::other("disk full"));
             }
@@ -596,11 +853,23 @@ mod tests {
                 })
                 .collect()
         }
+
+        fn set_gate(&self, closed: bool) {
+            *self.gate.lock().unwrap() = closed;
+            self.opened.notify_all();
+        }
+    }
+
+    fn text(line: &'static str) -> impl FnOnce(&mut Vec<u8>) {
+        move |out| out.extend_from_slice(line.as_bytes())
     }
 
     #[tokio::test]
     async fn concurrent_lines_share_writes_and_each_waits_for_its_own() {
-        let sink = Arc::new(Writes::default());
+        let sink = Arc::new(Writes {
+            delay: Duration::from_millis(2),
+            ..Writes::default()
+        });
         let log = Arc::new(GroupCommit::new(sink.clone()));
         let tasks: Vec<_> = (0..50)
             .map(|i| {
@@ -608,6 +877,8 @@ mod tests {
                 tokio::spawn(async move {
                     let line = format!("line {i}\n");
                     log.append(|out| out.extend_from_slice(line.as_bytes()))
+                        .unwrap()
+                        .wait()
                         .await
                         .unwrap();
                     // Answered only once written.
@@ -636,7 +907,7 @@ mod tests {
         let tasks: Vec<_> = (0..10)
             .map(|_| {
                 let log = log.clone();
-                tokio::spawn(async move { log.append(|out| out.extend_from_slice(b"x\n")).await })
+                tokio::spawn(async move { log.append(text("x\n")).unwrap().wait().await })
             })
             .collect();
         for task in tasks {
@@ -645,8 +916,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_writer_that_panics_halfway_leaves_no_half_line() {
+    #[tokio::test]
+    async fn a_writer_that_panics_halfway_leaves_no_half_line() {
         let sink = Arc::new(Writes::default());
         let log = GroupCommit::new(sink.clone());
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -656,42 +927,155 @@ mod tests {
             }));
         }));
         assert!(panicked.is_err());
-        drop(log.append(|out| out.extend_from_slice(b"whole\n")));
+        log.append(text("whole\n")).unwrap().wait().await.unwrap();
         assert_eq!(sink.lines(), ["whole"]);
     }
 
-    #[test]
-    fn a_line_is_queued_when_appended_not_when_first_awaited() {
+    #[tokio::test]
+    async fn a_line_whose_request_went_away_is_still_written() {
         let sink = Arc::new(Writes::default());
         let log = GroupCommit::new(sink.clone());
-        let leader = log.append(|out| out.extend_from_slice(b"leader\n"));
-        let follower = log.append(|out| out.extend_from_slice(b"follower\n"));
-        drop(leader); // never polled: the server frees the decision before awaiting
-        assert_eq!(sink.lines(), ["leader", "follower"]);
-        drop(follower);
+        drop(log.append(text("gone\n")).unwrap()); // the client hung up
+        log.append(text("next\n")).unwrap().wait().await.unwrap();
+        assert_eq!(sink.lines(), ["gone", "next"]);
     }
 
+    /// A sink that blocks (a stalled stdout reader) blocks only the writer thread: lines
+    /// queue, then are refused; a request that gives up takes its line back; once the sink
+    /// drains, what was queued is written once and new lines flow again.
     #[tokio::test]
-    async fn a_leader_that_goes_away_still_writes_the_batch() {
+    async fn a_stuck_sink_refuses_lines_and_resumes_losing_and_doubling_none() {
         let sink = Arc::new(Writes::default());
-        let log = GroupCommit::new(sink.clone());
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let mut leader = Box::pin(log.append(|out| out.extend_from_slice(b"leader\n")));
+        sink.set_gate(true);
+        let mut log = GroupCommit::new(sink.clone());
+        log.set_stall_bound(Duration::from_millis(50));
+        let first = log.append(text("first\n")).unwrap();
+        // The writer takes `first` and blocks in the sink.
+        while log.shared.lock().writing_since.is_none() {
+            tokio::task::yield_now().await;
+        }
+        let given_up = log.append(text("given up\n")).unwrap();
+        let kept = log.append(text("kept\n")).unwrap();
         assert!(
-            leader.as_mut().poll(&mut cx).is_pending(),
-            "the leader yields"
+            tokio::time::timeout(Duration::from_millis(100), first.wait())
+                .await
+                .is_err(),
+            "the write is stuck"
         );
-        let mut follower = Box::pin(log.append(|out| out.extend_from_slice(b"follower\n")));
-        assert!(
-            follower.as_mut().poll(&mut cx).is_pending(),
-            "the follower waits"
-        );
-        drop(leader); // the client hung up
-        assert_eq!(sink.lines(), ["leader", "follower"]);
+        assert!(log.stalled().is_some());
         assert!(matches!(
-            follower.as_mut().poll(&mut cx),
-            std::task::Poll::Ready(Ok(()))
+            log.append(text("refused\n")),
+            Err(Unavailable::Stuck(_))
         ));
+        assert!(given_up.cancel(), "not taken by the writer yet");
+        assert!(!first.cancel(), "already in the stuck write");
+        sink.set_gate(false);
+        first.wait().await.unwrap();
+        kept.wait().await.unwrap();
+        assert!(log.stalled().is_none());
+        log.append(text("after\n")).unwrap().wait().await.unwrap();
+        assert_eq!(sink.lines(), ["first", "kept", "after"]);
+    }
+
+    /// Accepts `room` bytes, then fails every write with ENOSPC, as a full disk does.
+    struct FullDisk {
+        out: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.room);
+            if n == 0 {
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            self.room -= n;
+            self.out.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_write_that_stops_partway_leaves_no_line_glued_to_it() {
+        let mut disk = FullDisk {
+            out: Vec::new(),
+            room: 20,
+        };
+        let mut torn = false;
+        let cannot_rewind = |_: &mut FullDisk| Err(std::io::ErrorKind::Unsupported.into());
+        write_lines(
+            &mut disk,
+            &mut torn,
+            b"{\"uid\":\"1\"}\n{\"uid\":\"2\"}\n",
+            cannot_rewind,
+        )
+        .unwrap_err();
+        assert!(torn);
+        disk.room = 1000; // space again
+        write_lines(&mut disk, &mut torn, b"{\"uid\":\"3\"}\n", cannot_rewind).unwrap();
+        let text = String::from_utf8(disk.out.clone()).unwrap();
+        assert_eq!(text, "{\"uid\":\"1\"}\n{\"uid\":\"\n{\"uid\":\"3\"}\n");
+        // The fragment is a row of its own; every record after it parses.
+        assert!(serde_json::from_str::<Value>(text.lines().last().unwrap()).is_ok());
+
+        // Where the file can be cut back, the failed write leaves nothing at all.
+        let mut disk = FullDisk {
+            out: b"{\"uid\":\"0\"}\n".to_vec(),
+            room: 5,
+        };
+        let mut torn = false;
+        let rewind = |disk: &mut FullDisk| {
+            disk.out.truncate(12);
+            Ok(())
+        };
+        write_lines(&mut disk, &mut torn, b"{\"uid\":\"1\"}\n", rewind).unwrap_err();
+        assert!(!torn);
+        assert_eq!(disk.out, b"{\"uid\":\"0\"}\n");
+    }
+
+    #[test]
+    fn an_oversized_forged_request_is_cut_into_one_readable_line() {
+        let mut review_json = fixture("human-patch-deployment.json");
+        let huge = "x\"".repeat(3 * 1024 * 1024); // 6 MiB, twice that escaped
+        review_json["request"]["name"] = json!(huge);
+        review_json["request"]["userInfo"]["username"] = json!(huge);
+        review_json["request"]["userInfo"]["groups"] =
+            json!((0..5000).map(|i| format!("group-{i}")).collect::<Vec<_>>());
+        let body = serde_json::to_vec(&review_json).unwrap();
+        let windows = crate::load::load_windows(&[]).unwrap();
+        let now = DateTime::parse_from_rfc3339(CLOSED).unwrap().to_utc();
+        let reviewed = review(&body, &windows, &Policy::default(), now).unwrap();
+        let mut line = b"previous line\n".to_vec();
+        write_line(
+            &mut line,
+            &reviewed.request,
+            &reviewed.decision,
+            "unverified 10.0.0.9:1234",
+            now,
+            0.1,
+        );
+        let line = &line[b"previous line\n".len()..];
+        assert!(line.len() <= MAX_LINE_BYTES, "{} bytes", line.len());
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+        let record: AuditRecord = serde_json::from_slice(line).unwrap();
+        assert!(record.name.starts_with("x\"x\""));
+        assert!(
+            record
+                .name
+                .ends_with("...[cut by fluxgate: 6290432 more bytes]"),
+            "{}",
+            &record.name[1000..]
+        );
+        assert_eq!(record.groups.len(), CUT_ITEMS + 1);
+        assert_eq!(
+            record.groups.last().unwrap(),
+            "...[cut by fluxgate: 4968 more]"
+        );
+        assert_eq!(record.caller, "unverified 10.0.0.9:1234");
+        assert_eq!(record.reason, Reason::NotFlux);
     }
 
     #[test]

@@ -24,7 +24,18 @@ pub enum LoadError {
     Invalid(#[from] WindowSetError),
     #[error("no ReconciliationWindow found in {0}")]
     Empty(String),
+    #[error(
+        "{path} is {size} bytes, more than the {MAX_FILE_BYTES} (4 MiB) a windows or \
+         certificate file may have: split the windows into several files"
+    )]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("{path} is not a regular file (a FIFO, socket or device); give a file or a folder")]
+    NotAFile { path: PathBuf },
 }
+
+/// The largest windows or certificate file read. A real one is a few KiB; the cap keeps a
+/// mistaken path (a log, a disk image) from stalling a reload and filling memory.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The contents of a set of files at one moment: what a configuration was read from, and what
 /// the server's reload compares to notice a change.
@@ -47,18 +58,45 @@ pub fn read_windows(paths: &[PathBuf]) -> Result<Snapshot, LoadError> {
     read_files(&files)
 }
 
-/// Reads `files` in order.
+/// Reads `files` in order, each a regular file of at most [`MAX_FILE_BYTES`]: a FIFO would
+/// block the reader until someone writes to it.
 pub fn read_files(files: &[PathBuf]) -> Result<Snapshot, LoadError> {
     files
         .iter()
-        .map(|file| {
-            let bytes = std::fs::read(file).map_err(|source| LoadError::Io {
-                path: file.clone(),
-                source,
-            })?;
-            Ok((file.clone(), bytes))
-        })
+        .map(|file| Ok((file.clone(), read_file(file)?)))
         .collect()
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    let io = |source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(LoadError::NotAFile {
+            path: path.to_owned(),
+        });
+    }
+    let too_large = |size| LoadError::TooLarge {
+        path: path.to_owned(),
+        size,
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    // The file may have grown since: read one byte past the cap to tell.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// Parses and validates the windows of a snapshot of `paths`.
@@ -119,4 +157,32 @@ pub fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
         }
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oversized_file_or_a_fifo_is_refused_without_reading_it() {
+        let dir = std::env::temp_dir().join(format!("fluxgate-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big.yaml");
+        let file = std::fs::File::create(&big).unwrap();
+        file.set_len(MAX_FILE_BYTES + 1).unwrap(); // sparse: no 4 MiB written
+        let error = read_files(std::slice::from_ref(&big)).unwrap_err();
+        assert!(matches!(error, LoadError::TooLarge { size, .. } if size == MAX_FILE_BYTES + 1));
+        assert!(
+            error.to_string().contains("more than the 4194304 (4 MiB)"),
+            "{error}"
+        );
+        let fifo = dir.join("fifo.yaml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            // Opening a FIFO blocks until a writer comes: this must return at once.
+            let error = read_files(std::slice::from_ref(&fifo)).unwrap_err();
+            assert!(matches!(error, LoadError::NotAFile { .. }), "{error}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -232,8 +232,15 @@ async fn readiness_waits_for_the_first_complete_list() {
 
 /// A server state whose Events go to `url`, on Friday (business-hours closed), and its router.
 fn events_app(url: &str) -> (Arc<AppState>, Router) {
+    // The router is driven without a socket, so no caller is verified: accept them, as
+    // `--accept-unverified-callers` does.
+    events_app_accepting(url, true)
+}
+
+fn events_app_accepting(url: &str, accept_unverified: bool) -> (Arc<AppState>, Router) {
     let windows = fluxgate::load::load_windows(&[]).unwrap();
     let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
+    state.accept_unverified = accept_unverified;
     state.clock = || {
         chrono::DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
             .unwrap()
@@ -283,6 +290,24 @@ async fn denials_and_bypasses_become_events_without_changing_decisions() {
     assert_eq!(event["regarding"]["namespace"], "nginx");
     assert_eq!(event["reportingController"], "fluxgate");
     assert!(event["note"].as_str().unwrap().contains("business-hours"));
+}
+
+/// A caller without a verified certificate (anyone who reaches the port, unless the operator
+/// accepts them) gets its answer, but makes fluxgate publish nothing.
+#[tokio::test]
+async fn an_unverified_caller_publishes_no_event() {
+    let (url, fake, _feed, _server) = start_fake(vec![]).await;
+    let (state, app) = events_app_accepting(&url, false);
+    let response = post_closed_real_update(&app).await;
+    assert_eq!(response.status(), 200);
+    // What the accepted caller's denial published within this time in the test above.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(fake.events.lock().unwrap().is_empty());
+    let text = state.metrics.encode(&state.windows.load(), (state.clock)());
+    assert!(
+        !text.contains("fluxgate_events_total{result=\"published\"} 1"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -932,6 +932,9 @@ fn every_rendered_kubernetes_object_matches_its_api_schema() {
                 ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
                     round_trip::<apiextensions::v1::CustomResourceDefinition>(&object)
                 }
+                ("networking.k8s.io/v1", "NetworkPolicy") => {
+                    round_trip::<k8s_openapi::api::networking::v1::NetworkPolicy>(&object)
+                }
                 // cert-manager, Flux, fluxgate and Prometheus Operator kinds: checked by the
                 // tests above and below.
                 (api_version, _) => {
@@ -1878,4 +1881,33 @@ async fn the_dashboard_and_the_alerts_query_only_what_a_running_server_exports()
         .unwrap();
         promtool(&["check", "rules", "dashboard-rules.yaml"], &scratch.0);
     }
+}
+
+/// The NetworkPolicy overlay admits the webhook port and the metrics port of fluxgate's pods
+/// only, and the base says it accepts unverified callers (it runs without --client-ca).
+#[test]
+fn the_network_policy_overlay_guards_both_ports_of_the_fluxgate_pods() {
+    let Some(objects) = render("deploy/overlays/network-policy") else {
+        return;
+    };
+    let policy = find(&objects, "NetworkPolicy", "fluxgate");
+    let deployment = find(&objects, "Deployment", "fluxgate");
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    let ports: Vec<u64> = policy["spec"]["ingress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| rule["ports"][0]["port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ports, [8443, 9090]);
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "FLUXGATE_ACCEPT_UNVERIFIED_CALLERS" && e["value"] == "true")
+    );
 }

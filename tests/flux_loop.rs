@@ -394,6 +394,8 @@ fn events_server(fake: &Fake, at: &'static str) -> axum::Router {
     use fluxgate::cluster::events::EventPublisher;
     let windows = fluxgate::load::load_windows(&[]).unwrap();
     let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
+    // The router is driven without TLS, so no caller is verified: accepted, as deploy/base does.
+    state.accept_unverified = true;
     state.clock = match at {
         "friday" => || utc("2026-11-27T12:00:00Z"),
         "saturday" => || utc("2026-11-28T12:00:00Z"),

@@ -228,6 +228,68 @@ async fn certificates_swapped_through_a_symlink_are_served_on_the_next_handshake
         connect(server.addr, &ca2).await.is_ok(),
         "still serving the last good certificate"
     );
+    let expiry = "fluxgate_tls_certificate_expiry_timestamp_seconds";
+    let in_use = server.metric(expiry).await;
+    assert!(in_use > chrono::Utc::now().timestamp() as f64, "{in_use}");
+
+    // An expired certificate, and one not valid yet, are refused the same way: every client
+    // would fail the handshake.
+    for (version, from, to, why) in [
+        (
+            "v4",
+            "2020-01-01T00:00:00Z",
+            "2021-01-01T00:00:00Z",
+            "expired",
+        ),
+        (
+            "v5",
+            "2100-01-01T00:00:00Z",
+            "2101-01-01T00:00:00Z",
+            "not valid before",
+        ),
+    ] {
+        let refused = server.metric(failure).await;
+        mount_secret(&dir, version, &certificate_valid(from, to));
+        server
+            .eventually(why, Duration::from_secs(10), || async {
+                server.metric(failure).await == refused + 1.0
+            })
+            .await;
+        assert!(server.log().contains(why), "{}", server.log());
+        assert!(
+            connect(server.addr, &ca2).await.is_ok(),
+            "still the last good one"
+        );
+        assert_eq!(server.metric(expiry).await, in_use);
+    }
+
+    // Files gone (the Secret deleted): counted and logged, the certificate in use stays.
+    std::fs::remove_file(dir.path("..data")).unwrap();
+    server
+        .eventually("the unreadable files", Duration::from_secs(10), || async {
+            server.metric(failure).await == 4.0
+        })
+        .await;
+    assert!(server.log().contains("cannot read the certificate files"));
+    assert!(connect(server.addr, &ca2).await.is_ok());
+}
+
+/// A self-signed serving certificate for localhost valid from `from` to `to`.
+fn certificate_valid(from: &str, to: &str) -> fluxgate::certs::GeneratedCerts {
+    let instant = |t: &str| {
+        let unix = chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp() as u64;
+        rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(unix)
+    };
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = instant(from);
+    params.not_after = instant(to);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    fluxgate::certs::GeneratedCerts {
+        ca_pem: cert.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
 }
 
 #[tokio::test]
@@ -459,4 +521,10 @@ async fn client_ca_admits_only_the_api_servers_certificate_on_validate() {
         1,
         "only the authenticated request was decided"
     );
+    // The record names the verified caller by its certificate's subject.
+    let caller = server.audit_lines()[0]["caller"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(caller.contains("CN=rcgen"), "{caller}");
 }

@@ -9,9 +9,9 @@ use crate::cluster::sync::ClusterSync;
 use crate::cluster::watch::watch_windows;
 use crate::load::{Snapshot, read_files, read_windows, windows_from_snapshot};
 use crate::server::listen::{ConnectionLimits, serve_tls};
-use crate::server::tls::{CertResolver, certified_key, server_config};
+use crate::server::tls::{CertResolver, certified_key, check_validity, server_config};
 use crate::server::watch::watch;
-use crate::server::{AppState, Limits, metrics_router, router};
+use crate::server::{AppState, Limits, MAX_BODY_BYTES, metrics_router, router};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
@@ -75,6 +75,11 @@ pub struct ServeArgs {
     /// server's client certificate from its AdmissionConfiguration. Probes need none.
     #[arg(long, env = "FLUXGATE_CLIENT_CA", value_name = "PATH")]
     client_ca: Option<PathBuf>,
+    /// Let callers without a verified client certificate make fluxgate publish Events and count
+    /// bypasses (their reviews are answered and audited either way, with their address). Needed
+    /// without --client-ca; then keep the port reachable from the API server only (deploy/).
+    #[arg(long, env = "FLUXGATE_ACCEPT_UNVERIFIED_CALLERS")]
+    accept_unverified_callers: bool,
     /// Write the generated CA certificate (the caBundle) to this file.
     #[arg(
         long,
@@ -108,6 +113,15 @@ pub struct ServeArgs {
     /// Open connections at most; more are closed at once.
     #[arg(long, env = "FLUXGATE_MAX_CONNECTIONS", default_value_t = 4096)]
     max_connections: usize,
+    /// Open connections from one IP address at most (TLS handshakes included); a quarter of
+    /// --max-connections when not given, so one peer cannot take every slot.
+    #[arg(long, env = "FLUXGATE_MAX_CONNECTIONS_PER_PEER")]
+    max_connections_per_peer: Option<usize>,
+    /// Bytes of request bodies held at once across all connections, half of it at most from one
+    /// IP address; a body waits (within the request timeout) for its share. At least 7340032
+    /// (one largest body); see RELIABILITY.md.
+    #[arg(long, env = "FLUXGATE_MAX_BODY_BYTES_IN_FLIGHT", default_value_t = crate::server::DEFAULT_BODY_BUDGET)]
+    max_body_bytes_in_flight: usize,
     /// Requests decided at once; more wait within the request timeout.
     #[arg(long, env = "FLUXGATE_MAX_CONCURRENT_REQUESTS", default_value_t = 256)]
     max_concurrent_requests: usize,
@@ -161,6 +175,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.request_timeout
         );
     }
+    if args.max_body_bytes_in_flight < MAX_BODY_BYTES {
+        anyhow::bail!(
+            "--max-body-bytes-in-flight ({}) must be at least {MAX_BODY_BYTES}: the largest \
+             AdmissionReview would never fit",
+            args.max_body_bytes_in_flight
+        );
+    }
     let window_paths = args.common.window_paths().to_vec();
     let config = args.common.to_config()?;
     if config.embedded && !args.windows_from_cluster {
@@ -173,10 +194,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             FileSink::open(path.clone())
                 .with_context(|| format!("cannot open audit log {}", path.display()))?,
         ),
-        None => Arc::new(StdoutSink),
+        None => Arc::new(StdoutSink::default()),
     };
     let mut state = AppState::new(config.windows, config.policy, audit.clone());
     state.require_client_cert = args.client_ca.is_some();
+    state.accept_unverified = args.accept_unverified_callers;
+    state.body_budget = crate::server::BodyBudget::new(args.max_body_bytes_in_flight);
+    // A decision waits at most this long for its audit record, and a sink stuck longer makes
+    // the replica not ready: well inside the request timeout.
+    state.audit.set_stall_bound(args.request_timeout / 2);
+    if args.client_ca.is_none() && !args.accept_unverified_callers {
+        tracing::warn!(
+            "no --client-ca: reviews from callers without a verified certificate are answered \
+             and audited, but publish no Events and count no bypasses (--accept-unverified-callers)"
+        );
+    }
     let client = if args.windows_from_cluster || args.events || args.reconcile_on_open {
         Some(
             kube::Client::try_default()
@@ -208,16 +240,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         state.windows = Default::default();
         state.windows_ready.store(false, Ordering::Release);
     }
+    warm(&state.windows.load(), (state.clock)());
     let state = Arc::new(state);
     if let Some(client) = client {
         spawn_cluster_tasks(&args, client, state.clone(), publisher);
     }
 
-    let resolver = Arc::new(initial_certificate(&args)?);
+    let resolver = Arc::new(initial_certificate(&args, &state)?);
     let client_ca = match &args.client_ca {
-        Some(path) => {
-            Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
-        }
+        Some(path) => read_files(std::slice::from_ref(path))?
+            .pop()
+            .map(|(_, pem)| pem),
         None => None,
     };
     let tls = server_config(resolver.clone(), client_ca.as_deref())
@@ -226,22 +259,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let files = [cert.clone(), key.clone()];
         let initial = read_files(&files).ok();
         let (state, resolver) = (state.clone(), resolver.clone());
+        let failures = state.clone();
         tokio::spawn(watch(
             args.watch_interval,
             initial,
             move || read_files(&files),
             move |snapshot| reload_certificate(&state, &resolver, snapshot),
+            move |error| {
+                failures.metrics.record_tls_reload(false);
+                tracing::warn!(%error, "cannot read the certificate files; keeping the current certificate");
+            },
         ));
     }
     if !window_paths.is_empty() {
         let initial = read_windows(&window_paths).ok();
         let state = state.clone();
+        let failures = state.clone();
         let paths = window_paths.clone();
         tokio::spawn(watch(
             args.watch_interval,
             initial,
             move || read_windows(&paths),
             move |snapshot| reload_windows(&state, &window_paths, snapshot),
+            move |error| {
+                failures.metrics.record_window_reload(false);
+                tracing::warn!(%error, "cannot read the windows files; keeping the last good set");
+            },
         ));
     }
     spawn_audit_reopen(audit);
@@ -276,6 +319,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         header_read_timeout: args.header_read_timeout,
         idle_timeout: args.idle_timeout,
         max_connections: args.max_connections,
+        max_connections_per_peer: args
+            .max_connections_per_peer
+            .unwrap_or((args.max_connections / 4).max(1)),
         drain_timeout: args.drain_timeout,
     };
     state.ready.store(true, Ordering::Release);
@@ -283,13 +329,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let shutdown_delay = args.shutdown_delay;
     let shutdown_state = state.clone();
+    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let draining_set = draining.clone();
     let shutdown = async move {
         terminated().await;
+        draining_set.store(true, Ordering::Release);
         shutdown_state.ready.store(false, Ordering::Release);
-        tracing::info!(delay = ?shutdown_delay, "shutting down: not ready; still serving during the delay");
+        tracing::info!(delay = ?shutdown_delay, "shutting down: not ready; still serving during the delay, with Connection: close");
         tokio::time::sleep(shutdown_delay).await;
     };
-    serve_tls(listener, tls, app, connection_limits, shutdown).await;
+    serve_tls(listener, tls, app, connection_limits, draining, shutdown).await;
     let _ = stop_metrics.send(());
     let _ = metrics_server.await;
     tracing::info!("stopped");
@@ -331,13 +380,18 @@ fn spawn_cluster_tasks(
     tokio::spawn(sync.run(observed, owners));
 }
 
-fn initial_certificate(args: &ServeArgs) -> anyhow::Result<CertResolver> {
+fn initial_certificate(args: &ServeArgs, state: &AppState) -> anyhow::Result<CertResolver> {
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        let cert_pem =
-            std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
-        let key_pem =
-            std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?;
-        let key = certified_key(&cert_pem, &key_pem)
+        let files = read_files(&[cert.clone(), key.clone()])?;
+        let [(_, cert_pem), (_, key_pem)] = files.as_slice() else {
+            unreachable!("two files read");
+        };
+        let key = certified_key(cert_pem, key_pem)
+            .and_then(|key| {
+                let expiry = check_validity(&key, chrono::Utc::now())?;
+                state.metrics.set_tls_expiry(expiry.timestamp());
+                Ok(key)
+            })
             .with_context(|| format!("cannot use {} and {}", cert.display(), key.display()))?;
         tracing::info!(cert = %cert.display(), "serving certificate loaded");
         return Ok(CertResolver::new(key));
@@ -345,6 +399,9 @@ fn initial_certificate(args: &ServeArgs) -> anyhow::Result<CertResolver> {
     let generated = certs::generate(&args.dns_names).context("cannot generate a certificate")?;
     let key = certified_key(generated.cert_pem.as_bytes(), generated.key_pem.as_bytes())
         .context("cannot use the generated certificate")?;
+    let expiry =
+        check_validity(&key, chrono::Utc::now()).context("cannot use the generated certificate")?;
+    state.metrics.set_tls_expiry(expiry.timestamp());
     match &args.ca_out {
         Some(path) => {
             std::fs::write(path, &generated.ca_pem)
@@ -362,11 +419,14 @@ fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &Snap
     let [(cert_path, cert), (_, key)] = snapshot.as_slice() else {
         return;
     };
-    match certified_key(cert, key) {
-        Ok(key) => {
+    let checked = certified_key(cert, key)
+        .and_then(|key| Ok((check_validity(&key, chrono::Utc::now())?, key)));
+    match checked {
+        Ok((expiry, key)) => {
             resolver.replace(key);
+            state.metrics.set_tls_expiry(expiry.timestamp());
             state.metrics.record_tls_reload(true);
-            tracing::info!(cert = %cert_path.display(), "serving certificate reloaded");
+            tracing::info!(cert = %cert_path.display(), %expiry, "serving certificate reloaded");
         }
         Err(error) => {
             state.metrics.record_tls_reload(false);
@@ -379,6 +439,7 @@ fn reload_windows(state: &AppState, paths: &[PathBuf], snapshot: &Snapshot) {
     match windows_from_snapshot(paths, snapshot) {
         Ok(windows) => {
             let count = windows.len();
+            warm(&windows, (state.clock)());
             state.windows.store(Arc::new(windows));
             state.metrics.record_window_reload(true);
             tracing::info!(windows = count, "windows reloaded");
@@ -387,6 +448,14 @@ fn reload_windows(state: &AppState, paths: &[PathBuf], snapshot: &Snapshot) {
             state.metrics.record_window_reload(false);
             tracing::error!(error = %error, "new windows rejected; keeping the last good set");
         }
+    }
+}
+
+/// Computes (and caches) every window's state now, on this blocking thread, so that the first
+/// decisions and scrape after a (re)load find it cached.
+fn warm(windows: &crate::window::WindowSet, now: chrono::DateTime<chrono::Utc>) {
+    for window in windows.iter() {
+        window.state_at(now);
     }
 }
 

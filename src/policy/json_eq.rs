@@ -12,10 +12,12 @@
 //!   against it) — correct for any encoding, and only paid for by unusual encoders.
 //!
 //! Equality is `serde_json::Value`'s: strings compare decoded, integers with integers and floats
-//! with floats. One deliberate difference: an object with a duplicate key (which the API server
-//! never sends) can be called changed where `Value` would keep the last duplicate and call it
-//! equal. That errs towards "changed", which is checked against the window, never towards
-//! admitting a change as a no-op.
+//! with floats, floats correctly rounded (serde_json's `float_roundtrip`, so `943.6266835439236`
+//! and `943.6266835439237` are two numbers, as for Go). An object with a duplicate key (which the
+//! API server never sends) is read as Go reads it, and so Kubernetes: the last duplicate wins,
+//! except that a value that differs where it is first read is a change even when a later
+//! duplicate would repeat the old value. That errs towards "changed", which is checked against
+//! the window, never towards calling a change a no-op.
 
 use crate::json_text::{Token, Tokens, quote_or_backslash};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -196,8 +198,15 @@ fn same_tree(old: &str, new: &str) -> bool {
     let Ok(old) = serde_json::from_str::<serde_json::Value>(old) else {
         return false;
     };
-    let mut new = serde_json::Deserializer::from_str(new);
-    Matches(&old).deserialize(&mut new).is_ok() && new.end().is_ok()
+    let mut stream = serde_json::Deserializer::from_str(new);
+    match Matches(&old).deserialize(&mut stream) {
+        Ok(()) => stream.end().is_ok(),
+        // A key seen twice: only the whole object, last duplicate winning, can tell.
+        Err(error) if error.to_string().starts_with(DUPLICATE) => {
+            serde_json::from_str::<serde_json::Value>(new).is_ok_and(|new| new == old)
+        }
+        Err(_) => false,
+    }
 }
 
 /// Deserializes a value only if it equals the given one (as `serde_json::Value`'s `==` would
@@ -205,6 +214,8 @@ fn same_tree(old: &str, new: &str) -> bool {
 struct Matches<'a>(&'a serde_json::Value);
 
 const DIFFERS: &str = "differs";
+/// The streamed object repeats a key: [`same_tree`] compares whole values instead.
+const DUPLICATE: &str = "duplicate key";
 
 impl<'de> DeserializeSeed<'de> for Matches<'_> {
     type Value = ();
@@ -274,15 +285,19 @@ impl<'de> Visitor<'de> for Matches<'_> {
             .0
             .as_object()
             .ok_or_else(|| serde::de::Error::custom(DIFFERS))?;
-        let mut seen = 0;
+        // Keys seen, to notice a duplicate: `{"a":1,"a":1}` is `{"a":1}`, not two fields.
+        let mut seen: Vec<Cow<'de, str>> = Vec::with_capacity(fields.len());
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if seen.contains(&key) {
+                return Err(serde::de::Error::custom(DUPLICATE));
+            }
             let expected = fields
                 .get(key.as_ref())
                 .ok_or_else(|| serde::de::Error::custom(DIFFERS))?;
             map.next_value_seed(Matches(expected))?;
-            seen += 1;
+            seen.push(key);
         }
-        same(seen == fields.len())
+        same(seen.len() == fields.len())
     }
 }
 
@@ -347,6 +362,57 @@ mod tests {
             assert_eq!(same_json(old, new), expected, "{old} vs {new}");
             assert_eq!(same_json(new, old), expected, "{new} vs {old}");
         }
+    }
+
+    /// Number pairs and Python's verdict (`tools/gen-float-pairs.py`): Python's `json` reads
+    /// floats correctly rounded, as Go does.
+    #[test]
+    fn floats_compare_as_a_correctly_rounding_reader_reads_them() {
+        #[derive(serde::Deserialize)]
+        struct Fixture {
+            cases: Vec<(String, String, bool)>,
+        }
+        let text = include_str!("../../tests/fixtures/float-pairs.json");
+        let fixture: Fixture = serde_json::from_str(text).unwrap();
+        assert!(fixture.cases.len() > 1000);
+        for (a, b, same) in fixture.cases {
+            for (old, new) in [
+                (format!(r#"{{"x":{a}}}"#), format!(r#"{{"x":{b}}}"#)),
+                // Another key order: the tree comparison.
+                (
+                    format!(r#"{{"y":1,"x":{a}}}"#),
+                    format!(r#"{{"x":{b},"y":1}}"#),
+                ),
+            ] {
+                assert_eq!(same_json(&old, &new), same, "{old} vs {new}");
+                assert_eq!(same_json(&new, &old), same, "{new} vs {old}");
+            }
+        }
+    }
+
+    /// Go (and so the API server) keeps the last of duplicate keys.
+    #[test]
+    fn duplicate_keys_are_read_last_wins() {
+        for (old, new, same) in [
+            (r#"{"a":1,"b":1}"#, r#"{"a":1,"a":1}"#, false),
+            (r#"{"a":1,"a":1}"#, r#"{"a":1,"b":1}"#, false),
+            (r#"{"a":1}"#, r#"{"a":1,"a":2}"#, false),
+            (r#"{"b":1,"a":1}"#, r#"{"a":1,"b":1,"a":1}"#, true),
+            (r#"{"b":1,"a":1}"#, r#"{"a":1,"b":1,"a":2}"#, false),
+            (r#"{"s":{"a":1,"b":1}}"#, r#"{"s":{"b":1,"b":1}}"#, false),
+        ] {
+            assert_eq!(same_json(old, new), same, "{old} vs {new}");
+            assert_eq!(same_json(new, old), same, "{new} vs {old}");
+        }
+        // Go reads each pair alike. Streamed, the first differing value is a change (see the
+        // module's doc): checked against the window. Read as the tree, last-wins is exact.
+        for (old, new) in [
+            (r#"{"a":1}"#, r#"{"a":2,"a":1}"#),
+            (r#"{"b":1,"a":1}"#, r#"{"a":2,"b":1,"a":1}"#),
+        ] {
+            assert!(!same_json(old, new), "{old} vs {new}");
+        }
+        assert!(same_json(r#"{"a":2,"b":1,"a":1}"#, r#"{"b":1,"a":1}"#));
     }
 
     #[test]

@@ -109,6 +109,22 @@ mod tests {
         assert!(!unchanged(&old, &extra));
     }
 
+    /// Both were once called unchanged: floats parsed without correct rounding, and a duplicate
+    /// key counted as a second field.
+    #[test]
+    fn a_float_change_or_a_duplicate_key_is_a_change() {
+        let spec = |spec: &str| {
+            object(&format!(
+                r#"{{"kind":"X","metadata":{{"name":"a"}},"spec":{spec}}}"#
+            ))
+        };
+        let old = spec(r#"{"ratio":943.6266835439236}"#);
+        assert!(!unchanged(&old, &spec(r#"{"ratio":943.6266835439237}"#)));
+        assert!(unchanged(&old, &spec(r#"{"ratio":943.62668354392360}"#)));
+        let old = spec(r#"{"a":1,"b":1}"#);
+        assert!(!unchanged(&old, &spec(r#"{"a":1,"a":1}"#)));
+    }
+
     #[test]
     fn status_and_bookkeeping_are_ignored() {
         let old = object(

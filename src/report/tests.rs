@@ -44,6 +44,7 @@ fn mk_record(name: &str) -> AuditRecord {
         }),
         bypass: None,
         duration_seconds: 0.0001,
+        caller: String::new(),
     }
 }
 

@@ -96,6 +96,7 @@ pub struct Metrics {
     events: Family<ResultLabels, Counter>,
     reconcile_requests: Family<KindResultLabels, Counter>,
     status_writes: Family<ResultLabels, Counter>,
+    tls_expiry: Gauge,
 }
 
 impl Default for Metrics {
@@ -191,6 +192,12 @@ impl Default for Metrics {
             "Kubernetes Events for bypasses and denials, by result (published, failed, dropped)",
             events.clone(),
         );
+        let tls_expiry = Gauge::default();
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the serving certificate in use expires (notAfter), as a Unix time",
+            tls_expiry.clone(),
+        );
         let reconcile_requests = Family::<KindResultLabels, Counter>::default();
         registry.register(
             "reconcile_requests",
@@ -220,6 +227,7 @@ impl Default for Metrics {
         let metrics = Metrics {
             reconcile_requests,
             status_writes,
+            tls_expiry,
             events,
             registry,
             requests,
@@ -248,6 +256,7 @@ impl Metrics {
         request: &AdmissionRequest<Object>,
         decision: &Decision,
         seconds: f64,
+        count_bypass: bool,
     ) {
         self.requests
             .get_or_create(&request_labels(
@@ -259,7 +268,7 @@ impl Metrics {
             ))
             .inc();
         self.duration.observe(seconds);
-        if decision.reason == Reason::Bypass {
+        if count_bypass && decision.reason == Reason::Bypass {
             for window in &decision.windows {
                 self.bypasses
                     .get_or_create(&WindowLabels {
@@ -330,6 +339,11 @@ impl Metrics {
 
     pub fn record_status_write(&self, ok: bool) {
         self.status_writes.get_or_create(&result(ok)).inc();
+    }
+
+    /// The serving certificate in use expires at `unix_seconds`.
+    pub fn set_tls_expiry(&self, unix_seconds: i64) {
+        self.tls_expiry.set(unix_seconds);
     }
 
     pub fn record_audit_error(&self) {
@@ -498,7 +512,7 @@ mod tests {
         edit(&mut body["request"]["oldObject"]);
         let body = serde_json::to_vec(&body).unwrap();
         let reviewed = review(&body, &windows(), &Policy::default(), friday()).unwrap();
-        metrics.record_decision(&reviewed.request, &reviewed.decision, 0.0001);
+        metrics.record_decision(&reviewed.request, &reviewed.decision, 0.0001, true);
         reviewed.decision
     }
 

@@ -18,8 +18,7 @@ use arc_swap::ArcSwap;
 use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,10 +28,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tls::PeerIdentity;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The largest AdmissionReview accepted: it carries both object and oldObject, and etcd
 /// objects go up to ~1.5 MiB each (plus JSON overhead); 7 MiB is what controller-runtime allows.
 pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
+
+/// Request-body bytes held at once across all connections, unless set otherwise
+/// (`--max-body-bytes-in-flight`); see RELIABILITY.md for what it keeps memory at.
+pub const DEFAULT_BODY_BUDGET: usize = 32 * 1024 * 1024;
 
 /// Everything a request needs; shared by all connections.
 pub struct AppState {
@@ -48,6 +52,13 @@ pub struct AppState {
     pub windows_ready: AtomicBool,
     /// `/validate` only answers clients with a certificate from `--client-ca` (the API server).
     pub require_client_cert: bool,
+    /// Whether a caller without a verified client certificate may make fluxgate publish Events
+    /// and count bypasses (`--accept-unverified-callers`). Its decisions are answered and
+    /// audited either way, with the caller's address.
+    pub accept_unverified: bool,
+    /// Bytes of request bodies that may be held at once: a body waits for its share before it
+    /// is read, so many large bodies at once cannot push memory past the pod's limit.
+    pub body_budget: BodyBudget,
     /// Events for bypasses and denials, when the server talks to the cluster.
     pub events: Option<crate::cluster::events::EventPublisher>,
     /// The clock: `Utc::now` in production, fixed in tests.
@@ -64,6 +75,8 @@ impl AppState {
             ready: AtomicBool::new(false),
             windows_ready: AtomicBool::new(true),
             require_client_cert: false,
+            accept_unverified: false,
+            body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
             events: None,
             clock: Utc::now,
         }
@@ -107,10 +120,12 @@ async fn validate(
     State(state): State<Arc<AppState>>,
     identity: Option<Extension<PeerIdentity>>,
     DeclaresJson(declares_json): DeclaresJson,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Budgeted, (StatusCode, String)>,
 ) -> Response {
     let started = Instant::now();
-    if state.require_client_cert && !identity.is_some_and(|Extension(id)| id.verified_client) {
+    let identity = identity.map(|Extension(id)| id);
+    let verified = identity.as_ref().is_some_and(PeerIdentity::verified);
+    if state.require_client_cert && !verified {
         let message = "a client certificate signed by --client-ca is required".to_owned();
         return reject(&state, StatusCode::UNAUTHORIZED, message);
     }
@@ -123,41 +138,201 @@ async fn validate(
     }
     let body = match body {
         Ok(body) => body,
-        Err(rejection) => {
-            let message = match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => {
-                    format!("AdmissionReview larger than {MAX_BODY_BYTES} bytes")
-                }
-                _ => rejection.body_text(),
-            };
-            return reject(&state, rejection.status(), message);
-        }
+        Err((status, message)) => return reject(&state, status, message),
     };
     let now = (state.clock)();
     let windows = state.windows.load();
-    let mut reviewed = match review(&body, &windows, &state.policy, now) {
+    let mut reviewed = match review(&body.bytes, &windows, &state.policy, now) {
         Ok(reviewed) => reviewed,
         Err(error) => return reject(&state, StatusCode::BAD_REQUEST, error.to_string()),
     };
     let json = reviewed.response_json();
     let seconds = started.elapsed().as_secs_f64();
-    let written = state.audit.append(|out| {
-        audit::write_line(out, &reviewed.request, &reviewed.decision, now, seconds);
+    let caller = match &identity {
+        Some(identity) => identity.caller(),
+        None => "unverified (no peer address)".to_owned(),
+    };
+    let queued = state.audit.append(|out| {
+        audit::write_line(
+            out,
+            &reviewed.request,
+            &reviewed.decision,
+            &caller,
+            now,
+            seconds,
+        );
     });
+    let uid = std::mem::take(&mut reviewed.request.uid);
+    let queued = match queued {
+        Ok(queued) => queued,
+        Err(unavailable) => return unrecorded(&state, &uid, &unavailable.to_string()),
+    };
+    // Anyone who reaches the port can send a made-up review: only the API server's (or an
+    // accepted) caller may make fluxgate publish Events or count a bypass.
+    let trusted = verified || state.accept_unverified;
     state
         .metrics
-        .record_decision(&reviewed.request, &reviewed.decision, seconds);
-    if let Some(events) = &state.events {
+        .record_decision(&reviewed.request, &reviewed.decision, seconds, trusted);
+    if let (Some(events), true) = (&state.events, trusted) {
         events.notify(&reviewed.request, &reviewed.decision, now);
     }
-    // Only the answer and the uid wait for the audit write; see `GroupCommit::append`.
-    let uid = std::mem::take(&mut reviewed.request.uid);
+    // Only the answer and the uid wait for the audit write; the body's share of the budget
+    // goes back now.
     drop((reviewed, body, windows));
-    if let Err(error) = written.await {
-        state.metrics.record_audit_error();
-        tracing::error!(%error, %uid, "cannot write audit record");
+    // A decision that cannot be recorded does not stand: answered with an error, the API
+    // server fails closed. Within the stall bound, so well within the request timeout.
+    let written = match tokio::time::timeout(state.audit.stall_bound(), queued.wait()).await {
+        Ok(written) => written,
+        Err(_) if queued.cancel() => Err(std::io::Error::other(format!(
+            "the audit log did not take the record within {:?}; it will not be written",
+            state.audit.stall_bound()
+        ))),
+        Err(_) => Err(std::io::Error::other(format!(
+            "the audit record was not written within {:?}",
+            state.audit.stall_bound()
+        ))),
+    };
+    if let Err(error) = written {
+        return unrecorded(&state, &uid, &error.to_string());
     }
     ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+}
+
+/// The answer when the audit record of a decision cannot be written: 503, counted.
+fn unrecorded(state: &AppState, uid: &str, error: &str) -> Response {
+    state.metrics.record_audit_error();
+    tracing::error!(%error, %uid, "cannot write audit record; answering with an error");
+    let message = format!(
+        "cannot write the audit record of this review ({error}); not answering without one"
+    );
+    reject(state, StatusCode::SERVICE_UNAVAILABLE, message)
+}
+
+/// The bytes of request bodies held at once, in all and per peer address: one peer (a pod
+/// holding large bodies open) may hold at most half, so the API server always has the rest.
+pub struct BodyBudget {
+    all: Arc<Semaphore>,
+    per_peer: usize,
+    peers: Arc<std::sync::Mutex<PeerShares>>,
+}
+
+type PeerShares = std::collections::HashMap<std::net::IpAddr, Arc<Semaphore>>;
+
+impl BodyBudget {
+    /// `bytes` in all; a peer's share is half of it, and at least one largest body.
+    pub fn new(bytes: usize) -> Self {
+        BodyBudget {
+            all: Arc::new(Semaphore::new(bytes)),
+            per_peer: (bytes / 2).max(MAX_BODY_BYTES),
+            peers: Default::default(),
+        }
+    }
+
+    /// Waits until `bytes` fit in `peer`'s share, then in the whole budget: the peer's first,
+    /// so a peer waiting on itself holds none of the others'.
+    async fn take(
+        &self,
+        peer: Option<std::net::IpAddr>,
+        bytes: u32,
+    ) -> Result<Share, tokio::sync::AcquireError> {
+        let mut share = Share {
+            peers: self.peers.clone(),
+            of_peer: None,
+            all: None,
+        };
+        if let Some(ip) = peer {
+            let of_peer = lock(&self.peers)
+                .entry(ip)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_peer)))
+                .clone();
+            share.of_peer = Some(of_peer.acquire_many_owned(bytes).await?);
+        }
+        share.all = Some(self.all.clone().acquire_many_owned(bytes).await?);
+        Ok(share)
+    }
+}
+
+fn lock(peers: &std::sync::Mutex<PeerShares>) -> std::sync::MutexGuard<'_, PeerShares> {
+    peers.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A body's share of the budget, given back on drop, when the entries of peers that hold
+/// (and wait for) nothing go too.
+struct Share {
+    peers: Arc<std::sync::Mutex<PeerShares>>,
+    of_peer: Option<OwnedSemaphorePermit>,
+    all: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        self.all.take();
+        if self.of_peer.take().is_some() {
+            lock(&self.peers).retain(|_, share| Arc::strong_count(share) > 1);
+        }
+    }
+}
+
+/// An AdmissionReview's body, read once its bytes fit in [`AppState::body_budget`]; the share
+/// goes back when this drops. A body of unknown length (chunked) is charged the maximum.
+struct Budgeted {
+    bytes: Bytes,
+    _share: Share,
+}
+
+impl FromRequest<Arc<AppState>> for Budgeted {
+    type Rejection = (StatusCode, String);
+
+    async fn from_request(
+        request: Request,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        use futures_util::StreamExt;
+        let too_large = || {
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("AdmissionReview larger than {MAX_BODY_BYTES} bytes"),
+            )
+        };
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(too_large());
+        }
+        let charge = declared.map_or(MAX_BODY_BYTES, |n| n as usize).max(1);
+        // Waits for its share (within the request timeout): a burst of large bodies is read
+        // a few at a time instead of all at once.
+        let peer = request
+            .extensions()
+            .get::<PeerIdentity>()
+            .map(|identity| identity.address.ip());
+        let share = state
+            .body_budget
+            .take(peer, charge as u32)
+            .await
+            .map_err(|_| (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_owned()))?;
+        let mut body = request.into_body().into_data_stream();
+        let mut bytes = Vec::with_capacity(declared.map_or(64 * 1024, |n| n as usize));
+        while let Some(data) = body.next().await {
+            let data = data.map_err(|e| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {e}"),
+                )
+            })?;
+            if bytes.len() + data.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&data);
+        }
+        Ok(Budgeted {
+            bytes: Bytes::from(bytes),
+            _share: share,
+        })
+    }
 }
 
 /// Whether the request's content type is JSON, read in place: axum's `HeaderMap` extractor
@@ -196,7 +371,13 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Not ready before start, from shutdown on, until the windows are known, and while the audit
+/// log is stuck: a replica that cannot record decisions should get no traffic.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(stuck) = state.audit.stalled() {
+        let text = format!("not ready: the audit log has not taken a write for {stuck:?}\n");
+        return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
+    }
     if state.ready.load(Ordering::Acquire) && state.windows_ready.load(Ordering::Acquire) {
         (StatusCode::OK, "ready\n").into_response()
     } else {
@@ -204,8 +385,16 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
+/// Encoded on a blocking thread: evaluating a window whose cached state has run out can walk
+/// thousands of schedule changes, which must not hold an async worker.
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let text = state.metrics.encode(&state.windows.load(), (state.clock)());
+    let encoded = tokio::task::spawn_blocking(move || {
+        state.metrics.encode(&state.windows.load(), (state.clock)())
+    })
+    .await;
+    let Ok(text) = encoded else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode metrics\n").into_response();
+    };
     (
         [(
             header::CONTENT_TYPE,

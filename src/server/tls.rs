@@ -27,6 +27,50 @@ pub enum TlsError {
     Mismatch(rustls::Error),
     #[error("TLS configuration: {0}")]
     Config(rustls::Error),
+    #[error("cannot read the certificate's validity: {0}")]
+    Unparseable(String),
+    #[error("the certificate expired at {0} (notAfter)")]
+    Expired(chrono::DateTime<chrono::Utc>),
+    #[error("the certificate is not valid before {0} (notBefore)")]
+    NotYetValid(chrono::DateTime<chrono::Utc>),
+}
+
+/// How far a certificate's notBefore may be ahead of our clock: an issuer whose clock runs a
+/// little ahead of this node's must not have its fresh certificate refused.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// When the serving certificate (the chain's first) stops being valid, or why it cannot be
+/// served at `now`: expired, or not valid yet. Serving such a certificate fails every
+/// handshake, so a reload refuses it and keeps the one in use.
+pub fn check_validity(
+    key: &CertifiedKey,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, TlsError> {
+    let der = key.end_entity_cert().map_err(TlsError::Config)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| TlsError::Unparseable(e.to_string()))?;
+    let instant = |t: x509_parser::time::ASN1Time| {
+        chrono::DateTime::from_timestamp(t.timestamp(), 0)
+            .ok_or_else(|| TlsError::Unparseable(format!("time {t} out of range")))
+    };
+    let validity = cert.validity();
+    let (not_before, not_after) = (instant(validity.not_before)?, instant(validity.not_after)?);
+    if now >= not_after {
+        return Err(TlsError::Expired(not_after));
+    }
+    if now + CLOCK_SKEW < not_before {
+        return Err(TlsError::NotYetValid(not_before));
+    }
+    Ok(not_after)
+}
+
+/// The subject of a client certificate (`CN=kube-apiserver,O=...`), for the audit log.
+pub fn subject(der: &[u8]) -> String {
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((_, cert)) => cert.subject().to_string(),
+        // rustls verified it, so it parses; should it not, the log still says it was verified.
+        Err(_) => "verified certificate with an unreadable subject".to_owned(),
+    }
 }
 
 /// The crypto provider every TLS object here uses.
@@ -111,8 +155,67 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// Whether the client of a connection presented a certificate that chains to `--client-ca`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Who is on the other end of a connection: whether it presented a certificate that chains to
+/// `--client-ca` (and its subject), and its address.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerIdentity {
-    pub verified_client: bool,
+    /// The verified client certificate's subject; `None` for a client without one.
+    pub subject: Option<Arc<str>>,
+    pub address: std::net::SocketAddr,
+}
+
+impl PeerIdentity {
+    pub fn verified(&self) -> bool {
+        self.subject.is_some()
+    }
+
+    /// As the audit log records it: the subject, or `unverified <address>`.
+    pub fn caller(&self) -> String {
+        match &self.subject {
+            Some(subject) => subject.to_string(),
+            None => format!("unverified {}", self.address),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn key_valid(from: &str, to: &str) -> CertifiedKey {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        let instant = |t: &str| {
+            let t = DateTime::parse_from_rfc3339(t).unwrap().timestamp();
+            rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(t as u64)
+        };
+        params.not_before = instant(from);
+        params.not_after = instant(to);
+        let signer = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&signer).unwrap();
+        certified_key(cert.pem().as_bytes(), signer.serialize_pem().as_bytes()).unwrap()
+    }
+
+    fn utc(t: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(t).unwrap().to_utc()
+    }
+
+    #[test]
+    fn an_expired_or_future_certificate_is_refused() {
+        let key = key_valid("2026-01-01T00:00:00Z", "2026-12-01T00:00:00Z");
+        assert_eq!(
+            check_validity(&key, utc("2026-06-01T00:00:00Z")).unwrap(),
+            utc("2026-12-01T00:00:00Z")
+        );
+        assert!(matches!(
+            check_validity(&key, utc("2026-12-01T00:00:00Z")),
+            Err(TlsError::Expired(_))
+        ));
+        assert!(matches!(
+            check_validity(&key, utc("2025-12-31T00:00:00Z")),
+            Err(TlsError::NotYetValid(_))
+        ));
+        // A notBefore a minute ahead of our clock is an issuer's clock, not a bad certificate.
+        assert!(check_validity(&key, utc("2025-12-31T23:59:00Z")).is_ok());
+    }
 }

@@ -51,6 +51,11 @@ fn evaluate_with_reach(window: &Window, t: DateTime<Utc>) -> (WindowState, DateT
     (state, reach)
 }
 
+/// Whether `window` is open at `t`, as [`evaluate`] says, without the walks.
+pub(super) fn open_at(window: &Window, t: DateTime<Utc>) -> bool {
+    Evaluator { window }.open_at(t)
+}
+
 /// A computed state and the interval of instants it holds for.
 #[derive(Debug)]
 pub(super) struct Cached {

@@ -141,12 +141,28 @@ impl Server {
         }
     }
 
+    /// The server's peak resident memory so far (VmHWM), in MiB: for the figures printed.
+    pub fn peak_rss_mib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kib| kib / 1024)
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
     pub async fn validate(&self, body: &[u8]) -> Response {
         self.post("application/json", body).await.unwrap()
+    }
+
+    /// POST /validate of an owned body, as a future that borrows nothing but the server.
+    pub async fn validate_owned(&self, body: Vec<u8>) -> std::io::Result<Response> {
+        self.post("application/json", &body).await
     }
 
     /// POST /validate with any content type and body; errors when the connection fails.

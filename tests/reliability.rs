@@ -1,0 +1,507 @@
+//! Issue 14's attacks on the running binary, on loopback, each bounded in count and time: a
+//! stalled audit reader, a FIFO or an oversized windows file, one peer hoarding connections,
+//! forged reviews, expired certificates, keep-alive clients during shutdown, many large
+//! bodies at once. Figures for each are in RELIABILITY.md.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The human-patch review with its own uid.
+fn review_with_uid(uid: &str) -> Vec<u8> {
+    let mut review: Value =
+        serde_json::from_slice(&fixture("human-patch-deployment.json")).unwrap();
+    review["request"]["uid"] = json!(uid);
+    serde_json::to_vec(&review).unwrap()
+}
+
+/// A request that must be answered within `within`; `None` when it was not.
+async fn answered_within(
+    within: Duration,
+    request: impl std::future::Future<Output = std::io::Result<Response>>,
+) -> Option<Response> {
+    tokio::time::timeout(within, request).await.ok()?.ok()
+}
+
+/// An audit log whose reader stops (a FIFO, as a log collector under pressure stops reading
+/// stdout): probes and metrics keep answering, /validate answers 503 within the request
+/// timeout and /readyz turns 503; once the reader drains, service resumes and every answered
+/// decision is in the log exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_audit_reader_blocks_nothing_and_loses_no_line() {
+    let dir = Scratch::new("stalled-audit");
+    let fifo = dir.path("audit.log");
+    mkfifo(&fifo);
+    // The reader opens the FIFO (the server's open waits for it) and reads nothing until told.
+    let draining = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (fifo, draining) = (fifo.clone(), draining.clone());
+        std::thread::spawn(move || {
+            let mut file = std::fs::File::open(fifo).unwrap();
+            while !draining.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let mut all = Vec::new();
+            file.read_to_end(&mut all).unwrap();
+            all
+        })
+    };
+    let mut server = Server::start(&dir, &["--request-timeout", "2s"]).await;
+
+    // Until the pipe's buffer (64 KiB) is full, decisions are written and answered.
+    let mut answered = Vec::new();
+    let mut refused = 0;
+    for i in 0..1000 {
+        let uid = format!("uid-{i}");
+        let response = answered_within(
+            Duration::from_secs(4),
+            server.validate_owned(review_with_uid(&uid)),
+        )
+        .await
+        .expect("/validate answers within the request timeout, written or not");
+        match response.status {
+            200 => answered.push(uid),
+            503 => {
+                assert!(
+                    String::from_utf8_lossy(&response.body)
+                        .contains("cannot write the audit record"),
+                    "{}",
+                    String::from_utf8_lossy(&response.body)
+                );
+                refused += 1;
+                if refused == 3 {
+                    break;
+                }
+            }
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(refused, 3, "the pipe filled up");
+    assert!(
+        answered.len() > 10,
+        "{} answered before the pipe filled",
+        answered.len()
+    );
+    // Everything else keeps answering at once; readiness goes away.
+    let started = Instant::now();
+    let health = answered_within(
+        Duration::from_secs(1),
+        get(server.addr, &server.ca, "/healthz"),
+    )
+    .await;
+    assert_eq!(health.map(|r| r.status), Some(200));
+    let metrics = tokio::time::timeout(
+        Duration::from_secs(1),
+        plain_get(server.metrics_addr, "/metrics"),
+    )
+    .await;
+    assert!(
+        metrics
+            .unwrap()
+            .contains("fluxgate_audit_write_errors_total 3")
+    );
+    println!(
+        "healthz and metrics with the audit log stuck: {:?}",
+        started.elapsed()
+    );
+    let ready = answered_within(
+        Duration::from_secs(1),
+        get(server.addr, &server.ca, "/readyz"),
+    )
+    .await;
+    assert_eq!(ready.map(|r| r.status), Some(503));
+
+    // The reader drains: service resumes.
+    draining.store(true, Ordering::Release);
+    let drained = Instant::now();
+    server
+        .eventually("readiness back", Duration::from_secs(10), || async {
+            matches!(get(server.addr, &server.ca, "/readyz").await, Ok(r) if r.status == 200)
+        })
+        .await;
+    let recovered = drained.elapsed();
+    let peak = server.peak_rss_mib();
+    for i in 0..5 {
+        let uid = format!("after-{i}");
+        assert_eq!(server.validate(&review_with_uid(&uid)).await.status, 200);
+        answered.push(uid);
+    }
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let written = String::from_utf8(reader.join().unwrap()).unwrap();
+    let mut uids = Vec::new();
+    for line in written.lines() {
+        let record: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        uids.push(record["uid"].as_str().unwrap().to_owned());
+    }
+    for uid in &answered {
+        assert_eq!(
+            uids.iter().filter(|u| *u == uid).count(),
+            1,
+            "{uid} written once"
+        );
+    }
+    let mut unique = uids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), uids.len(), "no line doubled");
+    // Lines of refused requests are never written, but for those already in the write that
+    // stalled: at most one batch.
+    println!(
+        "stalled audit: {} answered (5 after), {refused} refused with 503, {} lines written, \
+         ready again {recovered:?} after the reader drained, peak RSS {peak} MiB",
+        answered.len(),
+        uids.len()
+    );
+}
+
+/// A FIFO and a 5 MiB file in the windows folder: refused with a clear error and counted, and
+/// nothing else waits for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_or_an_oversized_windows_file_is_refused_and_blocks_nothing() {
+    let dir = Scratch::new("windows-files");
+    let folder = dir.path("windows");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("business-hours.yaml"), windows_yaml(true)).unwrap();
+    let server = Server::start(&dir, &["--windows", folder.to_str().unwrap()]).await;
+    let failures = "fluxgate_window_reloads_total{result=\"failure\"}";
+
+    mkfifo(&folder.join("more.yaml"));
+    server
+        .eventually("the FIFO refused", Duration::from_secs(10), || async {
+            server.metric(failures).await == 1.0
+        })
+        .await;
+    assert!(
+        server.log().contains("is not a regular file"),
+        "{}",
+        server.log()
+    );
+    let body = fixture("human-patch-deployment.json");
+    assert_eq!(server.validate(&body).await.status, 200);
+
+    std::fs::remove_file(folder.join("more.yaml")).unwrap();
+    // 100 MB (sparse: nothing is written to disk).
+    let big = std::fs::File::create(folder.join("more.yaml")).unwrap();
+    big.set_len(100_000_000).unwrap();
+    let appeared = Instant::now();
+    server
+        .eventually(
+            "the large file refused",
+            Duration::from_secs(10),
+            || async { server.metric(failures).await == 2.0 },
+        )
+        .await;
+    assert!(
+        server.log().contains("more than the 4194304 (4 MiB)"),
+        "{}",
+        server.log()
+    );
+    let refused_after = appeared.elapsed();
+    let started = Instant::now();
+    assert_eq!(server.validate(&body).await.status, 200);
+    println!(
+        "windows files: FIFO and 100 MB file refused (the latter {refused_after:?} after it \
+         appeared, polling every 100ms); /validate then {:?}; peak RSS {} MiB",
+        started.elapsed(),
+        server.peak_rss_mib()
+    );
+    assert_eq!(
+        server
+            .metric("fluxgate_window_reloads_total{result=\"success\"}")
+            .await,
+        0.0,
+        "the last good set stays"
+    );
+}
+
+/// A TCP connection from `source` (another loopback address: Linux routes all of 127/8).
+async fn connect_from(server: SocketAddr, source: &str) -> std::io::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(format!("{source}:0").parse().unwrap())?;
+    socket.connect(server).await
+}
+
+/// One peer re-opening idle sockets as fast as the server closes them cannot take the
+/// connections the API server needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_hoarding_connections_does_not_starve_the_api_server() {
+    let dir = Scratch::new("per-peer");
+    let server = Server::start(
+        &dir,
+        &["--max-connections", "64", "--tls-handshake-timeout", "1s"],
+    )
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let attacker = {
+        let (addr, stop) = (server.addr, stop.clone());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            let mut opened = 0;
+            while !stop.load(Ordering::Relaxed) {
+                while held.len() < 64 {
+                    match connect_from(addr, "127.0.0.2").await {
+                        Ok(stream) => {
+                            held.push(stream);
+                            opened += 1;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                // Keep those still open (a read that waits); drop those the server closed.
+                let mut open = Vec::new();
+                for mut stream in held.drain(..) {
+                    let mut byte = [0u8; 1];
+                    let read = stream.read(&mut byte);
+                    if tokio::time::timeout(Duration::from_millis(1), read)
+                        .await
+                        .is_err()
+                    {
+                        open.push(stream);
+                    }
+                }
+                held = open;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            opened
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let body = fixture("human-patch-deployment.json");
+    let mut ok = 0;
+    for _ in 0..20 {
+        if matches!(server.post("application/json", &body).await, Ok(r) if r.status == 200) {
+            ok += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let opened = attacker.await.unwrap();
+    println!(
+        "per-peer: the good client got {ok}/20 answers while the attacker opened {opened} \
+         sockets; peak RSS {} MiB",
+        server.peak_rss_mib()
+    );
+    assert_eq!(ok, 20, "stderr:\n{}", server.log());
+    assert!(
+        server
+            .log()
+            .contains("too many connections from this address")
+    );
+}
+
+/// One peer holding large bodies open (all but their end) cannot take the whole body budget:
+/// the API server's reviews are still read and answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_holding_large_bodies_does_not_starve_the_api_server() {
+    let dir = Scratch::new("held-bodies");
+    let server = Server::start(&dir, &["--request-timeout", "3s"]).await;
+    // Six declared 7 MiB bodies (42 MiB) would take the whole 32 MiB budget and queue the
+    // rest behind them.
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        let tcp = connect_from(server.addr, "127.0.0.2").await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut stream = connector(&server.ca).connect(name, tcp).await.unwrap();
+        let length = 7 * 1024 * 1024;
+        stream
+            .write_all(&head("POST", "/validate", "application/json", length))
+            .await
+            .unwrap();
+        // A little of the body: more could fill the socket buffers of the bodies that wait.
+        stream.write_all(&[b' '; 16 * 1024]).await.unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let body = fixture("human-patch-deployment.json");
+    let mut latencies = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let response = server.validate(&body).await;
+        // Queued behind the held bodies, it would be answered 408 after the request timeout.
+        assert_eq!(response.status, 200, "stderr:\n{}", server.log());
+        latencies.push(started.elapsed());
+    }
+    println!(
+        "held bodies: 6 x 7 MiB held open by one peer; the API server's 5 reviews answered in \
+         {latencies:?}; peak RSS {} MiB",
+        server.peak_rss_mib()
+    );
+    drop(held);
+}
+
+fn bypass_review() -> Vec<u8> {
+    let mut review: Value =
+        serde_json::from_slice(&fixture("flux-dryrun-image-bump-deployment.json")).unwrap();
+    let until = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let annotations = &mut review["request"]["object"]["metadata"]["annotations"];
+    annotations["fluxgate.io/bypass-reason"] = json!("INC-1 forged");
+    annotations["fluxgate.io/bypass-until"] = json!(until);
+    serde_json::to_vec(&review).unwrap()
+}
+
+/// Without --client-ca, anyone who reaches the port can send a made-up bypass: it is answered
+/// and audited with the caller's address, but counts no bypass (and publishes no Event) unless
+/// the operator accepts unverified callers.
+#[tokio::test]
+async fn a_forged_bypass_moves_no_metric_unless_unverified_callers_are_accepted() {
+    for (accept, expected) in [(false, 0.0), (true, 1.0)] {
+        let dir = Scratch::new("forged");
+        std::fs::write(dir.path("windows.yaml"), windows_yaml(false)).unwrap();
+        let windows = dir.path("windows.yaml");
+        let mut args = vec!["--windows", windows.to_str().unwrap()];
+        if accept {
+            args.push("--accept-unverified-callers");
+        }
+        let server = Server::start(&dir, &args).await;
+        let response = server.validate(&bypass_review()).await;
+        assert_eq!(response.status, 200);
+        assert_eq!(
+            response.json()["response"]["auditAnnotations"]["reason"],
+            "bypass"
+        );
+        let record = &server.audit_lines()[0];
+        assert_eq!(record["reason"], "bypass");
+        let caller = record["caller"].as_str().unwrap();
+        assert!(caller.starts_with("unverified 127.0.0.1:"), "{caller}");
+        assert_eq!(
+            server
+                .metric("fluxgate_bypasses_total{window=\"business-hours\"}")
+                .await,
+            expected,
+            "accept unverified callers: {accept}"
+        );
+    }
+}
+
+/// Reads one HTTP/1.1 response (headers and a Content-Length body) from a keep-alive
+/// connection: (status, lowercase headers, body).
+async fn read_one<S: AsyncReadExt + Unpin>(stream: &mut S) -> (u16, String, Vec<u8>) {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "closed before a response"
+        );
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8(raw).unwrap().to_ascii_lowercase();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).await.unwrap();
+    (status, head, body)
+}
+
+fn keep_alive_request(body: &[u8]) -> Vec<u8> {
+    let mut request = format!(
+        "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+/// During the shutdown delay, requests on connections opened before SIGTERM are answered,
+/// with `Connection: close`, so clients move to a new connection before the server stops.
+#[tokio::test]
+async fn keep_alive_requests_during_the_shutdown_delay_are_answered_with_connection_close() {
+    let dir = Scratch::new("keep-alive");
+    let server = Server::start(&dir, &["--shutdown-delay", "2s"]).await;
+    let body = fixture("human-patch-deployment.json");
+    let mut connections = Vec::new();
+    for _ in 0..16 {
+        let mut stream = connect(server.addr, &server.ca).await.unwrap();
+        stream.write_all(&keep_alive_request(&body)).await.unwrap();
+        let (status, head, _) = read_one(&mut stream).await;
+        assert_eq!(status, 200);
+        assert!(!head.contains("connection: close"), "{head}");
+        connections.push(stream);
+    }
+    server.signal("TERM");
+    // Shutdown has begun once readiness is off (the close signal is set before it).
+    server
+        .eventually("readiness to go false", Duration::from_secs(5), || async {
+            matches!(get(server.addr, &server.ca, "/readyz").await, Ok(r) if r.status == 503)
+        })
+        .await;
+    let mut answered = 0;
+    for stream in &mut connections {
+        stream.write_all(&keep_alive_request(&body)).await.unwrap();
+        let (status, head, body) = read_one(stream).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert!(head.contains("connection: close"), "{head}");
+        // And the server closes it.
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut rest)).await;
+        assert!(rest.is_empty());
+        answered += 1;
+    }
+    println!(
+        "keep-alive drain: {answered}/16 requests on open connections answered, with \
+         Connection: close"
+    );
+    assert_eq!(
+        server.audit_lines().len(),
+        32,
+        "every answered request was audited"
+    );
+}
+
+/// Several bodies larger than the budget allows at once are read in turn, not refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_beyond_the_budget_wait_for_their_turn() {
+    let dir = Scratch::new("budget");
+    let server = Server::start(&dir, &["--max-body-bytes-in-flight", "7340032"]).await;
+    // A human patch with a 3 MiB annotation: two of them do not fit in the budget together.
+    let mut review: Value =
+        serde_json::from_slice(&fixture("human-patch-deployment.json")).unwrap();
+    review["request"]["object"]["metadata"]["annotations"]["big"] = json!("x".repeat(3 << 20));
+    let body = Arc::new(serde_json::to_vec(&review).unwrap());
+    let requests: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, ca, body) = (server.addr, server.ca.clone(), body.clone());
+            tokio::spawn(async move {
+                request(addr, &ca, "POST", "/validate", "application/json", &body)
+                    .await
+                    .unwrap()
+                    .status
+            })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), 200);
+    }
+    let dir = Scratch::new("budget-flag");
+    let refused = run_fluxgate(
+        &["serve", "--max-body-bytes-in-flight", "1000000"],
+        b"",
+        &[],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("must be at least 7340032"));
+    drop(dir);
+}
