@@ -99,12 +99,21 @@ pub struct Owner {
     pub name: String,
     /// `Ready` is `True`: whatever old text other conditions hold, nothing waits.
     pub ready: bool,
+    /// `Ready` is `Unknown`: Flux is reconciling it right now (kustomize-controller marks every
+    /// attempt so before it starts, wiping the last denial's text until the attempt ends).
+    pub reconciling: bool,
     /// `spec.suspend`: Flux does not act on it, so neither do we.
     pub suspended: bool,
     /// The windows a fluxgate denial in its conditions names as closed.
     pub denied_by: BTreeSet<String>,
+    /// When Flux recorded that denial: the latest `lastTransitionTime` of the conditions that
+    /// carry it.
+    pub denied_at: Option<DateTime<Utc>>,
     /// The current `reconcile.fluxcd.io/requestedAt`.
     pub requested_at: Option<String>,
+    /// `metadata.resourceVersion`: the request is made only against the version it was
+    /// decided on, so that of two replicas one asks and the other stands down.
+    pub resource_version: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -114,12 +123,15 @@ struct Status {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Condition {
     #[serde(rename = "type")]
     type_: String,
     status: String,
     #[serde(default)]
     message: String,
+    #[serde(default)]
+    last_transition_time: Option<DateTime<Utc>>,
 }
 
 impl Owner {
@@ -132,16 +144,21 @@ impl Owner {
             .get("status")
             .and_then(|s| Status::deserialize(s).ok())
             .unwrap_or_default();
-        let ready = status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        let denied_by = status
-            .conditions
-            .iter()
-            .filter(|c| c.status != "True")
-            .flat_map(|c| denied_windows(&c.message))
-            .collect();
+        let ready_is = |value: &str| {
+            status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == value)
+        };
+        let mut denied_by = BTreeSet::new();
+        let mut denied_at = None;
+        for condition in status.conditions.iter().filter(|c| c.status != "True") {
+            let windows = denied_windows(&condition.message);
+            if !windows.is_empty() {
+                denied_by.extend(windows);
+                denied_at = denied_at.max(condition.last_transition_time);
+            }
+        }
         let suspended = object
             .data
             .get("spec")
@@ -152,15 +169,28 @@ impl Owner {
             kind,
             namespace: object.metadata.namespace.clone().unwrap_or_default(),
             name: object.metadata.name.clone().unwrap_or_default(),
-            ready,
+            ready: ready_is("True"),
+            reconciling: ready_is("Unknown"),
             suspended,
             denied_by,
+            denied_at,
+            resource_version: object.metadata.resource_version.clone(),
             requested_at: object
                 .metadata
                 .annotations
                 .as_ref()
                 .and_then(|a| a.get(REQUESTED_AT))
                 .cloned(),
+        }
+    }
+
+    /// While Flux reconciles, the denial of the attempt before still stands: what waited for a
+    /// window still waits until the attempt ends (without this, the count of waiting owners
+    /// would dip at every retry of every denied owner).
+    pub fn carry_over(&mut self, previous: &Owner) {
+        if self.reconciling && self.denied_by.is_empty() {
+            self.denied_by = previous.denied_by.clone();
+            self.denied_at = previous.denied_at;
         }
     }
 
@@ -180,6 +210,22 @@ const GOVERNED_BY: [&str; 2] = [
     "is governed by reconciliation windows ",
     "is governed by reconciliation window ",
 ];
+/// What fluxgate writes after the windows of a denial.
+const WINDOWS_END: [&str; 3] = [
+    "; to ship an emergency change now",
+    "; the emergency bypass is invalid",
+    "; admitted by emergency bypass",
+];
+
+/// A ReconciliationWindow name: a DNS subdomain (lowercase letters, digits, `-`, `.`).
+fn is_object_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+}
+
 /// What the API server puts before a webhook's denial message.
 const DENIED: &str = "denied the request: ";
 
@@ -201,31 +247,42 @@ pub fn denied_windows(message: &str) -> BTreeSet<String> {
         else {
             continue;
         };
-        // `"a", closed until … and "b", open until …; to ship …`
-        let windows = windows.split(';').next().unwrap_or(windows);
-        let mut rest = windows;
-        while let Some(open) = rest.find('"') {
-            let after = &rest[open + 1..];
-            let Some(close) = after.find('"') else { break };
-            let name = &after[..close];
-            let state = &after[close + 1..];
-            if state.starts_with(", closed") || state.starts_with(", frozen") {
-                found.insert(name.to_owned());
+        // `"a", closed until … and "b", frozen (reason) and closed until …; to ship …`. A freeze
+        // reason is free text: the windows end where fluxgate's advice begins, and only a
+        // quoted Kubernetes name followed by its state counts as a window.
+        let end = WINDOWS_END
+            .iter()
+            .filter_map(|marker| windows.find(marker))
+            .min()
+            .unwrap_or(windows.len());
+        let windows = &windows[..end];
+        for state in ["\", closed", "\", frozen"] {
+            for (at, _) in windows.match_indices(state) {
+                let Some(open) = windows[..at].rfind('"') else {
+                    continue;
+                };
+                let name = &windows[open + 1..at];
+                if is_object_name(name) {
+                    found.insert(name.to_owned());
+                }
             }
-            rest = state;
         }
     }
     found
 }
 
 /// The `requestedAt` value that asks `owner` to try again now, if it should: it waits for
-/// windows that are all open at `now`, and has not been asked for this opening yet.
+/// windows that are all open at `now`, is not being reconciled already, and has not been asked
+/// for this value yet.
 ///
 /// The value is the latest opening instant of those windows, so it is the same in every
-/// replica and across restarts: asking twice changes nothing, and Flux reconciles once.
-/// An owner that also waits for a closed (or unknown) window is left alone until that one opens.
+/// replica and across restarts: asking twice changes nothing, and Flux reconciles once. An
+/// owner that also waits for a closed (or unknown) window is left alone until that one opens.
+/// A denial Flux recorded *after* the opening (a replica whose clock or windows lagged, a freeze
+/// removed from the spec) asks again, with the instant of that denial: still the cluster's
+/// value, the same for every replica, and bounded by Flux's own attempts.
 pub fn catch_up(owner: &Owner, windows: &WindowSet, now: DateTime<Utc>) -> Option<String> {
-    if owner.ready || owner.suspended || owner.denied_by.is_empty() {
+    if owner.ready || owner.reconciling || owner.suspended || owner.denied_by.is_empty() {
         return None;
     }
     let mut opened: Option<DateTime<Utc>> = None;
@@ -239,7 +296,8 @@ pub fn catch_up(owner: &Owner, windows: &WindowSet, now: DateTime<Utc>) -> Optio
         let since = state.since?;
         opened = Some(opened.map_or(since, |t| t.max(since)));
     }
-    let value = opened?.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let at = opened?.max(owner.denied_at.unwrap_or(DateTime::<Utc>::MIN_UTC));
+    let value = at.to_rfc3339_opts(SecondsFormat::Secs, true);
     (owner.requested_at.as_deref() != Some(value.as_str())).then_some(value)
 }
 

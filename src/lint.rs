@@ -510,11 +510,47 @@ fn check_object(
     }
 }
 
-/// An rw object that a HelmRelease applies: helm-controller upgrades object by object, so one
-/// denied object fails the upgrade half-way, the default remediation rolls back (denied too),
-/// and after its retries the release is Stalled. Gating the HelmRelease object itself stops
-/// the upgrade before it starts.
+/// rw objects that a HelmRelease applies: helm-controller upgrades object by object, so one
+/// denied object fails the upgrade half-way, and after its retries the release is Stalled.
+/// Gating the HelmRelease object itself stops the upgrade before it starts. In Git the chart's
+/// objects are made rw by the HelmRelease (`spec.commonMetadata.labels`, or a post-renderer
+/// patch); objects read back from the cluster carry helm-controller's owner labels.
 fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
+    let fix = |release: &str| {
+        format!(
+            "label the HelmRelease {release} itself {MODE_LABEL}: rw (with its {WINDOW_LABEL}) \
+             and leave the chart's objects unlabelled, so the upgrade is gated as a whole"
+        )
+    };
+    let consequence = "a denial fails its Helm upgrade half-way, and the release stalls";
+    if m.kind == "HelmRelease" && m.group() == "helm.toolkit.fluxcd.io" {
+        let spec = serde_yaml::from_str::<serde_yaml::Value>(&m.text)
+            .ok()
+            .and_then(|v| v.get("spec").cloned());
+        let Some(spec) = spec else { return };
+        let common = spec
+            .get("commonMetadata")
+            .and_then(|c| c.get("labels"))
+            .and_then(|l| l.get(MODE_LABEL))
+            .and_then(|v| v.as_str());
+        let post_rendered = spec
+            .get("postRenderers")
+            .and_then(|p| serde_yaml::to_string(p).ok())
+            // Strategic-merge patches name the label; JSON patches escape its `/` as `~1`.
+            .is_some_and(|text| text.contains(MODE_LABEL) || text.contains("fluxgate.io~1mode"));
+        let how = match (common, post_rendered) {
+            (Some(mode), _) if mode != "rt" => "spec.commonMetadata.labels",
+            (_, true) => "a spec.postRenderers patch",
+            _ => return,
+        };
+        findings.push(m.finding(
+            Severity::Warning,
+            check::RW_IN_HELM_RELEASE,
+            format!("{how} sets {MODE_LABEL} on every object of the chart: {consequence}"),
+            fix(&m.name),
+        ));
+        return;
+    }
     let Some(owner) = FluxOwner::from_labels(&m.labels).filter(|o| o.kind == "HelmRelease") else {
         return;
     };
@@ -524,15 +560,8 @@ fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
     findings.push(m.finding(
         Severity::Warning,
         check::RW_IN_HELM_RELEASE,
-        format!(
-            "rw object applied by {owner}: a denial fails its Helm upgrade half-way, the \
-             rollback is denied too, and the release stalls"
-        ),
-        format!(
-            "label the HelmRelease {} itself {MODE_LABEL}: rw (with its {WINDOW_LABEL}) and \
-             leave the chart's objects unlabelled, so the upgrade is gated as a whole",
-            owner.name
-        ),
+        format!("rw object applied by {owner}: {consequence}"),
+        fix(&owner.name),
     ));
 }
 
@@ -848,6 +877,62 @@ mod tests {
                 .fix
                 .contains("label the HelmRelease podinfo itself")
         );
+    }
+
+    #[test]
+    fn a_helm_release_that_makes_its_chart_rw_is_a_warning() {
+        let release = |spec: &str| {
+            format!(
+                "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  \
+                 name: podinfo\n  namespace: podinfo\nspec:\n  interval: 1h\n{spec}"
+            )
+        };
+        let common = release("  commonMetadata:\n    labels:\n      fluxgate.io/mode: rw\n");
+        let findings = run(&common);
+        assert_eq!(
+            checks(&findings),
+            vec![(
+                check::RW_IN_HELM_RELEASE,
+                Severity::Warning,
+                "HelmRelease podinfo/podinfo"
+            )]
+        );
+        assert!(
+            findings[0]
+                .message
+                .starts_with("spec.commonMetadata.labels")
+        );
+        assert!(
+            findings[0]
+                .fix
+                .contains("label the HelmRelease podinfo itself")
+        );
+        // A post-renderer patch, strategic-merge style.
+        let patched = release(
+            "  postRenderers:\n    - kustomize:\n        patches:\n          - patch: |\n              \
+             apiVersion: apps/v1\n              kind: Deployment\n              metadata:\n                \
+             name: podinfo\n                labels:\n                  fluxgate.io/mode: rw\n",
+        );
+        let findings = run(&patched);
+        assert!(
+            findings[0]
+                .message
+                .starts_with("a spec.postRenderers patch"),
+            "{findings:?}"
+        );
+        let json_patch = release(
+            "  postRenderers:\n    - kustomize:\n        patches:\n          - patch: |\n              \
+             - op: add\n                path: /metadata/labels/fluxgate.io~1mode\n                \
+             value: rw\n",
+        );
+        assert_eq!(run(&json_patch).len(), 1);
+        // Gated as a whole, as advised: no finding.
+        let gated = release("  chart:\n    spec:\n      chart: podinfo\n").replace(
+            "  namespace: podinfo\n",
+            "  namespace: podinfo\n  labels:\n    fluxgate.io/mode: rw\n    \
+             fluxgate.io/window: business-hours\n",
+        );
+        assert!(run(&gated).is_empty(), "{:?}", run(&gated));
     }
 
     #[test]

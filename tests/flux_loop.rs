@@ -85,6 +85,7 @@ fn kustomization(name: &str, denied: bool) -> Value {
 /// One fluxgate replica's cluster tasks, its clock `start` plus tokio's (paused) elapsed time.
 struct Replica {
     clock: Clock,
+    state: Arc<AppState>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -96,6 +97,7 @@ impl Drop for Replica {
     }
 }
 
+/// A replica whose clock reads `start` now; its Events go to the fake.
 fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> Replica {
     let state = AppState::new(
         WindowSet::default(),
@@ -122,16 +124,25 @@ fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> 
             owners_tx.clone(),
         )));
     }
+    let events = fluxgate::cluster::events::EventPublisher::spawn(
+        client.clone(),
+        "fluxgate".into(),
+        state.metrics.event_outcomes(),
+    );
     let sync = ClusterSync {
         client,
-        state,
+        state: state.clone(),
         clock: clock.clone(),
-        events: None,
+        events: Some(events),
         write_status: true,
         reconcile_on_open,
     };
     tasks.push(tokio::spawn(sync.run(observed, owners)));
-    Replica { clock, tasks }
+    Replica {
+        clock,
+        state,
+        tasks,
+    }
 }
 
 /// Waits (in paused time, so without stepping through it) until `check` holds.
@@ -243,9 +254,11 @@ async fn the_friday_merge_lands_at_the_monday_opening_and_nothing_else_moves() {
     assert_eq!(requests[0].field_manager(), Some("flux-client-side-apply"));
     assert_eq!(requests[0].content_type, "application/merge-patch+json");
     assert_eq!(
-        requests[0].body,
-        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "2026-11-30T07:00:00Z"}}})
+        requests[0].body["metadata"]["annotations"],
+        json!({"reconcile.fluxcd.io/requestedAt": "2026-11-30T07:00:00Z"})
     );
+    // Against the version it was decided on (two replicas: one asks, the other stands down).
+    assert!(requests[0].body["metadata"]["resourceVersion"].is_string());
 
     // The Stalled HelmRelease is asked to reset too.
     until(&fake, "the HelmRelease's reconcile request", |f| {
@@ -341,7 +354,7 @@ async fn a_restart_between_the_denial_and_the_opening_still_lands_the_change_onc
         .iter()
         .filter(|c| c.method == "PATCH" && c.path.contains("/apps-rw"))
         .count();
-    assert_eq!(asked, 1, "the second replica sent nothing");
+    assert_eq!(asked, 1, "the restarted replica sent nothing");
     drop(replica);
 }
 
@@ -370,7 +383,102 @@ async fn two_replicas_make_one_reconcile_and_one_status_per_transition() {
     assert_eq!(owner_changes(&fake, "podinfo").len(), 1);
     // The same content from both: the status changed once at start and once at the opening.
     assert_eq!(status_writes(&fake, "business-hours"), 2);
+    // Asked once, so counted, logged and told once: one request per owner, one Event each.
+    let requested = |replica: &Replica, kind: &str| {
+        metric(
+            replica,
+            &format!("fluxgate_reconcile_requests_total{{kind=\"{kind}\",result=\"success\"}}"),
+        )
+    };
+    for kind in ["Kustomization", "HelmRelease"] {
+        assert_eq!(
+            requested(&first, kind) + requested(&second, kind),
+            1,
+            "{kind}"
+        );
+    }
+    assert_eq!(reconcile_events(&fake), ["apps-rw", "podinfo"]);
     drop((first, second));
+}
+
+/// A counter of a replica's metrics.
+fn metric(replica: &Replica, series: &str) -> u64 {
+    let text = replica
+        .state
+        .metrics
+        .encode(&replica.state.windows.load(), (replica.clock)());
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+/// The owners that got a ReconcileRequested Event, in order.
+fn reconcile_events(fake: &Fake) -> Vec<String> {
+    let mut owners: Vec<String> = fake
+        .all("events.k8s.io/v1/events")
+        .iter()
+        .filter(|e| e["reason"] == "ReconcileRequested")
+        .map(|e| e["regarding"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    owners.sort();
+    owners
+}
+
+#[tokio::test(start_paused = true)]
+async fn replicas_whose_clocks_are_seconds_apart_do_not_fight_over_the_status() {
+    let fake = Fake::default();
+    put_windows(&fake);
+    put_denied_owners(&fake);
+    let friday = utc("2026-11-27T12:00:00Z");
+    let ahead = start_replica(&fake, friday, true);
+    // Three seconds behind: past the margin after the transition, within the skew tolerated.
+    let behind = start_replica(&fake, friday - chrono::Duration::seconds(3), true);
+    until(&fake, "the opening", |f| {
+        status_of(f, "business-hours")["open"] == true
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(status_of(&fake, "business-hours")["open"], true);
+    assert_eq!(
+        status_writes(&fake, "business-hours"),
+        2,
+        "no write back and forth"
+    );
+    assert_eq!(owner_changes(&fake, "apps-rw").len(), 1);
+    assert_eq!(reconcile_events(&fake), ["apps-rw", "podinfo"]);
+    drop((ahead, behind));
+}
+
+#[tokio::test(start_paused = true)]
+async fn flux_retrying_a_denied_owner_moves_no_status() {
+    let fake = Fake::default();
+    put_windows(&fake);
+    put_denied_owners(&fake);
+    let replica = start_replica(&fake, utc("2026-11-27T12:00:00Z"), true);
+    until(&fake, "the first status", |f| {
+        status_of(f, "business-hours")["waitingOwners"] == 2
+    })
+    .await;
+    // kustomize-controller retries: Ready=Unknown while it works, then denied again.
+    let mut retry = fixture("kustomization-apps-rw-denied.json");
+    let denied = retry["status"]["conditions"][0].clone();
+    retry["status"]["conditions"][0] = json!({
+        "type": "Ready", "status": "Unknown", "reason": "Progressing",
+        "message": "Reconciliation in progress", "lastTransitionTime": "2026-11-27T12:02:00Z",
+    });
+    fake.put(retry.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    retry["status"]["conditions"][0] = denied;
+    retry["status"]["conditions"][0]["lastTransitionTime"] = json!("2026-11-27T12:02:01Z");
+    fake.put(retry);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        status_writes(&fake, "business-hours"),
+        1,
+        "the count never dipped"
+    );
+    assert_eq!(status_of(&fake, "business-hours")["waitingOwners"], 2);
+    drop(replica);
 }
 
 /// The Flux dry-run of the image bump, denied on `at`, posted to a server whose Events go to
@@ -468,7 +576,24 @@ async fn flux_retries_of_a_denied_dry_run_are_one_event_series_per_closed_period
         "409"
     );
     assert_eq!(calls[4].method, "PATCH");
-    assert_eq!(fake.all("events.k8s.io/v1/events").len(), 1);
+    let events = fake.all("events.k8s.io/v1/events");
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0]["series"]["count"], 4,
+        "the replicas' counts add up"
+    );
+    assert_eq!(events[0]["note"], event["note"], "a note is never changed");
+
+    // An hour without a repeat and the API server's TTL deletes the Event: the next retry
+    // starts it again instead of failing on it until the window opens.
+    let name = events[0]["metadata"]["name"].as_str().unwrap().to_owned();
+    fake.delete("events.k8s.io/v1/events", "nginx", &name);
+    post_denied_dry_run(&saturday, "saturday").await;
+    until_within(&fake, "the Event again", seconds, |f| {
+        f.all("events.k8s.io/v1/events").len() == 1
+    })
+    .await;
+    assert_eq!(fake.calls_to("/events").last().unwrap().method, "POST");
 
     // The next week's closed period is a new story.
     let next_week = events_server(&fake, "next-week");

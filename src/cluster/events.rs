@@ -21,9 +21,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::Client;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::core::admission::{AdmissionRequest, Operation};
-use kube::{Client, ResourceExt};
 use prometheus_client::metrics::counter::Counter;
 use std::collections::HashMap;
 use tokio::sync::mpsc;
@@ -174,10 +174,28 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// The Event's name: `<object>.<hash>`, from the series when there is one, so that every
 /// replica names a series' Event alike; otherwise from the instant, as kube's `Recorder` does.
+/// Event names are DNS subdomains of at most 253 characters, while the object's name may be
+/// anything its kind allows (`system:controller:…` ClusterRoles): it is folded to one.
 fn event_name(notice: &Notice, now: DateTime<Utc>) -> String {
-    let object = notice.regarding.name.as_deref().unwrap_or("fluxgate");
-    // Event names are DNS subdomains of at most 253 characters.
-    let object: String = object.chars().take(200).collect();
+    let object: String = notice
+        .regarding
+        .name
+        .as_deref()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '-',
+        })
+        .collect();
+    let object = object.trim_matches('-');
+    let object = if object.is_empty() {
+        "fluxgate"
+    } else {
+        object
+    };
     let suffix = match &notice.series {
         Some(key) => fnv1a(key.as_bytes()),
         None => now.timestamp_nanos_opt().unwrap_or_default() as u64,
@@ -197,10 +215,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// A series being recorded.
+/// A series this process has published: the Event exists, so a repeat counts on it.
 struct Series {
-    name: String,
-    count: i32,
     until: Option<DateTime<Utc>>,
     last: DateTime<Utc>,
 }
@@ -290,17 +306,22 @@ async fn publish(
         .clone()
         .unwrap_or_else(|| "default".to_owned());
     let api: Api<K8sEvent> = Api::namespaced(client.clone(), &namespace);
+    let name = event_name(notice, now);
     if let Some(key) = &notice.series
         && let Some(known) = series.get_mut(key)
     {
-        known.count += 1;
-        known.last = now;
-        let patch = serde_json::json!({
-            "series": {"count": known.count, "lastObservedTime": micro_time(now)},
-        });
-        api.patch(&known.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-        return Ok(());
+        match repeat(&api, &name, now).await {
+            Ok(()) => {
+                known.last = now;
+                return Ok(());
+            }
+            // Events live an hour after their last write (the API server's --event-ttl): a
+            // series quieter than that is gone, and starts again.
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                series.remove(key);
+            }
+            Err(error) => return Err(error),
+        }
     }
     let event = K8sEvent {
         action: Some(notice.action.to_owned()),
@@ -310,8 +331,8 @@ async fn publish(
         related: notice.related.clone(),
         note: Some(notice.note.clone()),
         metadata: ObjectMeta {
-            namespace: Some(namespace.clone()),
-            name: Some(event_name(notice, now)),
+            namespace: Some(namespace),
+            name: Some(name.clone()),
             ..Default::default()
         },
         reporting_controller: Some(reporter.controller.clone()),
@@ -319,19 +340,11 @@ async fn publish(
         type_: Some(if notice.warning { "Warning" } else { "Normal" }.to_owned()),
         ..Default::default()
     };
-    let name = event.name_any();
-    let mut count = 1;
     match api.create(&PostParams::default(), &event).await {
         Ok(_) => {}
         // Another replica, or this one before a restart, began the series: continue it.
         Err(kube::Error::Api(status)) if status.code == 409 && notice.series.is_some() => {
-            count = 2;
-            let patch = serde_json::json!({
-                "series": {"count": count, "lastObservedTime": micro_time(now)},
-                "note": notice.note,
-            });
-            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await?;
+            repeat(&api, &name, now).await?;
         }
         Err(error) => return Err(error),
     }
@@ -344,15 +357,31 @@ async fn publish(
         {
             series.remove(&oldest);
         }
-        series.insert(
-            key.clone(),
-            Series {
-                name,
-                count,
-                until: notice.series_until,
-                last: now,
-            },
-        );
+        let until = notice.series_until;
+        series.insert(key.clone(), Series { until, last: now });
+    }
+    Ok(())
+}
+
+/// One more occurrence of a series. The count is read from the Event and written against the
+/// version read, so the replicas' repeats add up instead of overwriting each other; `note` is
+/// left alone (the API server refuses to change it).
+async fn repeat(api: &Api<K8sEvent>, name: &str, now: DateTime<Utc>) -> Result<(), kube::Error> {
+    // Three tries: a lost race means another replica counted at that very moment.
+    for _ in 0..3 {
+        let event = api.get(name).await?;
+        let count = event.series.as_ref().map_or(1, |s| s.count) + 1;
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": event.metadata.resource_version},
+            "series": {"count": count, "lastObservedTime": micro_time(now)},
+        });
+        match api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Err(kube::Error::Api(status)) if status.code == 409 => continue,
+            other => return other.map(drop),
+        }
     }
     Ok(())
 }
@@ -498,6 +527,27 @@ mod tests {
             ..notice
         };
         assert!(event_name(&long, now).len() <= 253);
+        // Whatever the object's name, the Event's is a DNS subdomain.
+        for odd in ["system:controller:Foo", "-x-", ":::", "a.b_c"] {
+            let notice = Notice {
+                regarding: ObjectReference {
+                    name: Some(odd.into()),
+                    ..Default::default()
+                },
+                ..long.clone()
+            };
+            let name = event_name(&notice, now);
+            let (object, suffix) = name.split_once('.').unwrap();
+            assert!(
+                object
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !object.starts_with('-')
+                    && !object.ends_with('-')
+                    && suffix.len() == 16,
+                "{odd} → {name}"
+            );
+        }
     }
 
     #[test]

@@ -31,6 +31,19 @@ pub fn api_resource(kind: OwnerKind) -> ApiResource {
     }
 }
 
+fn key(object: &DynamicObject) -> OwnerKey {
+    (object.namespace().unwrap_or_default(), object.name_any())
+}
+
+/// The owner as it is now, with the denial of its last attempt while Flux makes the next one.
+fn read(kind: OwnerKind, object: &DynamicObject, known: &BTreeMap<OwnerKey, Owner>) -> Owner {
+    let mut owner = Owner::from_object(kind, object);
+    if let Some(previous) = known.get(&key(object)) {
+        owner.carry_over(previous);
+    }
+    owner
+}
+
 /// Watches one kind until the task is dropped, publishing every complete view into `owners`.
 pub async fn watch_owners(client: Client, kind: OwnerKind, owners: watch::Sender<Owners>) {
     let api: Api<DynamicObject> = Api::all_with(client, &api_resource(kind));
@@ -40,7 +53,7 @@ pub async fn watch_owners(client: Client, kind: OwnerKind, owners: watch::Sender
     let mut events = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
-    let key = |object: &DynamicObject| (object.namespace().unwrap_or_default(), object.name_any());
+
     while let Some(event) = events.next().await {
         match event {
             Ok(Event::Init) => {
@@ -48,7 +61,7 @@ pub async fn watch_owners(client: Client, kind: OwnerKind, owners: watch::Sender
                 continue;
             }
             Ok(Event::InitApply(object)) => {
-                let owner = Owner::from_object(kind, &object);
+                let owner = read(kind, &object, &known);
                 relist
                     .get_or_insert_with(BTreeMap::new)
                     .insert(key(&object), owner);
@@ -62,7 +75,8 @@ pub async fn watch_owners(client: Client, kind: OwnerKind, owners: watch::Sender
                 synced = true;
             }
             Ok(Event::Apply(object)) => {
-                known.insert(key(&object), Owner::from_object(kind, &object));
+                let owner = read(kind, &object, &known);
+                known.insert(key(&object), owner);
             }
             Ok(Event::Delete(object)) => {
                 known.remove(&key(&object));

@@ -30,8 +30,15 @@ pub const STATUS_FIELD_MANAGER: &str = "fluxgate";
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// After a failed write, the next pass comes this soon.
 const RETRY: Duration = Duration::from_secs(5);
-/// Wake this long after a transition, so the clock reads at or past it.
-const MARGIN: Duration = Duration::from_millis(100);
+/// Wake this long after a transition: the clock then reads past it here, and on the other
+/// replicas too, whose clocks may lag this one's a little (NTP keeps nodes within milliseconds;
+/// a second is a wide margin). Flux's attempt must meet an open window on whichever replica
+/// the API server calls.
+const MARGIN: Duration = Duration::from_secs(1);
+/// Another replica's status that is this close ahead of our own clock describes the state we
+/// are about to reach: it is not written back (clocks a little apart must not fight at every
+/// transition).
+const SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 /// At start, the first status waits this long at most for every kind of Flux owner to be listed,
 /// so that it carries the waiting count rather than a zero corrected a moment later. A kind
 /// whose CRD is missing (no helm-controller) never lists; the status goes out without it.
@@ -127,14 +134,18 @@ impl ClusterSync {
                 continue;
             };
             let waiting = owners.iter().filter(|o| o.waits_for(window.name())).count();
-            let desired = WindowStatus::of(
-                window,
-                &window.state_at(now),
-                seen.generation,
-                waiting as i64,
-            );
+            let state = window.state_at(now);
+            let desired = WindowStatus::of(window, &state, seen.generation, waiting as i64);
             if seen.status.as_ref() == Some(&desired) {
                 written.statuses.remove(window.name());
+                continue;
+            }
+            if let (Some(seen), Some(next)) = (&seen.status, state.next)
+                && seen.since == desired.next
+                && next - now <= SKEW
+            {
+                // Written by a replica that is already past the transition we are about to
+                // pass: ours would only undo it for a moment.
                 continue;
             }
             let pending = (desired.clone(), seen.status.clone());
@@ -187,6 +198,11 @@ impl ClusterSync {
                 continue;
             }
             match self.request_reconcile(owner, &value).await {
+                // The owner changed since it was read: another replica asked first, or Flux
+                // wrote its status. The next pass sees the new version and decides again.
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    tracing::debug!(owner = %owner.display(), "owner changed since read; deciding again");
+                }
                 Ok(()) => {
                     self.state
                         .metrics
@@ -220,7 +236,12 @@ impl ClusterSync {
             .iter()
             .map(|a| ((*a).to_owned(), value.into()))
             .collect();
-        let patch = serde_json::json!({"metadata": {"annotations": annotations}});
+        // With the version it was decided on: of two replicas asking at once, one succeeds and
+        // the other gets a conflict, so one request is counted, logged and told in an Event.
+        let patch = serde_json::json!({"metadata": {
+            "resourceVersion": owner.resource_version,
+            "annotations": annotations,
+        }});
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..Default::default()

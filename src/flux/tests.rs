@@ -47,7 +47,7 @@ fn the_real_api_servers_denial_names_its_frozen_window() {
 
 #[test]
 fn only_closed_windows_of_fluxgate_denials_count() {
-    let cases: [(&str, &[&str]); 6] = [
+    let cases: [(&str, &[&str]); 7] = [
         (
             "Deployment/a/b dry-run failed (Forbidden): admission webhook \"fluxgate.fluxgate.io\" \
              denied the request: Deployment a/b is governed by reconciliation windows \"a\", open \
@@ -62,6 +62,13 @@ fn only_closed_windows_of_fluxgate_denials_count() {
              y dry-run failed: admission webhook \"w\" denied the request: Service a/c is governed \
              by reconciliation window \"c\", frozen (Year-end) and closed until T (UTC); to ship …",
             &["a", "c"],
+        ),
+        // A freeze reason is free text: a `;` or a lone quote in it hides no window.
+        (
+            "admission webhook \"w\" denied the request: Deployment a/b is governed by \
+             reconciliation windows \"a\", frozen (year-end; 24\" of snow) and closed until T \
+             (UTC) and \"b\", closed until T (UTC); to ship an emergency change now, …",
+            &["a", "b"],
         ),
         // An invalid bypass still names the closed window: it waits for it too.
         (
@@ -210,4 +217,54 @@ fn an_owner_that_waits_for_a_closed_or_unknown_window_too_is_left_alone() {
         ..owner
     };
     assert_eq!(catch_up(&suspended, &windows, now), None);
+}
+
+#[test]
+fn a_denial_recorded_after_the_opening_asks_again_once() {
+    let windows = windows();
+    let now = utc("2026-11-30T07:05:00Z");
+    // Asked at the opening; Flux tried, and a replica whose clock lagged denied it again.
+    let denied_again = Owner {
+        requested_at: Some("2026-11-30T07:00:00Z".into()),
+        denied_at: Some(utc("2026-11-30T07:00:01Z")),
+        ..Owner::from_object(OwnerKind::Kustomization, &kustomization())
+    };
+    assert_eq!(
+        catch_up(&denied_again, &windows, now).as_deref(),
+        Some("2026-11-30T07:00:01Z")
+    );
+    // Asked for that denial already: nothing more until Flux records another.
+    let asked = Owner {
+        requested_at: Some("2026-11-30T07:00:01Z".into()),
+        ..denied_again
+    };
+    assert_eq!(catch_up(&asked, &windows, now), None);
+}
+
+#[test]
+fn while_flux_reconciles_nothing_is_asked_and_the_last_denial_still_counts() {
+    let denied = Owner::from_object(OwnerKind::Kustomization, &kustomization());
+    // kustomize-controller starts every attempt with Ready=Unknown, wiping the denial's text.
+    let mut object = kustomization();
+    object.data["status"]["conditions"][0] = json!({
+        "type": "Ready", "status": "Unknown", "reason": "Progressing",
+        "message": "Reconciliation in progress", "lastTransitionTime": "2026-11-28T10:00:00Z",
+    });
+    let mut reconciling = Owner::from_object(OwnerKind::Kustomization, &object);
+    assert!(reconciling.reconciling);
+    assert!(reconciling.denied_by.is_empty());
+    reconciling.carry_over(&denied);
+    assert!(reconciling.waits_for("business-hours"));
+    assert_eq!(reconciling.denied_at, denied.denied_at);
+    assert_eq!(
+        catch_up(&reconciling, &windows(), utc("2026-11-30T07:00:00Z")),
+        None,
+        "Flux is at it already"
+    );
+    // A finished attempt stands on its own: Ready, nothing carried over.
+    let mut ready = kustomization();
+    ready.data["status"]["conditions"][0]["status"] = json!("True");
+    let mut ready = Owner::from_object(OwnerKind::Kustomization, &ready);
+    ready.carry_over(&denied);
+    assert!(!ready.waits_for("business-hours"));
 }

@@ -4,6 +4,10 @@
 //! as JSON lines, `Status` errors) and, like the real one, a patch that changes nothing bumps no
 //! `resourceVersion` and sends no watch event.
 //!
+//! Where the real API server refuses, so does the fake: an Event name that is no DNS
+//! subdomain, a change of an Event's `note` (immutable), a patch whose `resourceVersion`
+//! precondition no longer holds (409).
+//!
 //! Served in memory (`client()`: a kube `Client` whose transport is the router, so tests can
 //! pause time) or on a socket (`serve()`, for the binary).
 
@@ -107,6 +111,20 @@ pub fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// What Kubernetes accepts as most objects' names.
+fn is_dns_subdomain(name: &str) -> bool {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            let bytes = label.as_bytes();
+            !bytes.is_empty()
+                && alnum(bytes[0])
+                && alnum(bytes[bytes.len() - 1])
+                && bytes.iter().all(|&b| alnum(b) || b == b'-')
+        })
+}
+
 fn status(code: u16, reason: &str, message: String) -> Response {
     let body = json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {},
@@ -131,6 +149,19 @@ impl Fake {
             .is_some();
         let kind = if existed { "MODIFIED" } else { "ADDED" };
         Self::broadcast(&mut store, &collection, kind, &object);
+    }
+
+    /// Removes an object, as the API server's TTL does with Events; watchers see it.
+    pub fn delete(&self, collection: &str, namespace: &str, name: &str) {
+        let mut store = self.store.lock().unwrap();
+        let key = (namespace.to_owned(), name.to_owned());
+        let removed = store
+            .collections
+            .get_mut(collection)
+            .and_then(|c| c.remove(&key));
+        if let Some(object) = removed {
+            Fake::broadcast(&mut store, collection, "DELETED", &object);
+        }
     }
 
     /// The object as the API holds it now.
@@ -283,6 +314,13 @@ async fn handle(
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
+            if plural == "events" && !is_dns_subdomain(&name) {
+                return status(
+                    422,
+                    "Invalid",
+                    format!("Event {name:?}: metadata.name: must be a DNS subdomain"),
+                );
+            }
             let mut store = fake.store.lock().unwrap();
             let exists = store
                 .collections
@@ -329,6 +367,17 @@ async fn handle(
                 drop(store);
                 return status(404, "NotFound", format!("{plural} {name:?} not found"));
             };
+            let precondition = parsed["metadata"]["resourceVersion"].as_str();
+            if precondition
+                .is_some_and(|rv| Some(rv) != current["metadata"]["resourceVersion"].as_str())
+            {
+                drop(store);
+                return status(
+                    409,
+                    "Conflict",
+                    format!("{plural} {name:?}: the object has been modified"),
+                );
+            }
             let mut updated = current.clone();
             match (subresource, content_type.as_str()) {
                 // Server-side apply of the status: the fields given replace fluxgate's.
@@ -344,6 +393,14 @@ async fn handle(
                         format!("the fake does not take {kind} patches of {sub:?}"),
                     );
                 }
+            }
+            if plural == "events" && updated["note"] != current["note"] {
+                drop(store);
+                return status(
+                    422,
+                    "Invalid",
+                    format!("Event {name:?}: note: field is immutable"),
+                );
             }
             let changed = updated != current;
             store.calls.push(Call {
