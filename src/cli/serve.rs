@@ -240,7 +240,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         state.windows = Default::default();
         state.windows_ready.store(false, Ordering::Release);
     }
-    warm(&state.windows.load(), (state.clock)());
+    state.windows.load().warm((state.clock)());
     let state = Arc::new(state);
     if let Some(client) = client {
         spawn_cluster_tasks(&args, client, state.clone(), publisher);
@@ -439,7 +439,7 @@ fn reload_windows(state: &AppState, paths: &[PathBuf], snapshot: &Snapshot) {
     match windows_from_snapshot(paths, snapshot) {
         Ok(windows) => {
             let count = windows.len();
-            warm(&windows, (state.clock)());
+            windows.warm((state.clock)());
             state.windows.store(Arc::new(windows));
             state.metrics.record_window_reload(true);
             tracing::info!(windows = count, "windows reloaded");
@@ -448,14 +448,6 @@ fn reload_windows(state: &AppState, paths: &[PathBuf], snapshot: &Snapshot) {
             state.metrics.record_window_reload(false);
             tracing::error!(error = %error, "new windows rejected; keeping the last good set");
         }
-    }
-}
-
-/// Computes (and caches) every window's state now, on this blocking thread, so that the first
-/// decisions and scrape after a (re)load find it cached.
-fn warm(windows: &crate::window::WindowSet, now: chrono::DateTime<chrono::Utc>) {
-    for window in windows.iter() {
-        window.state_at(now);
     }
 }
 

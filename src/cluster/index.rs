@@ -115,17 +115,20 @@ impl WindowIndex {
             .collect()
     }
 
-    /// The window set of the objects in force (all validated on arrival).
-    pub fn build(&self) -> Result<WindowSet, WindowSetError> {
-        let documents: Vec<Document> = self
-            .objects
+    /// The objects in force, as documents of the window set.
+    pub fn documents(&self) -> Vec<Document> {
+        self.objects
             .iter()
             .map(|(name, object)| Document {
                 origin: format!("cluster ReconciliationWindow/{name}"),
                 object: object.clone(),
             })
-            .collect();
-        WindowSet::from_documents(&documents)
+            .collect()
+    }
+
+    /// The window set of the objects in force (all validated on arrival).
+    pub fn build(&self) -> Result<WindowSet, WindowSetError> {
+        WindowSet::from_documents(&self.documents())
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::index::{Observed, WindowIndex};
 use crate::server::AppState;
-use crate::window::ReconciliationWindow;
+use crate::window::{ReconciliationWindow, WindowSet};
 use futures_util::StreamExt;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -64,7 +64,7 @@ pub async fn watch_windows(
             }
         };
         if changed && index.is_synced() {
-            publish(&state, &index);
+            publish(&state, &index).await;
         }
         if let Some(observed) = &observed
             && index.is_synced()
@@ -86,8 +86,26 @@ fn report(state: &AppState, checked: Result<(), crate::window::WindowError>) {
     }
 }
 
-fn publish(state: &AppState, index: &WindowIndex) {
-    match index.build() {
+/// Builds the set and computes its states on a blocking thread (some windows take thousands of
+/// cron steps), then swaps it in.
+async fn publish(state: &Arc<AppState>, index: &WindowIndex) {
+    let documents = index.documents();
+    let now = (state.clock)();
+    let built = tokio::task::spawn_blocking(move || {
+        let windows = WindowSet::from_documents(&documents)?;
+        windows.warm(now);
+        Ok::<_, crate::window::WindowSetError>(windows)
+    })
+    .await;
+    let built = match built {
+        Ok(built) => built,
+        Err(error) => {
+            state.metrics.record_window_reload(false);
+            tracing::error!(%error, "building the window set failed; keeping the last good one");
+            return;
+        }
+    };
+    match built {
         Ok(windows) => {
             let count = windows.len();
             state.windows.store(Arc::new(windows));

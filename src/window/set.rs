@@ -155,4 +155,13 @@ impl WindowSet {
     pub fn is_empty(&self) -> bool {
         self.windows.is_empty()
     }
+
+    /// Computes (and caches) every window's state at `now`. Slow for some windows (thousands of
+    /// cron steps): call it off the async workers, before the set is published, so that the
+    /// first decisions and scrape find the states cached.
+    pub fn warm(&self, now: chrono::DateTime<chrono::Utc>) {
+        for window in self.iter() {
+            window.state_at(now);
+        }
+    }
 }
