@@ -384,7 +384,12 @@ fn initial_certificate(args: &ServeArgs, state: &AppState) -> anyhow::Result<Cer
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let files = read_files(&[cert.clone(), key.clone()])?;
         let [(_, cert_pem), (_, key_pem)] = files.as_slice() else {
-            unreachable!("two files read");
+            anyhow::bail!(
+                "reading {} and {} gave {} files",
+                cert.display(),
+                key.display(),
+                files.len()
+            );
         };
         let key = certified_key(cert_pem, key_pem)
             .and_then(|key| {
