@@ -70,6 +70,17 @@ pub struct AuditWindow {
     pub next: Option<String>,
     #[serde(default)]
     pub time_zone: Option<String>,
+    /// The override that held the window open, when one did.
+    #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
+    pub override_: Option<AuditOverride>,
+}
+
+/// A `spec.overrides` entry that opened a window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditOverride {
+    pub reason: String,
+    pub start: String,
+    pub end: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +190,16 @@ fn write_window(out: &mut Vec<u8>, verdict: &WindowVerdict) {
             opt_string(json.key("since"), instant(state.since).as_deref());
             opt_string(json.key("next"), instant(state.next).as_deref());
             string(json.key("timeZone"), known.time_zone.name());
+            if let Some(o) = &state.opened_by {
+                let mut json = Json::new(json.key("override"));
+                string(json.key("reason"), &o.reason);
+                string(
+                    json.key("start"),
+                    &instant(Some(o.start)).unwrap_or_default(),
+                );
+                string(json.key("end"), &instant(Some(o.end)).unwrap_or_default());
+                json.end();
+            }
         }
         None => {
             bool(json.key("open"), false);

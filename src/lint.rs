@@ -11,7 +11,7 @@ use crate::duration::format_duration;
 use crate::object::StringMap;
 use crate::policy::{
     BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, FluxOwner, MODE_LABEL, Policy,
-    WINDOW_LABEL,
+    WINDOW_LABEL, too_long_override,
 };
 use crate::window::{GROUP, KIND, Window, WindowSet, parse_documents};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -90,6 +90,7 @@ pub mod check {
     pub const INVALID_WINDOW: &str = "invalid-window";
     pub const LABEL_AS_ANNOTATION: &str = "label-as-annotation";
     pub const WINDOW_NOT_RW: &str = "window-not-rw";
+    pub const EXPIRED_OVERRIDE: &str = "expired-override";
 }
 
 // === parsing ===
@@ -320,8 +321,10 @@ pub fn lint(
     let mut known: BTreeSet<String> = windows.names().map(str::to_owned).collect();
     let mut defined: BTreeMap<String, String> = BTreeMap::new();
     for m in manifests.iter().filter(|m| m.is_window()) {
-        match validate_window(m) {
-            Ok(name) => {
+        match validate_window(m, policy) {
+            Ok(window) => {
+                check_window(m, &window, now, &mut findings);
+                let name = window.name().to_owned();
                 if let Some(first) = defined.get(&name) {
                     findings.push(m.finding(
                         Severity::Error,
@@ -357,7 +360,7 @@ pub fn lint(
 }
 
 /// Validates a ReconciliationWindow document the way the loader and the webhook do.
-fn validate_window(m: &Manifest) -> Result<String, String> {
+fn validate_window(m: &Manifest, policy: &Policy) -> Result<Window, String> {
     let at = m.at();
     let documents = parse_documents(&at, &m.text).map_err(|e| {
         let text = e.to_string();
@@ -367,9 +370,29 @@ fn validate_window(m: &Manifest) -> Result<String, String> {
     let document = documents
         .first()
         .ok_or_else(|| format!("{}: not a ReconciliationWindow", m.at()))?;
-    Window::from_object(&document.object)
-        .map(|w| w.name().to_owned())
-        .map_err(|e| e.to_string())
+    let window = Window::from_object(&document.object).map_err(|e| e.to_string())?;
+    match too_long_override(&window, policy) {
+        Some(problem) => Err(problem),
+        None => Ok(window),
+    }
+}
+
+/// What is valid but worth a reminder in a window: overrides that have passed.
+fn check_window(m: &Manifest, window: &Window, now: DateTime<Utc>, findings: &mut Vec<Finding>) {
+    for (i, o) in window.overrides().iter().enumerate() {
+        if o.end <= now {
+            findings.push(m.finding(
+                Severity::Warning,
+                check::EXPIRED_OVERRIDE,
+                format!(
+                    "spec.overrides[{i}] ({}) ended at {}: it no longer opens the window",
+                    o.reason,
+                    o.end.to_rfc3339_opts(SecondsFormat::Secs, true)
+                ),
+                format!("remove spec.overrides[{i}] from Git"),
+            ));
+        }
+    }
 }
 
 fn check_object(

@@ -358,3 +358,43 @@ fn seed_gitops_example_lints_clean() {
         assert!(report["objects"].as_u64().unwrap() >= 1, "{app}: {report}");
     }
 }
+
+#[test]
+fn a_passed_override_is_a_reminder_and_a_too_long_one_an_error() {
+    let (code, report) = lint_json(&["overrides.yaml"], &[]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        findings(&report),
+        [
+            finding(
+                "warning",
+                "expired-override",
+                "ReconciliationWindow releases",
+                "overrides.yaml:2"
+            ),
+            finding(
+                "error",
+                "invalid-window",
+                "ReconciliationWindow weekend-release",
+                "overrides.yaml:19"
+            ),
+        ]
+    );
+    let messages: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages[0].contains("spec.overrides[0] (CHG-4700 release 2.2) ended"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].contains("48h long, more than --max-override 24h"),
+        "{messages:?}"
+    );
+    // A larger --max-override admits the weekend.
+    let (code, report) = lint_json(&["overrides.yaml"], &["--max-override", "48h"]);
+    assert_eq!(code, 0, "{report}");
+}

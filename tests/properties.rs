@@ -5,7 +5,7 @@
 //! (`tests/fixtures/admission/flux-dryrun-image-bump-deployment.json`) with generated
 //! operations, mode and window labels on the old and new objects, bypass annotations, actors,
 //! dry-run and the instant (any minute of 2026–2028), and decided on the example windows
-//! (`deploy/examples/windows.yaml`). The expectations are computed independently, from the
+//! (`deploy/examples/windows.yaml`, plus monthly overrides). The expectations are computed independently, from the
 //! windows' `state_at` and `Bypass::validate`, on a separate copy of the windows (its own state
 //! cache). A failure prints the generated case (proptest shrinks it first) and the decision.
 //!
@@ -59,16 +59,31 @@ fn config() -> Config {
     }
 }
 
+/// The example windows, business-hours with an override on the 1st of every month of
+/// 2026–2028 (from 12:00 UTC for 12 hours), so that generated instants hit some.
+fn windows_yaml() -> String {
+    let mut overrides = String::from("  overrides:\n");
+    for year in 2026..=2028 {
+        for month in 1..=12 {
+            overrides.push_str(&format!(
+                "    - start: \"{year}-{month:02}-01T12:00:00Z\"\n      end: \"{year}-{month:02}-02T00:00:00Z\"\n      reason: release {year}-{month:02}\n"
+            ));
+        }
+    }
+    let freeze = "      reason: Year-end change freeze\n";
+    EXAMPLE_WINDOWS.replacen(freeze, &format!("{freeze}{overrides}"), 1)
+}
+
 /// The windows the decisions are made with.
 fn windows() -> &'static WindowSet {
     static WINDOWS: OnceLock<WindowSet> = OnceLock::new();
-    WINDOWS.get_or_init(|| WindowSet::from_yaml("examples", EXAMPLE_WINDOWS).unwrap())
+    WINDOWS.get_or_init(|| WindowSet::from_yaml("examples", &windows_yaml()).unwrap())
 }
 
 /// The same windows with their own state cache, for the expectations.
 fn model_windows() -> &'static WindowSet {
     static WINDOWS: OnceLock<WindowSet> = OnceLock::new();
-    WINDOWS.get_or_init(|| WindowSet::from_yaml("examples", EXAMPLE_WINDOWS).unwrap())
+    WINDOWS.get_or_init(|| WindowSet::from_yaml("examples", &windows_yaml()).unwrap())
 }
 
 fn base_review() -> &'static Value {

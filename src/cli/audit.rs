@@ -511,6 +511,38 @@ fn summary(f: &Finished, limit: Option<usize>) -> String {
         text_table(&mut add, rows, &[], "  ");
     }
 
+    add(String::new());
+    if s.overrides.is_empty() {
+        add("OVERRIDES: none".to_owned());
+    } else {
+        add(format!("OVERRIDES: {}", s.overrides.len()));
+        let mut rows = vec![
+            [
+                "WINDOW",
+                "START",
+                "UNTIL",
+                "DECISIONS",
+                "FIRST USED",
+                "LAST USED",
+                "REASON",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        rows.extend(s.overrides.iter().map(|o| {
+            vec![
+                o.window.clone(),
+                o.start.clone(),
+                o.end.clone(),
+                o.decisions.to_string(),
+                time(Some(o.first_time)),
+                time(Some(o.last_time)),
+                o.reason.clone(),
+            ]
+        }));
+        text_table(&mut add, rows, &[3], "  ");
+    }
+
     skipped_section(&mut add, "UNPARSEABLE LINES", &f.unparseable, true);
     skipped_section(
         &mut add,

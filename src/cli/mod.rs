@@ -95,6 +95,10 @@ pub struct CommonArgs {
     /// How far ahead fluxgate.io/bypass-until may be.
     #[arg(long, env = "FLUXGATE_MAX_BYPASS", default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
     max_bypass: Duration,
+    /// How long one spec.overrides entry of a window may be (a longer one is refused at
+    /// admission and opens nothing).
+    #[arg(long, env = "FLUXGATE_MAX_OVERRIDE", default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
+    max_override: Duration,
 }
 
 /// What the commands run on, validated before anything runs.
@@ -126,6 +130,7 @@ impl CommonArgs {
             ),
             default_window: self.default_window.clone(),
             max_bypass: self.max_bypass,
+            max_override: self.max_override,
         };
         let windows = load_windows(&self.windows).context("cannot load windows")?;
         Ok(Config {

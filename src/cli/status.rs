@@ -115,6 +115,10 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)]) -> String {
             None => "-".to_owned(),
         };
         let label = match (state.open, &state.freeze) {
+            (true, _) if state.opened_by.is_some() => {
+                let reason = state.opened_by.as_ref().map_or("", |o| o.reason.as_str());
+                format!("open (override: {reason})")
+            }
             (true, _) => "open".to_owned(),
             (false, Some(f)) => match &f.reason {
                 Some(reason) => format!("frozen ({reason})"),

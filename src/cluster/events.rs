@@ -27,6 +27,7 @@ pub fn event_for(
 ) -> Option<(Event, ObjectReference)> {
     let (reason, action) = match decision.reason {
         Reason::Bypass => ("EmergencyBypass", "Admit"),
+        Reason::Override => ("ReconciliationWindowOverride", "Admit"),
         _ if decision.allowed || request.dry_run => return None,
         Reason::WindowClosed => ("ReconciliationWindowClosed", "Deny"),
         Reason::Frozen => ("ReconciliationWindowFrozen", "Deny"),

@@ -14,6 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use kube::core::admission::{AdmissionRequest, Operation};
 use std::collections::BTreeSet;
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// What a request is about, for messages and the audit record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,7 +61,7 @@ pub fn decide(
 
     // 1. ReconciliationWindow objects are validated, whoever sends them.
     if is_window_request(request) {
-        return outcome.validate_window(request);
+        return outcome.validate_window(request, policy);
     }
 
     // 2. Only Flux is held to windows.
@@ -120,12 +121,12 @@ pub fn decide(
     {
         let message = format!("{} is unchanged: admitted", outcome.subject.display);
         return outcome
-            .with_names(&names, windows, now)
+            .with_names(&names, windows, policy, now)
             .allow(Reason::NoOp, message);
     }
 
     // 5. A window that does not exist denies: a typo must not disable enforcement.
-    let outcome = outcome.with_names(&names, windows, now);
+    let outcome = outcome.with_names(&names, windows, policy, now);
     let unknown: Vec<&str> = outcome
         .windows
         .iter()
@@ -148,18 +149,9 @@ pub fn decide(
         return outcome.deny(Reason::UnknownWindow, message);
     }
 
-    // 6. All governing windows open: admit.
-    if outcome
-        .windows
-        .iter()
-        .all(|w| w.known.as_ref().is_some_and(|k| k.state.open))
-    {
-        let message = format!(
-            "{} is governed by {}",
-            outcome.subject.display,
-            WindowsText(&outcome.windows)
-        );
-        return outcome.allow(Reason::WindowOpen, message);
+    // 6. All governing windows open, by their schedules or by an override: admit.
+    if outcome.windows.iter().all(is_open) {
+        return admit_open(outcome);
     }
 
     // 7. A bypass on the object being written (the old one for DELETE) can admit it.
@@ -221,6 +213,43 @@ pub fn decide(
     }
 }
 
+fn is_open(window: &WindowVerdict) -> bool {
+    window.known.as_ref().is_some_and(|k| k.state.open)
+}
+
+/// Admits a change whose windows are all open: reason `override` (with a warning per
+/// override) when an override is what holds one open.
+fn admit_open(outcome: OutcomeWithWindows) -> Decision {
+    let warnings: Vec<String> = outcome
+        .windows
+        .iter()
+        .filter_map(|w| {
+            let known = w.known.as_ref()?;
+            let o = known.state.opened_by.as_ref()?;
+            Some(format!(
+                "fluxgate: reconciliation window {:?} is opened by an override until {} ({}): {}",
+                w.name,
+                o.end
+                    .with_timezone(&known.time_zone)
+                    .to_rfc3339_opts(SecondsFormat::Secs, true),
+                known.time_zone.name(),
+                o.reason
+            ))
+        })
+        .collect();
+    let message = format!(
+        "{} is governed by {}",
+        outcome.subject.display,
+        WindowsText(&outcome.windows)
+    );
+    if warnings.is_empty() {
+        return outcome.allow(Reason::WindowOpen, message);
+    }
+    let mut decision = outcome.allow(Reason::Override, message);
+    decision.warnings = warnings;
+    decision
+}
+
 /// Builds decisions that share a subject and windows.
 struct Outcome {
     subject: Subject,
@@ -236,16 +265,14 @@ impl Outcome {
         self,
         names: &BTreeSet<String>,
         windows: &WindowSet,
+        policy: &Policy,
         now: DateTime<Utc>,
     ) -> OutcomeWithWindows {
         let windows = names
             .iter()
             .map(|name| WindowVerdict {
                 name: name.clone(),
-                known: windows.get(name).map(|w| KnownWindow {
-                    time_zone: w.time_zone(),
-                    state: w.state_at(now),
-                }),
+                known: windows.get(name).map(|w| known_window(w, policy, now)),
             })
             .collect();
         OutcomeWithWindows {
@@ -269,7 +296,7 @@ impl Outcome {
         }
     }
 
-    fn validate_window(self, request: &AdmissionRequest<Object>) -> Decision {
+    fn validate_window(self, request: &AdmissionRequest<Object>, policy: &Policy) -> Decision {
         // Deleting a window is always allowed: objects naming it are then denied as
         // unknown-window, which fails closed.
         let Some(object) = request
@@ -293,7 +320,11 @@ impl Outcome {
             .and_then(serde_json::from_value::<ReconciliationWindow>)
             .map_err(|e| format!("{}: {e}", self.subject.display))
             .and_then(|w| Window::from_object(&w).map_err(|e| e.to_string()));
-        match parsed {
+        let checked = parsed.and_then(|window| match too_long_override(&window, policy) {
+            Some(problem) => Err(problem),
+            None => Ok(window),
+        });
+        match checked {
             Ok(window) => {
                 let message = format!("ReconciliationWindow {:?} is valid", window.name());
                 self.allow(Reason::ValidWindow, message)
@@ -323,6 +354,41 @@ impl OutcomeWithWindows {
     fn deny(self, reason: Reason, message: String) -> Decision {
         self.decision(false, reason, message)
     }
+}
+
+/// A window's state for a decision. An override longer than `--max-override` (one that never
+/// passed the admission check, e.g. from a file) does not count: fail closed, and say so.
+fn known_window(window: &Window, policy: &Policy, now: DateTime<Utc>) -> KnownWindow {
+    let state = window.state_at(now);
+    match &state.opened_by {
+        Some(o) if o.length() > policy.max_override => KnownWindow {
+            time_zone: window.time_zone(),
+            ignored_override: Some(o.clone()),
+            state: Arc::new(window::evaluate_without_overrides(window, now)),
+        },
+        _ => KnownWindow {
+            time_zone: window.time_zone(),
+            state,
+            ignored_override: None,
+        },
+    }
+}
+
+/// The first override of `window` longer than `--max-override`, as an error naming the field.
+pub fn too_long_override(window: &Window, policy: &Policy) -> Option<String> {
+    let (i, o) = window
+        .overrides()
+        .iter()
+        .enumerate()
+        .find(|(_, o)| o.length() > policy.max_override)?;
+    Some(format!(
+        "ReconciliationWindow {:?}: spec.overrides[{i}]: {} long, more than --max-override {}: \
+         end it at most {} after its start",
+        window.name(),
+        format_duration(o.length()),
+        format_duration(policy.max_override),
+        format_duration(policy.max_override)
+    ))
 }
 
 fn is_window_request(request: &AdmissionRequest<Object>) -> bool {
@@ -402,7 +468,10 @@ fn write_window(f: &mut std::fmt::Formatter<'_>, verdict: &WindowVerdict) -> std
     let state = &known.state;
     write!(f, "{:?}, ", verdict.name)?;
     match &state.freeze {
-        _ if state.open => f.write_str("open ")?,
+        _ if state.open => match &state.opened_by {
+            Some(o) => write!(f, "open by override ({}) ", o.reason)?,
+            None => f.write_str("open ")?,
+        },
         Some(freeze) => match &freeze.reason {
             Some(reason) => write!(f, "frozen ({reason}) and closed ")?,
             None => f.write_str("frozen and closed ")?,
@@ -418,7 +487,16 @@ fn write_window(f: &mut std::fmt::Formatter<'_>, verdict: &WindowVerdict) -> std
             known.time_zone.name()
         ),
         None => f.write_str("with no change in sight"),
+    }?;
+    if let Some(o) = &known.ignored_override {
+        write!(
+            f,
+            " (its override ({}) is ignored: at {} it is longer than --max-override allows)",
+            o.reason,
+            format_duration(o.length())
+        )?;
     }
+    Ok(())
 }
 
 fn quote_list(names: &[&str]) -> String {

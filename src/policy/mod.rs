@@ -12,10 +12,10 @@ mod noop;
 mod response;
 
 pub use bypass::{Bypass, BypassError};
-pub use decide::{FluxOwner, Subject, decide, field_manager};
+pub use decide::{FluxOwner, Subject, decide, field_manager, too_long_override};
 pub use response::{ResponseReview, response};
 
-use crate::window::WindowState;
+use crate::window::{Override, WindowState};
 use chrono::Duration;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -43,6 +43,8 @@ pub struct Policy {
     pub default_window: String,
     /// How far ahead `fluxgate.io/bypass-until` may be.
     pub max_bypass: Duration,
+    /// How long one `spec.overrides` entry may be; a longer one does not open its window.
+    pub max_override: Duration,
 }
 
 impl Policy {
@@ -54,6 +56,7 @@ impl Policy {
         ["kustomize-controller", "helm-controller"];
     pub const DEFAULT_WINDOW: &'static str = "default";
     pub const DEFAULT_MAX_BYPASS_HOURS: i64 = 24;
+    pub const DEFAULT_MAX_OVERRIDE_HOURS: i64 = 24;
 }
 
 impl Default for Policy {
@@ -64,6 +67,7 @@ impl Default for Policy {
             flux_field_managers: Self::DEFAULT_FLUX_FIELD_MANAGERS.map(String::from).to_vec(),
             default_window: Self::DEFAULT_WINDOW.to_owned(),
             max_bypass: Duration::hours(Self::DEFAULT_MAX_BYPASS_HOURS),
+            max_override: Duration::hours(Self::DEFAULT_MAX_OVERRIDE_HOURS),
         }
     }
 }
@@ -84,10 +88,11 @@ pub enum Reason {
     InvalidRequest,
     ValidWindow,
     InvalidWindow,
+    Override,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::NotFlux,
         Reason::NotGoverned,
         Reason::NoOp,
@@ -100,6 +105,7 @@ impl Reason {
         Reason::InvalidRequest,
         Reason::ValidWindow,
         Reason::InvalidWindow,
+        Reason::Override,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +122,7 @@ impl Reason {
             Reason::InvalidRequest => "invalid-request",
             Reason::ValidWindow => "valid-window",
             Reason::InvalidWindow => "invalid-window",
+            Reason::Override => "override",
         }
     }
 }
@@ -138,6 +145,9 @@ pub struct WindowVerdict {
 pub struct KnownWindow {
     pub time_zone: Tz,
     pub state: Arc<WindowState>,
+    /// An override that would have opened the window but is longer than `--max-override`:
+    /// `state` is then the state without overrides.
+    pub ignored_override: Option<Override>,
 }
 
 /// The outcome of one AdmissionRequest.

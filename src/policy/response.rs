@@ -85,7 +85,8 @@ struct StatusOut<'a> {
 struct AuditAnnotations<'a>(&'a Decision);
 
 impl<'a> AuditAnnotations<'a> {
-    /// `decision` and `reason` always; `window` when windows were involved; `bypass-reason`
+    /// `decision` and `reason` always; `window` when windows were involved; `override-reason`
+    /// when an override opened one; `bypass-reason`
     /// and `bypass-until` when the bypass annotations were consulted. In this order.
     fn entries(&self) -> impl Iterator<Item = (&'static str, Cow<'a, str>)> {
         let decision = self.0;
@@ -95,6 +96,7 @@ impl<'a> AuditAnnotations<'a> {
             Some(("decision", Cow::Borrowed(allowed))),
             Some(("reason", Cow::Borrowed(decision.reason.as_str()))),
             (!decision.windows.is_empty()).then(|| ("window", Cow::Owned(window_names(decision)))),
+            override_reason(decision).map(|reason| ("override-reason", Cow::Borrowed(reason))),
             bypass
                 .and_then(|b| b.reason.as_deref())
                 .map(|reason| ("bypass-reason", Cow::Borrowed(reason))),
@@ -111,6 +113,14 @@ impl Serialize for AuditAnnotations<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_map(self.entries())
     }
+}
+
+/// The reason of the (first) override that held a window open.
+fn override_reason(decision: &Decision) -> Option<&str> {
+    decision.windows.iter().find_map(|w| {
+        let state = &w.known.as_ref()?.state;
+        state.opened_by.as_ref().map(|o| o.reason.as_str())
+    })
 }
 
 /// The names of the windows involved, comma-separated.

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::review::review;
+use crate::review::review as review_fn;
 use crate::window::WindowSet;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -425,6 +426,115 @@ fn window_opens_exactly_at_the_open_instant_and_closes_at_the_close_instant() {
     );
 }
 
+// === step 6: overrides ===
+
+/// The example windows, business-hours with an override on Friday 2026-11-27 from 12:00 to
+/// 16:00 Berlin (`hours` long when given).
+fn windows_with_override(hours: i64) -> WindowSet {
+    let end = at("2026-11-27T11:00:00Z") + chrono::Duration::hours(hours);
+    let text = crate::load::EMBEDDED_WINDOWS.replacen(
+        "      reason: Year-end change freeze\n",
+        &format!(
+            "      reason: Year-end change freeze\n  overrides:\n    - start: \"2026-11-27T12:00:00+01:00\"\n      end: \"{}\"\n      reason: CHG-4711 release 2.3\n",
+            end.to_rfc3339()
+        ),
+        1,
+    );
+    WindowSet::from_yaml("windows.yaml", &text).unwrap()
+}
+
+#[test]
+fn an_override_admits_with_its_reason_in_warning_message_and_audit_annotations() {
+    let windows = windows_with_override(4);
+    let review = Review::of(DEPLOYMENT_BUMP);
+    let d = review.decide_with(&windows, &Policy::default(), CLOSED);
+    assert_decision(&d, true, Reason::Override);
+    assert!(d.message.contains("CHG-4711 release 2.3"), "{}", d.message);
+    assert_eq!(
+        d.warnings,
+        [
+            "fluxgate: reconciliation window \"business-hours\" is opened by an override until \
+             2026-11-27T16:00:00+01:00 (Europe/Berlin): CHG-4711 release 2.3"
+        ]
+    );
+    let body = serde_json::to_vec(&review.0).unwrap();
+    let reviewed = review_fn(&body, &windows, &Policy::default(), at(CLOSED)).unwrap();
+    let json = serde_json::to_value(reviewed.response()).unwrap();
+    assert_eq!(
+        json["response"]["auditAnnotations"],
+        json!({
+            "decision": "allow",
+            "reason": "override",
+            "window": "business-hours",
+            "override-reason": "CHG-4711 release 2.3",
+        })
+    );
+    // After the override: closed as before.
+    let d = review.decide_with(&windows, &Policy::default(), "2026-11-27T15:00:00Z");
+    assert_decision(&d, false, Reason::WindowClosed);
+}
+
+#[test]
+fn an_override_admission_has_an_event_with_the_reason() {
+    let windows = windows_with_override(4);
+    let body = serde_json::to_vec(&Review::of(DEPLOYMENT_BUMP).0).unwrap();
+    let reviewed = review_fn(&body, &windows, &Policy::default(), at(CLOSED)).unwrap();
+    let (event, _) =
+        crate::cluster::events::event_for(&reviewed.request, &reviewed.decision).expect("an Event");
+    assert_eq!(event.reason, "ReconciliationWindowOverride");
+    assert!(
+        event.note.unwrap().contains("CHG-4711 release 2.3"),
+        "the note carries the override's reason"
+    );
+}
+
+#[test]
+fn an_override_longer_than_max_override_opens_nothing_and_says_why() {
+    let windows = windows_with_override(30);
+    let d = Review::of(DEPLOYMENT_BUMP).decide_with(&windows, &Policy::default(), CLOSED);
+    assert_decision(&d, false, Reason::WindowClosed);
+    assert!(
+        d.message
+            .contains("override (CHG-4711 release 2.3) is ignored: at 30h"),
+        "{}",
+        d.message
+    );
+    let policy = Policy {
+        max_override: chrono::Duration::hours(48),
+        ..Policy::default()
+    };
+    let d = Review::of(DEPLOYMENT_BUMP).decide_with(&windows, &policy, CLOSED);
+    assert_decision(&d, true, Reason::Override);
+}
+
+#[test]
+fn a_window_object_with_a_too_long_override_is_denied_at_admission() {
+    let review = Review::of(WINDOW_CREATE).with(|r| {
+        r["object"]["spec"]["overrides"] = json!([{
+            "start": "2026-11-27T00:00:00Z",
+            "end": "2026-11-29T00:00:00Z",
+            "reason": "weekend release"
+        }])
+    });
+    let d = review.decide_at(CLOSED);
+    assert_decision(&d, false, Reason::InvalidWindow);
+    assert!(
+        d.message
+            .contains("spec.overrides[0]: 48h long, more than --max-override 24h"),
+        "{}",
+        d.message
+    );
+    let policy = Policy {
+        max_override: chrono::Duration::hours(72),
+        ..Policy::default()
+    };
+    assert_decision(
+        &review.decide_with(&windows(), &policy, CLOSED),
+        true,
+        Reason::ValidWindow,
+    );
+}
+
 // === step 7: bypass ===
 
 fn with_bypass(fixture: &str, which: &str, reason: Option<&str>, until: Option<&str>) -> Review {
@@ -654,7 +764,8 @@ fn every_reason_serialises_as_in_the_specification() {
             "invalid-bypass",
             "invalid-request",
             "valid-window",
-            "invalid-window"
+            "invalid-window",
+            "override"
         ]
     );
 }

@@ -36,6 +36,7 @@ fn mk_record(name: &str) -> AuditRecord {
             since: None,
             next: None,
             time_zone: Some("Europe/Berlin".into()),
+            override_: None,
         }],
         owner: Some(AuditOwner {
             kind: "Kustomization".into(),

@@ -9,7 +9,7 @@ mod set;
 mod state;
 
 pub use set::{Document, WindowSet, WindowSetError, parse_documents};
-pub use state::{WindowState, evaluate};
+pub use state::{WindowState, evaluate, evaluate_without_overrides};
 
 use crate::cron::Cron;
 use crate::duration::parse_duration;
@@ -60,6 +60,11 @@ pub struct WindowSpec {
     /// Periods during which the window is closed whatever the schedules say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freezes: Vec<FreezeSpec>,
+    /// Periods during which the window is open whatever the schedules and (soft) freezes say:
+    /// a planned or emergency release of everything the window governs, from Git. Each is at
+    /// most `--max-override` long (default 24h); remove it once it has passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<OverrideSpec>,
 }
 
 /// Either `open` + `close`, or `start` + `duration`. Crons use the five-field syntax of
@@ -94,6 +99,19 @@ pub struct FreezeSpec {
     pub reason: Option<String>,
 }
 
+/// A period during which the window is open whatever the schedules say: [start, end).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OverrideSpec {
+    /// RFC 3339 instant the override begins (e.g. 2026-12-22T18:00:00+01:00).
+    pub start: String,
+    /// RFC 3339 instant the override ends; after start, at most --max-override later.
+    pub end: String,
+    /// Why the window is opened (required): shown in admission warnings, Events and the audit
+    /// log.
+    pub reason: String,
+}
+
 /// A validated window.
 #[derive(Debug)]
 pub struct Window {
@@ -102,6 +120,7 @@ pub struct Window {
     time_zone: Tz,
     schedules: Vec<Schedule>,
     freezes: Vec<Freeze>,
+    overrides: Vec<Override>,
     /// The state last computed, valid until its next transition.
     cache: arc_swap::ArcSwapOption<state::Cached>,
 }
@@ -121,6 +140,14 @@ pub struct Freeze {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub reason: Option<String>,
+}
+
+/// A period during which the window is open whatever the schedules say.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Override {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub reason: String,
 }
 
 /// Why a window is invalid: names the window and the field.
@@ -230,28 +257,31 @@ impl Window {
         }
         let mut freezes = Vec::with_capacity(spec.freezes.len());
         for (i, f) in spec.freezes.iter().enumerate() {
-            let instant = |field: &str, text: &str| {
-                DateTime::parse_from_rfc3339(text)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|e| {
-                        error(
-                            format!("spec.freezes[{i}].{field}"),
-                            format!("{text:?} is not an RFC 3339 time ({e})"),
-                        )
-                    })
-            };
-            let start = instant("start", &f.start)?;
-            let end = instant("end", &f.end)?;
-            if end <= start {
-                return Err(error(
-                    format!("spec.freezes[{i}].end"),
-                    format!("{:?} is not after start {:?}", f.end, f.start),
-                ));
-            }
+            let (start, end) = span(&format!("spec.freezes[{i}]"), &f.start, &f.end)
+                .map_err(|(field, message)| error(field, message))?;
             freezes.push(Freeze {
                 start,
                 end,
                 reason: f.reason.clone(),
+            });
+        }
+        let mut overrides = Vec::with_capacity(spec.overrides.len());
+        for (i, o) in spec.overrides.iter().enumerate() {
+            let at = format!("spec.overrides[{i}]");
+            let (start, end) =
+                span(&at, &o.start, &o.end).map_err(|(field, message)| error(field, message))?;
+            if o.reason.trim().is_empty() {
+                return Err(error(
+                    format!("{at}.reason"),
+                    "say why the window is opened (it is shown in warnings, Events and the \
+                     audit log)"
+                        .into(),
+                ));
+            }
+            overrides.push(Override {
+                start,
+                end,
+                reason: o.reason.trim().to_owned(),
             });
         }
         Ok(Window {
@@ -260,6 +290,7 @@ impl Window {
             time_zone,
             schedules,
             freezes,
+            overrides,
             cache: Default::default(),
         })
     }
@@ -284,6 +315,10 @@ impl Window {
         &self.freezes
     }
 
+    pub fn overrides(&self) -> &[Override] {
+        &self.overrides
+    }
+
     /// The state at `now`, computed at most once per state: the result is cached until the
     /// next transition, so deciding a request costs an atomic load, not a cron search.
     pub fn state_at(&self, now: DateTime<Utc>) -> Arc<WindowState> {
@@ -296,6 +331,47 @@ impl Window {
         let state = cached.state.clone();
         self.cache.store(Some(Arc::new(cached)));
         state
+    }
+}
+
+/// A `[start, end)` period of a freeze or an override (`at` is its field path): both instants
+/// parsed, end after start. The error is (field, message).
+fn span(
+    at: &str,
+    start: &str,
+    end: &str,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), (String, String)> {
+    let instant = |field: &str, text: &str| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| {
+                (
+                    format!("{at}.{field}"),
+                    format!("{text:?} is not an RFC 3339 time ({e})"),
+                )
+            })
+    };
+    let from = instant("start", start)?;
+    let until = instant("end", end)?;
+    if until <= from {
+        return Err((
+            format!("{at}.end"),
+            format!("{end:?} is not after start {start:?}"),
+        ));
+    }
+    Ok((from, until))
+}
+
+// === impl Override ===
+
+impl Override {
+    /// An override covers `[start, end)`.
+    pub fn covers(&self, t: DateTime<Utc>) -> bool {
+        self.start <= t && t < self.end
+    }
+
+    pub fn length(&self) -> Duration {
+        self.end - self.start
     }
 }
 

@@ -1,14 +1,15 @@
 //! Whether a window is open at an instant, since when, and until when.
 //!
-//! A window's effective state is "some schedule open and no freeze active". Each part (a
-//! schedule or a freeze) changes state only at its own instants, so the effective state can
+//! A window's effective state is "some schedule open and no freeze active, or an override
+//! active". Each part (a schedule, a freeze or an override) changes state only at its own
+//! instants, so the effective state can
 //! only change at one of them: `next` walks forward from part change to part change until the
 //! effective state differs, `since` walks backward the same way. This looks past freezes and
 //! through schedules that overlap or abut without special cases.
 //!
 //! Pure: the instant is always an argument.
 
-use super::{Freeze, Schedule, Window};
+use super::{Freeze, Override, Schedule, Window};
 use crate::cron::SEARCH_HORIZON_DAYS;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -27,26 +28,44 @@ pub struct WindowState {
     pub since: Option<DateTime<Utc>>,
     /// When the state changes next; `None` when it does not change within the search horizon.
     pub next: Option<DateTime<Utc>>,
-    /// The freeze in force, if any (the window is then closed).
+    /// The freeze in force, if any (the window is then closed, unless an override opens it).
     pub freeze: Option<Freeze>,
+    /// The override that holds the window open when the schedules and freezes alone would
+    /// close it; `None` when the window is closed or open by its schedules.
+    pub opened_by: Option<Override>,
 }
 
 /// Computes the state of `window` at `t` from scratch.
 pub fn evaluate(window: &Window, t: DateTime<Utc>) -> WindowState {
-    evaluate_with_reach(window, t).0
+    evaluate_with_reach(Evaluator::new(window), t).0
+}
+
+/// The state at `t` as if the window had no overrides: what a decision falls back on when an
+/// override is longer than the policy allows.
+pub fn evaluate_without_overrides(window: &Window, t: DateTime<Utc>) -> WindowState {
+    let eval = Evaluator {
+        window,
+        overrides: &[],
+    };
+    evaluate_with_reach(eval, t).0
 }
 
 /// The state at `t`, and the instant up to which it is known not to change: `next` when there
 /// is one, else how far the walk looked (the horizon, or less when a walk gave up).
-fn evaluate_with_reach(window: &Window, t: DateTime<Utc>) -> (WindowState, DateTime<Utc>) {
-    let eval = Evaluator { window };
+fn evaluate_with_reach(eval: Evaluator<'_>, t: DateTime<Utc>) -> (WindowState, DateTime<Utc>) {
     let open = eval.open_at(t);
     let (next, reach) = eval.next(t, open);
+    let opened_by = if open && !eval.scheduled_open_at(t) {
+        eval.overrides.iter().find(|o| o.covers(t)).cloned()
+    } else {
+        None
+    };
     let state = WindowState {
         open,
         since: eval.since(t, open),
         next,
-        freeze: window.freezes.iter().find(|f| f.covers(t)).cloned(),
+        freeze: eval.window.freezes.iter().find(|f| f.covers(t)).cloned(),
+        opened_by,
     };
     (state, reach)
 }
@@ -61,11 +80,26 @@ pub(super) struct Cached {
 
 impl Cached {
     pub(super) fn compute(window: &Window, t: DateTime<Utc>) -> Self {
-        let (state, reach) = evaluate_with_reach(window, t);
+        let (state, reach) = evaluate_with_reach(Evaluator::new(window), t);
         // The frozen/closed distinction can change without the effective state changing (a
         // freeze starting while the schedules are closed): end the cache at freeze edges too.
         let freeze_edge = window.freezes.iter().filter_map(|f| f.next_change(t)).min();
-        let until = freeze_edge.map_or(reach, |edge| edge.min(reach));
+        // Likewise whether an override is what holds it open: that changes at override edges
+        // and, while one is in force, whenever the schedules alone open or close.
+        let override_edge = window
+            .overrides
+            .iter()
+            .filter_map(|o| span_next_change(o.start, o.end, t))
+            .min();
+        let scheduled_edge = if window.overrides.iter().any(|o| o.covers(t)) {
+            evaluate_without_overrides(window, t).next
+        } else {
+            None
+        };
+        let until = [freeze_edge, override_edge, scheduled_edge]
+            .into_iter()
+            .flatten()
+            .fold(reach, DateTime::min);
         Cached {
             from: t,
             until,
@@ -80,14 +114,28 @@ impl Cached {
 
 struct Evaluator<'a> {
     window: &'a Window,
+    /// The overrides that count (all of the window's, or none).
+    overrides: &'a [Override],
 }
 
-impl Evaluator<'_> {
+impl<'a> Evaluator<'a> {
+    fn new(window: &'a Window) -> Self {
+        Evaluator {
+            window,
+            overrides: &window.overrides,
+        }
+    }
+
     fn tz(&self) -> Tz {
         self.window.time_zone
     }
 
     fn open_at(&self, t: DateTime<Utc>) -> bool {
+        self.scheduled_open_at(t) || self.overrides.iter().any(|o| o.covers(t))
+    }
+
+    /// Open by the schedules and freezes alone.
+    fn scheduled_open_at(&self, t: DateTime<Utc>) -> bool {
         self.window
             .schedules
             .iter()
@@ -95,27 +143,42 @@ impl Evaluator<'_> {
             && !self.window.freezes.iter().any(|f| f.covers(t))
     }
 
-    /// The next part change after `x`, for part `i` (schedules first, then freezes).
+    /// The next part change after `x`, for part `i` (schedules first, then freezes, then
+    /// overrides).
     fn part_next(&self, i: usize, x: DateTime<Utc>, limit: DateTime<Utc>) -> Next {
-        let schedules = &self.window.schedules;
-        match schedules.get(i) {
+        match self.window.schedules.get(i) {
             Some(schedule) => schedule.next_change(self.tz(), x, limit),
-            None => self.window.freezes[i - schedules.len()]
-                .next_change(x)
-                .map_or(Next::Never, Next::At),
+            None => {
+                let (start, end) = self.span(i);
+                span_next_change(start, end, x).map_or(Next::Never, Next::At)
+            }
         }
     }
 
     fn part_run_start(&self, i: usize, x: DateTime<Utc>, limit: DateTime<Utc>) -> RunStart {
-        let schedules = &self.window.schedules;
-        match schedules.get(i) {
+        match self.window.schedules.get(i) {
             Some(schedule) => schedule.run_start(self.tz(), x, limit),
-            None => self.window.freezes[i - schedules.len()].run_start(x),
+            None => {
+                let (start, end) = self.span(i);
+                span_run_start(start, end, x)
+            }
+        }
+    }
+
+    /// The period of part `i`, a freeze or an override.
+    fn span(&self, i: usize) -> (DateTime<Utc>, DateTime<Utc>) {
+        let i = i - self.window.schedules.len();
+        match self.window.freezes.get(i) {
+            Some(f) => (f.start, f.end),
+            None => {
+                let o = &self.overrides[i - self.window.freezes.len()];
+                (o.start, o.end)
+            }
         }
     }
 
     fn parts(&self) -> usize {
-        self.window.schedules.len() + self.window.freezes.len()
+        self.window.schedules.len() + self.window.freezes.len() + self.overrides.len()
     }
 
     /// The next effective change after `t`, and how far the state is known: see
@@ -194,7 +257,8 @@ impl Evaluator<'_> {
     /// over every change of the other schedules at once, so a window kept open for months by
     /// one schedule while others change hourly is walked in one step, not thousands.
     fn open_run_back(&self, starts: &[RunStart], x: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let (schedules, freezes) = starts.split_at(self.window.schedules.len());
+        let (schedules, rest) = starts.split_at(self.window.schedules.len());
+        let (freezes, overrides) = rest.split_at(self.window.freezes.len());
         // The earliest run start among the open schedules; `None` when one has been open since
         // before anyone can tell.
         let mut covered_since: Option<Option<DateTime<Utc>>> = None;
@@ -209,14 +273,19 @@ impl Evaluator<'_> {
         let Some(covered_since) = covered_since else {
             return latest_start(starts);
         };
-        covered_since.max(last_freeze_end)
+        // No override may change within the run either: one ending would not close the window
+        // (the schedule holds it open) but one starting during a freeze would have opened it.
+        let last_override_change = overrides.iter().filter_map(RunStart::instant).max();
+        covered_since.max(last_freeze_end).max(last_override_change)
     }
 
     /// How far back from `x` (where the window is closed) it stays closed for certain: to the
-    /// start of the freezes in force, if any, whatever the schedules did meanwhile; else to the
-    /// latest change of any part.
+    /// start of the freezes in force, if any, whatever the schedules did meanwhile (but not
+    /// past an override's end); else to the latest change of any part.
     fn closed_run_back(&self, starts: &[RunStart], x: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let freezes = &starts[self.window.schedules.len()..];
+        let rest = &starts[self.window.schedules.len()..];
+        let (freezes, overrides) = rest.split_at(self.window.freezes.len());
+        let last_override_change = overrides.iter().filter_map(RunStart::instant).max();
         let frozen_since = self
             .window
             .freezes
@@ -224,7 +293,8 @@ impl Evaluator<'_> {
             .zip(freezes)
             .filter(|(freeze, _)| freeze.covers(x))
             .filter_map(|(_, start)| start.instant())
-            .min();
+            .min()
+            .map(|since| last_override_change.map_or(since, |c| since.max(c)));
         frozen_since.or_else(|| latest_start(starts))
     }
 }
@@ -398,22 +468,32 @@ impl Freeze {
     }
 
     fn next_change(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        if t < self.start {
-            Some(self.start)
-        } else if t < self.end {
-            Some(self.end)
-        } else {
-            None
-        }
+        span_next_change(self.start, self.end, t)
     }
+}
 
-    fn run_start(&self, t: DateTime<Utc>) -> RunStart {
-        if t < self.start {
-            RunStart::Always
-        } else if t < self.end {
-            RunStart::At(self.start)
-        } else {
-            RunStart::At(self.end)
-        }
+/// The next change after `t` of a part that is active on `[start, end)`.
+fn span_next_change(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    t: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if t < start {
+        Some(start)
+    } else if t < end {
+        Some(end)
+    } else {
+        None
+    }
+}
+
+/// Where the run containing `t` of a part active on `[start, end)` began.
+fn span_run_start(start: DateTime<Utc>, end: DateTime<Utc>, t: DateTime<Utc>) -> RunStart {
+    if t < start {
+        RunStart::Always
+    } else if t < end {
+        RunStart::At(start)
+    } else {
+        RunStart::At(end)
     }
 }

@@ -393,6 +393,135 @@ fn a_window_whose_schedules_never_open_again_reports_no_next() {
     );
 }
 
+// === overrides ===
+
+/// business-hours with an override for a Friday-evening release.
+const FRIDAY_RELEASE: &str = r#"
+overrides:
+  - start: "2026-11-27T18:00:00+01:00"
+    end: "2026-11-27T22:00:00+01:00"
+    reason: "CHG-4711 release 2.3"
+"#;
+
+#[test]
+fn an_override_opens_a_closed_window_on_its_period() {
+    let w = mk_window(&format!("{BUSINESS_HOURS}{FRIDAY_RELEASE}"));
+    // Before: closed since Thursday 17:00, until the override starts.
+    assert_eq!(
+        state(&w, "2026-11-27T16:59:00Z"),
+        (
+            false,
+            some("2026-11-26T16:00:00Z"),
+            some("2026-11-27T17:00:00Z")
+        )
+    );
+    // During: open by the override, which the state names.
+    let s = evaluate(&w, utc("2026-11-27T17:00:00Z"));
+    assert!(s.open);
+    assert_eq!(s.since, Some(utc("2026-11-27T17:00:00Z")));
+    assert_eq!(s.next, Some(utc("2026-11-27T21:00:00Z")));
+    assert_eq!(s.opened_by.as_ref().unwrap().reason, "CHG-4711 release 2.3");
+    // At its end: closed again until Monday 08:00.
+    assert_eq!(
+        state(&w, "2026-11-27T21:00:00Z"),
+        (
+            false,
+            some("2026-11-27T21:00:00Z"),
+            some("2026-11-30T07:00:00Z")
+        )
+    );
+}
+
+#[test]
+fn an_override_while_the_schedules_are_open_changes_nothing() {
+    // Thursday 10:00 to 18:00: open by the schedule until 17:00, not by the override.
+    let w = mk_window(&format!(
+        "{BUSINESS_HOURS}overrides: [{{start: '2026-11-26T10:00:00+01:00', end: \
+         '2026-11-26T18:00:00+01:00', reason: r}}]"
+    ));
+    let s = evaluate(&w, utc("2026-11-26T10:00:00Z"));
+    assert!(s.open && s.opened_by.is_none());
+    assert_eq!(s.next, Some(utc("2026-11-26T17:00:00Z")));
+    // After 17:00 the override alone holds it open, until 18:00: open since Monday 08:00.
+    let s = evaluate(&w, utc("2026-11-26T16:30:00Z"));
+    assert_eq!(s.opened_by.as_ref().map(|o| o.reason.as_str()), Some("r"));
+    assert_eq!(s.since, Some(utc("2026-11-23T07:00:00Z")));
+    assert_eq!(s.next, Some(utc("2026-11-26T17:00:00Z")));
+}
+
+#[test]
+fn an_override_opens_a_window_during_a_soft_freeze() {
+    let w = mk_window(&format!(
+        "{BUSINESS_HOURS}overrides: [{{start: '2026-12-22T09:00:00+01:00', end: \
+         '2026-12-22T11:00:00+01:00', reason: outage fix}}]"
+    ));
+    let s = evaluate(&w, utc("2026-12-22T08:30:00Z"));
+    assert!(s.open);
+    assert!(s.freeze.is_some());
+    assert_eq!(s.next, Some(utc("2026-12-22T10:00:00Z")));
+    // Closed again when it ends; the freeze still holds until 2027-01-04.
+    assert_eq!(
+        state(&w, "2026-12-22T10:00:00Z"),
+        (
+            false,
+            some("2026-12-22T10:00:00Z"),
+            some("2027-01-04T07:00:00Z")
+        )
+    );
+}
+
+#[test]
+fn an_expired_override_is_harmless() {
+    let w = mk_window(&format!(
+        "{BUSINESS_HOURS}overrides: [{{start: '2026-01-02T09:00:00Z', end: \
+         '2026-01-02T10:00:00Z', reason: old}}]"
+    ));
+    let plain = mk_window(BUSINESS_HOURS);
+    for t in ["2026-11-27T12:00:00Z", "2026-11-26T12:00:00Z"] {
+        assert_eq!(evaluate(&w, utc(t)), evaluate(&plain, utc(t)), "{t}");
+    }
+}
+
+#[test]
+fn invalid_overrides_name_the_field() {
+    let cases = [
+        (
+            "overrides: [{start: '2026-11-27T18:00:00Z', end: '2026-11-27T17:00:00Z', reason: r}]",
+            "spec.overrides[0].end: \"2026-11-27T17:00:00Z\" is not after start",
+        ),
+        (
+            "overrides: [{start: '2026-11-27T18:00:00Z', end: '2026-11-27T19:00:00Z', reason: ' '}]",
+            "spec.overrides[0].reason: say why",
+        ),
+        (
+            "overrides: [{start: 'friday', end: '2026-11-27T19:00:00Z', reason: r}]",
+            "spec.overrides[0].start: \"friday\"",
+        ),
+    ];
+    for (overrides, want) in cases {
+        let err = try_window(&format!("{BUSINESS_HOURS}{overrides}")).unwrap_err();
+        assert!(err.contains(want), "{overrides}: {err}");
+    }
+    // The reason is required.
+    let err = try_window(&format!(
+        "{BUSINESS_HOURS}overrides: [{{start: '2026-11-27T18:00:00Z', end: '2026-11-27T19:00:00Z'}}]"
+    ))
+    .unwrap_err();
+    assert!(err.contains("reason"), "{err}");
+}
+
+#[test]
+fn the_cache_ends_when_an_override_starts_holding_the_window_open() {
+    // Open by the schedule until 17:00, by the override after: the state itself does not
+    // change at 17:00, but what holds it open does.
+    let w = mk_window(&format!(
+        "{BUSINESS_HOURS}overrides: [{{start: '2026-11-26T10:00:00+01:00', end: \
+         '2026-11-26T18:00:00+01:00', reason: r}}]"
+    ));
+    assert!(w.state_at(utc("2026-11-26T15:00:00Z")).opened_by.is_none());
+    assert!(w.state_at(utc("2026-11-26T16:30:00Z")).opened_by.is_some());
+}
+
 // === cache ===
 
 #[test]
@@ -427,13 +556,15 @@ mod since_and_next {
     use super::*;
     use proptest::prelude::*;
 
-    /// The effective state by definition: some schedule open and no freeze covering `t`.
+    /// The effective state by definition: some schedule open and no freeze covering `t`, or
+    /// an override covering it.
     fn open_at(window: &Window, t: DateTime<Utc>) -> bool {
-        window
+        (window
             .schedules
             .iter()
             .any(|s| s.open_at(window.time_zone, t))
-            && !window.freezes.iter().any(|f| f.covers(t))
+            && !window.freezes.iter().any(|f| f.covers(t)))
+            || window.overrides.iter().any(|o| o.covers(t))
     }
 
     fn schedule() -> impl Strategy<Value = String> {
@@ -466,15 +597,27 @@ mod since_and_next {
                 (start + Duration::days(days)).to_rfc3339()
             )
         });
+        let an_override = (0i64..800 * 24, 1i64..30).prop_map(|(hour, hours)| {
+            let start = utc("2026-01-01T00:00:00Z") + Duration::hours(hour);
+            format!(
+                "  - start: \"{}\"\n    end: \"{}\"\n    reason: r\n",
+                start.to_rfc3339(),
+                (start + Duration::hours(hours)).to_rfc3339()
+            )
+        });
         (
             zone,
             prop::collection::vec(schedule(), 1..4),
             prop::collection::vec(freeze, 0..2),
+            prop::collection::vec(an_override, 0..3),
         )
-            .prop_map(|(zone, schedules, freezes)| {
+            .prop_map(|(zone, schedules, freezes, overrides)| {
                 let mut spec = format!("timeZone: {zone}\nschedules:\n{}", schedules.concat());
                 if !freezes.is_empty() {
                     spec.push_str(&format!("freezes:\n{}", freezes.concat()));
+                }
+                if !overrides.is_empty() {
+                    spec.push_str(&format!("overrides:\n{}", overrides.concat()));
                 }
                 mk_window(&spec)
             })
@@ -496,7 +639,11 @@ mod since_and_next {
             if let Some(since) = state.since {
                 prop_assert!(since <= t);
                 prop_assert_ne!(open_at(&window, since - ns), state.open, "just before since {}", since);
-                let edges = window.freezes.iter().flat_map(|f| [f.start, f.end - ns]);
+                let edges = window
+                    .freezes
+                    .iter()
+                    .flat_map(|f| [f.start, f.end - ns])
+                    .chain(window.overrides.iter().flat_map(|o| [o.start, o.end - ns]));
                 let within = samples
                     .iter()
                     .map(|f| since + Duration::seconds(((t - since).num_seconds() as f64 * f) as i64))
