@@ -120,10 +120,17 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)]) -> String {
                 format!("open (override: {reason})")
             }
             (true, _) => "open".to_owned(),
-            (false, Some(f)) => match &f.reason {
-                Some(reason) => format!("frozen ({reason})"),
-                None => "frozen".to_owned(),
-            },
+            (false, Some(f)) => {
+                let frozen = if f.allow_bypass {
+                    "frozen"
+                } else {
+                    "hard-frozen"
+                };
+                match &f.reason {
+                    Some(reason) => format!("{frozen} ({reason})"),
+                    None => frozen.to_owned(),
+                }
+            }
             (false, None) => "closed".to_owned(),
         };
         rows.push([

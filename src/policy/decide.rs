@@ -154,27 +154,52 @@ pub fn decide(
         return admit_open(outcome);
     }
 
-    // 7. A bypass on the object being written (the old one for DELETE) can admit it.
+    // 7. A bypass on the object being written (the old one for DELETE) can admit it, except
+    //    during a hard freeze. 8. Otherwise deny.
     let target = if request.operation == Operation::Delete {
         old
     } else {
         new
     };
     let bypass = target.and_then(|o| Bypass::from_annotations(o.annotations.as_ref()?));
+    decide_closed(outcome, bypass, policy, now)
+}
+
+/// Steps 7 and 8: some governing window is closed. A valid bypass admits, an invalid one
+/// denies saying what is wrong, none denies with the bypass hint; during a hard freeze no
+/// bypass admits and the denial says so.
+fn decide_closed(
+    outcome: OutcomeWithWindows,
+    bypass: Option<Bypass>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Decision {
     // The message grows from here in place: one allocation on every denial.
-    let mut closed = String::with_capacity(512);
+    let mut message = String::with_capacity(512);
     let _ = write!(
-        closed,
+        message,
         "{} is governed by {}",
         outcome.subject.display,
         WindowsText(&outcome.windows)
     );
-    let frozen = outcome
-        .windows
-        .iter()
-        .any(|w| w.known.as_ref().is_some_and(|k| k.state.freeze.is_some()));
+    let freezes = || {
+        outcome
+            .windows
+            .iter()
+            .filter_map(|w| Some((&w.name, w.known.as_ref()?.state.freeze.as_ref()?)))
+    };
+    let frozen = freezes().next().is_some();
+    if let Some((name, _)) = freezes().find(|(_, f)| !f.allow_bypass) {
+        let _ = write!(
+            message,
+            "; window {name:?} is in a hard freeze (allowBypass: false): bypass annotations and \
+             overrides are refused until it ends"
+        );
+        let mut decision = outcome.deny(Reason::Frozen, message);
+        decision.bypass = bypass;
+        return decision;
+    }
     let Some(bypass) = bypass else {
-        let mut message = closed;
         let _ = write!(
             message,
             "; to ship an emergency change now, set the annotations \
@@ -196,7 +221,6 @@ pub fn decide(
                 "fluxgate: emergency bypass of a closed reconciliation window until {until_text}: {}",
                 bypass.reason.as_deref().unwrap_or_default().trim()
             );
-            let mut message = closed;
             let _ = write!(message, "; admitted by emergency bypass until {until_text}");
             let mut decision = outcome.allow(Reason::Bypass, message);
             decision.warnings.push(warning);
@@ -204,7 +228,6 @@ pub fn decide(
             decision
         }
         Err(problem) => {
-            let mut message = closed;
             let _ = write!(message, "; the emergency bypass is invalid: {problem}");
             let mut decision = outcome.deny(Reason::InvalidBypass, message);
             decision.bypass = Some(bypass);
@@ -360,6 +383,14 @@ impl OutcomeWithWindows {
 /// passed the admission check, e.g. from a file) does not count: fail closed, and say so.
 fn known_window(window: &Window, policy: &Policy, now: DateTime<Utc>) -> KnownWindow {
     let state = window.state_at(now);
+    if state.freeze.as_ref().is_some_and(|f| !f.allow_bypass) {
+        // An override in force does not open a hard freeze: name it in the denial.
+        return KnownWindow {
+            time_zone: window.time_zone(),
+            ignored_override: window.overrides().iter().find(|o| o.covers(now)).cloned(),
+            state,
+        };
+    }
     match &state.opened_by {
         Some(o) if o.length() > policy.max_override => KnownWindow {
             time_zone: window.time_zone(),
@@ -472,10 +503,13 @@ fn write_window(f: &mut std::fmt::Formatter<'_>, verdict: &WindowVerdict) -> std
             Some(o) => write!(f, "open by override ({}) ", o.reason)?,
             None => f.write_str("open ")?,
         },
-        Some(freeze) => match &freeze.reason {
-            Some(reason) => write!(f, "frozen ({reason}) and closed ")?,
-            None => f.write_str("frozen and closed ")?,
-        },
+        Some(freeze) => {
+            let hard = if freeze.allow_bypass { "" } else { "hard-" };
+            match &freeze.reason {
+                Some(reason) => write!(f, "{hard}frozen ({reason}) and closed ")?,
+                None => write!(f, "{hard}frozen and closed ")?,
+            }
+        }
         None => f.write_str("closed ")?,
     }
     match state.next {
@@ -488,13 +522,19 @@ fn write_window(f: &mut std::fmt::Formatter<'_>, verdict: &WindowVerdict) -> std
         ),
         None => f.write_str("with no change in sight"),
     }?;
-    if let Some(o) = &known.ignored_override {
-        write!(
+    match &known.ignored_override {
+        Some(o) if state.freeze.as_ref().is_some_and(|f| !f.allow_bypass) => write!(
+            f,
+            " (its override ({}) is refused during a hard freeze)",
+            o.reason
+        )?,
+        Some(o) => write!(
             f,
             " (its override ({}) is ignored: at {} it is longer than --max-override allows)",
             o.reason,
             format_duration(o.length())
-        )?;
+        )?,
+        None => {}
     }
     Ok(())
 }

@@ -535,6 +535,75 @@ fn a_window_object_with_a_too_long_override_is_denied_at_admission() {
     );
 }
 
+// === hard freezes ===
+
+/// The example windows with the year-end freeze made hard, and an override during it.
+fn windows_with_hard_freeze() -> WindowSet {
+    let text = crate::load::EMBEDDED_WINDOWS.replacen(
+        "      reason: Year-end change freeze\n",
+        "      reason: Year-end change freeze\n      allowBypass: false\n  overrides:\n    - start: 2026-12-22T09:00:00\n      end: 2026-12-22T13:00:00\n      reason: outage fix\n",
+        1,
+    );
+    WindowSet::from_yaml("windows.yaml", &text).unwrap()
+}
+
+#[test]
+fn a_hard_freeze_refuses_bypasses_and_overrides_and_says_so() {
+    let windows = windows_with_hard_freeze();
+    let policy = Policy::default();
+    let d = with_bypass(
+        DEPLOYMENT_BUMP,
+        "object",
+        Some("outage"),
+        Some("2026-12-22T12:00:00+01:00"),
+    )
+    .decide_with(&windows, &policy, FROZEN);
+    assert_decision(&d, false, Reason::Frozen);
+    assert!(
+        d.message.contains(
+            "window \"business-hours\" is in a hard freeze (allowBypass: false): bypass \
+             annotations and overrides are refused until it ends"
+        ),
+        "{}",
+        d.message
+    );
+    assert!(
+        d.message.contains(
+            "hard-frozen (Year-end change freeze) and closed until 2027-01-04T08:00:00+01:00"
+        ),
+        "{}",
+        d.message
+    );
+    assert!(
+        d.message
+            .contains("its override (outage fix) is refused during a hard freeze"),
+        "{}",
+        d.message
+    );
+    assert!(
+        !d.message.contains("to ship an emergency change now"),
+        "{}",
+        d.message
+    );
+    assert!(d.bypass.is_some(), "the refused bypass is recorded");
+    // Without a bypass: the same denial, no bypass hint.
+    let d = Review::of(DEPLOYMENT_BUMP).decide_with(&windows, &policy, FROZEN);
+    assert_decision(&d, false, Reason::Frozen);
+    assert!(d.message.contains("hard freeze"), "{}", d.message);
+}
+
+#[test]
+fn a_soft_freeze_lets_an_override_open_the_window() {
+    let text = crate::load::EMBEDDED_WINDOWS.replacen(
+        "      reason: Year-end change freeze\n",
+        "      reason: Year-end change freeze\n  overrides:\n    - start: 2026-12-22T09:00:00\n      end: 2026-12-22T13:00:00\n      reason: outage fix\n",
+        1,
+    );
+    let windows = WindowSet::from_yaml("windows.yaml", &text).unwrap();
+    let d = Review::of(DEPLOYMENT_BUMP).decide_with(&windows, &Policy::default(), FROZEN);
+    assert_decision(&d, true, Reason::Override);
+}
+
 // === step 7: bypass ===
 
 fn with_bypass(fixture: &str, which: &str, reason: Option<&str>, until: Option<&str>) -> Review {

@@ -9,11 +9,13 @@ mod set;
 mod state;
 
 pub use set::{Document, WindowSet, WindowSetError, parse_documents};
-pub use state::{WindowState, evaluate, evaluate_without_overrides};
+pub use state::{ActiveFreeze, WindowState, evaluate, evaluate_without_overrides};
 
 use crate::cron::Cron;
 use crate::duration::parse_duration;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{
+    DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
+};
 use chrono_tz::Tz;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -86,26 +88,41 @@ pub struct ScheduleSpec {
     pub duration: Option<String>,
 }
 
-/// A period during which the window is closed, whatever the schedules say: [start, end).
+/// A period during which the window is closed, whatever the schedules say: either `start` and
+/// `end` ([start, end)), or `schedule` and `duration` (recurring: from each fire, for that long).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FreezeSpec {
-    /// RFC 3339 instant the freeze begins (e.g. 2026-12-20T00:00:00+01:00).
-    pub start: String,
-    /// RFC 3339 instant the freeze ends; after start.
-    pub end: String,
+    /// When the freeze begins: RFC 3339 (2026-12-24T00:00:00+01:00), a local time in timeZone
+    /// (2026-12-24T00:00:00) or a date, meaning its midnight in timeZone (2026-12-24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// When the freeze ends, after start; the same forms as start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// Cron, in timeZone: a recurring freeze begins at each fire (e.g. "0 15 * * FRI").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// How long each recurring freeze lasts, in elapsed time (e.g. 65h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
     /// Shown in denials and `fluxgate status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// false: a hard freeze, during which bypass annotations and overrides are refused too.
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_bypass: Option<bool>,
 }
 
 /// A period during which the window is open whatever the schedules say: [start, end).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OverrideSpec {
-    /// RFC 3339 instant the override begins (e.g. 2026-12-22T18:00:00+01:00).
+    /// When the override begins: RFC 3339 (2026-12-22T18:00:00+01:00), a local time in
+    /// timeZone (2026-12-22T18:00:00) or a date, meaning its midnight in timeZone.
     pub start: String,
-    /// RFC 3339 instant the override ends; after start, at most --max-override later.
+    /// When the override ends, after start and at most --max-override later; the same forms.
     pub end: String,
     /// Why the window is opened (required): shown in admission warnings, Events and the audit
     /// log.
@@ -137,9 +154,23 @@ pub enum Schedule {
 /// A period during which the window is closed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Freeze {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
+    pub times: FreezeTimes,
     pub reason: Option<String>,
+    /// False for a hard freeze: bypasses and overrides are refused during it.
+    pub allow_bypass: bool,
+}
+
+/// When a freeze is in force.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FreezeTimes {
+    /// Once, on `[start, end)`.
+    Once {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+    /// From each fire of `schedule` for `duration`: a start/duration schedule, frozen where
+    /// that would be open.
+    Recurring(Schedule),
 }
 
 /// A period during which the window is open whatever the schedules say.
@@ -210,22 +241,7 @@ impl Window {
                 },
                 (None, None, Some(start), Some(duration)) => Schedule::StartDuration {
                     start: cron(at(".start"), start)?,
-                    duration: parse_duration(duration)
-                        .map_err(|e| e.to_string())
-                        .and_then(|d| {
-                            // Longer runs cannot be evaluated: the state walks look ten years
-                            // ahead, and `9999999999h` panicked past chrono's range (found
-                            // triaging fuzz/fuzz_targets/windows_yaml.rs inputs).
-                            let most = Duration::days(crate::cron::SEARCH_HORIZON_DAYS);
-                            if d > most {
-                                return Err(format!(
-                                    "{duration:?} is longer than the {}h (ten years) fluxgate \
-                                     looks ahead",
-                                    most.num_hours()
-                                ));
-                            }
-                            Ok(d)
-                        })
+                    duration: run_length(duration)
                         .map_err(|message| error(at(".duration"), message))?,
                 },
                 (None, Some(_), None, None) => {
@@ -257,19 +273,40 @@ impl Window {
         }
         let mut freezes = Vec::with_capacity(spec.freezes.len());
         for (i, f) in spec.freezes.iter().enumerate() {
-            let (start, end) = span(&format!("spec.freezes[{i}]"), &f.start, &f.end)
-                .map_err(|(field, message)| error(field, message))?;
+            let at = format!("spec.freezes[{i}]");
+            let times = match (&f.start, &f.end, &f.schedule, &f.duration) {
+                (Some(start), Some(end), None, None) => {
+                    let (start, end) = span(time_zone, &at, start, end)
+                        .map_err(|(field, message)| error(field, message))?;
+                    FreezeTimes::Once { start, end }
+                }
+                (None, None, Some(schedule), Some(duration)) => {
+                    FreezeTimes::Recurring(Schedule::StartDuration {
+                        start: cron(format!("{at}.schedule"), schedule)?,
+                        duration: run_length(duration)
+                            .map_err(|message| error(format!("{at}.duration"), message))?,
+                    })
+                }
+                _ => {
+                    return Err(error(
+                        at,
+                        "give either start and end (a one-off freeze), or schedule and duration \
+                         (a recurring one, e.g. schedule: \"0 15 * * FRI\", duration: 65h)"
+                            .into(),
+                    ));
+                }
+            };
             freezes.push(Freeze {
-                start,
-                end,
+                times,
                 reason: f.reason.clone(),
+                allow_bypass: f.allow_bypass.unwrap_or(true),
             });
         }
         let mut overrides = Vec::with_capacity(spec.overrides.len());
         for (i, o) in spec.overrides.iter().enumerate() {
             let at = format!("spec.overrides[{i}]");
-            let (start, end) =
-                span(&at, &o.start, &o.end).map_err(|(field, message)| error(field, message))?;
+            let (start, end) = span(time_zone, &at, &o.start, &o.end)
+                .map_err(|(field, message)| error(field, message))?;
             if o.reason.trim().is_empty() {
                 return Err(error(
                     format!("{at}.reason"),
@@ -334,25 +371,32 @@ impl Window {
     }
 }
 
-/// A `[start, end)` period of a freeze or an override (`at` is its field path): both instants
-/// parsed, end after start. The error is (field, message).
+/// The duration of a start/duration schedule or a recurring freeze.
+fn run_length(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text).map_err(|e| e.to_string())?;
+    // Longer runs cannot be evaluated: the state walks look ten years ahead, and
+    // `9999999999h` panicked past chrono's range (found triaging
+    // fuzz/fuzz_targets/windows_yaml.rs inputs).
+    let most = Duration::days(crate::cron::SEARCH_HORIZON_DAYS);
+    if d > most {
+        return Err(format!(
+            "{text:?} is longer than the {}h (ten years) fluxgate looks ahead",
+            most.num_hours()
+        ));
+    }
+    Ok(d)
+}
+
+/// A `[start, end)` period of a freeze or an override (`at` is its field path): both times
+/// parsed (see [`parse_time`]), end after start. The error is (field, message).
 fn span(
+    tz: Tz,
     at: &str,
     start: &str,
     end: &str,
 ) -> Result<(DateTime<Utc>, DateTime<Utc>), (String, String)> {
-    let instant = |field: &str, text: &str| {
-        DateTime::parse_from_rfc3339(text)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| {
-                (
-                    format!("{at}.{field}"),
-                    format!("{text:?} is not an RFC 3339 time ({e})"),
-                )
-            })
-    };
-    let from = instant("start", start)?;
-    let until = instant("end", end)?;
+    let from = parse_time(tz, start).map_err(|m| (format!("{at}.start"), m))?;
+    let until = parse_time(tz, end).map_err(|m| (format!("{at}.end"), m))?;
     if until <= from {
         return Err((
             format!("{at}.end"),
@@ -360,6 +404,40 @@ fn span(
         ));
     }
     Ok((from, until))
+}
+
+/// A time as people write it in a freeze or an override: RFC 3339 with an offset, a local time
+/// without one (read in the window's zone), or a date (its midnight in the zone). Local times
+/// follow the cron's DST rules: one skipped by a gap means the first instant after the gap, one
+/// that occurs twice its first occurrence; so `2026-03-29T02:30:00` in Berlin is 03:00 CEST.
+pub fn parse_time(tz: Tz, text: &str) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
+        .or_else(|_| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN))
+        })
+        .map_err(|_| {
+            format!(
+                "{text:?} is not a time: write RFC 3339 (2026-12-24T00:00:00+01:00), a local \
+                 time in timeZone (2026-12-24T00:00:00) or a date for its midnight (2026-12-24)"
+            )
+        })?;
+    // Gaps begin and end on whole minutes: from the minute, the cron's rule finds the gap's end
+    // exactly (seconds past it would otherwise carry over).
+    let local = match tz.from_local_datetime(&local) {
+        LocalResult::None => local.with_second(0).unwrap_or(local),
+        _ => local,
+    };
+    crate::cron::resolve(tz, local).ok_or_else(|| {
+        format!(
+            "{text:?} does not exist in {} (a gap of more than two days)",
+            tz.name()
+        )
+    })
 }
 
 // === impl Override ===

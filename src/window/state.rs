@@ -9,7 +9,7 @@
 //!
 //! Pure: the instant is always an argument.
 
-use super::{Freeze, Override, Schedule, Window};
+use super::{Freeze, FreezeTimes, Override, Schedule, Window};
 use crate::cron::SEARCH_HORIZON_DAYS;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -28,11 +28,25 @@ pub struct WindowState {
     pub since: Option<DateTime<Utc>>,
     /// When the state changes next; `None` when it does not change within the search horizon.
     pub next: Option<DateTime<Utc>>,
-    /// The freeze in force, if any (the window is then closed, unless an override opens it).
-    pub freeze: Option<Freeze>,
+    /// The freeze in force, if any (the window is then closed, unless an override opens a
+    /// soft one).
+    pub freeze: Option<ActiveFreeze>,
     /// The override that holds the window open when the schedules and freezes alone would
     /// close it; `None` when the window is closed or open by its schedules.
     pub opened_by: Option<Override>,
+}
+
+/// A freeze in force at an instant: what `status` and denials say about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActiveFreeze {
+    /// When this freeze (this occurrence, for a recurring one) began; `None` when beyond the
+    /// search horizon.
+    pub start: Option<DateTime<Utc>>,
+    /// When it ends; `None` when beyond the search horizon.
+    pub end: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+    /// False for a hard freeze: bypasses and overrides are refused.
+    pub allow_bypass: bool,
 }
 
 /// Computes the state of `window` at `t` from scratch.
@@ -64,7 +78,7 @@ fn evaluate_with_reach(eval: Evaluator<'_>, t: DateTime<Utc>) -> (WindowState, D
         open,
         since: eval.since(t, open),
         next,
-        freeze: eval.window.freezes.iter().find(|f| f.covers(t)).cloned(),
+        freeze: eval.active_freeze(t),
         opened_by,
     };
     (state, reach)
@@ -83,7 +97,7 @@ impl Cached {
         let (state, reach) = evaluate_with_reach(Evaluator::new(window), t);
         // The frozen/closed distinction can change without the effective state changing (a
         // freeze starting while the schedules are closed): end the cache at freeze edges too.
-        let freeze_edge = window.freezes.iter().filter_map(|f| f.next_change(t)).min();
+        let freeze_edge = window.next_freeze_edge(t, reach);
         // Likewise whether an override is what holds it open: that changes at override edges
         // and, while one is in force, whenever the schedules alone open or close.
         let override_edge = window
@@ -131,7 +145,13 @@ impl<'a> Evaluator<'a> {
     }
 
     fn open_at(&self, t: DateTime<Utc>) -> bool {
-        self.scheduled_open_at(t) || self.overrides.iter().any(|o| o.covers(t))
+        self.scheduled_open_at(t)
+            || (self.overrides.iter().any(|o| o.covers(t))
+                && !self
+                    .window
+                    .freezes
+                    .iter()
+                    .any(|f| !f.allow_bypass && f.covers(self.tz(), t)))
     }
 
     /// Open by the schedules and freezes alone.
@@ -140,40 +160,65 @@ impl<'a> Evaluator<'a> {
             .schedules
             .iter()
             .any(|s| s.open_at(self.tz(), t))
-            && !self.window.freezes.iter().any(|f| f.covers(t))
+            && !self.window.freezes.iter().any(|f| f.covers(self.tz(), t))
+    }
+
+    /// The freeze in force at `t` (a hard one first: it decides what may pass).
+    fn active_freeze(&self, t: DateTime<Utc>) -> Option<ActiveFreeze> {
+        let tz = self.tz();
+        let freeze = self
+            .window
+            .freezes
+            .iter()
+            .filter(|f| f.covers(tz, t))
+            .min_by_key(|f| f.allow_bypass)?;
+        let (start, end) = match &freeze.times {
+            FreezeTimes::Once { start, end } => (Some(*start), Some(*end)),
+            FreezeTimes::Recurring(schedule) => {
+                let ahead = t + Duration::days(SEARCH_HORIZON_DAYS);
+                let back = t - Duration::days(SEARCH_HORIZON_DAYS);
+                let end = match schedule.next_change(tz, t, ahead) {
+                    Next::At(end) => Some(end),
+                    Next::Never | Next::Unknown(_) => None,
+                };
+                (schedule.run_start(tz, t, back).instant(), end)
+            }
+        };
+        Some(ActiveFreeze {
+            start,
+            end,
+            reason: freeze.reason.clone(),
+            allow_bypass: freeze.allow_bypass,
+        })
     }
 
     /// The next part change after `x`, for part `i` (schedules first, then freezes, then
     /// overrides).
     fn part_next(&self, i: usize, x: DateTime<Utc>, limit: DateTime<Utc>) -> Next {
-        match self.window.schedules.get(i) {
-            Some(schedule) => schedule.next_change(self.tz(), x, limit),
-            None => {
-                let (start, end) = self.span(i);
-                span_next_change(start, end, x).map_or(Next::Never, Next::At)
-            }
+        match self.part(i) {
+            Part::Schedule(schedule) => schedule.next_change(self.tz(), x, limit),
+            Part::Freeze(freeze) => freeze.next_change(self.tz(), x, limit),
+            Part::Override(o) => span_next_change(o.start, o.end, x).map_or(Next::Never, Next::At),
         }
     }
 
     fn part_run_start(&self, i: usize, x: DateTime<Utc>, limit: DateTime<Utc>) -> RunStart {
-        match self.window.schedules.get(i) {
-            Some(schedule) => schedule.run_start(self.tz(), x, limit),
-            None => {
-                let (start, end) = self.span(i);
-                span_run_start(start, end, x)
-            }
+        match self.part(i) {
+            Part::Schedule(schedule) => schedule.run_start(self.tz(), x, limit),
+            Part::Freeze(freeze) => freeze.run_start(self.tz(), x, limit),
+            Part::Override(o) => span_run_start(o.start, o.end, x),
         }
     }
 
-    /// The period of part `i`, a freeze or an override.
-    fn span(&self, i: usize) -> (DateTime<Utc>, DateTime<Utc>) {
-        let i = i - self.window.schedules.len();
-        match self.window.freezes.get(i) {
-            Some(f) => (f.start, f.end),
-            None => {
-                let o = &self.overrides[i - self.window.freezes.len()];
-                (o.start, o.end)
-            }
+    fn part(&self, i: usize) -> Part<'_> {
+        let window = self.window;
+        if let Some(schedule) = window.schedules.get(i) {
+            return Part::Schedule(schedule);
+        }
+        let i = i - window.schedules.len();
+        match window.freezes.get(i) {
+            Some(freeze) => Part::Freeze(freeze),
+            None => Part::Override(&self.overrides[i - window.freezes.len()]),
         }
     }
 
@@ -291,7 +336,7 @@ impl<'a> Evaluator<'a> {
             .freezes
             .iter()
             .zip(freezes)
-            .filter(|(freeze, _)| freeze.covers(x))
+            .filter(|(freeze, _)| freeze.covers(self.tz(), x))
             .filter_map(|(_, start)| start.instant())
             .min()
             .map(|since| last_override_change.map_or(since, |c| since.max(c)));
@@ -462,14 +507,56 @@ impl Schedule {
 // === impl Freeze ===
 
 impl Freeze {
-    /// A freeze covers `[start, end)`.
-    pub fn covers(&self, t: DateTime<Utc>) -> bool {
-        self.start <= t && t < self.end
+    /// Whether the freeze is in force at `t`: on `[start, end)`, or within a recurring run.
+    pub fn covers(&self, tz: Tz, t: DateTime<Utc>) -> bool {
+        match &self.times {
+            FreezeTimes::Once { start, end } => *start <= t && t < *end,
+            FreezeTimes::Recurring(schedule) => schedule.open_at(tz, t),
+        }
     }
 
-    fn next_change(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        span_next_change(self.start, self.end, t)
+    fn next_change(&self, tz: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> Next {
+        match &self.times {
+            FreezeTimes::Once { start, end } => {
+                span_next_change(*start, *end, t).map_or(Next::Never, Next::At)
+            }
+            FreezeTimes::Recurring(schedule) => schedule.next_change(tz, t, limit),
+        }
     }
+
+    fn run_start(&self, tz: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> RunStart {
+        match &self.times {
+            FreezeTimes::Once { start, end } => span_run_start(*start, *end, t),
+            FreezeTimes::Recurring(schedule) => schedule.run_start(tz, t, limit),
+        }
+    }
+}
+
+// === impl Window ===
+
+impl Window {
+    /// The first instant after `t` (up to `limit`) at which a freeze begins or ends: where
+    /// "closed" and "frozen" can change places without the effective state changing.
+    pub fn next_freeze_edge(
+        &self,
+        t: DateTime<Utc>,
+        limit: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        self.freezes
+            .iter()
+            .filter_map(|f| match f.next_change(self.time_zone, t, limit) {
+                Next::At(edge) => Some(edge),
+                Next::Never | Next::Unknown(_) => None,
+            })
+            .min()
+    }
+}
+
+/// One part of a window's state.
+enum Part<'a> {
+    Schedule(&'a Schedule),
+    Freeze(&'a Freeze),
+    Override(&'a Override),
 }
 
 /// The next change after `t` of a part that is active on `[start, end)`.

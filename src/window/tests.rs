@@ -100,8 +100,22 @@ fn invalid_windows_name_the_window_and_the_field() {
             "spec.freezes[0].end: \"2026-12-20T00:00:00Z\" is not after start",
         ),
         (
-            "schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{start: '2026-12-21', end: '2026-12-22T00:00:00Z'}]",
-            "spec.freezes[0].start: \"2026-12-21\" is not an RFC 3339 time",
+            "schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{start: '24.12.2026', end: '2026-12-27'}]",
+            "spec.freezes[0].start: \"24.12.2026\" is not a time: write RFC 3339 \
+             (2026-12-24T00:00:00+01:00), a local time in timeZone (2026-12-24T00:00:00) or a \
+             date for its midnight (2026-12-24)",
+        ),
+        (
+            "schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{start: '2026-12-24', duration: 72h}]",
+            "spec.freezes[0]: give either start and end (a one-off freeze), or schedule and duration",
+        ),
+        (
+            "schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{schedule: '0 15 * * FRIDAY', duration: 65h}]",
+            "spec.freezes[0].schedule: \"0 15 * * FRIDAY\"",
+        ),
+        (
+            "schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{schedule: '0 15 * * FRI', duration: 0h}]",
+            "spec.freezes[0].duration: \"0h\" is zero",
         ),
         (
             "timezone: UTC\nschedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]",
@@ -393,6 +407,202 @@ fn a_window_whose_schedules_never_open_again_reports_no_next() {
     );
 }
 
+// === freezes people can write ===
+
+/// A freeze's period as the state reports it at `t`.
+fn freeze_at(window: &Window, t: &str) -> Option<(Option<String>, Option<String>, bool)> {
+    let s = evaluate(window, utc(t));
+    let fmt = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
+    s.freeze.map(|f| (fmt(f.start), fmt(f.end), f.allow_bypass))
+}
+
+fn once(start: &str, end: &str) -> Option<(Option<String>, Option<String>, bool)> {
+    Some((some(start), some(end), true))
+}
+
+#[test]
+fn local_and_date_only_freeze_times_are_read_in_the_window_zone() {
+    for (zone, start, end) in [
+        (
+            "Europe/Berlin",
+            "2026-12-23T23:00:00Z",
+            "2026-12-27T17:30:00Z",
+        ),
+        (
+            "America/New_York",
+            "2026-12-24T05:00:00Z",
+            "2026-12-27T23:30:00Z",
+        ),
+    ] {
+        let w = mk_window(&format!(
+            "timeZone: {zone}\nschedules: [{{open: '0 8 * * *', close: '0 17 * * *'}}]\n\
+             freezes: [{{start: '2026-12-24', end: '2026-12-27T18:30'}}]"
+        ));
+        assert_eq!(
+            freeze_at(&w, "2026-12-25T12:00:00Z"),
+            once(start, end),
+            "{zone}"
+        );
+    }
+}
+
+#[test]
+fn local_freeze_times_follow_the_dst_rules_in_both_zones() {
+    // Spring forward: 02:30 does not exist; it means the gap's end (03:00 local). Fall back:
+    // 01:30 (New York) / 02:30 (Berlin) occur twice; they mean the first occurrence.
+    let cases = [
+        (
+            "Europe/Berlin",
+            "2026-03-29T02:30:00",
+            "2026-03-29T01:00:00Z",
+            "2026-10-25T02:30:00",
+            "2026-10-25T00:30:00Z",
+        ),
+        (
+            "America/New_York",
+            "2026-03-08T02:30:00",
+            "2026-03-08T07:00:00Z",
+            "2026-11-01T01:30:00",
+            "2026-11-01T05:30:00Z",
+        ),
+    ];
+    for (zone, gap, gap_utc, fold, fold_utc) in cases {
+        let w = mk_window(&format!(
+            "timeZone: {zone}\nschedules: [{{open: '0 8 * * *', close: '0 17 * * *'}}]\n\
+             freezes: [{{start: '{gap}', end: '{fold}'}}]"
+        ));
+        assert_eq!(
+            freeze_at(&w, "2026-06-01T12:00:00Z"),
+            once(gap_utc, fold_utc),
+            "{zone}"
+        );
+        // Seconds in a gap do not carry over past its end.
+        let tz: Tz = zone.parse().unwrap();
+        assert_eq!(
+            parse_time(tz, &gap.replace(":30:00", ":30:15")),
+            Ok(utc(gap_utc))
+        );
+    }
+}
+
+#[test]
+fn a_recurring_freeze_closes_every_weekend() {
+    // No changes Friday 15:00 to Monday 08:00 (65h), in both zones.
+    for (zone, friday_utc, monday_utc) in [
+        (
+            "Europe/Berlin",
+            "2026-11-27T14:00:00Z",
+            "2026-11-30T07:00:00Z",
+        ),
+        (
+            "America/New_York",
+            "2026-11-27T20:00:00Z",
+            "2026-11-30T13:00:00Z",
+        ),
+    ] {
+        let w = mk_window(&format!(
+            "timeZone: {zone}\nschedules: [{{open: '0 8 * * MON', close: '0 17 * * FRI'}}]\n\
+             freezes: [{{schedule: '0 15 * * FRI', duration: 65h, reason: weekend}}]"
+        ));
+        let s = evaluate(&w, utc(friday_utc));
+        assert!(!s.open, "{zone}");
+        assert_eq!(s.since, Some(utc(friday_utc)), "{zone}");
+        assert_eq!(s.next, Some(utc(monday_utc)), "{zone}");
+        let freeze = s.freeze.unwrap();
+        assert_eq!(freeze.reason.as_deref(), Some("weekend"));
+        assert_eq!(
+            (freeze.start, freeze.end),
+            (Some(utc(friday_utc)), Some(utc(monday_utc)))
+        );
+        // Just before: open, closing at 15:00.
+        let before = evaluate(&w, utc(friday_utc) - Duration::minutes(1));
+        assert!(before.open && before.freeze.is_none());
+        assert_eq!(before.next, Some(utc(friday_utc)));
+    }
+}
+
+#[test]
+fn a_recurring_freeze_lasts_its_elapsed_duration_across_dst_in_both_zones() {
+    // Friday 15:00 before the autumn change + 65h elapsed: Monday 07:00 local, not 08:00
+    // (the weekend has a 25-hour day).
+    for (zone, friday_utc, end_utc) in [
+        (
+            "Europe/Berlin",
+            "2026-10-23T13:00:00Z",
+            "2026-10-26T06:00:00Z",
+        ),
+        (
+            "America/New_York",
+            "2026-10-30T19:00:00Z",
+            "2026-11-02T12:00:00Z",
+        ),
+    ] {
+        let w = mk_window(&format!(
+            "timeZone: {zone}\nschedules: [{{open: '0 8 * * MON', close: '0 17 * * FRI'}}]\n\
+             freezes: [{{schedule: '0 15 * * FRI', duration: 65h}}]"
+        ));
+        let s = evaluate(&w, utc(friday_utc) + Duration::hours(1));
+        assert_eq!(s.since, Some(utc(friday_utc)), "{zone}");
+        assert_eq!(s.freeze.unwrap().end, Some(utc(end_utc)), "{zone}");
+    }
+    // A recurring freeze starting in the spring gap starts at the gap's end.
+    for (zone, day, gap_end) in [
+        ("Europe/Berlin", "29", "2026-03-29T01:00:00Z"),
+        ("America/New_York", "8", "2026-03-08T07:00:00Z"),
+    ] {
+        let w = mk_window(&format!(
+            "timeZone: {zone}\nschedules: [{{start: '0 0 * * *', duration: 24h}}]\n\
+             freezes: [{{schedule: '30 2 {day} 3 *', duration: 1h}}]"
+        ));
+        let s = evaluate(&w, utc(gap_end));
+        assert!(!s.open, "{zone}");
+        assert_eq!(s.since, Some(utc(gap_end)), "{zone}");
+        assert_eq!(s.next, Some(utc(gap_end) + Duration::hours(1)), "{zone}");
+    }
+}
+
+#[test]
+fn a_yearly_freeze_from_cron() {
+    let w = mk_window(
+        "timeZone: Europe/Berlin\nschedules: [{start: '0 0 * * *', duration: 24h}]\n\
+         freezes: [{schedule: '0 0 24 12 *', duration: 72h, reason: Christmas}]",
+    );
+    assert_eq!(
+        state(&w, "2027-12-25T12:00:00Z"),
+        (
+            false,
+            some("2027-12-23T23:00:00Z"),
+            some("2027-12-26T23:00:00Z")
+        )
+    );
+}
+
+#[test]
+fn a_hard_freeze_is_reported_as_such_and_overrides_do_not_open_it() {
+    let w = mk_window(
+        &format!(
+            "{BUSINESS_HOURS}overrides: [{{start: '2026-12-22T09:00:00+01:00', end: \
+         '2026-12-22T11:00:00+01:00', reason: outage fix}}]"
+        )
+        .replace(
+            "reason: Year-end change freeze",
+            "reason: Year-end change freeze\n    allowBypass: false",
+        ),
+    );
+    let s = evaluate(&w, utc("2026-12-22T08:30:00Z"));
+    assert!(!s.open);
+    assert!(s.opened_by.is_none());
+    assert!(!s.freeze.unwrap().allow_bypass);
+    // Soft by default.
+    let soft = mk_window(BUSINESS_HOURS);
+    assert!(
+        evaluate(&soft, utc("2026-12-22T08:30:00Z"))
+            .freeze
+            .unwrap()
+            .allow_bypass
+    );
+}
+
 // === overrides ===
 
 /// business-hours with an override for a Friday-evening release.
@@ -557,14 +767,16 @@ mod since_and_next {
     use proptest::prelude::*;
 
     /// The effective state by definition: some schedule open and no freeze covering `t`, or
-    /// an override covering it.
+    /// an override covering it and no hard freeze.
     fn open_at(window: &Window, t: DateTime<Utc>) -> bool {
-        (window
-            .schedules
-            .iter()
-            .any(|s| s.open_at(window.time_zone, t))
-            && !window.freezes.iter().any(|f| f.covers(t)))
-            || window.overrides.iter().any(|o| o.covers(t))
+        let tz = window.time_zone;
+        (window.schedules.iter().any(|s| s.open_at(tz, t))
+            && !window.freezes.iter().any(|f| f.covers(tz, t)))
+            || (window.overrides.iter().any(|o| o.covers(t))
+                && !window
+                    .freezes
+                    .iter()
+                    .any(|f| !f.allow_bypass && f.covers(tz, t)))
     }
 
     fn schedule() -> impl Strategy<Value = String> {
@@ -589,13 +801,32 @@ mod since_and_next {
 
     fn window() -> impl Strategy<Value = Window> {
         let zone = prop::sample::select(vec!["UTC", "Europe/Berlin", "Australia/Lord_Howe"]);
-        let freeze = (0i64..400, 1i64..30).prop_map(|(day, days)| {
+        let once = (0i64..400, 1i64..30).prop_map(|(day, days)| {
             let start = utc("2026-01-01T00:00:00Z") + Duration::days(day);
             format!(
                 "  - start: \"{}\"\n    end: \"{}\"\n",
                 start.to_rfc3339(),
                 (start + Duration::days(days)).to_rfc3339()
             )
+        });
+        let recurring = (
+            prop::sample::select(vec![
+                "0 15 * * FRI",
+                "30 2 * * *",
+                "0 0 24 12 *",
+                "0 */6 * * *",
+            ]),
+            prop::sample::select(vec!["65h", "1h", "72h", "7h"]),
+        )
+            .prop_map(|(cron, duration)| {
+                format!("  - schedule: \"{cron}\"\n    duration: {duration}\n")
+            });
+        let freeze = (prop_oneof![once, recurring], any::<bool>()).prop_map(|(freeze, hard)| {
+            if hard {
+                format!("{freeze}    allowBypass: false\n")
+            } else {
+                freeze
+            }
         });
         let an_override = (0i64..800 * 24, 1i64..30).prop_map(|(hour, hours)| {
             let start = utc("2026-01-01T00:00:00Z") + Duration::hours(hour);
@@ -642,7 +873,10 @@ mod since_and_next {
                 let edges = window
                     .freezes
                     .iter()
-                    .flat_map(|f| [f.start, f.end - ns])
+                    .flat_map(|f| match f.times {
+                        FreezeTimes::Once { start, end } => vec![start, end - ns],
+                        FreezeTimes::Recurring(_) => Vec::new(),
+                    })
                     .chain(window.overrides.iter().flat_map(|o| [o.start, o.end - ns]));
                 let within = samples
                     .iter()
