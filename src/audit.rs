@@ -9,6 +9,7 @@
 
 use crate::object::Object;
 use crate::policy::{Decision, Reason, Subject, WindowVerdict, field_manager};
+use crate::window::Enforcement;
 use chrono::{DateTime, SecondsFormat, Utc};
 use kube::core::admission::{AdmissionRequest, Operation};
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,10 @@ pub struct AuditRecord {
     pub owner: Option<AuditOwner>,
     #[serde(default)]
     pub bypass: Option<AuditBypass>,
+    /// `warn` when admitted only because the closed windows are in Warn mode (`reason` is then
+    /// what it would have been denied with); absent when enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<String>,
     /// Server time spent on the request, in seconds.
     pub duration_seconds: f64,
 }
@@ -163,6 +168,9 @@ pub fn write_line(
             json.end();
         }
         None => opt_string(line.key("bypass"), None),
+    }
+    if decision.enforcement == Enforcement::Warn {
+        string(line.key("enforcement"), Enforcement::Warn.as_str());
     }
     // serde_json's own number formatting, so the bytes match; writing a float cannot fail.
     let _ = serde_json::to_writer(line.key("durationSeconds"), &duration_seconds);

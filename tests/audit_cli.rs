@@ -621,3 +621,51 @@ async fn overrides_are_listed_with_their_reason_and_end_and_selected_by_reason()
         "CHG-4711 release 2.3"
     );
 }
+
+#[tokio::test]
+async fn warn_mode_records_are_admitted_say_warn_and_are_selected_by_enforcement() {
+    let scratch = Scratch::new("warn");
+    let log = scratch.path("audit.log");
+    let text = fluxgate::load::EMBEDDED_WINDOWS.replacen(
+        "  timeZone: Europe/Berlin\n",
+        "  timeZone: Europe/Berlin\n  enforcement: Warn\n",
+        1,
+    );
+    let windows = fluxgate::window::WindowSet::from_yaml("windows.yaml", &text).unwrap();
+    let reviews = [
+        // business-hours (Warn) closed: admitted, would deny.
+        mutated("flux-dryrun-image-bump-deployment.json", "w-1", |_| {}),
+        // The same object in the default window (Enforce, open on Friday 13:00 UTC).
+        mutated("flux-dryrun-image-bump-deployment.json", "w-2", |r| {
+            r["object"]["metadata"]["labels"]["fluxgate.io/window"] = json!("default");
+            r["oldObject"]["metadata"]["labels"]["fluxgate.io/window"] = json!("default");
+        }),
+    ];
+    decide_with(&log, windows, friday, &reviews).await;
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        (
+            &lines[0]["decision"],
+            &lines[0]["reason"],
+            &lines[0]["enforcement"]
+        ),
+        (&json!("allow"), &json!("window-closed"), &json!("warn"))
+    );
+    assert!(lines[1].get("enforcement").is_none(), "{}", lines[1]);
+
+    // The would-be denial is shown even though it is an admitted dry-run.
+    let report = audit_json(&log, &["--enforcement", "warn"]);
+    assert_eq!(uids(&report), ["w-1"]);
+    let report = audit_json(&log, &["--enforcement", "enforce", "--include-dry-run"]);
+    assert_eq!(uids(&report), ["w-2"]);
+    let table = stdout(&fluxgate(
+        &[log.to_str().unwrap(), "--enforcement", "warn"],
+        b"",
+    ));
+    assert!(table.contains("enforcement warn"), "{table}");
+    assert!(table.contains("allow/warn  window-closed"), "{table}");
+}

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::duration::format_duration;
 use crate::object::{Object, StringMap};
-use crate::window::{self, ReconciliationWindow, Window, WindowSet};
+use crate::window::{self, Enforcement, ReconciliationWindow, Window, WindowSet};
 use chrono::{DateTime, SecondsFormat, Utc};
 use kube::core::admission::{AdmissionRequest, Operation};
 use std::collections::BTreeSet;
@@ -162,7 +162,34 @@ pub fn decide(
         new
     };
     let bypass = target.and_then(|o| Bypass::from_annotations(o.annotations.as_ref()?));
-    decide_closed(outcome, bypass, policy, now)
+    let decision = decide_closed(outcome, bypass, policy, now);
+
+    // 9. A denial by windows that only warn is admitted, saying what would have happened.
+    warn_only(decision)
+}
+
+/// Admits a denial when every closed window involved is in Warn mode: the reason stays the
+/// one it would have been denied with, a warning quotes the denial, and `enforcement` says
+/// Warn (the audit record's `"enforcement": "warn"`).
+fn warn_only(mut decision: Decision) -> Decision {
+    let warn = |w: &WindowVerdict| {
+        w.known
+            .as_ref()
+            .is_some_and(|k| k.state.open || k.enforcement == Enforcement::Warn)
+    };
+    if decision.allowed || decision.windows.is_empty() || !decision.windows.iter().all(warn) {
+        return decision;
+    }
+    decision.allowed = true;
+    decision.enforcement = Enforcement::Warn;
+    decision
+        .warnings
+        .push(format!("fluxgate: would be denied: {}", decision.message));
+    decision.message = format!(
+        "admitted because the closed windows are in Warn mode; would be denied: {}",
+        decision.message
+    );
+    decision
 }
 
 /// Steps 7 and 8: some governing window is closed. A valid bypass admits, an invalid one
@@ -367,6 +394,7 @@ impl OutcomeWithWindows {
             windows: self.windows,
             bypass: None,
             warnings: Vec::new(),
+            enforcement: Enforcement::Enforce,
         }
     }
 
@@ -389,6 +417,7 @@ fn known_window(window: &Window, policy: &Policy, now: DateTime<Utc>) -> KnownWi
             time_zone: window.time_zone(),
             ignored_override: window.overrides().iter().find(|o| o.covers(now)).cloned(),
             state,
+            enforcement: window.enforcement(),
         };
     }
     match &state.opened_by {
@@ -396,11 +425,13 @@ fn known_window(window: &Window, policy: &Policy, now: DateTime<Utc>) -> KnownWi
             time_zone: window.time_zone(),
             ignored_override: Some(o.clone()),
             state: Arc::new(window::evaluate_without_overrides(window, now)),
+            enforcement: window.enforcement(),
         },
         _ => KnownWindow {
             time_zone: window.time_zone(),
             state,
             ignored_override: None,
+            enforcement: window.enforcement(),
         },
     }
 }

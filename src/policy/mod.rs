@@ -15,7 +15,7 @@ pub use bypass::{Bypass, BypassError};
 pub use decide::{FluxOwner, Subject, decide, field_manager, too_long_override};
 pub use response::{ResponseReview, response};
 
-use crate::window::{Override, WindowState};
+use crate::window::{Enforcement, Override, WindowState};
 use chrono::Duration;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -148,6 +148,7 @@ pub struct KnownWindow {
     /// An override that would have opened the window but is longer than `--max-override`:
     /// `state` is then the state without overrides.
     pub ignored_override: Option<Override>,
+    pub enforcement: Enforcement,
 }
 
 /// The outcome of one AdmissionRequest.
@@ -165,6 +166,9 @@ pub struct Decision {
     pub bypass: Option<Bypass>,
     /// Warnings for the client (`kubectl` and Flux print them).
     pub warnings: Vec<String>,
+    /// `Warn` when the change was admitted only because every closed window involved is in
+    /// Warn mode: `reason` is then the reason it would have been denied with.
+    pub enforcement: Enforcement,
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 use super::Decision;
 use crate::object::Object;
+use crate::window::Enforcement;
 use kube::core::admission::AdmissionRequest;
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
@@ -86,7 +87,8 @@ struct AuditAnnotations<'a>(&'a Decision);
 
 impl<'a> AuditAnnotations<'a> {
     /// `decision` and `reason` always; `window` when windows were involved; `override-reason`
-    /// when an override opened one; `bypass-reason`
+    /// when an override opened one; `enforcement: warn` when admitted in Warn mode;
+    /// `bypass-reason`
     /// and `bypass-until` when the bypass annotations were consulted. In this order.
     fn entries(&self) -> impl Iterator<Item = (&'static str, Cow<'a, str>)> {
         let decision = self.0;
@@ -97,6 +99,8 @@ impl<'a> AuditAnnotations<'a> {
             Some(("reason", Cow::Borrowed(decision.reason.as_str()))),
             (!decision.windows.is_empty()).then(|| ("window", Cow::Owned(window_names(decision)))),
             override_reason(decision).map(|reason| ("override-reason", Cow::Borrowed(reason))),
+            (decision.enforcement == Enforcement::Warn)
+                .then(|| ("enforcement", Cow::Borrowed(Enforcement::Warn.as_str()))),
             bypass
                 .and_then(|b| b.reason.as_deref())
                 .map(|reason| ("bypass-reason", Cow::Borrowed(reason))),

@@ -604,6 +604,82 @@ fn a_soft_freeze_lets_an_override_open_the_window() {
     assert_decision(&d, true, Reason::Override);
 }
 
+// === warn mode ===
+
+/// The example windows with business-hours in Warn mode.
+fn windows_warn() -> WindowSet {
+    let text = crate::load::EMBEDDED_WINDOWS.replacen(
+        "  timeZone: Europe/Berlin\n",
+        "  timeZone: Europe/Berlin\n  enforcement: Warn\n",
+        1,
+    );
+    WindowSet::from_yaml("windows.yaml", &text).unwrap()
+}
+
+#[test]
+fn a_warn_window_admits_what_it_would_deny_and_says_so() {
+    let windows = windows_warn();
+    let review = Review::of(DEPLOYMENT_BUMP);
+    let d = review.decide_with(&windows, &Policy::default(), CLOSED);
+    assert_decision(&d, true, Reason::WindowClosed);
+    assert_eq!(d.enforcement, crate::window::Enforcement::Warn);
+    assert_eq!(d.warnings.len(), 1);
+    assert!(
+        d.warnings[0].starts_with(
+            "fluxgate: would be denied: Deployment nginx/nginx is governed by reconciliation \
+             window \"business-hours\", closed until 2026-11-30T08:00:00+01:00"
+        ),
+        "{:?}",
+        d.warnings
+    );
+    let body = serde_json::to_vec(&review.0).unwrap();
+    let reviewed = review_fn(&body, &windows, &Policy::default(), at(CLOSED)).unwrap();
+    let json = serde_json::to_value(reviewed.response()).unwrap();
+    assert_eq!(json["response"]["allowed"], true);
+    assert_eq!(
+        json["response"]["auditAnnotations"],
+        json!({
+            "decision": "allow",
+            "reason": "window-closed",
+            "window": "business-hours",
+            "enforcement": "warn",
+        })
+    );
+    // Frozen and invalid bypasses warn too.
+    let d = review.decide_with(&windows, &Policy::default(), FROZEN);
+    assert_decision(&d, true, Reason::Frozen);
+    let d = with_bypass(DEPLOYMENT_BUMP, "object", Some("x"), Some("soon")).decide_with(
+        &windows,
+        &Policy::default(),
+        CLOSED,
+    );
+    assert_decision(&d, true, Reason::InvalidBypass);
+    // Open: an ordinary admission, no warning.
+    let d = review.decide_with(&windows, &Policy::default(), OPEN);
+    assert_decision(&d, true, Reason::WindowOpen);
+    assert_eq!(d.enforcement, crate::window::Enforcement::Enforce);
+    assert!(d.warnings.is_empty());
+}
+
+#[test]
+fn an_enforced_closed_window_still_denies_next_to_a_warn_one() {
+    let windows = windows_warn();
+    // Moving from business-hours (Warn, closed all Friday) to default (Enforce, open 09:00 to
+    // 17:00 UTC on working days). At 18:00 UTC both are closed: the enforced one denies.
+    let review = Review::of(DEPLOYMENT_BUMP).label(&["object"], WINDOW_LABEL, Some("default"));
+    let d = review.decide_with(&windows, &Policy::default(), "2026-11-27T18:00:00Z");
+    assert_decision(&d, false, Reason::WindowClosed);
+    assert_eq!(d.enforcement, crate::window::Enforcement::Enforce);
+    // At 13:00 UTC default is open and business-hours closed in Warn mode: admitted, warned.
+    let d = review.decide_with(&windows, &Policy::default(), CLOSED);
+    assert_decision(&d, true, Reason::WindowClosed);
+    // An unknown window is never Warn: it denies.
+    let d = Review::of(DEPLOYMENT_BUMP)
+        .label(&["object"], WINDOW_LABEL, Some("nope"))
+        .decide_with(&windows, &Policy::default(), CLOSED);
+    assert_decision(&d, false, Reason::UnknownWindow);
+}
+
 // === step 7: bypass ===
 
 fn with_bypass(fixture: &str, which: &str, reason: Option<&str>, until: Option<&str>) -> Review {

@@ -6,6 +6,7 @@
 use crate::audit::AuditRecord;
 use crate::duration::parse_duration;
 use crate::policy::Reason;
+use crate::window::Enforcement;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -84,6 +85,10 @@ pub struct Filter {
     /// `NAME`, `NAMESPACE/NAME` or `KIND/NAMESPACE/NAME` of the Flux Kustomization or HelmRelease.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub owners: Vec<String>,
+    /// `warn`: decisions admitted only because their closed windows are in Warn mode;
+    /// `enforce`: all others.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enforcements: Vec<Enforcement>,
     /// Flux dry-runs every object at every interval: the dry-runs it *admits* (drift checks) are
     /// noise and left out unless this is set. Denied dry-runs and bypasses are always kept:
     /// kustomize-controller stops a stage at its first failed dry-run, so a Flux change that
@@ -126,12 +131,29 @@ impl Filter {
             && (self.kinds.is_empty() || self.kinds.iter().any(|k| k.eq_ignore_ascii_case(&r.kind)))
             && any(&self.users, &r.user)
             && (self.owners.is_empty() || self.owners.iter().any(|o| owner_matches(o, r)))
+            && (self.enforcements.is_empty()
+                || self
+                    .enforcements
+                    .iter()
+                    .any(|e| e.as_str() == enforcement(r)))
     }
 }
 
-/// An admitted dry-run that used no bypass: what Flux sends at every interval to detect drift.
+/// An admitted dry-run that used no bypass and that Warn mode did not admit (it would have
+/// been denied): what Flux sends at every interval to detect drift.
 fn is_drift_check(record: &AuditRecord) -> bool {
-    record.dry_run && record.decision == "allow" && record.bypass.is_none()
+    record.dry_run
+        && record.decision == "allow"
+        && record.bypass.is_none()
+        && record.enforcement.is_none()
+}
+
+/// `warn` or `enforce`, as `--enforcement` spells it.
+pub fn enforcement(record: &AuditRecord) -> &str {
+    record
+        .enforcement
+        .as_deref()
+        .unwrap_or(Enforcement::Enforce.as_str())
 }
 
 /// `NAME`, `NAMESPACE/NAME` or `KIND/NAMESPACE/NAME` against the record's Flux owner.

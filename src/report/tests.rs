@@ -44,6 +44,7 @@ fn mk_record(name: &str) -> AuditRecord {
             name: "apps-rw".into(),
         }),
         bypass: None,
+        enforcement: None,
         duration_seconds: 0.0001,
     }
 }

@@ -67,6 +67,31 @@ pub struct WindowSpec {
     /// most `--max-override` long (default 24h); remove it once it has passed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<OverrideSpec>,
+    /// Enforce (the default) denies Flux's changes while the window is closed; Warn admits them
+    /// with a warning ("would be denied: …") and an audit record saying so, to roll a window out
+    /// without breaking anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<Enforcement>,
+}
+
+/// What a closed window does to Flux's changes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+pub enum Enforcement {
+    /// Deny them.
+    #[default]
+    Enforce,
+    /// Admit them with a warning, and audit what would have been denied.
+    Warn,
+}
+
+impl Enforcement {
+    /// As the audit log writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforcement::Enforce => "enforce",
+            Enforcement::Warn => "warn",
+        }
+    }
 }
 
 /// Either `open` + `close`, or `start` + `duration`. Crons use the five-field syntax of
@@ -138,6 +163,7 @@ pub struct Window {
     schedules: Vec<Schedule>,
     freezes: Vec<Freeze>,
     overrides: Vec<Override>,
+    enforcement: Enforcement,
     /// The state last computed, valid until its next transition.
     cache: arc_swap::ArcSwapOption<state::Cached>,
 }
@@ -328,6 +354,7 @@ impl Window {
             schedules,
             freezes,
             overrides,
+            enforcement: spec.enforcement.unwrap_or_default(),
             cache: Default::default(),
         })
     }
@@ -354,6 +381,10 @@ impl Window {
 
     pub fn overrides(&self) -> &[Override] {
         &self.overrides
+    }
+
+    pub fn enforcement(&self) -> Enforcement {
+        self.enforcement
     }
 
     /// The state at `now`, computed at most once per state: the result is cached until the
