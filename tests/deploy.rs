@@ -237,6 +237,8 @@ fn fluxgate_status_reads_the_gitops_windows() {
                 "since": "2026-11-26T17:00:00+01:00",
                 "next": "2026-11-30T08:00:00+01:00",
                 "timeZone": "Europe/Berlin",
+                "frozen": false,
+                "enforcement": "Enforce",
             }]),
             "Monday 08:00 to Thursday 17:00, Berlin time"
         );

@@ -398,3 +398,19 @@ fn a_passed_override_is_a_reminder_and_a_too_long_one_an_error() {
     let (code, report) = lint_json(&["overrides.yaml"], &["--max-override", "48h"]);
     assert_eq!(code, 0, "{report}");
 }
+
+#[test]
+fn day_fields_that_are_ored_are_a_warning_naming_the_fix() {
+    let windows = format!("{ROOT}/tests/fixtures/windows/first-sunday.yaml");
+    let out = fluxgate(&[&windows, "--at", AT, "-o", "json"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report}");
+    assert_eq!(findings[0]["check"], "cron-days-either");
+    assert_eq!(findings[0]["object"], "ReconciliationWindow first-sunday");
+    assert!(
+        findings[0]["message"].as_str().unwrap().contains("SUN#1"),
+        "{report}"
+    );
+}

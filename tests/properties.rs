@@ -836,13 +836,13 @@ fn yaml_syntax_error_is_an_error_not_an_endless_stream() {
     let err = WindowSet::from_yaml("w.yaml", &text)
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("w.yaml: not valid YAML: "), "{err}");
+    assert!(err.starts_with("w.yaml:1: not valid YAML: "), "{err}");
     // A syntax error in the second document names it.
     let two = format!("{}---\n{text}", EXAMPLE_WINDOWS);
     let err = WindowSet::from_yaml("w.yaml", &two)
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("w.yaml#4: not valid YAML: "), "{err}");
+    assert!(err.starts_with("w.yaml:41: not valid YAML: "), "{err}");
 }
 
 /// A duration past chrono's range (`9999999999h`, 1.1 million years) passed validation and
@@ -910,14 +910,15 @@ fn since_is_found_deep_inside_a_long_run() {
 /// up to 5000 steps, so next to schedules that change every minute without changing the
 /// effective state, one evaluation costs 25 million cron searches (minutes of CPU). The fuzzer
 /// found a milder form (`slow-never-opening-pair.yaml`, ~25 ms per evaluation unoptimised);
-/// this is the worst case built from it. Ignored until the walks stop asking a part again
+/// this is the worst case built from it (the open fires are a subset of the close fires; an
+/// identical pair is refused at validation now). Ignored until the walks stop asking a part again
 /// before its known next change.
 #[test]
 fn never_opening_pair_evaluates_quickly() {
     let text = "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata:\n  \
                 name: worst\nspec:\n  schedules:\n    - start: \"0-58/2 * * * *\"\n      \
                 duration: 1m\n    - start: \"1-59/2 * * * *\"\n      duration: 1m\n    - \
-                open: \"* * * * *\"\n      close: \"* * * * *\"\n";
+                open: \"*/2 * * * *\"\n      close: \"* * * * *\"\n";
     evaluates_within(text, "worst", std::time::Duration::from_secs(10));
 }
 

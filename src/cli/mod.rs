@@ -65,9 +65,10 @@ pub struct CommonArgs {
         value_name = "PATH"
     )]
     windows: Vec<PathBuf>,
-    /// The window of rw objects without a fluxgate.io/window label.
-    #[arg(long, env = "FLUXGATE_DEFAULT_WINDOW", default_value = Policy::DEFAULT_WINDOW, value_name = "NAME")]
-    default_window: String,
+    /// The window of rw objects without a fluxgate.io/window label [default: default]. Naming
+    /// a window that does not exist is an error at start.
+    #[arg(long, env = "FLUXGATE_DEFAULT_WINDOW", value_name = "NAME")]
+    default_window: Option<String>,
     /// A user name that is Flux (repeatable; replaces the defaults).
     #[arg(
         long = "flux-user",
@@ -107,6 +108,8 @@ pub struct Config {
     pub policy: Policy,
     /// True when no `--windows` was given and the embedded examples are in force.
     pub embedded: bool,
+    /// True when `--default-window` was given (not the built-in `default`).
+    pub default_window_given: bool,
 }
 
 impl CommonArgs {
@@ -128,7 +131,10 @@ impl CommonArgs {
                 self.flux_field_managers.clone(),
                 defaults.flux_field_managers,
             ),
-            default_window: self.default_window.clone(),
+            default_window: self
+                .default_window
+                .clone()
+                .unwrap_or_else(|| Policy::DEFAULT_WINDOW.to_owned()),
             max_bypass: self.max_bypass,
             max_override: self.max_override,
         };
@@ -137,7 +143,40 @@ impl CommonArgs {
             windows,
             policy,
             embedded: self.windows.is_empty(),
+            default_window_given: self.default_window.is_some(),
         })
+    }
+}
+
+impl Config {
+    /// Refuses to run when `--default-window` names no window: every rw object without a
+    /// fluxgate.io/window label would be denied as unknown-window, silently for whoever set it.
+    /// The built-in `default` may be absent (every rw object then names its window); that is
+    /// only worth a warning.
+    pub fn require_default_window(&self) -> anyhow::Result<()> {
+        let name = &self.policy.default_window;
+        if self.windows.get(name).is_some() {
+            return Ok(());
+        }
+        if !self.default_window_given {
+            tracing::warn!(
+                window = %name,
+                "no window is named {name:?}: rw objects without a fluxgate.io/window label \
+                 will be denied as unknown-window"
+            );
+            return Ok(());
+        }
+        let known: Vec<&str> = self.windows.names().collect();
+        anyhow::bail!(
+            "--default-window {name:?} names no window (known: {}): every rw object without a \
+             fluxgate.io/window label would be denied; add a ReconciliationWindow named {name:?} \
+             or pass --default-window with one of the known names",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        )
     }
 }
 

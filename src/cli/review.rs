@@ -20,6 +20,7 @@ pub struct ReviewArgs {
 
 pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     let config = args.common.to_config()?;
+    config.require_default_window()?;
     let mut input = Vec::new();
     std::io::stdin()
         .read_to_end(&mut input)

@@ -155,6 +155,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let window_paths = args.common.window_paths().to_vec();
     let config = args.common.to_config()?;
+    if !args.windows_from_cluster {
+        config.require_default_window()?;
+    }
     if config.embedded && !args.windows_from_cluster {
         tracing::warn!("no --windows given: serving the embedded example windows");
     }

@@ -42,6 +42,38 @@ struct StatusJson {
     since: Option<String>,
     next: Option<String>,
     time_zone: String,
+    /// Whether a freeze is in force (the window is then closed, unless an override opens it).
+    frozen: bool,
+    /// The freeze in force: its reason, whether bypasses pass, and its period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    freeze: Option<FreezeJson>,
+    /// The override holding the window open, if one is.
+    #[serde(rename = "override", skip_serializing_if = "Option::is_none")]
+    override_: Option<OverrideJson>,
+    /// `Enforce` or `Warn`.
+    enforcement: crate::window::Enforcement,
+    /// When `next` is null because the search stopped early: up to when the state is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    searched_until: Option<String>,
+    /// Valid but probably not meant (crons whose day fields are ORed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FreezeJson {
+    reason: Option<String>,
+    allow_bypass: bool,
+    start: Option<String>,
+    end: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct OverrideJson {
+    reason: String,
+    start: String,
+    end: String,
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
@@ -78,6 +110,25 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                         since: instant(s.since),
                         next: instant(s.next),
                         time_zone: w.time_zone().name().to_owned(),
+                        frozen: s.freeze.is_some(),
+                        freeze: s.freeze.as_ref().map(|f| FreezeJson {
+                            reason: f.reason.clone(),
+                            allow_bypass: f.allow_bypass,
+                            start: instant(f.start),
+                            end: instant(f.end),
+                        }),
+                        override_: s.opened_by.as_ref().map(|o| OverrideJson {
+                            reason: o.reason.clone(),
+                            start: instant(Some(o.start)).unwrap_or_default(),
+                            end: instant(Some(o.end)).unwrap_or_default(),
+                        }),
+                        enforcement: w.enforcement(),
+                        searched_until: instant(s.searched_until),
+                        warnings: w
+                            .warnings()
+                            .into_iter()
+                            .map(|(field, message)| format!("{field}: {message}"))
+                            .collect(),
                     }
                 })
                 .collect();
@@ -89,6 +140,14 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("fluxgate: no --windows given: showing the embedded example windows");
             }
             write!(out, "{}", table(&states)).context("cannot write stdout")?;
+            for (window, _) in &states {
+                for (field, message) in window.warnings() {
+                    eprintln!(
+                        "fluxgate: warning: window {:?}: {field}: {message}",
+                        window.name()
+                    );
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -133,11 +192,19 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)]) -> String {
             }
             (false, None) => "closed".to_owned(),
         };
+        let next = match (state.next, state.searched_until) {
+            (None, Some(until)) => format!("not before {} (search stopped)", when(Some(until))),
+            (next, _) => when(next),
+        };
+        let label = match window.enforcement() {
+            crate::window::Enforcement::Warn => format!("{label}, warn only"),
+            crate::window::Enforcement::Enforce => label,
+        };
         rows.push([
             window.name().to_owned(),
             label,
             when(state.since),
-            when(state.next),
+            next,
             tz.name().to_owned(),
             window.description().unwrap_or("").to_owned(),
         ]);

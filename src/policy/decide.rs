@@ -61,7 +61,7 @@ pub fn decide(
 
     // 1. ReconciliationWindow objects are validated, whoever sends them.
     if is_window_request(request) {
-        return outcome.validate_window(request, policy);
+        return outcome.validate_window(request, policy, now);
     }
 
     // 2. Only Flux is held to windows.
@@ -346,7 +346,12 @@ impl Outcome {
         }
     }
 
-    fn validate_window(self, request: &AdmissionRequest<Object>, policy: &Policy) -> Decision {
+    fn validate_window(
+        self,
+        request: &AdmissionRequest<Object>,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> Decision {
         // Deleting a window is always allowed: objects naming it are then denied as
         // unknown-window, which fails closed.
         let Some(object) = request
@@ -372,7 +377,7 @@ impl Outcome {
             .and_then(|w| Window::from_object(&w).map_err(|e| e.to_string()));
         let checked = parsed.and_then(|window| match too_long_override(&window, policy) {
             Some(problem) => Err(problem),
-            None => Ok(window),
+            None => never_opens(&window, now).map_or(Ok(window), Err),
         });
         match checked {
             Ok(window) => {
@@ -451,6 +456,18 @@ pub fn too_long_override(window: &Window, policy: &Policy) -> Option<String> {
         format_duration(policy.max_override),
         format_duration(policy.max_override)
     ))
+}
+
+/// An error when `window` will never open again after `now` (see [`Window::never_opens`]).
+pub fn never_opens(window: &Window, now: DateTime<Utc>) -> Option<String> {
+    window.never_opens(now).then(|| {
+        format!(
+            "ReconciliationWindow {:?}: spec: the window never opens within the ten years \
+             fluxgate looks ahead (every schedule closed or frozen for good), so it would deny \
+             every change: check the schedules and freezes",
+            window.name()
+        )
+    })
 }
 
 fn is_window_request(request: &AdmissionRequest<Object>) -> bool {
@@ -551,7 +568,16 @@ fn write_window(f: &mut std::fmt::Formatter<'_>, verdict: &WindowVerdict) -> std
                 .to_rfc3339_opts(SecondsFormat::Secs, true),
             known.time_zone.name()
         ),
-        None => f.write_str("with no change in sight"),
+        None => match state.searched_until {
+            Some(t) => write!(
+                f,
+                "with no change found up to {} ({}), where the search stopped",
+                t.with_timezone(&known.time_zone)
+                    .to_rfc3339_opts(SecondsFormat::Secs, true),
+                known.time_zone.name()
+            ),
+            None => f.write_str("with no change in sight"),
+        },
     }?;
     match &known.ignored_override {
         Some(o) if state.freeze.as_ref().is_some_and(|f| !f.allow_bypass) => write!(

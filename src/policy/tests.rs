@@ -604,6 +604,27 @@ fn a_soft_freeze_lets_an_override_open_the_window() {
     assert_decision(&d, true, Reason::Override);
 }
 
+#[test]
+fn a_window_object_that_never_opens_is_denied_at_admission() {
+    // Frozen for more than the ten years fluxgate looks ahead.
+    let d = Review::of(WINDOW_CREATE)
+        .with(|r| {
+            r["object"]["spec"]["freezes"] = json!([{
+                "start": "2026-01-01",
+                "end": "2040-01-01",
+                "reason": "forever"
+            }])
+        })
+        .decide_at(CLOSED);
+    assert_decision(&d, false, Reason::InvalidWindow);
+    assert!(
+        d.message
+            .contains("the window never opens within the ten years"),
+        "{}",
+        d.message
+    );
+}
+
 // === warn mode ===
 
 /// The example windows with business-hours in Warn mode.

@@ -8,7 +8,9 @@
 mod set;
 mod state;
 
-pub use set::{Document, WindowSet, WindowSetError, parse_documents};
+pub use set::{
+    Document, WindowSet, WindowSetError, content_line, parse_documents, relocate, split_documents,
+};
 pub use state::{ActiveFreeze, WindowState, evaluate, evaluate_without_overrides};
 
 use crate::cron::Cron;
@@ -261,26 +263,52 @@ impl Window {
         for (i, s) in spec.schedules.iter().enumerate() {
             let at = |field: &str| format!("spec.schedules[{i}]{field}");
             let schedule = match (&s.open, &s.close, &s.start, &s.duration) {
-                (Some(open), Some(close), None, None) => Schedule::OpenClose {
-                    open: cron(at(".open"), open)?,
-                    close: cron(at(".close"), close)?,
-                },
+                (Some(open), Some(close), None, None) => {
+                    let (open, close) = (cron(at(".open"), open)?, cron(at(".close"), close)?);
+                    if open.same_fires(&close) {
+                        return Err(error(
+                            at(".close"),
+                            format!(
+                                "{:?} fires exactly when open {:?} does, so the window closes \
+                                 the instant it opens and is never open: give close another time \
+                                 (e.g. open \"0 8 * * MON\", close \"0 17 * * FRI\")",
+                                close.as_str(),
+                                open.as_str()
+                            ),
+                        ));
+                    }
+                    Schedule::OpenClose { open, close }
+                }
                 (None, None, Some(start), Some(duration)) => Schedule::StartDuration {
                     start: cron(at(".start"), start)?,
                     duration: run_length(duration)
                         .map_err(|message| error(at(".duration"), message))?,
                 },
                 (None, Some(_), None, None) => {
-                    return Err(error(at(".close"), "close without open".into()));
+                    return Err(error(
+                        at(".close"),
+                        "close without open: add open (the cron the window opens at)".into(),
+                    ));
                 }
                 (Some(_), None, None, None) => {
-                    return Err(error(at(".open"), "open without close".into()));
+                    return Err(error(
+                        at(".open"),
+                        "open without close: add close (the cron the window closes at), or \
+                         use start with duration"
+                            .into(),
+                    ));
                 }
                 (None, None, Some(_), None) => {
-                    return Err(error(at(".start"), "start without duration".into()));
+                    return Err(error(
+                        at(".start"),
+                        "start without duration: add duration (how long, e.g. 2h)".into(),
+                    ));
                 }
                 (None, None, None, Some(_)) => {
-                    return Err(error(at(".duration"), "duration without start".into()));
+                    return Err(error(
+                        at(".duration"),
+                        "duration without start: add start (the cron it opens at)".into(),
+                    ));
                 }
                 (None, None, None, None) => {
                     return Err(error(
@@ -291,7 +319,10 @@ impl Window {
                 _ => {
                     return Err(error(
                         at(""),
-                        "give either open and close, or start and duration, not both".into(),
+                        "open goes with close, start with duration: give either open and close \
+                         (open: \"0 8 * * MON\", close: \"0 17 * * FRI\") or start and \
+                         duration (start: \"0 22 * * *\", duration: 2h), not a mix"
+                            .into(),
                     ));
                 }
             };
@@ -385,6 +416,52 @@ impl Window {
 
     pub fn enforcement(&self) -> Enforcement {
         self.enforcement
+    }
+
+    /// What is valid but probably not meant, as (field, message): crons restricting both day
+    /// fields, which match a day when *either* does.
+    pub fn warnings(&self) -> Vec<(String, String)> {
+        let mut crons: Vec<(String, &Cron)> = Vec::new();
+        for (i, schedule) in self.schedules.iter().enumerate() {
+            match schedule {
+                Schedule::OpenClose { open, close } => {
+                    crons.push((format!("spec.schedules[{i}].open"), open));
+                    crons.push((format!("spec.schedules[{i}].close"), close));
+                }
+                Schedule::StartDuration { start, .. } => {
+                    crons.push((format!("spec.schedules[{i}].start"), start));
+                }
+            }
+        }
+        for (i, freeze) in self.freezes.iter().enumerate() {
+            if let FreezeTimes::Recurring(Schedule::StartDuration { start, .. }) = &freeze.times {
+                crons.push((format!("spec.freezes[{i}].schedule"), start));
+            }
+        }
+        crons
+            .into_iter()
+            .filter(|(_, cron)| cron.days_either())
+            .map(|(field, cron)| {
+                let fields: Vec<&str> = cron.as_str().split_whitespace().collect();
+                let (dom, dow) = (fields.get(2).unwrap_or(&""), fields.get(4).unwrap_or(&""));
+                let message = format!(
+                    "{:?} restricts both day-of-month ({dom}) and day-of-week ({dow}), so it \
+                     fires on a day that matches EITHER (as in Kubernetes CronJob), not both; for \
+                     \"the first Sunday of the month\" write day-of-month * and day-of-week \
+                     SUN#1 (e.g. \"0 2 * * SUN#1\")",
+                    cron.as_str()
+                );
+                (field, message)
+            })
+            .collect()
+    }
+
+    /// Whether the window can never open again after `now` (within the ten-year search
+    /// horizon): such a window denies every change for good, which is never what its author
+    /// meant. A search that gave up early is not "never".
+    pub fn never_opens(&self, now: DateTime<Utc>) -> bool {
+        let state = evaluate(self, now);
+        !state.open && state.next.is_none() && state.searched_until.is_none()
     }
 
     /// The state at `now`, computed at most once per state: the result is cached until the

@@ -26,8 +26,12 @@ pub struct WindowState {
     pub open: bool,
     /// When the current state began; `None` when it began before the search horizon.
     pub since: Option<DateTime<Utc>>,
-    /// When the state changes next; `None` when it does not change within the search horizon.
+    /// When the state changes next; `None` when it does not change within the search horizon,
+    /// or when the search stopped early (see `searched_until`).
     pub next: Option<DateTime<Utc>>,
+    /// When `next` is `None` because the search gave up before the horizon (a window whose parts
+    /// change very often): the instant up to which the state is known not to change.
+    pub searched_until: Option<DateTime<Utc>>,
     /// The freeze in force, if any (the window is then closed, unless an override opens a
     /// soft one).
     pub freeze: Option<ActiveFreeze>,
@@ -74,10 +78,12 @@ fn evaluate_with_reach(eval: Evaluator<'_>, t: DateTime<Utc>) -> (WindowState, D
     } else {
         None
     };
+    let horizon = t + Duration::days(SEARCH_HORIZON_DAYS);
     let state = WindowState {
         open,
         since: eval.since(t, open),
         next,
+        searched_until: (next.is_none() && reach < horizon).then_some(reach),
         freeze: eval.active_freeze(t),
         opened_by,
     };
@@ -443,14 +449,17 @@ impl Schedule {
                 let Some(mut last) = start.prev_at_or_before(tz, t) else {
                     return Next::Never;
                 };
+                // Every run has the same length, so the latest start at or before the current
+                // end is the one that extends it furthest: a step per `duration`, not per fire
+                // (a start every minute lasting 1h walks hours at a time).
                 let mut end = last + *duration;
                 for _ in 0..MAX_STEPS {
                     if end > limit {
                         return Next::Never;
                     }
-                    match start.next_after(tz, last) {
-                        Some(s) if s <= end => {
-                            end = end.max(s + *duration);
+                    match start.prev_at_or_before(tz, end) {
+                        Some(s) if s > last => {
+                            end = s + *duration;
                             last = s;
                         }
                         _ => return Next::At(end),
@@ -488,13 +497,15 @@ impl Schedule {
                 if !is_open {
                     return RunStart::At(last + *duration);
                 }
+                // The earliest start whose run reaches `begin` extends the run furthest back:
+                // a step per `duration`, as in `next_change`.
                 let mut begin = last;
                 for _ in 0..MAX_STEPS {
                     if begin < limit {
                         return RunStart::Unknown;
                     }
-                    match start.prev_before(tz, begin) {
-                        Some(s) if s + *duration >= begin => begin = s,
+                    match start.next_at_or_after(tz, begin - *duration) {
+                        Some(s) if s < begin => begin = s,
                         _ => return RunStart::At(begin),
                     }
                 }

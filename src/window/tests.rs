@@ -81,7 +81,7 @@ fn invalid_windows_name_the_window_and_the_field() {
         ),
         (
             "schedules: [{open: '0 9 * * 1', close: '0 9 * * 2', start: '0 1 * * *', duration: 1h}]",
-            "not both",
+            "open goes with close, start with duration",
         ),
         (
             "schedules: [{open: '0 0 30 2 *', close: '0 9 * * 1'}]",
@@ -135,7 +135,7 @@ fn duplicate_names_are_rejected_with_both_origins() {
     let err = WindowSet::from_yaml("w.yaml", &format!("{doc}---\n{doc}")).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "ReconciliationWindow \"a\" is defined twice: in w.yaml#1 and in w.yaml#2"
+        "ReconciliationWindow \"a\" is defined twice: in w.yaml:1 and in w.yaml:6"
     );
 }
 
@@ -405,6 +405,43 @@ fn a_window_whose_schedules_never_open_again_reports_no_next() {
         state(&w, "2026-11-26T08:30:00Z"),
         (false, some("2025-12-31T09:00:00Z"), None)
     );
+}
+
+// === next does not vanish ===
+
+#[test]
+fn next_is_found_past_days_of_merged_minute_runs() {
+    // A start every minute lasting 1h is open for good; a freeze in 4 days closes it. The walk
+    // used to merge runs minute by minute and give up after 5000 (3.5 days), leaving no next.
+    let w = mk_window(
+        "schedules: [{start: '* * * * *', duration: 1h}]\n\
+         freezes: [{start: '2026-11-30T12:00:00Z', end: '2026-11-30T13:00:00Z'}]",
+    );
+    let s = evaluate(&w, utc("2026-11-26T12:00:00Z"));
+    assert!(s.open);
+    assert_eq!(s.next, Some(utc("2026-11-30T12:00:00Z")));
+    assert_eq!(s.searched_until, None);
+    // And back: open since the freeze ended, not "unknown".
+    let s = evaluate(&w, utc("2026-12-04T12:00:00Z"));
+    assert_eq!(s.since, Some(utc("2026-11-30T13:00:00Z")));
+}
+
+#[test]
+fn a_search_that_stops_says_where() {
+    // Runs of 1 minute every minute, that never merge past MAX_STEPS: 2 schedules whose
+    // open/close pair changes every minute, a freeze far ahead. The walk gives up at some
+    // instant and says so instead of claiming "no change".
+    let w = mk_window(
+        "schedules:\n  - start: '0-58/2 * * * *'\n    duration: 1m\n  - start: '1-59/2 * * * *'\n    duration: 1m\n\
+         freezes: [{start: '2027-06-01T00:00:00Z', end: '2027-06-02T00:00:00Z'}]",
+    );
+    let s = evaluate(&w, utc("2026-11-26T12:00:30Z"));
+    assert!(s.open);
+    match (s.next, s.searched_until) {
+        (Some(next), None) => assert_eq!(next, utc("2027-06-01T00:00:00Z")),
+        (None, Some(until)) => assert!(until > utc("2026-11-26T12:00:30Z")),
+        other => panic!("next vanished without saying where the search stopped: {other:?}"),
+    }
 }
 
 // === freezes people can write ===
@@ -794,6 +831,7 @@ mod since_and_next {
         let duration = prop::sample::select(vec!["33m", "1h34m", "6h", "24h", "49h"]);
         prop_oneof![
             (cron.clone(), cron.clone())
+                .prop_filter("open equal to close is invalid", |(o, c)| o != c)
                 .prop_map(|(o, c)| format!("  - open: \"{o}\"\n    close: \"{c}\"\n")),
             (cron, duration).prop_map(|(s, d)| format!("  - start: \"{s}\"\n    duration: {d}\n")),
         ]
