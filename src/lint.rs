@@ -93,6 +93,7 @@ pub mod check {
     pub const WINDOW_NOT_RW: &str = "window-not-rw";
     pub const EXPIRED_OVERRIDE: &str = "expired-override";
     pub const CRON_DAYS_EITHER: &str = "cron-days-either";
+    pub const CASCADING_DELETE: &str = "cascading-delete";
 }
 
 // === parsing ===
@@ -296,6 +297,7 @@ pub fn lint(
         check_object(m, &known, policy, now, &mut findings);
     }
     check_owners(manifests, &mut findings);
+    check_cascades(manifests, &mut findings);
     // Stable order: by input, then line; the per-object findings of one object stay in the
     // order they were found.
     let mut order: BTreeMap<String, usize> = BTreeMap::new();
@@ -512,6 +514,55 @@ fn known_list(known: &BTreeSet<String>) -> String {
 /// dry-runs everything before applying anything, so one denied rw object holds back its rt
 /// changes too. Objects without owner labels (plain `kustomize build`, which Flux labels only
 /// when applying) are what one Flux Kustomization of that path applies: one group per input.
+/// rw objects whose Namespace (in the input) Flux may prune apart from them: applied as rt, or
+/// by another Kustomization. Pruning the Namespace makes the namespace controller delete the rw
+/// object, and that delete is the controller's, not Flux's: fluxgate admits it, window or not.
+fn check_cascades(manifests: &[Manifest], findings: &mut Vec<Finding>) {
+    let applier = |m: &Manifest| {
+        m.owner()
+            .unwrap_or_else(|| format!("the Kustomization of {}", m.origin))
+    };
+    let namespaces: BTreeMap<&str, &Manifest> = manifests
+        .iter()
+        .filter(|m| m.kind == "Namespace" && m.api_version == "v1")
+        .map(|m| (m.name.as_str(), m))
+        .collect();
+    for m in manifests.iter().filter(|m| m.mode() == Mode::Rw) {
+        let Some(ns) = m.namespace.as_deref().and_then(|n| namespaces.get(n)) else {
+            continue;
+        };
+        if ns.annotations.get(PRUNE_ANNOTATION) == Some("disabled") {
+            continue;
+        }
+        let how = if ns.mode() != Mode::Rw {
+            format!("as rt by {}", applier(ns))
+        } else if applier(ns) != applier(m) {
+            format!("by {}", applier(ns))
+        } else {
+            continue;
+        };
+        findings.push(m.finding(
+            Severity::Warning,
+            check::CASCADING_DELETE,
+            format!(
+                "its Namespace {} is applied {how} ({}): if Flux prunes the Namespace, the \
+                 namespace controller deletes this rw object with it, and fluxgate admits that \
+                 whatever the window says (the delete is not Flux's)",
+                ns.name,
+                ns.at()
+            ),
+            format!(
+                "annotate Namespace {} with {PRUNE_ANNOTATION}: disabled, so Flux never deletes \
+                 it (delete it by hand when the app is retired)",
+                ns.name
+            ),
+        ));
+    }
+}
+
+/// Flux's per-object opt-out of garbage collection.
+const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
+
 fn check_owners(manifests: &[Manifest], findings: &mut Vec<Finding>) {
     struct Group<'a> {
         first: &'a Manifest,

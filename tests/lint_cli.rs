@@ -414,3 +414,42 @@ fn day_fields_that_are_ored_are_a_warning_naming_the_fix() {
         "{report}"
     );
 }
+
+#[test]
+fn rw_objects_in_a_namespace_flux_may_prune_apart_are_a_warning() {
+    let (code, report) = lint_json(&["cascading-delete.yaml"], &[]);
+    assert_eq!(code, 0, "a warning: {report}");
+    let cascades: Vec<_> = findings(&report)
+        .into_iter()
+        .filter(|f| f.1 == "cascading-delete")
+        .collect();
+    assert_eq!(
+        cascades,
+        [finding(
+            "warning",
+            "cascading-delete",
+            "Deployment nginx/nginx",
+            "cascading-delete.yaml:21"
+        )]
+    );
+    let message = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "cascading-delete")
+        .unwrap();
+    assert!(
+        message["message"]
+            .as_str()
+            .unwrap()
+            .contains("Namespace nginx is applied as rt by Kustomization flux-system/apps-rt"),
+        "{message}"
+    );
+    assert!(
+        message["fix"]
+            .as_str()
+            .unwrap()
+            .contains("kustomize.toolkit.fluxcd.io/prune: disabled"),
+        "{message}"
+    );
+}

@@ -399,7 +399,12 @@ impl Case {
 
     fn is_flux(&self) -> bool {
         let policy = Policy::default();
+        // A DELETE by a service account of the Flux owner's namespace is a tenant's prune (the
+        // fixture's owner is the Kustomization flux-system/apps-rw).
+        let tenant_prune =
+            self.op == Op::Delete && self.user.starts_with("system:serviceaccount:flux-system:");
         policy.flux_users.iter().any(|u| u == self.user)
+            || tenant_prune
             || self
                 .field_manager
                 .is_some_and(|m| policy.flux_field_managers.iter().any(|f| f == m))

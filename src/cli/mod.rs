@@ -69,7 +69,9 @@ pub struct CommonArgs {
     /// a window that does not exist is an error at start.
     #[arg(long, env = "FLUXGATE_DEFAULT_WINDOW", value_name = "NAME")]
     default_window: Option<String>,
-    /// A user name that is Flux (repeatable; replaces the defaults).
+    /// A user name that is Flux (repeatable; replaces the defaults) [default:
+    /// system:serviceaccount:flux-system:kustomize-controller,
+    /// system:serviceaccount:flux-system:helm-controller].
     #[arg(
         long = "flux-user",
         env = "FLUXGATE_FLUX_USER",
@@ -77,7 +79,9 @@ pub struct CommonArgs {
         value_name = "U"
     )]
     flux_users: Vec<String>,
-    /// A group whose members are Flux (repeatable; default none).
+    /// A group whose members are Flux (repeatable) [default: none]. For tenants whose
+    /// Kustomizations set serviceAccountName, add the tenant's group, e.g.
+    /// system:serviceaccounts:team-a.
     #[arg(
         long = "flux-group",
         env = "FLUXGATE_FLUX_GROUP",
@@ -85,7 +89,8 @@ pub struct CommonArgs {
         value_name = "G"
     )]
     flux_groups: Vec<String>,
-    /// A field manager that is Flux (repeatable; replaces the defaults).
+    /// A field manager that is Flux (repeatable; replaces the defaults) [default:
+    /// kustomize-controller, helm-controller].
     #[arg(
         long = "flux-field-manager",
         env = "FLUXGATE_FLUX_FIELD_MANAGER",
@@ -100,6 +105,10 @@ pub struct CommonArgs {
     /// admission and opens nothing).
     #[arg(long, env = "FLUXGATE_MAX_OVERRIDE", default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
     max_override: Duration,
+    /// Treat a DELETE by a service account of the namespace a Flux owner label names (a
+    /// tenant's prune: Flux acting as its serviceAccountName) as Flux's.
+    #[arg(long, env = "FLUXGATE_TENANT_PRUNES", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    tenant_prunes: bool,
 }
 
 /// What the commands run on, validated before anything runs.
@@ -137,6 +146,7 @@ impl CommonArgs {
                 .unwrap_or_else(|| Policy::DEFAULT_WINDOW.to_owned()),
             max_bypass: self.max_bypass,
             max_override: self.max_override,
+            tenant_prunes: self.tenant_prunes,
         };
         let windows = load_windows(&self.windows).context("cannot load windows")?;
         Ok(Config {

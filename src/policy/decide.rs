@@ -474,8 +474,12 @@ fn is_window_request(request: &AdmissionRequest<Object>) -> bool {
     request.kind.group == window::GROUP && request.kind.kind == window::KIND
 }
 
-/// Flux by user name, by group (impersonated tenants), or by field manager.
+/// Flux by user name, by group (impersonated tenants), by field manager, or as a tenant's
+/// prune.
 fn is_flux(request: &AdmissionRequest<Object>, policy: &Policy) -> bool {
+    if policy.tenant_prunes && is_tenant_prune(request) {
+        return true;
+    }
     let user = &request.user_info;
     if user
         .username
@@ -493,6 +497,34 @@ fn is_flux(request: &AdmissionRequest<Object>, policy: &Policy) -> bool {
         return true;
     }
     field_manager(request).is_some_and(|m| policy.flux_field_managers.iter().any(|f| f == m))
+}
+
+/// A Flux prune in a multi-tenant setup: a Kustomization (or HelmRelease) with
+/// `serviceAccountName` acts as that service account, which lives in the Kustomization's own
+/// namespace, and its DELETEs carry no field manager. So: a DELETE by
+/// `system:serviceaccount:<ns>:<name>` of an object whose Flux owner labels name an owner in
+/// `<ns>`. Requiring the owner's namespace keeps the garbage collector and the namespace
+/// controller (service accounts of kube-system) and every other controller out: their
+/// cascading deletes stay admitted, as they must for a namespace to finish terminating.
+fn is_tenant_prune(request: &AdmissionRequest<Object>) -> bool {
+    if request.operation != Operation::Delete {
+        return false;
+    }
+    let Some(namespace) = request
+        .user_info
+        .username
+        .as_deref()
+        .and_then(|u| u.strip_prefix("system:serviceaccount:"))
+        .and_then(|rest| rest.split_once(':'))
+        .map(|(namespace, _)| namespace)
+    else {
+        return false;
+    };
+    let owner = request
+        .old_object
+        .as_ref()
+        .and_then(|o| FluxOwner::from_labels(o.labels.as_ref()?));
+    owner.is_some_and(|o| o.namespace.as_deref() == Some(namespace))
 }
 
 /// `options.fieldManager` (CREATE and UPDATE, including PATCH turned into UPDATE).

@@ -45,6 +45,9 @@ pub struct Policy {
     pub max_bypass: Duration,
     /// How long one `spec.overrides` entry may be; a longer one does not open its window.
     pub max_override: Duration,
+    /// Whether a DELETE by a service account of the namespace that a Flux owner label names
+    /// (a tenant's Kustomization or HelmRelease pruning as its `serviceAccountName`) is Flux.
+    pub tenant_prunes: bool,
 }
 
 impl Policy {
@@ -68,6 +71,7 @@ impl Default for Policy {
             default_window: Self::DEFAULT_WINDOW.to_owned(),
             max_bypass: Duration::hours(Self::DEFAULT_MAX_BYPASS_HOURS),
             max_override: Duration::hours(Self::DEFAULT_MAX_OVERRIDE_HOURS),
+            tenant_prunes: true,
         }
     }
 }

@@ -625,6 +625,73 @@ fn a_window_object_that_never_opens_is_denied_at_admission() {
     );
 }
 
+// === multi-tenant prunes ===
+
+/// The recorded prune, as a tenant's Kustomization `team-a/apps` acting as its service account.
+fn tenant_prune(user: &str, owner_namespace: &str) -> Review {
+    Review::of(DEPLOYMENT_PRUNE)
+        .with(|r| {
+            r["userInfo"]["username"] = json!(user);
+            r["userInfo"]["groups"] = json!(["system:serviceaccounts", "system:authenticated"]);
+        })
+        .label(
+            &["oldObject"],
+            "kustomize.toolkit.fluxcd.io/name",
+            Some("apps"),
+        )
+        .label(
+            &["oldObject"],
+            "kustomize.toolkit.fluxcd.io/namespace",
+            Some(owner_namespace),
+        )
+}
+
+#[test]
+fn a_tenant_prune_is_governed_and_other_deletes_are_not() {
+    let d =
+        tenant_prune("system:serviceaccount:team-a:team-a-reconciler", "team-a").decide_at(CLOSED);
+    assert_decision(&d, false, Reason::WindowClosed);
+    // The garbage collector and the namespace controller cascade: admitted.
+    for user in [
+        "system:serviceaccount:kube-system:generic-garbage-collector",
+        "system:serviceaccount:kube-system:namespace-controller",
+        "jane@example.com",
+        // A service account of another namespace than the owner's.
+        "system:serviceaccount:team-b:team-b-reconciler",
+    ] {
+        let d = tenant_prune(user, "team-a").decide_at(CLOSED);
+        assert_decision(&d, true, Reason::NotFlux);
+    }
+    // Only DELETE: an update by the tenant's account needs its group or field manager.
+    let d = Review::of(HUMAN_PATCH)
+        .with(|r| {
+            r["userInfo"]["username"] = json!("system:serviceaccount:team-a:team-a-reconciler")
+        })
+        .label(
+            &["object", "oldObject"],
+            "kustomize.toolkit.fluxcd.io/namespace",
+            Some("team-a"),
+        )
+        .label(
+            &["object", "oldObject"],
+            "kustomize.toolkit.fluxcd.io/name",
+            Some("apps"),
+        )
+        .decide_at(CLOSED);
+    assert_ne!(d.reason, Reason::WindowClosed, "{}", d.message);
+    // --tenant-prunes=false turns the rule off.
+    let policy = Policy {
+        tenant_prunes: false,
+        ..Policy::default()
+    };
+    let d = tenant_prune("system:serviceaccount:team-a:team-a-reconciler", "team-a").decide_with(
+        &windows(),
+        &policy,
+        CLOSED,
+    );
+    assert_decision(&d, true, Reason::NotFlux);
+}
+
 // === warn mode ===
 
 /// The example windows with business-hours in Warn mode.
