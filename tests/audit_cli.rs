@@ -669,3 +669,19 @@ async fn warn_mode_records_are_admitted_say_warn_and_are_selected_by_enforcement
     assert!(table.contains("enforcement warn"), "{table}");
     assert!(table.contains("allow/warn  window-closed"), "{table}");
 }
+
+#[test]
+fn since_accepts_days() {
+    let out = fluxgate(
+        &[
+            &format!("{FIXTURES}/audit/kubectl-logs.txt"),
+            "--since",
+            "7d",
+            "--at",
+            "2026-11-28T00:00:00Z",
+        ],
+        b"",
+    );
+    let table = stdout(&out);
+    assert!(table.contains("since 2026-11-21T00:00:00Z"), "{table}");
+}

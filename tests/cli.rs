@@ -369,3 +369,86 @@ fn status_json_carries_frozen_and_the_freeze() {
     );
     assert_eq!(json[1]["frozen"], false);
 }
+
+#[test]
+fn review_reads_a_file_argument_like_lint_and_audit() {
+    let file = format!("{FIXTURES}/admission/flux-dryrun-image-bump-deployment.json");
+    let out = fluxgate(&["review", "--at", CLOSED, &file], b"");
+    let response = stdout_json(&out);
+    assert_eq!(response["response"]["allowed"], false);
+    // `-` is standard input.
+    let out = fluxgate(
+        &["review", "--at", CLOSED, "-"],
+        &fixture("flux-dryrun-image-bump-deployment.json"),
+    );
+    assert_eq!(stdout_json(&out)["response"]["allowed"], false);
+}
+
+#[test]
+fn a_missing_file_prints_its_cause_once() {
+    let out = fluxgate(&["review", "/nonexistent/review.json"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(
+        err.trim(),
+        "fluxgate: cannot read /nonexistent/review.json: No such file or directory (os error 2)"
+    );
+    let out = fluxgate(&["status", "--windows", "/nonexistent/windows"], b"");
+    let err = stderr(&out);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
+fn tz_applies_to_the_table_and_json_too() {
+    let out = fluxgate(
+        &[
+            "status",
+            "--at",
+            CLOSED,
+            "--tz",
+            "America/New_York",
+            "-o",
+            "json",
+        ],
+        b"",
+    );
+    let json = stdout_json(&out);
+    // business-hours opens Monday 08:00 Berlin: 02:00 in New York. Its own zone is still named.
+    assert_eq!(json[0]["next"], "2026-11-30T02:00:00-05:00");
+    assert_eq!(json[0]["timeZone"], "Europe/Berlin");
+    let out = fluxgate(&["status", "--at", CLOSED, "--tz", "America/New_York"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Mon 2026-11-30 02:00 EST"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn status_help_lists_only_flags_that_do_something_there() {
+    let out = fluxgate(&["status", "--help"], b"");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--windows", "--at", "--output", "--week", "--tz"] {
+        assert!(help.contains(flag), "{flag} missing:\n{help}");
+    }
+    for flag in [
+        "--flux-user",
+        "--max-bypass",
+        "--default-window",
+        "--max-override",
+    ] {
+        assert!(
+            !help.contains(flag),
+            "{flag} does nothing in status:\n{help}"
+        );
+    }
+    // The decide commands show the Flux defaults.
+    let out = fluxgate(&["serve", "--help"], b"");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("system:serviceaccount:flux-system:kustomize-controller"),
+        "{help}"
+    );
+    assert!(help.contains("[default: kustomize-controller"), "{help}");
+}

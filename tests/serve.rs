@@ -460,3 +460,31 @@ async fn client_ca_admits_only_the_api_servers_certificate_on_validate() {
         "only the authenticated request was decided"
     );
 }
+
+/// JSON application logs: one `message` key per line (the rejection's text is `error`), and no
+/// ANSI colours when stderr is not a terminal (here a file), in either format.
+#[tokio::test]
+async fn logs_have_one_message_key_and_no_colours_off_a_terminal() {
+    for format in ["json", "text"] {
+        let dir = Scratch::new(&format!("logs-{format}"));
+        let server = Server::start(&dir, &["--log-format", format]).await;
+        let response = server.post("text/plain", b"not json").await.unwrap();
+        assert!(response.status >= 400, "{}", response.status);
+        server
+            .eventually("the rejection logged", Duration::from_secs(5), || async {
+                server.log().contains("rejected request to /validate")
+            })
+            .await;
+        let log = server.log();
+        assert!(
+            !log.contains('\u{1b}'),
+            "ANSI escape in {format} logs:\n{log}"
+        );
+        if format == "json" {
+            for line in log.lines() {
+                assert_eq!(line.matches("\"message\":").count(), 1, "{line}");
+                let _: serde_json::Value = serde_json::from_str(line).unwrap();
+            }
+        }
+    }
+}

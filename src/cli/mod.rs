@@ -41,7 +41,7 @@ enum Command {
     Certs(certs::CertsArgs),
     /// Print the ReconciliationWindow CustomResourceDefinition (YAML).
     Crd,
-    /// Decide one AdmissionReview (admission.k8s.io/v1) read from stdin; print the response.
+    /// Decide one AdmissionReview (admission.k8s.io/v1) from FILE or stdin; print the response.
     Review(review::ReviewArgs),
     /// Serve the admission webhook over HTTPS (and metrics over HTTP).
     Serve(Box<serve::ServeArgs>),
@@ -53,9 +53,9 @@ enum Command {
     Lint(lint::LintArgs),
 }
 
-/// Flags shared by the commands that decide or evaluate windows.
+/// `--windows`: shared by every command that reads windows.
 #[derive(Debug, Args)]
-pub struct CommonArgs {
+pub struct WindowArgs {
     /// A ReconciliationWindow YAML file or a folder of them (repeatable); the embedded example
     /// windows when absent.
     #[arg(
@@ -65,6 +65,21 @@ pub struct CommonArgs {
         value_name = "PATH"
     )]
     windows: Vec<PathBuf>,
+}
+
+impl WindowArgs {
+    /// The windows, and whether they are the embedded examples.
+    pub fn load(&self) -> anyhow::Result<(WindowSet, bool)> {
+        let windows = load_windows(&self.windows).context("cannot load windows")?;
+        Ok((windows, self.windows.is_empty()))
+    }
+}
+
+/// Flags shared by the commands that decide (serve, review, lint): the windows and the policy.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    windows: WindowArgs,
     /// The window of rw objects without a fluxgate.io/window label [default: default]. Naming
     /// a window that does not exist is an error at start.
     #[arg(long, env = "FLUXGATE_DEFAULT_WINDOW", value_name = "NAME")]
@@ -124,7 +139,7 @@ pub struct Config {
 impl CommonArgs {
     /// The `--windows` paths as given (empty: the embedded examples).
     pub fn window_paths(&self) -> &[PathBuf] {
-        &self.windows
+        &self.windows.windows
     }
 
     /// Turns flags into a validated configuration, reading the windows.
@@ -148,11 +163,11 @@ impl CommonArgs {
             max_override: self.max_override,
             tenant_prunes: self.tenant_prunes,
         };
-        let windows = load_windows(&self.windows).context("cannot load windows")?;
+        let (windows, embedded) = self.windows.load()?;
         Ok(Config {
             windows,
             policy,
-            embedded: self.windows.is_empty(),
+            embedded,
             default_window_given: self.default_window.is_some(),
         })
     }
@@ -197,6 +212,24 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("{text:?} is not an RFC 3339 time ({e})"))
 }
 
+/// An error and its causes, `: `-separated, each cause left out when the text before already
+/// says it: error types that print their source themselves (`cannot read x: No such file or
+/// directory`) would otherwise print it twice.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
 /// Runs the command line; the binary's `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -212,7 +245,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("fluxgate: {error:#}");
+            eprintln!("fluxgate: {}", error_text(&error));
             ExitCode::from(2)
         }
     }

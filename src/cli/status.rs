@@ -1,6 +1,6 @@
 //! `fluxgate status`: every window, open or closed, since when, next transition.
 
-use super::{CommonArgs, parse_instant, week};
+use super::{WindowArgs, parse_instant, week};
 use crate::window::{Window, WindowState};
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -12,7 +12,7 @@ use std::process::ExitCode;
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    common: CommonArgs,
+    windows: WindowArgs,
     /// Evaluate as of this instant (RFC 3339) instead of now.
     #[arg(long, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
     at: Option<DateTime<Utc>>,
@@ -22,8 +22,8 @@ pub struct StatusArgs {
     /// Show the week from today 00:00, hour by hour, instead of the table.
     #[arg(long, env = "FLUXGATE_WEEK", conflicts_with = "output")]
     week: bool,
-    /// Time zone of the week view (IANA name); each window's own when absent.
-    #[arg(long, env = "FLUXGATE_TZ", value_parser = week::parse_tz, value_name = "ZONE", requires = "week")]
+    /// Show every instant in this time zone (IANA name); each window's own when absent.
+    #[arg(long, env = "FLUXGATE_TZ", value_parser = week::parse_tz, value_name = "ZONE")]
     tz: Option<chrono_tz::Tz>,
 }
 
@@ -77,30 +77,28 @@ struct OverrideJson {
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let config = args.common.to_config()?;
+    let (windows, embedded) = args.windows.load()?;
     let now = args.at.unwrap_or_else(Utc::now);
     if args.week {
-        if config.embedded {
+        if embedded {
             eprintln!("fluxgate: no --windows given: showing the embedded example windows");
         }
-        let text = week::render(&config.windows, now, args.tz);
+        let text = week::render(&windows, now, args.tz);
         write!(std::io::stdout().lock(), "{text}").context("cannot write stdout")?;
         return Ok(ExitCode::SUCCESS);
     }
-    let states: Vec<(&Window, std::sync::Arc<WindowState>)> = config
-        .windows
-        .iter()
-        .map(|w| (w, w.state_at(now)))
-        .collect();
+    let states: Vec<(&Window, std::sync::Arc<WindowState>)> =
+        windows.iter().map(|w| (w, w.state_at(now))).collect();
     let mut out = std::io::stdout().lock();
     match args.output {
         Format::Json => {
             let rows: Vec<StatusJson> = states
                 .iter()
                 .map(|(w, s)| {
+                    let zone = args.tz.unwrap_or(w.time_zone());
                     let instant = |t: Option<DateTime<Utc>>| {
                         t.map(|t| {
-                            t.with_timezone(&w.time_zone())
+                            t.with_timezone(&zone)
                                 .to_rfc3339_opts(SecondsFormat::Secs, true)
                         })
                     };
@@ -136,10 +134,10 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             writeln!(out).context("cannot write stdout")?;
         }
         Format::Table => {
-            if config.embedded {
+            if embedded {
                 eprintln!("fluxgate: no --windows given: showing the embedded example windows");
             }
-            write!(out, "{}", table(&states)).context("cannot write stdout")?;
+            write!(out, "{}", table(&states, args.tz)).context("cannot write stdout")?;
             for (window, _) in &states {
                 for (field, message) in window.warnings() {
                     eprintln!(
@@ -153,7 +151,9 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn table(states: &[(&Window, std::sync::Arc<WindowState>)]) -> String {
+/// The table; instants in `tz` when given, else in each window's zone (the TIME ZONE column
+/// always names the window's own).
+fn table(states: &[(&Window, std::sync::Arc<WindowState>)], tz: Option<chrono_tz::Tz>) -> String {
     let header = [
         "WINDOW",
         "STATE",
@@ -165,10 +165,10 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)]) -> String {
     .map(String::from);
     let mut rows = vec![header];
     for (window, state) in states {
-        let tz = window.time_zone();
+        let zone = tz.unwrap_or(window.time_zone());
         let when = |t: Option<DateTime<Utc>>| match t {
             Some(t) => t
-                .with_timezone(&tz)
+                .with_timezone(&zone)
                 .format("%a %Y-%m-%d %H:%M %Z")
                 .to_string(),
             None => "-".to_owned(),
@@ -205,7 +205,7 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)]) -> String {
             label,
             when(state.since),
             next,
-            tz.name().to_owned(),
+            window.time_zone().name().to_owned(),
             window.description().unwrap_or("").to_owned(),
         ]);
     }

@@ -20,11 +20,29 @@ pub enum TimeSpec {
 }
 
 impl TimeSpec {
-    /// Parses a duration (`24h`, `90m`) or an RFC 3339 instant.
+    /// Parses a duration (`24h`, `90m`, and here also days: `7d`, `1d12h`) or an RFC 3339
+    /// instant. Days are 24 hours: a review range does not need DST precision, unlike a
+    /// window's duration (which is why `parse_duration` itself has no days).
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if let Ok(t) = DateTime::parse_from_rfc3339(text) {
             return Ok(TimeSpec::At(t.with_timezone(&Utc)));
+        }
+        let digits = text.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 && text[digits..].starts_with('d') {
+            let days: i64 = text[..digits]
+                .parse()
+                .ok()
+                .filter(|d| *d <= 100_000)
+                .ok_or_else(|| format!("{text:?}: too many days"))?;
+            let rest = &text[digits + 1..];
+            let rest = if rest.is_empty() {
+                Duration::zero()
+            } else {
+                crate::duration::parse_duration_or_zero(rest)
+                    .map_err(|e| format!("{text:?} is not a duration ({e})"))?
+            };
+            return Ok(TimeSpec::Ago(Duration::days(days) + rest));
         }
         parse_duration(text).map(TimeSpec::Ago).map_err(|e| {
             format!("{text:?} is neither a duration (e.g. 24h, 90m) nor an RFC 3339 time ({e})")
