@@ -644,6 +644,27 @@ mod tests {
         assert!(!Cron::parse("0 2 1-7 * *").unwrap().days_either());
     }
 
+    /// What robfig/cron v3 silently misreads is refused here (README: where fluxgate's cron
+    /// differs), and what differs on purpose is accepted.
+    #[test]
+    fn differences_from_robfig_are_the_documented_ones() {
+        for refused in [
+            "0 *-3 * * *",
+            "1,,2 * * * *",
+            "0 0 * * 1,",
+            "*/4294967296 * * * *",
+            "0/18446744073709551616 * * * *",
+        ] {
+            assert!(Cron::parse(refused).is_err(), "{refused:?} must be refused");
+        }
+        for accepted in ["0 8 * * 7", "  @daily  ", "0 2 * * SUN#1"] {
+            assert!(
+                Cron::parse(accepted).is_ok(),
+                "{accepted:?} must be accepted"
+            );
+        }
+    }
+
     #[test]
     fn restricted_day_fields_are_ored() {
         // The 1st of the month or any Monday: after Thu 2026-11-26 comes Mon 2026-11-30, then
