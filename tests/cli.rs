@@ -452,3 +452,57 @@ fn status_help_lists_only_flags_that_do_something_there() {
     );
     assert!(help.contains("[default: kustomize-controller"), "{help}");
 }
+
+#[test]
+fn a_search_that_stops_is_said_in_status_and_in_the_denial() {
+    let windows = format!("{FIXTURES}/windows/busy.yaml");
+    let json = stdout_json(&fluxgate(
+        &[
+            "status",
+            "--windows",
+            &windows,
+            "--at",
+            CLOSED,
+            "-o",
+            "json",
+        ],
+        b"",
+    ));
+    assert_eq!(json[0]["next"], Value::Null);
+    let until = json[0]["searchedUntil"].as_str().expect("searchedUntil");
+    assert!(until > "2026-11-27T13:00:00+01:00", "{until}");
+    let table = fluxgate(&["status", "--windows", &windows, "--at", CLOSED], b"");
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("(search stopped)"),
+        "{}",
+        String::from_utf8_lossy(&table.stdout)
+    );
+    let mut review: Value =
+        serde_json::from_slice(&fixture("flux-dryrun-image-bump-deployment.json")).unwrap();
+    for object in ["object", "oldObject"] {
+        review["request"][object]["metadata"]["labels"]["fluxgate.io/window"] = json!("busy");
+    }
+    let out = fluxgate(
+        &[
+            "review",
+            "--windows",
+            &windows,
+            "--at",
+            CLOSED,
+            "--default-window",
+            "busy",
+        ],
+        &serde_json::to_vec(&review).unwrap(),
+    );
+    let message = stdout_json(&out)["response"]["status"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("frozen (month-long freeze)"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "with no change found up to {until} (Europe/Berlin), where the search stopped"
+        )),
+        "{message}"
+    );
+}
