@@ -506,3 +506,30 @@ fn a_search_that_stops_is_said_in_status_and_in_the_denial() {
         "{message}"
     );
 }
+
+#[test]
+fn windows_from_files_are_refused_as_admission_would_refuse_them() {
+    let windows = format!("{FIXTURES}/windows/refused-for-policy.yaml");
+    let out = fluxgate(
+        &["review", "--windows", &windows, "--at", CLOSED],
+        &fixture("flux-dryrun-image-bump-deployment.json"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("ReconciliationWindow \"default\": spec.overrides[0]: 48h long, more than --max-override 24h"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ReconciliationWindow \"never\": spec: the window never opens"),
+        "{err}"
+    );
+    let out = fluxgate(
+        &["serve", "--windows", &windows, "--max-override", "48h"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(!err.contains("--max-override"), "{err}");
+    assert!(err.contains("never opens"), "{err}");
+}

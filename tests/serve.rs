@@ -488,3 +488,29 @@ async fn logs_have_one_message_key_and_no_colours_off_a_terminal() {
         }
     }
 }
+
+/// A reload is held to what admission refuses too: an override longer than --max-override
+/// keeps the last good set (rather than being ignored decision by decision).
+#[tokio::test]
+async fn a_reload_with_a_too_long_override_keeps_the_last_good_set() {
+    let dir = Scratch::new("reload-override");
+    let windows = dir.path("windows.yaml");
+    std::fs::write(&windows, windows_yaml(true)).unwrap();
+    let server = Server::start(&dir, &["--windows", windows.to_str().unwrap()]).await;
+    let long = format!(
+        "{}  overrides:\n    - start: 2026-11-27T00:00:00Z\n      end: 2026-11-29T00:00:00Z\n      reason: weekend\n",
+        windows_yaml(false)
+    );
+    std::fs::write(&windows, long).unwrap();
+    let failure = "fluxgate_window_reloads_total{result=\"failure\"}";
+    server
+        .eventually("the reload failure", Duration::from_secs(10), || async {
+            server.metric(failure).await == 1.0
+        })
+        .await;
+    assert!(
+        server.log().contains("more than --max-override 24h"),
+        "{}",
+        server.log()
+    );
+}

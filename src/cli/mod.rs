@@ -174,6 +174,16 @@ impl CommonArgs {
 }
 
 impl Config {
+    /// Refuses windows the webhook would refuse at admission for its policy: overrides longer
+    /// than `--max-override`, windows that never open again after `now`.
+    pub fn require_valid_for_policy(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let problems = crate::policy::policy_problems(&self.windows, &self.policy, now);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!("cannot use the windows: {}", problems.join("; "))
+    }
+
     /// Refuses to run when `--default-window` names no window: every rw object without a
     /// fluxgate.io/window label would be denied as unknown-window, silently for whoever set it.
     /// The built-in `default` may be absent (every rw object then names its window); that is

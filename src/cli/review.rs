@@ -40,6 +40,7 @@ pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let now = args.at.unwrap_or_else(Utc::now);
+    config.require_valid_for_policy(now)?;
     let reviewed = review(&input, &config.windows, &config.policy, now).context(name)?;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &reviewed.response()).context("cannot write stdout")?;

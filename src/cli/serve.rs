@@ -160,6 +160,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.common.to_config()?;
     if !args.windows_from_cluster {
         config.require_default_window()?;
+        config.require_valid_for_policy(chrono::Utc::now())?;
     }
     if config.embedded && !args.windows_from_cluster {
         tracing::warn!("no --windows given: serving the embedded example windows");
@@ -333,7 +334,18 @@ fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &Snap
 }
 
 fn reload_windows(state: &AppState, paths: &[PathBuf], snapshot: &Snapshot) {
-    match windows_from_snapshot(paths, snapshot) {
+    // What admission refuses for the policy is refused from files too.
+    let checked = windows_from_snapshot(paths, snapshot)
+        .map_err(|e| e.to_string())
+        .and_then(|windows| {
+            let problems = crate::policy::policy_problems(&windows, &state.policy, (state.clock)());
+            if problems.is_empty() {
+                Ok(windows)
+            } else {
+                Err(problems.join("; "))
+            }
+        });
+    match checked {
         Ok(windows) => {
             let count = windows.len();
             state.windows.store(Arc::new(windows));

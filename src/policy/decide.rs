@@ -458,6 +458,16 @@ pub fn too_long_override(window: &Window, policy: &Policy) -> Option<String> {
     ))
 }
 
+/// What the admission check refuses beyond [`Window::from_object`], for windows that did not
+/// come through admission (files): an override longer than `--max-override`, a window that
+/// never opens again after `now`. One message per bad window.
+pub fn policy_problems(windows: &WindowSet, policy: &Policy, now: DateTime<Utc>) -> Vec<String> {
+    windows
+        .iter()
+        .filter_map(|w| too_long_override(w, policy).or_else(|| never_opens(w, now)))
+        .collect()
+}
+
 /// An error when `window` will never open again after `now` (see [`Window::never_opens`]).
 pub fn never_opens(window: &Window, now: DateTime<Utc>) -> Option<String> {
     window.never_opens(now).then(|| {

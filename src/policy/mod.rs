@@ -12,7 +12,9 @@ mod noop;
 mod response;
 
 pub use bypass::{Bypass, BypassError};
-pub use decide::{FluxOwner, Subject, decide, field_manager, never_opens, too_long_override};
+pub use decide::{
+    FluxOwner, Subject, decide, field_manager, never_opens, policy_problems, too_long_override,
+};
 pub use response::{ResponseReview, response};
 
 use crate::window::{Enforcement, Override, WindowState};
