@@ -11,6 +11,7 @@
 
 use crate::object::Object;
 use crate::policy::{Decision, Reason, Subject, WindowVerdict, field_manager};
+use crate::window::Enforcement;
 use chrono::{DateTime, SecondsFormat, Utc};
 use kube::core::admission::{AdmissionRequest, Operation};
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,10 @@ pub struct AuditRecord {
     pub owner: Option<AuditOwner>,
     #[serde(default)]
     pub bypass: Option<AuditBypass>,
+    /// `warn` when admitted only because the closed windows are in Warn mode (`reason` is then
+    /// what it would have been denied with); absent when enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<String>,
     /// Server time spent on the request, in seconds.
     pub duration_seconds: f64,
     /// Who sent the AdmissionReview: the subject of its verified client certificate
@@ -78,6 +83,17 @@ pub struct AuditWindow {
     pub next: Option<String>,
     #[serde(default)]
     pub time_zone: Option<String>,
+    /// The override that held the window open, when one did.
+    #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
+    pub override_: Option<AuditOverride>,
+}
+
+/// A `spec.overrides` entry that opened a window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditOverride {
+    pub reason: String,
+    pub start: String,
+    pub end: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +229,9 @@ impl Line<'_> {
             }
             None => opt_string(line.key("bypass"), None),
         }
+        if decision.enforcement == Enforcement::Warn {
+            string(line.key("enforcement"), Enforcement::Warn.as_str());
+        }
         // serde_json's own number formatting, so the bytes match; writing a float cannot fail.
         let _ = serde_json::to_writer(line.key("durationSeconds"), &self.duration_seconds);
         string(line.key("caller"), self.caller);
@@ -271,6 +290,16 @@ fn write_window(out: &mut Vec<u8>, verdict: &WindowVerdict, cut: bool) {
             opt_string(json.key("since"), instant(state.since).as_deref());
             opt_string(json.key("next"), instant(state.next).as_deref());
             string(json.key("timeZone"), known.time_zone.name());
+            if let Some(o) = &state.opened_by {
+                let mut json = Json::new(json.key("override"));
+                string(json.key("reason"), &o.reason);
+                string(
+                    json.key("start"),
+                    &instant(Some(o.start)).unwrap_or_default(),
+                );
+                string(json.key("end"), &instant(Some(o.end)).unwrap_or_default());
+                json.end();
+            }
         }
         None => {
             bool(json.key("open"), false);

@@ -18,9 +18,37 @@ pub struct GeneratedCerts {
 /// The names every generated serving certificate carries, so loopback clients can verify it.
 pub const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
+/// A CA: its certificate and its private key, PEM.
+pub struct Ca {
+    pub pem: String,
+    pub key_pem: String,
+}
+
+/// How long a CA lasts: what the webhook configuration's caBundle holds, so it outlives the
+/// serving certificates it signs (re-issued yearly) by far.
+const CA_DAYS: i64 = 10 * 365;
+/// How long a serving certificate lasts.
+const LEAF_DAYS: i64 = 365;
+
 /// Generates a CA and a serving certificate for `localhost`, the loopback addresses and
-/// `dns_names`. Valid for a year: a generated certificate lives as long as the process.
+/// `dns_names`.
 pub fn generate(dns_names: &[String]) -> Result<GeneratedCerts, rcgen::Error> {
+    issue(dns_names, &generate_ca()?)
+}
+
+/// A new CA, valid for ten years.
+pub fn generate_ca() -> Result<Ca, rcgen::Error> {
+    let key = KeyPair::generate()?;
+    let cert = ca_params(CA_DAYS).self_signed(&key)?;
+    Ok(Ca {
+        pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// The CA's certificate parameters; the same for every fluxgate CA, so a CA is rebuilt from
+/// its key alone to sign (the subject and key identify it, and `ca.crt` stays what it was).
+fn ca_params(days: i64) -> CertificateParams {
     let mut ca_params = CertificateParams::default();
     ca_params.distinguished_name = DistinguishedName::new();
     ca_params
@@ -28,10 +56,15 @@ pub fn generate(dns_names: &[String]) -> Result<GeneratedCerts, rcgen::Error> {
         .push(DnType::CommonName, "fluxgate CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    set_validity(&mut ca_params);
-    let ca_key = KeyPair::generate()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, ca_key);
+    set_validity(&mut ca_params, days);
+    ca_params
+}
+
+/// A serving certificate for `localhost`, the loopback addresses and `dns_names`, signed by
+/// `ca`, valid for a year.
+pub fn issue(dns_names: &[String], ca: &Ca) -> Result<GeneratedCerts, rcgen::Error> {
+    let ca_key = KeyPair::from_pem(&ca.key_pem)?;
+    let issuer = Issuer::new(ca_params(CA_DAYS), ca_key);
 
     let mut names: Vec<String> = LOOPBACK_NAMES.iter().map(|n| n.to_string()).collect();
     names.extend(dns_names.iter().cloned());
@@ -53,11 +86,11 @@ pub fn generate(dns_names: &[String]) -> Result<GeneratedCerts, rcgen::Error> {
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
-    set_validity(&mut params);
+    set_validity(&mut params, LEAF_DAYS);
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &issuer)?;
     Ok(GeneratedCerts {
-        ca_pem: ca_cert.pem(),
+        ca_pem: ca.pem.clone(),
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
     })
@@ -95,13 +128,13 @@ pub fn base64(data: &[u8]) -> String {
     out
 }
 
-/// Valid from yesterday (clock skew between nodes) to a year from today.
-fn set_validity(params: &mut CertificateParams) {
+/// Valid from yesterday (clock skew between nodes) to `days` from today.
+fn set_validity(params: &mut CertificateParams, days: i64) {
     use chrono::Datelike;
     let day = |d: chrono::NaiveDate| rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8);
     let today = chrono::Utc::now().date_naive();
     params.not_before = day(today - chrono::Duration::days(1));
-    params.not_after = day(today + chrono::Duration::days(365));
+    params.not_after = day(today + chrono::Duration::days(days));
 }
 
 #[cfg(test)]

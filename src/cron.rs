@@ -41,6 +41,10 @@ pub struct Cron {
     days_of_week: u8,
     dom_star: bool,
     dow_star: bool,
+    /// `W#N` in day-of-week (the Nth weekday W of the month, as Quartz and Fleet write it):
+    /// bit `W * 5 + N - 1`. Robfig and so Kubernetes refuse `#`, so no valid CronJob
+    /// expression means anything else here.
+    nth_weekdays: u64,
 }
 
 /// Why a cron expression was rejected. The message never repeats the expression: callers put
@@ -134,7 +138,11 @@ impl Cron {
         let (hours, _) = parse_field(fields[1], &HOUR)?;
         let (days_of_month, dom_star) = parse_field(fields[2], &DAY_OF_MONTH)?;
         let (months, _) = parse_field(fields[3], &MONTH)?;
-        let (dow_bits, dow_star) = parse_field(fields[4], &DAY_OF_WEEK)?;
+        let (nth_weekdays, plain) = parse_nth_weekdays(fields[4])?;
+        let (dow_bits, dow_star) = match plain {
+            Some(plain) => parse_field(&plain, &DAY_OF_WEEK)?,
+            None => (0, false),
+        };
         // Fold 7 (Sunday) onto 0.
         let days_of_week = ((dow_bits | (dow_bits >> 7)) & 0x7f) as u8;
         let cron = Cron {
@@ -146,6 +154,7 @@ impl Cron {
             days_of_week,
             dom_star,
             dow_star,
+            nth_weekdays,
         };
         if !cron.can_fire() {
             return Err(CronError(
@@ -173,9 +182,30 @@ impl Cron {
         })
     }
 
+    /// Whether both day fields are restricted, so that a day matches when *either* does
+    /// (`0 2 1-7 * SUN` fires on days 1 to 7 and on every Sunday): the rule of every standard
+    /// cron, and a common surprise.
+    pub fn days_either(&self) -> bool {
+        !self.dom_star && !self.dow_star
+    }
+
+    /// Whether two schedules fire at exactly the same wall-clock minutes.
+    pub fn same_fires(&self, other: &Cron) -> bool {
+        Cron {
+            source: String::new(),
+            ..self.clone()
+        } == Cron {
+            source: String::new(),
+            ..other.clone()
+        }
+    }
+
     fn day_matches(&self, date: NaiveDate) -> bool {
         let dom = self.days_of_month & (1 << date.day()) != 0;
-        let dow = self.days_of_week & (1 << date.weekday().num_days_from_sunday()) != 0;
+        let weekday = date.weekday().num_days_from_sunday();
+        let nth = (date.day() - 1) / 7;
+        let dow = self.days_of_week & (1 << weekday) != 0
+            || self.nth_weekdays & (1 << (weekday * 5 + nth)) != 0;
         if self.dom_star || self.dow_star {
             dom && dow
         } else {
@@ -351,6 +381,36 @@ fn fold_within_a_day(tz: Tz, at: DateTime<Utc>) -> Duration {
     Duration::seconds(drop.max(0))
 }
 
+/// Splits the `W#N` items off a day-of-week field: their bits, and the rest of the field
+/// (`None` when nothing is left).
+fn parse_nth_weekdays(text: &str) -> Result<(u64, Option<String>), CronError> {
+    if !text.contains('#') {
+        return Ok((0, Some(text.to_owned())));
+    }
+    let mut bits = 0u64;
+    let mut rest = Vec::new();
+    for part in text.split(',') {
+        let Some((weekday, nth)) = part.split_once('#') else {
+            rest.push(part);
+            continue;
+        };
+        let error = |message: &str| field_error(&DAY_OF_WEEK, text, message);
+        let weekday = parse_value(weekday, &DAY_OF_WEEK, text)? % 7;
+        let nth: u32 = nth
+            .parse()
+            .ok()
+            .filter(|n| (1..=5).contains(n))
+            .ok_or_else(|| {
+                error(&format!(
+                    "{part:?}: after # give which week of the month, 1 to 5 (SUN#1: the first \
+                     Sunday)"
+                ))
+            })?;
+        bits |= 1 << (weekday * 5 + nth - 1);
+    }
+    Ok((bits, (!rest.is_empty()).then(|| rest.join(","))))
+}
+
 fn parse_field(text: &str, spec: &FieldSpec) -> Result<(u64, bool), CronError> {
     let mut bits = 0u64;
     let mut star = false;
@@ -424,12 +484,19 @@ fn parse_value(text: &str, spec: &FieldSpec, field: &str) -> Result<u32, CronErr
         return Ok(index as u32 + if spec.name == MONTH.name { 1 } else { 0 });
     }
     let value: u32 = text.parse().map_err(|_| {
-        let hint = if spec.names.is_empty() {
-            "a number"
-        } else {
-            "a number or a name"
+        // `MONDAY`, `January`: the three-letter name is what cron reads.
+        let short = lower.get(..3).filter(|short| {
+            lower.len() > 3 && lower.is_char_boundary(3) && spec.names.contains(short)
+        });
+        let message = match short {
+            Some(short) => format!(
+                "{text:?} is not a name cron reads: write {}",
+                short.to_ascii_uppercase()
+            ),
+            None if spec.names.is_empty() => format!("{text:?} is not a number"),
+            None => format!("{text:?} is not a number or a name"),
         };
-        field_error(spec, field, &format!("{text:?} is not {hint}"))
+        field_error(spec, field, &message)
     })?;
     if value < spec.min || value > spec.max {
         return Err(field_error(
@@ -540,6 +607,65 @@ mod tests {
     }
 
     #[test]
+    fn nth_weekday_is_the_first_sunday_of_the_month() {
+        // The first Sundays after Thu 2026-11-26: 2026-12-06, 2027-01-03, 2027-02-07.
+        let mut t = "2026-11-26T00:00:00Z".to_owned();
+        for want in [
+            "2026-12-06T02:00:00+00:00",
+            "2027-01-03T02:00:00+00:00",
+            "2027-02-07T02:00:00+00:00",
+        ] {
+            t = next("0 2 * * SUN#1", UTC, &t);
+            assert_eq!(t, want);
+        }
+        // 0#1 and 7#1 are the same; lists mix with plain days (the last-but-one Friday
+        // 2026-11-20 is the 3rd; Mondays too).
+        assert!(
+            Cron::parse("0 2 * * 0#1")
+                .unwrap()
+                .same_fires(&Cron::parse("0 2 * * 7#1").unwrap())
+        );
+        assert_eq!(
+            next("0 2 * * FRI#3,MON", UTC, "2026-11-17T00:00:00Z"),
+            "2026-11-20T02:00:00+00:00"
+        );
+        assert_eq!(
+            next("0 2 * * FRI#3,MON", UTC, "2026-11-20T03:00:00Z"),
+            "2026-11-23T02:00:00+00:00"
+        );
+        // The fifth Friday exists only in some months: January 2027 has one (29th).
+        assert_eq!(
+            next("0 2 * * 5#5", UTC, "2026-12-01T00:00:00Z"),
+            "2027-01-29T02:00:00+00:00"
+        );
+        // Not an OR unless day-of-month is restricted too.
+        assert!(!Cron::parse("0 2 * * SUN#1").unwrap().days_either());
+        assert!(Cron::parse("0 2 1-7 * SUN").unwrap().days_either());
+        assert!(!Cron::parse("0 2 1-7 * *").unwrap().days_either());
+    }
+
+    /// What robfig/cron v3 silently misreads is refused here (README: where fluxgate's cron
+    /// differs), and what differs on purpose is accepted.
+    #[test]
+    fn differences_from_robfig_are_the_documented_ones() {
+        for refused in [
+            "0 *-3 * * *",
+            "1,,2 * * * *",
+            "0 0 * * 1,",
+            "*/4294967296 * * * *",
+            "0/18446744073709551616 * * * *",
+        ] {
+            assert!(Cron::parse(refused).is_err(), "{refused:?} must be refused");
+        }
+        for accepted in ["0 8 * * 7", "  @daily  ", "0 2 * * SUN#1"] {
+            assert!(
+                Cron::parse(accepted).is_ok(),
+                "{accepted:?} must be accepted"
+            );
+        }
+    }
+
+    #[test]
     fn restricted_day_fields_are_ored() {
         // The 1st of the month or any Monday: after Thu 2026-11-26 comes Mon 2026-11-30, then
         // Tue 2026-12-01.
@@ -642,7 +768,24 @@ mod tests {
             ("@every 1h", "@every is not supported"),
             ("@fortnightly", "unknown descriptor"),
             ("TZ=Europe/Berlin 0 8 * * *", "set spec.timeZone"),
-            ("0 8 * * MONDAY", "\"MONDAY\" is not a number or a name"),
+            (
+                "0 8 * * MONDAY",
+                "\"MONDAY\" is not a name cron reads: write MON",
+            ),
+            (
+                "0 8 * JANUARY *",
+                "\"JANUARY\" is not a name cron reads: write JAN",
+            ),
+            ("0 8 * * MOO", "\"MOO\" is not a number or a name"),
+            (
+                "0 8 * * SUN#6",
+                "after # give which week of the month, 1 to 5",
+            ),
+            (
+                "0 8 * * SUN#",
+                "after # give which week of the month, 1 to 5",
+            ),
+            ("0 8 * * SUNDAY#1", "write SUN"),
             ("a * * * *", "minute field \"a\": \"a\" is not a number"),
             ("", "expected 5 fields"),
         ];

@@ -25,6 +25,34 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
 
 /// Parses a duration that may be zero (`0s`: "no delay").
 pub fn parse_duration_or_zero(text: &str) -> Result<Duration, DurationError> {
+    parse_exact(text).map_err(|error| match suggestion(text.trim()) {
+        Some(fix) => DurationError(format!("{:?} is not a duration: write {fix}", text.trim())),
+        None => error,
+    })
+}
+
+/// What a person probably meant by a duration written in words (`2 hours`, `1 hour 30
+/// minutes`, `90 mins`): the same in fluxgate's units, when that parses.
+fn suggestion(text: &str) -> Option<String> {
+    let mut fixed = String::new();
+    for word in text.split_whitespace() {
+        let digits = word.chars().take_while(char::is_ascii_digit).count();
+        let (number, unit) = word.split_at(digits);
+        let unit = match unit.to_ascii_lowercase().as_str() {
+            "" => "",
+            "h" | "hr" | "hrs" | "hour" | "hours" => "h",
+            "m" | "min" | "mins" | "minute" | "minutes" => "m",
+            "s" | "sec" | "secs" | "second" | "seconds" => "s",
+            "ms" => "ms",
+            _ => return None,
+        };
+        fixed.push_str(number);
+        fixed.push_str(unit);
+    }
+    (fixed != text && parse_exact(&fixed).is_ok()).then_some(fixed)
+}
+
+fn parse_exact(text: &str) -> Result<Duration, DurationError> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(DurationError("empty duration: write e.g. 2h or 90m".into()));
@@ -130,7 +158,10 @@ mod tests {
             ("2", "no unit"),
             ("1.5h", "no unit"),
             ("h", "not a duration"),
-            ("2 hours", "no unit"),
+            ("2 hours", "\"2 hours\" is not a duration: write 2h"),
+            ("1 hour 30 minutes", "write 1h30m"),
+            ("90 mins", "write 90m"),
+            ("2 fortnights", "has no unit after 2"),
             ("2x", "unknown unit"),
             ("99999999999999999999h", "too large"),
         ] {

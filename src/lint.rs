@@ -11,9 +11,10 @@ use crate::duration::format_duration;
 use crate::object::StringMap;
 use crate::policy::{
     BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, FluxOwner, MODE_LABEL, Policy,
-    WINDOW_LABEL,
+    WINDOW_LABEL, never_opens, too_long_override,
 };
 use crate::window::{GROUP, KIND, Window, WindowSet, parse_documents};
+use crate::window::{content_line, relocate, split_documents};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -91,6 +92,9 @@ pub mod check {
     pub const LABEL_AS_ANNOTATION: &str = "label-as-annotation";
     pub const WINDOW_NOT_RW: &str = "window-not-rw";
     pub const RW_IN_HELM_RELEASE: &str = "rw-in-helm-release";
+    pub const EXPIRED_OVERRIDE: &str = "expired-override";
+    pub const CRON_DAYS_EITHER: &str = "cron-days-either";
+    pub const CASCADING_DELETE: &str = "cascading-delete";
 }
 
 // === parsing ===
@@ -134,61 +138,6 @@ pub fn parse_manifests(origin: &str, text: &str) -> Result<Vec<Manifest>, Manife
         manifests.push(manifest(origin, line, &value, chunk).map_err(|m| error(line, m))?);
     }
     Ok(manifests)
-}
-
-/// Splits at `---` lines, keeping each document's first line number (1-based). Splitting
-/// here rather than in the YAML parser is what lets findings name a line.
-fn split_documents(text: &str) -> Vec<(usize, String)> {
-    let mut documents = Vec::new();
-    let mut start = 1;
-    let mut current = String::new();
-    for (i, line) in text.lines().enumerate() {
-        let marker =
-            line.starts_with("---") && line[3..].chars().next().is_none_or(char::is_whitespace);
-        if marker && !current.trim().is_empty() {
-            documents.push((start, std::mem::take(&mut current)));
-        }
-        if marker {
-            current.clear();
-            start = i + 1;
-        }
-        current.push_str(line);
-        current.push('\n');
-    }
-    if !current.trim().is_empty() {
-        documents.push((start, current));
-    }
-    documents
-}
-
-/// A YAML error message with its "at line N" made relative to the file, not the document.
-fn relocate(message: &str, start: usize) -> String {
-    const AT: &str = " at line ";
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(i) = rest.find(AT) {
-        out.push_str(&rest[..i + AT.len()]);
-        rest = &rest[i + AT.len()..];
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        match rest[..digits].parse::<usize>() {
-            Ok(n) => out.push_str(&(start + n.saturating_sub(1)).to_string()),
-            Err(_) => out.push_str(&rest[..digits]),
-        }
-        rest = &rest[digits..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The first line of a document that holds content (not `---`, a comment or blank).
-fn content_line(start: usize, chunk: &str) -> usize {
-    chunk
-        .lines()
-        .position(|l| {
-            let t = l.trim();
-            !t.is_empty() && !t.starts_with('#') && !t.starts_with("---")
-        })
-        .map_or(start, |i| start + i)
 }
 
 fn manifest(
@@ -321,8 +270,10 @@ pub fn lint(
     let mut known: BTreeSet<String> = windows.names().map(str::to_owned).collect();
     let mut defined: BTreeMap<String, String> = BTreeMap::new();
     for m in manifests.iter().filter(|m| m.is_window()) {
-        match validate_window(m) {
-            Ok(name) => {
+        match validate_window(m, policy, now) {
+            Ok(window) => {
+                check_window(m, &window, now, &mut findings);
+                let name = window.name().to_owned();
                 if let Some(first) = defined.get(&name) {
                     findings.push(m.finding(
                         Severity::Error,
@@ -348,6 +299,7 @@ pub fn lint(
         check_helm_release_object(m, &mut findings);
     }
     check_owners(manifests, &mut findings);
+    check_cascades(manifests, &mut findings);
     // Stable order: by input, then line; the per-object findings of one object stay in the
     // order they were found.
     let mut order: BTreeMap<String, usize> = BTreeMap::new();
@@ -359,7 +311,7 @@ pub fn lint(
 }
 
 /// Validates a ReconciliationWindow document the way the loader and the webhook do.
-fn validate_window(m: &Manifest) -> Result<String, String> {
+fn validate_window(m: &Manifest, policy: &Policy, now: DateTime<Utc>) -> Result<Window, String> {
     let at = m.at();
     let documents = parse_documents(&at, &m.text).map_err(|e| {
         let text = e.to_string();
@@ -369,9 +321,42 @@ fn validate_window(m: &Manifest) -> Result<String, String> {
     let document = documents
         .first()
         .ok_or_else(|| format!("{}: not a ReconciliationWindow", m.at()))?;
-    Window::from_object(&document.object)
-        .map(|w| w.name().to_owned())
-        .map_err(|e| e.to_string())
+    let window = Window::from_object(&document.object).map_err(|e| e.to_string())?;
+    match too_long_override(&window, policy).or_else(|| never_opens(&window, now)) {
+        Some(problem) => Err(problem),
+        None => Ok(window),
+    }
+}
+
+/// What is valid but worth a reminder in a window: crons whose day fields are ORed, overrides
+/// that have passed.
+fn check_window(m: &Manifest, window: &Window, now: DateTime<Utc>, findings: &mut Vec<Finding>) {
+    for (field, message) in window.warnings() {
+        findings.push(
+            m.finding(
+                Severity::Warning,
+                check::CRON_DAYS_EITHER,
+                format!("{field}: {message}"),
+                "if you meant both, use * for day-of-month and W#N for the weekday; if you meant \
+             either, nothing to change"
+                    .into(),
+            ),
+        );
+    }
+    for (i, o) in window.overrides().iter().enumerate() {
+        if o.end <= now {
+            findings.push(m.finding(
+                Severity::Warning,
+                check::EXPIRED_OVERRIDE,
+                format!(
+                    "spec.overrides[{i}] ({}) ended at {}: it no longer opens the window",
+                    o.reason,
+                    o.end.to_rfc3339_opts(SecondsFormat::Secs, true)
+                ),
+                format!("remove spec.overrides[{i}] from Git"),
+            ));
+        }
+    }
 }
 
 fn check_object(
@@ -586,6 +571,55 @@ fn known_list(known: &BTreeSet<String>) -> String {
 /// dry-runs everything before applying anything, so one denied rw object holds back its rt
 /// changes too. Objects without owner labels (plain `kustomize build`, which Flux labels only
 /// when applying) are what one Flux Kustomization of that path applies: one group per input.
+/// rw objects whose Namespace (in the input) Flux may prune apart from them: applied as rt, or
+/// by another Kustomization. Pruning the Namespace makes the namespace controller delete the rw
+/// object, and that delete is the controller's, not Flux's: fluxgate admits it, window or not.
+fn check_cascades(manifests: &[Manifest], findings: &mut Vec<Finding>) {
+    let applier = |m: &Manifest| {
+        m.owner()
+            .unwrap_or_else(|| format!("the Kustomization of {}", m.origin))
+    };
+    let namespaces: BTreeMap<&str, &Manifest> = manifests
+        .iter()
+        .filter(|m| m.kind == "Namespace" && m.api_version == "v1")
+        .map(|m| (m.name.as_str(), m))
+        .collect();
+    for m in manifests.iter().filter(|m| m.mode() == Mode::Rw) {
+        let Some(ns) = m.namespace.as_deref().and_then(|n| namespaces.get(n)) else {
+            continue;
+        };
+        if ns.annotations.get(PRUNE_ANNOTATION) == Some("disabled") {
+            continue;
+        }
+        let how = if ns.mode() != Mode::Rw {
+            format!("as rt by {}", applier(ns))
+        } else if applier(ns) != applier(m) {
+            format!("by {}", applier(ns))
+        } else {
+            continue;
+        };
+        findings.push(m.finding(
+            Severity::Warning,
+            check::CASCADING_DELETE,
+            format!(
+                "its Namespace {} is applied {how} ({}): if Flux prunes the Namespace, the \
+                 namespace controller deletes this rw object with it, and fluxgate admits that \
+                 whatever the window says (the delete is not Flux's)",
+                ns.name,
+                ns.at()
+            ),
+            format!(
+                "annotate Namespace {} with {PRUNE_ANNOTATION}: disabled, so Flux never deletes \
+                 it (delete it by hand when the app is retired)",
+                ns.name
+            ),
+        ));
+    }
+}
+
+/// Flux's per-object opt-out of garbage collection.
+const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
+
 fn check_owners(manifests: &[Manifest], findings: &mut Vec<Finding>) {
     struct Group<'a> {
         first: &'a Manifest,

@@ -105,18 +105,30 @@ pub fn windows_from_snapshot(
     snapshot: &Snapshot,
 ) -> Result<WindowSet, LoadError> {
     let mut documents = Vec::new();
+    // Every file is read, and every problem reported together (`file:line` each).
+    let mut errors = Vec::new();
     for (file, bytes) in snapshot {
         let text = std::str::from_utf8(bytes).map_err(|e| LoadError::Io {
             path: file.clone(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })?;
-        documents.extend(parse_documents(&file.display().to_string(), text)?);
+        match parse_documents(&file.display().to_string(), text) {
+            Ok(found) => documents.extend(found),
+            Err(error) => errors.push(error),
+        }
     }
-    if documents.is_empty() {
+    if errors.is_empty() && documents.is_empty() {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(LoadError::Empty(names.join(", ")));
     }
-    Ok(WindowSet::from_documents(&documents)?)
+    match WindowSet::from_documents(&documents) {
+        Ok(set) if errors.is_empty() => Ok(set),
+        Ok(_) => Err(WindowSetError::from_list(errors).into()),
+        Err(error) => {
+            errors.push(error);
+            Err(WindowSetError::from_list(errors).into())
+        }
+    }
 }
 
 /// The files a path stands for.

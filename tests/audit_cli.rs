@@ -82,8 +82,18 @@ impl Drop for Scratch {
 
 /// Posts `reviews` to the real router, deciding at `clock`, its audit sink appending to `log`.
 async fn decide(log: &Path, clock: fn() -> DateTime<Utc>, reviews: &[Value]) {
+    decide_with(log, load_windows(&[]).unwrap(), clock, reviews).await
+}
+
+/// [`decide`] with other windows.
+async fn decide_with(
+    log: &Path,
+    windows: fluxgate::window::WindowSet,
+    clock: fn() -> DateTime<Utc>,
+    reviews: &[Value],
+) {
     let sink = Arc::new(FileSink::open(log.to_owned()).unwrap());
-    let mut state = AppState::new(load_windows(&[]).unwrap(), Policy::default(), sink);
+    let mut state = AppState::new(windows, Policy::default(), sink);
     state.clock = clock;
     let limits = Limits {
         request_timeout: std::time::Duration::from_secs(5),
@@ -545,4 +555,133 @@ fn unreadable_input_and_bad_flags_exit_2() {
         stderr.contains("one of: not-flux, not-governed"),
         "{stderr}"
     );
+}
+
+/// The example windows, with business-hours opened by an override on Friday 12:00–16:00.
+fn windows_with_override() -> fluxgate::window::WindowSet {
+    let text = fluxgate::load::EMBEDDED_WINDOWS.replacen(
+        "      reason: Year-end change freeze\n",
+        "      reason: Year-end change freeze\n  overrides:\n    - start: 2026-11-27T12:00:00+01:00\n      end: 2026-11-27T16:00:00+01:00\n      reason: CHG-4711 release 2.3\n",
+        1,
+    );
+    fluxgate::window::WindowSet::from_yaml("windows.yaml", &text).unwrap()
+}
+
+#[tokio::test]
+async fn overrides_are_listed_with_their_reason_and_end_and_selected_by_reason() {
+    let scratch = Scratch::new("overrides");
+    let log = scratch.path("audit.log");
+    let reviews = [
+        mutated("flux-dryrun-image-bump-deployment.json", "o-1", |_| {}),
+        mutated("flux-dryrun-image-bump-deployment.json", "o-2", |r| {
+            r["dryRun"] = json!(false)
+        }),
+        mutated("flux-prune-deployment.json", "o-3", |_| {}),
+    ];
+    decide_with(&log, windows_with_override(), friday, &reviews).await;
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(log_text.lines().count(), 3);
+    for line in log_text.lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(record["reason"], "override", "{line}");
+        assert_eq!(
+            record["windows"][0]["override"],
+            json!({
+                "reason": "CHG-4711 release 2.3",
+                "start": "2026-11-27T12:00:00+01:00",
+                "end": "2026-11-27T16:00:00+01:00"
+            })
+        );
+    }
+
+    let table = stdout(&fluxgate(&[log.to_str().unwrap()], b""));
+    assert!(table.contains("OVERRIDES: 1"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.contains("CHG-4711 release 2.3"))
+        .unwrap_or_else(|| panic!("{table}"));
+    // Two decisions: the admitted dry-run is left out by default, as with every admitted one.
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        &cells[..4],
+        [
+            "business-hours",
+            "2026-11-27T12:00:00+01:00",
+            "2026-11-27T16:00:00+01:00",
+            "2"
+        ],
+        "{row}"
+    );
+
+    let report = audit_json(&log, &["--reason", "override", "--include-dry-run"]);
+    assert_eq!(uids(&report), ["o-1", "o-2", "o-3"]);
+    assert_eq!(report["summary"]["overrides"][0]["decisions"], 3);
+    assert_eq!(
+        report["summary"]["overrides"][0]["reason"],
+        "CHG-4711 release 2.3"
+    );
+}
+
+#[tokio::test]
+async fn warn_mode_records_are_admitted_say_warn_and_are_selected_by_enforcement() {
+    let scratch = Scratch::new("warn");
+    let log = scratch.path("audit.log");
+    let text = fluxgate::load::EMBEDDED_WINDOWS.replacen(
+        "  timeZone: Europe/Berlin\n",
+        "  timeZone: Europe/Berlin\n  enforcement: Warn\n",
+        1,
+    );
+    let windows = fluxgate::window::WindowSet::from_yaml("windows.yaml", &text).unwrap();
+    let reviews = [
+        // business-hours (Warn) closed: admitted, would deny.
+        mutated("flux-dryrun-image-bump-deployment.json", "w-1", |_| {}),
+        // The same object in the default window (Enforce, open on Friday 13:00 UTC).
+        mutated("flux-dryrun-image-bump-deployment.json", "w-2", |r| {
+            r["object"]["metadata"]["labels"]["fluxgate.io/window"] = json!("default");
+            r["oldObject"]["metadata"]["labels"]["fluxgate.io/window"] = json!("default");
+        }),
+    ];
+    decide_with(&log, windows, friday, &reviews).await;
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        (
+            &lines[0]["decision"],
+            &lines[0]["reason"],
+            &lines[0]["enforcement"]
+        ),
+        (&json!("allow"), &json!("window-closed"), &json!("warn"))
+    );
+    assert!(lines[1].get("enforcement").is_none(), "{}", lines[1]);
+
+    // The would-be denial is shown even though it is an admitted dry-run.
+    let report = audit_json(&log, &["--enforcement", "warn"]);
+    assert_eq!(uids(&report), ["w-1"]);
+    let report = audit_json(&log, &["--enforcement", "enforce", "--include-dry-run"]);
+    assert_eq!(uids(&report), ["w-2"]);
+    let table = stdout(&fluxgate(
+        &[log.to_str().unwrap(), "--enforcement", "warn"],
+        b"",
+    ));
+    assert!(table.contains("enforcement warn"), "{table}");
+    assert!(table.contains("allow/warn  window-closed"), "{table}");
+}
+
+#[test]
+fn since_accepts_days() {
+    let out = fluxgate(
+        &[
+            &format!("{FIXTURES}/audit/kubectl-logs.txt"),
+            "--since",
+            "7d",
+            "--at",
+            "2026-11-28T00:00:00Z",
+        ],
+        b"",
+    );
+    let table = stdout(&out);
+    assert!(table.contains("since 2026-11-21T00:00:00Z"), "{table}");
 }

@@ -163,7 +163,7 @@ fn review_with_invalid_windows_exits_2_naming_the_field() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("windows.yaml#2"), "{err}");
+    assert!(err.contains("windows.yaml:10:"), "{err}");
     assert!(
         err.contains("ReconciliationWindow \"business-hours\": spec.schedules[0].close"),
         "{err}"
@@ -199,11 +199,14 @@ fn status_json_lists_every_window_with_since_and_next() {
         stdout_json(&out),
         json!([
             {"name": "business-hours", "open": false, "since": "2026-11-26T17:00:00+01:00",
-             "next": "2026-11-30T08:00:00+01:00", "timeZone": "Europe/Berlin"},
+             "next": "2026-11-30T08:00:00+01:00", "timeZone": "Europe/Berlin",
+             "frozen": false, "enforcement": "Enforce"},
             {"name": "default", "open": true, "since": "2026-11-27T09:00:00Z",
-             "next": "2026-11-27T17:00:00Z", "timeZone": "UTC"},
+             "next": "2026-11-27T17:00:00Z", "timeZone": "UTC",
+             "frozen": false, "enforcement": "Enforce"},
             {"name": "nightly", "open": false, "since": "2026-11-27T00:00:00+01:00",
-             "next": "2026-11-27T22:00:00+01:00", "timeZone": "Europe/Berlin"},
+             "next": "2026-11-27T22:00:00+01:00", "timeZone": "Europe/Berlin",
+             "frozen": false, "enforcement": "Enforce"},
         ])
     );
 }
@@ -246,4 +249,287 @@ fn status_table_is_readable() {
 
 fn stderr_contains_embedded_note(stderr: &[u8]) -> bool {
     String::from_utf8_lossy(stderr).contains("embedded example windows")
+}
+
+#[test]
+fn every_invalid_window_is_reported_at_once_with_file_line_and_fix() {
+    let folder = format!("{FIXTURES}/windows/mistakes");
+    let out = fluxgate(&["status", "--windows", &folder], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out).replace(&format!("{folder}/"), "");
+    assert!(err.contains("4 invalid windows:"), "{err}");
+    for want in [
+        "a.yaml:2: ReconciliationWindow \"words\": spec.schedules[0].start: \"0 22 * * MONDAY\": \
+         day-of-week field \"MONDAY\": \"MONDAY\" is not a name cron reads: write MON",
+        "a.yaml:11: ReconciliationWindow \"mixed-pair\": spec.schedules[0]: open goes with close, \
+         start with duration",
+        "b.yaml:1: ReconciliationWindow \"never-open\": spec.schedules[0].close: \"0 8 * * MON\" \
+         fires exactly when open \"0 8 * * 1\" does",
+        "b.yaml:10: ReconciliationWindow \"freeze-date\": spec.freezes[0].start: \"24.12.2026\" is \
+         not a time: write RFC 3339 (2026-12-24T00:00:00+01:00), a local time in timeZone \
+         (2026-12-24T00:00:00) or a date for its midnight (2026-12-24)",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in\n{err}");
+    }
+    // The duration is checked once the cron is fixed: "2 hours" gets its fix too.
+    let text = std::fs::read_to_string(format!("{folder}/a.yaml"))
+        .unwrap()
+        .replace("MONDAY", "MON");
+    let scratch = std::env::temp_dir().join(format!("fluxgate-words-{}.yaml", std::process::id()));
+    std::fs::write(&scratch, text).unwrap();
+    let out = fluxgate(&["status", "--windows", scratch.to_str().unwrap()], b"");
+    let _ = std::fs::remove_file(&scratch);
+    assert!(
+        stderr(&out)
+            .contains("spec.schedules[0].duration: \"2 hours\" is not a duration: write 2h"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_default_window_that_names_no_window_is_an_error_at_start() {
+    let out = fluxgate(
+        &["review", "--default-window", "defualt"],
+        &fixture("flux-dryrun-image-bump-deployment.json"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "--default-window \"defualt\" names no window (known: business-hours, default, nightly)"
+        ),
+        "{err}"
+    );
+    let out = fluxgate_env(&["serve"], b"", &[("FLUXGATE_DEFAULT_WINDOW", "defualt")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("names no window"), "{}", stderr(&out));
+}
+
+#[test]
+fn status_warns_about_day_fields_that_are_ored_and_shows_the_fix() {
+    let windows = format!("{FIXTURES}/windows/first-sunday.yaml");
+    let out = fluxgate(&["status", "--windows", &windows, "--at", CLOSED], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("warning").count(),
+        1,
+        "only the 1-7 + SUN one: {err}"
+    );
+    assert!(
+        err.contains(
+            "window \"first-sunday\": spec.schedules[0].start: \"0 2 1-7 * SUN\" restricts both \
+             day-of-month (1-7) and day-of-week (SUN), so it fires on a day that matches EITHER"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("SUN#1"), "{err}");
+    let json = stdout_json(&fluxgate(
+        &[
+            "status",
+            "--windows",
+            &windows,
+            "--at",
+            CLOSED,
+            "-o",
+            "json",
+        ],
+        b"",
+    ));
+    assert!(
+        json[0]["warnings"][0].as_str().unwrap().contains("EITHER"),
+        "{json}"
+    );
+    assert!(json[1].get("warnings").is_none(), "{json}");
+    // The fixed one opens on the first Sunday only: 2026-12-06 02:00 Berlin.
+    assert_eq!(json[1]["next"], "2026-12-06T02:00:00+01:00");
+    // The ORed one opens on every Sunday too: Sunday 2026-11-29, not only on days 1 to 7.
+    assert_eq!(json[0]["next"], "2026-11-29T02:00:00+01:00");
+}
+
+#[test]
+fn status_json_carries_frozen_and_the_freeze() {
+    let out = fluxgate(
+        &["status", "--at", "2026-12-22T10:00:00Z", "-o", "json"],
+        b"",
+    );
+    let json = stdout_json(&out);
+    let business = &json[0];
+    assert_eq!(business["name"], "business-hours");
+    assert_eq!(business["frozen"], true);
+    assert_eq!(
+        business["freeze"],
+        json!({
+            "reason": "Year-end change freeze",
+            "allowBypass": true,
+            "start": "2026-12-20T00:00:00+01:00",
+            "end": "2027-01-04T00:00:00+01:00"
+        })
+    );
+    assert_eq!(json[1]["frozen"], false);
+}
+
+#[test]
+fn review_reads_a_file_argument_like_lint_and_audit() {
+    let file = format!("{FIXTURES}/admission/flux-dryrun-image-bump-deployment.json");
+    let out = fluxgate(&["review", "--at", CLOSED, &file], b"");
+    let response = stdout_json(&out);
+    assert_eq!(response["response"]["allowed"], false);
+    // `-` is standard input.
+    let out = fluxgate(
+        &["review", "--at", CLOSED, "-"],
+        &fixture("flux-dryrun-image-bump-deployment.json"),
+    );
+    assert_eq!(stdout_json(&out)["response"]["allowed"], false);
+}
+
+#[test]
+fn a_missing_file_prints_its_cause_once() {
+    let out = fluxgate(&["review", "/nonexistent/review.json"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(
+        err.trim(),
+        "fluxgate: cannot read /nonexistent/review.json: No such file or directory (os error 2)"
+    );
+    let out = fluxgate(&["status", "--windows", "/nonexistent/windows"], b"");
+    let err = stderr(&out);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
+fn tz_applies_to_the_table_and_json_too() {
+    let out = fluxgate(
+        &[
+            "status",
+            "--at",
+            CLOSED,
+            "--tz",
+            "America/New_York",
+            "-o",
+            "json",
+        ],
+        b"",
+    );
+    let json = stdout_json(&out);
+    // business-hours opens Monday 08:00 Berlin: 02:00 in New York. Its own zone is still named.
+    assert_eq!(json[0]["next"], "2026-11-30T02:00:00-05:00");
+    assert_eq!(json[0]["timeZone"], "Europe/Berlin");
+    let out = fluxgate(&["status", "--at", CLOSED, "--tz", "America/New_York"], b"");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Mon 2026-11-30 02:00 EST"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn status_help_lists_only_flags_that_do_something_there() {
+    let out = fluxgate(&["status", "--help"], b"");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--windows", "--at", "--output", "--week", "--tz"] {
+        assert!(help.contains(flag), "{flag} missing:\n{help}");
+    }
+    for flag in [
+        "--flux-user",
+        "--max-bypass",
+        "--default-window",
+        "--max-override",
+    ] {
+        assert!(
+            !help.contains(flag),
+            "{flag} does nothing in status:\n{help}"
+        );
+    }
+    // The decide commands show the Flux defaults.
+    let out = fluxgate(&["serve", "--help"], b"");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("system:serviceaccount:flux-system:kustomize-controller"),
+        "{help}"
+    );
+    assert!(help.contains("[default: kustomize-controller"), "{help}");
+}
+
+#[test]
+fn a_search_that_stops_is_said_in_status_and_in_the_denial() {
+    let windows = format!("{FIXTURES}/windows/busy.yaml");
+    let json = stdout_json(&fluxgate(
+        &[
+            "status",
+            "--windows",
+            &windows,
+            "--at",
+            CLOSED,
+            "-o",
+            "json",
+        ],
+        b"",
+    ));
+    assert_eq!(json[0]["next"], Value::Null);
+    let until = json[0]["searchedUntil"].as_str().expect("searchedUntil");
+    assert!(until > "2026-11-27T13:00:00+01:00", "{until}");
+    let table = fluxgate(&["status", "--windows", &windows, "--at", CLOSED], b"");
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("(search stopped)"),
+        "{}",
+        String::from_utf8_lossy(&table.stdout)
+    );
+    let mut review: Value =
+        serde_json::from_slice(&fixture("flux-dryrun-image-bump-deployment.json")).unwrap();
+    for object in ["object", "oldObject"] {
+        review["request"][object]["metadata"]["labels"]["fluxgate.io/window"] = json!("busy");
+    }
+    let out = fluxgate(
+        &[
+            "review",
+            "--windows",
+            &windows,
+            "--at",
+            CLOSED,
+            "--default-window",
+            "busy",
+        ],
+        &serde_json::to_vec(&review).unwrap(),
+    );
+    let message = stdout_json(&out)["response"]["status"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("frozen (month-long freeze)"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "with no change found up to {until} (Europe/Berlin), where the search stopped"
+        )),
+        "{message}"
+    );
+}
+
+#[test]
+fn windows_from_files_are_refused_as_admission_would_refuse_them() {
+    let windows = format!("{FIXTURES}/windows/refused-for-policy.yaml");
+    let out = fluxgate(
+        &["review", "--windows", &windows, "--at", CLOSED],
+        &fixture("flux-dryrun-image-bump-deployment.json"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("ReconciliationWindow \"default\": spec.overrides[0]: 48h long, more than --max-override 24h"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ReconciliationWindow \"never\": spec: the window never opens"),
+        "{err}"
+    );
+    let out = fluxgate(
+        &["serve", "--windows", &windows, "--max-override", "48h"],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(!err.contains("--max-override"), "{err}");
+    assert!(err.contains("never opens"), "{err}");
 }

@@ -275,6 +275,8 @@ fn fluxgate_status_reads_the_gitops_windows() {
                 "since": "2026-11-26T17:00:00+01:00",
                 "next": "2026-11-30T08:00:00+01:00",
                 "timeZone": "Europe/Berlin",
+                "frozen": false,
+                "enforcement": "Enforce",
             }]),
             "Monday 08:00 to Thursday 17:00, Berlin time"
         );
@@ -1429,9 +1431,12 @@ fn every_installed_webhook_sends_exactly_what_the_deployed_policy_needs() {
         // Every user, group and field manager either side knows, and some neither does.
         let mut users: BTreeSet<String> = policy.flux_users.iter().cloned().collect();
         users.extend(literals.iter().filter(|l| l.contains(':')).cloned());
+        // A service account of the Flux owner's namespace (the fixture's owner is in flux-system)
+        // pruning is a tenant's prune; one of another namespace is not.
         users.extend([
             "admin".into(),
             "system:serviceaccount:team-z:default".into(),
+            "system:serviceaccount:flux-system:tenant".into(),
         ]);
         let mut groups: BTreeSet<String> = policy.flux_groups.iter().cloned().collect();
         groups.extend(

@@ -358,3 +358,98 @@ fn seed_gitops_example_lints_clean() {
         assert!(report["objects"].as_u64().unwrap() >= 1, "{app}: {report}");
     }
 }
+
+#[test]
+fn a_passed_override_is_a_reminder_and_a_too_long_one_an_error() {
+    let (code, report) = lint_json(&["overrides.yaml"], &[]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        findings(&report),
+        [
+            finding(
+                "warning",
+                "expired-override",
+                "ReconciliationWindow releases",
+                "overrides.yaml:2"
+            ),
+            finding(
+                "error",
+                "invalid-window",
+                "ReconciliationWindow weekend-release",
+                "overrides.yaml:19"
+            ),
+        ]
+    );
+    let messages: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages[0].contains("spec.overrides[0] (CHG-4700 release 2.2) ended"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].contains("48h long, more than --max-override 24h"),
+        "{messages:?}"
+    );
+    // A larger --max-override admits the weekend.
+    let (code, report) = lint_json(&["overrides.yaml"], &["--max-override", "48h"]);
+    assert_eq!(code, 0, "{report}");
+}
+
+#[test]
+fn day_fields_that_are_ored_are_a_warning_naming_the_fix() {
+    let windows = format!("{ROOT}/tests/fixtures/windows/first-sunday.yaml");
+    let out = fluxgate(&[&windows, "--at", AT, "-o", "json"], b"");
+    assert_eq!(out.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{report}");
+    assert_eq!(findings[0]["check"], "cron-days-either");
+    assert_eq!(findings[0]["object"], "ReconciliationWindow first-sunday");
+    assert!(
+        findings[0]["message"].as_str().unwrap().contains("SUN#1"),
+        "{report}"
+    );
+}
+
+#[test]
+fn rw_objects_in_a_namespace_flux_may_prune_apart_are_a_warning() {
+    let (code, report) = lint_json(&["cascading-delete.yaml"], &[]);
+    assert_eq!(code, 0, "a warning: {report}");
+    let cascades: Vec<_> = findings(&report)
+        .into_iter()
+        .filter(|f| f.1 == "cascading-delete")
+        .collect();
+    assert_eq!(
+        cascades,
+        [finding(
+            "warning",
+            "cascading-delete",
+            "Deployment nginx/nginx",
+            "cascading-delete.yaml:21"
+        )]
+    );
+    let message = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "cascading-delete")
+        .unwrap();
+    assert!(
+        message["message"]
+            .as_str()
+            .unwrap()
+            .contains("Namespace nginx is applied as rt by Kustomization flux-system/apps-rt"),
+        "{message}"
+    );
+    assert!(
+        message["fix"]
+            .as_str()
+            .unwrap()
+            .contains("kustomize.toolkit.fluxcd.io/prune: disabled"),
+        "{message}"
+    );
+}

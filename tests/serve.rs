@@ -528,3 +528,57 @@ async fn client_ca_admits_only_the_api_servers_certificate_on_validate() {
         .to_owned();
     assert!(caller.contains("CN=rcgen"), "{caller}");
 }
+
+/// JSON application logs: one `message` key per line (the rejection's text is `error`), and no
+/// ANSI colours when stderr is not a terminal (here a file), in either format.
+#[tokio::test]
+async fn logs_have_one_message_key_and_no_colours_off_a_terminal() {
+    for format in ["json", "text"] {
+        let dir = Scratch::new(&format!("logs-{format}"));
+        let server = Server::start(&dir, &["--log-format", format]).await;
+        let response = server.post("text/plain", b"not json").await.unwrap();
+        assert!(response.status >= 400, "{}", response.status);
+        server
+            .eventually("the rejection logged", Duration::from_secs(5), || async {
+                server.log().contains("rejected request to /validate")
+            })
+            .await;
+        let log = server.log();
+        assert!(
+            !log.contains('\u{1b}'),
+            "ANSI escape in {format} logs:\n{log}"
+        );
+        if format == "json" {
+            for line in log.lines() {
+                assert_eq!(line.matches("\"message\":").count(), 1, "{line}");
+                let _: serde_json::Value = serde_json::from_str(line).unwrap();
+            }
+        }
+    }
+}
+
+/// A reload is held to what admission refuses too: an override longer than --max-override
+/// keeps the last good set (rather than being ignored decision by decision).
+#[tokio::test]
+async fn a_reload_with_a_too_long_override_keeps_the_last_good_set() {
+    let dir = Scratch::new("reload-override");
+    let windows = dir.path("windows.yaml");
+    std::fs::write(&windows, windows_yaml(true)).unwrap();
+    let server = Server::start(&dir, &["--windows", windows.to_str().unwrap()]).await;
+    let long = format!(
+        "{}  overrides:\n    - start: 2026-11-27T00:00:00Z\n      end: 2026-11-29T00:00:00Z\n      reason: weekend\n",
+        windows_yaml(false)
+    );
+    std::fs::write(&windows, long).unwrap();
+    let failure = "fluxgate_window_reloads_total{result=\"failure\"}";
+    server
+        .eventually("the reload failure", Duration::from_secs(10), || async {
+            server.metric(failure).await == 1.0
+        })
+        .await;
+    assert!(
+        server.log().contains("more than --max-override 24h"),
+        "{}",
+        server.log()
+    );
+}

@@ -10,6 +10,7 @@ use crate::policy::Reason;
 use crate::report::{
     Filter, Finished, Outcome, ReadError, Report, SkippedLines, TimeSpec, object_display,
 };
+use crate::window::Enforcement;
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
@@ -92,6 +93,15 @@ pub struct AuditArgs {
         value_name = "OWNER"
     )]
     owner: Vec<String>,
+    /// Only decisions enforced (enforce) or admitted because their closed windows are in Warn
+    /// mode (warn: what those windows would deny once enforced).
+    #[arg(
+        long,
+        env = "FLUXGATE_AUDIT_ENFORCEMENT",
+        value_enum,
+        value_delimiter = ','
+    )]
+    enforcement: Vec<EnforcementArg>,
     /// Include admitted dry-runs (Flux dry-runs every object at every interval to detect drift,
     /// so those are left out by default). Denied dry-runs and bypasses are always shown.
     #[arg(long, env = "FLUXGATE_AUDIT_INCLUDE_DRY_RUN")]
@@ -119,6 +129,12 @@ pub struct AuditArgs {
 enum DecisionArg {
     Allow,
     Deny,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum EnforcementArg {
+    Enforce,
+    Warn,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -173,6 +189,14 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         users: args.user.clone(),
         owners: args.owner.clone(),
         include_dry_run: args.include_dry_run,
+        enforcements: args
+            .enforcement
+            .iter()
+            .map(|e| match e {
+                EnforcementArg::Enforce => Enforcement::Enforce,
+                EnforcementArg::Warn => Enforcement::Warn,
+            })
+            .collect(),
     };
     let inputs = open_inputs(&args.files)?;
     let names: Vec<String> = inputs.iter().map(Input::name).collect();
@@ -298,7 +322,10 @@ fn row(r: &AuditRecord) -> [String; 8] {
     let windows: Vec<&str> = r.windows.iter().map(|w| w.name.as_str()).collect();
     [
         r.time.to_rfc3339_opts(SecondsFormat::Secs, true),
-        r.decision.clone(),
+        match r.enforcement.as_deref() {
+            Some(e) => format!("{}/{e}", r.decision),
+            None => r.decision.clone(),
+        },
         r.reason.to_string(),
         r.operation.clone(),
         if r.dry_run { "yes" } else { "" }.to_owned(),
@@ -359,6 +386,14 @@ fn header(filter: &Filter, names: &[String]) -> String {
     list("kind", filter.kinds.clone());
     list("user", filter.users.clone());
     list("owner", filter.owners.clone());
+    list(
+        "enforcement",
+        filter
+            .enforcements
+            .iter()
+            .map(|e| e.as_str().to_owned())
+            .collect(),
+    );
     let dry_run = if filter.include_dry_run {
         "dry-run decisions included"
     } else {
@@ -509,6 +544,38 @@ fn summary(f: &Finished, limit: Option<usize>) -> String {
             ]
         }));
         text_table(&mut add, rows, &[], "  ");
+    }
+
+    add(String::new());
+    if s.overrides.is_empty() {
+        add("OVERRIDES: none".to_owned());
+    } else {
+        add(format!("OVERRIDES: {}", s.overrides.len()));
+        let mut rows = vec![
+            [
+                "WINDOW",
+                "START",
+                "UNTIL",
+                "DECISIONS",
+                "FIRST USED",
+                "LAST USED",
+                "REASON",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ];
+        rows.extend(s.overrides.iter().map(|o| {
+            vec![
+                o.window.clone(),
+                o.start.clone(),
+                o.end.clone(),
+                o.decisions.to_string(),
+                time(Some(o.first_time)),
+                time(Some(o.last_time)),
+                o.reason.clone(),
+            ]
+        }));
+        text_table(&mut add, rows, &[3], "  ");
     }
 
     skipped_section(&mut add, "UNPARSEABLE LINES", &f.unparseable, true);

@@ -4,62 +4,110 @@
 //! (`kubectl create secret tls fluxgate-tls …`); the CA goes into the webhook configuration.
 //! Keys are written owner-readable only and never belong in Git.
 
-use crate::certs::{base64, generate, service_names};
+use crate::certs::{Ca, base64, generate_ca, issue, service_names};
 use anyhow::{Context, bail};
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+// The environment twins carry a CERTS_ infix: a pod's environment may well hold
+// FLUXGATE_NAMESPACE-like variables meant for something else.
 #[derive(Debug, Args)]
 pub struct CertsArgs {
     /// The webhook's Service name.
-    #[arg(long, env = "FLUXGATE_SERVICE", default_value = "fluxgate")]
+    #[arg(long, env = "FLUXGATE_CERTS_SERVICE", default_value = "fluxgate")]
     service: String,
     /// The webhook's namespace.
-    #[arg(long, env = "FLUXGATE_NAMESPACE", default_value = "fluxgate-system")]
+    #[arg(
+        long,
+        env = "FLUXGATE_CERTS_NAMESPACE",
+        default_value = "fluxgate-system"
+    )]
     namespace: String,
     /// Extra DNS names for the serving certificate (repeatable).
-    #[arg(long = "dns-name", env = "FLUXGATE_DNS_NAME", value_delimiter = ',')]
+    #[arg(
+        long = "dns-name",
+        env = "FLUXGATE_CERTS_DNS_NAME",
+        value_delimiter = ','
+    )]
     dns_names: Vec<String>,
-    /// Folder to write ca.crt, tls.crt and tls.key into (created if missing).
+    /// Folder to write ca.crt, ca.key, tls.crt and tls.key into (created if missing).
     #[arg(long, env = "FLUXGATE_CERTS_OUT", default_value = "certs")]
     out: PathBuf,
-    /// Replace existing files.
-    #[arg(long)]
+    /// Rotate the serving certificate: replace tls.crt and tls.key, signed by the CA already in
+    /// the folder (ca.crt, ca.key), so the caBundle stays as it is. Without a CA there, a new
+    /// one is made.
+    #[arg(long, env = "FLUXGATE_CERTS_FORCE")]
     force: bool,
+    /// Rotate the CA too (with --force): a new ca.crt and ca.key, so the caBundle changes.
+    #[arg(long, env = "FLUXGATE_CERTS_ROTATE_CA", requires = "force")]
+    rotate_ca: bool,
 }
 
 pub fn run(args: CertsArgs) -> anyhow::Result<ExitCode> {
     let mut names = service_names(&args.service, &args.namespace);
     names.extend(args.dns_names.iter().cloned());
-    let generated = generate(&names).context("cannot generate certificates")?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let files = [
-        ("ca.crt", &generated.ca_pem, 0o644),
-        ("tls.crt", &generated.cert_pem, 0o644),
-        ("tls.key", &generated.key_pem, 0o600),
-    ];
-    for (name, _, _) in &files {
-        let path = args.out.join(name);
-        if path.exists() && !args.force {
-            bail!("{} exists: pass --force to replace it", path.display());
+    let path = |name: &str| args.out.join(name);
+    for name in ["ca.crt", "ca.key", "tls.crt", "tls.key"] {
+        if path(name).exists() && !args.force {
+            bail!(
+                "{} exists: pass --force to re-issue the serving certificate with the same CA \
+                 (add --rotate-ca for a new CA)",
+                path(name).display()
+            );
         }
     }
-    for (name, pem, mode) in files {
-        write_file(&args.out.join(name), pem.as_bytes(), mode)?;
+    let existing = (path("ca.crt").exists() && path("ca.key").exists() && !args.rotate_ca)
+        .then(|| -> anyhow::Result<Ca> {
+            let read = |name: &str| {
+                std::fs::read_to_string(path(name))
+                    .with_context(|| format!("cannot read {}", path(name).display()))
+            };
+            Ok(Ca {
+                pem: read("ca.crt")?,
+                key_pem: read("ca.key")?,
+            })
+        })
+        .transpose()?;
+    let kept_ca = existing.is_some();
+    let ca = match existing {
+        Some(ca) => ca,
+        None => generate_ca().context("cannot generate a CA")?,
+    };
+    let generated = issue(&names, &ca).with_context(|| {
+        format!(
+            "cannot sign with {} (pass --rotate-ca for a new CA)",
+            path("ca.key").display()
+        )
+    })?;
+    if !kept_ca {
+        write_file(&path("ca.crt"), ca.pem.as_bytes(), 0o644)?;
+        write_file(&path("ca.key"), ca.key_pem.as_bytes(), 0o600)?;
     }
+    write_file(&path("tls.crt"), generated.cert_pem.as_bytes(), 0o644)?;
+    write_file(&path("tls.key"), generated.key_pem.as_bytes(), 0o600)?;
     let out = args.out.display();
+    let what = if kept_ca {
+        format!(
+            "Re-issued {out}/tls.crt and {out}/tls.key with the existing CA {out}/ca.crt (the caBundle is unchanged)"
+        )
+    } else {
+        format!(
+            "Wrote a new CA ({out}/ca.crt, {out}/ca.key; ten years) and {out}/tls.crt, {out}/tls.key (one year)"
+        )
+    };
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
-        "Wrote {out}/ca.crt, {out}/tls.crt and {out}/tls.key for {}.\n\n\
+        "{what} for {}.\n\n\
          caBundle (base64 of ca.crt), for the ValidatingWebhookConfiguration:\n{}\n\n\
          Next:\n  kubectl -n {ns} create secret tls fluxgate-tls --cert {out}/tls.crt --key {out}/tls.key\n  \
-         patch caBundle into deploy/base/webhook.yaml (see deploy/README.md); never commit tls.key.",
+         patch caBundle into deploy/base/webhook.yaml (see deploy/README.md); never commit tls.key or ca.key.",
         names.join(", "),
-        base64(generated.ca_pem.as_bytes()),
+        base64(ca.pem.as_bytes()),
         ns = args.namespace,
     )
     .context("cannot write stdout")?;

@@ -41,7 +41,7 @@ enum Command {
     Certs(certs::CertsArgs),
     /// Print the ReconciliationWindow CustomResourceDefinition (YAML).
     Crd,
-    /// Decide one AdmissionReview (admission.k8s.io/v1) read from stdin; print the response.
+    /// Decide one AdmissionReview (admission.k8s.io/v1) from FILE or stdin; print the response.
     Review(review::ReviewArgs),
     /// Serve the admission webhook over HTTPS (and metrics over HTTP).
     Serve(Box<serve::ServeArgs>),
@@ -53,9 +53,9 @@ enum Command {
     Lint(lint::LintArgs),
 }
 
-/// Flags shared by the commands that decide or evaluate windows.
+/// `--windows`: shared by every command that reads windows.
 #[derive(Debug, Args)]
-pub struct CommonArgs {
+pub struct WindowArgs {
     /// A ReconciliationWindow YAML file or a folder of them (repeatable); the embedded example
     /// windows when absent.
     #[arg(
@@ -65,10 +65,28 @@ pub struct CommonArgs {
         value_name = "PATH"
     )]
     windows: Vec<PathBuf>,
-    /// The window of rw objects without a fluxgate.io/window label.
-    #[arg(long, env = "FLUXGATE_DEFAULT_WINDOW", default_value = Policy::DEFAULT_WINDOW, value_name = "NAME")]
-    default_window: String,
-    /// A user name that is Flux (repeatable; replaces the defaults).
+}
+
+impl WindowArgs {
+    /// The windows, and whether they are the embedded examples.
+    pub fn load(&self) -> anyhow::Result<(WindowSet, bool)> {
+        let windows = load_windows(&self.windows).context("cannot load windows")?;
+        Ok((windows, self.windows.is_empty()))
+    }
+}
+
+/// Flags shared by the commands that decide (serve, review, lint): the windows and the policy.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    windows: WindowArgs,
+    /// The window of rw objects without a fluxgate.io/window label [default: default]. Naming
+    /// a window that does not exist is an error at start.
+    #[arg(long, env = "FLUXGATE_DEFAULT_WINDOW", value_name = "NAME")]
+    default_window: Option<String>,
+    /// A user name that is Flux (repeatable; replaces the defaults) [default:
+    /// system:serviceaccount:flux-system:kustomize-controller,
+    /// system:serviceaccount:flux-system:helm-controller].
     #[arg(
         long = "flux-user",
         env = "FLUXGATE_FLUX_USER",
@@ -76,7 +94,9 @@ pub struct CommonArgs {
         value_name = "U"
     )]
     flux_users: Vec<String>,
-    /// A group whose members are Flux (repeatable; default none).
+    /// A group whose members are Flux (repeatable) [default: none]. For tenants whose
+    /// Kustomizations set serviceAccountName, add the tenant's group, e.g.
+    /// system:serviceaccounts:team-a.
     #[arg(
         long = "flux-group",
         env = "FLUXGATE_FLUX_GROUP",
@@ -84,7 +104,8 @@ pub struct CommonArgs {
         value_name = "G"
     )]
     flux_groups: Vec<String>,
-    /// A field manager that is Flux (repeatable; replaces the defaults).
+    /// A field manager that is Flux (repeatable; replaces the defaults) [default:
+    /// kustomize-controller, helm-controller].
     #[arg(
         long = "flux-field-manager",
         env = "FLUXGATE_FLUX_FIELD_MANAGER",
@@ -95,6 +116,14 @@ pub struct CommonArgs {
     /// How far ahead fluxgate.io/bypass-until may be.
     #[arg(long, env = "FLUXGATE_MAX_BYPASS", default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
     max_bypass: Duration,
+    /// How long one spec.overrides entry of a window may be (a longer one is refused at
+    /// admission and opens nothing).
+    #[arg(long, env = "FLUXGATE_MAX_OVERRIDE", default_value = "24h", value_parser = parse_duration, value_name = "DURATION")]
+    max_override: Duration,
+    /// Treat a DELETE by a service account of the namespace a Flux owner label names (a
+    /// tenant's prune: Flux acting as its serviceAccountName) as Flux's.
+    #[arg(long, env = "FLUXGATE_TENANT_PRUNES", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    tenant_prunes: bool,
 }
 
 /// What the commands run on, validated before anything runs.
@@ -103,12 +132,14 @@ pub struct Config {
     pub policy: Policy,
     /// True when no `--windows` was given and the embedded examples are in force.
     pub embedded: bool,
+    /// True when `--default-window` was given (not the built-in `default`).
+    pub default_window_given: bool,
 }
 
 impl CommonArgs {
     /// The `--windows` paths as given (empty: the embedded examples).
     pub fn window_paths(&self) -> &[PathBuf] {
-        &self.windows
+        &self.windows.windows
     }
 
     /// Turns flags into a validated configuration, reading the windows.
@@ -124,15 +155,63 @@ impl CommonArgs {
                 self.flux_field_managers.clone(),
                 defaults.flux_field_managers,
             ),
-            default_window: self.default_window.clone(),
+            default_window: self
+                .default_window
+                .clone()
+                .unwrap_or_else(|| Policy::DEFAULT_WINDOW.to_owned()),
             max_bypass: self.max_bypass,
+            max_override: self.max_override,
+            tenant_prunes: self.tenant_prunes,
         };
-        let windows = load_windows(&self.windows).context("cannot load windows")?;
+        let (windows, embedded) = self.windows.load()?;
         Ok(Config {
             windows,
             policy,
-            embedded: self.windows.is_empty(),
+            embedded,
+            default_window_given: self.default_window.is_some(),
         })
+    }
+}
+
+impl Config {
+    /// Refuses windows the webhook would refuse at admission for its policy: overrides longer
+    /// than `--max-override`, windows that never open again after `now`.
+    pub fn require_valid_for_policy(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let problems = crate::policy::policy_problems(&self.windows, &self.policy, now);
+        if problems.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!("cannot use the windows: {}", problems.join("; "))
+    }
+
+    /// Refuses to run when `--default-window` names no window: every rw object without a
+    /// fluxgate.io/window label would be denied as unknown-window, silently for whoever set it.
+    /// The built-in `default` may be absent (every rw object then names its window); that is
+    /// only worth a warning.
+    pub fn require_default_window(&self) -> anyhow::Result<()> {
+        let name = &self.policy.default_window;
+        if self.windows.get(name).is_some() {
+            return Ok(());
+        }
+        if !self.default_window_given {
+            tracing::warn!(
+                window = %name,
+                "no window is named {name:?}: rw objects without a fluxgate.io/window label \
+                 will be denied as unknown-window"
+            );
+            return Ok(());
+        }
+        let known: Vec<&str> = self.windows.names().collect();
+        anyhow::bail!(
+            "--default-window {name:?} names no window (known: {}): every rw object without a \
+             fluxgate.io/window label would be denied; add a ReconciliationWindow named {name:?} \
+             or pass --default-window with one of the known names",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        )
     }
 }
 
@@ -141,6 +220,24 @@ pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("{text:?} is not an RFC 3339 time ({e})"))
+}
+
+/// An error and its causes, `: `-separated, each cause left out when the text before already
+/// says it: error types that print their source themselves (`cannot read x: No such file or
+/// directory`) would otherwise print it twice.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 /// Runs the command line; the binary's `main`.
@@ -158,7 +255,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("fluxgate: {error:#}");
+            eprintln!("fluxgate: {}", error_text(&error));
             ExitCode::from(2)
         }
     }

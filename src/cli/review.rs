@@ -1,4 +1,4 @@
-//! `fluxgate review`: an AdmissionReview on stdin, the response on stdout, through the same
+//! `fluxgate review`: an AdmissionReview in a file or on stdin, the response on stdout, through the same
 //! code path as the server, with the clock fixed at `--at`.
 
 use super::{CommonArgs, parse_instant};
@@ -7,6 +7,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
 use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -16,16 +17,31 @@ pub struct ReviewArgs {
     /// Decide as of this instant (RFC 3339) instead of now.
     #[arg(long, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
     at: Option<DateTime<Utc>>,
+    /// The AdmissionReview JSON; `-` or none: standard input.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
 }
 
 pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     let config = args.common.to_config()?;
-    let mut input = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut input)
-        .context("cannot read stdin")?;
+    config.require_default_window()?;
+    let (input, name) = match args.file.as_deref().filter(|f| f.as_os_str() != "-") {
+        Some(path) => {
+            let input =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            (input, path.display().to_string())
+        }
+        None => {
+            let mut input = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut input)
+                .context("cannot read stdin")?;
+            (input, "stdin".to_owned())
+        }
+    };
     let now = args.at.unwrap_or_else(Utc::now);
-    let reviewed = review(&input, &config.windows, &config.policy, now).context("stdin")?;
+    config.require_valid_for_policy(now)?;
+    let reviewed = review(&input, &config.windows, &config.policy, now).context(name)?;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &reviewed.response()).context("cannot write stdout")?;
     writeln!(out).context("cannot write stdout")?;

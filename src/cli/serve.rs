@@ -157,8 +157,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal: not in `kubectl logs`, files or pipes.
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -184,6 +187,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let window_paths = args.common.window_paths().to_vec();
     let config = args.common.to_config()?;
+    if !args.windows_from_cluster {
+        config.require_default_window()?;
+        config.require_valid_for_policy(chrono::Utc::now())?;
+    }
     if config.embedded && !args.windows_from_cluster {
         tracing::warn!("no --windows given: serving the embedded example windows");
     }
@@ -441,7 +448,18 @@ fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &Snap
 }
 
 fn reload_windows(state: &AppState, paths: &[PathBuf], snapshot: &Snapshot) {
-    match windows_from_snapshot(paths, snapshot) {
+    // What admission refuses for the policy is refused from files too.
+    let checked = windows_from_snapshot(paths, snapshot)
+        .map_err(|e| e.to_string())
+        .and_then(|windows| {
+            let problems = crate::policy::policy_problems(&windows, &state.policy, (state.clock)());
+            if problems.is_empty() {
+                Ok(windows)
+            } else {
+                Err(problems.join("; "))
+            }
+        });
+    match checked {
         Ok(windows) => {
             let count = windows.len();
             windows.warm((state.clock)());

@@ -1,6 +1,6 @@
 //! `fluxgate status`: every window, open or closed, since when, next transition.
 
-use super::{CommonArgs, parse_instant, week};
+use super::{WindowArgs, parse_instant, week};
 use crate::window::{Window, WindowState};
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -12,7 +12,7 @@ use std::process::ExitCode;
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    common: CommonArgs,
+    windows: WindowArgs,
     /// Evaluate as of this instant (RFC 3339) instead of now.
     #[arg(long, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
     at: Option<DateTime<Utc>>,
@@ -26,8 +26,8 @@ pub struct StatusArgs {
     /// instead of --windows files.
     #[arg(long, env = "FLUXGATE_FROM_CLUSTER", conflicts_with = "windows")]
     from_cluster: bool,
-    /// Time zone of the week view (IANA name); each window's own when absent.
-    #[arg(long, env = "FLUXGATE_TZ", value_parser = week::parse_tz, value_name = "ZONE", requires = "week")]
+    /// Show every instant in this time zone (IANA name); each window's own when absent.
+    #[arg(long, env = "FLUXGATE_TZ", value_parser = week::parse_tz, value_name = "ZONE")]
     tz: Option<chrono_tz::Tz>,
 }
 
@@ -76,37 +76,67 @@ struct StatusJson {
     since: Option<String>,
     next: Option<String>,
     time_zone: String,
+    /// Whether a freeze is in force (the window is then closed, unless an override opens it).
+    frozen: bool,
+    /// The freeze in force: its reason, whether bypasses pass, and its period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    freeze: Option<FreezeJson>,
+    /// The override holding the window open, if one is.
+    #[serde(rename = "override", skip_serializing_if = "Option::is_none")]
+    override_: Option<OverrideJson>,
+    /// `Enforce` or `Warn`.
+    enforcement: crate::window::Enforcement,
+    /// When `next` is null because the search stopped early: up to when the state is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    searched_until: Option<String>,
+    /// Valid but probably not meant (crons whose day fields are ORed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FreezeJson {
+    reason: Option<String>,
+    allow_bypass: bool,
+    start: Option<String>,
+    end: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct OverrideJson {
+    reason: String,
+    start: String,
+    end: String,
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let mut config = args.common.to_config()?;
-    if args.from_cluster {
-        config.windows = cluster_windows()?;
-        config.embedded = false;
-    }
+    let (windows, embedded) = if args.from_cluster {
+        (cluster_windows()?, false)
+    } else {
+        args.windows.load()?
+    };
     let now = args.at.unwrap_or_else(Utc::now);
     if args.week {
-        if config.embedded {
+        if embedded {
             eprintln!("fluxgate: no --windows given: showing the embedded example windows");
         }
-        let text = week::render(&config.windows, now, args.tz);
+        let text = week::render(&windows, now, args.tz);
         write!(std::io::stdout().lock(), "{text}").context("cannot write stdout")?;
         return Ok(ExitCode::SUCCESS);
     }
-    let states: Vec<(&Window, std::sync::Arc<WindowState>)> = config
-        .windows
-        .iter()
-        .map(|w| (w, w.state_at(now)))
-        .collect();
+    let states: Vec<(&Window, std::sync::Arc<WindowState>)> =
+        windows.iter().map(|w| (w, w.state_at(now))).collect();
     let mut out = std::io::stdout().lock();
     match args.output {
         Format::Json => {
             let rows: Vec<StatusJson> = states
                 .iter()
                 .map(|(w, s)| {
+                    let zone = args.tz.unwrap_or(w.time_zone());
                     let instant = |t: Option<DateTime<Utc>>| {
                         t.map(|t| {
-                            t.with_timezone(&w.time_zone())
+                            t.with_timezone(&zone)
                                 .to_rfc3339_opts(SecondsFormat::Secs, true)
                         })
                     };
@@ -116,6 +146,25 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                         since: instant(s.since),
                         next: instant(s.next),
                         time_zone: w.time_zone().name().to_owned(),
+                        frozen: s.freeze.is_some(),
+                        freeze: s.freeze.as_ref().map(|f| FreezeJson {
+                            reason: f.reason.clone(),
+                            allow_bypass: f.allow_bypass,
+                            start: instant(f.start),
+                            end: instant(f.end),
+                        }),
+                        override_: s.opened_by.as_ref().map(|o| OverrideJson {
+                            reason: o.reason.clone(),
+                            start: instant(Some(o.start)).unwrap_or_default(),
+                            end: instant(Some(o.end)).unwrap_or_default(),
+                        }),
+                        enforcement: w.enforcement(),
+                        searched_until: instant(s.searched_until),
+                        warnings: w
+                            .warnings()
+                            .into_iter()
+                            .map(|(field, message)| format!("{field}: {message}"))
+                            .collect(),
                     }
                 })
                 .collect();
@@ -123,16 +172,26 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             writeln!(out).context("cannot write stdout")?;
         }
         Format::Table => {
-            if config.embedded {
+            if embedded {
                 eprintln!("fluxgate: no --windows given: showing the embedded example windows");
             }
-            write!(out, "{}", table(&states)).context("cannot write stdout")?;
+            write!(out, "{}", table(&states, args.tz)).context("cannot write stdout")?;
+            for (window, _) in &states {
+                for (field, message) in window.warnings() {
+                    eprintln!(
+                        "fluxgate: warning: window {:?}: {field}: {message}",
+                        window.name()
+                    );
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn table(states: &[(&Window, std::sync::Arc<WindowState>)]) -> String {
+/// The table; instants in `tz` when given, else in each window's zone (the TIME ZONE column
+/// always names the window's own).
+fn table(states: &[(&Window, std::sync::Arc<WindowState>)], tz: Option<chrono_tz::Tz>) -> String {
     let header = [
         "WINDOW",
         "STATE",
@@ -144,28 +203,47 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)]) -> String {
     .map(String::from);
     let mut rows = vec![header];
     for (window, state) in states {
-        let tz = window.time_zone();
+        let zone = tz.unwrap_or(window.time_zone());
         let when = |t: Option<DateTime<Utc>>| match t {
             Some(t) => t
-                .with_timezone(&tz)
+                .with_timezone(&zone)
                 .format("%a %Y-%m-%d %H:%M %Z")
                 .to_string(),
             None => "-".to_owned(),
         };
         let label = match (state.open, &state.freeze) {
+            (true, _) if state.opened_by.is_some() => {
+                let reason = state.opened_by.as_ref().map_or("", |o| o.reason.as_str());
+                format!("open (override: {reason})")
+            }
             (true, _) => "open".to_owned(),
-            (false, Some(f)) => match &f.reason {
-                Some(reason) => format!("frozen ({reason})"),
-                None => "frozen".to_owned(),
-            },
+            (false, Some(f)) => {
+                let frozen = if f.allow_bypass {
+                    "frozen"
+                } else {
+                    "hard-frozen"
+                };
+                match &f.reason {
+                    Some(reason) => format!("{frozen} ({reason})"),
+                    None => frozen.to_owned(),
+                }
+            }
             (false, None) => "closed".to_owned(),
+        };
+        let next = match (state.next, state.searched_until) {
+            (None, Some(until)) => format!("not before {} (search stopped)", when(Some(until))),
+            (next, _) => when(next),
+        };
+        let label = match window.enforcement() {
+            crate::window::Enforcement::Warn => format!("{label}, warn only"),
+            crate::window::Enforcement::Enforce => label,
         };
         rows.push([
             window.name().to_owned(),
             label,
             when(state.since),
-            when(state.next),
-            tz.name().to_owned(),
+            next,
+            window.time_zone().name().to_owned(),
             window.description().unwrap_or("").to_owned(),
         ]);
     }

@@ -203,12 +203,7 @@ fn segments(
             State::Closed
         };
         // Closed and frozen look alike to the effective state: stop at freeze edges too.
-        let freeze_edge = window
-            .freezes()
-            .iter()
-            .flat_map(|f| [f.start, f.end])
-            .filter(|&edge| edge > t)
-            .min();
+        let freeze_edge = window.next_freeze_edge(t, end);
         let until = [state.next, freeze_edge, Some(end)]
             .into_iter()
             .flatten()

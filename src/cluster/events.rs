@@ -65,6 +65,7 @@ pub fn event_for(
 ) -> Option<Notice> {
     let (reason, action) = match decision.reason {
         Reason::Bypass => ("EmergencyBypass", "Admit"),
+        Reason::Override => ("ReconciliationWindowOverride", "Admit"),
         _ if decision.allowed => return None,
         Reason::WindowClosed => ("ReconciliationWindowClosed", "Deny"),
         Reason::Frozen => ("ReconciliationWindowFrozen", "Deny"),

@@ -9,11 +9,12 @@ use super::{
 };
 use crate::duration::format_duration;
 use crate::object::{Object, StringMap};
-use crate::window::{self, ReconciliationWindow, Window, WindowSet};
+use crate::window::{self, Enforcement, ReconciliationWindow, Window, WindowSet};
 use chrono::{DateTime, SecondsFormat, Utc};
 use kube::core::admission::{AdmissionRequest, Operation};
 use std::collections::BTreeSet;
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// What a request is about, for messages and the audit record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,7 +61,7 @@ pub fn decide(
 
     // 1. ReconciliationWindow objects are validated, whoever sends them.
     if is_window_request(request) {
-        return outcome.validate_window(request);
+        return outcome.validate_window(request, policy, now);
     }
 
     // 2. Only Flux is held to windows.
@@ -120,12 +121,12 @@ pub fn decide(
     {
         let message = format!("{} is unchanged: admitted", outcome.subject.display);
         return outcome
-            .with_names(&names, windows, now)
+            .with_names(&names, windows, policy, now)
             .allow(Reason::NoOp, message);
     }
 
     // 5. A window that does not exist denies: a typo must not disable enforcement.
-    let outcome = outcome.with_names(&names, windows, now);
+    let outcome = outcome.with_names(&names, windows, policy, now);
     let unknown: Vec<&str> = outcome
         .windows
         .iter()
@@ -148,41 +149,84 @@ pub fn decide(
         return outcome.deny(Reason::UnknownWindow, message);
     }
 
-    // 6. All governing windows open: admit.
-    if outcome
-        .windows
-        .iter()
-        .all(|w| w.known.as_ref().is_some_and(|k| k.state.open))
-    {
-        let message = format!(
-            "{} is governed by {}",
-            outcome.subject.display,
-            WindowsText(&outcome.windows)
-        );
-        return outcome.allow(Reason::WindowOpen, message);
+    // 6. All governing windows open, by their schedules or by an override: admit.
+    if outcome.windows.iter().all(is_open) {
+        return admit_open(outcome);
     }
 
-    // 7. A bypass on the object being written (the old one for DELETE) can admit it.
+    // 7. A bypass on the object being written (the old one for DELETE) can admit it, except
+    //    during a hard freeze. 8. Otherwise deny.
     let target = if request.operation == Operation::Delete {
         old
     } else {
         new
     };
     let bypass = target.and_then(|o| Bypass::from_annotations(o.annotations.as_ref()?));
+    let decision = decide_closed(outcome, bypass, policy, now);
+
+    // 9. A denial by windows that only warn is admitted, saying what would have happened.
+    warn_only(decision)
+}
+
+/// Admits a denial when every closed window involved is in Warn mode: the reason stays the
+/// one it would have been denied with, a warning quotes the denial, and `enforcement` says
+/// Warn (the audit record's `"enforcement": "warn"`).
+fn warn_only(mut decision: Decision) -> Decision {
+    let warn = |w: &WindowVerdict| {
+        w.known
+            .as_ref()
+            .is_some_and(|k| k.state.open || k.enforcement == Enforcement::Warn)
+    };
+    if decision.allowed || decision.windows.is_empty() || !decision.windows.iter().all(warn) {
+        return decision;
+    }
+    decision.allowed = true;
+    decision.enforcement = Enforcement::Warn;
+    decision
+        .warnings
+        .push(format!("fluxgate: would be denied: {}", decision.message));
+    decision.message = format!(
+        "admitted because the closed windows are in Warn mode; would be denied: {}",
+        decision.message
+    );
+    decision
+}
+
+/// Steps 7 and 8: some governing window is closed. A valid bypass admits, an invalid one
+/// denies saying what is wrong, none denies with the bypass hint; during a hard freeze no
+/// bypass admits and the denial says so.
+fn decide_closed(
+    outcome: OutcomeWithWindows,
+    bypass: Option<Bypass>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Decision {
     // The message grows from here in place: one allocation on every denial.
-    let mut closed = String::with_capacity(512);
+    let mut message = String::with_capacity(512);
     let _ = write!(
-        closed,
+        message,
         "{} is governed by {}",
         outcome.subject.display,
         WindowsText(&outcome.windows)
     );
-    let frozen = outcome
-        .windows
-        .iter()
-        .any(|w| w.known.as_ref().is_some_and(|k| k.state.freeze.is_some()));
+    let freezes = || {
+        outcome
+            .windows
+            .iter()
+            .filter_map(|w| Some((&w.name, w.known.as_ref()?.state.freeze.as_ref()?)))
+    };
+    let frozen = freezes().next().is_some();
+    if let Some((name, _)) = freezes().find(|(_, f)| !f.allow_bypass) {
+        let _ = write!(
+            message,
+            "; window {name:?} is in a hard freeze (allowBypass: false): bypass annotations and \
+             overrides are refused until it ends"
+        );
+        let mut decision = outcome.deny(Reason::Frozen, message);
+        decision.bypass = bypass;
+        return decision;
+    }
     let Some(bypass) = bypass else {
-        let mut message = closed;
         let _ = write!(
             message,
             "; to ship an emergency change now, set the annotations \
@@ -204,7 +248,6 @@ pub fn decide(
                 "fluxgate: emergency bypass of a closed reconciliation window until {until_text}: {}",
                 bypass.reason.as_deref().unwrap_or_default().trim()
             );
-            let mut message = closed;
             let _ = write!(message, "; admitted by emergency bypass until {until_text}");
             let mut decision = outcome.allow(Reason::Bypass, message);
             decision.warnings.push(warning);
@@ -212,13 +255,49 @@ pub fn decide(
             decision
         }
         Err(problem) => {
-            let mut message = closed;
             let _ = write!(message, "; the emergency bypass is invalid: {problem}");
             let mut decision = outcome.deny(Reason::InvalidBypass, message);
             decision.bypass = Some(bypass);
             decision
         }
     }
+}
+
+fn is_open(window: &WindowVerdict) -> bool {
+    window.known.as_ref().is_some_and(|k| k.state.open)
+}
+
+/// Admits a change whose windows are all open: reason `override` (with a warning per
+/// override) when an override is what holds one open.
+fn admit_open(outcome: OutcomeWithWindows) -> Decision {
+    let warnings: Vec<String> = outcome
+        .windows
+        .iter()
+        .filter_map(|w| {
+            let known = w.known.as_ref()?;
+            let o = known.state.opened_by.as_ref()?;
+            Some(format!(
+                "fluxgate: reconciliation window {:?} is opened by an override until {} ({}): {}",
+                w.name,
+                o.end
+                    .with_timezone(&known.time_zone)
+                    .to_rfc3339_opts(SecondsFormat::Secs, true),
+                known.time_zone.name(),
+                o.reason
+            ))
+        })
+        .collect();
+    let message = format!(
+        "{} is governed by {}",
+        outcome.subject.display,
+        WindowsText(&outcome.windows)
+    );
+    if warnings.is_empty() {
+        return outcome.allow(Reason::WindowOpen, message);
+    }
+    let mut decision = outcome.allow(Reason::Override, message);
+    decision.warnings = warnings;
+    decision
 }
 
 /// Builds decisions that share a subject and windows.
@@ -236,16 +315,14 @@ impl Outcome {
         self,
         names: &BTreeSet<String>,
         windows: &WindowSet,
+        policy: &Policy,
         now: DateTime<Utc>,
     ) -> OutcomeWithWindows {
         let windows = names
             .iter()
             .map(|name| WindowVerdict {
                 name: name.clone(),
-                known: windows.get(name).map(|w| KnownWindow {
-                    time_zone: w.time_zone(),
-                    state: w.state_at(now),
-                }),
+                known: windows.get(name).map(|w| known_window(w, policy, now)),
             })
             .collect();
         OutcomeWithWindows {
@@ -269,7 +346,12 @@ impl Outcome {
         }
     }
 
-    fn validate_window(self, request: &AdmissionRequest<Object>) -> Decision {
+    fn validate_window(
+        self,
+        request: &AdmissionRequest<Object>,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> Decision {
         // Deleting a window is always allowed: objects naming it are then denied as
         // unknown-window, which fails closed.
         let Some(object) = request
@@ -293,7 +375,11 @@ impl Outcome {
             .and_then(serde_json::from_value::<ReconciliationWindow>)
             .map_err(|e| format!("{}: {e}", self.subject.display))
             .and_then(|w| Window::from_object(&w).map_err(|e| e.to_string()));
-        match parsed {
+        let checked = parsed.and_then(|window| match too_long_override(&window, policy) {
+            Some(problem) => Err(problem),
+            None => never_opens(&window, now).map_or(Ok(window), Err),
+        });
+        match checked {
             Ok(window) => {
                 let message = format!("ReconciliationWindow {:?} is valid", window.name());
                 self.allow(Reason::ValidWindow, message)
@@ -313,6 +399,7 @@ impl OutcomeWithWindows {
             windows: self.windows,
             bypass: None,
             warnings: Vec::new(),
+            enforcement: Enforcement::Enforce,
         }
     }
 
@@ -325,12 +412,84 @@ impl OutcomeWithWindows {
     }
 }
 
+/// A window's state for a decision. An override longer than `--max-override` (one that never
+/// passed the admission check, e.g. from a file) does not count: fail closed, and say so.
+fn known_window(window: &Window, policy: &Policy, now: DateTime<Utc>) -> KnownWindow {
+    let state = window.state_at(now);
+    if state.freeze.as_ref().is_some_and(|f| !f.allow_bypass) {
+        // An override in force does not open a hard freeze: name it in the denial.
+        return KnownWindow {
+            time_zone: window.time_zone(),
+            ignored_override: window.overrides().iter().find(|o| o.covers(now)).cloned(),
+            state,
+            enforcement: window.enforcement(),
+        };
+    }
+    match &state.opened_by {
+        Some(o) if o.length() > policy.max_override => KnownWindow {
+            time_zone: window.time_zone(),
+            ignored_override: Some(o.clone()),
+            state: Arc::new(window::evaluate_without_overrides(window, now)),
+            enforcement: window.enforcement(),
+        },
+        _ => KnownWindow {
+            time_zone: window.time_zone(),
+            state,
+            ignored_override: None,
+            enforcement: window.enforcement(),
+        },
+    }
+}
+
+/// The first override of `window` longer than `--max-override`, as an error naming the field.
+pub fn too_long_override(window: &Window, policy: &Policy) -> Option<String> {
+    let (i, o) = window
+        .overrides()
+        .iter()
+        .enumerate()
+        .find(|(_, o)| o.length() > policy.max_override)?;
+    Some(format!(
+        "ReconciliationWindow {:?}: spec.overrides[{i}]: {} long, more than --max-override {}: \
+         end it at most {} after its start",
+        window.name(),
+        format_duration(o.length()),
+        format_duration(policy.max_override),
+        format_duration(policy.max_override)
+    ))
+}
+
+/// What the admission check refuses beyond [`Window::from_object`], for windows that did not
+/// come through admission (files): an override longer than `--max-override`, a window that
+/// never opens again after `now`. One message per bad window.
+pub fn policy_problems(windows: &WindowSet, policy: &Policy, now: DateTime<Utc>) -> Vec<String> {
+    windows
+        .iter()
+        .filter_map(|w| too_long_override(w, policy).or_else(|| never_opens(w, now)))
+        .collect()
+}
+
+/// An error when `window` will never open again after `now` (see [`Window::never_opens`]).
+pub fn never_opens(window: &Window, now: DateTime<Utc>) -> Option<String> {
+    window.never_opens(now).then(|| {
+        format!(
+            "ReconciliationWindow {:?}: spec: the window never opens within the ten years \
+             fluxgate looks ahead (every schedule closed or frozen for good), so it would deny \
+             every change: check the schedules and freezes",
+            window.name()
+        )
+    })
+}
+
 fn is_window_request(request: &AdmissionRequest<Object>) -> bool {
     request.kind.group == window::GROUP && request.kind.kind == window::KIND
 }
 
-/// Flux by user name, by group (impersonated tenants), or by field manager.
+/// Flux by user name, by group (impersonated tenants), by field manager, or as a tenant's
+/// prune.
 fn is_flux(request: &AdmissionRequest<Object>, policy: &Policy) -> bool {
+    if policy.tenant_prunes && is_tenant_prune(request) {
+        return true;
+    }
     let user = &request.user_info;
     if user
         .username
@@ -348,6 +507,34 @@ fn is_flux(request: &AdmissionRequest<Object>, policy: &Policy) -> bool {
         return true;
     }
     field_manager(request).is_some_and(|m| policy.flux_field_managers.iter().any(|f| f == m))
+}
+
+/// A Flux prune in a multi-tenant setup: a Kustomization (or HelmRelease) with
+/// `serviceAccountName` acts as that service account, which lives in the Kustomization's own
+/// namespace, and its DELETEs carry no field manager. So: a DELETE by
+/// `system:serviceaccount:<ns>:<name>` of an object whose Flux owner labels name an owner in
+/// `<ns>`. Requiring the owner's namespace keeps the garbage collector and the namespace
+/// controller (service accounts of kube-system) and every other controller out: their
+/// cascading deletes stay admitted, as they must for a namespace to finish terminating.
+fn is_tenant_prune(request: &AdmissionRequest<Object>) -> bool {
+    if request.operation != Operation::Delete {
+        return false;
+    }
+    let Some(namespace) = request
+        .user_info
+        .username
+        .as_deref()
+        .and_then(|u| u.strip_prefix("system:serviceaccount:"))
+        .and_then(|rest| rest.split_once(':'))
+        .map(|(namespace, _)| namespace)
+    else {
+        return false;
+    };
+    let owner = request
+        .old_object
+        .as_ref()
+        .and_then(|o| FluxOwner::from_labels(o.labels.as_ref()?));
+    owner.is_some_and(|o| o.namespace.as_deref() == Some(namespace))
 }
 
 /// `options.fieldManager` (CREATE and UPDATE, including PATCH turned into UPDATE).
@@ -402,11 +589,17 @@ fn write_window(f: &mut std::fmt::Formatter<'_>, verdict: &WindowVerdict) -> std
     let state = &known.state;
     write!(f, "{:?}, ", verdict.name)?;
     match &state.freeze {
-        _ if state.open => f.write_str("open ")?,
-        Some(freeze) => match &freeze.reason {
-            Some(reason) => write!(f, "frozen ({reason}) and closed ")?,
-            None => f.write_str("frozen and closed ")?,
+        _ if state.open => match &state.opened_by {
+            Some(o) => write!(f, "open by override ({}) ", o.reason)?,
+            None => f.write_str("open ")?,
         },
+        Some(freeze) => {
+            let hard = if freeze.allow_bypass { "" } else { "hard-" };
+            match &freeze.reason {
+                Some(reason) => write!(f, "{hard}frozen ({reason}) and closed ")?,
+                None => write!(f, "{hard}frozen and closed ")?,
+            }
+        }
         None => f.write_str("closed ")?,
     }
     match state.next {
@@ -417,8 +610,32 @@ fn write_window(f: &mut std::fmt::Formatter<'_>, verdict: &WindowVerdict) -> std
                 .to_rfc3339_opts(SecondsFormat::Secs, true),
             known.time_zone.name()
         ),
-        None => f.write_str("with no change in sight"),
+        None => match state.searched_until {
+            Some(t) => write!(
+                f,
+                "with no change found up to {} ({}), where the search stopped",
+                t.with_timezone(&known.time_zone)
+                    .to_rfc3339_opts(SecondsFormat::Secs, true),
+                known.time_zone.name()
+            ),
+            None => f.write_str("with no change in sight"),
+        },
+    }?;
+    match &known.ignored_override {
+        Some(o) if state.freeze.as_ref().is_some_and(|f| !f.allow_bypass) => write!(
+            f,
+            " (its override ({}) is refused during a hard freeze)",
+            o.reason
+        )?,
+        Some(o) => write!(
+            f,
+            " (its override ({}) is ignored: at {} it is longer than --max-override allows)",
+            o.reason,
+            format_duration(o.length())
+        )?,
+        None => {}
     }
+    Ok(())
 }
 
 fn quote_list(names: &[&str]) -> String {

@@ -12,10 +12,12 @@ mod noop;
 mod response;
 
 pub use bypass::{Bypass, BypassError};
-pub use decide::{FluxOwner, Subject, decide, field_manager};
+pub use decide::{
+    FluxOwner, Subject, decide, field_manager, never_opens, policy_problems, too_long_override,
+};
 pub use response::{ResponseReview, response};
 
-use crate::window::WindowState;
+use crate::window::{Enforcement, Override, WindowState};
 use chrono::Duration;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -43,6 +45,11 @@ pub struct Policy {
     pub default_window: String,
     /// How far ahead `fluxgate.io/bypass-until` may be.
     pub max_bypass: Duration,
+    /// How long one `spec.overrides` entry may be; a longer one does not open its window.
+    pub max_override: Duration,
+    /// Whether a DELETE by a service account of the namespace that a Flux owner label names
+    /// (a tenant's Kustomization or HelmRelease pruning as its `serviceAccountName`) is Flux.
+    pub tenant_prunes: bool,
 }
 
 impl Policy {
@@ -54,6 +61,7 @@ impl Policy {
         ["kustomize-controller", "helm-controller"];
     pub const DEFAULT_WINDOW: &'static str = "default";
     pub const DEFAULT_MAX_BYPASS_HOURS: i64 = 24;
+    pub const DEFAULT_MAX_OVERRIDE_HOURS: i64 = 24;
 }
 
 impl Default for Policy {
@@ -64,6 +72,8 @@ impl Default for Policy {
             flux_field_managers: Self::DEFAULT_FLUX_FIELD_MANAGERS.map(String::from).to_vec(),
             default_window: Self::DEFAULT_WINDOW.to_owned(),
             max_bypass: Duration::hours(Self::DEFAULT_MAX_BYPASS_HOURS),
+            max_override: Duration::hours(Self::DEFAULT_MAX_OVERRIDE_HOURS),
+            tenant_prunes: true,
         }
     }
 }
@@ -84,10 +94,11 @@ pub enum Reason {
     InvalidRequest,
     ValidWindow,
     InvalidWindow,
+    Override,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::NotFlux,
         Reason::NotGoverned,
         Reason::NoOp,
@@ -100,6 +111,7 @@ impl Reason {
         Reason::InvalidRequest,
         Reason::ValidWindow,
         Reason::InvalidWindow,
+        Reason::Override,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +128,7 @@ impl Reason {
             Reason::InvalidRequest => "invalid-request",
             Reason::ValidWindow => "valid-window",
             Reason::InvalidWindow => "invalid-window",
+            Reason::Override => "override",
         }
     }
 }
@@ -130,7 +143,8 @@ impl Reason {
             | Reason::NoOp
             | Reason::WindowOpen
             | Reason::Bypass
-            | Reason::ValidWindow => true,
+            | Reason::ValidWindow
+            | Reason::Override => true,
             Reason::WindowClosed
             | Reason::Frozen
             | Reason::UnknownWindow
@@ -159,6 +173,10 @@ pub struct WindowVerdict {
 pub struct KnownWindow {
     pub time_zone: Tz,
     pub state: Arc<WindowState>,
+    /// An override that would have opened the window but is longer than `--max-override`:
+    /// `state` is then the state without overrides.
+    pub ignored_override: Option<Override>,
+    pub enforcement: Enforcement,
 }
 
 /// The outcome of one AdmissionRequest.
@@ -176,6 +194,9 @@ pub struct Decision {
     pub bypass: Option<Bypass>,
     /// Warnings for the client (`kubectl` and Flux print them).
     pub warnings: Vec<String>,
+    /// `Warn` when the change was admitted only because every closed window involved is in
+    /// Warn mode: `reason` is then the reason it would have been denied with.
+    pub enforcement: Enforcement,
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 use super::Decision;
 use crate::object::Object;
+use crate::window::Enforcement;
 use kube::core::admission::AdmissionRequest;
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
@@ -85,7 +86,9 @@ struct StatusOut<'a> {
 struct AuditAnnotations<'a>(&'a Decision);
 
 impl<'a> AuditAnnotations<'a> {
-    /// `decision` and `reason` always; `window` when windows were involved; `bypass-reason`
+    /// `decision` and `reason` always; `window` when windows were involved; `override-reason`
+    /// when an override opened one; `enforcement: warn` when admitted in Warn mode;
+    /// `bypass-reason`
     /// and `bypass-until` when the bypass annotations were consulted. In this order.
     fn entries(&self) -> impl Iterator<Item = (&'static str, Cow<'a, str>)> {
         let decision = self.0;
@@ -95,6 +98,9 @@ impl<'a> AuditAnnotations<'a> {
             Some(("decision", Cow::Borrowed(allowed))),
             Some(("reason", Cow::Borrowed(decision.reason.as_str()))),
             (!decision.windows.is_empty()).then(|| ("window", Cow::Owned(window_names(decision)))),
+            override_reason(decision).map(|reason| ("override-reason", Cow::Borrowed(reason))),
+            (decision.enforcement == Enforcement::Warn)
+                .then(|| ("enforcement", Cow::Borrowed(Enforcement::Warn.as_str()))),
             bypass
                 .and_then(|b| b.reason.as_deref())
                 .map(|reason| ("bypass-reason", Cow::Borrowed(reason))),
@@ -111,6 +117,14 @@ impl Serialize for AuditAnnotations<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_map(self.entries())
     }
+}
+
+/// The reason of the (first) override that held a window open.
+fn override_reason(decision: &Decision) -> Option<&str> {
+    decision.windows.iter().find_map(|w| {
+        let state = &w.known.as_ref()?.state;
+        state.opened_by.as_ref().map(|o| o.reason.as_str())
+    })
 }
 
 /// The names of the windows involved, comma-separated.

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::review::review;
+use crate::review::review as review_fn;
 use crate::window::WindowSet;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -94,10 +95,12 @@ fn assert_decision(decision: &Decision, allowed: bool, reason: Reason) {
         "message: {}",
         decision.message
     );
-    // The metrics create their zero series with the decision `Reason::allows` gives.
+    // The metrics create their zero series with the decision `Reason::allows` gives; a Warn
+    // window admits what the reason would deny.
+    let allowed_by_reason =
+        decision.reason.allows() || decision.enforcement == crate::window::Enforcement::Warn;
     assert_eq!(
-        decision.reason.allows(),
-        decision.allowed,
+        allowed_by_reason, decision.allowed,
         "Reason::allows disagrees with decide for {}",
         decision.reason
     );
@@ -432,6 +435,349 @@ fn window_opens_exactly_at_the_open_instant_and_closes_at_the_close_instant() {
     );
 }
 
+// === step 6: overrides ===
+
+/// The example windows, business-hours with an override on Friday 2026-11-27 from 12:00 to
+/// 16:00 Berlin (`hours` long when given).
+fn windows_with_override(hours: i64) -> WindowSet {
+    let end = at("2026-11-27T11:00:00Z") + chrono::Duration::hours(hours);
+    let text = crate::load::EMBEDDED_WINDOWS.replacen(
+        "      reason: Year-end change freeze\n",
+        &format!(
+            "      reason: Year-end change freeze\n  overrides:\n    - start: \"2026-11-27T12:00:00+01:00\"\n      end: \"{}\"\n      reason: CHG-4711 release 2.3\n",
+            end.to_rfc3339()
+        ),
+        1,
+    );
+    WindowSet::from_yaml("windows.yaml", &text).unwrap()
+}
+
+#[test]
+fn an_override_admits_with_its_reason_in_warning_message_and_audit_annotations() {
+    let windows = windows_with_override(4);
+    let review = Review::of(DEPLOYMENT_BUMP);
+    let d = review.decide_with(&windows, &Policy::default(), CLOSED);
+    assert_decision(&d, true, Reason::Override);
+    assert!(d.message.contains("CHG-4711 release 2.3"), "{}", d.message);
+    assert_eq!(
+        d.warnings,
+        [
+            "fluxgate: reconciliation window \"business-hours\" is opened by an override until \
+             2026-11-27T16:00:00+01:00 (Europe/Berlin): CHG-4711 release 2.3"
+        ]
+    );
+    let body = serde_json::to_vec(&review.0).unwrap();
+    let reviewed = review_fn(&body, &windows, &Policy::default(), at(CLOSED)).unwrap();
+    let json = serde_json::to_value(reviewed.response()).unwrap();
+    assert_eq!(
+        json["response"]["auditAnnotations"],
+        json!({
+            "decision": "allow",
+            "reason": "override",
+            "window": "business-hours",
+            "override-reason": "CHG-4711 release 2.3",
+        })
+    );
+    // After the override: closed as before.
+    let d = review.decide_with(&windows, &Policy::default(), "2026-11-27T15:00:00Z");
+    assert_decision(&d, false, Reason::WindowClosed);
+}
+
+#[test]
+fn an_override_admission_has_an_event_with_the_reason() {
+    let windows = windows_with_override(4);
+    let body = serde_json::to_vec(&Review::of(DEPLOYMENT_BUMP).0).unwrap();
+    let reviewed = review_fn(&body, &windows, &Policy::default(), at(CLOSED)).unwrap();
+    let event =
+        crate::cluster::events::event_for(&reviewed.request, &reviewed.decision, at(CLOSED))
+            .expect("an Event");
+    assert_eq!(event.reason, "ReconciliationWindowOverride");
+    assert!(
+        event.note.contains("CHG-4711 release 2.3"),
+        "the note carries the override's reason"
+    );
+}
+
+#[test]
+fn an_override_longer_than_max_override_opens_nothing_and_says_why() {
+    let windows = windows_with_override(30);
+    let d = Review::of(DEPLOYMENT_BUMP).decide_with(&windows, &Policy::default(), CLOSED);
+    assert_decision(&d, false, Reason::WindowClosed);
+    assert!(
+        d.message
+            .contains("override (CHG-4711 release 2.3) is ignored: at 30h"),
+        "{}",
+        d.message
+    );
+    let policy = Policy {
+        max_override: chrono::Duration::hours(48),
+        ..Policy::default()
+    };
+    let d = Review::of(DEPLOYMENT_BUMP).decide_with(&windows, &policy, CLOSED);
+    assert_decision(&d, true, Reason::Override);
+}
+
+#[test]
+fn a_window_object_with_a_too_long_override_is_denied_at_admission() {
+    let review = Review::of(WINDOW_CREATE).with(|r| {
+        r["object"]["spec"]["overrides"] = json!([{
+            "start": "2026-11-27T00:00:00Z",
+            "end": "2026-11-29T00:00:00Z",
+            "reason": "weekend release"
+        }])
+    });
+    let d = review.decide_at(CLOSED);
+    assert_decision(&d, false, Reason::InvalidWindow);
+    assert!(
+        d.message
+            .contains("spec.overrides[0]: 48h long, more than --max-override 24h"),
+        "{}",
+        d.message
+    );
+    let policy = Policy {
+        max_override: chrono::Duration::hours(72),
+        ..Policy::default()
+    };
+    assert_decision(
+        &review.decide_with(&windows(), &policy, CLOSED),
+        true,
+        Reason::ValidWindow,
+    );
+}
+
+// === hard freezes ===
+
+/// The example windows with the year-end freeze made hard, and an override during it.
+fn windows_with_hard_freeze() -> WindowSet {
+    let text = crate::load::EMBEDDED_WINDOWS.replacen(
+        "      reason: Year-end change freeze\n",
+        "      reason: Year-end change freeze\n      allowBypass: false\n  overrides:\n    - start: 2026-12-22T09:00:00\n      end: 2026-12-22T13:00:00\n      reason: outage fix\n",
+        1,
+    );
+    WindowSet::from_yaml("windows.yaml", &text).unwrap()
+}
+
+#[test]
+fn a_hard_freeze_refuses_bypasses_and_overrides_and_says_so() {
+    let windows = windows_with_hard_freeze();
+    let policy = Policy::default();
+    let d = with_bypass(
+        DEPLOYMENT_BUMP,
+        "object",
+        Some("outage"),
+        Some("2026-12-22T12:00:00+01:00"),
+    )
+    .decide_with(&windows, &policy, FROZEN);
+    assert_decision(&d, false, Reason::Frozen);
+    assert!(
+        d.message.contains(
+            "window \"business-hours\" is in a hard freeze (allowBypass: false): bypass \
+             annotations and overrides are refused until it ends"
+        ),
+        "{}",
+        d.message
+    );
+    assert!(
+        d.message.contains(
+            "hard-frozen (Year-end change freeze) and closed until 2027-01-04T08:00:00+01:00"
+        ),
+        "{}",
+        d.message
+    );
+    assert!(
+        d.message
+            .contains("its override (outage fix) is refused during a hard freeze"),
+        "{}",
+        d.message
+    );
+    assert!(
+        !d.message.contains("to ship an emergency change now"),
+        "{}",
+        d.message
+    );
+    assert!(d.bypass.is_some(), "the refused bypass is recorded");
+    // Without a bypass: the same denial, no bypass hint.
+    let d = Review::of(DEPLOYMENT_BUMP).decide_with(&windows, &policy, FROZEN);
+    assert_decision(&d, false, Reason::Frozen);
+    assert!(d.message.contains("hard freeze"), "{}", d.message);
+}
+
+#[test]
+fn a_soft_freeze_lets_an_override_open_the_window() {
+    let text = crate::load::EMBEDDED_WINDOWS.replacen(
+        "      reason: Year-end change freeze\n",
+        "      reason: Year-end change freeze\n  overrides:\n    - start: 2026-12-22T09:00:00\n      end: 2026-12-22T13:00:00\n      reason: outage fix\n",
+        1,
+    );
+    let windows = WindowSet::from_yaml("windows.yaml", &text).unwrap();
+    let d = Review::of(DEPLOYMENT_BUMP).decide_with(&windows, &Policy::default(), FROZEN);
+    assert_decision(&d, true, Reason::Override);
+}
+
+#[test]
+fn a_window_object_that_never_opens_is_denied_at_admission() {
+    // Frozen for more than the ten years fluxgate looks ahead.
+    let d = Review::of(WINDOW_CREATE)
+        .with(|r| {
+            r["object"]["spec"]["freezes"] = json!([{
+                "start": "2026-01-01",
+                "end": "2040-01-01",
+                "reason": "forever"
+            }])
+        })
+        .decide_at(CLOSED);
+    assert_decision(&d, false, Reason::InvalidWindow);
+    assert!(
+        d.message
+            .contains("the window never opens within the ten years"),
+        "{}",
+        d.message
+    );
+}
+
+// === multi-tenant prunes ===
+
+/// The recorded prune, as a tenant's Kustomization `team-a/apps` acting as its service account.
+fn tenant_prune(user: &str, owner_namespace: &str) -> Review {
+    Review::of(DEPLOYMENT_PRUNE)
+        .with(|r| {
+            r["userInfo"]["username"] = json!(user);
+            r["userInfo"]["groups"] = json!(["system:serviceaccounts", "system:authenticated"]);
+        })
+        .label(
+            &["oldObject"],
+            "kustomize.toolkit.fluxcd.io/name",
+            Some("apps"),
+        )
+        .label(
+            &["oldObject"],
+            "kustomize.toolkit.fluxcd.io/namespace",
+            Some(owner_namespace),
+        )
+}
+
+#[test]
+fn a_tenant_prune_is_governed_and_other_deletes_are_not() {
+    let d =
+        tenant_prune("system:serviceaccount:team-a:team-a-reconciler", "team-a").decide_at(CLOSED);
+    assert_decision(&d, false, Reason::WindowClosed);
+    // The garbage collector and the namespace controller cascade: admitted.
+    for user in [
+        "system:serviceaccount:kube-system:generic-garbage-collector",
+        "system:serviceaccount:kube-system:namespace-controller",
+        "jane@example.com",
+        // A service account of another namespace than the owner's.
+        "system:serviceaccount:team-b:team-b-reconciler",
+    ] {
+        let d = tenant_prune(user, "team-a").decide_at(CLOSED);
+        assert_decision(&d, true, Reason::NotFlux);
+    }
+    // Only DELETE: an update by the tenant's account needs its group or field manager.
+    let d = Review::of(HUMAN_PATCH)
+        .with(|r| {
+            r["userInfo"]["username"] = json!("system:serviceaccount:team-a:team-a-reconciler")
+        })
+        .label(
+            &["object", "oldObject"],
+            "kustomize.toolkit.fluxcd.io/namespace",
+            Some("team-a"),
+        )
+        .label(
+            &["object", "oldObject"],
+            "kustomize.toolkit.fluxcd.io/name",
+            Some("apps"),
+        )
+        .decide_at(CLOSED);
+    assert_ne!(d.reason, Reason::WindowClosed, "{}", d.message);
+    // --tenant-prunes=false turns the rule off.
+    let policy = Policy {
+        tenant_prunes: false,
+        ..Policy::default()
+    };
+    let d = tenant_prune("system:serviceaccount:team-a:team-a-reconciler", "team-a").decide_with(
+        &windows(),
+        &policy,
+        CLOSED,
+    );
+    assert_decision(&d, true, Reason::NotFlux);
+}
+
+// === warn mode ===
+
+/// The example windows with business-hours in Warn mode.
+fn windows_warn() -> WindowSet {
+    let text = crate::load::EMBEDDED_WINDOWS.replacen(
+        "  timeZone: Europe/Berlin\n",
+        "  timeZone: Europe/Berlin\n  enforcement: Warn\n",
+        1,
+    );
+    WindowSet::from_yaml("windows.yaml", &text).unwrap()
+}
+
+#[test]
+fn a_warn_window_admits_what_it_would_deny_and_says_so() {
+    let windows = windows_warn();
+    let review = Review::of(DEPLOYMENT_BUMP);
+    let d = review.decide_with(&windows, &Policy::default(), CLOSED);
+    assert_decision(&d, true, Reason::WindowClosed);
+    assert_eq!(d.enforcement, crate::window::Enforcement::Warn);
+    assert_eq!(d.warnings.len(), 1);
+    assert!(
+        d.warnings[0].starts_with(
+            "fluxgate: would be denied: Deployment nginx/nginx is governed by reconciliation \
+             window \"business-hours\", closed until 2026-11-30T08:00:00+01:00"
+        ),
+        "{:?}",
+        d.warnings
+    );
+    let body = serde_json::to_vec(&review.0).unwrap();
+    let reviewed = review_fn(&body, &windows, &Policy::default(), at(CLOSED)).unwrap();
+    let json = serde_json::to_value(reviewed.response()).unwrap();
+    assert_eq!(json["response"]["allowed"], true);
+    assert_eq!(
+        json["response"]["auditAnnotations"],
+        json!({
+            "decision": "allow",
+            "reason": "window-closed",
+            "window": "business-hours",
+            "enforcement": "warn",
+        })
+    );
+    // Frozen and invalid bypasses warn too.
+    let d = review.decide_with(&windows, &Policy::default(), FROZEN);
+    assert_decision(&d, true, Reason::Frozen);
+    let d = with_bypass(DEPLOYMENT_BUMP, "object", Some("x"), Some("soon")).decide_with(
+        &windows,
+        &Policy::default(),
+        CLOSED,
+    );
+    assert_decision(&d, true, Reason::InvalidBypass);
+    // Open: an ordinary admission, no warning.
+    let d = review.decide_with(&windows, &Policy::default(), OPEN);
+    assert_decision(&d, true, Reason::WindowOpen);
+    assert_eq!(d.enforcement, crate::window::Enforcement::Enforce);
+    assert!(d.warnings.is_empty());
+}
+
+#[test]
+fn an_enforced_closed_window_still_denies_next_to_a_warn_one() {
+    let windows = windows_warn();
+    // Moving from business-hours (Warn, closed all Friday) to default (Enforce, open 09:00 to
+    // 17:00 UTC on working days). At 18:00 UTC both are closed: the enforced one denies.
+    let review = Review::of(DEPLOYMENT_BUMP).label(&["object"], WINDOW_LABEL, Some("default"));
+    let d = review.decide_with(&windows, &Policy::default(), "2026-11-27T18:00:00Z");
+    assert_decision(&d, false, Reason::WindowClosed);
+    assert_eq!(d.enforcement, crate::window::Enforcement::Enforce);
+    // At 13:00 UTC default is open and business-hours closed in Warn mode: admitted, warned.
+    let d = review.decide_with(&windows, &Policy::default(), CLOSED);
+    assert_decision(&d, true, Reason::WindowClosed);
+    // An unknown window is never Warn: it denies.
+    let d = Review::of(DEPLOYMENT_BUMP)
+        .label(&["object"], WINDOW_LABEL, Some("nope"))
+        .decide_with(&windows, &Policy::default(), CLOSED);
+    assert_decision(&d, false, Reason::UnknownWindow);
+}
+
 // === step 7: bypass ===
 
 fn with_bypass(fixture: &str, which: &str, reason: Option<&str>, until: Option<&str>) -> Review {
@@ -661,7 +1007,8 @@ fn every_reason_serialises_as_in_the_specification() {
             "invalid-bypass",
             "invalid-request",
             "valid-window",
-            "invalid-window"
+            "invalid-window",
+            "override"
         ]
     );
 }

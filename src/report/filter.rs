@@ -6,6 +6,7 @@
 use crate::audit::AuditRecord;
 use crate::duration::parse_duration;
 use crate::policy::Reason;
+use crate::window::Enforcement;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
@@ -19,11 +20,29 @@ pub enum TimeSpec {
 }
 
 impl TimeSpec {
-    /// Parses a duration (`24h`, `90m`) or an RFC 3339 instant.
+    /// Parses a duration (`24h`, `90m`, and here also days: `7d`, `1d12h`) or an RFC 3339
+    /// instant. Days are 24 hours: a review range does not need DST precision, unlike a
+    /// window's duration (which is why `parse_duration` itself has no days).
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if let Ok(t) = DateTime::parse_from_rfc3339(text) {
             return Ok(TimeSpec::At(t.with_timezone(&Utc)));
+        }
+        let digits = text.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 && text[digits..].starts_with('d') {
+            let days: i64 = text[..digits]
+                .parse()
+                .ok()
+                .filter(|d| *d <= 100_000)
+                .ok_or_else(|| format!("{text:?}: too many days"))?;
+            let rest = &text[digits + 1..];
+            let rest = if rest.is_empty() {
+                Duration::zero()
+            } else {
+                crate::duration::parse_duration_or_zero(rest)
+                    .map_err(|e| format!("{text:?} is not a duration ({e})"))?
+            };
+            return Ok(TimeSpec::Ago(Duration::days(days) + rest));
         }
         parse_duration(text).map(TimeSpec::Ago).map_err(|e| {
             format!("{text:?} is neither a duration (e.g. 24h, 90m) nor an RFC 3339 time ({e})")
@@ -84,6 +103,10 @@ pub struct Filter {
     /// `NAME`, `NAMESPACE/NAME` or `KIND/NAMESPACE/NAME` of the Flux Kustomization or HelmRelease.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub owners: Vec<String>,
+    /// `warn`: decisions admitted only because their closed windows are in Warn mode;
+    /// `enforce`: all others.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enforcements: Vec<Enforcement>,
     /// Flux dry-runs every object at every interval: the dry-runs it *admits* (drift checks) are
     /// noise and left out unless this is set. Denied dry-runs and bypasses are always kept:
     /// kustomize-controller stops a stage at its first failed dry-run, so a Flux change that
@@ -126,12 +149,29 @@ impl Filter {
             && (self.kinds.is_empty() || self.kinds.iter().any(|k| k.eq_ignore_ascii_case(&r.kind)))
             && any(&self.users, &r.user)
             && (self.owners.is_empty() || self.owners.iter().any(|o| owner_matches(o, r)))
+            && (self.enforcements.is_empty()
+                || self
+                    .enforcements
+                    .iter()
+                    .any(|e| e.as_str() == enforcement(r)))
     }
 }
 
-/// An admitted dry-run that used no bypass: what Flux sends at every interval to detect drift.
+/// An admitted dry-run that used no bypass and that Warn mode did not admit (it would have
+/// been denied): what Flux sends at every interval to detect drift.
 fn is_drift_check(record: &AuditRecord) -> bool {
-    record.dry_run && record.decision == "allow" && record.bypass.is_none()
+    record.dry_run
+        && record.decision == "allow"
+        && record.bypass.is_none()
+        && record.enforcement.is_none()
+}
+
+/// `warn` or `enforce`, as `--enforcement` spells it.
+pub fn enforcement(record: &AuditRecord) -> &str {
+    record
+        .enforcement
+        .as_deref()
+        .unwrap_or(Enforcement::Enforce.as_str())
 }
 
 /// `NAME`, `NAMESPACE/NAME` or `KIND/NAMESPACE/NAME` against the record's Flux owner.

@@ -3,7 +3,7 @@
 //! windows, owners and denied objects, and with the number of bypasses, never with the number
 //! of records.
 
-use crate::audit::AuditRecord;
+use crate::audit::{AuditOverride, AuditRecord};
 use crate::policy::Reason;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -71,6 +71,22 @@ pub struct BypassEntry {
     pub dry_run: bool,
 }
 
+/// One `spec.overrides` entry and the decisions it admitted: what an auditor asks for. Every
+/// change made under an override carries it, so they are counted, not listed one by one.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OverrideEntry {
+    pub window: String,
+    pub start: String,
+    /// When the override ends (its expiry).
+    pub end: String,
+    pub reason: String,
+    /// Decisions it admitted (dry-runs included).
+    pub decisions: u64,
+    pub first_time: DateTime<Utc>,
+    pub last_time: DateTime<Utc>,
+}
+
 /// Running aggregates over the matching records.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -82,6 +98,7 @@ pub struct Summary {
     by_owner: BTreeMap<String, Counts>,
     denied: HashMap<String, DeniedObject>,
     bypasses: Vec<BypassEntry>,
+    overrides: Vec<OverrideEntry>,
 }
 
 /// The aggregates, finished: what the table and `-o json` print after the records.
@@ -102,6 +119,8 @@ pub struct SummaryReport {
     pub top_denied: Vec<DeniedObject>,
     /// Every decision that consulted a bypass, in log order.
     pub bypasses: Vec<BypassEntry>,
+    /// Every override that opened a window, in order of first use.
+    pub overrides: Vec<OverrideEntry>,
 }
 
 /// `Kind namespace/name`, or `Kind name` for cluster-scoped objects.
@@ -159,6 +178,11 @@ impl Summary {
                 entry.last_message.clone_from(&record.message);
             }
         }
+        for window in &record.windows {
+            if let Some(o) = &window.override_ {
+                self.add_override(record.time, &window.name, o);
+            }
+        }
         if let Some(bypass) = &record.bypass {
             self.bypasses.push(BypassEntry {
                 time: record.time,
@@ -175,6 +199,29 @@ impl Summary {
                 operation: record.operation.clone(),
                 dry_run: record.dry_run,
             });
+        }
+    }
+
+    fn add_override(&mut self, time: DateTime<Utc>, window: &str, o: &AuditOverride) {
+        // Overrides are few (each is written in Git by hand): a scan is fine.
+        let found = self.overrides.iter_mut().find(|e| {
+            e.window == window && e.start == o.start && e.end == o.end && e.reason == o.reason
+        });
+        match found {
+            Some(entry) => {
+                entry.decisions += 1;
+                entry.first_time = entry.first_time.min(time);
+                entry.last_time = entry.last_time.max(time);
+            }
+            None => self.overrides.push(OverrideEntry {
+                window: window.to_owned(),
+                start: o.start.clone(),
+                end: o.end.clone(),
+                reason: o.reason.clone(),
+                decisions: 1,
+                first_time: time,
+                last_time: time,
+            }),
         }
     }
 
@@ -196,6 +243,7 @@ impl Summary {
             by_owner: self.by_owner,
             top_denied: denied,
             bypasses: self.bypasses,
+            overrides: self.overrides,
         }
     }
 }

@@ -36,6 +36,7 @@ fn mk_record(name: &str) -> AuditRecord {
             since: None,
             next: None,
             time_zone: Some("Europe/Berlin".into()),
+            override_: None,
         }],
         owner: Some(AuditOwner {
             kind: "Kustomization".into(),
@@ -43,6 +44,7 @@ fn mk_record(name: &str) -> AuditRecord {
             name: "apps-rw".into(),
         }),
         bypass: None,
+        enforcement: None,
         duration_seconds: 0.0001,
         caller: String::new(),
     }

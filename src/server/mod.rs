@@ -362,7 +362,8 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// A request refused before any decision: a JSON error with a one-line reason.
 fn reject(state: &AppState, status: StatusCode, message: String) -> Response {
     state.metrics.record_rejected(status.as_u16());
-    tracing::warn!(status = status.as_u16(), %message, "rejected request to /validate");
+    // `error`, not `message`: JSON logs flatten fields next to the event's own message.
+    tracing::warn!(status = status.as_u16(), error = %message, "rejected request to /validate");
     let body = serde_json::json!({ "error": message });
     (status, axum::Json(body)).into_response()
 }

@@ -8,12 +8,16 @@
 mod set;
 mod state;
 
-pub use set::{Document, WindowSet, WindowSetError, parse_documents};
-pub use state::{WindowState, evaluate};
+pub use set::{
+    Document, WindowSet, WindowSetError, content_line, parse_documents, relocate, split_documents,
+};
+pub use state::{ActiveFreeze, WindowState, evaluate, evaluate_without_overrides};
 
 use crate::cron::Cron;
 use crate::duration::parse_duration;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{
+    DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
+};
 use chrono_tz::Tz;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -65,6 +69,36 @@ pub struct WindowSpec {
     /// Periods during which the window is closed whatever the schedules say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freezes: Vec<FreezeSpec>,
+    /// Periods during which the window is open whatever the schedules and (soft) freezes say:
+    /// a planned or emergency release of everything the window governs, from Git. Each is at
+    /// most `--max-override` long (default 24h); remove it once it has passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<OverrideSpec>,
+    /// Enforce (the default) denies Flux's changes while the window is closed; Warn admits them
+    /// with a warning ("would be denied: …") and an audit record saying so, to roll a window out
+    /// without breaking anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<Enforcement>,
+}
+
+/// What a closed window does to Flux's changes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+pub enum Enforcement {
+    /// Deny them.
+    #[default]
+    Enforce,
+    /// Admit them with a warning, and audit what would have been denied.
+    Warn,
+}
+
+impl Enforcement {
+    /// As the audit log writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enforcement::Enforce => "enforce",
+            Enforcement::Warn => "warn",
+        }
+    }
 }
 
 /// The window as fluxgate sees it, written by `fluxgate serve --windows-from-cluster`.
@@ -144,17 +178,45 @@ pub struct ScheduleSpec {
     pub duration: Option<String>,
 }
 
-/// A period during which the window is closed, whatever the schedules say: [start, end).
+/// A period during which the window is closed, whatever the schedules say: either `start` and
+/// `end` ([start, end)), or `schedule` and `duration` (recurring: from each fire, for that long).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FreezeSpec {
-    /// RFC 3339 instant the freeze begins (e.g. 2026-12-20T00:00:00+01:00).
-    pub start: String,
-    /// RFC 3339 instant the freeze ends; after start.
-    pub end: String,
+    /// When the freeze begins: RFC 3339 (2026-12-24T00:00:00+01:00), a local time in timeZone
+    /// (2026-12-24T00:00:00) or a date, meaning its midnight in timeZone (2026-12-24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// When the freeze ends, after start; the same forms as start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// Cron, in timeZone: a recurring freeze begins at each fire (e.g. "0 15 * * FRI").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// How long each recurring freeze lasts, in elapsed time (e.g. 65h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
     /// Shown in denials and `fluxgate status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// false: a hard freeze, during which bypass annotations and overrides are refused too.
+    /// Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_bypass: Option<bool>,
+}
+
+/// A period during which the window is open whatever the schedules say: [start, end).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OverrideSpec {
+    /// When the override begins: RFC 3339 (2026-12-22T18:00:00+01:00), a local time in
+    /// timeZone (2026-12-22T18:00:00) or a date, meaning its midnight in timeZone.
+    pub start: String,
+    /// When the override ends, after start and at most --max-override later; the same forms.
+    pub end: String,
+    /// Why the window is opened (required): shown in admission warnings, Events and the audit
+    /// log.
+    pub reason: String,
 }
 
 /// A validated window.
@@ -165,6 +227,8 @@ pub struct Window {
     time_zone: Tz,
     schedules: Vec<Schedule>,
     freezes: Vec<Freeze>,
+    overrides: Vec<Override>,
+    enforcement: Enforcement,
     /// The state last computed, valid until its next transition.
     cache: arc_swap::ArcSwapOption<state::Cached>,
 }
@@ -181,9 +245,31 @@ pub enum Schedule {
 /// A period during which the window is closed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Freeze {
+    pub times: FreezeTimes,
+    pub reason: Option<String>,
+    /// False for a hard freeze: bypasses and overrides are refused during it.
+    pub allow_bypass: bool,
+}
+
+/// When a freeze is in force.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FreezeTimes {
+    /// Once, on `[start, end)`.
+    Once {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
+    /// From each fire of `schedule` for `duration`: a start/duration schedule, frozen where
+    /// that would be open.
+    Recurring(Schedule),
+}
+
+/// A period during which the window is open whatever the schedules say.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Override {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
-    pub reason: Option<String>,
+    pub reason: String,
 }
 
 /// Why a window is invalid: names the window and the field.
@@ -240,41 +326,52 @@ impl Window {
         for (i, s) in spec.schedules.iter().enumerate() {
             let at = |field: &str| format!("spec.schedules[{i}]{field}");
             let schedule = match (&s.open, &s.close, &s.start, &s.duration) {
-                (Some(open), Some(close), None, None) => Schedule::OpenClose {
-                    open: cron(at(".open"), open)?,
-                    close: cron(at(".close"), close)?,
-                },
+                (Some(open), Some(close), None, None) => {
+                    let (open, close) = (cron(at(".open"), open)?, cron(at(".close"), close)?);
+                    if open.same_fires(&close) {
+                        return Err(error(
+                            at(".close"),
+                            format!(
+                                "{:?} fires exactly when open {:?} does, so the window closes \
+                                 the instant it opens and is never open: give close another time \
+                                 (e.g. open \"0 8 * * MON\", close \"0 17 * * FRI\")",
+                                close.as_str(),
+                                open.as_str()
+                            ),
+                        ));
+                    }
+                    Schedule::OpenClose { open, close }
+                }
                 (None, None, Some(start), Some(duration)) => Schedule::StartDuration {
                     start: cron(at(".start"), start)?,
-                    duration: parse_duration(duration)
-                        .map_err(|e| e.to_string())
-                        .and_then(|d| {
-                            // Longer runs cannot be evaluated: the state walks look ten years
-                            // ahead, and `9999999999h` panicked past chrono's range (found
-                            // triaging fuzz/fuzz_targets/windows_yaml.rs inputs).
-                            let most = Duration::days(crate::cron::SEARCH_HORIZON_DAYS);
-                            if d > most {
-                                return Err(format!(
-                                    "{duration:?} is longer than the {}h (ten years) fluxgate \
-                                     looks ahead",
-                                    most.num_hours()
-                                ));
-                            }
-                            Ok(d)
-                        })
+                    duration: run_length(duration)
                         .map_err(|message| error(at(".duration"), message))?,
                 },
                 (None, Some(_), None, None) => {
-                    return Err(error(at(".close"), "close without open".into()));
+                    return Err(error(
+                        at(".close"),
+                        "close without open: add open (the cron the window opens at)".into(),
+                    ));
                 }
                 (Some(_), None, None, None) => {
-                    return Err(error(at(".open"), "open without close".into()));
+                    return Err(error(
+                        at(".open"),
+                        "open without close: add close (the cron the window closes at), or \
+                         use start with duration"
+                            .into(),
+                    ));
                 }
                 (None, None, Some(_), None) => {
-                    return Err(error(at(".start"), "start without duration".into()));
+                    return Err(error(
+                        at(".start"),
+                        "start without duration: add duration (how long, e.g. 2h)".into(),
+                    ));
                 }
                 (None, None, None, Some(_)) => {
-                    return Err(error(at(".duration"), "duration without start".into()));
+                    return Err(error(
+                        at(".duration"),
+                        "duration without start: add start (the cron it opens at)".into(),
+                    ));
                 }
                 (None, None, None, None) => {
                     return Err(error(
@@ -285,7 +382,10 @@ impl Window {
                 _ => {
                     return Err(error(
                         at(""),
-                        "give either open and close, or start and duration, not both".into(),
+                        "open goes with close, start with duration: give either open and close \
+                         (open: \"0 8 * * MON\", close: \"0 17 * * FRI\") or start and \
+                         duration (start: \"0 22 * * *\", duration: 2h), not a mix"
+                            .into(),
                     ));
                 }
             };
@@ -293,28 +393,52 @@ impl Window {
         }
         let mut freezes = Vec::with_capacity(spec.freezes.len());
         for (i, f) in spec.freezes.iter().enumerate() {
-            let instant = |field: &str, text: &str| {
-                DateTime::parse_from_rfc3339(text)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|e| {
-                        error(
-                            format!("spec.freezes[{i}].{field}"),
-                            format!("{text:?} is not an RFC 3339 time ({e})"),
-                        )
+            let at = format!("spec.freezes[{i}]");
+            let times = match (&f.start, &f.end, &f.schedule, &f.duration) {
+                (Some(start), Some(end), None, None) => {
+                    let (start, end) = span(time_zone, &at, start, end)
+                        .map_err(|(field, message)| error(field, message))?;
+                    FreezeTimes::Once { start, end }
+                }
+                (None, None, Some(schedule), Some(duration)) => {
+                    FreezeTimes::Recurring(Schedule::StartDuration {
+                        start: cron(format!("{at}.schedule"), schedule)?,
+                        duration: run_length(duration)
+                            .map_err(|message| error(format!("{at}.duration"), message))?,
                     })
+                }
+                _ => {
+                    return Err(error(
+                        at,
+                        "give either start and end (a one-off freeze), or schedule and duration \
+                         (a recurring one, e.g. schedule: \"0 15 * * FRI\", duration: 65h)"
+                            .into(),
+                    ));
+                }
             };
-            let start = instant("start", &f.start)?;
-            let end = instant("end", &f.end)?;
-            if end <= start {
+            freezes.push(Freeze {
+                times,
+                reason: f.reason.clone(),
+                allow_bypass: f.allow_bypass.unwrap_or(true),
+            });
+        }
+        let mut overrides = Vec::with_capacity(spec.overrides.len());
+        for (i, o) in spec.overrides.iter().enumerate() {
+            let at = format!("spec.overrides[{i}]");
+            let (start, end) = span(time_zone, &at, &o.start, &o.end)
+                .map_err(|(field, message)| error(field, message))?;
+            if o.reason.trim().is_empty() {
                 return Err(error(
-                    format!("spec.freezes[{i}].end"),
-                    format!("{:?} is not after start {:?}", f.end, f.start),
+                    format!("{at}.reason"),
+                    "say why the window is opened (it is shown in warnings, Events and the \
+                     audit log)"
+                        .into(),
                 ));
             }
-            freezes.push(Freeze {
+            overrides.push(Override {
                 start,
                 end,
-                reason: f.reason.clone(),
+                reason: o.reason.trim().to_owned(),
             });
         }
         Ok(Window {
@@ -323,6 +447,8 @@ impl Window {
             time_zone,
             schedules,
             freezes,
+            overrides,
+            enforcement: spec.enforcement.unwrap_or_default(),
             cache: Default::default(),
         })
     }
@@ -360,6 +486,60 @@ impl Window {
         state::open_at(self, now)
     }
 
+    pub fn overrides(&self) -> &[Override] {
+        &self.overrides
+    }
+
+    pub fn enforcement(&self) -> Enforcement {
+        self.enforcement
+    }
+
+    /// What is valid but probably not meant, as (field, message): crons restricting both day
+    /// fields, which match a day when *either* does.
+    pub fn warnings(&self) -> Vec<(String, String)> {
+        let mut crons: Vec<(String, &Cron)> = Vec::new();
+        for (i, schedule) in self.schedules.iter().enumerate() {
+            match schedule {
+                Schedule::OpenClose { open, close } => {
+                    crons.push((format!("spec.schedules[{i}].open"), open));
+                    crons.push((format!("spec.schedules[{i}].close"), close));
+                }
+                Schedule::StartDuration { start, .. } => {
+                    crons.push((format!("spec.schedules[{i}].start"), start));
+                }
+            }
+        }
+        for (i, freeze) in self.freezes.iter().enumerate() {
+            if let FreezeTimes::Recurring(Schedule::StartDuration { start, .. }) = &freeze.times {
+                crons.push((format!("spec.freezes[{i}].schedule"), start));
+            }
+        }
+        crons
+            .into_iter()
+            .filter(|(_, cron)| cron.days_either())
+            .map(|(field, cron)| {
+                let fields: Vec<&str> = cron.as_str().split_whitespace().collect();
+                let (dom, dow) = (fields.get(2).unwrap_or(&""), fields.get(4).unwrap_or(&""));
+                let message = format!(
+                    "{:?} restricts both day-of-month ({dom}) and day-of-week ({dow}), so it \
+                     fires on a day that matches EITHER (as in Kubernetes CronJob), not both; for \
+                     \"the first Sunday of the month\" write day-of-month * and day-of-week \
+                     SUN#1 (e.g. \"0 2 * * SUN#1\")",
+                    cron.as_str()
+                );
+                (field, message)
+            })
+            .collect()
+    }
+
+    /// Whether the window can never open again after `now` (within the ten-year search
+    /// horizon): such a window denies every change for good, which is never what its author
+    /// meant. A search that gave up early is not "never".
+    pub fn never_opens(&self, now: DateTime<Utc>) -> bool {
+        let state = evaluate(self, now);
+        !state.open && state.next.is_none() && state.searched_until.is_none()
+    }
+
     /// The state at `now`, computed at most once per state: the result is cached until the
     /// next transition, so deciding a request costs an atomic load, not a cron search.
     pub fn state_at(&self, now: DateTime<Utc>) -> Arc<WindowState> {
@@ -372,6 +552,88 @@ impl Window {
         let state = cached.state.clone();
         self.cache.store(Some(Arc::new(cached)));
         state
+    }
+}
+
+/// The duration of a start/duration schedule or a recurring freeze.
+fn run_length(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text).map_err(|e| e.to_string())?;
+    // Longer runs cannot be evaluated: the state walks look ten years ahead, and
+    // `9999999999h` panicked past chrono's range (found triaging
+    // fuzz/fuzz_targets/windows_yaml.rs inputs).
+    let most = Duration::days(crate::cron::SEARCH_HORIZON_DAYS);
+    if d > most {
+        return Err(format!(
+            "{text:?} is longer than the {}h (ten years) fluxgate looks ahead",
+            most.num_hours()
+        ));
+    }
+    Ok(d)
+}
+
+/// A `[start, end)` period of a freeze or an override (`at` is its field path): both times
+/// parsed (see [`parse_time`]), end after start. The error is (field, message).
+fn span(
+    tz: Tz,
+    at: &str,
+    start: &str,
+    end: &str,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), (String, String)> {
+    let from = parse_time(tz, start).map_err(|m| (format!("{at}.start"), m))?;
+    let until = parse_time(tz, end).map_err(|m| (format!("{at}.end"), m))?;
+    if until <= from {
+        return Err((
+            format!("{at}.end"),
+            format!("{end:?} is not after start {start:?}"),
+        ));
+    }
+    Ok((from, until))
+}
+
+/// A time as people write it in a freeze or an override: RFC 3339 with an offset, a local time
+/// without one (read in the window's zone), or a date (its midnight in the zone). Local times
+/// follow the cron's DST rules: one skipped by a gap means the first instant after the gap, one
+/// that occurs twice its first occurrence; so `2026-03-29T02:30:00` in Berlin is 03:00 CEST.
+pub fn parse_time(tz: Tz, text: &str) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
+        .or_else(|_| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN))
+        })
+        .map_err(|_| {
+            format!(
+                "{text:?} is not a time: write RFC 3339 (2026-12-24T00:00:00+01:00), a local \
+                 time in timeZone (2026-12-24T00:00:00) or a date for its midnight (2026-12-24)"
+            )
+        })?;
+    // Gaps begin and end on whole minutes: from the minute, the cron's rule finds the gap's end
+    // exactly (seconds past it would otherwise carry over).
+    let local = match tz.from_local_datetime(&local) {
+        LocalResult::None => local.with_second(0).unwrap_or(local),
+        _ => local,
+    };
+    crate::cron::resolve(tz, local).ok_or_else(|| {
+        format!(
+            "{text:?} does not exist in {} (a gap of more than two days)",
+            tz.name()
+        )
+    })
+}
+
+// === impl Override ===
+
+impl Override {
+    /// An override covers `[start, end)`.
+    pub fn covers(&self, t: DateTime<Utc>) -> bool {
+        self.start <= t && t < self.end
+    }
+
+    pub fn length(&self) -> Duration {
+        self.end - self.start
     }
 }
 

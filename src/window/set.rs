@@ -1,11 +1,11 @@
 //! The set of windows in force, built from multi-document YAML text.
 //!
-//! Building is all-or-nothing: one bad window makes the whole set an error, so a caller can
-//! keep its last good set instead of running with a partial one. Reading files is the caller's
+//! Building is all-or-nothing: one bad window makes the whole set an error (listing every bad
+//! window, each at `file:line`), so a caller can keep its last good set instead of running
+//! with a partial one. Reading files is the caller's
 //! business (see `crate::load`); this module only sees text and where it came from.
 
 use super::{API_VERSION, GROUP, KIND, ReconciliationWindow, Window, WindowError};
-use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// A ReconciliationWindow found in a YAML stream, with where it came from.
@@ -31,6 +31,39 @@ pub enum WindowSetError {
         first: String,
         second: String,
     },
+    /// Several of the above, in input order: every invalid window is reported at once.
+    #[error("{} invalid windows:{}", .0.len(), list(.0))]
+    Many(Vec<WindowSetError>),
+}
+
+fn list(errors: &[WindowSetError]) -> String {
+    errors.iter().map(|e| format!("\n  {e}")).collect()
+}
+
+impl WindowSetError {
+    /// `Ok` when there are no errors, the error when there is one, `Many` otherwise (nested
+    /// lists flattened).
+    pub fn all(errors: Vec<WindowSetError>) -> Result<(), WindowSetError> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(Self::from_list(errors))
+    }
+
+    /// One error for a (non-empty) list: itself when alone, else `Many`, nested lists flattened.
+    pub fn from_list(errors: Vec<WindowSetError>) -> WindowSetError {
+        let mut flat: Vec<WindowSetError> = Vec::with_capacity(errors.len());
+        for error in errors {
+            match error {
+                WindowSetError::Many(inner) => flat.extend(inner),
+                other => flat.push(other),
+            }
+        }
+        if flat.len() == 1 {
+            return flat.remove(0);
+        }
+        WindowSetError::Many(flat)
+    }
 }
 
 /// Windows by name.
@@ -40,58 +73,113 @@ pub struct WindowSet {
 }
 
 /// Finds the ReconciliationWindow documents in a multi-document YAML stream; other kinds are
-/// skipped (a GitOps folder also holds `kustomization.yaml` and friends).
+/// skipped (a GitOps folder also holds `kustomization.yaml` and friends). Each document is
+/// parsed on its own, so one that is broken does not hide the others: every problem is
+/// reported, each as `origin:line`.
 pub fn parse_documents(origin: &str, text: &str) -> Result<Vec<Document>, WindowSetError> {
     let mut found = Vec::new();
-    // Stop at the first error: after a syntax error (an unterminated quote) serde_yaml's
-    // document iterator yields that error forever, so collecting it never ends (found by
-    // fuzz/fuzz_targets/windows_yaml.rs: an OOM).
-    let mut stream = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(text) {
-        let value = serde_yaml::Value::deserialize(document);
-        let failed = value.is_err();
-        stream.push(value);
-        if failed {
-            break;
+    let mut errors = Vec::new();
+    for (start, chunk) in split_documents(text) {
+        let origin = format!("{origin}:{}", content_line(start, &chunk));
+        match parse_document(origin, start, &chunk) {
+            Ok(Some(document)) => found.push(document),
+            Ok(None) => {}
+            Err(error) => errors.push(error),
         }
     }
-    let several = stream.len() > 1;
-    for (index, value) in stream.into_iter().enumerate() {
-        let origin = if several {
-            format!("{origin}#{}", index + 1)
-        } else {
-            origin.to_owned()
-        };
-        let value = value.map_err(|e| WindowSetError::Yaml {
-            origin: origin.clone(),
-            message: e.to_string(),
-        })?;
-        if !is_window(&value) {
-            continue;
-        }
-        let api_version = value
-            .get("apiVersion")
-            .and_then(|v| v.as_str())
-            .unwrap_or("");
-        if api_version != API_VERSION {
-            let message =
-                format!("{KIND} apiVersion {api_version:?} is not served: use {API_VERSION}");
-            return Err(WindowSetError::Object { origin, message });
-        }
-        let name = value
-            .get("metadata")
-            .and_then(|m| m.get("name"))
-            .and_then(|n| n.as_str())
-            .unwrap_or("")
-            .to_owned();
-        let object: ReconciliationWindow =
-            serde_yaml::from_value(value).map_err(|e| WindowSetError::Object {
-                origin: origin.clone(),
-                message: format!("{KIND} {name:?}: {e}"),
-            })?;
-        found.push(Document { origin, object });
-    }
+    WindowSetError::all(errors)?;
     Ok(found)
+}
+
+/// One document of a stream starting at line `start`: `None` when it is not a window.
+fn parse_document(
+    origin: String,
+    start: usize,
+    chunk: &str,
+) -> Result<Option<Document>, WindowSetError> {
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(chunk).map_err(|e| WindowSetError::Yaml {
+            origin: origin.clone(),
+            message: relocate(&e.to_string(), start),
+        })?;
+    if !is_window(&value) {
+        return Ok(None);
+    }
+    let api_version = value
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    if api_version != API_VERSION {
+        let message = format!("{KIND} apiVersion {api_version:?} is not served: use {API_VERSION}");
+        return Err(WindowSetError::Object { origin, message });
+    }
+    let name = value
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(|n| n.as_str())
+        .unwrap_or("")
+        .to_owned();
+    let object: ReconciliationWindow =
+        serde_yaml::from_value(value).map_err(|e| WindowSetError::Object {
+            origin: origin.clone(),
+            message: format!("{KIND} {name:?}: {e}"),
+        })?;
+    Ok(Some(Document { origin, object }))
+}
+
+/// Splits at `---` lines, keeping each document's first line number (1-based). Splitting
+/// here rather than in the YAML parser is what lets findings name a line.
+pub fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut documents = Vec::new();
+    let mut start = 1;
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let marker =
+            line.starts_with("---") && line[3..].chars().next().is_none_or(char::is_whitespace);
+        if marker && !current.trim().is_empty() {
+            documents.push((start, std::mem::take(&mut current)));
+        }
+        if marker {
+            current.clear();
+            start = i + 1;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    if !current.trim().is_empty() {
+        documents.push((start, current));
+    }
+    documents
+}
+
+/// A YAML error message with its "at line N" made relative to the file, not the document.
+pub fn relocate(message: &str, start: usize) -> String {
+    const AT: &str = " at line ";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find(AT) {
+        out.push_str(&rest[..i + AT.len()]);
+        rest = &rest[i + AT.len()..];
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(start + n.saturating_sub(1)).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The first line of a document that holds content (not `---`, a comment or blank).
+pub fn content_line(start: usize, chunk: &str) -> usize {
+    chunk
+        .lines()
+        .position(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#') && !t.starts_with("---")
+        })
+        .map_or(start, |i| start + i)
 }
 
 fn is_window(value: &serde_yaml::Value) -> bool {
@@ -111,22 +199,30 @@ impl WindowSet {
     pub fn from_documents(documents: &[Document]) -> Result<Self, WindowSetError> {
         let mut windows = BTreeMap::new();
         let mut origins: BTreeMap<String, &str> = BTreeMap::new();
+        let mut errors = Vec::new();
         for document in documents {
-            let window =
-                Window::from_object(&document.object).map_err(|error| WindowSetError::Window {
-                    origin: document.origin.clone(),
-                    error,
-                })?;
+            let window = match Window::from_object(&document.object) {
+                Ok(window) => window,
+                Err(error) => {
+                    errors.push(WindowSetError::Window {
+                        origin: document.origin.clone(),
+                        error,
+                    });
+                    continue;
+                }
+            };
             if let Some(first) = origins.get(window.name()) {
-                return Err(WindowSetError::Duplicate {
+                errors.push(WindowSetError::Duplicate {
                     name: window.name().to_owned(),
                     first: (*first).to_owned(),
                     second: document.origin.clone(),
                 });
+                continue;
             }
             origins.insert(window.name().to_owned(), &document.origin);
             windows.insert(window.name().to_owned(), window);
         }
+        WindowSetError::all(errors)?;
         Ok(WindowSet { windows })
     }
 

@@ -1,14 +1,15 @@
 //! Whether a window is open at an instant, since when, and until when.
 //!
-//! A window's effective state is "some schedule open and no freeze active". Each part (a
-//! schedule or a freeze) changes state only at its own instants, so the effective state can
+//! A window's effective state is "some schedule open and no freeze active, or an override
+//! active". Each part (a schedule, a freeze or an override) changes state only at its own
+//! instants, so the effective state can
 //! only change at one of them: `next` walks forward from part change to part change until the
 //! effective state differs, `since` walks backward the same way. This looks past freezes and
 //! through schedules that overlap or abut without special cases.
 //!
 //! Pure: the instant is always an argument.
 
-use super::{Freeze, Schedule, Window};
+use super::{Freeze, FreezeTimes, Override, Schedule, Window};
 use crate::cron::SEARCH_HORIZON_DAYS;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -25,35 +26,73 @@ pub struct WindowState {
     pub open: bool,
     /// When the current state began; `None` when it began before the search horizon.
     pub since: Option<DateTime<Utc>>,
-    /// When the state changes next; `None` when it does not change within the search horizon.
+    /// When the state changes next; `None` when it does not change within the search horizon,
+    /// or when the search stopped early (see `searched_until`).
     pub next: Option<DateTime<Utc>>,
-    /// The freeze in force, if any (the window is then closed).
-    pub freeze: Option<Freeze>,
+    /// When `next` is `None` because the search gave up before the horizon (a window whose parts
+    /// change very often): the instant up to which the state is known not to change.
+    pub searched_until: Option<DateTime<Utc>>,
+    /// The freeze in force, if any (the window is then closed, unless an override opens a
+    /// soft one).
+    pub freeze: Option<ActiveFreeze>,
+    /// The override that holds the window open when the schedules and freezes alone would
+    /// close it; `None` when the window is closed or open by its schedules.
+    pub opened_by: Option<Override>,
+}
+
+/// A freeze in force at an instant: what `status` and denials say about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActiveFreeze {
+    /// When this freeze (this occurrence, for a recurring one) began; `None` when beyond the
+    /// search horizon.
+    pub start: Option<DateTime<Utc>>,
+    /// When it ends; `None` when beyond the search horizon.
+    pub end: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+    /// False for a hard freeze: bypasses and overrides are refused.
+    pub allow_bypass: bool,
 }
 
 /// Computes the state of `window` at `t` from scratch.
 pub fn evaluate(window: &Window, t: DateTime<Utc>) -> WindowState {
-    evaluate_with_reach(window, t).0
+    evaluate_with_reach(Evaluator::new(window), t).0
+}
+
+/// The state at `t` as if the window had no overrides: what a decision falls back on when an
+/// override is longer than the policy allows.
+pub fn evaluate_without_overrides(window: &Window, t: DateTime<Utc>) -> WindowState {
+    let eval = Evaluator {
+        window,
+        overrides: &[],
+    };
+    evaluate_with_reach(eval, t).0
 }
 
 /// The state at `t`, and the instant up to which it is known not to change: `next` when there
 /// is one, else how far the walk looked (the horizon, or less when a walk gave up).
-fn evaluate_with_reach(window: &Window, t: DateTime<Utc>) -> (WindowState, DateTime<Utc>) {
-    let eval = Evaluator { window };
+fn evaluate_with_reach(eval: Evaluator<'_>, t: DateTime<Utc>) -> (WindowState, DateTime<Utc>) {
     let open = eval.open_at(t);
     let (next, reach) = eval.next(t, open);
+    let opened_by = if open && !eval.scheduled_open_at(t) {
+        eval.overrides.iter().find(|o| o.covers(t)).cloned()
+    } else {
+        None
+    };
+    let horizon = t + Duration::days(SEARCH_HORIZON_DAYS);
     let state = WindowState {
         open,
         since: eval.since(t, open),
         next,
-        freeze: window.freezes.iter().find(|f| f.covers(t)).cloned(),
+        searched_until: (next.is_none() && reach < horizon).then_some(reach),
+        freeze: eval.active_freeze(t),
+        opened_by,
     };
     (state, reach)
 }
 
 /// Whether `window` is open at `t`, as [`evaluate`] says, without the walks.
 pub(super) fn open_at(window: &Window, t: DateTime<Utc>) -> bool {
-    Evaluator { window }.open_at(t)
+    Evaluator::new(window).open_at(t)
 }
 
 /// A computed state and the interval of instants it holds for.
@@ -66,11 +105,26 @@ pub(super) struct Cached {
 
 impl Cached {
     pub(super) fn compute(window: &Window, t: DateTime<Utc>) -> Self {
-        let (state, reach) = evaluate_with_reach(window, t);
+        let (state, reach) = evaluate_with_reach(Evaluator::new(window), t);
         // The frozen/closed distinction can change without the effective state changing (a
         // freeze starting while the schedules are closed): end the cache at freeze edges too.
-        let freeze_edge = window.freezes.iter().filter_map(|f| f.next_change(t)).min();
-        let until = freeze_edge.map_or(reach, |edge| edge.min(reach));
+        let freeze_edge = window.next_freeze_edge(t, reach);
+        // Likewise whether an override is what holds it open: that changes at override edges
+        // and, while one is in force, whenever the schedules alone open or close.
+        let override_edge = window
+            .overrides
+            .iter()
+            .filter_map(|o| span_next_change(o.start, o.end, t))
+            .min();
+        let scheduled_edge = if window.overrides.iter().any(|o| o.covers(t)) {
+            evaluate_without_overrides(window, t).next
+        } else {
+            None
+        };
+        let until = [freeze_edge, override_edge, scheduled_edge]
+            .into_iter()
+            .flatten()
+            .fold(reach, DateTime::min);
         Cached {
             from: t,
             until,
@@ -85,42 +139,102 @@ impl Cached {
 
 struct Evaluator<'a> {
     window: &'a Window,
+    /// The overrides that count (all of the window's, or none).
+    overrides: &'a [Override],
 }
 
-impl Evaluator<'_> {
+impl<'a> Evaluator<'a> {
+    fn new(window: &'a Window) -> Self {
+        Evaluator {
+            window,
+            overrides: &window.overrides,
+        }
+    }
+
     fn tz(&self) -> Tz {
         self.window.time_zone
     }
 
     fn open_at(&self, t: DateTime<Utc>) -> bool {
+        self.scheduled_open_at(t)
+            || (self.overrides.iter().any(|o| o.covers(t))
+                && !self
+                    .window
+                    .freezes
+                    .iter()
+                    .any(|f| !f.allow_bypass && f.covers(self.tz(), t)))
+    }
+
+    /// Open by the schedules and freezes alone.
+    fn scheduled_open_at(&self, t: DateTime<Utc>) -> bool {
         self.window
             .schedules
             .iter()
             .any(|s| s.open_at(self.tz(), t))
-            && !self.window.freezes.iter().any(|f| f.covers(t))
+            && !self.window.freezes.iter().any(|f| f.covers(self.tz(), t))
     }
 
-    /// The next part change after `x`, for part `i` (schedules first, then freezes).
+    /// The freeze in force at `t` (a hard one first: it decides what may pass).
+    fn active_freeze(&self, t: DateTime<Utc>) -> Option<ActiveFreeze> {
+        let tz = self.tz();
+        let freeze = self
+            .window
+            .freezes
+            .iter()
+            .filter(|f| f.covers(tz, t))
+            .min_by_key(|f| f.allow_bypass)?;
+        let (start, end) = match &freeze.times {
+            FreezeTimes::Once { start, end } => (Some(*start), Some(*end)),
+            FreezeTimes::Recurring(schedule) => {
+                let ahead = t + Duration::days(SEARCH_HORIZON_DAYS);
+                let back = t - Duration::days(SEARCH_HORIZON_DAYS);
+                let end = match schedule.next_change(tz, t, ahead) {
+                    Next::At(end) => Some(end),
+                    Next::Never | Next::Unknown(_) => None,
+                };
+                (schedule.run_start(tz, t, back).instant(), end)
+            }
+        };
+        Some(ActiveFreeze {
+            start,
+            end,
+            reason: freeze.reason.clone(),
+            allow_bypass: freeze.allow_bypass,
+        })
+    }
+
+    /// The next part change after `x`, for part `i` (schedules first, then freezes, then
+    /// overrides).
     fn part_next(&self, i: usize, x: DateTime<Utc>, limit: DateTime<Utc>) -> Next {
-        let schedules = &self.window.schedules;
-        match schedules.get(i) {
-            Some(schedule) => schedule.next_change(self.tz(), x, limit),
-            None => self.window.freezes[i - schedules.len()]
-                .next_change(x)
-                .map_or(Next::Never, Next::At),
+        match self.part(i) {
+            Part::Schedule(schedule) => schedule.next_change(self.tz(), x, limit),
+            Part::Freeze(freeze) => freeze.next_change(self.tz(), x, limit),
+            Part::Override(o) => span_next_change(o.start, o.end, x).map_or(Next::Never, Next::At),
         }
     }
 
     fn part_run_start(&self, i: usize, x: DateTime<Utc>, limit: DateTime<Utc>) -> RunStart {
-        let schedules = &self.window.schedules;
-        match schedules.get(i) {
-            Some(schedule) => schedule.run_start(self.tz(), x, limit),
-            None => self.window.freezes[i - schedules.len()].run_start(x),
+        match self.part(i) {
+            Part::Schedule(schedule) => schedule.run_start(self.tz(), x, limit),
+            Part::Freeze(freeze) => freeze.run_start(self.tz(), x, limit),
+            Part::Override(o) => span_run_start(o.start, o.end, x),
+        }
+    }
+
+    fn part(&self, i: usize) -> Part<'_> {
+        let window = self.window;
+        if let Some(schedule) = window.schedules.get(i) {
+            return Part::Schedule(schedule);
+        }
+        let i = i - window.schedules.len();
+        match window.freezes.get(i) {
+            Some(freeze) => Part::Freeze(freeze),
+            None => Part::Override(&self.overrides[i - window.freezes.len()]),
         }
     }
 
     fn parts(&self) -> usize {
-        self.window.schedules.len() + self.window.freezes.len()
+        self.window.schedules.len() + self.window.freezes.len() + self.overrides.len()
     }
 
     /// The next effective change after `t`, and how far the state is known: see
@@ -199,7 +313,8 @@ impl Evaluator<'_> {
     /// over every change of the other schedules at once, so a window kept open for months by
     /// one schedule while others change hourly is walked in one step, not thousands.
     fn open_run_back(&self, starts: &[RunStart], x: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let (schedules, freezes) = starts.split_at(self.window.schedules.len());
+        let (schedules, rest) = starts.split_at(self.window.schedules.len());
+        let (freezes, overrides) = rest.split_at(self.window.freezes.len());
         // The earliest run start among the open schedules; `None` when one has been open since
         // before anyone can tell.
         let mut covered_since: Option<Option<DateTime<Utc>>> = None;
@@ -214,22 +329,28 @@ impl Evaluator<'_> {
         let Some(covered_since) = covered_since else {
             return latest_start(starts);
         };
-        covered_since.max(last_freeze_end)
+        // No override may change within the run either: one ending would not close the window
+        // (the schedule holds it open) but one starting during a freeze would have opened it.
+        let last_override_change = overrides.iter().filter_map(RunStart::instant).max();
+        covered_since.max(last_freeze_end).max(last_override_change)
     }
 
     /// How far back from `x` (where the window is closed) it stays closed for certain: to the
-    /// start of the freezes in force, if any, whatever the schedules did meanwhile; else to the
-    /// latest change of any part.
+    /// start of the freezes in force, if any, whatever the schedules did meanwhile (but not
+    /// past an override's end); else to the latest change of any part.
     fn closed_run_back(&self, starts: &[RunStart], x: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let freezes = &starts[self.window.schedules.len()..];
+        let rest = &starts[self.window.schedules.len()..];
+        let (freezes, overrides) = rest.split_at(self.window.freezes.len());
+        let last_override_change = overrides.iter().filter_map(RunStart::instant).max();
         let frozen_since = self
             .window
             .freezes
             .iter()
             .zip(freezes)
-            .filter(|(freeze, _)| freeze.covers(x))
+            .filter(|(freeze, _)| freeze.covers(self.tz(), x))
             .filter_map(|(_, start)| start.instant())
-            .min();
+            .min()
+            .map(|since| last_override_change.map_or(since, |c| since.max(c)));
         frozen_since.or_else(|| latest_start(starts))
     }
 }
@@ -333,14 +454,17 @@ impl Schedule {
                 let Some(mut last) = start.prev_at_or_before(tz, t) else {
                     return Next::Never;
                 };
+                // Every run has the same length, so the latest start at or before the current
+                // end is the one that extends it furthest: a step per `duration`, not per fire
+                // (a start every minute lasting 1h walks hours at a time).
                 let mut end = last + *duration;
                 for _ in 0..MAX_STEPS {
                     if end > limit {
                         return Next::Never;
                     }
-                    match start.next_after(tz, last) {
-                        Some(s) if s <= end => {
-                            end = end.max(s + *duration);
+                    match start.prev_at_or_before(tz, end) {
+                        Some(s) if s > last => {
+                            end = s + *duration;
                             last = s;
                         }
                         _ => return Next::At(end),
@@ -378,13 +502,15 @@ impl Schedule {
                 if !is_open {
                     return RunStart::At(last + *duration);
                 }
+                // The earliest start whose run reaches `begin` extends the run furthest back:
+                // a step per `duration`, as in `next_change`.
                 let mut begin = last;
                 for _ in 0..MAX_STEPS {
                     if begin < limit {
                         return RunStart::Unknown;
                     }
-                    match start.prev_before(tz, begin) {
-                        Some(s) if s + *duration >= begin => begin = s,
+                    match start.next_at_or_after(tz, begin - *duration) {
+                        Some(s) if s < begin => begin = s,
                         _ => return RunStart::At(begin),
                     }
                 }
@@ -397,28 +523,80 @@ impl Schedule {
 // === impl Freeze ===
 
 impl Freeze {
-    /// A freeze covers `[start, end)`.
-    pub fn covers(&self, t: DateTime<Utc>) -> bool {
-        self.start <= t && t < self.end
-    }
-
-    fn next_change(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        if t < self.start {
-            Some(self.start)
-        } else if t < self.end {
-            Some(self.end)
-        } else {
-            None
+    /// Whether the freeze is in force at `t`: on `[start, end)`, or within a recurring run.
+    pub fn covers(&self, tz: Tz, t: DateTime<Utc>) -> bool {
+        match &self.times {
+            FreezeTimes::Once { start, end } => *start <= t && t < *end,
+            FreezeTimes::Recurring(schedule) => schedule.open_at(tz, t),
         }
     }
 
-    fn run_start(&self, t: DateTime<Utc>) -> RunStart {
-        if t < self.start {
-            RunStart::Always
-        } else if t < self.end {
-            RunStart::At(self.start)
-        } else {
-            RunStart::At(self.end)
+    fn next_change(&self, tz: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> Next {
+        match &self.times {
+            FreezeTimes::Once { start, end } => {
+                span_next_change(*start, *end, t).map_or(Next::Never, Next::At)
+            }
+            FreezeTimes::Recurring(schedule) => schedule.next_change(tz, t, limit),
         }
+    }
+
+    fn run_start(&self, tz: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> RunStart {
+        match &self.times {
+            FreezeTimes::Once { start, end } => span_run_start(*start, *end, t),
+            FreezeTimes::Recurring(schedule) => schedule.run_start(tz, t, limit),
+        }
+    }
+}
+
+// === impl Window ===
+
+impl Window {
+    /// The first instant after `t` (up to `limit`) at which a freeze begins or ends: where
+    /// "closed" and "frozen" can change places without the effective state changing.
+    pub fn next_freeze_edge(
+        &self,
+        t: DateTime<Utc>,
+        limit: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        self.freezes
+            .iter()
+            .filter_map(|f| match f.next_change(self.time_zone, t, limit) {
+                Next::At(edge) => Some(edge),
+                Next::Never | Next::Unknown(_) => None,
+            })
+            .min()
+    }
+}
+
+/// One part of a window's state.
+enum Part<'a> {
+    Schedule(&'a Schedule),
+    Freeze(&'a Freeze),
+    Override(&'a Override),
+}
+
+/// The next change after `t` of a part that is active on `[start, end)`.
+fn span_next_change(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    t: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if t < start {
+        Some(start)
+    } else if t < end {
+        Some(end)
+    } else {
+        None
+    }
+}
+
+/// Where the run containing `t` of a part active on `[start, end)` began.
+fn span_run_start(start: DateTime<Utc>, end: DateTime<Utc>, t: DateTime<Utc>) -> RunStart {
+    if t < start {
+        RunStart::Always
+    } else if t < end {
+        RunStart::At(start)
+    } else {
+        RunStart::At(end)
     }
 }

@@ -81,7 +81,7 @@ fn invalid_windows_name_the_window_and_the_field() {
         ),
         (
             "schedules: [{open: '0 9 * * 1', close: '0 9 * * 2', start: '0 1 * * *', duration: 1h}]",
-            "not both",
+            "open goes with close, start with duration",
         ),
         (
             "schedules: [{open: '0 0 30 2 *', close: '0 9 * * 1'}]",
@@ -100,8 +100,22 @@ fn invalid_windows_name_the_window_and_the_field() {
             "spec.freezes[0].end: \"2026-12-20T00:00:00Z\" is not after start",
         ),
         (
-            "schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{start: '2026-12-21', end: '2026-12-22T00:00:00Z'}]",
-            "spec.freezes[0].start: \"2026-12-21\" is not an RFC 3339 time",
+            "schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{start: '24.12.2026', end: '2026-12-27'}]",
+            "spec.freezes[0].start: \"24.12.2026\" is not a time: write RFC 3339 \
+             (2026-12-24T00:00:00+01:00), a local time in timeZone (2026-12-24T00:00:00) or a \
+             date for its midnight (2026-12-24)",
+        ),
+        (
+            "schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{start: '2026-12-24', duration: 72h}]",
+            "spec.freezes[0]: give either start and end (a one-off freeze), or schedule and duration",
+        ),
+        (
+            "schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{schedule: '0 15 * * FRIDAY', duration: 65h}]",
+            "spec.freezes[0].schedule: \"0 15 * * FRIDAY\"",
+        ),
+        (
+            "schedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]\nfreezes: [{schedule: '0 15 * * FRI', duration: 0h}]",
+            "spec.freezes[0].duration: \"0h\" is zero",
         ),
         (
             "timezone: UTC\nschedules: [{open: '0 8 * * 1', close: '0 9 * * 1'}]",
@@ -121,7 +135,7 @@ fn duplicate_names_are_rejected_with_both_origins() {
     let err = WindowSet::from_yaml("w.yaml", &format!("{doc}---\n{doc}")).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "ReconciliationWindow \"a\" is defined twice: in w.yaml#1 and in w.yaml#2"
+        "ReconciliationWindow \"a\" is defined twice: in w.yaml:1 and in w.yaml:6"
     );
 }
 
@@ -393,6 +407,368 @@ fn a_window_whose_schedules_never_open_again_reports_no_next() {
     );
 }
 
+// === next does not vanish ===
+
+#[test]
+fn next_is_found_past_days_of_merged_minute_runs() {
+    // A start every minute lasting 1h is open for good; a freeze in 4 days closes it. The walk
+    // used to merge runs minute by minute and give up after 5000 (3.5 days), leaving no next.
+    let w = mk_window(
+        "schedules: [{start: '* * * * *', duration: 1h}]\n\
+         freezes: [{start: '2026-11-30T12:00:00Z', end: '2026-11-30T13:00:00Z'}]",
+    );
+    let s = evaluate(&w, utc("2026-11-26T12:00:00Z"));
+    assert!(s.open);
+    assert_eq!(s.next, Some(utc("2026-11-30T12:00:00Z")));
+    assert_eq!(s.searched_until, None);
+    // And back: open since the freeze ended, not "unknown".
+    let s = evaluate(&w, utc("2026-12-04T12:00:00Z"));
+    assert_eq!(s.since, Some(utc("2026-11-30T13:00:00Z")));
+}
+
+#[test]
+fn a_search_that_stops_says_where() {
+    // Runs of 1 minute every minute, that never merge past MAX_STEPS: 2 schedules whose
+    // open/close pair changes every minute, a freeze far ahead. The walk gives up at some
+    // instant and says so instead of claiming "no change".
+    let w = mk_window(
+        "schedules:\n  - start: '0-58/2 * * * *'\n    duration: 1m\n  - start: '1-59/2 * * * *'\n    duration: 1m\n\
+         freezes: [{start: '2027-06-01T00:00:00Z', end: '2027-06-02T00:00:00Z'}]",
+    );
+    let s = evaluate(&w, utc("2026-11-26T12:00:30Z"));
+    assert!(s.open);
+    match (s.next, s.searched_until) {
+        (Some(next), None) => assert_eq!(next, utc("2027-06-01T00:00:00Z")),
+        (None, Some(until)) => assert!(until > utc("2026-11-26T12:00:30Z")),
+        other => panic!("next vanished without saying where the search stopped: {other:?}"),
+    }
+}
+
+// === freezes people can write ===
+
+/// A freeze's period as the state reports it at `t`.
+fn freeze_at(window: &Window, t: &str) -> Option<(Option<String>, Option<String>, bool)> {
+    let s = evaluate(window, utc(t));
+    let fmt = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
+    s.freeze.map(|f| (fmt(f.start), fmt(f.end), f.allow_bypass))
+}
+
+fn once(start: &str, end: &str) -> Option<(Option<String>, Option<String>, bool)> {
+    Some((some(start), some(end), true))
+}
+
+#[test]
+fn local_and_date_only_freeze_times_are_read_in_the_window_zone() {
+    for (zone, start, end) in [
+        (
+            "Europe/Berlin",
+            "2026-12-23T23:00:00Z",
+            "2026-12-27T17:30:00Z",
+        ),
+        (
+            "America/New_York",
+            "2026-12-24T05:00:00Z",
+            "2026-12-27T23:30:00Z",
+        ),
+    ] {
+        let w = mk_window(&format!(
+            "timeZone: {zone}\nschedules: [{{open: '0 8 * * *', close: '0 17 * * *'}}]\n\
+             freezes: [{{start: '2026-12-24', end: '2026-12-27T18:30'}}]"
+        ));
+        assert_eq!(
+            freeze_at(&w, "2026-12-25T12:00:00Z"),
+            once(start, end),
+            "{zone}"
+        );
+    }
+}
+
+#[test]
+fn local_freeze_times_follow_the_dst_rules_in_both_zones() {
+    // Spring forward: 02:30 does not exist; it means the gap's end (03:00 local). Fall back:
+    // 01:30 (New York) / 02:30 (Berlin) occur twice; they mean the first occurrence.
+    let cases = [
+        (
+            "Europe/Berlin",
+            "2026-03-29T02:30:00",
+            "2026-03-29T01:00:00Z",
+            "2026-10-25T02:30:00",
+            "2026-10-25T00:30:00Z",
+        ),
+        (
+            "America/New_York",
+            "2026-03-08T02:30:00",
+            "2026-03-08T07:00:00Z",
+            "2026-11-01T01:30:00",
+            "2026-11-01T05:30:00Z",
+        ),
+    ];
+    for (zone, gap, gap_utc, fold, fold_utc) in cases {
+        let w = mk_window(&format!(
+            "timeZone: {zone}\nschedules: [{{open: '0 8 * * *', close: '0 17 * * *'}}]\n\
+             freezes: [{{start: '{gap}', end: '{fold}'}}]"
+        ));
+        assert_eq!(
+            freeze_at(&w, "2026-06-01T12:00:00Z"),
+            once(gap_utc, fold_utc),
+            "{zone}"
+        );
+        // Seconds in a gap do not carry over past its end.
+        let tz: Tz = zone.parse().unwrap();
+        assert_eq!(
+            parse_time(tz, &gap.replace(":30:00", ":30:15")),
+            Ok(utc(gap_utc))
+        );
+    }
+}
+
+#[test]
+fn a_recurring_freeze_closes_every_weekend() {
+    // No changes Friday 15:00 to Monday 08:00 (65h), in both zones.
+    for (zone, friday_utc, monday_utc) in [
+        (
+            "Europe/Berlin",
+            "2026-11-27T14:00:00Z",
+            "2026-11-30T07:00:00Z",
+        ),
+        (
+            "America/New_York",
+            "2026-11-27T20:00:00Z",
+            "2026-11-30T13:00:00Z",
+        ),
+    ] {
+        let w = mk_window(&format!(
+            "timeZone: {zone}\nschedules: [{{open: '0 8 * * MON', close: '0 17 * * FRI'}}]\n\
+             freezes: [{{schedule: '0 15 * * FRI', duration: 65h, reason: weekend}}]"
+        ));
+        let s = evaluate(&w, utc(friday_utc));
+        assert!(!s.open, "{zone}");
+        assert_eq!(s.since, Some(utc(friday_utc)), "{zone}");
+        assert_eq!(s.next, Some(utc(monday_utc)), "{zone}");
+        let freeze = s.freeze.unwrap();
+        assert_eq!(freeze.reason.as_deref(), Some("weekend"));
+        assert_eq!(
+            (freeze.start, freeze.end),
+            (Some(utc(friday_utc)), Some(utc(monday_utc)))
+        );
+        // Just before: open, closing at 15:00.
+        let before = evaluate(&w, utc(friday_utc) - Duration::minutes(1));
+        assert!(before.open && before.freeze.is_none());
+        assert_eq!(before.next, Some(utc(friday_utc)));
+    }
+}
+
+#[test]
+fn a_recurring_freeze_lasts_its_elapsed_duration_across_dst_in_both_zones() {
+    // Friday 15:00 before the autumn change + 65h elapsed: Monday 07:00 local, not 08:00
+    // (the weekend has a 25-hour day).
+    for (zone, friday_utc, end_utc) in [
+        (
+            "Europe/Berlin",
+            "2026-10-23T13:00:00Z",
+            "2026-10-26T06:00:00Z",
+        ),
+        (
+            "America/New_York",
+            "2026-10-30T19:00:00Z",
+            "2026-11-02T12:00:00Z",
+        ),
+    ] {
+        let w = mk_window(&format!(
+            "timeZone: {zone}\nschedules: [{{open: '0 8 * * MON', close: '0 17 * * FRI'}}]\n\
+             freezes: [{{schedule: '0 15 * * FRI', duration: 65h}}]"
+        ));
+        let s = evaluate(&w, utc(friday_utc) + Duration::hours(1));
+        assert_eq!(s.since, Some(utc(friday_utc)), "{zone}");
+        assert_eq!(s.freeze.unwrap().end, Some(utc(end_utc)), "{zone}");
+    }
+    // A recurring freeze starting in the spring gap starts at the gap's end.
+    for (zone, day, gap_end) in [
+        ("Europe/Berlin", "29", "2026-03-29T01:00:00Z"),
+        ("America/New_York", "8", "2026-03-08T07:00:00Z"),
+    ] {
+        let w = mk_window(&format!(
+            "timeZone: {zone}\nschedules: [{{start: '0 0 * * *', duration: 24h}}]\n\
+             freezes: [{{schedule: '30 2 {day} 3 *', duration: 1h}}]"
+        ));
+        let s = evaluate(&w, utc(gap_end));
+        assert!(!s.open, "{zone}");
+        assert_eq!(s.since, Some(utc(gap_end)), "{zone}");
+        assert_eq!(s.next, Some(utc(gap_end) + Duration::hours(1)), "{zone}");
+    }
+}
+
+#[test]
+fn a_yearly_freeze_from_cron() {
+    let w = mk_window(
+        "timeZone: Europe/Berlin\nschedules: [{start: '0 0 * * *', duration: 24h}]\n\
+         freezes: [{schedule: '0 0 24 12 *', duration: 72h, reason: Christmas}]",
+    );
+    assert_eq!(
+        state(&w, "2027-12-25T12:00:00Z"),
+        (
+            false,
+            some("2027-12-23T23:00:00Z"),
+            some("2027-12-26T23:00:00Z")
+        )
+    );
+}
+
+#[test]
+fn a_hard_freeze_is_reported_as_such_and_overrides_do_not_open_it() {
+    let w = mk_window(
+        &format!(
+            "{BUSINESS_HOURS}overrides: [{{start: '2026-12-22T09:00:00+01:00', end: \
+         '2026-12-22T11:00:00+01:00', reason: outage fix}}]"
+        )
+        .replace(
+            "reason: Year-end change freeze",
+            "reason: Year-end change freeze\n    allowBypass: false",
+        ),
+    );
+    let s = evaluate(&w, utc("2026-12-22T08:30:00Z"));
+    assert!(!s.open);
+    assert!(s.opened_by.is_none());
+    assert!(!s.freeze.unwrap().allow_bypass);
+    // Soft by default.
+    let soft = mk_window(BUSINESS_HOURS);
+    assert!(
+        evaluate(&soft, utc("2026-12-22T08:30:00Z"))
+            .freeze
+            .unwrap()
+            .allow_bypass
+    );
+}
+
+// === overrides ===
+
+/// business-hours with an override for a Friday-evening release.
+const FRIDAY_RELEASE: &str = r#"
+overrides:
+  - start: "2026-11-27T18:00:00+01:00"
+    end: "2026-11-27T22:00:00+01:00"
+    reason: "CHG-4711 release 2.3"
+"#;
+
+#[test]
+fn an_override_opens_a_closed_window_on_its_period() {
+    let w = mk_window(&format!("{BUSINESS_HOURS}{FRIDAY_RELEASE}"));
+    // Before: closed since Thursday 17:00, until the override starts.
+    assert_eq!(
+        state(&w, "2026-11-27T16:59:00Z"),
+        (
+            false,
+            some("2026-11-26T16:00:00Z"),
+            some("2026-11-27T17:00:00Z")
+        )
+    );
+    // During: open by the override, which the state names.
+    let s = evaluate(&w, utc("2026-11-27T17:00:00Z"));
+    assert!(s.open);
+    assert_eq!(s.since, Some(utc("2026-11-27T17:00:00Z")));
+    assert_eq!(s.next, Some(utc("2026-11-27T21:00:00Z")));
+    assert_eq!(s.opened_by.as_ref().unwrap().reason, "CHG-4711 release 2.3");
+    // At its end: closed again until Monday 08:00.
+    assert_eq!(
+        state(&w, "2026-11-27T21:00:00Z"),
+        (
+            false,
+            some("2026-11-27T21:00:00Z"),
+            some("2026-11-30T07:00:00Z")
+        )
+    );
+}
+
+#[test]
+fn an_override_while_the_schedules_are_open_changes_nothing() {
+    // Thursday 10:00 to 18:00: open by the schedule until 17:00, not by the override.
+    let w = mk_window(&format!(
+        "{BUSINESS_HOURS}overrides: [{{start: '2026-11-26T10:00:00+01:00', end: \
+         '2026-11-26T18:00:00+01:00', reason: r}}]"
+    ));
+    let s = evaluate(&w, utc("2026-11-26T10:00:00Z"));
+    assert!(s.open && s.opened_by.is_none());
+    assert_eq!(s.next, Some(utc("2026-11-26T17:00:00Z")));
+    // After 17:00 the override alone holds it open, until 18:00: open since Monday 08:00.
+    let s = evaluate(&w, utc("2026-11-26T16:30:00Z"));
+    assert_eq!(s.opened_by.as_ref().map(|o| o.reason.as_str()), Some("r"));
+    assert_eq!(s.since, Some(utc("2026-11-23T07:00:00Z")));
+    assert_eq!(s.next, Some(utc("2026-11-26T17:00:00Z")));
+}
+
+#[test]
+fn an_override_opens_a_window_during_a_soft_freeze() {
+    let w = mk_window(&format!(
+        "{BUSINESS_HOURS}overrides: [{{start: '2026-12-22T09:00:00+01:00', end: \
+         '2026-12-22T11:00:00+01:00', reason: outage fix}}]"
+    ));
+    let s = evaluate(&w, utc("2026-12-22T08:30:00Z"));
+    assert!(s.open);
+    assert!(s.freeze.is_some());
+    assert_eq!(s.next, Some(utc("2026-12-22T10:00:00Z")));
+    // Closed again when it ends; the freeze still holds until 2027-01-04.
+    assert_eq!(
+        state(&w, "2026-12-22T10:00:00Z"),
+        (
+            false,
+            some("2026-12-22T10:00:00Z"),
+            some("2027-01-04T07:00:00Z")
+        )
+    );
+}
+
+#[test]
+fn an_expired_override_is_harmless() {
+    let w = mk_window(&format!(
+        "{BUSINESS_HOURS}overrides: [{{start: '2026-01-02T09:00:00Z', end: \
+         '2026-01-02T10:00:00Z', reason: old}}]"
+    ));
+    let plain = mk_window(BUSINESS_HOURS);
+    for t in ["2026-11-27T12:00:00Z", "2026-11-26T12:00:00Z"] {
+        assert_eq!(evaluate(&w, utc(t)), evaluate(&plain, utc(t)), "{t}");
+    }
+}
+
+#[test]
+fn invalid_overrides_name_the_field() {
+    let cases = [
+        (
+            "overrides: [{start: '2026-11-27T18:00:00Z', end: '2026-11-27T17:00:00Z', reason: r}]",
+            "spec.overrides[0].end: \"2026-11-27T17:00:00Z\" is not after start",
+        ),
+        (
+            "overrides: [{start: '2026-11-27T18:00:00Z', end: '2026-11-27T19:00:00Z', reason: ' '}]",
+            "spec.overrides[0].reason: say why",
+        ),
+        (
+            "overrides: [{start: 'friday', end: '2026-11-27T19:00:00Z', reason: r}]",
+            "spec.overrides[0].start: \"friday\"",
+        ),
+    ];
+    for (overrides, want) in cases {
+        let err = try_window(&format!("{BUSINESS_HOURS}{overrides}")).unwrap_err();
+        assert!(err.contains(want), "{overrides}: {err}");
+    }
+    // The reason is required.
+    let err = try_window(&format!(
+        "{BUSINESS_HOURS}overrides: [{{start: '2026-11-27T18:00:00Z', end: '2026-11-27T19:00:00Z'}}]"
+    ))
+    .unwrap_err();
+    assert!(err.contains("reason"), "{err}");
+}
+
+#[test]
+fn the_cache_ends_when_an_override_starts_holding_the_window_open() {
+    // Open by the schedule until 17:00, by the override after: the state itself does not
+    // change at 17:00, but what holds it open does.
+    let w = mk_window(&format!(
+        "{BUSINESS_HOURS}overrides: [{{start: '2026-11-26T10:00:00+01:00', end: \
+         '2026-11-26T18:00:00+01:00', reason: r}}]"
+    ));
+    assert!(w.state_at(utc("2026-11-26T15:00:00Z")).opened_by.is_none());
+    assert!(w.state_at(utc("2026-11-26T16:30:00Z")).opened_by.is_some());
+}
+
 // === cache ===
 
 #[test]
@@ -427,13 +803,17 @@ mod since_and_next {
     use super::*;
     use proptest::prelude::*;
 
-    /// The effective state by definition: some schedule open and no freeze covering `t`.
+    /// The effective state by definition: some schedule open and no freeze covering `t`, or
+    /// an override covering it and no hard freeze.
     fn open_at(window: &Window, t: DateTime<Utc>) -> bool {
-        window
-            .schedules
-            .iter()
-            .any(|s| s.open_at(window.time_zone, t))
-            && !window.freezes.iter().any(|f| f.covers(t))
+        let tz = window.time_zone;
+        (window.schedules.iter().any(|s| s.open_at(tz, t))
+            && !window.freezes.iter().any(|f| f.covers(tz, t)))
+            || (window.overrides.iter().any(|o| o.covers(t))
+                && !window
+                    .freezes
+                    .iter()
+                    .any(|f| !f.allow_bypass && f.covers(tz, t)))
     }
 
     fn schedule() -> impl Strategy<Value = String> {
@@ -451,6 +831,7 @@ mod since_and_next {
         let duration = prop::sample::select(vec!["33m", "1h34m", "6h", "24h", "49h"]);
         prop_oneof![
             (cron.clone(), cron.clone())
+                .prop_filter("open equal to close is invalid", |(o, c)| o != c)
                 .prop_map(|(o, c)| format!("  - open: \"{o}\"\n    close: \"{c}\"\n")),
             (cron, duration).prop_map(|(s, d)| format!("  - start: \"{s}\"\n    duration: {d}\n")),
         ]
@@ -458,7 +839,7 @@ mod since_and_next {
 
     fn window() -> impl Strategy<Value = Window> {
         let zone = prop::sample::select(vec!["UTC", "Europe/Berlin", "Australia/Lord_Howe"]);
-        let freeze = (0i64..400, 1i64..30).prop_map(|(day, days)| {
+        let once = (0i64..400, 1i64..30).prop_map(|(day, days)| {
             let start = utc("2026-01-01T00:00:00Z") + Duration::days(day);
             format!(
                 "  - start: \"{}\"\n    end: \"{}\"\n",
@@ -466,15 +847,46 @@ mod since_and_next {
                 (start + Duration::days(days)).to_rfc3339()
             )
         });
+        let recurring = (
+            prop::sample::select(vec![
+                "0 15 * * FRI",
+                "30 2 * * *",
+                "0 0 24 12 *",
+                "0 */6 * * *",
+            ]),
+            prop::sample::select(vec!["65h", "1h", "72h", "7h"]),
+        )
+            .prop_map(|(cron, duration)| {
+                format!("  - schedule: \"{cron}\"\n    duration: {duration}\n")
+            });
+        let freeze = (prop_oneof![once, recurring], any::<bool>()).prop_map(|(freeze, hard)| {
+            if hard {
+                format!("{freeze}    allowBypass: false\n")
+            } else {
+                freeze
+            }
+        });
+        let an_override = (0i64..800 * 24, 1i64..30).prop_map(|(hour, hours)| {
+            let start = utc("2026-01-01T00:00:00Z") + Duration::hours(hour);
+            format!(
+                "  - start: \"{}\"\n    end: \"{}\"\n    reason: r\n",
+                start.to_rfc3339(),
+                (start + Duration::hours(hours)).to_rfc3339()
+            )
+        });
         (
             zone,
             prop::collection::vec(schedule(), 1..4),
             prop::collection::vec(freeze, 0..2),
+            prop::collection::vec(an_override, 0..3),
         )
-            .prop_map(|(zone, schedules, freezes)| {
+            .prop_map(|(zone, schedules, freezes, overrides)| {
                 let mut spec = format!("timeZone: {zone}\nschedules:\n{}", schedules.concat());
                 if !freezes.is_empty() {
                     spec.push_str(&format!("freezes:\n{}", freezes.concat()));
+                }
+                if !overrides.is_empty() {
+                    spec.push_str(&format!("overrides:\n{}", overrides.concat()));
                 }
                 mk_window(&spec)
             })
@@ -496,7 +908,14 @@ mod since_and_next {
             if let Some(since) = state.since {
                 prop_assert!(since <= t);
                 prop_assert_ne!(open_at(&window, since - ns), state.open, "just before since {}", since);
-                let edges = window.freezes.iter().flat_map(|f| [f.start, f.end - ns]);
+                let edges = window
+                    .freezes
+                    .iter()
+                    .flat_map(|f| match f.times {
+                        FreezeTimes::Once { start, end } => vec![start, end - ns],
+                        FreezeTimes::Recurring(_) => Vec::new(),
+                    })
+                    .chain(window.overrides.iter().flat_map(|o| [o.start, o.end - ns]));
                 let within = samples
                     .iter()
                     .map(|f| since + Duration::seconds(((t - since).num_seconds() as f64 * f) as i64))
@@ -549,8 +968,8 @@ schedules:
     duration: 1m
   - start: "1-59/2 * * * *"
     duration: 1m
-  - open: "* * * * *"
-    close: "* * * * *"
+  - open: "30 * * * *"
+    close: "45 * * * *"
 "#;
     for spec in [BUSINESS_HOURS, alternating] {
         let window = mk_window(spec);
