@@ -1806,10 +1806,6 @@ fn every_alert_has_a_runbook_in_the_deploy_readme() {
     }
 }
 
-/// Metrics the alerts read that this build does not export yet: the serving certificate's
-/// expiry comes with the TLS reliability work; it is listed in deploy/README.md as such.
-const METRICS_FROM_ELSEWHERE: [&str; 1] = ["fluxgate_tls_certificate_expiry_timestamp_seconds"];
-
 #[tokio::test]
 async fn the_dashboard_and_the_alerts_query_only_what_a_running_server_exports() {
     let dashboard = dashboard();
@@ -1863,7 +1859,7 @@ async fn the_dashboard_and_the_alerts_query_only_what_a_running_server_exports()
         for rule in alert_rules(&objects).1 {
             for name in fluxgate_metrics(rule["expr"].as_str().unwrap()) {
                 assert!(
-                    exported.contains(&name) || METRICS_FROM_ELSEWHERE.contains(&name.as_str()),
+                    exported.contains(&name),
                     "alert {}: {name} is not in /metrics",
                     rule["alert"]
                 );
