@@ -196,7 +196,7 @@ impl Owner {
 
     /// `Kustomization flux-system/apps-rw`.
     pub fn display(&self) -> String {
-        format!("{} {}/{}", self.kind, self.namespace, self.name)
+        crate::naming::object(self.kind.kind(), Some(&self.namespace), &self.name)
     }
 
     /// Waiting for `window`: denied by it and not reconciled successfully since.

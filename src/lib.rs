@@ -18,6 +18,7 @@ pub mod json_out;
 pub mod json_text;
 pub mod lint;
 pub mod load;
+pub mod naming;
 pub mod object;
 pub mod policy;
 pub mod report;

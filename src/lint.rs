@@ -13,7 +13,7 @@ use crate::policy::{
     BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, FluxOwner, MODE_LABEL, Policy,
     WINDOW_LABEL, never_opens, too_long_override,
 };
-use crate::window::{GROUP, KIND, Window, WindowSet, parse_documents};
+use crate::window::{Window, WindowSet, parse_documents};
 use crate::window::{content_line, relocate, split_documents};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -197,10 +197,7 @@ fn scalar(value: &serde_yaml::Value) -> Option<String> {
 impl Manifest {
     /// `Kind namespace/name`, or `Kind name` when cluster-scoped.
     pub fn display(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("{} {ns}/{}", self.kind, self.name),
-            None => format!("{} {}", self.kind, self.name),
-        }
+        crate::naming::object(&self.kind, self.namespace.as_deref(), &self.name)
     }
 
     /// `file:line`.
@@ -209,13 +206,11 @@ impl Manifest {
     }
 
     fn group(&self) -> &str {
-        self.api_version
-            .split_once('/')
-            .map_or("", |(group, _)| group)
+        crate::naming::api_group(&self.api_version)
     }
 
     fn is_window(&self) -> bool {
-        self.kind == KIND && self.group() == GROUP
+        crate::window::is_window_type(&self.api_version, &self.kind)
     }
 
     /// The Flux Kustomization or HelmRelease that applies it, `Kind namespace/name`.

@@ -122,10 +122,7 @@ pub fn event_for(
 
 /// `Flux Kustomization flux-system/apps-rw`.
 fn owner_text(owner: &FluxOwner) -> String {
-    match &owner.namespace {
-        Some(ns) => format!("Flux {} {ns}/{}", owner.kind, owner.name),
-        None => format!("Flux {} {}", owner.kind, owner.name),
-    }
+    format!("Flux {owner}")
 }
 
 fn owner_reference(owner: &FluxOwner) -> Option<ObjectReference> {

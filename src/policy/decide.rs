@@ -481,6 +481,7 @@ pub fn never_opens(window: &Window, now: DateTime<Utc>) -> Option<String> {
 }
 
 fn is_window_request(request: &AdmissionRequest<Object>) -> bool {
+    // `request.kind` gives group and version apart.
     request.kind.group == window::GROUP && request.kind.kind == window::KIND
 }
 
@@ -659,18 +660,8 @@ impl Subject {
             new.and_then(|o| o.metadata.generate_name.as_ref().map(|g| format!("{g}*")))
                 .unwrap_or_else(|| "<unnamed>".to_owned())
         };
-        // `Kind namespace/name`, or `Kind name` when cluster-scoped.
-        let kind = &request.kind.kind;
-        let namespace = request.namespace.as_deref().filter(|ns| !ns.is_empty());
-        let mut display =
-            String::with_capacity(kind.len() + namespace.map_or(0, str::len) + name.len() + 2);
-        display.push_str(kind);
-        display.push(' ');
-        if let Some(ns) = namespace {
-            display.push_str(ns);
-            display.push('/');
-        }
-        display.push_str(&name);
+        let display =
+            crate::naming::object(&request.kind.kind, request.namespace.as_deref(), &name);
         fn labels_of(o: Option<&Object>) -> Option<&StringMap> {
             o.and_then(|o| o.labels.as_ref())
         }
@@ -710,9 +701,7 @@ impl FluxOwner {
 
 impl std::fmt::Display for FluxOwner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
-            None => write!(f, "{} {}", self.kind, self.name),
-        }
+        let text = crate::naming::object(self.kind, self.namespace.as_deref(), &self.name);
+        f.write_str(&text)
     }
 }

@@ -125,18 +125,17 @@ pub struct SummaryReport {
 
 /// `Kind namespace/name`, or `Kind name` for cluster-scoped objects.
 pub fn object_display(record: &AuditRecord) -> String {
-    match record.namespace.as_deref() {
-        Some(ns) if !ns.is_empty() => format!("{} {ns}/{}", record.kind, record.name),
-        _ => format!("{} {}", record.kind, record.name),
-    }
+    crate::naming::object(&record.kind, record.namespace.as_deref(), &record.name)
 }
 
 /// `Kind namespace/name` of the record's Flux owner.
 pub fn owner_display(record: &AuditRecord) -> Option<String> {
-    record.owner.as_ref().map(|o| match o.namespace.as_deref() {
-        Some(ns) if !ns.is_empty() => format!("{} {ns}/{}", o.kind, o.name),
-        _ => format!("{} {}", o.kind, o.name),
-    })
+    let owner = record.owner.as_ref()?;
+    Some(crate::naming::object(
+        &owner.kind,
+        owner.namespace.as_deref(),
+        &owner.name,
+    ))
 }
 
 // === impl Summary ===

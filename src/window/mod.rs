@@ -33,6 +33,13 @@ pub const API_VERSION: &str = "fluxgate.io/v1alpha1";
 /// `kind` of a ReconciliationWindow.
 pub const KIND: &str = "ReconciliationWindow";
 
+/// Whether an object of `kind` in `apiVersion` is a ReconciliationWindow, of any version (an
+/// unserved version is for the caller to refuse): the one answer the loader, the webhook and
+/// lint share.
+pub fn is_window_type(api_version: &str, kind: &str) -> bool {
+    kind == KIND && crate::naming::api_group(api_version) == GROUP
+}
+
 // The CRD's schema is derived from these types, so the YAML loader, the admission check and the
 // cluster API agree on the shape. Unknown fields are errors: a misspelt `timezone:` must not
 // silently mean UTC. Doc comments become `kubectl explain` text: write them for users.

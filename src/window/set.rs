@@ -5,7 +5,7 @@
 //! with a partial one. Reading files is the caller's
 //! business (see `crate::load`); this module only sees text and where it came from.
 
-use super::{API_VERSION, GROUP, KIND, ReconciliationWindow, Window, WindowError};
+use super::{API_VERSION, KIND, ReconciliationWindow, Window, WindowError};
 use std::collections::BTreeMap;
 
 /// A ReconciliationWindow found in a YAML stream, with where it came from.
@@ -183,13 +183,8 @@ pub fn content_line(start: usize, chunk: &str) -> usize {
 }
 
 fn is_window(value: &serde_yaml::Value) -> bool {
-    let kind = value.get("kind").and_then(|k| k.as_str());
-    let api_version = value
-        .get("apiVersion")
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
-    let group = api_version.split_once('/').map_or("", |(group, _)| group);
-    kind == Some(KIND) && group == GROUP
+    let text = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    super::is_window_type(text("apiVersion"), text("kind"))
 }
 
 // === impl WindowSet ===

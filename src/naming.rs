@@ -1,0 +1,38 @@
+//! How fluxgate names a Kubernetes object to people: `Kind namespace/name`, or `Kind name` when
+//! cluster-scoped. Denials, lint findings, Events and the audit report all say it this way, so
+//! one object reads the same everywhere.
+
+/// `Deployment nginx/nginx`, `ReconciliationWindow business-hours`.
+pub fn object(kind: &str, namespace: Option<&str>, name: &str) -> String {
+    match namespace.filter(|ns| !ns.is_empty()) {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// The API group of an `apiVersion`: `apps/v1` → `apps`, `v1` → the core group `""`.
+pub fn api_group(api_version: &str) -> &str {
+    api_version.split_once('/').map_or("", |(group, _)| group)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaced_cluster_scoped_and_empty_namespaces() {
+        assert_eq!(
+            object("Deployment", Some("nginx"), "nginx"),
+            "Deployment nginx/nginx"
+        );
+        assert_eq!(
+            object("ReconciliationWindow", None, "business-hours"),
+            "ReconciliationWindow business-hours"
+        );
+        // The API server sends "" for cluster-scoped objects.
+        assert_eq!(object("Namespace", Some(""), "nginx"), "Namespace nginx");
+        assert_eq!(api_group("apps/v1"), "apps");
+        assert_eq!(api_group("v1"), "");
+        assert_eq!(api_group("fluxgate.io/v1alpha1"), "fluxgate.io");
+    }
+}
