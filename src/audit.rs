@@ -1061,8 +1061,8 @@ mod tests {
             Ok(())
         };
         write_lines(&mut disk, &mut torn, b"{\"uid\":\"1\"}\n", rewind).unwrap_err();
-        assert!(!torn);
         assert_eq!(disk.out, b"{\"uid\":\"0\"}\n");
+        assert!(!torn);
     }
 
     #[test]

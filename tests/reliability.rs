@@ -182,9 +182,33 @@ async fn a_fifo_or_an_oversized_windows_file_is_refused_and_blocks_nothing() {
     let failures = "fluxgate_window_reloads_total{result=\"failure\"}";
 
     mkfifo(&folder.join("more.yaml"));
+    // A few polls later, with the FIFO unread: everything still answers (a read of the FIFO
+    // on an async worker would hold it until someone writes to it).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let health = answered_within(
+        Duration::from_secs(1),
+        get(server.addr, &server.ca, "/healthz"),
+    )
+    .await;
+    assert_eq!(
+        health.map(|r| r.status),
+        Some(200),
+        "/healthz with a FIFO in the windows folder"
+    );
+    let validated = answered_within(
+        Duration::from_secs(1),
+        server.validate_owned(fixture("human-patch-deployment.json")),
+    )
+    .await;
+    assert_eq!(
+        validated.map(|r| r.status),
+        Some(200),
+        "/validate with a FIFO in the windows folder"
+    );
     server
         .eventually("the FIFO refused", Duration::from_secs(10), || async {
-            server.metric(failures).await == 1.0
+            let metric = tokio::time::timeout(Duration::from_secs(1), server.metric(failures));
+            metric.await.expect("/metrics answers") == 1.0
         })
         .await;
     assert!(
@@ -204,7 +228,10 @@ async fn a_fifo_or_an_oversized_windows_file_is_refused_and_blocks_nothing() {
         .eventually(
             "the large file refused",
             Duration::from_secs(10),
-            || async { server.metric(failures).await == 2.0 },
+            || async {
+                let metric = tokio::time::timeout(Duration::from_secs(1), server.metric(failures));
+                metric.await.expect("/metrics answers") == 2.0
+            },
         )
         .await;
     assert!(
@@ -214,7 +241,8 @@ async fn a_fifo_or_an_oversized_windows_file_is_refused_and_blocks_nothing() {
     );
     let refused_after = appeared.elapsed();
     let started = Instant::now();
-    assert_eq!(server.validate(&body).await.status, 200);
+    let validated = answered_within(Duration::from_secs(1), server.validate_owned(body)).await;
+    assert_eq!(validated.map(|r| r.status), Some(200));
     println!(
         "windows files: FIFO and 100 MB file refused (the latter {refused_after:?} after it \
          appeared, polling every 100ms); /validate then {:?}; peak RSS {} MiB",
@@ -332,9 +360,15 @@ async fn one_peer_holding_large_bodies_does_not_starve_the_api_server() {
     for _ in 0..5 {
         let started = Instant::now();
         let response = server.validate(&body).await;
-        // Queued behind the held bodies, it would be answered 408 after the request timeout.
+        // Queued behind the held bodies, it would wait until their request timeout (3 s)
+        // frees their shares.
         assert_eq!(response.status, 200, "stderr:\n{}", server.log());
-        latencies.push(started.elapsed());
+        let latency = started.elapsed();
+        assert!(
+            latency < Duration::from_secs(1),
+            "the API server's review waited {latency:?} behind the held bodies"
+        );
+        latencies.push(latency);
     }
     println!(
         "held bodies: 6 x 7 MiB held open by one peer; the API server's 5 reviews answered in \
@@ -504,4 +538,50 @@ async fn bodies_beyond_the_budget_wait_for_their_turn() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("must be at least 7340032"));
     drop(dir);
+}
+
+/// The budget holds across connections: while one peer holds open a body that takes the whole
+/// budget, another peer's review is not read beside it but waits for its turn, and is answered
+/// once the held body goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_held_open_keeps_other_bodies_waiting_for_the_budget() {
+    let dir = Scratch::new("budget-held");
+    let server = Server::start(
+        &dir,
+        &[
+            "--max-body-bytes-in-flight",
+            "7340032",
+            "--request-timeout",
+            "10s",
+        ],
+    )
+    .await;
+    let tcp = connect_from(server.addr, "127.0.0.2").await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut holder = connector(&server.ca).connect(name, tcp).await.unwrap();
+    holder
+        .write_all(&head("POST", "/validate", "application/json", 7 << 20))
+        .await
+        .unwrap();
+    holder.write_all(&[b' '; 16 * 1024]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (addr, ca) = (server.addr, server.ca.clone());
+    let waiting = tokio::spawn(async move {
+        let body = fixture("human-patch-deployment.json");
+        request(addr, &ca, "POST", "/validate", "application/json", &body)
+            .await
+            .unwrap()
+            .status
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a review was read and answered while another body held the whole budget"
+    );
+    drop(holder);
+    let status = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("answered once the held body went")
+        .unwrap();
+    assert_eq!(status, 200);
 }
