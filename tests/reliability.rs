@@ -1,7 +1,7 @@
 //! Issue 14's attacks on the running binary, on loopback, each bounded in count and time: a
 //! stalled audit reader, a FIFO or an oversized windows file, one peer hoarding connections,
 //! forged reviews, expired certificates, keep-alive clients during shutdown, many large
-//! bodies at once. Figures for each are in RELIABILITY.md.
+//! bodies at once, an audit log that fills up. Figures for each are in RELIABILITY.md.
 
 mod common;
 
@@ -584,4 +584,93 @@ async fn a_body_held_open_keeps_other_bodies_waiting_for_the_budget() {
         .expect("answered once the held body went")
         .unwrap();
     assert_eq!(status, 200);
+}
+
+/// An audit log that runs out of room partway through a line (a full disk; here the file-size
+/// limit, `RLIMIT_FSIZE`, with `SIGXFSZ` ignored as the shell leaves it, so the write stops
+/// short and then fails with `EFBIG`): the failed write is cut back out of the file, so every
+/// row of it is a whole record, one for each decision answered.
+#[tokio::test]
+async fn an_audit_log_that_fills_up_holds_only_whole_lines() {
+    let dir = Scratch::new("audit-full");
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (addr, metrics_addr) = (free_port(), free_port());
+    let (ca, audit_log, stderr) = (
+        dir.path("ca.pem"),
+        dir.path("audit.log"),
+        dir.path("stderr.log"),
+    );
+    let child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "trap '' XFSZ; exec prlimit --fsize=16384 \"$@\"",
+            "sh",
+            env!("CARGO_BIN_EXE_fluxgate"),
+            "serve",
+            "--addr",
+            &addr.to_string(),
+            "--metrics-addr",
+            &metrics_addr.to_string(),
+            "--audit-log",
+            audit_log.to_str().unwrap(),
+            "--shutdown-delay",
+            "0s",
+            "--ca-out",
+            ca.to_str().unwrap(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let server = Server {
+        child,
+        addr,
+        metrics_addr,
+        ca,
+        audit_log,
+        stderr,
+    };
+    server
+        .eventually("ready", Duration::from_secs(20), || async {
+            server.ca.exists()
+                && matches!(get(server.addr, &server.ca, "/readyz").await, Ok(r) if r.status == 200)
+        })
+        .await;
+    let (mut answered, mut refused) = (0, 0);
+    for i in 0..100 {
+        let response = server.validate(&review_with_uid(&format!("uid-{i}"))).await;
+        match response.status {
+            200 => answered += 1,
+            503 => refused += 1,
+            other => panic!("status {other}"),
+        }
+        if refused == 3 {
+            break;
+        }
+    }
+    assert_eq!(refused, 3, "the audit log filled up");
+    assert!(answered > 5, "{answered} answered before it filled up");
+    let text = std::fs::read_to_string(&server.audit_log).unwrap();
+    assert!(
+        text.ends_with('\n'),
+        "a torn last row: {:?}",
+        text.lines().last()
+    );
+    for row in text.lines() {
+        assert!(
+            serde_json::from_str::<Value>(row).is_ok(),
+            "torn row: {row}"
+        );
+    }
+    assert_eq!(
+        text.lines().count(),
+        answered,
+        "one record per decision answered"
+    );
 }
