@@ -5,12 +5,12 @@
 //! [`Policy`] at an instant, and returns [`Finding`]s, each naming the object and a one-line
 //! fix. Pure: no files, no clock. The rules are the webhook's own: the bypass check is
 //! [`Bypass::validate`], window objects go through [`parse_documents`] and
-//! [`Window::from_object`], the labels are [`MODE_LABEL`] and [`WINDOW_LABEL`].
+//! [`Window::from_object`], the labels are [`MODE_LABEL`] (read by [`Mode::of`]) and [`WINDOW_LABEL`].
 
 use crate::duration::format_duration;
 use crate::object::StringMap;
 use crate::policy::{
-    BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, FluxOwner, MODE_LABEL, Policy,
+    BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, FluxOwner, MODE_LABEL, Mode, Policy,
     WINDOW_LABEL, never_opens, too_long_override,
 };
 use crate::window::{Window, WindowSet, parse_documents};
@@ -218,12 +218,9 @@ impl Manifest {
         FluxOwner::from_labels(&self.labels).map(|owner| owner.to_string())
     }
 
+    /// The webhook's own reading of the label.
     fn mode(&self) -> Mode {
-        match self.labels.get(MODE_LABEL) {
-            None | Some("rt") => Mode::Rt,
-            Some("rw") => Mode::Rw,
-            Some(_) => Mode::Invalid,
-        }
+        Mode::of(self.labels.get(MODE_LABEL))
     }
 
     fn finding(
@@ -242,13 +239,6 @@ impl Manifest {
             fix,
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    Rt,
-    Rw,
-    Invalid,
 }
 
 // === checks ===

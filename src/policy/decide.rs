@@ -4,8 +4,8 @@
 use super::bypass::Bypass;
 use super::noop::unchanged;
 use super::{
-    BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Decision, KnownWindow, MODE_LABEL, Policy,
-    Reason, WINDOW_LABEL, WindowVerdict,
+    BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Decision, KnownWindow, MODE_LABEL, Mode,
+    Policy, Reason, WINDOW_LABEL, WindowVerdict,
 };
 use crate::duration::format_duration;
 use crate::object::{Object, StringMap};
@@ -547,17 +547,18 @@ pub fn field_manager(request: &AdmissionRequest<Object>) -> Option<&str> {
 fn governing_window(object: &Object, policy: &Policy) -> Result<Option<String>, String> {
     let labels = object.labels.as_ref();
     let label = |key: &str| labels.and_then(|l| l.get(key));
-    match label(MODE_LABEL) {
-        None | Some("rt") => Ok(None),
-        Some("rw") => match label(WINDOW_LABEL) {
+    match Mode::of(label(MODE_LABEL)) {
+        Mode::Rt => Ok(None),
+        Mode::Rw => match label(WINDOW_LABEL) {
             None => Ok(Some(policy.default_window.clone())),
             Some("") => Err(format!(
                 "label {WINDOW_LABEL} is empty: name a ReconciliationWindow"
             )),
             Some(name) => Ok(Some(name.to_owned())),
         },
-        Some(other) => Err(format!(
-            "label {MODE_LABEL} is {other:?}: expected \"rw\" or \"rt\""
+        Mode::Invalid => Err(format!(
+            "label {MODE_LABEL} is {:?}: expected \"rw\" or \"rt\"",
+            label(MODE_LABEL).unwrap_or_default()
         )),
     }
 }

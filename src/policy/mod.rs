@@ -32,6 +32,30 @@ pub const BYPASS_REASON_ANNOTATION: &str = "fluxgate.io/bypass-reason";
 /// `fluxgate.io/bypass-until`: RFC 3339 expiry of the bypass.
 pub const BYPASS_UNTIL_ANNOTATION: &str = "fluxgate.io/bypass-until";
 
+/// What `fluxgate.io/mode` makes of an object: the one reading of the label, shared by the
+/// webhook and `fluxgate lint`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Absent or `rt`: real time, always admitted.
+    Rt,
+    /// `rw`: governed by a window.
+    Rw,
+    /// Anything else (`RW`, `""`, `read-write`): denied, so that a typo cannot turn enforcement
+    /// off.
+    Invalid,
+}
+
+impl Mode {
+    /// The mode of a label value (`None`: no label).
+    pub fn of(value: Option<&str>) -> Mode {
+        match value {
+            None | Some("rt") => Mode::Rt,
+            Some("rw") => Mode::Rw,
+            Some(_) => Mode::Invalid,
+        }
+    }
+}
+
 /// What the decision needs to know beyond the windows; built once from flags.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
