@@ -634,32 +634,8 @@ fn lines(n: u64) -> String {
 
 /// Rows with columns aligned (`right` ones right-aligned), each line indented by `indent`.
 fn text_table(add: &mut dyn FnMut(String), rows: Vec<Vec<String>>, right: &[usize], indent: &str) {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(c, (cell, &w))| {
-                if right.contains(&c) {
-                    format!("{cell:>w$}")
-                } else {
-                    format!("{cell:<w$}")
-                }
-            })
-            .collect();
-        add(format!("{indent}{}", cells.join("  "))
-            .trim_end()
-            .to_owned());
+    for line in super::table::lines(&rows, right, indent) {
+        add(line);
     }
 }
 

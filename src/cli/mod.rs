@@ -12,6 +12,7 @@ mod lint;
 mod review;
 mod serve;
 mod status;
+mod table;
 mod week;
 
 use crate::duration::parse_duration;

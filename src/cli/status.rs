@@ -247,17 +247,10 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)], tz: Option<chrono_tz
             window.description().unwrap_or("").to_owned(),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
     let mut text = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        text.push_str(cells.join("  ").trim_end());
+    for line in super::table::lines(&rows, &[], "") {
+        text.push_str(&line);
         text.push('\n');
     }
     text
