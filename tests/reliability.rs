@@ -593,55 +593,13 @@ async fn a_body_held_open_keeps_other_bodies_waiting_for_the_budget() {
 #[tokio::test]
 async fn an_audit_log_that_fills_up_holds_only_whole_lines() {
     let dir = Scratch::new("audit-full");
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-    };
-    let (addr, metrics_addr) = (free_port(), free_port());
-    let (ca, audit_log, stderr) = (
-        dir.path("ca.pem"),
-        dir.path("audit.log"),
-        dir.path("stderr.log"),
-    );
-    let child = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "trap '' XFSZ; exec prlimit --fsize=16384 \"$@\"",
-            "sh",
-            env!("CARGO_BIN_EXE_fluxgate"),
-            "serve",
-            "--addr",
-            &addr.to_string(),
-            "--metrics-addr",
-            &metrics_addr.to_string(),
-            "--audit-log",
-            audit_log.to_str().unwrap(),
-            "--shutdown-delay",
-            "0s",
-            "--ca-out",
-            ca.to_str().unwrap(),
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        addr,
-        metrics_addr,
-        ca,
-        audit_log,
-        stderr,
-    };
-    server
-        .eventually("ready", Duration::from_secs(20), || async {
-            server.ca.exists()
-                && matches!(get(server.addr, &server.ca, "/readyz").await, Ok(r) if r.status == 200)
-        })
-        .await;
+    let prlimit = [
+        "sh",
+        "-c",
+        "trap '' XFSZ; exec prlimit --fsize=16384 \"$@\"",
+        "sh",
+    ];
+    let server = Server::start_under(&dir, &prlimit, &[]).await;
     let (mut answered, mut refused) = (0, 0);
     for i in 0..100 {
         let response = server.validate(&review_with_uid(&format!("uid-{i}"))).await;

@@ -80,12 +80,26 @@ impl Server {
     /// Starts the binary with `args` plus loopback addresses, an audit log and (unless `args`
     /// has `--tls-cert`) a generated certificate whose CA goes to `dir/ca.pem`; waits for ready.
     pub async fn start(dir: &Scratch, args: &[&str]) -> Server {
+        Self::start_under(dir, &[], args).await
+    }
+
+    /// As [`Server::start`], with the binary run through `prefix` (a command that takes the
+    /// binary and its arguments last, e.g. `prlimit --fsize=…`).
+    pub async fn start_under(dir: &Scratch, prefix: &[&str], args: &[&str]) -> Server {
         let addr = free_port();
         let metrics_addr = free_port();
         let ca = dir.path("ca.pem");
         let audit_log = dir.path("audit.log");
         let stderr = dir.path("stderr.log");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_fluxgate"));
+        let binary = env!("CARGO_BIN_EXE_fluxgate");
+        let mut command = match prefix.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary);
+                command
+            }
+            None => Command::new(binary),
+        };
         command
             .arg("serve")
             .args([
