@@ -482,9 +482,13 @@ fn spawn_audit_reopen(audit: Arc<dyn AuditSink>) {
     };
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            match audit.reopen() {
-                Ok(()) => tracing::info!("SIGHUP: audit log reopened"),
-                Err(error) => tracing::error!(%error, "SIGHUP: cannot reopen the audit log"),
+            // Opening a file, and waiting for the sink's lock that the writer thread holds during
+            // a write (which a stuck disk can make long), are blocking: off the async workers.
+            let audit = audit.clone();
+            match tokio::task::spawn_blocking(move || audit.reopen()).await {
+                Ok(Ok(())) => tracing::info!("SIGHUP: audit log reopened"),
+                Ok(Err(error)) => tracing::error!(%error, "SIGHUP: cannot reopen the audit log"),
+                Err(error) => tracing::error!(%error, "SIGHUP: reopening the audit log failed"),
             }
         }
     });
