@@ -60,15 +60,11 @@ pub struct ClusterSync {
     pub reconcile_on_open: bool,
 }
 
-/// What this process wrote and the cluster did not show yet, so a pass does not repeat it while
-/// the watch catches up; forgotten as soon as the cluster shows anything else.
-#[derive(Default)]
-struct Written {
-    /// Window → (status written, the status the cluster showed then).
-    statuses: HashMap<String, (WindowStatus, Option<WindowStatus>)>,
-    /// Owner → (value asked, the value the cluster showed then).
-    requests: HashMap<(OwnerKind, String, String), (String, Option<String>)>,
-}
+/// The statuses this process wrote that the cluster did not show yet, so a pass does not repeat
+/// them while the watch catches up; forgotten as soon as the cluster shows anything else. Window
+/// → (status written, the status the cluster showed then). (Reconcile requests need no such
+/// memory: each carries the owner's `resourceVersion`, so a repeat is refused by the API.)
+type Written = HashMap<String, (WindowStatus, Option<WindowStatus>)>;
 
 impl ClusterSync {
     /// Runs until the task is dropped.
@@ -100,7 +96,7 @@ impl ClusterSync {
                     .await;
             }
             if self.reconcile_on_open {
-                failed |= !self.request_reconciles(&set, &all, now, &mut written).await;
+                failed |= !self.request_reconciles(&set, &all, now).await;
             }
             let mut wait = next_pass(&set, now, failed);
             if !listed && !grace.is_zero() {
@@ -125,9 +121,7 @@ impl ClusterSync {
     ) -> bool {
         let api: Api<ReconciliationWindow> = Api::all(self.client.clone());
         let params = PatchParams::apply(STATUS_FIELD_MANAGER).force();
-        written
-            .statuses
-            .retain(|name, _| observed.contains_key(name));
+        written.retain(|name, _| observed.contains_key(name));
         let mut ok = true;
         for window in set.iter() {
             let Some(seen) = observed.get(window.name()) else {
@@ -137,7 +131,7 @@ impl ClusterSync {
             let state = window.state_at(now);
             let desired = WindowStatus::of(window, &state, seen.generation, waiting as i64);
             if seen.status.as_ref() == Some(&desired) {
-                written.statuses.remove(window.name());
+                written.remove(window.name());
                 continue;
             }
             if let (Some(seen), Some(next)) = (&seen.status, state.next)
@@ -149,7 +143,7 @@ impl ClusterSync {
                 continue;
             }
             let pending = (desired.clone(), seen.status.clone());
-            if written.statuses.get(window.name()) == Some(&pending) {
+            if written.get(window.name()) == Some(&pending) {
                 continue;
             }
             let patch = serde_json::json!({
@@ -165,7 +159,7 @@ impl ClusterSync {
                 Ok(_) => {
                     self.state.metrics.record_status_write(true);
                     tracing::debug!(window = window.name(), open = desired.open, next = ?desired.next, "window status written");
-                    written.statuses.insert(window.name().to_owned(), pending);
+                    written.insert(window.name().to_owned(), pending);
                 }
                 Err(error) => {
                     ok = false;
@@ -183,20 +177,12 @@ impl ClusterSync {
         set: &WindowSet,
         owners: &[Owner],
         now: DateTime<Utc>,
-        written: &mut Written,
     ) -> bool {
         let mut ok = true;
-        let mut asked = HashMap::new();
         for owner in owners {
             let Some(value) = catch_up(owner, set, now) else {
                 continue;
             };
-            let key = (owner.kind, owner.namespace.clone(), owner.name.clone());
-            let pending = (value.clone(), owner.requested_at.clone());
-            if written.requests.get(&key) == Some(&pending) {
-                asked.insert(key, pending);
-                continue;
-            }
             match self.request_reconcile(owner, &value).await {
                 // The owner changed since it was read: another replica asked first, or Flux
                 // wrote its status. The next pass sees the new version and decides again.
@@ -209,7 +195,6 @@ impl ClusterSync {
                         .record_reconcile_request(owner.kind, true);
                     tracing::info!(owner = %owner.display(), windows = ?owner.denied_by, requested_at = %value, "window opened: asked Flux to reconcile the change it denied");
                     self.notify(owner, &value, set, now);
-                    asked.insert(key, pending);
                 }
                 Err(error) => {
                     ok = false;
@@ -220,7 +205,6 @@ impl ClusterSync {
                 }
             }
         }
-        written.requests = asked;
         ok
     }
 
