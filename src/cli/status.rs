@@ -33,7 +33,7 @@ pub struct StatusArgs {
 
 /// The cluster's windows, validated as the webhook validates them.
 fn cluster_windows() -> anyhow::Result<crate::window::WindowSet> {
-    use crate::window::{Document, ReconciliationWindow, WindowSet};
+    use crate::window::{ReconciliationWindow, WindowSet};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -47,16 +47,10 @@ fn cluster_windows() -> anyhow::Result<crate::window::WindowSet> {
             .await
             .context("cannot list ReconciliationWindows")
     })?;
-    let documents: Vec<Document> = objects
+    let documents: Vec<_> = objects
         .items
         .into_iter()
-        .map(|object| Document {
-            origin: format!(
-                "cluster ReconciliationWindow/{}",
-                object.metadata.name.as_deref().unwrap_or_default()
-            ),
-            object,
-        })
+        .map(crate::cluster::index::document)
         .collect();
     Ok(WindowSet::from_documents(&documents)?)
 }

@@ -117,19 +117,19 @@ impl WindowIndex {
 
     /// The objects in force, as documents of the window set.
     pub fn documents(&self) -> Vec<Document> {
-        self.objects
-            .iter()
-            .map(|(name, object)| Document {
-                origin: format!("cluster ReconciliationWindow/{name}"),
-                object: object.clone(),
-            })
-            .collect()
+        self.objects.values().cloned().map(document).collect()
     }
 
     /// The window set of the objects in force (all validated on arrival).
     pub fn build(&self) -> Result<WindowSet, WindowSetError> {
         WindowSet::from_documents(&self.documents())
     }
+}
+
+/// A window read from the API, as a document of a window set: its origin names the object.
+pub fn document(object: ReconciliationWindow) -> Document {
+    let origin = format!("cluster ReconciliationWindow/{}", name_of(&object));
+    Document { origin, object }
 }
 
 fn name_of(object: &ReconciliationWindow) -> String {
