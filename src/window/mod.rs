@@ -480,19 +480,6 @@ impl Window {
         &self.freezes
     }
 
-    /// Whether the window is open at `now`: the cached state when it covers `now`, else the
-    /// schedules and freezes at that one instant, without the walks to `since` and `next`
-    /// (thousands of steps for some windows). For `/metrics`, which needs no more: a scrape
-    /// never evaluates a whole state, however many windows there are.
-    pub fn is_open_at(&self, now: DateTime<Utc>) -> bool {
-        if let Some(cached) = self.cache.load().as_ref()
-            && cached.covers(now)
-        {
-            return cached.state.open;
-        }
-        state::open_at(self, now)
-    }
-
     pub fn overrides(&self) -> &[Override] {
         &self.overrides
     }

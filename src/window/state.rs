@@ -90,11 +90,6 @@ fn evaluate_with_reach(eval: Evaluator<'_>, t: DateTime<Utc>) -> (WindowState, D
     (state, reach)
 }
 
-/// Whether `window` is open at `t`, as [`evaluate`] says, without the walks.
-pub(super) fn open_at(window: &Window, t: DateTime<Utc>) -> bool {
-    Evaluator::new(window).open_at(t)
-}
-
 /// A computed state and the interval of instants it holds for.
 #[derive(Debug)]
 pub(super) struct Cached {

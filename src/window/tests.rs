@@ -957,29 +957,3 @@ fn since_is_found_at_the_start_of_long_runs_with_busy_parts() {
     assert!(s.open);
     assert_eq!(s.since, Some(utc("2026-01-01T00:00:00Z")));
 }
-
-/// `/metrics` asks only whether a window is open: the same answer as the whole state, cached
-/// or not, including for a window whose full evaluation walks thousands of changes.
-#[test]
-fn is_open_at_agrees_with_the_state() {
-    let alternating = r#"
-schedules:
-  - start: "0-58/2 * * * *"
-    duration: 1m
-  - start: "1-59/2 * * * *"
-    duration: 1m
-  - open: "30 * * * *"
-    close: "45 * * * *"
-"#;
-    for spec in [BUSINESS_HOURS, alternating] {
-        let window = mk_window(spec);
-        let mut t = utc("2026-12-17T16:00:00Z");
-        for _ in 0..4 {
-            let uncached = window.is_open_at(t);
-            assert_eq!(uncached, evaluate(&window, t).open, "{t}");
-            assert_eq!(window.state_at(t).open, uncached, "{t}");
-            assert_eq!(window.is_open_at(t), uncached, "{t} (cached)");
-            t += Duration::hours(17);
-        }
-    }
-}
