@@ -78,6 +78,12 @@ impl ClusterSync {
         loop {
             let now = (self.clock)();
             let set = self.state.windows.load_full();
+            // Past a transition a window's state is computed anew, which for some windows takes
+            // thousands of cron steps: on a blocking thread, so the passes below read the cache.
+            let warming = set.clone();
+            if let Err(error) = tokio::task::spawn_blocking(move || warming.warm(now)).await {
+                tracing::error!(%error, "computing the windows' states failed");
+            }
             let observed = windows.borrow_and_update().clone();
             let all: Vec<Owner> = owners
                 .borrow_and_update()
