@@ -105,7 +105,7 @@ fn bench_review(c: &mut Criterion) {
                 |b, body| {
                     b.iter(|| {
                         let reviewed = review(black_box(body), &windows, &policy, now).unwrap();
-                        black_box(reviewed.response_json())
+                        black_box(reviewed.response_json().unwrap())
                     })
                 },
             );
@@ -142,9 +142,7 @@ fn bench_review(c: &mut Criterion) {
                 |b, request| {
                     b.iter(|| {
                         let decision = decide(black_box(request), &windows, &policy, now);
-                        let mut json = Vec::with_capacity(1024);
-                        response(request, &decision).write_json(&mut json);
-                        black_box(json)
+                        black_box(serde_json::to_vec(&response(request, &decision)).unwrap())
                     })
                 },
             );

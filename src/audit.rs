@@ -15,7 +15,6 @@ use crate::window::Enforcement;
 use chrono::{DateTime, SecondsFormat, Utc};
 use kube::core::admission::{AdmissionRequest, Operation};
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -27,12 +26,11 @@ use std::time::{Duration, Instant};
 pub struct AuditRecord {
     pub time: DateTime<Utc>,
     pub uid: String,
-    /// `allow` or `deny`.
-    pub decision: String,
+    pub decision: Outcome,
     pub reason: Reason,
     pub message: String,
     pub dry_run: bool,
-    pub operation: String,
+    pub operation: Operation,
     pub user: String,
     #[serde(default)]
     pub groups: Vec<String>,
@@ -114,7 +112,38 @@ pub struct AuditBypass {
     pub valid: bool,
 }
 
-// === the line written ===
+// === the record of a decision ===
+
+/// Whether the change was admitted: `allow` or `deny`, as the record spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Allow,
+    Deny,
+}
+
+impl Outcome {
+    pub fn of(allowed: bool) -> Outcome {
+        if allowed {
+            Outcome::Allow
+        } else {
+            Outcome::Deny
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allow => "allow",
+            Outcome::Deny => "deny",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The longest line written, newline included: what `fluxgate audit` reads.
 pub const MAX_LINE_BYTES: usize = crate::report::MAX_LINE_BYTES;
@@ -124,15 +153,177 @@ pub const MAX_LINE_BYTES: usize = crate::report::MAX_LINE_BYTES;
 const CUT_BYTES: usize = 1024;
 const CUT_ITEMS: usize = 32;
 
-/// Appends the audit line of one decision to `out`, newline included: an [`AuditRecord`] as
-/// JSON, written straight from the request and the decision (a record is written for every
-/// request, so its cost is on the request path: see [`crate::json_out`]). Same fields, names,
-/// order and bytes as `AuditRecord`'s serde form: a test reads lines back as `AuditRecord`s
-/// and writes them again, byte for byte.
-///
-/// A line longer than [`MAX_LINE_BYTES`] (only a forged or absurd request has one: the
-/// fields are names and a message) is written again with long fields cut and marked, so it
-/// stays one record `fluxgate audit` can read.
+impl AuditRecord {
+    /// The record of `decision` on `request`, decided at `time` in `duration_seconds`, for the
+    /// `caller` that sent it.
+    pub fn of(
+        request: &AdmissionRequest<Object>,
+        decision: &Decision,
+        caller: &str,
+        time: DateTime<Utc>,
+        duration_seconds: f64,
+    ) -> AuditRecord {
+        let Subject { mode, owner, .. } = &decision.subject;
+        let user = &request.user_info;
+        AuditRecord {
+            time,
+            uid: request.uid.clone(),
+            decision: Outcome::of(decision.allowed),
+            reason: decision.reason,
+            message: decision.message.clone(),
+            dry_run: request.dry_run,
+            operation: request.operation.clone(),
+            user: user.username.clone().unwrap_or_default(),
+            groups: user.groups.clone().unwrap_or_default(),
+            field_manager: field_manager(request).map(str::to_owned),
+            group: request.kind.group.clone(),
+            version: request.kind.version.clone(),
+            kind: request.kind.kind.clone(),
+            namespace: request.namespace.clone(),
+            name: request.name.clone(),
+            mode: mode.clone(),
+            windows: decision.windows.iter().map(AuditWindow::of).collect(),
+            owner: owner.as_ref().map(|o| AuditOwner {
+                kind: o.kind.to_owned(),
+                namespace: o.namespace.clone(),
+                name: o.name.clone(),
+            }),
+            bypass: decision.bypass.as_ref().map(|b| AuditBypass {
+                reason: b.reason.clone(),
+                until: b.until.clone(),
+                valid: decision.reason == Reason::Bypass,
+            }),
+            enforcement: (decision.enforcement == Enforcement::Warn)
+                .then(|| Enforcement::Warn.as_str().to_owned()),
+            duration_seconds,
+            caller: caller.to_owned(),
+        }
+    }
+
+    /// Appends the record to `out` as one JSON line, newline included. A line longer than
+    /// [`MAX_LINE_BYTES`] (only a forged or absurd request has one: the fields are names and a
+    /// message) is written with its long fields cut and marked, so it stays one record
+    /// `fluxgate audit` can read.
+    pub fn write_line(mut self, out: &mut Vec<u8>) {
+        let start = out.len();
+        self.write_json(out);
+        if out.len() - start > MAX_LINE_BYTES {
+            out.truncate(start);
+            self.cut();
+            self.write_json(out);
+        }
+    }
+
+    /// The record as one line, newline included.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut line = Vec::with_capacity(1024);
+        self.write_json(&mut line);
+        line
+    }
+
+    fn write_json(&self, out: &mut Vec<u8>) {
+        if let Err(e) = serde_json::to_writer(&mut *out, self) {
+            // Serialising strings, numbers and a timestamp into memory cannot fail; if it
+            // ever does, the line still records that a decision happened.
+            let error = serde_json::json!({ "uid": self.uid, "error": e.to_string() });
+            out.extend_from_slice(error.to_string().as_bytes());
+        }
+        out.push(b'\n');
+    }
+
+    /// Cuts every string to [`CUT_BYTES`] and every list to [`CUT_ITEMS`] entries, marked.
+    fn cut(&mut self) {
+        let strings = [
+            &mut self.uid,
+            &mut self.message,
+            &mut self.user,
+            &mut self.group,
+            &mut self.version,
+            &mut self.kind,
+            &mut self.name,
+            &mut self.caller,
+        ];
+        let optional = [&mut self.field_manager, &mut self.namespace, &mut self.mode];
+        let owner = self.owner.iter_mut().flat_map(|o| {
+            let AuditOwner {
+                name, namespace, ..
+            } = o;
+            std::iter::once(name).chain(namespace)
+        });
+        let bypass = self
+            .bypass
+            .iter_mut()
+            .flat_map(|b| b.reason.iter_mut().chain(&mut b.until));
+        strings
+            .into_iter()
+            .chain(optional.into_iter().flatten())
+            .chain(owner)
+            .chain(bypass)
+            .chain(&mut self.groups)
+            .chain(self.windows.iter_mut().map(|w| &mut w.name))
+            .for_each(cut_string);
+        let more = self.groups.len().saturating_sub(CUT_ITEMS);
+        if more > 0 {
+            self.groups.truncate(CUT_ITEMS);
+            self.groups
+                .push(format!("...[cut by fluxgate: {more} more]"));
+        }
+        self.windows.truncate(CUT_ITEMS);
+    }
+}
+
+/// `text` cut to its first [`CUT_BYTES`] and a marker, when longer.
+fn cut_string(text: &mut String) {
+    if text.len() <= CUT_BYTES {
+        return;
+    }
+    let mut end = CUT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let more = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!("...[cut by fluxgate: {more} more bytes]"));
+}
+
+impl AuditWindow {
+    fn of(verdict: &WindowVerdict) -> AuditWindow {
+        let Some(known) = &verdict.known else {
+            return AuditWindow {
+                name: verdict.name.clone(),
+                exists: false,
+                open: false,
+                frozen: false,
+                since: None,
+                next: None,
+                time_zone: None,
+                override_: None,
+            };
+        };
+        let state = &known.state;
+        let instant = |t: DateTime<Utc>| {
+            t.with_timezone(&known.time_zone)
+                .to_rfc3339_opts(SecondsFormat::Secs, true)
+        };
+        AuditWindow {
+            name: verdict.name.clone(),
+            exists: true,
+            open: state.open,
+            frozen: state.freeze.is_some(),
+            since: state.since.map(instant),
+            next: state.next.map(instant),
+            time_zone: Some(known.time_zone.name().to_owned()),
+            override_: state.opened_by.as_ref().map(|o| AuditOverride {
+                reason: o.reason.clone(),
+                start: instant(o.start),
+                end: instant(o.end),
+            }),
+        }
+    }
+}
+
+/// Appends the audit line of one decision to `out`: [`AuditRecord::of`], then
+/// [`AuditRecord::write_line`].
 pub fn write_line(
     out: &mut Vec<u8>,
     request: &AdmissionRequest<Object>,
@@ -141,190 +332,7 @@ pub fn write_line(
     time: DateTime<Utc>,
     duration_seconds: f64,
 ) {
-    let start = out.len();
-    let line = Line {
-        request,
-        decision,
-        caller,
-        time,
-        duration_seconds,
-    };
-    line.write(out, false);
-    if out.len() - start > MAX_LINE_BYTES {
-        out.truncate(start);
-        line.write(out, true);
-    }
-}
-
-struct Line<'a> {
-    request: &'a AdmissionRequest<Object>,
-    decision: &'a Decision,
-    caller: &'a str,
-    time: DateTime<Utc>,
-    duration_seconds: f64,
-}
-
-impl Line<'_> {
-    fn write(&self, out: &mut Vec<u8>, cut: bool) {
-        use crate::json_out::{Object as Json, array, bool};
-        let (request, decision) = (self.request, self.decision);
-        let string = |out: &mut Vec<u8>, s: &str| crate::json_out::string(out, &fit(s, cut));
-        let opt_string = |out: &mut Vec<u8>, s: Option<&str>| {
-            crate::json_out::opt_string(out, s.map(|s| fit(s, cut)).as_deref())
-        };
-        let Subject { mode, owner, .. } = &decision.subject;
-        let mut line = Json::new(out);
-        // chrono's serde form of a `DateTime` is its `Debug` form.
-        let _ = write!(line.key("time"), "\"{:?}\"", self.time);
-        string(line.key("uid"), &request.uid);
-        string(
-            line.key("decision"),
-            if decision.allowed { "allow" } else { "deny" },
-        );
-        string(line.key("reason"), decision.reason.as_str());
-        string(line.key("message"), &decision.message);
-        bool(line.key("dryRun"), request.dry_run);
-        string(line.key("operation"), operation_name(&request.operation));
-        let user = &request.user_info;
-        string(
-            line.key("user"),
-            user.username.as_deref().unwrap_or_default(),
-        );
-        let groups = user.groups.as_deref().unwrap_or_default();
-        array(line.key("groups"), items(groups, cut), |out, group| {
-            string(out, &group)
-        });
-        opt_string(line.key("fieldManager"), field_manager(request));
-        string(line.key("group"), &request.kind.group);
-        string(line.key("version"), &request.kind.version);
-        string(line.key("kind"), &request.kind.kind);
-        opt_string(line.key("namespace"), request.namespace.as_deref());
-        string(line.key("name"), &request.name);
-        opt_string(line.key("mode"), mode.as_deref());
-        let windows = if cut {
-            &decision.windows[..decision.windows.len().min(CUT_ITEMS)]
-        } else {
-            &decision.windows[..]
-        };
-        array(line.key("windows"), windows, |out, verdict| {
-            write_window(out, verdict, cut)
-        });
-        match owner {
-            Some(owner) => {
-                let mut json = Json::new(line.key("owner"));
-                string(json.key("kind"), owner.kind);
-                opt_string(json.key("namespace"), owner.namespace.as_deref());
-                string(json.key("name"), &owner.name);
-                json.end();
-            }
-            None => opt_string(line.key("owner"), None),
-        }
-        match &decision.bypass {
-            Some(bypass) => {
-                let mut json = Json::new(line.key("bypass"));
-                opt_string(json.key("reason"), bypass.reason.as_deref());
-                opt_string(json.key("until"), bypass.until.as_deref());
-                bool(json.key("valid"), decision.reason == Reason::Bypass);
-                json.end();
-            }
-            None => opt_string(line.key("bypass"), None),
-        }
-        if decision.enforcement == Enforcement::Warn {
-            string(line.key("enforcement"), Enforcement::Warn.as_str());
-        }
-        // serde_json's own number formatting, so the bytes match; writing a float cannot fail.
-        let _ = serde_json::to_writer(line.key("durationSeconds"), &self.duration_seconds);
-        string(line.key("caller"), self.caller);
-        line.end();
-        out.push(b'\n');
-    }
-}
-
-/// `text`, or when cutting and it is longer than [`CUT_BYTES`], its start and a marker.
-fn fit(text: &str, cut: bool) -> Cow<'_, str> {
-    if !cut || text.len() <= CUT_BYTES {
-        return Cow::Borrowed(text);
-    }
-    let mut end = CUT_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!(
-        "{}...[cut by fluxgate: {} more bytes]",
-        &text[..end],
-        text.len() - end
-    ))
-}
-
-/// The entries of a list, or when cutting, the first [`CUT_ITEMS`] and a marker entry.
-fn items(list: &[String], cut: bool) -> impl Iterator<Item = Cow<'_, str>> {
-    let shown = if cut {
-        list.len().min(CUT_ITEMS)
-    } else {
-        list.len()
-    };
-    let more = list.len() - shown;
-    list[..shown]
-        .iter()
-        .map(|s| Cow::Borrowed(s.as_str()))
-        .chain((more > 0).then(|| Cow::Owned(format!("...[cut by fluxgate: {more} more]"))))
-}
-
-/// One [`AuditWindow`].
-fn write_window(out: &mut Vec<u8>, verdict: &WindowVerdict, cut: bool) {
-    use crate::json_out::{Object as Json, bool, opt_string, string};
-    let mut json = Json::new(out);
-    string(json.key("name"), &fit(&verdict.name, cut));
-    bool(json.key("exists"), verdict.known.is_some());
-    match &verdict.known {
-        Some(known) => {
-            let state = &known.state;
-            bool(json.key("open"), state.open);
-            bool(json.key("frozen"), state.freeze.is_some());
-            let instant = |t: Option<DateTime<Utc>>| {
-                t.map(|t| {
-                    t.with_timezone(&known.time_zone)
-                        .to_rfc3339_opts(SecondsFormat::Secs, true)
-                })
-            };
-            opt_string(json.key("since"), instant(state.since).as_deref());
-            opt_string(json.key("next"), instant(state.next).as_deref());
-            string(json.key("timeZone"), known.time_zone.name());
-            if let Some(o) = &state.opened_by {
-                let mut json = Json::new(json.key("override"));
-                string(json.key("reason"), &o.reason);
-                string(
-                    json.key("start"),
-                    &instant(Some(o.start)).unwrap_or_default(),
-                );
-                string(json.key("end"), &instant(Some(o.end)).unwrap_or_default());
-                json.end();
-            }
-        }
-        None => {
-            bool(json.key("open"), false);
-            bool(json.key("frozen"), false);
-            opt_string(json.key("since"), None);
-            opt_string(json.key("next"), None);
-            opt_string(json.key("timeZone"), None);
-        }
-    }
-    json.end();
-}
-
-// === impl AuditRecord ===
-
-impl AuditRecord {
-    /// The record as one line, newline included.
-    pub fn to_line(&self) -> Vec<u8> {
-        let mut line = serde_json::to_vec(self).unwrap_or_else(|e| {
-            // Serialising plain strings and numbers cannot fail; if it ever does, the line
-            // still records that a decision happened.
-            format!("{{\"uid\":{:?},\"error\":{:?}}}", self.uid, e.to_string()).into_bytes()
-        });
-        line.push(b'\n');
-        line
-    }
+    AuditRecord::of(request, decision, caller, time, duration_seconds).write_line(out);
 }
 
 pub fn operation_name(operation: &Operation) -> &'static str {
@@ -792,10 +800,10 @@ mod tests {
     fn a_denial_records_the_window_the_owner_and_the_actor() {
         let (_, record) = line_of(&fixture("flux-dryrun-image-bump-deployment.json"));
         assert_eq!(
-            (record.decision.as_str(), record.reason),
-            ("deny", Reason::WindowClosed)
+            (record.decision, record.reason),
+            (Outcome::Deny, Reason::WindowClosed)
         );
-        assert_eq!(record.operation, "UPDATE");
+        assert_eq!(record.operation, Operation::Update);
         assert!(record.dry_run);
         assert_eq!(
             record.field_manager.as_deref(),

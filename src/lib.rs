@@ -14,8 +14,6 @@ pub mod cluster;
 pub mod cron;
 pub mod duration;
 pub mod flux;
-pub mod json_out;
-pub mod json_text;
 pub mod lint;
 pub mod load;
 pub mod naming;

@@ -8,7 +8,6 @@
 //! [`Window::from_object`], the labels are [`MODE_LABEL`] (read by [`Mode::of`]) and [`WINDOW_LABEL`].
 
 use crate::duration::format_duration;
-use crate::object::StringMap;
 use crate::policy::{
     BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, FluxOwner, MODE_LABEL, Mode, Policy,
     WINDOW_LABEL, never_opens, too_long_override,
@@ -33,8 +32,8 @@ pub struct Manifest {
     pub kind: String,
     pub name: String,
     pub namespace: Option<String>,
-    pub labels: StringMap,
-    pub annotations: StringMap,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     /// The document's own text, for objects that are validated whole (ReconciliationWindow).
     text: String,
 }
@@ -155,7 +154,7 @@ fn manifest(
         return Err("not a Kubernetes object: no kind".into());
     }
     let metadata = value.get("metadata");
-    let map = |key: &str| -> StringMap {
+    let map = |key: &str| -> BTreeMap<String, String> {
         metadata
             .and_then(|m| m.get(key))
             .and_then(|m| m.as_mapping())
@@ -220,7 +219,7 @@ impl Manifest {
 
     /// The webhook's own reading of the label.
     fn mode(&self) -> Mode {
-        Mode::of(self.labels.get(MODE_LABEL))
+        Mode::of(self.labels.get(MODE_LABEL).map(String::as_str))
     }
 
     fn finding(
@@ -365,7 +364,7 @@ fn check_object(
     let bypass = Bypass::from_annotations(&m.annotations);
     match mode {
         Mode::Invalid => {
-            let value = m.labels.get(MODE_LABEL).unwrap_or_default().to_owned();
+            let value = m.labels.get(MODE_LABEL).cloned().unwrap_or_default();
             findings.push(m.finding(
                 Severity::Error,
                 check::INVALID_MODE,
@@ -416,7 +415,7 @@ fn check_object(
             ),
         ));
     }
-    match m.labels.get(WINDOW_LABEL) {
+    match m.labels.get(WINDOW_LABEL).map(String::as_str) {
         Some("") => findings.push(m.finding(
             Severity::Error,
             check::UNKNOWN_WINDOW,
@@ -573,7 +572,11 @@ fn check_cascades(manifests: &[Manifest], findings: &mut Vec<Finding>) {
         let Some(ns) = m.namespace.as_deref().and_then(|n| namespaces.get(n)) else {
             continue;
         };
-        if ns.annotations.get(PRUNE_ANNOTATION) == Some("disabled") {
+        if ns
+            .annotations
+            .get(PRUNE_ANNOTATION)
+            .is_some_and(|v| v == "disabled")
+        {
             continue;
         }
         let how = if ns.mode() != Mode::Rw {

@@ -37,11 +37,8 @@ impl Reviewed {
     }
 
     /// The response review as the server sends it: compact JSON.
-    pub fn response_json(&self) -> Vec<u8> {
-        // A response is well under 1 KiB: one allocation.
-        let mut json = Vec::with_capacity(1024);
-        self.response().write_json(&mut json);
-        json
+    pub fn response_json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&self.response())
     }
 }
 

@@ -586,12 +586,7 @@ proptest! {
 fn check_response(reviewed: &Reviewed, uid: Option<&str>) -> Result<(), TestCaseError> {
     let json = serde_json::to_value(reviewed.response()).unwrap();
     // What the server sends is what `kube`'s own AdmissionReview type reads.
-    let wire = reviewed.response_json();
-    let serde_wire = serde_json::to_vec(&reviewed.response()).unwrap();
-    prop_assert_eq!(
-        String::from_utf8_lossy(&wire),
-        String::from_utf8_lossy(&serde_wire)
-    );
+    let wire = reviewed.response_json().unwrap();
     let kube_review: AdmissionReview<DynamicObject> = serde_json::from_slice(&wire).unwrap();
     prop_assert_eq!(&kube_review.types, &reviewed.request.types);
     let kube_response = kube_review.response.unwrap();

@@ -89,14 +89,14 @@ async fn decisions_echo_uid_and_write_one_audit_record_each() {
     assert_eq!(records.len(), cases.len());
     for (record, (_, allowed, reason)) in records.iter().zip(cases) {
         assert_eq!(record.reason, reason);
-        assert_eq!(record.decision, if allowed { "allow" } else { "deny" });
+        assert_eq!(record.decision, fluxgate::audit::Outcome::of(allowed));
         assert_eq!(record.time, friday());
         assert!(record.duration_seconds > 0.0);
     }
     let bump = &records[0];
     assert_eq!(bump.uid, "382e71b4-420a-484a-9200-d062f988c348");
     assert!(bump.dry_run);
-    assert_eq!(bump.operation, "UPDATE");
+    assert_eq!(bump.operation, kube::core::admission::Operation::Update);
     assert_eq!(
         bump.user,
         "system:serviceaccount:flux-system:kustomize-controller"

@@ -324,10 +324,10 @@ fn row(r: &AuditRecord) -> [String; 8] {
         r.time.to_rfc3339_opts(SecondsFormat::Secs, true),
         match r.enforcement.as_deref() {
             Some(e) => format!("{}/{e}", r.decision),
-            None => r.decision.clone(),
+            None => r.decision.to_string(),
         },
         r.reason.to_string(),
-        r.operation.clone(),
+        crate::audit::operation_name(&r.operation).to_owned(),
         if r.dry_run { "yes" } else { "" }.to_owned(),
         if windows.is_empty() {
             "-".to_owned()

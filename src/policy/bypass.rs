@@ -5,8 +5,8 @@
 
 use super::{BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION};
 use crate::duration::format_duration;
-use crate::object::StringMap;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use std::collections::BTreeMap;
 
 /// The bypass annotations as found on an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,9 +22,9 @@ pub struct BypassError(String);
 
 impl Bypass {
     /// The bypass annotations of an object, or `None` when it has neither.
-    pub fn from_annotations(annotations: &StringMap) -> Option<Self> {
-        let reason = annotations.get(BYPASS_REASON_ANNOTATION).map(str::to_owned);
-        let until = annotations.get(BYPASS_UNTIL_ANNOTATION).map(str::to_owned);
+    pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Option<Self> {
+        let reason = annotations.get(BYPASS_REASON_ANNOTATION).cloned();
+        let until = annotations.get(BYPASS_UNTIL_ANNOTATION).cloned();
         (reason.is_some() || until.is_some()).then_some(Bypass { reason, until })
     }
 

@@ -8,11 +8,11 @@ use super::{
     Policy, Reason, WINDOW_LABEL, WindowVerdict,
 };
 use crate::duration::format_duration;
-use crate::object::{Object, StringMap};
+use crate::object::Object;
 use crate::window::{self, Enforcement, ReconciliationWindow, Window, WindowSet};
 use chrono::{DateTime, SecondsFormat, Utc};
 use kube::core::admission::{AdmissionRequest, Operation};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -161,7 +161,7 @@ pub fn decide(
     } else {
         new
     };
-    let bypass = target.and_then(|o| Bypass::from_annotations(o.annotations.as_ref()?));
+    let bypass = target.and_then(|o| Bypass::from_annotations(o.metadata.annotations.as_ref()?));
     let decision = decide_closed(outcome, bypass, policy, now);
 
     // 9. A denial by windows that only warn is admitted, saying what would have happened.
@@ -534,7 +534,7 @@ fn is_tenant_prune(request: &AdmissionRequest<Object>) -> bool {
     let owner = request
         .old_object
         .as_ref()
-        .and_then(|o| FluxOwner::from_labels(o.labels.as_ref()?));
+        .and_then(|o| FluxOwner::from_labels(o.metadata.labels.as_ref()?));
     owner.is_some_and(|o| o.namespace.as_deref() == Some(namespace))
 }
 
@@ -545,8 +545,8 @@ pub fn field_manager(request: &AdmissionRequest<Object>) -> Option<&str> {
 
 /// The window governing one object version: `Ok(None)` when it is real-time.
 fn governing_window(object: &Object, policy: &Policy) -> Result<Option<String>, String> {
-    let labels = object.labels.as_ref();
-    let label = |key: &str| labels.and_then(|l| l.get(key));
+    let labels = object.metadata.labels.as_ref();
+    let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
     match Mode::of(label(MODE_LABEL)) {
         Mode::Rt => Ok(None),
         Mode::Rw => match label(WINDOW_LABEL) {
@@ -663,14 +663,12 @@ impl Subject {
         };
         let display =
             crate::naming::object(&request.kind.kind, request.namespace.as_deref(), &name);
-        fn labels_of(o: Option<&Object>) -> Option<&StringMap> {
-            o.and_then(|o| o.labels.as_ref())
+        fn labels_of(o: Option<&Object>) -> Option<&BTreeMap<String, String>> {
+            o.and_then(|o| o.metadata.labels.as_ref())
         }
-        let mode = [new, old].into_iter().find_map(|o| {
-            labels_of(o)
-                .and_then(|l| l.get(MODE_LABEL))
-                .map(str::to_owned)
-        });
+        let mode = [new, old]
+            .into_iter()
+            .find_map(|o| labels_of(o)?.get(MODE_LABEL).cloned());
         let owner = [new, old]
             .into_iter()
             .find_map(|o| FluxOwner::from_labels(labels_of(o)?));
@@ -684,17 +682,14 @@ impl Subject {
 
 impl FluxOwner {
     /// The owner named by the labels Flux sets on what it applies, if any.
-    pub fn from_labels(labels: &StringMap) -> Option<Self> {
+    pub fn from_labels(labels: &BTreeMap<String, String>) -> Option<Self> {
         FLUX_OWNER_LABELS
             .iter()
             .find_map(|(kind, name_key, ns_key)| {
                 Some(FluxOwner {
                     kind,
-                    name: labels.get(name_key)?.to_owned(),
-                    namespace: labels
-                        .get(ns_key)
-                        .filter(|ns| !ns.is_empty())
-                        .map(str::to_owned),
+                    name: labels.get(*name_key)?.clone(),
+                    namespace: labels.get(*ns_key).filter(|ns| !ns.is_empty()).cloned(),
                 })
             })
     }

@@ -7,7 +7,6 @@
 
 mod bypass;
 mod decide;
-mod json_eq;
 mod noop;
 mod response;
 

@@ -13,7 +13,6 @@ use crate::window::Enforcement;
 use kube::core::admission::AdmissionRequest;
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
-use std::io::Write;
 
 /// The AdmissionReview answering `request` with `decision`; a denial carries code 403,
 /// reason `Forbidden`.
@@ -137,44 +136,4 @@ fn window_names(decision: &Decision) -> String {
         names.push_str(&window.name);
     }
     names
-}
-
-impl ResponseReview<'_> {
-    /// Appends the review to `out` as compact JSON: the bytes serde writes for it (a property
-    /// test holds the two together), written by [`crate::json_out`], which escapes the message
-    /// eight bytes at a time where serde_json escapes one.
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        use crate::json_out::{Object, array, bool, string};
-        let mut review = Object::new(out);
-        string(review.key("apiVersion"), self.api_version);
-        string(review.key("kind"), self.kind);
-        let r = &self.response;
-        let mut response = Object::new(review.key("response"));
-        string(response.key("uid"), r.uid);
-        bool(response.key("allowed"), r.allowed);
-        let mut status = Object::new(response.key("status"));
-        string(status.key("status"), r.status.status);
-        if let Some(code) = r.status.code {
-            let _ = write!(status.key("code"), "{code}");
-        }
-        if !r.status.message.is_empty() {
-            string(status.key("message"), r.status.message);
-        }
-        if let Some(reason) = r.status.reason {
-            string(status.key("reason"), reason);
-        }
-        status.end();
-        let mut annotations = Object::new(response.key("auditAnnotations"));
-        for (key, value) in r.audit_annotations.entries() {
-            string(annotations.key(key), &value);
-        }
-        annotations.end();
-        if !r.warnings.is_empty() {
-            array(response.key("warnings"), r.warnings, |out, w| {
-                string(out, w)
-            });
-        }
-        response.end();
-        review.end();
-    }
 }

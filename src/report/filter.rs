@@ -4,6 +4,7 @@
 //! Pure: relative times (`--since 24h`) are resolved against an instant the caller passes in.
 
 use crate::audit::AuditRecord;
+pub use crate::audit::Outcome;
 use crate::duration::parse_duration;
 use crate::policy::Reason;
 use crate::window::Enforcement;
@@ -54,23 +55,6 @@ impl TimeSpec {
         match self {
             TimeSpec::Ago(d) => now - d,
             TimeSpec::At(t) => t,
-        }
-    }
-}
-
-/// `allow` or `deny`, as the audit record spells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Allow,
-    Deny,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Allow => "allow",
-            Outcome::Deny => "deny",
         }
     }
 }
@@ -140,8 +124,7 @@ impl Filter {
         };
         self.since.is_none_or(|since| r.time >= since)
             && self.until.is_none_or(|until| r.time < until)
-            && (self.decisions.is_empty()
-                || self.decisions.iter().any(|d| d.as_str() == r.decision))
+            && (self.decisions.is_empty() || self.decisions.contains(&r.decision))
             && (self.reasons.is_empty() || self.reasons.contains(&r.reason))
             && (self.windows.is_empty() || r.windows.iter().any(|w| any(&self.windows, &w.name)))
             && any(&self.namespaces, r.namespace.as_deref().unwrap_or(""))
@@ -161,7 +144,7 @@ impl Filter {
 /// been denied): what Flux sends at every interval to detect drift.
 fn is_drift_check(record: &AuditRecord) -> bool {
     record.dry_run
-        && record.decision == "allow"
+        && record.decision == Outcome::Allow
         && record.bypass.is_none()
         && record.enforcement.is_none()
 }

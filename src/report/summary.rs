@@ -3,9 +3,10 @@
 //! windows, owners and denied objects, and with the number of bypasses, never with the number
 //! of records.
 
-use crate::audit::{AuditOverride, AuditRecord};
+use crate::audit::{AuditOverride, AuditRecord, Outcome};
 use crate::policy::Reason;
 use chrono::{DateTime, Utc};
+use kube::core::admission::Operation;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,7 +19,7 @@ pub struct Counts {
 
 impl Counts {
     fn add(&mut self, record: &AuditRecord) {
-        if record.decision == "deny" {
+        if record.decision == Outcome::Deny {
             self.deny += 1;
         } else {
             self.allow += 1;
@@ -62,12 +63,12 @@ pub struct BypassEntry {
     pub until: Option<String>,
     /// True when the bypass admitted the change; false when it was invalid and the change denied.
     pub valid: bool,
-    pub decision: String,
+    pub decision: Outcome,
     pub decision_reason: Reason,
     pub windows: Vec<String>,
     /// The Flux Kustomization or HelmRelease, `Kind namespace/name`.
     pub owner: Option<String>,
-    pub operation: String,
+    pub operation: Operation,
     pub dry_run: bool,
 }
 
@@ -146,7 +147,10 @@ impl Summary {
         self.matched += 1;
         self.first = Some(self.first.map_or(record.time, |t| t.min(record.time)));
         self.last = Some(self.last.map_or(record.time, |t| t.max(record.time)));
-        let decision = self.by_decision.entry(record.decision.clone()).or_default();
+        let decision = self
+            .by_decision
+            .entry(record.decision.to_string())
+            .or_default();
         decision.total += 1;
         *decision.reasons.entry(record.reason).or_default() += 1;
         for window in &record.windows {
@@ -158,7 +162,7 @@ impl Summary {
         if let Some(owner) = owner_display(record) {
             self.by_owner.entry(owner).or_default().add(record);
         }
-        if record.decision == "deny" {
+        if record.decision == Outcome::Deny {
             let object = object_display(record);
             let entry = self
                 .denied
@@ -191,7 +195,7 @@ impl Summary {
                 reason: bypass.reason.clone(),
                 until: bypass.until.clone(),
                 valid: bypass.valid,
-                decision: record.decision.clone(),
+                decision: record.decision,
                 decision_reason: record.reason,
                 windows: record.windows.iter().map(|w| w.name.clone()).collect(),
                 owner: owner_display(record),

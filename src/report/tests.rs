@@ -14,11 +14,11 @@ fn mk_record(name: &str) -> AuditRecord {
     AuditRecord {
         time: utc("2026-11-27T12:00:00Z"),
         uid: format!("uid-{name}"),
-        decision: "deny".into(),
+        decision: Outcome::Deny,
         reason: Reason::WindowClosed,
         message: "closed".into(),
         dry_run: false,
-        operation: "UPDATE".into(),
+        operation: kube::core::admission::Operation::Update,
         user: "system:serviceaccount:flux-system:kustomize-controller".into(),
         groups: vec![],
         field_manager: Some("kustomize-controller".into()),
@@ -51,7 +51,7 @@ fn mk_record(name: &str) -> AuditRecord {
 }
 
 fn allow(mut r: AuditRecord, reason: Reason) -> AuditRecord {
-    r.decision = "allow".into();
+    r.decision = Outcome::Allow;
     r.reason = reason;
     r
 }
@@ -266,7 +266,7 @@ fn only_admitted_dry_runs_are_hidden_unless_asked_for() {
     // Flux's drift check: an admitted dry-run.
     let mut drift = mk_record("nginx");
     drift.dry_run = true;
-    drift.decision = "allow".into();
+    drift.decision = Outcome::Allow;
     drift.reason = Reason::NoOp;
     assert_eq!(Filter::default().check(&drift), Verdict::HiddenDryRun);
     let deny_only = Filter {

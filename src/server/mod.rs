@@ -146,7 +146,13 @@ async fn validate(
         Ok(reviewed) => reviewed,
         Err(error) => return reject(&state, StatusCode::BAD_REQUEST, error.to_string()),
     };
-    let json = reviewed.response_json();
+    let json = match reviewed.response_json() {
+        Ok(json) => json,
+        Err(error) => {
+            let message = format!("cannot write the AdmissionReview response: {error}");
+            return reject(&state, StatusCode::INTERNAL_SERVER_ERROR, message);
+        }
+    };
     let seconds = started.elapsed().as_secs_f64();
     let caller = match &identity {
         Some(identity) => identity.caller(),
