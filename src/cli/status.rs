@@ -242,10 +242,5 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)], tz: Option<chrono_tz
         ]);
     }
     let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
-    let mut text = String::new();
-    for line in super::table::lines(&rows, &[], "") {
-        text.push_str(&line);
-        text.push('\n');
-    }
-    text
+    super::table::text(&rows, &[], "")
 }
