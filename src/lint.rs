@@ -209,6 +209,10 @@ impl Manifest {
         crate::naming::api_group(&self.api_version)
     }
 
+    fn is_namespace(&self) -> bool {
+        self.kind == "Namespace" && self.api_version == "v1"
+    }
+
     fn is_window(&self) -> bool {
         crate::window::is_window_type(&self.api_version, &self.kind)
     }
@@ -537,11 +541,16 @@ fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
             .get("postRenderers")
             .and_then(|p| serde_yaml::to_string(p).ok())
             // Strategic-merge patches name the label; JSON patches escape its `/` as `~1`.
-            .is_some_and(|text| text.contains(MODE_LABEL) || text.contains("fluxgate.io~1mode"));
-        let how = match (common, post_rendered) {
-            (Some(mode), _) if mode != "rt" => "spec.commonMetadata.labels",
-            (_, true) => "a spec.postRenderers patch",
-            _ => return,
+            .is_some_and(|text| {
+                text.contains(MODE_LABEL) || text.contains(&MODE_LABEL.replace('/', "~1"))
+            });
+        // Invalid counts too: the webhook governs (and denies) those objects as well.
+        let how = if Mode::of(common) != Mode::Rt {
+            "spec.commonMetadata.labels"
+        } else if post_rendered {
+            "a spec.postRenderers patch"
+        } else {
+            return;
         };
         findings.push(m.finding(
             Severity::Warning,
@@ -566,7 +575,7 @@ fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
 }
 
 fn is_early_stage(m: &Manifest) -> bool {
-    (m.kind == "Namespace" && m.group().is_empty() && m.api_version == "v1")
+    m.is_namespace()
         || (m.kind == "CustomResourceDefinition" && m.group() == "apiextensions.k8s.io")
 }
 
@@ -596,7 +605,7 @@ fn check_cascades(manifests: &[Manifest], findings: &mut Vec<Finding>) {
     };
     let namespaces: BTreeMap<&str, &Manifest> = manifests
         .iter()
-        .filter(|m| m.kind == "Namespace" && m.api_version == "v1")
+        .filter(|m| m.is_namespace())
         .map(|m| (m.name.as_str(), m))
         .collect();
     for m in manifests.iter().filter(|m| m.mode() == Mode::Rw) {
