@@ -501,11 +501,7 @@ fn counts_section(title: &str, map: &BTreeMap<String, Counts>) -> Vec<String> {
     if map.is_empty() {
         return vec![format!("{title}: none")];
     }
-    let mut rows = vec![vec![
-        title.to_owned(),
-        "ALLOW".to_owned(),
-        "DENY".to_owned(),
-    ]];
+    let mut rows = vec![table::header(&[title, "ALLOW", "DENY"])];
     rows.extend(
         map.iter()
             .map(|(k, c)| vec![k.clone(), c.allow.to_string(), c.deny.to_string()]),
@@ -518,11 +514,12 @@ fn most_denied_section(s: &SummaryReport) -> Vec<String> {
     if s.top_denied.is_empty() {
         return vec!["MOST DENIED OBJECTS: none".to_owned()];
     }
-    let mut rows = vec![
-        ["MOST DENIED OBJECTS", "DENIALS", "LAST REASON", "LAST TIME"]
-            .map(String::from)
-            .to_vec(),
-    ];
+    let mut rows = vec![table::header(&[
+        "MOST DENIED OBJECTS",
+        "DENIALS",
+        "LAST REASON",
+        "LAST TIME",
+    ])];
     rows.extend(s.top_denied.iter().map(|d| {
         vec![
             d.object.clone(),
@@ -540,13 +537,9 @@ fn bypasses_section(s: &SummaryReport) -> Vec<String> {
     if s.bypasses.is_empty() {
         return vec!["BYPASSES: none".to_owned()];
     }
-    let mut rows = vec![
-        [
-            "TIME", "OBJECT", "ACTOR", "RESULT", "UNTIL", "WINDOW", "OWNER", "REASON",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
+    let mut rows = vec![table::header(&[
+        "TIME", "OBJECT", "ACTOR", "RESULT", "UNTIL", "WINDOW", "OWNER", "REASON",
+    ])];
     rows.extend(s.bypasses.iter().map(|b| {
         let result = match (b.valid, b.dry_run) {
             (true, false) => "admitted",
@@ -575,19 +568,15 @@ fn overrides_section(s: &SummaryReport) -> Vec<String> {
     if s.overrides.is_empty() {
         return vec!["OVERRIDES: none".to_owned()];
     }
-    let mut rows = vec![
-        [
-            "WINDOW",
-            "START",
-            "UNTIL",
-            "DECISIONS",
-            "FIRST USED",
-            "LAST USED",
-            "REASON",
-        ]
-        .map(String::from)
-        .to_vec(),
-    ];
+    let mut rows = vec![table::header(&[
+        "WINDOW",
+        "START",
+        "UNTIL",
+        "DECISIONS",
+        "FIRST USED",
+        "LAST USED",
+        "REASON",
+    ])];
     rows.extend(s.overrides.iter().map(|o| {
         vec![
             o.window.clone(),

@@ -4,6 +4,11 @@
 /// What separates two columns.
 pub const GAP: &str = "  ";
 
+/// A header row: the column names.
+pub fn header(names: &[&str]) -> Vec<String> {
+    names.iter().map(|&name| name.to_owned()).collect()
+}
+
 /// The width of each column of `rows`: its widest cell, in characters (what `{:<w$}` pads to).
 pub fn widths<S: AsRef<str>>(rows: &[Vec<S>]) -> Vec<usize> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
