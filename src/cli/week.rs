@@ -30,7 +30,7 @@ const MAX_SEGMENTS: usize = 20_000;
 pub fn parse_tz(text: &str) -> Result<Tz, String> {
     text.trim()
         .parse::<Tz>()
-        .map_err(|_| format!("{text:?} is not an IANA time zone name (e.g. Europe/Berlin, UTC)"))
+        .map_err(|_| crate::window::not_a_time_zone(text))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

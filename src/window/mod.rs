@@ -424,12 +424,13 @@ type FieldError = (String, String);
 /// `spec.timeZone`: an IANA name, UTC when absent.
 fn time_zone(text: Option<&str>) -> Result<Tz, FieldError> {
     let Some(text) = text else { return Ok(Tz::UTC) };
-    text.parse::<Tz>().map_err(|_| {
-        (
-            "spec.timeZone".into(),
-            format!("{text:?} is not an IANA time zone name (e.g. Europe/Berlin, UTC)"),
-        )
-    })
+    text.parse::<Tz>()
+        .map_err(|_| ("spec.timeZone".into(), not_a_time_zone(text)))
+}
+
+/// Why `text` is no time zone: the one message of `spec.timeZone` and `status --tz`.
+pub fn not_a_time_zone(text: &str) -> String {
+    format!("{text:?} is not an IANA time zone name (e.g. Europe/Berlin, UTC)")
 }
 
 /// A cron field; the error quotes the text, as the cron's own message does not.
