@@ -1,8 +1,15 @@
 //! Durations as Kubernetes and Flux write them (`2h`, `90m`, `1h30m`, `45s`).
 //!
 //! A subset of Go's `time.ParseDuration`: whole numbers with the units `h`, `m`, `s` and `ms`,
-//! which is what `spec.schedules[].duration`, `--max-bypass` and the server's timeouts need. Days are deliberately not a
-//! unit (a day is not always 24 hours across DST); write `24h`.
+//! which is what `spec.schedules[].duration`, `--max-bypass` and the server's timeouts need.
+//! Days are deliberately not a unit (a day is not always 24 hours across DST); write `24h`.
+//!
+//! Not `kube::core::Duration`, kube-rs's `metav1.Duration`: its parser (kube-core 5) multiplies
+//! `f64`s into a `std::time::Duration`, so an overlong value (`99999999999999999999h`) panics,
+//! and a window file must never panic the loader or the webhook. It also accepts what Go
+//! refuses (the empty string, `-`, `1h0`, `+-5s`, `--5s`) and takes fractions through binary
+//! floats where Go is exact. Guarding that needs a tokenizer of our own in front of it, which
+//! is all this module is.
 
 use chrono::Duration;
 

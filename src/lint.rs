@@ -208,6 +208,10 @@ impl Manifest {
         crate::naming::api_group(&self.api_version)
     }
 
+    fn is_namespace(&self) -> bool {
+        self.kind == "Namespace" && self.api_version == "v1"
+    }
+
     fn is_window(&self) -> bool {
         crate::window::is_window_type(&self.api_version, &self.kind)
     }
@@ -343,6 +347,9 @@ fn check_window(m: &Manifest, window: &Window, now: DateTime<Utc>, findings: &mu
     }
 }
 
+/// The checks of one object, in the order their findings are reported. An invalid mode ends
+/// them (the webhook denies every change, so nothing else matters); an rt object is only
+/// warned about the rw-only metadata it carries.
 fn check_object(
     m: &Manifest,
     known: &BTreeSet<String>,
@@ -350,58 +357,82 @@ fn check_object(
     now: DateTime<Utc>,
     findings: &mut Vec<Finding>,
 ) {
-    let mode = m.mode();
-    for key in [MODE_LABEL, WINDOW_LABEL] {
-        if m.annotations.contains_key(key) && !m.labels.contains_key(key) {
-            findings.push(m.finding(
+    findings.extend(labels_as_annotations(m));
+    let bypass = Bypass::from_annotations(&m.annotations);
+    match m.mode() {
+        Mode::Invalid => findings.push(invalid_mode(m)),
+        Mode::Rt => {
+            findings.extend(window_not_rw(m));
+            findings.extend(bypass.is_some().then(|| bypass_not_rw(m)));
+        }
+        Mode::Rw => {
+            findings.extend(rw_early_stage(m));
+            findings.extend(unknown_window(m, known, policy));
+            findings.extend(bypass.map(|bypass| bypass_state(m, &bypass, policy, now)));
+        }
+    }
+}
+
+/// The mode and window labels written as annotations: the webhook reads labels only, so the
+/// object is governed as if they were absent.
+fn labels_as_annotations(m: &Manifest) -> impl Iterator<Item = Finding> + '_ {
+    [MODE_LABEL, WINDOW_LABEL]
+        .into_iter()
+        .filter(|key| m.annotations.contains_key(*key) && !m.labels.contains_key(*key))
+        .map(|key| {
+            m.finding(
                 Severity::Warning,
                 check::LABEL_AS_ANNOTATION,
                 format!("{key} is an annotation; fluxgate reads it only as a label"),
                 format!("move {key} from metadata.annotations to metadata.labels"),
-            ));
-        }
-    }
-    let bypass = Bypass::from_annotations(&m.annotations);
-    match mode {
-        Mode::Invalid => {
-            let value = m.labels.get(MODE_LABEL).cloned().unwrap_or_default();
-            findings.push(m.finding(
-                Severity::Error,
-                check::INVALID_MODE,
-                format!(
-                    "label {MODE_LABEL} is {value:?}: the webhook denies every Flux change to it \
-                     (invalid-request)"
-                ),
-                format!("set {MODE_LABEL} to \"rw\" or \"rt\" (lower case)"),
-            ));
-            return;
-        }
-        Mode::Rt => {
-            if m.labels.contains_key(WINDOW_LABEL) {
-                findings.push(m.finding(
-                    Severity::Warning,
-                    check::WINDOW_NOT_RW,
-                    format!(
-                        "label {WINDOW_LABEL} has no effect: the object is not labelled \
-                         {MODE_LABEL}: rw"
-                    ),
-                    format!("add {MODE_LABEL}: rw, or remove {WINDOW_LABEL}"),
-                ));
-            }
-            if bypass.is_some() {
-                findings.push(m.finding(
-                    Severity::Warning,
-                    check::BYPASS_NOT_RW,
-                    "bypass annotations on an object that is not rw do nothing".into(),
-                    format!("remove {BYPASS_REASON_ANNOTATION} and {BYPASS_UNTIL_ANNOTATION}"),
-                ));
-            }
-            return;
-        }
-        Mode::Rw => {}
-    }
-    if is_early_stage(m) {
-        findings.push(m.finding(
+            )
+        })
+}
+
+/// A mode label that is neither rw nor rt: the webhook denies every Flux change to the object.
+fn invalid_mode(m: &Manifest) -> Finding {
+    let value = m.labels.get(MODE_LABEL).cloned().unwrap_or_default();
+    m.finding(
+        Severity::Error,
+        check::INVALID_MODE,
+        format!(
+            "label {MODE_LABEL} is {value:?}: the webhook denies every Flux change to it \
+             (invalid-request)"
+        ),
+        format!("set {MODE_LABEL} to \"rw\" or \"rt\" (lower case)"),
+    )
+}
+
+/// A window label on an object that is not rw: windows gate rw objects only, so the label
+/// suggests a protection that is not there.
+fn window_not_rw(m: &Manifest) -> Option<Finding> {
+    m.labels.contains_key(WINDOW_LABEL).then(|| {
+        m.finding(
+            Severity::Warning,
+            check::WINDOW_NOT_RW,
+            format!(
+                "label {WINDOW_LABEL} has no effect: the object is not labelled {MODE_LABEL}: rw"
+            ),
+            format!("add {MODE_LABEL}: rw, or remove {WINDOW_LABEL}"),
+        )
+    })
+}
+
+/// Bypass annotations on an object that is not rw: nothing is gated, so nothing is bypassed.
+fn bypass_not_rw(m: &Manifest) -> Finding {
+    m.finding(
+        Severity::Warning,
+        check::BYPASS_NOT_RW,
+        "bypass annotations on an object that is not rw do nothing".into(),
+        format!("remove {BYPASS_REASON_ANNOTATION} and {BYPASS_UNTIL_ANNOTATION}"),
+    )
+}
+
+/// An rw Namespace or CRD: Flux applies those in a stage of their own, so one denial there
+/// fails the whole Kustomization.
+fn rw_early_stage(m: &Manifest) -> Option<Finding> {
+    is_early_stage(m).then(|| {
+        m.finding(
             Severity::Error,
             check::RW_EARLY_STAGE,
             format!(
@@ -413,18 +444,19 @@ fn check_object(
                 "label it {MODE_LABEL}: rt (or drop the label) and move it to a Kustomization \
                  without rw objects"
             ),
-        ));
-    }
-    match m.labels.get(WINDOW_LABEL).map(String::as_str) {
-        Some("") => findings.push(m.finding(
-            Severity::Error,
-            check::UNKNOWN_WINDOW,
+        )
+    })
+}
+
+/// The window that governs an rw object (its label, else the default) must exist: the webhook
+/// denies every change to an object whose window it does not know.
+fn unknown_window(m: &Manifest, known: &BTreeSet<String>, policy: &Policy) -> Option<Finding> {
+    let (message, fix) = match m.labels.get(WINDOW_LABEL).map(String::as_str) {
+        Some("") => (
             format!("label {WINDOW_LABEL} is empty: the webhook denies every Flux change to it"),
             format!("name a ReconciliationWindow in {WINDOW_LABEL}, or remove the label"),
-        )),
-        Some(name) if !known.contains(name) => findings.push(m.finding(
-            Severity::Error,
-            check::UNKNOWN_WINDOW,
+        ),
+        Some(name) if !known.contains(name) => (
             format!(
                 "label {WINDOW_LABEL} names window {name:?}, which does not exist (known: {})",
                 known_list(known)
@@ -433,10 +465,8 @@ fn check_object(
                 "correct the label, or add a ReconciliationWindow named {name:?} (and pass it \
                  with --windows)"
             ),
-        )),
-        None if !known.contains(&policy.default_window) => findings.push(m.finding(
-            Severity::Error,
-            check::UNKNOWN_WINDOW,
+        ),
+        None if !known.contains(&policy.default_window) => (
             format!(
                 "no {WINDOW_LABEL} label, so the default window {:?} governs it, which does not \
                  exist (known: {})",
@@ -447,35 +477,39 @@ fn check_object(
                 "set {WINDOW_LABEL}, or add a ReconciliationWindow named {:?}",
                 policy.default_window
             ),
-        )),
-        _ => {}
-    }
-    if let Some(bypass) = bypass {
-        match bypass.validate(now, policy.max_bypass) {
-            Ok(until) => findings.push(m.finding(
-                Severity::Warning,
-                check::BYPASS_IN_PLACE,
-                format!(
-                    "emergency bypass in place until {} ({})",
-                    until.to_rfc3339_opts(SecondsFormat::Secs, true),
-                    bypass.reason.as_deref().unwrap_or_default().trim()
-                ),
-                format!(
-                    "once the change is live, remove {BYPASS_REASON_ANNOTATION} and \
-                     {BYPASS_UNTIL_ANNOTATION} from Git"
-                ),
-            )),
-            Err(problem) => findings.push(m.finding(
-                Severity::Error,
-                check::INVALID_BYPASS,
-                format!("invalid emergency bypass: {problem}"),
-                format!(
-                    "remove the bypass annotations, or set a reason and an RFC 3339 expiry in \
-                     the future at most {} ahead",
-                    format_duration(policy.max_bypass)
-                ),
-            )),
-        }
+        ),
+        _ => return None,
+    };
+    Some(m.finding(Severity::Error, check::UNKNOWN_WINDOW, message, fix))
+}
+
+/// A bypass committed to Git: valid, it is a reminder to remove it once the change is live;
+/// invalid, the webhook refuses it (the same [`Bypass::validate`]).
+fn bypass_state(m: &Manifest, bypass: &Bypass, policy: &Policy, now: DateTime<Utc>) -> Finding {
+    match bypass.validate(now, policy.max_bypass) {
+        Ok(until) => m.finding(
+            Severity::Warning,
+            check::BYPASS_IN_PLACE,
+            format!(
+                "emergency bypass in place until {} ({})",
+                until.to_rfc3339_opts(SecondsFormat::Secs, true),
+                bypass.reason.as_deref().unwrap_or_default().trim()
+            ),
+            format!(
+                "once the change is live, remove {BYPASS_REASON_ANNOTATION} and \
+                 {BYPASS_UNTIL_ANNOTATION} from Git"
+            ),
+        ),
+        Err(problem) => m.finding(
+            Severity::Error,
+            check::INVALID_BYPASS,
+            format!("invalid emergency bypass: {problem}"),
+            format!(
+                "remove the bypass annotations, or set a reason and an RFC 3339 expiry in the \
+                 future at most {} ahead",
+                format_duration(policy.max_bypass)
+            ),
+        ),
     }
 }
 
@@ -506,11 +540,16 @@ fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
             .get("postRenderers")
             .and_then(|p| serde_yaml::to_string(p).ok())
             // Strategic-merge patches name the label; JSON patches escape its `/` as `~1`.
-            .is_some_and(|text| text.contains(MODE_LABEL) || text.contains("fluxgate.io~1mode"));
-        let how = match (common, post_rendered) {
-            (Some(mode), _) if mode != "rt" => "spec.commonMetadata.labels",
-            (_, true) => "a spec.postRenderers patch",
-            _ => return,
+            .is_some_and(|text| {
+                text.contains(MODE_LABEL) || text.contains(&MODE_LABEL.replace('/', "~1"))
+            });
+        // Invalid counts too: the webhook governs (and denies) those objects as well.
+        let how = if Mode::of(common) != Mode::Rt {
+            "spec.commonMetadata.labels"
+        } else if post_rendered {
+            "a spec.postRenderers patch"
+        } else {
+            return;
         };
         findings.push(m.finding(
             Severity::Warning,
@@ -535,7 +574,7 @@ fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
 }
 
 fn is_early_stage(m: &Manifest) -> bool {
-    (m.kind == "Namespace" && m.group().is_empty() && m.api_version == "v1")
+    m.is_namespace()
         || (m.kind == "CustomResourceDefinition" && m.group() == "apiextensions.k8s.io")
 }
 
@@ -565,18 +604,14 @@ fn check_cascades(manifests: &[Manifest], findings: &mut Vec<Finding>) {
     };
     let namespaces: BTreeMap<&str, &Manifest> = manifests
         .iter()
-        .filter(|m| m.kind == "Namespace" && m.api_version == "v1")
+        .filter(|m| m.is_namespace())
         .map(|m| (m.name.as_str(), m))
         .collect();
     for m in manifests.iter().filter(|m| m.mode() == Mode::Rw) {
         let Some(ns) = m.namespace.as_deref().and_then(|n| namespaces.get(n)) else {
             continue;
         };
-        if ns
-            .annotations
-            .get(PRUNE_ANNOTATION)
-            .is_some_and(|v| v == "disabled")
-        {
+        if ns.annotations.get(PRUNE_ANNOTATION).is_some_and(|v| v == "disabled") {
             continue;
         }
         let how = if ns.mode() != Mode::Rw {

@@ -5,16 +5,18 @@
 //! `--limit N`, only the last N are kept), so memory never grows with the log.
 
 use super::parse_instant;
+use super::table;
 use crate::audit::AuditRecord;
 use crate::policy::Reason;
 use crate::report::{
-    Filter, Finished, Outcome, ReadError, Report, SkippedLines, TimeSpec, object_display,
+    Counts, Filter, Finished, Outcome, ReadError, Report, SkippedLines, SummaryReport, TimeSpec,
+    object_display,
 };
 use crate::window::Enforcement;
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufReader, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -294,6 +296,8 @@ fn emit_matching(
 
 // === table ===
 
+/// The widths of the decision rows' columns but the last (USER). Fixed, since rows are
+/// printed as they arrive.
 const ROW_WIDTHS: [usize; 7] = [20, 8, 15, 7, 3, 16, 40];
 
 fn table(
@@ -339,29 +343,20 @@ fn row(r: &AuditRecord) -> [String; 8] {
     ]
 }
 
-/// Fixed column widths, since rows are printed as they arrive; a longer cell pushes the rest
-/// of its row right rather than being cut.
+/// A decision row in [`ROW_WIDTHS`]; a longer cell pushes the rest of its row right rather
+/// than being cut.
 fn row_line(cells: &[String; 8]) -> String {
-    let mut line = String::new();
-    for (i, cell) in cells.iter().enumerate() {
-        match ROW_WIDTHS.get(i) {
-            Some(&width) => line.push_str(&format!("{cell:<width$}  ")),
-            None => line.push_str(cell),
-        }
-    }
-    let mut line = line.trim_end().to_owned();
-    line.push('\n');
-    line
+    let line = table::row(cells, &ROW_WIDTHS, &[], table::GAP);
+    format!("{}\n", line.trim_end())
 }
 
 fn header(filter: &Filter, names: &[String]) -> String {
     let mut criteria = Vec::new();
-    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
     if let Some(t) = filter.since {
-        criteria.push(format!("since {}", time(t)));
+        criteria.push(format!("since {}", instant(t)));
     }
     if let Some(t) = filter.until {
-        criteria.push(format!("until {}", time(t)));
+        criteria.push(format!("until {}", instant(t)));
     }
     let mut list = |label: &str, values: Vec<String>| {
         if !values.is_empty() {
@@ -410,47 +405,76 @@ fn header(filter: &Filter, names: &[String]) -> String {
     )
 }
 
+/// Instants in the table and the summary: RFC 3339, UTC, whole seconds.
+fn instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The summary after the rows: its sections in order, each after a blank line; the
+/// application-log section only when there were such lines.
 fn summary(f: &Finished, limit: Option<usize>) -> String {
     let s = &f.summary;
-    let st = &f.stats;
-    let time = |t: Option<DateTime<Utc>>| {
-        t.map_or("-".to_owned(), |t| {
-            t.to_rfc3339_opts(SecondsFormat::Secs, true)
-        })
-    };
+    let sections = [
+        totals_section(f, limit),
+        decisions_section(s),
+        counts_section("BY WINDOW", &s.by_window),
+        counts_section("BY FLUX OWNER", &s.by_owner),
+        most_denied_section(s),
+        bypasses_section(s),
+        overrides_section(s),
+        skipped_section("UNPARSEABLE LINES", &f.unparseable, true),
+        skipped_section(
+            "APPLICATION LOG LINES (fluxgate's own logs, not audit records)",
+            &f.app_log_lines,
+            false,
+        ),
+    ];
     let mut text = String::new();
-    let mut add = |line: String| {
-        text.push_str(&line);
+    for section in sections.iter().filter(|lines| !lines.is_empty()) {
         text.push('\n');
-    };
-    add(String::new());
+        for line in section {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// How many records matched out of how many lines of what kind: what the reader needs to
+/// trust the rest (a log of mostly unparseable lines is not the audit log).
+fn totals_section(f: &Finished, limit: Option<usize>) -> Vec<String> {
+    let (s, st) = (&f.summary, &f.stats);
+    let time = |t: Option<DateTime<Utc>>| t.map_or("-".to_owned(), instant);
     let shown = match limit {
         Some(n) if (n as u64) < s.matched => format!(" (the last {n} shown)"),
         _ => String::new(),
     };
-    add(format!(
+    let mut lines = vec![format!(
         "SUMMARY: {} of {} audit records match{shown}; from {} to {}",
         s.matched,
         st.records,
         time(s.first_time),
         time(s.last_time)
-    ));
+    )];
     if !f.filter.include_dry_run {
-        add(format!(
+        lines.push(format!(
             "  {} matching admitted dry-run record{} left out (--include-dry-run shows them)",
             st.hidden_dry_runs,
             if st.hidden_dry_runs == 1 { "" } else { "s" }
         ));
     }
-    add(format!(
+    lines.push(format!(
         "  {} lines read: {} audit records, {} application log lines, {} unparseable, {} blank",
         st.lines, st.records, st.app_log_lines, st.unparseable_lines, st.blank_lines
     ));
+    lines
+}
 
-    add(String::new());
-    add("DECISIONS".to_owned());
+/// Allowed and denied, each with its reasons counted.
+fn decisions_section(s: &SummaryReport) -> Vec<String> {
+    let mut lines = vec!["DECISIONS".to_owned()];
     if s.by_decision.is_empty() {
-        add("  none".to_owned());
+        lines.push("  none".to_owned());
     }
     let rows: Vec<Vec<String>> = s
         .by_decision
@@ -468,138 +492,116 @@ fn summary(f: &Finished, limit: Option<usize>) -> String {
             ]
         })
         .collect();
-    text_table(&mut add, rows, &[1], "  ");
-
-    let counts_section =
-        |add: &mut dyn FnMut(String),
-         title: &str,
-         map: &std::collections::BTreeMap<String, crate::report::Counts>| {
-            add(String::new());
-            if map.is_empty() {
-                add(format!("{title}: none"));
-                return;
-            }
-            let mut rows = vec![vec![
-                title.to_owned(),
-                "ALLOW".to_owned(),
-                "DENY".to_owned(),
-            ]];
-            rows.extend(
-                map.iter()
-                    .map(|(k, c)| vec![k.clone(), c.allow.to_string(), c.deny.to_string()]),
-            );
-            text_table_with_header(add, rows, &[1, 2]);
-        };
-    counts_section(&mut add, "BY WINDOW", &s.by_window);
-    counts_section(&mut add, "BY FLUX OWNER", &s.by_owner);
-
-    add(String::new());
-    if s.top_denied.is_empty() {
-        add("MOST DENIED OBJECTS: none".to_owned());
-    } else {
-        let mut rows = vec![
-            ["MOST DENIED OBJECTS", "DENIALS", "LAST REASON", "LAST TIME"]
-                .map(String::from)
-                .to_vec(),
-        ];
-        rows.extend(s.top_denied.iter().map(|d| {
-            vec![
-                d.object.clone(),
-                d.denials.to_string(),
-                d.last_reason.to_string(),
-                time(Some(d.last_time)),
-            ]
-        }));
-        text_table_with_header(&mut add, rows, &[1]);
-    }
-
-    add(String::new());
-    if s.bypasses.is_empty() {
-        add("BYPASSES: none".to_owned());
-    } else {
-        add(format!("BYPASSES: {}", s.bypasses.len()));
-        let mut rows = vec![
-            [
-                "TIME", "OBJECT", "ACTOR", "RESULT", "UNTIL", "WINDOW", "OWNER", "REASON",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ];
-        rows.extend(s.bypasses.iter().map(|b| {
-            let result = match (b.valid, b.dry_run) {
-                (true, false) => "admitted",
-                (true, true) => "admitted (dry-run)",
-                (false, false) => "invalid, denied",
-                (false, true) => "invalid, denied (dry-run)",
-            };
-            vec![
-                time(Some(b.time)),
-                b.object.clone(),
-                b.actor.clone(),
-                result.to_owned(),
-                b.until.clone().unwrap_or_else(|| "-".to_owned()),
-                b.windows.join(","),
-                b.owner.clone().unwrap_or_else(|| "-".to_owned()),
-                b.reason.clone().unwrap_or_else(|| "-".to_owned()),
-            ]
-        }));
-        text_table(&mut add, rows, &[], "  ");
-    }
-
-    add(String::new());
-    if s.overrides.is_empty() {
-        add("OVERRIDES: none".to_owned());
-    } else {
-        add(format!("OVERRIDES: {}", s.overrides.len()));
-        let mut rows = vec![
-            [
-                "WINDOW",
-                "START",
-                "UNTIL",
-                "DECISIONS",
-                "FIRST USED",
-                "LAST USED",
-                "REASON",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ];
-        rows.extend(s.overrides.iter().map(|o| {
-            vec![
-                o.window.clone(),
-                o.start.clone(),
-                o.end.clone(),
-                o.decisions.to_string(),
-                time(Some(o.first_time)),
-                time(Some(o.last_time)),
-                o.reason.clone(),
-            ]
-        }));
-        text_table(&mut add, rows, &[3], "  ");
-    }
-
-    skipped_section(&mut add, "UNPARSEABLE LINES", &f.unparseable, true);
-    skipped_section(
-        &mut add,
-        "APPLICATION LOG LINES (fluxgate's own logs, not audit records)",
-        &f.app_log_lines,
-        false,
-    );
-    text
+    lines.extend(table::lines(&rows, &[1], "  "));
+    lines
 }
 
-fn skipped_section(
-    add: &mut dyn FnMut(String),
-    title: &str,
-    sources: &[SkippedLines],
-    with_errors: bool,
-) {
+/// Allowed and denied per window or per Flux owner: where the denials come from.
+fn counts_section(title: &str, map: &BTreeMap<String, Counts>) -> Vec<String> {
+    if map.is_empty() {
+        return vec![format!("{title}: none")];
+    }
+    let mut rows = vec![table::header(&[title, "ALLOW", "DENY"])];
+    rows.extend(
+        map.iter()
+            .map(|(k, c)| vec![k.clone(), c.allow.to_string(), c.deny.to_string()]),
+    );
+    table::titled(rows, &[1, 2])
+}
+
+/// The objects denied most (up to `--top`), with their last denial: what to look at first.
+fn most_denied_section(s: &SummaryReport) -> Vec<String> {
+    if s.top_denied.is_empty() {
+        return vec!["MOST DENIED OBJECTS: none".to_owned()];
+    }
+    let mut rows = vec![table::header(&[
+        "MOST DENIED OBJECTS",
+        "DENIALS",
+        "LAST REASON",
+        "LAST TIME",
+    ])];
+    rows.extend(s.top_denied.iter().map(|d| {
+        vec![
+            d.object.clone(),
+            d.denials.to_string(),
+            d.last_reason.to_string(),
+            instant(d.last_time),
+        ]
+    }));
+    table::titled(rows, &[1])
+}
+
+/// Every emergency bypass, valid or not, with who used it and why: each one is to be
+/// accounted for.
+fn bypasses_section(s: &SummaryReport) -> Vec<String> {
+    if s.bypasses.is_empty() {
+        return vec!["BYPASSES: none".to_owned()];
+    }
+    let mut rows = vec![table::header(&[
+        "TIME", "OBJECT", "ACTOR", "RESULT", "UNTIL", "WINDOW", "OWNER", "REASON",
+    ])];
+    rows.extend(s.bypasses.iter().map(|b| {
+        let result = match (b.valid, b.dry_run) {
+            (true, false) => "admitted",
+            (true, true) => "admitted (dry-run)",
+            (false, false) => "invalid, denied",
+            (false, true) => "invalid, denied (dry-run)",
+        };
+        vec![
+            instant(b.time),
+            b.object.clone(),
+            b.actor.clone(),
+            result.to_owned(),
+            b.until.clone().unwrap_or_else(|| "-".to_owned()),
+            b.windows.join(","),
+            b.owner.clone().unwrap_or_else(|| "-".to_owned()),
+            b.reason.clone().unwrap_or_else(|| "-".to_owned()),
+        ]
+    }));
+    let mut lines = vec![format!("BYPASSES: {}", s.bypasses.len())];
+    lines.extend(table::lines(&rows, &[], "  "));
+    lines
+}
+
+/// The overrides that opened a window for the matching decisions, and when they were used.
+fn overrides_section(s: &SummaryReport) -> Vec<String> {
+    if s.overrides.is_empty() {
+        return vec!["OVERRIDES: none".to_owned()];
+    }
+    let mut rows = vec![table::header(&[
+        "WINDOW",
+        "START",
+        "UNTIL",
+        "DECISIONS",
+        "FIRST USED",
+        "LAST USED",
+        "REASON",
+    ])];
+    rows.extend(s.overrides.iter().map(|o| {
+        vec![
+            o.window.clone(),
+            o.start.clone(),
+            o.end.clone(),
+            o.decisions.to_string(),
+            instant(o.first_time),
+            instant(o.last_time),
+            o.reason.clone(),
+        ]
+    }));
+    let mut lines = vec![format!("OVERRIDES: {}", s.overrides.len())];
+    lines.extend(table::lines(&rows, &[3], "  "));
+    lines
+}
+
+/// Lines that are not audit records, by input. Unparseable lines are always reported (with
+/// their errors), since a damaged log must not pass for a quiet one; fluxgate's own log
+/// lines only when there were some (their line numbers).
+fn skipped_section(title: &str, sources: &[SkippedLines], with_errors: bool) -> Vec<String> {
     let total: u64 = sources.iter().map(|s| s.count).sum();
     if total == 0 && !with_errors {
-        return;
+        return Vec::new();
     }
-    add(String::new());
-    add(format!("{title}: {total}"));
+    let mut lines = vec![format!("{title}: {total}")];
     for source in sources {
         let more = source.count.saturating_sub(source.lines.len() as u64);
         let more = if more > 0 {
@@ -608,50 +610,29 @@ fn skipped_section(
             String::new()
         };
         if with_errors {
-            add(format!(
+            lines.push(format!(
                 "  {}: {}{more}",
                 source.source,
-                lines(source.count)
+                line_count(source.count)
             ));
             for line in &source.lines {
-                add(format!("    line {}: {}", line.line, line.error));
+                lines.push(format!("    line {}: {}", line.line, line.error));
             }
         } else {
             let numbers: Vec<String> = source.lines.iter().map(|l| l.line.to_string()).collect();
-            add(format!(
+            lines.push(format!(
                 "  {}: {}{more}: {}",
                 source.source,
-                lines(source.count),
+                line_count(source.count),
                 numbers.join(", ")
             ));
         }
     }
+    lines
 }
 
-fn lines(n: u64) -> String {
+fn line_count(n: u64) -> String {
     format!("{n} line{}", if n == 1 { "" } else { "s" })
-}
-
-/// Rows with columns aligned (`right` ones right-aligned), each line indented by `indent`.
-fn text_table(add: &mut dyn FnMut(String), rows: Vec<Vec<String>>, right: &[usize], indent: &str) {
-    for line in super::table::lines(&rows, right, indent) {
-        add(line);
-    }
-}
-
-/// A section: the first row holds the title and column names flush left, the rest is
-/// indented under it, columns aligned across both.
-fn text_table_with_header(
-    add: &mut dyn FnMut(String),
-    mut rows: Vec<Vec<String>>,
-    right: &[usize],
-) {
-    for row in rows.iter_mut().skip(1) {
-        if let Some(first) = row.first_mut() {
-            first.insert_str(0, "  ");
-        }
-    }
-    text_table(add, rows, right, "");
 }
 
 // === json ===

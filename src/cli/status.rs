@@ -186,16 +186,14 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
 /// The table; instants in `tz` when given, else in each window's zone (the TIME ZONE column
 /// always names the window's own).
 fn table(states: &[(&Window, std::sync::Arc<WindowState>)], tz: Option<chrono_tz::Tz>) -> String {
-    let header = [
+    let mut rows = vec![super::table::header(&[
         "WINDOW",
         "STATE",
         "SINCE",
         "NEXT CHANGE",
         "TIME ZONE",
         "DESCRIPTION",
-    ]
-    .map(String::from);
-    let mut rows = vec![header];
+    ])];
     for (window, state) in states {
         let zone = tz.unwrap_or(window.time_zone());
         let when = |t: Option<DateTime<Utc>>| match t {
@@ -232,7 +230,7 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)], tz: Option<chrono_tz
             crate::window::Enforcement::Warn => format!("{label}, warn only"),
             crate::window::Enforcement::Enforce => label,
         };
-        rows.push([
+        rows.push(vec![
             window.name().to_owned(),
             label,
             when(state.since),
@@ -241,11 +239,5 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)], tz: Option<chrono_tz
             window.description().unwrap_or("").to_owned(),
         ]);
     }
-    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
-    let mut text = String::new();
-    for line in super::table::lines(&rows, &[], "") {
-        text.push_str(&line);
-        text.push('\n');
-    }
-    text
+    super::table::text(&rows, &[], "")
 }

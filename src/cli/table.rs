@@ -1,37 +1,77 @@
 //! Text tables for people: columns aligned by the widest cell (in characters), two spaces
-//! apart, trailing blanks trimmed. `status` and `audit` print theirs with it.
+//! apart, trailing blanks trimmed. `status`, `status --week` and `audit` lay theirs out with it.
 
-/// The lines of `rows`, columns aligned (those in `right` right-aligned), each line starting
-/// with `indent`.
-pub fn lines(rows: &[Vec<String>], right: &[usize], indent: &str) -> Vec<String> {
+/// What separates two columns.
+pub const GAP: &str = "  ";
+
+/// A header row: the column names.
+pub fn header(names: &[&str]) -> Vec<String> {
+    names.iter().map(|&name| name.to_owned()).collect()
+}
+
+/// The width of each column of `rows`: its widest cell, in characters (what `{:<w$}` pads to).
+pub fn widths<S: AsRef<str>>(rows: &[Vec<S>]) -> Vec<usize> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
+    (0..columns)
         .map(|c| {
             rows.iter()
                 .filter_map(|r| r.get(c))
-                .map(|cell| cell.chars().count())
+                .map(|cell| cell.as_ref().chars().count())
                 .max()
                 .unwrap_or(0)
         })
+        .collect()
+}
+
+/// One row: each cell padded to its column's width (those in `right` right-aligned), joined
+/// by `gap`. A cell past the last width, or wider than its own, is written as it is, pushing
+/// the rest of the row right rather than being cut. Nothing is trimmed: a row whose last cell
+/// ends in a blank that means something (the week view's skipped hour) keeps it.
+pub fn row<S: AsRef<str>>(cells: &[S], widths: &[usize], right: &[usize], gap: &str) -> String {
+    let padded: Vec<String> = cells
+        .iter()
+        .enumerate()
+        .map(|(c, cell)| {
+            let (cell, w) = (cell.as_ref(), widths.get(c).copied().unwrap_or(0));
+            if right.contains(&c) {
+                format!("{cell:>w$}")
+            } else {
+                format!("{cell:<w$}")
+            }
+        })
         .collect();
+    padded.join(gap)
+}
+
+/// The lines of `rows`, columns aligned (those in `right` right-aligned), each line starting
+/// with `indent` and ending without blanks.
+pub fn lines(rows: &[Vec<String>], right: &[usize], indent: &str) -> Vec<String> {
+    let widths = widths(rows);
     rows.iter()
-        .map(|row| {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(c, (cell, &w))| {
-                    if right.contains(&c) {
-                        format!("{cell:>w$}")
-                    } else {
-                        format!("{cell:<w$}")
-                    }
-                })
-                .collect();
-            format!("{indent}{}", cells.join("  "))
+        .map(|cells| {
+            format!("{indent}{}", row(cells, &widths, right, GAP))
                 .trim_end()
                 .to_owned()
         })
+        .collect()
+}
+
+/// A titled section: the first row holds the title and the column names flush left, the
+/// others are indented under it, columns aligned across both.
+pub fn titled(mut rows: Vec<Vec<String>>, right: &[usize]) -> Vec<String> {
+    for row in rows.iter_mut().skip(1) {
+        if let Some(first) = row.first_mut() {
+            first.insert_str(0, GAP);
+        }
+    }
+    lines(&rows, right, "")
+}
+
+/// [`lines`] as text, each line ended by a newline.
+pub fn text(rows: &[Vec<String>], right: &[usize], indent: &str) -> String {
+    lines(rows, right, indent)
+        .into_iter()
+        .map(|line| line + "\n")
         .collect()
 }
 
@@ -50,5 +90,22 @@ mod tests {
             lines(&rows, &[1], "  "),
             ["  WINDOW   N", "  größe   12", "  b        3  x"]
         );
+        assert_eq!(text(&rows[..1], &[], ""), "WINDOW  N\n");
+    }
+
+    #[test]
+    fn fixed_widths_push_long_cells_right_and_keep_trailing_blanks() {
+        assert_eq!(row(&["ab", "c", "d "], &[3, 1], &[], GAP), "ab   c  d ");
+        assert_eq!(row(&["abcd", "c"], &[3], &[], " "), "abcd c");
+        assert_eq!(row(&["7", "x"], &[3], &[0], GAP), "  7  x");
+    }
+
+    #[test]
+    fn titled_sections_indent_all_but_the_first_row() {
+        let rows = vec![
+            vec!["BY WINDOW".into(), "ALLOW".into()],
+            vec!["nightly".into(), "3".into()],
+        ];
+        assert_eq!(titled(rows, &[1]), ["BY WINDOW  ALLOW", "  nightly      3"]);
     }
 }

@@ -6,6 +6,7 @@
 //! uses. Without `--tz` each window is drawn in its own time zone, windows sharing a zone
 //! under one header.
 
+use super::table;
 use crate::window::{Window, WindowSet, evaluate};
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -29,7 +30,7 @@ const MAX_SEGMENTS: usize = 20_000;
 pub fn parse_tz(text: &str) -> Result<Tz, String> {
     text.trim()
         .parse::<Tz>()
-        .map_err(|_| format!("{text:?} is not an IANA time zone name (e.g. Europe/Berlin, UTC)"))
+        .map_err(|_| crate::window::not_a_time_zone(text))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,12 +51,12 @@ pub fn render(windows: &WindowSet, now: DateTime<Utc>, tz: Option<Tz>) -> String
             .1
             .push(window);
     }
-    let name_width = windows
-        .names()
-        .map(|n| n.chars().count())
-        .chain(["WINDOW".len()])
-        .max()
-        .unwrap_or(0);
+    // One width for the name column across the zones' groups, so their hours line up.
+    let names: Vec<Vec<&str>> = std::iter::once("WINDOW")
+        .chain(windows.names())
+        .map(|name| vec![name])
+        .collect();
+    let name_width = table::widths(&names)[0];
     let mut text = String::new();
     for (zone, members) in groups.values() {
         if !text.is_empty() {
@@ -94,28 +95,29 @@ fn render_group(
             " (the windows' own time zone)"
         }
     );
-    let pad = " ".repeat(name_width + 2);
+    // A row: the name column, then the days, each HOURS cells wide and one blank apart.
+    let row = |name: &str, days: &[String]| {
+        let days = table::row(days, &[HOURS; DAYS], &[], " ");
+        table::row(&[name, &days], &[name_width], &[], table::GAP)
+    };
     let days: Vec<String> = (0..DAYS)
         .map(|d| {
-            let day = today + Duration::days(d as i64);
-            format!("{:<HOURS$}", day.format("%a %d %b").to_string())
+            (today + Duration::days(d as i64))
+                .format("%a %d %b")
+                .to_string()
         })
         .collect();
-    let _ = writeln!(text, "{pad}{}", days.join(" ").trim_end());
-    let ruler = "0     6     12    18    ";
-    let _ = writeln!(
-        text,
-        "{:<name_width$}  {}",
-        "WINDOW",
-        [ruler; DAYS].join(" ").trim_end()
-    );
+    let _ = writeln!(text, "{}", row("", &days).trim_end());
+    let ruler = "0     6     12    18    ".to_owned();
+    let _ = writeln!(text, "{}", row("WINDOW", &vec![ruler; DAYS]).trim_end());
     for window in windows {
         let cells = cells(window, &hours);
-        let row: Vec<String> = cells
+        let days: Vec<String> = cells
             .chunks(HOURS)
             .map(|day| day.iter().collect())
             .collect();
-        let _ = writeln!(text, "{:<name_width$}  {}", window.name(), row.join(" "));
+        // Not trimmed: a last hour skipped by DST is a blank cell.
+        let _ = writeln!(text, "{}", row(window.name(), &days));
     }
     if let Some(cell) = hours
         .iter()
@@ -126,7 +128,7 @@ fn render_group(
         .map(|(i, _)| i)
         .filter(|&i| i < DAYS * HOURS)
     {
-        let column = name_width + 2 + cell + cell / HOURS;
+        let column = name_width + table::GAP.len() + cell + cell / HOURS;
         let local = now.with_timezone(&zone);
         let _ = writeln!(
             text,

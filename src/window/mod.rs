@@ -304,157 +304,23 @@ impl Window {
         Self::from_spec(&name, &object.spec)
     }
 
-    /// Validates a spec under a name.
+    /// Validates a spec under a name: the zone first (the freezes' and overrides' local times
+    /// are read in it), then the schedules, freezes and overrides, each in order, so the error
+    /// names the first field that is wrong.
     pub fn from_spec(name: &str, spec: &WindowSpec) -> Result<Self, WindowError> {
-        let error = |field: String, message: String| WindowError {
+        let error = |(field, message): FieldError| WindowError {
             window: name.to_owned(),
             field,
             message,
         };
-        let time_zone = match spec.time_zone.as_deref() {
-            None => Tz::UTC,
-            Some(text) => text.parse::<Tz>().map_err(|_| {
-                error(
-                    "spec.timeZone".into(),
-                    format!("{text:?} is not an IANA time zone name (e.g. Europe/Berlin, UTC)"),
-                )
-            })?,
-        };
-        if spec.schedules.is_empty() {
-            return Err(error(
-                "spec.schedules".into(),
-                "at least one schedule is required (open/close or start/duration)".into(),
-            ));
-        }
-        let cron = |field: String, text: &str| {
-            Cron::parse(text).map_err(|e| error(field, format!("{text:?}: {e}")))
-        };
-        let mut schedules = Vec::with_capacity(spec.schedules.len());
-        for (i, s) in spec.schedules.iter().enumerate() {
-            let at = |field: &str| format!("spec.schedules[{i}]{field}");
-            let schedule = match (&s.open, &s.close, &s.start, &s.duration) {
-                (Some(open), Some(close), None, None) => {
-                    let (open, close) = (cron(at(".open"), open)?, cron(at(".close"), close)?);
-                    if open.same_fires(&close) {
-                        return Err(error(
-                            at(".close"),
-                            format!(
-                                "{:?} fires exactly when open {:?} does, so the window closes \
-                                 the instant it opens and is never open: give close another time \
-                                 (e.g. open \"0 8 * * MON\", close \"0 17 * * FRI\")",
-                                close.as_str(),
-                                open.as_str()
-                            ),
-                        ));
-                    }
-                    Schedule::OpenClose { open, close }
-                }
-                (None, None, Some(start), Some(duration)) => Schedule::StartDuration {
-                    start: cron(at(".start"), start)?,
-                    duration: run_length(duration)
-                        .map_err(|message| error(at(".duration"), message))?,
-                },
-                (None, Some(_), None, None) => {
-                    return Err(error(
-                        at(".close"),
-                        "close without open: add open (the cron the window opens at)".into(),
-                    ));
-                }
-                (Some(_), None, None, None) => {
-                    return Err(error(
-                        at(".open"),
-                        "open without close: add close (the cron the window closes at), or \
-                         use start with duration"
-                            .into(),
-                    ));
-                }
-                (None, None, Some(_), None) => {
-                    return Err(error(
-                        at(".start"),
-                        "start without duration: add duration (how long, e.g. 2h)".into(),
-                    ));
-                }
-                (None, None, None, Some(_)) => {
-                    return Err(error(
-                        at(".duration"),
-                        "duration without start: add start (the cron it opens at)".into(),
-                    ));
-                }
-                (None, None, None, None) => {
-                    return Err(error(
-                        at(""),
-                        "empty schedule: give open and close, or start and duration".into(),
-                    ));
-                }
-                _ => {
-                    return Err(error(
-                        at(""),
-                        "open goes with close, start with duration: give either open and close \
-                         (open: \"0 8 * * MON\", close: \"0 17 * * FRI\") or start and \
-                         duration (start: \"0 22 * * *\", duration: 2h), not a mix"
-                            .into(),
-                    ));
-                }
-            };
-            schedules.push(schedule);
-        }
-        let mut freezes = Vec::with_capacity(spec.freezes.len());
-        for (i, f) in spec.freezes.iter().enumerate() {
-            let at = format!("spec.freezes[{i}]");
-            let times = match (&f.start, &f.end, &f.schedule, &f.duration) {
-                (Some(start), Some(end), None, None) => {
-                    let (start, end) = span(time_zone, &at, start, end)
-                        .map_err(|(field, message)| error(field, message))?;
-                    FreezeTimes::Once { start, end }
-                }
-                (None, None, Some(schedule), Some(duration)) => {
-                    FreezeTimes::Recurring(Schedule::StartDuration {
-                        start: cron(format!("{at}.schedule"), schedule)?,
-                        duration: run_length(duration)
-                            .map_err(|message| error(format!("{at}.duration"), message))?,
-                    })
-                }
-                _ => {
-                    return Err(error(
-                        at,
-                        "give either start and end (a one-off freeze), or schedule and duration \
-                         (a recurring one, e.g. schedule: \"0 15 * * FRI\", duration: 65h)"
-                            .into(),
-                    ));
-                }
-            };
-            freezes.push(Freeze {
-                times,
-                reason: f.reason.clone(),
-                allow_bypass: f.allow_bypass.unwrap_or(true),
-            });
-        }
-        let mut overrides = Vec::with_capacity(spec.overrides.len());
-        for (i, o) in spec.overrides.iter().enumerate() {
-            let at = format!("spec.overrides[{i}]");
-            let (start, end) = span(time_zone, &at, &o.start, &o.end)
-                .map_err(|(field, message)| error(field, message))?;
-            if o.reason.trim().is_empty() {
-                return Err(error(
-                    format!("{at}.reason"),
-                    "say why the window is opened (it is shown in warnings, Events and the \
-                     audit log)"
-                        .into(),
-                ));
-            }
-            overrides.push(Override {
-                start,
-                end,
-                reason: o.reason.trim().to_owned(),
-            });
-        }
+        let time_zone = time_zone(spec.time_zone.as_deref()).map_err(error)?;
         Ok(Window {
             name: name.to_owned(),
             description: spec.description.clone(),
             time_zone,
-            schedules,
-            freezes,
-            overrides,
+            schedules: schedules(&spec.schedules).map_err(error)?,
+            freezes: freezes(time_zone, &spec.freezes).map_err(error)?,
+            overrides: overrides(time_zone, &spec.overrides).map_err(error)?,
             enforcement: spec.enforcement.unwrap_or_default(),
             cache: Default::default(),
         })
@@ -549,6 +415,158 @@ impl Window {
     }
 }
 
+// === validating a spec ===
+
+/// Why a field of a spec is invalid: (field path, message); [`Window::from_spec`] adds the
+/// window's name.
+type FieldError = (String, String);
+
+/// `spec.timeZone`: an IANA name, UTC when absent.
+fn time_zone(text: Option<&str>) -> Result<Tz, FieldError> {
+    let Some(text) = text else { return Ok(Tz::UTC) };
+    text.parse::<Tz>()
+        .map_err(|_| ("spec.timeZone".into(), not_a_time_zone(text)))
+}
+
+/// Why `text` is no time zone: the one message of `spec.timeZone` and `status --tz`.
+pub fn not_a_time_zone(text: &str) -> String {
+    format!("{text:?} is not an IANA time zone name (e.g. Europe/Berlin, UTC)")
+}
+
+/// A cron field; the error quotes the text, as the cron's own message does not.
+fn cron(field: String, text: &str) -> Result<Cron, FieldError> {
+    Cron::parse(text).map_err(|e| (field, format!("{text:?}: {e}")))
+}
+
+/// `spec.schedules`: at least one, since a window without one never opens.
+fn schedules(specs: &[ScheduleSpec]) -> Result<Vec<Schedule>, FieldError> {
+    if specs.is_empty() {
+        return Err((
+            "spec.schedules".into(),
+            "at least one schedule is required (open/close or start/duration)".into(),
+        ));
+    }
+    specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| schedule(&format!("spec.schedules[{i}]"), s))
+        .collect()
+}
+
+/// One schedule: open with close, or start with duration. A half or a mix gets a message
+/// that says which field to add, since that is the common slip.
+fn schedule(at: &str, s: &ScheduleSpec) -> Result<Schedule, FieldError> {
+    let field = |name: &str| format!("{at}{name}");
+    let fail = |name: &str, message: &str| Err((field(name), message.to_owned()));
+    match (&s.open, &s.close, &s.start, &s.duration) {
+        (Some(open), Some(close), None, None) => {
+            let (open, close) = (cron(field(".open"), open)?, cron(field(".close"), close)?);
+            if open.same_fires(&close) {
+                return Err((
+                    field(".close"),
+                    format!(
+                        "{:?} fires exactly when open {:?} does, so the window closes the \
+                         instant it opens and is never open: give close another time (e.g. \
+                         open \"0 8 * * MON\", close \"0 17 * * FRI\")",
+                        close.as_str(),
+                        open.as_str()
+                    ),
+                ));
+            }
+            Ok(Schedule::OpenClose { open, close })
+        }
+        (None, None, Some(start), Some(duration)) => Ok(Schedule::StartDuration {
+            start: cron(field(".start"), start)?,
+            duration: run_length(duration).map_err(|message| (field(".duration"), message))?,
+        }),
+        (None, Some(_), None, None) => fail(
+            ".close",
+            "close without open: add open (the cron the window opens at)",
+        ),
+        (Some(_), None, None, None) => fail(
+            ".open",
+            "open without close: add close (the cron the window closes at), or use start with \
+             duration",
+        ),
+        (None, None, Some(_), None) => fail(
+            ".start",
+            "start without duration: add duration (how long, e.g. 2h)",
+        ),
+        (None, None, None, Some(_)) => fail(
+            ".duration",
+            "duration without start: add start (the cron it opens at)",
+        ),
+        (None, None, None, None) => fail(
+            "",
+            "empty schedule: give open and close, or start and duration",
+        ),
+        _ => fail(
+            "",
+            "open goes with close, start with duration: give either open and close (open: \
+             \"0 8 * * MON\", close: \"0 17 * * FRI\") or start and duration (start: \
+             \"0 22 * * *\", duration: 2h), not a mix",
+        ),
+    }
+}
+
+/// `spec.freezes`: each a one-off period (start/end, read in `tz`) or a recurring one
+/// (schedule/duration); bypasses pass unless `allowBypass: false`.
+fn freezes(tz: Tz, specs: &[FreezeSpec]) -> Result<Vec<Freeze>, FieldError> {
+    let freeze = |(i, f): (usize, &FreezeSpec)| {
+        let at = format!("spec.freezes[{i}]");
+        let times = match (&f.start, &f.end, &f.schedule, &f.duration) {
+            (Some(start), Some(end), None, None) => {
+                let (start, end) = span(tz, &at, start, end)?;
+                FreezeTimes::Once { start, end }
+            }
+            (None, None, Some(schedule), Some(duration)) => {
+                FreezeTimes::Recurring(Schedule::StartDuration {
+                    start: cron(format!("{at}.schedule"), schedule)?,
+                    duration: run_length(duration)
+                        .map_err(|message| (format!("{at}.duration"), message))?,
+                })
+            }
+            _ => {
+                return Err((
+                    at,
+                    "give either start and end (a one-off freeze), or schedule and duration \
+                     (a recurring one, e.g. schedule: \"0 15 * * FRI\", duration: 65h)"
+                        .into(),
+                ));
+            }
+        };
+        Ok(Freeze {
+            times,
+            reason: f.reason.clone(),
+            allow_bypass: f.allow_bypass.unwrap_or(true),
+        })
+    };
+    specs.iter().enumerate().map(freeze).collect()
+}
+
+/// `spec.overrides`: each a period (read in `tz`) with a reason, which the warnings, Events
+/// and audit log show.
+fn overrides(tz: Tz, specs: &[OverrideSpec]) -> Result<Vec<Override>, FieldError> {
+    let override_ = |(i, o): (usize, &OverrideSpec)| {
+        let at = format!("spec.overrides[{i}]");
+        let (start, end) = span(tz, &at, &o.start, &o.end)?;
+        if o.reason.trim().is_empty() {
+            return Err((
+                format!("{at}.reason"),
+                "say why the window is opened (it is shown in warnings, Events and the audit \
+                 log)"
+                    .into(),
+            ));
+        }
+        Ok(Override {
+            start,
+            end,
+            reason: o.reason.trim().to_owned(),
+        })
+    };
+    specs.iter().enumerate().map(override_).collect()
+}
+
 /// The duration of a start/duration schedule or a recurring freeze.
 fn run_length(text: &str) -> Result<Duration, String> {
     let d = parse_duration(text).map_err(|e| e.to_string())?;
@@ -572,7 +590,7 @@ fn span(
     at: &str,
     start: &str,
     end: &str,
-) -> Result<(DateTime<Utc>, DateTime<Utc>), (String, String)> {
+) -> Result<(DateTime<Utc>, DateTime<Utc>), FieldError> {
     let from = parse_time(tz, start).map_err(|m| (format!("{at}.start"), m))?;
     let until = parse_time(tz, end).map_err(|m| (format!("{at}.end"), m))?;
     if until <= from {
