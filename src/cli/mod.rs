@@ -16,9 +16,9 @@ mod table;
 mod week;
 
 use crate::duration::parse_duration;
-use crate::load::load_windows;
 use crate::policy::Policy;
 use crate::window::WindowSet;
+use crate::window_files::load_windows;
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Parser, Subcommand};

@@ -7,11 +7,13 @@ use crate::cluster::events::EventPublisher;
 use crate::cluster::owners::watch_owners;
 use crate::cluster::sync::ClusterSync;
 use crate::cluster::watch::watch_windows;
-use crate::load::{Snapshot, read_files, read_windows, windows_from_snapshot};
+use crate::files::{Snapshot, watch};
 use crate::server::listen::{ConnectionLimits, serve_tls};
-use crate::server::tls::{CertResolver, certified_key, check_validity, server_config};
-use crate::server::watch::watch;
+use crate::server::tls::{
+    CertResolver, certified_key, check_validity, read_pem_files, server_config,
+};
 use crate::server::{AppState, Limits, MAX_BODY_BYTES, metrics_router, router};
+use crate::window_files::{read_windows, windows_from_snapshot};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
@@ -255,7 +257,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let resolver = Arc::new(initial_certificate(&args, &state)?);
     let client_ca = match &args.client_ca {
-        Some(path) => read_files(std::slice::from_ref(path))?
+        Some(path) => read_pem_files(std::slice::from_ref(path))?
             .pop()
             .map(|(_, pem)| pem),
         None => None,
@@ -264,13 +266,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot configure TLS (--client-ca)")?;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let files = [cert.clone(), key.clone()];
-        let initial = read_files(&files).ok();
+        let initial = read_pem_files(&files).ok();
         let (state, resolver) = (state.clone(), resolver.clone());
         let failures = state.clone();
         tokio::spawn(watch(
             args.watch_interval,
             initial,
-            move || read_files(&files),
+            move || read_pem_files(&files),
             move |snapshot| reload_certificate(&state, &resolver, snapshot),
             move |error| {
                 failures.metrics.record_tls_reload(false);
@@ -389,7 +391,7 @@ fn spawn_cluster_tasks(
 
 fn initial_certificate(args: &ServeArgs, state: &AppState) -> anyhow::Result<CertResolver> {
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        let files = read_files(&[cert.clone(), key.clone()])?;
+        let files = read_pem_files(&[cert.clone(), key.clone()])?;
         let [(_, cert_pem), (_, key_pem)] = files.as_slice() else {
             anyhow::bail!(
                 "reading {} and {} gave {} files",

@@ -8,7 +8,6 @@ mod idle;
 pub mod listen;
 pub mod metrics;
 pub mod tls;
-pub mod watch;
 
 use crate::audit::{self, AuditSink, GroupCommit};
 use crate::policy::Policy;

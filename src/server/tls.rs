@@ -7,6 +7,7 @@
 //! The certificate lives behind an [`ArcSwap`]: a reload swaps the pointer, new handshakes see
 //! the new certificate, and handshakes in flight keep the `Arc` they already hold.
 
+use crate::files::{FileError, Snapshot, read_files};
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
@@ -33,6 +34,27 @@ pub enum TlsError {
     Expired(chrono::DateTime<chrono::Utc>),
     #[error("the certificate is not valid before {0} (notBefore)")]
     NotYetValid(chrono::DateTime<chrono::Utc>),
+}
+
+/// Why a PEM file (`--tls-cert`, `--tls-key`, `--client-ca`) could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{}", .0, advice(.0))]
+pub struct PemFileError(#[from] FileError);
+
+/// What to do about a PEM file that cannot be read (an unreadable one: the OS error says).
+fn advice(error: &FileError) -> &'static str {
+    match error {
+        FileError::Io { .. } => "",
+        FileError::TooLarge { .. } | FileError::NotAFile { .. } => {
+            ": give the PEM file itself (a certificate or key is a few KiB), such as a mounted \
+             Secret's tls.crt, tls.key or ca.crt"
+        }
+    }
+}
+
+/// Reads PEM files: the serving certificate and key, or the client CA.
+pub fn read_pem_files(files: &[std::path::PathBuf]) -> Result<Snapshot, PemFileError> {
+    Ok(read_files(files)?)
 }
 
 /// How far a certificate's notBefore may be ahead of our clock: an issuer whose clock runs a
@@ -198,6 +220,32 @@ mod tests {
 
     fn utc(t: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(t).unwrap().to_utc()
+    }
+
+    #[test]
+    fn a_pem_file_that_cannot_be_read_names_it_and_says_what_to_give() {
+        let dir = std::env::temp_dir().join(format!("fluxgate-pem-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A folder where the certificate should be: the mount path instead of the file in it.
+        let error = read_pem_files(std::slice::from_ref(&dir)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{} is not a regular file (a FIFO, socket or device): give the PEM file itself \
+                 (a certificate or key is a few KiB), such as a mounted Secret's tls.crt, \
+                 tls.key or ca.crt",
+                dir.display()
+            )
+        );
+        let missing = dir.join("tls.crt");
+        let error = read_pem_files(std::slice::from_ref(&missing)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("cannot read {}: ", missing.display())),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
