@@ -26,6 +26,7 @@ pub mod review;
 pub mod server;
 pub mod window;
 pub mod window_files;
+pub mod window_store;
 
 /// The old name of [`window_files`], for the core's unit tests until the workspace split gives
 /// the core the embedded example windows of its own.

@@ -246,8 +246,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if args.windows_from_cluster {
         // Not ready (and every rw change denied as unknown-window) until the first complete list.
-        state.windows = Default::default();
-        state.windows_ready.store(false, Ordering::Release);
+        state.windows.reset();
     }
     state.windows.load().warm((state.clock)());
     let state = Arc::new(state);
@@ -291,7 +290,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             move || read_windows(&paths),
             move |snapshot| reload_windows(&state, &window_paths, snapshot),
             move |error| {
-                failures.metrics.record_window_reload(false);
+                failures.windows.reject();
                 tracing::warn!(%error, "cannot read the windows files; keeping the last good set");
             },
         ));
@@ -366,7 +365,7 @@ fn spawn_cluster_tasks(
     if args.windows_from_cluster {
         tokio::spawn(watch_windows(
             client.clone(),
-            state.clone(),
+            state.windows.clone(),
             Some(observed_tx),
         ));
     }
@@ -380,7 +379,8 @@ fn spawn_cluster_tasks(
     }
     let sync = ClusterSync {
         client,
-        state,
+        windows: state.windows.clone(),
+        outcomes: state.metrics.sync_outcomes(),
         clock: Arc::new(chrono::Utc::now),
         events: events.filter(|_| args.reconcile_on_open),
         write_status: args.windows_from_cluster,
@@ -464,13 +464,11 @@ fn reload_windows(state: &AppState, paths: &[PathBuf], snapshot: &Snapshot) {
     match checked {
         Ok(windows) => {
             let count = windows.len();
-            windows.warm((state.clock)());
-            state.windows.store(Arc::new(windows));
-            state.metrics.record_window_reload(true);
+            state.windows.publish(windows, (state.clock)());
             tracing::info!(windows = count, "windows reloaded");
         }
         Err(error) => {
-            state.metrics.record_window_reload(false);
+            state.windows.reject();
             tracing::error!(error = %error, "new windows rejected; keeping the last good set");
         }
     }

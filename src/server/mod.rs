@@ -13,7 +13,7 @@ use crate::audit::{self, AuditSink, GroupCommit};
 use crate::policy::Policy;
 use crate::review::review;
 use crate::window::WindowSet;
-use arc_swap::ArcSwap;
+use crate::window_store::WindowStore;
 use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
@@ -39,16 +39,14 @@ pub const DEFAULT_BODY_BUDGET: usize = 32 * 1024 * 1024;
 
 /// Everything a request needs; shared by all connections.
 pub struct AppState {
-    /// Swapped whole on reload: a decision sees the old set or the new one, never a mix.
-    pub windows: ArcSwap<WindowSet>,
+    /// The windows in force, published into by the file and cluster watches.
+    pub windows: Arc<WindowStore>,
     pub policy: Policy,
     /// The audit sink, behind group commit.
     pub audit: GroupCommit,
     pub metrics: Metrics,
     /// False until the TLS listener is up, and again once shutdown begins.
     pub ready: AtomicBool,
-    /// False until the windows are known (a cluster watch has listed them once).
-    pub windows_ready: AtomicBool,
     /// `/validate` only answers clients with a certificate from `--client-ca` (the API server).
     pub require_client_cert: bool,
     /// Whether a caller without a verified client certificate may make fluxgate publish Events
@@ -66,13 +64,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(windows: WindowSet, policy: Policy, audit: Arc<dyn AuditSink>) -> Self {
+        let metrics = Metrics::default();
         AppState {
-            windows: ArcSwap::from_pointee(windows),
+            windows: Arc::new(WindowStore::new(windows, metrics.window_reloads())),
             policy,
             audit: GroupCommit::new(audit),
-            metrics: Metrics::default(),
+            metrics,
             ready: AtomicBool::new(false),
-            windows_ready: AtomicBool::new(true),
             require_client_cert: false,
             accept_unverified: false,
             body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
@@ -378,7 +376,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         let text = format!("not ready: the audit log has not taken a write for {stuck:?}\n");
         return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
     }
-    if state.ready.load(Ordering::Acquire) && state.windows_ready.load(Ordering::Acquire) {
+    if state.ready.load(Ordering::Acquire) && state.windows.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
