@@ -6,7 +6,7 @@
 //! or one of [`NO_WINDOW`], [`SEVERAL_WINDOWS`], [`UNKNOWN_WINDOW`] (never a name read from an
 //! object), and Flux owners beyond [`MAX_OWNERS`] are counted together as [`OTHER_OWNERS`].
 
-use crate::audit::operation_name;
+use crate::naming::operation_name;
 use crate::object::Object;
 use crate::policy::{Decision, Reason, WindowVerdict};
 use crate::window::WindowSet;
