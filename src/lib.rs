@@ -13,7 +13,7 @@ pub mod cli;
 pub mod cluster;
 pub mod cron;
 pub mod duration;
-pub mod files;
+pub(crate) mod files;
 pub mod flux;
 pub mod json_out;
 pub mod json_text;

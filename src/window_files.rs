@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// The example windows built into the binary (`deploy/examples/windows.yaml`).
 pub const EMBEDDED_WINDOWS: &str = include_str!("../deploy/examples/windows.yaml");
 /// Where the embedded windows say they came from in messages.
-pub const EMBEDDED_ORIGIN: &str = "<embedded deploy/examples/windows.yaml>";
+pub(crate) const EMBEDDED_ORIGIN: &str = "<embedded deploy/examples/windows.yaml>";
 
 /// Why windows could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +42,7 @@ pub fn load_windows(paths: &[PathBuf]) -> Result<WindowSet, WindowFilesError> {
 }
 
 /// Reads every window file of `paths`.
-pub fn read_windows(paths: &[PathBuf]) -> Result<Snapshot, WindowFilesError> {
+pub(crate) fn read_windows(paths: &[PathBuf]) -> Result<Snapshot, WindowFilesError> {
     let mut files = Vec::new();
     for path in paths {
         files.extend(yaml_files(path)?);
@@ -51,7 +51,7 @@ pub fn read_windows(paths: &[PathBuf]) -> Result<Snapshot, WindowFilesError> {
 }
 
 /// Parses and validates the windows of a snapshot of `paths`.
-pub fn windows_from_snapshot(
+pub(crate) fn windows_from_snapshot(
     paths: &[PathBuf],
     snapshot: &Snapshot,
 ) -> Result<WindowSet, WindowFilesError> {

@@ -22,14 +22,14 @@ pub struct ResultCounters {
 }
 
 impl ResultCounters {
-    pub fn record(&self, ok: bool) {
+    pub(crate) fn record(&self, ok: bool) {
         if ok { &self.success } else { &self.failure }.inc();
     }
 }
 
 /// What loads report to: `fluxgate_window_reloads_total` and `fluxgate_config_valid`.
 #[derive(Clone, Debug, Default)]
-pub struct ReloadOutcomes {
+pub(crate) struct ReloadOutcomes {
     pub reloads: ResultCounters,
     /// 1 while the last load succeeded, 0 after one was rejected.
     pub valid: Gauge,
@@ -37,7 +37,7 @@ pub struct ReloadOutcomes {
 
 /// Why a set built for the store was not published; the last good one stays in force.
 #[derive(Debug, thiserror::Error)]
-pub enum PublishError {
+pub(crate) enum PublishError {
     #[error(transparent)]
     Invalid(#[from] WindowSetError),
     #[error("building the window set failed: {0}")]
@@ -54,7 +54,7 @@ pub struct WindowStore {
 
 impl WindowStore {
     /// A store holding `windows`, ready.
-    pub fn new(windows: WindowSet, outcomes: ReloadOutcomes) -> Self {
+    pub(crate) fn new(windows: WindowSet, outcomes: ReloadOutcomes) -> Self {
         WindowStore {
             current: ArcSwap::from_pointee(windows),
             ready: AtomicBool::new(true),
@@ -75,7 +75,7 @@ impl WindowStore {
     }
 
     /// The set in force, to hold across awaits.
-    pub fn load_full(&self) -> Arc<WindowSet> {
+    pub(crate) fn load_full(&self) -> Arc<WindowSet> {
         self.current.load_full()
     }
 
@@ -88,7 +88,7 @@ impl WindowStore {
     /// Computes the states of `windows` at `now`, puts them in force and counts a successful
     /// load. Slow for some windows: call it on a blocking thread (the file watch runs on one).
     /// True when this made the store ready.
-    pub fn publish(&self, windows: WindowSet, now: DateTime<Utc>) -> bool {
+    pub(crate) fn publish(&self, windows: WindowSet, now: DateTime<Utc>) -> bool {
         windows.warm(now);
         self.swap_in(windows)
     }
@@ -96,7 +96,7 @@ impl WindowStore {
     /// Builds a set with `build` and computes its states on a blocking thread, then puts it in
     /// force; a set that cannot be built is counted as a rejected load. True when this made the
     /// store ready.
-    pub async fn build_and_publish(
+    pub(crate) async fn build_and_publish(
         &self,
         now: DateTime<Utc>,
         build: impl FnOnce() -> Result<WindowSet, WindowSetError> + Send + 'static,
@@ -122,7 +122,7 @@ impl WindowStore {
 
     /// Counts a load that was refused (unreadable files, invalid windows): the last good set
     /// stays in force, and `fluxgate_config_valid` says 0 until a load succeeds.
-    pub fn reject(&self) {
+    pub(crate) fn reject(&self) {
         self.outcomes.reloads.record(false);
         self.outcomes.valid.set(0);
     }

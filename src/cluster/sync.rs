@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// The field manager of the status: one for every replica, so they share the fields.
-pub const STATUS_FIELD_MANAGER: &str = "fluxgate";
+pub(crate) const STATUS_FIELD_MANAGER: &str = "fluxgate";
 /// A pass runs at least this often.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// After a failed write, the next pass comes this soon.

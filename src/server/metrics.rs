@@ -311,7 +311,7 @@ impl Metrics {
     }
 
     /// The counters a window store reports its loads to.
-    pub fn window_reloads(&self) -> crate::window_store::ReloadOutcomes {
+    pub(crate) fn window_reloads(&self) -> crate::window_store::ReloadOutcomes {
         crate::window_store::ReloadOutcomes {
             reloads: result_counters(&self.window_reloads),
             valid: self.config_valid.clone(),

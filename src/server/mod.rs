@@ -5,7 +5,7 @@
 //! webhook on the API server's write path needs.
 
 mod idle;
-pub mod listen;
+pub(crate) mod listen;
 pub mod metrics;
 pub mod tls;
 
@@ -35,27 +35,27 @@ pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 
 /// Request-body bytes held at once across all connections, unless set otherwise
 /// (`--max-body-bytes-in-flight`); see RELIABILITY.md for what it keeps memory at.
-pub const DEFAULT_BODY_BUDGET: usize = 32 * 1024 * 1024;
+pub(crate) const DEFAULT_BODY_BUDGET: usize = 32 * 1024 * 1024;
 
 /// Everything a request needs; shared by all connections.
 pub struct AppState {
     /// The windows in force, published into by the file and cluster watches.
     pub windows: Arc<WindowStore>,
-    pub policy: Policy,
+    pub(crate) policy: Policy,
     /// The audit sink, behind group commit.
-    pub audit: GroupCommit,
+    pub(crate) audit: GroupCommit,
     pub metrics: Metrics,
     /// False until the TLS listener is up, and again once shutdown begins.
     pub ready: AtomicBool,
     /// `/validate` only answers clients with a certificate from `--client-ca` (the API server).
-    pub require_client_cert: bool,
+    pub(crate) require_client_cert: bool,
     /// Whether a caller without a verified client certificate may make fluxgate publish Events
     /// and count bypasses (`--accept-unverified-callers`). Its decisions are answered and
     /// audited either way, with the caller's address.
     pub accept_unverified: bool,
     /// Bytes of request bodies that may be held at once: a body waits for its share before it
     /// is read, so many large bodies at once cannot push memory past the pod's limit.
-    pub body_budget: BodyBudget,
+    pub(crate) body_budget: BodyBudget,
     /// Events for bypasses and denials, when the server talks to the cluster.
     pub events: Option<crate::cluster::events::EventPublisher>,
     /// The clock: `Utc::now` in production, fixed in tests.
@@ -207,7 +207,7 @@ fn unrecorded(state: &AppState, uid: &str, error: &str) -> Response {
 
 /// The bytes of request bodies held at once, in all and per peer address: one peer (a pod
 /// holding large bodies open) may hold at most half, so the API server always has the rest.
-pub struct BodyBudget {
+pub(crate) struct BodyBudget {
     all: Arc<Semaphore>,
     per_peer: usize,
     peers: Arc<std::sync::Mutex<PeerShares>>,
@@ -217,7 +217,7 @@ type PeerShares = std::collections::HashMap<std::net::IpAddr, Arc<Semaphore>>;
 
 impl BodyBudget {
     /// `bytes` in all; a peer's share is half of it, and at least one largest body.
-    pub fn new(bytes: usize) -> Self {
+    pub(crate) fn new(bytes: usize) -> Self {
         BodyBudget {
             all: Arc::new(Semaphore::new(bytes)),
             per_peer: (bytes / 2).max(MAX_BODY_BYTES),

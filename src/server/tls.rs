@@ -39,7 +39,7 @@ pub enum TlsError {
 /// Why a PEM file (`--tls-cert`, `--tls-key`, `--client-ca`) could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("{}{}", .0, advice(.0))]
-pub struct PemFileError(#[from] FileError);
+pub(crate) struct PemFileError(#[from] FileError);
 
 /// What to do about a PEM file that cannot be read (an unreadable one: the OS error says).
 fn advice(error: &FileError) -> &'static str {
@@ -53,7 +53,7 @@ fn advice(error: &FileError) -> &'static str {
 }
 
 /// Reads PEM files: the serving certificate and key, or the client CA.
-pub fn read_pem_files(files: &[std::path::PathBuf]) -> Result<Snapshot, PemFileError> {
+pub(crate) fn read_pem_files(files: &[std::path::PathBuf]) -> Result<Snapshot, PemFileError> {
     Ok(read_files(files)?)
 }
 
@@ -64,7 +64,7 @@ const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 /// When the serving certificate (the chain's first) stops being valid, or why it cannot be
 /// served at `now`: expired, or not valid yet. Serving such a certificate fails every
 /// handshake, so a reload refuses it and keeps the one in use.
-pub fn check_validity(
+pub(crate) fn check_validity(
     key: &CertifiedKey,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<chrono::DateTime<chrono::Utc>, TlsError> {
@@ -87,7 +87,7 @@ pub fn check_validity(
 }
 
 /// The subject of a client certificate (`CN=kube-apiserver,O=...`), for the audit log.
-pub fn subject(der: &[u8]) -> String {
+pub(crate) fn subject(der: &[u8]) -> String {
     match x509_parser::parse_x509_certificate(der) {
         Ok((_, cert)) => cert.subject().to_string(),
         // rustls verified it, so it parses; should it not, the log still says it was verified.
@@ -126,7 +126,7 @@ impl CertResolver {
     }
 
     /// Replaces the certificate for every handshake from now on.
-    pub fn replace(&self, key: CertifiedKey) {
+    pub(crate) fn replace(&self, key: CertifiedKey) {
         self.current.store(Arc::new(key));
     }
 }
@@ -180,7 +180,7 @@ pub fn server_config(
 /// Who is on the other end of a connection: whether it presented a certificate that chains to
 /// `--client-ca` (and its subject), and its address.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerIdentity {
+pub(crate) struct PeerIdentity {
     /// The verified client certificate's subject; `None` for a client without one.
     pub subject: Option<Arc<str>>,
     pub address: std::net::SocketAddr,
