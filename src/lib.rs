@@ -2,8 +2,9 @@
 //!
 //! The pure core ([`cron`], [`duration`], [`window`], [`policy`], [`review`]) decides; it does
 //! no I/O and reads no clock; so do [`lint`] and [`report`] (the checks of `fluxgate lint` and
-//! the audit-log summary of `fluxgate audit`). The shells ([`files`], [`window_files`], [`server`],
-//! [`audit`], [`cluster`], [`cli`]) read files, flags and the clock and hand the core what it needs.
+//! the audit-log summary of `fluxgate audit`). The shells (`files`, [`window_files`],
+//! [`window_store`], [`server`], [`audit`], [`cluster`], [`cli`]) read files, flags, the cluster
+//! and the clock and hand the core what it needs.
 
 #![forbid(unsafe_code)]
 

@@ -1,7 +1,7 @@
 //! The HTTPS admission server: a thin shell around [`crate::review`].
 //!
 //! [`router`] builds the whole HTTP surface from an [`AppState`] so tests can drive it without
-//! a socket; [`listen`] puts it behind rustls on a real socket with the timeouts and limits a
+//! a socket; `listen` puts it behind rustls on a real socket with the timeouts and limits a
 //! webhook on the API server's write path needs.
 
 mod idle;

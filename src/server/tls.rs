@@ -141,7 +141,7 @@ impl ResolvesServerCert for CertResolver {
 ///
 /// With `client_ca`, clients may present a certificate, which must then chain to that CA; a
 /// client without one still completes the handshake (the kubelet's probes present none) and
-/// [`PeerIdentity`] tells the handler which case it is, so `/validate` can insist.
+/// `PeerIdentity` tells the handler which case it is, so `/validate` can insist.
 pub fn server_config(
     resolver: Arc<CertResolver>,
     client_ca: Option<&[u8]>,
