@@ -16,10 +16,10 @@ pub struct GeneratedCerts {
 }
 
 /// The names every generated serving certificate carries, so loopback clients can verify it.
-pub const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// A CA: its certificate and its private key, PEM.
-pub struct Ca {
+pub(crate) struct Ca {
     pub pem: String,
     pub key_pem: String,
 }
@@ -37,7 +37,7 @@ pub fn generate(dns_names: &[String]) -> Result<GeneratedCerts, rcgen::Error> {
 }
 
 /// A new CA, valid for ten years.
-pub fn generate_ca() -> Result<Ca, rcgen::Error> {
+pub(crate) fn generate_ca() -> Result<Ca, rcgen::Error> {
     let key = KeyPair::generate()?;
     let cert = ca_params(CA_DAYS).self_signed(&key)?;
     Ok(Ca {
@@ -62,7 +62,7 @@ fn ca_params(days: i64) -> CertificateParams {
 
 /// A serving certificate for `localhost`, the loopback addresses and `dns_names`, signed by
 /// `ca`, valid for a year.
-pub fn issue(dns_names: &[String], ca: &Ca) -> Result<GeneratedCerts, rcgen::Error> {
+pub(crate) fn issue(dns_names: &[String], ca: &Ca) -> Result<GeneratedCerts, rcgen::Error> {
     let ca_key = KeyPair::from_pem(&ca.key_pem)?;
     let issuer = Issuer::new(ca_params(CA_DAYS), ca_key);
 
@@ -97,7 +97,7 @@ pub fn issue(dns_names: &[String], ca: &Ca) -> Result<GeneratedCerts, rcgen::Err
 }
 
 /// The DNS names of a Service, as the API server and in-cluster clients address it.
-pub fn service_names(service: &str, namespace: &str) -> Vec<String> {
+pub(crate) fn service_names(service: &str, namespace: &str) -> Vec<String> {
     vec![
         service.to_owned(),
         format!("{service}.{namespace}"),

@@ -1,12 +1,26 @@
 //! How fluxgate names a Kubernetes object to people: `Kind namespace/name`, or `Kind name` when
 //! cluster-scoped. Denials, lint findings, Events and the audit report all say it this way, so
-//! one object reads the same everywhere.
+//! one object reads the same everywhere. Operations too are named here, once, for the metrics
+//! and the audit line.
+
+use kube::core::admission::Operation;
 
 /// `Deployment nginx/nginx`, `ReconciliationWindow business-hours`.
 pub fn object(kind: &str, namespace: Option<&str>, name: &str) -> String {
     match namespace.filter(|ns| !ns.is_empty()) {
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),
+    }
+}
+
+/// An admission operation as the API server spells it (`CREATE`), as a `&'static str` for
+/// metric labels and the audit line: kube's serde spelling allocates a `String`.
+pub fn operation_name(operation: &Operation) -> &'static str {
+    match operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
     }
 }
 
@@ -34,5 +48,14 @@ mod tests {
         assert_eq!(api_group("apps/v1"), "apps");
         assert_eq!(api_group("v1"), "");
         assert_eq!(api_group("fluxgate.io/v1alpha1"), "fluxgate.io");
+    }
+
+    #[test]
+    fn operations_are_named_as_the_api_server_sends_them() {
+        use Operation::*;
+        for operation in [Create, Update, Delete, Connect] {
+            let sent = serde_json::to_value(&operation).unwrap();
+            assert_eq!(sent, operation_name(&operation), "{operation:?}");
+        }
     }
 }

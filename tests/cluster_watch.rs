@@ -131,7 +131,7 @@ fn state() -> Arc<AppState> {
         Policy::default(),
         Arc::new(MemorySink::default()),
     );
-    state.windows_ready.store(false, Ordering::Release);
+    state.windows.reset();
     Arc::new(state)
 }
 
@@ -155,13 +155,10 @@ async fn windows_follow_the_cluster_and_the_last_good_set_survives_the_api_going
     ])
     .await;
     let state = state();
-    assert!(!state.windows_ready.load(Ordering::Acquire));
-    let watch = tokio::spawn(watch_windows(client(&url), state.clone(), None));
+    assert!(!state.windows.is_ready());
+    let watch = tokio::spawn(watch_windows(client(&url), state.windows.clone(), None));
 
-    eventually("the first list", || {
-        state.windows_ready.load(Ordering::Acquire)
-    })
-    .await;
+    eventually("the first list", || state.windows.is_ready()).await;
     assert_eq!(names(&state), ["business-hours", "nightly"]);
 
     feed.send(json!({"type": "ADDED", "object": window("weekend", "11", "0 0 * * SAT")}))
@@ -194,7 +191,7 @@ async fn windows_follow_the_cluster_and_the_last_good_set_survives_the_api_going
     drop(feed);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(names(&state), ["business-hours", "marker", "weekend"]);
-    assert!(state.windows_ready.load(Ordering::Acquire));
+    assert!(state.windows.is_ready());
     watch.abort();
 }
 
@@ -221,11 +218,8 @@ async fn readiness_waits_for_the_first_complete_list() {
     assert_eq!(readyz().await, 503);
     let (url, _fake, _feed, _server) =
         start_fake(vec![window("business-hours", "5", "0 8 * * *")]).await;
-    let watch = tokio::spawn(watch_windows(client(&url), state.clone(), None));
-    eventually("the first list", || {
-        state.windows_ready.load(Ordering::Acquire)
-    })
-    .await;
+    let watch = tokio::spawn(watch_windows(client(&url), state.windows.clone(), None));
+    eventually("the first list", || state.windows.is_ready()).await;
     assert_eq!(readyz().await, 200);
     watch.abort();
 }
@@ -238,7 +232,7 @@ fn events_app(url: &str) -> (Arc<AppState>, Router) {
 }
 
 fn events_app_accepting(url: &str, accept_unverified: bool) -> (Arc<AppState>, Router) {
-    let windows = fluxgate::load::load_windows(&[]).unwrap();
+    let windows = fluxgate::window_files::load_windows(&[]).unwrap();
     let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
     state.accept_unverified = accept_unverified;
     state.clock = || {

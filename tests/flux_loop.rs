@@ -18,7 +18,6 @@ use fluxgate::server::AppState;
 use fluxgate::window::{WindowSet, parse_documents};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -104,7 +103,7 @@ fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> 
         Policy::default(),
         Arc::new(MemorySink::default()),
     );
-    state.windows_ready.store(false, Ordering::Release);
+    state.windows.reset();
     let state = Arc::new(state);
     let base = tokio::time::Instant::now();
     let clock: Clock =
@@ -114,7 +113,7 @@ fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> 
     let (owners_tx, owners) = tokio::sync::watch::channel(Default::default());
     let mut tasks = vec![tokio::spawn(watch_windows(
         client.clone(),
-        state.clone(),
+        state.windows.clone(),
         Some(observed_tx),
     ))];
     for kind in OwnerKind::ALL {
@@ -131,7 +130,8 @@ fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> 
     );
     let sync = ClusterSync {
         client,
-        state: state.clone(),
+        windows: state.windows.clone(),
+        outcomes: state.metrics.sync_outcomes(),
         clock: clock.clone(),
         events: Some(events),
         write_status: true,
@@ -500,7 +500,7 @@ async fn post_denied_dry_run(app: &axum::Router, at: &str) {
 
 fn events_server(fake: &Fake, at: &'static str) -> axum::Router {
     use fluxgate::cluster::events::EventPublisher;
-    let windows = fluxgate::load::load_windows(&[]).unwrap();
+    let windows = fluxgate::window_files::load_windows(&[]).unwrap();
     let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
     // The router is driven without TLS, so no caller is verified: accepted, as deploy/base does.
     state.accept_unverified = true;

@@ -23,7 +23,8 @@ const SPAN_SECONDS: u32 = 6 * 366 * 24 * 3600;
 
 fn windows() -> &'static WindowSet {
     static WINDOWS: OnceLock<WindowSet> = OnceLock::new();
-    WINDOWS.get_or_init(|| fluxgate::load::load_windows(&[]).expect("embedded windows load"))
+    WINDOWS
+        .get_or_init(|| fluxgate::window_files::load_windows(&[]).expect("embedded windows load"))
 }
 
 fn policy() -> &'static Policy {

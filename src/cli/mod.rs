@@ -7,7 +7,7 @@
 
 mod audit;
 mod certs;
-pub mod crd;
+mod crd;
 mod lint;
 mod review;
 mod serve;
@@ -16,9 +16,9 @@ mod table;
 mod week;
 
 use crate::duration::parse_duration;
-use crate::load::load_windows;
 use crate::policy::Policy;
 use crate::window::WindowSet;
+use crate::window_files::load_windows;
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Parser, Subcommand};
@@ -56,7 +56,7 @@ enum Command {
 
 /// `--windows`: shared by every command that reads windows.
 #[derive(Debug, Args)]
-pub struct WindowArgs {
+pub(crate) struct WindowArgs {
     /// A ReconciliationWindow YAML file or a folder of them (repeatable); the embedded example
     /// windows when absent.
     #[arg(
@@ -139,7 +139,7 @@ pub struct Config {
 
 impl CommonArgs {
     /// The `--windows` paths as given (empty: the embedded examples).
-    pub fn window_paths(&self) -> &[PathBuf] {
+    pub(crate) fn window_paths(&self) -> &[PathBuf] {
         &self.windows.windows
     }
 
@@ -177,7 +177,7 @@ impl CommonArgs {
 impl Config {
     /// Refuses windows the webhook would refuse at admission for its policy: overrides longer
     /// than `--max-override`, windows that never open again after `now`.
-    pub fn require_valid_for_policy(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
+    pub(crate) fn require_valid_for_policy(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
         let problems = crate::policy::policy_problems(&self.windows, &self.policy, now);
         if problems.is_empty() {
             return Ok(());
@@ -189,7 +189,7 @@ impl Config {
     /// fluxgate.io/window label would be denied as unknown-window, silently for whoever set it.
     /// The built-in `default` may be absent (every rw object then names its window); that is
     /// only worth a warning.
-    pub fn require_default_window(&self) -> anyhow::Result<()> {
+    pub(crate) fn require_default_window(&self) -> anyhow::Result<()> {
         let name = &self.policy.default_window;
         if self.windows.get(name).is_some() {
             return Ok(());
@@ -217,7 +217,7 @@ impl Config {
 }
 
 /// `--at`: an RFC 3339 instant.
-pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("{text:?} is not an RFC 3339 time ({e})"))

@@ -7,11 +7,13 @@ use crate::cluster::events::EventPublisher;
 use crate::cluster::owners::watch_owners;
 use crate::cluster::sync::ClusterSync;
 use crate::cluster::watch::watch_windows;
-use crate::load::{Snapshot, read_files, read_windows, windows_from_snapshot};
+use crate::files::{Snapshot, watch};
 use crate::server::listen::{ConnectionLimits, serve_tls};
-use crate::server::tls::{CertResolver, certified_key, check_validity, server_config};
-use crate::server::watch::watch;
+use crate::server::tls::{
+    CertResolver, certified_key, check_validity, read_pem_files, server_config,
+};
 use crate::server::{AppState, Limits, MAX_BODY_BYTES, metrics_router, router};
+use crate::window_files::{read_windows, windows_from_snapshot};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
@@ -244,8 +246,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if args.windows_from_cluster {
         // Not ready (and every rw change denied as unknown-window) until the first complete list.
-        state.windows = Default::default();
-        state.windows_ready.store(false, Ordering::Release);
+        state.windows.reset();
     }
     state.windows.load().warm((state.clock)());
     let state = Arc::new(state);
@@ -255,7 +256,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let resolver = Arc::new(initial_certificate(&args, &state)?);
     let client_ca = match &args.client_ca {
-        Some(path) => read_files(std::slice::from_ref(path))?
+        Some(path) => read_pem_files(std::slice::from_ref(path))?
             .pop()
             .map(|(_, pem)| pem),
         None => None,
@@ -264,13 +265,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot configure TLS (--client-ca)")?;
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let files = [cert.clone(), key.clone()];
-        let initial = read_files(&files).ok();
+        let initial = read_pem_files(&files).ok();
         let (state, resolver) = (state.clone(), resolver.clone());
         let failures = state.clone();
         tokio::spawn(watch(
             args.watch_interval,
             initial,
-            move || read_files(&files),
+            move || read_pem_files(&files),
             move |snapshot| reload_certificate(&state, &resolver, snapshot),
             move |error| {
                 failures.metrics.record_tls_reload(false);
@@ -289,7 +290,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             move || read_windows(&paths),
             move |snapshot| reload_windows(&state, &window_paths, snapshot),
             move |error| {
-                failures.metrics.record_window_reload(false);
+                failures.windows.reject();
                 tracing::warn!(%error, "cannot read the windows files; keeping the last good set");
             },
         ));
@@ -364,7 +365,7 @@ fn spawn_cluster_tasks(
     if args.windows_from_cluster {
         tokio::spawn(watch_windows(
             client.clone(),
-            state.clone(),
+            state.windows.clone(),
             Some(observed_tx),
         ));
     }
@@ -378,7 +379,8 @@ fn spawn_cluster_tasks(
     }
     let sync = ClusterSync {
         client,
-        state,
+        windows: state.windows.clone(),
+        outcomes: state.metrics.sync_outcomes(),
         clock: Arc::new(chrono::Utc::now),
         events: events.filter(|_| args.reconcile_on_open),
         write_status: args.windows_from_cluster,
@@ -389,7 +391,7 @@ fn spawn_cluster_tasks(
 
 fn initial_certificate(args: &ServeArgs, state: &AppState) -> anyhow::Result<CertResolver> {
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        let files = read_files(&[cert.clone(), key.clone()])?;
+        let files = read_pem_files(&[cert.clone(), key.clone()])?;
         let [(_, cert_pem), (_, key_pem)] = files.as_slice() else {
             anyhow::bail!(
                 "reading {} and {} gave {} files",
@@ -462,13 +464,11 @@ fn reload_windows(state: &AppState, paths: &[PathBuf], snapshot: &Snapshot) {
     match checked {
         Ok(windows) => {
             let count = windows.len();
-            windows.warm((state.clock)());
-            state.windows.store(Arc::new(windows));
-            state.metrics.record_window_reload(true);
+            state.windows.publish(windows, (state.clock)());
             tracing::info!(windows = count, "windows reloaded");
         }
         Err(error) => {
-            state.metrics.record_window_reload(false);
+            state.windows.reject();
             tracing::error!(error = %error, "new windows rejected; keeping the last good set");
         }
     }

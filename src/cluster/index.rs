@@ -10,9 +10,7 @@
 //! A relist (`Init` … `InitDone`) is buffered and replaces the state only when complete, so a
 //! half-listed cluster never becomes the window set.
 
-use crate::window::{
-    Document, ReconciliationWindow, Window, WindowError, WindowSet, WindowSetError, WindowStatus,
-};
+use crate::window::{Document, ReconciliationWindow, Window, WindowError, WindowStatus};
 use std::collections::BTreeMap;
 
 /// What the cluster holds of a window beyond its spec: what the status writer compares with.
@@ -93,14 +91,6 @@ impl WindowIndex {
         self.synced
     }
 
-    pub fn len(&self) -> usize {
-        self.objects.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.objects.is_empty()
-    }
-
     /// Generation and status of every window in force, by name.
     pub fn observed(&self) -> BTreeMap<String, Observed> {
         self.objects
@@ -120,9 +110,11 @@ impl WindowIndex {
         self.objects.values().cloned().map(document).collect()
     }
 
-    /// The window set of the objects in force (all validated on arrival).
-    pub fn build(&self) -> Result<WindowSet, WindowSetError> {
-        WindowSet::from_documents(&self.documents())
+    /// The window set of the objects in force (all validated on arrival), as the watch
+    /// publishes it.
+    #[cfg(test)]
+    fn build(&self) -> Result<crate::window::WindowSet, crate::window::WindowSetError> {
+        crate::window::WindowSet::from_documents(&self.documents())
     }
 }
 

@@ -21,7 +21,7 @@ pub type OwnerKey = (String, String);
 pub type Owners = BTreeMap<OwnerKind, Arc<BTreeMap<OwnerKey, Owner>>>;
 
 /// The API resource of a Flux kind.
-pub fn api_resource(kind: OwnerKind) -> ApiResource {
+pub(crate) fn api_resource(kind: OwnerKind) -> ApiResource {
     ApiResource {
         group: kind.group().to_owned(),
         version: kind.version().to_owned(),

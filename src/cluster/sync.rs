@@ -13,19 +13,19 @@ use super::events::{EventPublisher, Notice};
 use super::owners::{Owners, api_resource};
 use super::watch::ObservedWindows;
 use crate::flux::{FIELD_MANAGER, Owner, OwnerKind, catch_up};
-use crate::server::AppState;
 use crate::window::{API_VERSION, KIND, ReconciliationWindow, WindowSet, WindowStatus};
+use crate::window_store::{ResultCounters, WindowStore};
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
 /// The field manager of the status: one for every replica, so they share the fields.
-pub const STATUS_FIELD_MANAGER: &str = "fluxgate";
+pub(crate) const STATUS_FIELD_MANAGER: &str = "fluxgate";
 /// A pass runs at least this often.
 const MAX_WAIT: Duration = Duration::from_secs(60);
 /// After a failed write, the next pass comes this soon.
@@ -50,14 +50,24 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 /// What to keep in step.
 pub struct ClusterSync {
     pub client: Client,
-    pub state: Arc<AppState>,
+    /// The windows in force, whose states the passes write and act on.
+    pub windows: Arc<WindowStore>,
     pub clock: Clock,
+    pub outcomes: SyncOutcomes,
     /// Events on the owners asked to reconcile.
     pub events: Option<EventPublisher>,
     /// Write ReconciliationWindow status (needs the windows from the cluster).
     pub write_status: bool,
     /// Ask Flux owners to reconcile when the window that denied them opens.
     pub reconcile_on_open: bool,
+}
+
+/// What the passes report to: `fluxgate_window_status_writes_total` and
+/// `fluxgate_reconcile_requests_total` by kind.
+#[derive(Clone, Debug, Default)]
+pub struct SyncOutcomes {
+    pub status_writes: ResultCounters,
+    pub reconcile_requests: BTreeMap<OwnerKind, ResultCounters>,
 }
 
 /// The statuses this process wrote that the cluster did not show yet, so a pass does not repeat
@@ -77,7 +87,7 @@ impl ClusterSync {
         let started = tokio::time::Instant::now();
         loop {
             let now = (self.clock)();
-            let set = self.state.windows.load_full();
+            let set = self.windows.load_full();
             // Past a transition a window's state is computed anew, which for some windows takes
             // thousands of cron steps: on a blocking thread, so the passes below read the cache.
             let warming = set.clone();
@@ -163,13 +173,13 @@ impl ClusterSync {
                 .await
             {
                 Ok(_) => {
-                    self.state.metrics.record_status_write(true);
+                    self.outcomes.status_writes.record(true);
                     tracing::debug!(window = window.name(), open = desired.open, next = ?desired.next, "window status written");
                     written.insert(window.name().to_owned(), pending);
                 }
                 Err(error) => {
                     ok = false;
-                    self.state.metrics.record_status_write(false);
+                    self.outcomes.status_writes.record(false);
                     tracing::warn!(%error, window = window.name(), "cannot write the window's status; retrying");
                 }
             }
@@ -196,22 +206,24 @@ impl ClusterSync {
                     tracing::debug!(owner = %owner.display(), "owner changed since read; deciding again");
                 }
                 Ok(()) => {
-                    self.state
-                        .metrics
-                        .record_reconcile_request(owner.kind, true);
+                    self.record_reconcile_request(owner.kind, true);
                     tracing::info!(owner = %owner.display(), windows = ?owner.denied_by, requested_at = %value, "window opened: asked Flux to reconcile the change it denied");
                     self.notify(owner, &value, set, now);
                 }
                 Err(error) => {
                     ok = false;
-                    self.state
-                        .metrics
-                        .record_reconcile_request(owner.kind, false);
+                    self.record_reconcile_request(owner.kind, false);
                     tracing::warn!(%error, owner = %owner.display(), "cannot ask Flux to reconcile; retrying");
                 }
             }
         }
         ok
+    }
+
+    fn record_reconcile_request(&self, kind: OwnerKind, ok: bool) {
+        if let Some(counters) = self.outcomes.reconcile_requests.get(&kind) {
+            counters.record(ok);
+        }
     }
 
     async fn request_reconcile(&self, owner: &Owner, value: &str) -> Result<(), kube::Error> {

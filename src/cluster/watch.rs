@@ -5,15 +5,14 @@
 //! last published. Until the first complete list, the server is not ready.
 
 use super::index::{Observed, WindowIndex};
-use crate::server::AppState;
 use crate::window::{ReconciliationWindow, WindowSet};
+use crate::window_store::{PublishError, WindowStore};
 use futures_util::StreamExt;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use tokio::sync::watch;
 
 /// Generation and status of each window in the cluster, for the status writer; `None` until the
@@ -21,11 +20,12 @@ use tokio::sync::watch;
 pub type ObservedWindows = Option<Arc<BTreeMap<String, Observed>>>;
 
 /// Watches ReconciliationWindow objects until the stream ends (it does not, short of the task
-/// being dropped: errors are retried with backoff). `observed`, when given, follows what the
-/// cluster holds of each window (see [`crate::cluster::sync`]).
+/// being dropped: errors are retried with backoff), and publishes their set into `store` at
+/// every change. `observed`, when given, follows what the cluster holds of each window (see
+/// [`crate::cluster::sync`]).
 pub async fn watch_windows(
     client: Client,
-    state: Arc<AppState>,
+    store: Arc<WindowStore>,
     observed: Option<watch::Sender<ObservedWindows>>,
 ) {
     let api: Api<ReconciliationWindow> = Api::all(client);
@@ -40,7 +40,7 @@ pub async fn watch_windows(
                 false
             }
             Ok(Event::InitApply(object)) => {
-                report(&state, index.relisted(object));
+                report(&store, index.relisted(object));
                 false
             }
             Ok(Event::InitDone) => {
@@ -50,7 +50,7 @@ pub async fn watch_windows(
             Ok(Event::Apply(object)) => match index.apply(object) {
                 Ok(changed) => changed,
                 Err(error) => {
-                    report(&state, Err(error));
+                    report(&store, Err(error));
                     false
                 }
             },
@@ -64,7 +64,7 @@ pub async fn watch_windows(
             }
         };
         if changed && index.is_synced() {
-            publish(&state, &index).await;
+            publish(&store, &index).await;
         }
         if let Some(observed) = &observed
             && index.is_synced()
@@ -79,47 +79,36 @@ pub async fn watch_windows(
     }
 }
 
-fn report(state: &AppState, checked: Result<(), crate::window::WindowError>) {
+fn report(store: &WindowStore, checked: Result<(), crate::window::WindowError>) {
     if let Err(error) = checked {
-        state.metrics.record_window_reload(false);
+        store.reject();
         tracing::error!(%error, "invalid ReconciliationWindow in the cluster; keeping its last good version");
     }
 }
 
 /// Builds the set and computes its states on a blocking thread (some windows take thousands of
 /// cron steps), then swaps it in.
-async fn publish(state: &Arc<AppState>, index: &WindowIndex) {
+async fn publish(store: &WindowStore, index: &WindowIndex) {
     let documents = index.documents();
-    let now = (state.clock)();
-    let built = tokio::task::spawn_blocking(move || {
-        let windows = WindowSet::from_documents(&documents)?;
-        windows.warm(now);
-        Ok::<_, crate::window::WindowSetError>(windows)
-    })
-    .await;
-    let built = match built {
-        Ok(built) => built,
-        Err(error) => {
-            state.metrics.record_window_reload(false);
-            tracing::error!(%error, "building the window set failed; keeping the last good one");
-            return;
-        }
-    };
+    let built = store
+        .build_and_publish(chrono::Utc::now(), move || {
+            WindowSet::from_documents(&documents)
+        })
+        .await;
     match built {
-        Ok(windows) => {
-            let count = windows.len();
-            state.windows.store(Arc::new(windows));
-            state.metrics.record_window_reload(true);
-            if !state.windows_ready.swap(true, Ordering::AcqRel) {
-                tracing::info!(
-                    windows = count,
-                    "ReconciliationWindows synced from the cluster"
-                );
-            }
+        Ok(true) => {
+            let count = store.load().len();
+            tracing::info!(
+                windows = count,
+                "ReconciliationWindows synced from the cluster"
+            );
         }
-        Err(error) => {
-            state.metrics.record_window_reload(false);
+        Ok(false) => {}
+        Err(PublishError::Invalid(error)) => {
             tracing::error!(%error, "cannot build the window set; keeping the last good one");
+        }
+        Err(error @ PublishError::Failed(_)) => {
+            tracing::error!(%error, "keeping the last good window set");
         }
     }
 }

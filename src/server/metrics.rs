@@ -6,7 +6,7 @@
 //! or one of [`NO_WINDOW`], [`SEVERAL_WINDOWS`], [`UNKNOWN_WINDOW`] (never a name read from an
 //! object), and Flux owners beyond [`MAX_OWNERS`] are counted together as [`OTHER_OWNERS`].
 
-use crate::audit::operation_name;
+use crate::naming::operation_name;
 use crate::object::Object;
 use crate::policy::{Decision, Reason, WindowVerdict};
 use crate::window::WindowSet;
@@ -310,9 +310,12 @@ impl Metrics {
         self.rejected.get_or_create(&StatusLabels { code }).inc();
     }
 
-    pub fn record_window_reload(&self, ok: bool) {
-        self.window_reloads.get_or_create(&result(ok)).inc();
-        self.config_valid.set(i64::from(ok));
+    /// The counters a window store reports its loads to.
+    pub(crate) fn window_reloads(&self) -> crate::window_store::ReloadOutcomes {
+        crate::window_store::ReloadOutcomes {
+            reloads: result_counters(&self.window_reloads),
+            valid: self.config_valid.clone(),
+        }
     }
 
     pub fn record_tls_reload(&self, ok: bool) {
@@ -329,16 +332,28 @@ impl Metrics {
         }
     }
 
-    pub fn record_reconcile_request(&self, kind: crate::flux::OwnerKind, ok: bool) {
-        let labels = KindResultLabels {
-            kind: kind.kind(),
-            result: result(ok).result,
+    /// The counters the cluster sync reports its writes to.
+    pub fn sync_outcomes(&self) -> crate::cluster::sync::SyncOutcomes {
+        let requests = |kind: crate::flux::OwnerKind| {
+            let counter = |ok| {
+                let labels = KindResultLabels {
+                    kind: kind.kind(),
+                    result: result(ok).result,
+                };
+                self.reconcile_requests.get_or_create(&labels).clone()
+            };
+            crate::window_store::ResultCounters {
+                success: counter(true),
+                failure: counter(false),
+            }
         };
-        self.reconcile_requests.get_or_create(&labels).inc();
-    }
-
-    pub fn record_status_write(&self, ok: bool) {
-        self.status_writes.get_or_create(&result(ok)).inc();
+        crate::cluster::sync::SyncOutcomes {
+            status_writes: result_counters(&self.status_writes),
+            reconcile_requests: crate::flux::OwnerKind::ALL
+                .into_iter()
+                .map(|kind| (kind, requests(kind)))
+                .collect(),
+        }
     }
 
     /// The serving certificate in use expires at `unix_seconds`.
@@ -477,6 +492,14 @@ fn owner_labels(kind: &'static str) -> OwnerLabels {
         owner_kind: kind,
         owner_namespace: String::new(),
         owner_name: String::new(),
+    }
+}
+
+/// The `success` and `failure` counters of a family by result.
+fn result_counters(family: &Family<ResultLabels, Counter>) -> crate::window_store::ResultCounters {
+    crate::window_store::ResultCounters {
+        success: family.get_or_create(&result(true)).clone(),
+        failure: family.get_or_create(&result(false)).clone(),
     }
 }
 
@@ -636,10 +659,11 @@ mod tests {
     #[test]
     fn a_rejected_reload_marks_the_configuration_invalid_until_one_succeeds() {
         let metrics = Metrics::default();
-        metrics.record_window_reload(false);
+        let store = crate::window_store::WindowStore::new(windows(), metrics.window_reloads());
+        store.reject();
         let text = metrics.encode(&windows(), friday());
         assert_eq!(line(&text, "fluxgate_config_valid"), Some("0"));
-        metrics.record_window_reload(true);
+        store.publish(windows(), friday());
         let text = metrics.encode(&windows(), friday());
         assert_eq!(line(&text, "fluxgate_config_valid"), Some("1"));
     }

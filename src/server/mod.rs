@@ -1,20 +1,19 @@
 //! The HTTPS admission server: a thin shell around [`crate::review`].
 //!
 //! [`router`] builds the whole HTTP surface from an [`AppState`] so tests can drive it without
-//! a socket; [`listen`] puts it behind rustls on a real socket with the timeouts and limits a
+//! a socket; `listen` puts it behind rustls on a real socket with the timeouts and limits a
 //! webhook on the API server's write path needs.
 
 mod idle;
-pub mod listen;
+pub(crate) mod listen;
 pub mod metrics;
 pub mod tls;
-pub mod watch;
 
 use crate::audit::{self, AuditSink, GroupCommit};
 use crate::policy::Policy;
 use crate::review::review;
 use crate::window::WindowSet;
-use arc_swap::ArcSwap;
+use crate::window_store::WindowStore;
 use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
@@ -36,29 +35,27 @@ pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 
 /// Request-body bytes held at once across all connections, unless set otherwise
 /// (`--max-body-bytes-in-flight`); see RELIABILITY.md for what it keeps memory at.
-pub const DEFAULT_BODY_BUDGET: usize = 32 * 1024 * 1024;
+pub(crate) const DEFAULT_BODY_BUDGET: usize = 32 * 1024 * 1024;
 
 /// Everything a request needs; shared by all connections.
 pub struct AppState {
-    /// Swapped whole on reload: a decision sees the old set or the new one, never a mix.
-    pub windows: ArcSwap<WindowSet>,
-    pub policy: Policy,
+    /// The windows in force, published into by the file and cluster watches.
+    pub windows: Arc<WindowStore>,
+    pub(crate) policy: Policy,
     /// The audit sink, behind group commit.
-    pub audit: GroupCommit,
+    pub(crate) audit: GroupCommit,
     pub metrics: Metrics,
     /// False until the TLS listener is up, and again once shutdown begins.
     pub ready: AtomicBool,
-    /// False until the windows are known (a cluster watch has listed them once).
-    pub windows_ready: AtomicBool,
     /// `/validate` only answers clients with a certificate from `--client-ca` (the API server).
-    pub require_client_cert: bool,
+    pub(crate) require_client_cert: bool,
     /// Whether a caller without a verified client certificate may make fluxgate publish Events
     /// and count bypasses (`--accept-unverified-callers`). Its decisions are answered and
     /// audited either way, with the caller's address.
     pub accept_unverified: bool,
     /// Bytes of request bodies that may be held at once: a body waits for its share before it
     /// is read, so many large bodies at once cannot push memory past the pod's limit.
-    pub body_budget: BodyBudget,
+    pub(crate) body_budget: BodyBudget,
     /// Events for bypasses and denials, when the server talks to the cluster.
     pub events: Option<crate::cluster::events::EventPublisher>,
     /// The clock: `Utc::now` in production, fixed in tests.
@@ -67,13 +64,13 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(windows: WindowSet, policy: Policy, audit: Arc<dyn AuditSink>) -> Self {
+        let metrics = Metrics::default();
         AppState {
-            windows: ArcSwap::from_pointee(windows),
+            windows: Arc::new(WindowStore::new(windows, metrics.window_reloads())),
             policy,
             audit: GroupCommit::new(audit),
-            metrics: Metrics::default(),
+            metrics,
             ready: AtomicBool::new(false),
-            windows_ready: AtomicBool::new(true),
             require_client_cert: false,
             accept_unverified: false,
             body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
@@ -216,7 +213,7 @@ fn unrecorded(state: &AppState, uid: &str, error: &str) -> Response {
 
 /// The bytes of request bodies held at once, in all and per peer address: one peer (a pod
 /// holding large bodies open) may hold at most half, so the API server always has the rest.
-pub struct BodyBudget {
+pub(crate) struct BodyBudget {
     all: Arc<Semaphore>,
     per_peer: usize,
     peers: Arc<std::sync::Mutex<PeerShares>>,
@@ -226,7 +223,7 @@ type PeerShares = std::collections::HashMap<std::net::IpAddr, Arc<Semaphore>>;
 
 impl BodyBudget {
     /// `bytes` in all; a peer's share is half of it, and at least one largest body.
-    pub fn new(bytes: usize) -> Self {
+    pub(crate) fn new(bytes: usize) -> Self {
         BodyBudget {
             all: Arc::new(Semaphore::new(bytes)),
             per_peer: (bytes / 2).max(MAX_BODY_BYTES),
@@ -385,7 +382,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         let text = format!("not ready: the audit log has not taken a write for {stuck:?}\n");
         return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
     }
-    if state.ready.load(Ordering::Acquire) && state.windows_ready.load(Ordering::Acquire) {
+    if state.ready.load(Ordering::Acquire) && state.windows.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()

@@ -7,6 +7,7 @@
 //! The certificate lives behind an [`ArcSwap`]: a reload swaps the pointer, new handshakes see
 //! the new certificate, and handshakes in flight keep the `Arc` they already hold.
 
+use crate::files::{FileError, Snapshot, read_files};
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
@@ -35,6 +36,27 @@ pub enum TlsError {
     NotYetValid(chrono::DateTime<chrono::Utc>),
 }
 
+/// Why a PEM file (`--tls-cert`, `--tls-key`, `--client-ca`) could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{}", .0, advice(.0))]
+pub(crate) struct PemFileError(#[from] FileError);
+
+/// What to do about a PEM file that cannot be read (an unreadable one: the OS error says).
+fn advice(error: &FileError) -> &'static str {
+    match error {
+        FileError::Io { .. } => "",
+        FileError::TooLarge { .. } | FileError::NotAFile { .. } => {
+            ": give the PEM file itself (a certificate or key is a few KiB), such as a mounted \
+             Secret's tls.crt, tls.key or ca.crt"
+        }
+    }
+}
+
+/// Reads PEM files: the serving certificate and key, or the client CA.
+pub(crate) fn read_pem_files(files: &[std::path::PathBuf]) -> Result<Snapshot, PemFileError> {
+    Ok(read_files(files)?)
+}
+
 /// How far a certificate's notBefore may be ahead of our clock: an issuer whose clock runs a
 /// little ahead of this node's must not have its fresh certificate refused.
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
@@ -42,7 +64,7 @@ const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 /// When the serving certificate (the chain's first) stops being valid, or why it cannot be
 /// served at `now`: expired, or not valid yet. Serving such a certificate fails every
 /// handshake, so a reload refuses it and keeps the one in use.
-pub fn check_validity(
+pub(crate) fn check_validity(
     key: &CertifiedKey,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<chrono::DateTime<chrono::Utc>, TlsError> {
@@ -65,7 +87,7 @@ pub fn check_validity(
 }
 
 /// The subject of a client certificate (`CN=kube-apiserver,O=...`), for the audit log.
-pub fn subject(der: &[u8]) -> String {
+pub(crate) fn subject(der: &[u8]) -> String {
     match x509_parser::parse_x509_certificate(der) {
         Ok((_, cert)) => cert.subject().to_string(),
         // rustls verified it, so it parses; should it not, the log still says it was verified.
@@ -104,7 +126,7 @@ impl CertResolver {
     }
 
     /// Replaces the certificate for every handshake from now on.
-    pub fn replace(&self, key: CertifiedKey) {
+    pub(crate) fn replace(&self, key: CertifiedKey) {
         self.current.store(Arc::new(key));
     }
 }
@@ -119,7 +141,7 @@ impl ResolvesServerCert for CertResolver {
 ///
 /// With `client_ca`, clients may present a certificate, which must then chain to that CA; a
 /// client without one still completes the handshake (the kubelet's probes present none) and
-/// [`PeerIdentity`] tells the handler which case it is, so `/validate` can insist.
+/// `PeerIdentity` tells the handler which case it is, so `/validate` can insist.
 pub fn server_config(
     resolver: Arc<CertResolver>,
     client_ca: Option<&[u8]>,
@@ -158,7 +180,7 @@ pub fn server_config(
 /// Who is on the other end of a connection: whether it presented a certificate that chains to
 /// `--client-ca` (and its subject), and its address.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerIdentity {
+pub(crate) struct PeerIdentity {
     /// The verified client certificate's subject; `None` for a client without one.
     pub subject: Option<Arc<str>>,
     pub address: std::net::SocketAddr,
@@ -198,6 +220,32 @@ mod tests {
 
     fn utc(t: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(t).unwrap().to_utc()
+    }
+
+    #[test]
+    fn a_pem_file_that_cannot_be_read_names_it_and_says_what_to_give() {
+        let dir = std::env::temp_dir().join(format!("fluxgate-pem-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A folder where the certificate should be: the mount path instead of the file in it.
+        let error = read_pem_files(std::slice::from_ref(&dir)).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{} is not a regular file (a FIFO, socket or device): give the PEM file itself \
+                 (a certificate or key is a few KiB), such as a mounted Secret's tls.crt, \
+                 tls.key or ca.crt",
+                dir.display()
+            )
+        );
+        let missing = dir.join("tls.crt");
+        let error = read_pem_files(std::slice::from_ref(&missing)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with(&format!("cannot read {}: ", missing.display())),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
