@@ -335,15 +335,6 @@ pub fn write_line(
     AuditRecord::of(request, decision, caller, time, duration_seconds).write_line(out);
 }
 
-pub fn operation_name(operation: &Operation) -> &'static str {
-    match operation {
-        Operation::Create => "CREATE",
-        Operation::Update => "UPDATE",
-        Operation::Delete => "DELETE",
-        Operation::Connect => "CONNECT",
-    }
-}
-
 // === sinks ===
 
 /// Where audit records go.

@@ -611,7 +611,11 @@ fn check_cascades(manifests: &[Manifest], findings: &mut Vec<Finding>) {
         let Some(ns) = m.namespace.as_deref().and_then(|n| namespaces.get(n)) else {
             continue;
         };
-        if ns.annotations.get(PRUNE_ANNOTATION).is_some_and(|v| v == "disabled") {
+        if ns
+            .annotations
+            .get(PRUNE_ANNOTATION)
+            .is_some_and(|v| v == "disabled")
+        {
             continue;
         }
         let how = if ns.mode() != Mode::Rw {

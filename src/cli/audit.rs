@@ -331,7 +331,7 @@ fn row(r: &AuditRecord) -> [String; 8] {
             None => r.decision.to_string(),
         },
         r.reason.to_string(),
-        crate::audit::operation_name(&r.operation).to_owned(),
+        crate::naming::operation_name(&r.operation).to_owned(),
         if r.dry_run { "yes" } else { "" }.to_owned(),
         if windows.is_empty() {
             "-".to_owned()
