@@ -8,11 +8,11 @@
 
 use chrono::{DateTime, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use fluxgate::object::Object;
-use fluxgate::policy::{Policy, decide, response};
-use fluxgate::review::review;
 use fluxgate::server::metrics::Metrics;
-use fluxgate::window::{WindowSet, evaluate};
+use fluxgate_core::admission::review;
+use fluxgate_core::object::Object;
+use fluxgate_core::policy::{Policy, decide, response};
+use fluxgate_core::window::{WindowSet, evaluate};
 use kube::core::admission::{AdmissionRequest, AdmissionReview};
 use serde_json::{Value, json};
 use std::hint::black_box;

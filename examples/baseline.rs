@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 async fn validate(body: Bytes) -> axum::response::Response {
     // The same one-pass parse fluxgate uses, so the two servers pay the same for JSON.
-    let Ok(request) = fluxgate::review::parse_request(&body) else {
+    let Ok(request) = fluxgate_core::admission::parse_request(&body) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     let response = AdmissionResponse::from(&request).into_review();

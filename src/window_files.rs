@@ -5,13 +5,10 @@
 //! A file named explicitly is read whatever its extension.
 
 use crate::files::{FileError, Snapshot, read_files};
-use crate::window::{WindowSet, WindowSetError, parse_documents};
+use fluxgate_core::window::{WindowSet, WindowSetError, parse_documents};
 use std::path::{Path, PathBuf};
 
-/// The example windows built into the binary (`deploy/examples/windows.yaml`).
-pub const EMBEDDED_WINDOWS: &str = include_str!("../deploy/examples/windows.yaml");
-/// Where the embedded windows say they came from in messages.
-pub(crate) const EMBEDDED_ORIGIN: &str = "<embedded deploy/examples/windows.yaml>";
+pub use fluxgate_core::window::EMBEDDED_WINDOWS;
 
 /// Why windows could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +33,7 @@ fn advice(error: &FileError) -> &'static str {
 /// Loads the windows of `paths`, or the embedded examples when `paths` is empty.
 pub fn load_windows(paths: &[PathBuf]) -> Result<WindowSet, WindowFilesError> {
     if paths.is_empty() {
-        return Ok(WindowSet::from_yaml(EMBEDDED_ORIGIN, EMBEDDED_WINDOWS)?);
+        return Ok(WindowSet::embedded()?);
     }
     windows_from_snapshot(paths, &read_windows(paths)?)
 }

@@ -6,9 +6,9 @@
 //! states already computed ([`WindowSet::warm`]): some windows take thousands of cron steps, and
 //! the first decisions and scrape after a reload then find them cached, on no async worker.
 
-use crate::window::{WindowSet, WindowSetError};
 use arc_swap::{ArcSwap, Guard};
 use chrono::{DateTime, Utc};
+use fluxgate_core::window::{WindowSet, WindowSetError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use std::sync::Arc;

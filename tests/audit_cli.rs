@@ -7,10 +7,10 @@ mod common;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
-use fluxgate::audit::FileSink;
-use fluxgate::policy::Policy;
+use fluxgate::audit_log::FileSink;
 use fluxgate::server::{AppState, Limits, router};
 use fluxgate::window_files::load_windows;
+use fluxgate_core::policy::Policy;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -88,7 +88,7 @@ async fn decide(log: &Path, clock: fn() -> DateTime<Utc>, reviews: &[Value]) {
 /// [`decide`] with other windows.
 async fn decide_with(
     log: &Path,
-    windows: fluxgate::window::WindowSet,
+    windows: fluxgate_core::window::WindowSet,
     clock: fn() -> DateTime<Utc>,
     reviews: &[Value],
 ) {
@@ -558,13 +558,13 @@ fn unreadable_input_and_bad_flags_exit_2() {
 }
 
 /// The example windows, with business-hours opened by an override on Friday 12:00–16:00.
-fn windows_with_override() -> fluxgate::window::WindowSet {
+fn windows_with_override() -> fluxgate_core::window::WindowSet {
     let text = fluxgate::window_files::EMBEDDED_WINDOWS.replacen(
         "      reason: Year-end change freeze\n",
         "      reason: Year-end change freeze\n  overrides:\n    - start: 2026-11-27T12:00:00+01:00\n      end: 2026-11-27T16:00:00+01:00\n      reason: CHG-4711 release 2.3\n",
         1,
     );
-    fluxgate::window::WindowSet::from_yaml("windows.yaml", &text).unwrap()
+    fluxgate_core::window::WindowSet::from_yaml("windows.yaml", &text).unwrap()
 }
 
 #[tokio::test]
@@ -631,7 +631,7 @@ async fn warn_mode_records_are_admitted_say_warn_and_are_selected_by_enforcement
         "  timeZone: Europe/Berlin\n  enforcement: Warn\n",
         1,
     );
-    let windows = fluxgate::window::WindowSet::from_yaml("windows.yaml", &text).unwrap();
+    let windows = fluxgate_core::window::WindowSet::from_yaml("windows.yaml", &text).unwrap();
     let reviews = [
         // business-hours (Warn) closed: admitted, would deny.
         mutated("flux-dryrun-image-bump-deployment.json", "w-1", |_| {}),

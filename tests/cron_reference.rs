@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::UTC;
-use fluxgate::cron::Cron;
+use fluxgate_core::cron::Cron;
 use serde::Deserialize;
 
 const FIXTURE: &str = include_str!("fixtures/cron-reference.json");

@@ -299,7 +299,7 @@ fn every_rendered_window_passes_validation() {
             continue;
         }
         rendered_windows += count;
-        let windows = fluxgate::window::WindowSet::from_yaml(&dir.display().to_string(), yaml)
+        let windows = fluxgate_core::window::WindowSet::from_yaml(&dir.display().to_string(), yaml)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         assert_eq!(windows.len(), count, "{}", dir.display());
     }
@@ -1238,7 +1238,7 @@ fn api_server_sends(webhook: &Value, request: &Value) -> Result<bool, String> {
 
 /// What `fluxgate serve` is given in `deployment`: the policy its --flux-* and
 /// --default-window flags make, through the same code the binary runs.
-fn deployed_policy(deployment: &Value) -> fluxgate::policy::Policy {
+fn deployed_policy(deployment: &Value) -> fluxgate_core::policy::Policy {
     use clap::Parser;
     #[derive(Parser)]
     struct Flags {
@@ -1266,13 +1266,13 @@ fn deployed_policy(deployment: &Value) -> fluxgate::policy::Policy {
 
 /// Whether fluxgate's answer to `request` depends on fluxgate: anything but "not Flux" and
 /// "not governed", which it admits whatever the windows.
-fn policy_needs(request: &Value, policy: &fluxgate::policy::Policy) -> bool {
-    use fluxgate::policy::Reason;
+fn policy_needs(request: &Value, policy: &fluxgate_core::policy::Policy) -> bool {
+    use fluxgate_core::policy::Reason;
     let review =
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
     let body = serde_json::to_vec(&review).unwrap();
     let windows = fluxgate::window_files::load_windows(&[]).unwrap();
-    let reviewed = fluxgate::review::review(
+    let reviewed = fluxgate_core::admission::review(
         &body,
         &windows,
         policy,

@@ -8,14 +8,14 @@ mod fake_api;
 
 use chrono::{DateTime, Utc};
 use fake_api::Fake;
-use fluxgate::audit::MemorySink;
+use fluxgate::audit_log::MemorySink;
 use fluxgate::cluster::owners::watch_owners;
 use fluxgate::cluster::sync::{Clock, ClusterSync};
 use fluxgate::cluster::watch::watch_windows;
-use fluxgate::flux::OwnerKind;
-use fluxgate::policy::Policy;
 use fluxgate::server::AppState;
-use fluxgate::window::{WindowSet, parse_documents};
+use fluxgate_core::flux::OwnerKind;
+use fluxgate_core::policy::Policy;
+use fluxgate_core::window::{WindowSet, parse_documents};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;

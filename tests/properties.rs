@@ -1,4 +1,4 @@
-//! Property tests of the admission decision, through `fluxgate::review::review` (the exact
+//! Property tests of the admission decision, through `fluxgate_core::admission::review` (the exact
 //! request path of the server and of `fluxgate review`).
 //!
 //! Requests are built by mutating a real AdmissionReview recorded from an API server
@@ -13,13 +13,13 @@
 //! `tests/fixtures/fuzz-regressions/<target>/`.
 
 use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, TimeZone, Utc};
-use fluxgate::cron::Cron;
-use fluxgate::policy::{
+use fluxgate_core::admission::{Reviewed, review};
+use fluxgate_core::cron::Cron;
+use fluxgate_core::policy::{
     BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, MODE_LABEL, Policy, Reason,
     WINDOW_LABEL,
 };
-use fluxgate::review::{Reviewed, review};
-use fluxgate::window::{WindowSet, evaluate};
+use fluxgate_core::window::{WindowSet, evaluate};
 use kube::core::DynamicObject;
 use kube::core::admission::AdmissionReview;
 use proptest::prelude::*;

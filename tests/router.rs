@@ -4,10 +4,10 @@
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
-use fluxgate::audit::MemorySink;
-use fluxgate::policy::{Policy, Reason};
+use fluxgate::audit_log::MemorySink;
 use fluxgate::server::{AppState, Limits, MAX_BODY_BYTES, metrics_router, router};
 use fluxgate::window_files::load_windows;
+use fluxgate_core::policy::{Policy, Reason};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,7 +89,7 @@ async fn decisions_echo_uid_and_write_one_audit_record_each() {
     assert_eq!(records.len(), cases.len());
     for (record, (_, allowed, reason)) in records.iter().zip(cases) {
         assert_eq!(record.reason, reason);
-        assert_eq!(record.decision, fluxgate::audit::Outcome::of(allowed));
+        assert_eq!(record.decision, fluxgate_core::audit::Outcome::of(allowed));
         assert_eq!(record.time, friday());
         assert!(record.duration_seconds > 0.0);
     }

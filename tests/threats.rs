@@ -2,10 +2,10 @@
 //! closed window is either denied or a documented, audited, bounded path.
 
 use chrono::{DateTime, Utc};
-use fluxgate::policy::{Decision, Policy, Reason};
-use fluxgate::review::review;
-use fluxgate::window::WindowSet;
 use fluxgate::window_files::load_windows;
+use fluxgate_core::admission::review;
+use fluxgate_core::policy::{Decision, Policy, Reason};
+use fluxgate_core::window::WindowSet;
 use serde_json::{Value, json};
 
 const BUMP: &str = include_str!("fixtures/admission/flux-dryrun-image-bump-deployment.json");
@@ -47,7 +47,7 @@ fn decide(fixture: &str, mutate: impl FnOnce(&mut Value)) -> Decision {
 
 fn embedded_without(name: &str) -> WindowSet {
     let text = fluxgate::window_files::EMBEDDED_WINDOWS;
-    let documents: Vec<_> = fluxgate::window::parse_documents("embedded", text)
+    let documents: Vec<_> = fluxgate_core::window::parse_documents("embedded", text)
         .unwrap()
         .into_iter()
         .filter(|d| d.object.metadata.name.as_deref() != Some(name))

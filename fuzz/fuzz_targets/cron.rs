@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, Duration, LocalResult, TimeZone, Utc};
 use chrono_tz::Tz;
-use fluxgate::cron::Cron;
+use fluxgate_core::cron::Cron;
 use libfuzzer_sys::fuzz_target;
 
 const ZONES: [Tz; 4] = [

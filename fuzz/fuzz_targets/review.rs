@@ -1,5 +1,5 @@
 //! The admission request path, bytes in, response out: exactly what `POST /validate` and
-//! `fluxgate review` run (`fluxgate::review::review`), on the embedded example windows.
+//! `fluxgate review` run (`fluxgate_core::admission::review`), on the embedded example windows.
 //!
 //! Input layout: the first 4 bytes choose the instant (little-endian seconds from
 //! 2025-01-01T00:00:00Z, modulo six years, so open, closed and frozen states of every example
@@ -14,8 +14,8 @@
 #![no_main]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use fluxgate::policy::Policy;
-use fluxgate::window::WindowSet;
+use fluxgate_core::policy::Policy;
+use fluxgate_core::window::WindowSet;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -24,7 +24,7 @@ const SPAN_SECONDS: u32 = 6 * 366 * 24 * 3600;
 fn windows() -> &'static WindowSet {
     static WINDOWS: OnceLock<WindowSet> = OnceLock::new();
     WINDOWS
-        .get_or_init(|| fluxgate::window_files::load_windows(&[]).expect("embedded windows load"))
+        .get_or_init(|| fluxgate_core::window::WindowSet::embedded().expect("embedded windows load"))
 }
 
 fn policy() -> &'static Policy {
@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let now = instant(*prefix);
-    let Ok(reviewed) = fluxgate::review::review(body, windows(), policy(), now) else {
+    let Ok(reviewed) = fluxgate_core::admission::review(body, windows(), policy(), now) else {
         return;
     };
     let decision = &reviewed.decision;

@@ -8,7 +8,7 @@
 #![no_main]
 
 use chrono::{DateTime, Duration, Utc};
-use fluxgate::window::{WindowSet, WindowState, evaluate};
+use fluxgate_core::window::{WindowSet, WindowState, evaluate};
 use libfuzzer_sys::fuzz_target;
 
 const INSTANTS: [&str; 5] = [

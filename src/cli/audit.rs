@@ -1,21 +1,21 @@
 //! `fluxgate audit`: filter and summarise the JSON audit log (files or stdin).
 //!
-//! Glue only: flags → [`Filter`], inputs opened and streamed through [`Report`], rows and
+//! Glue only: flags → [`Filter`], inputs opened and streamed through [`Review`], rows and
 //! summary printed. The table of matching decisions is written as records arrive (or, with
 //! `--limit N`, only the last N are kept), so memory never grows with the log.
 
 use super::parse_instant;
-use super::table;
-use crate::audit::AuditRecord;
-use crate::policy::Reason;
-use crate::report::{
-    Counts, Filter, Finished, Outcome, ReadError, Report, SkippedLines, SummaryReport, TimeSpec,
-    object_display,
-};
-use crate::window::Enforcement;
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
+use fluxgate_core::audit::AuditRecord;
+use fluxgate_core::audit::review::{
+    Counts, Filter, Finished, Outcome, ReadError, Review, SkippedLines, SummaryReport, TimeSpec,
+    object_display,
+};
+use fluxgate_core::policy::Reason;
+use fluxgate_core::render::table;
+use fluxgate_core::window::Enforcement;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufReader, IsTerminal, Write};
 use std::path::PathBuf;
@@ -202,7 +202,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     };
     let inputs = open_inputs(&args.files)?;
     let names: Vec<String> = inputs.iter().map(Input::name).collect();
-    let report = Report::new(filter, args.top);
+    let report = Review::new(filter, args.top);
     let out = std::io::stdout().lock();
     let mut out = std::io::BufWriter::new(out);
     let result = match args.output {
@@ -248,7 +248,7 @@ fn open_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
 }
 
 fn read_all(
-    report: &mut Report,
+    report: &mut Review,
     inputs: Vec<Input>,
     mut on_match: impl FnMut(AuditRecord) -> std::io::Result<()>,
 ) -> Result<(), ReadError> {
@@ -273,7 +273,7 @@ fn read_all(
 /// Hands each matching record to `emit`: as it is read, or with `--limit N` the last N once
 /// every input is read (a ring of N records, not the log).
 fn emit_matching(
-    report: &mut Report,
+    report: &mut Review,
     inputs: Vec<Input>,
     limit: Option<usize>,
     mut emit: impl FnMut(&AuditRecord) -> std::io::Result<()>,
@@ -302,7 +302,7 @@ const ROW_WIDTHS: [usize; 7] = [20, 8, 15, 7, 3, 16, 40];
 
 fn table(
     out: &mut impl Write,
-    mut report: Report,
+    mut report: Review,
     inputs: Vec<Input>,
     names: &[String],
     limit: Option<usize>,
@@ -331,7 +331,7 @@ fn row(r: &AuditRecord) -> [String; 8] {
             None => r.decision.to_string(),
         },
         r.reason.to_string(),
-        crate::naming::operation_name(&r.operation).to_owned(),
+        fluxgate_core::naming::operation_name(&r.operation).to_owned(),
         if r.dry_run { "yes" } else { "" }.to_owned(),
         if windows.is_empty() {
             "-".to_owned()
@@ -640,7 +640,7 @@ fn line_count(n: u64) -> String {
 /// One JSON object: `records` streamed first, then `inputs` and the fields of [`Finished`].
 fn json(
     out: &mut impl Write,
-    mut report: Report,
+    mut report: Review,
     inputs: Vec<Input>,
     names: &[String],
     limit: Option<usize>,

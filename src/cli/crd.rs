@@ -1,7 +1,7 @@
 //! `fluxgate crd`: the ReconciliationWindow CustomResourceDefinition, derived from the Rust types.
 
-use crate::window::ReconciliationWindow;
 use anyhow::Context;
+use fluxgate_core::window::ReconciliationWindow;
 use kube::CustomResourceExt;
 use std::process::ExitCode;
 

@@ -3,10 +3,10 @@
 //! Glue only: reads the inputs and the windows, passes the clock's `now` to [`lint`], prints.
 
 use super::{CommonArgs, parse_instant};
-use crate::lint::{Finding, Manifest, Severity, lint, parse_manifests};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
+use fluxgate_core::lint::{Finding, Manifest, Severity, lint, parse_manifests};
 use serde::Serialize;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;

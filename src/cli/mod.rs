@@ -12,16 +12,14 @@ mod lint;
 mod review;
 mod serve;
 mod status;
-mod table;
-mod week;
 
-use crate::duration::parse_duration;
-use crate::policy::Policy;
-use crate::window::WindowSet;
 use crate::window_files::load_windows;
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Parser, Subcommand};
+use fluxgate_core::duration::parse_duration;
+use fluxgate_core::policy::Policy;
+use fluxgate_core::window::WindowSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -178,7 +176,7 @@ impl Config {
     /// Refuses windows the webhook would refuse at admission for its policy: overrides longer
     /// than `--max-override`, windows that never open again after `now`.
     pub(crate) fn require_valid_for_policy(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
-        let problems = crate::policy::policy_problems(&self.windows, &self.policy, now);
+        let problems = fluxgate_core::policy::policy_problems(&self.windows, &self.policy, now);
         if problems.is_empty() {
             return Ok(());
         }

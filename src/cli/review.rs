@@ -2,10 +2,10 @@
 //! code path as the server, with the clock fixed at `--at`.
 
 use super::{CommonArgs, parse_instant};
-use crate::review::review;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
+use fluxgate_core::admission::review;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

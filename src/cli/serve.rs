@@ -1,7 +1,7 @@
 //! `fluxgate serve`: flags → server. Wires the shells together; decides nothing itself.
 
 use super::CommonArgs;
-use crate::audit::{AuditSink, FileSink, StdoutSink};
+use crate::audit_log::{AuditSink, FileSink, StdoutSink};
 use crate::certs;
 use crate::cluster::events::EventPublisher;
 use crate::cluster::owners::watch_owners;
@@ -142,7 +142,7 @@ enum LogFormat {
 }
 
 fn std_duration(text: &str) -> Result<Duration, String> {
-    let d = crate::duration::parse_duration_or_zero(text).map_err(|e| e.to_string())?;
+    let d = fluxgate_core::duration::parse_duration_or_zero(text).map_err(|e| e.to_string())?;
     d.to_std().map_err(|e| e.to_string())
 }
 
@@ -374,7 +374,7 @@ fn spawn_cluster_tasks(
     }
     // Owners are watched for the status's waiting count too.
     let (owners_tx, owners) = tokio::sync::watch::channel(Default::default());
-    for kind in crate::flux::OwnerKind::ALL {
+    for kind in fluxgate_core::flux::OwnerKind::ALL {
         tokio::spawn(watch_owners(client.clone(), kind, owners_tx.clone()));
     }
     let sync = ClusterSync {
@@ -454,7 +454,8 @@ fn reload_windows(state: &AppState, paths: &[PathBuf], snapshot: &Snapshot) {
     let checked = windows_from_snapshot(paths, snapshot)
         .map_err(|e| e.to_string())
         .and_then(|windows| {
-            let problems = crate::policy::policy_problems(&windows, &state.policy, (state.clock)());
+            let problems =
+                fluxgate_core::policy::policy_problems(&windows, &state.policy, (state.clock)());
             if problems.is_empty() {
                 Ok(windows)
             } else {

@@ -1,10 +1,11 @@
 //! `fluxgate status`: every window, open or closed, since when, next transition.
 
-use super::{WindowArgs, parse_instant, week};
-use crate::window::{Window, WindowState};
+use super::{WindowArgs, parse_instant};
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
+use fluxgate_core::render::week;
+use fluxgate_core::window::{Window, WindowState};
 use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;
@@ -32,8 +33,8 @@ pub struct StatusArgs {
 }
 
 /// The cluster's windows, validated as the webhook validates them.
-fn cluster_windows() -> anyhow::Result<crate::window::WindowSet> {
-    use crate::window::{ReconciliationWindow, WindowSet};
+fn cluster_windows() -> anyhow::Result<fluxgate_core::window::WindowSet> {
+    use fluxgate_core::window::{ReconciliationWindow, WindowSet};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -79,7 +80,7 @@ struct StatusJson {
     #[serde(rename = "override", skip_serializing_if = "Option::is_none")]
     override_: Option<OverrideJson>,
     /// `Enforce` or `Warn`.
-    enforcement: crate::window::Enforcement,
+    enforcement: fluxgate_core::window::Enforcement,
     /// When `next` is null because the search stopped early: up to when the state is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     searched_until: Option<String>,
@@ -186,7 +187,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
 /// The table; instants in `tz` when given, else in each window's zone (the TIME ZONE column
 /// always names the window's own).
 fn table(states: &[(&Window, std::sync::Arc<WindowState>)], tz: Option<chrono_tz::Tz>) -> String {
-    let mut rows = vec![super::table::header(&[
+    let mut rows = vec![fluxgate_core::render::table::header(&[
         "WINDOW",
         "STATE",
         "SINCE",
@@ -227,8 +228,8 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)], tz: Option<chrono_tz
             (next, _) => when(next),
         };
         let label = match window.enforcement() {
-            crate::window::Enforcement::Warn => format!("{label}, warn only"),
-            crate::window::Enforcement::Enforce => label,
+            fluxgate_core::window::Enforcement::Warn => format!("{label}, warn only"),
+            fluxgate_core::window::Enforcement::Enforce => label,
         };
         rows.push(vec![
             window.name().to_owned(),
@@ -239,5 +240,5 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)], tz: Option<chrono_tz
             window.description().unwrap_or("").to_owned(),
         ]);
     }
-    super::table::text(&rows, &[], "")
+    fluxgate_core::render::table::text(&rows, &[], "")
 }

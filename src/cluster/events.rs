@@ -14,10 +14,10 @@
 //! series are kept here, until the closed period they belong to ends. The Event's name is derived
 //! from the series, so a second replica, or this one after a restart, continues the same Event.
 
-use crate::flux::OwnerKind;
-use crate::object::Object;
-use crate::policy::{Decision, FluxOwner, Reason};
 use chrono::{DateTime, SecondsFormat, Utc};
+use fluxgate_core::flux::OwnerKind;
+use fluxgate_core::object::Object;
+use fluxgate_core::policy::{Decision, FluxOwner, Reason};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -394,8 +394,9 @@ pub struct EventOutcomes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Policy;
-    use crate::review::review;
+    use fluxgate_core::admission::review;
+    use fluxgate_core::policy::Policy;
+    use fluxgate_core::window::WindowSet;
     use serde_json::json;
 
     fn decide_at(
@@ -407,7 +408,7 @@ mod tests {
         ))
         .unwrap();
         mutate(&mut body["request"]);
-        let windows = crate::load::load_windows(&[]).unwrap();
+        let windows = fluxgate_core::window::WindowSet::embedded().unwrap();
         let now = DateTime::parse_from_rfc3339(at).unwrap().to_utc();
         let reviewed = review(
             &serde_json::to_vec(&body).unwrap(),
@@ -422,6 +423,30 @@ mod tests {
     /// On Friday: business-hours closed.
     fn decide(mutate: impl FnOnce(&mut serde_json::Value)) -> (AdmissionRequest<Object>, Decision) {
         decide_at("2026-11-27T12:00:00Z", mutate)
+    }
+
+    #[test]
+    fn an_override_admission_has_an_event_with_the_reason() {
+        // business-hours opened by a 4-hour override on Friday at 12:00 Berlin.
+        let text = crate::window_files::EMBEDDED_WINDOWS.replacen(
+            "      reason: Year-end change freeze\n",
+            "      reason: Year-end change freeze\n  overrides:\n    - start: \"2026-11-27T12:00:00+01:00\"\n      end: \"2026-11-27T15:00:00Z\"\n      reason: CHG-4711 release 2.3\n",
+            1,
+        );
+        let windows = WindowSet::from_yaml("windows.yaml", &text).unwrap();
+        let body =
+            include_str!("../../tests/fixtures/admission/flux-dryrun-image-bump-deployment.json");
+        let now = DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let reviewed = review(body.as_bytes(), &windows, &Policy::default(), now).unwrap();
+        assert_eq!(reviewed.decision.reason, Reason::Override);
+        let event = event_for(&reviewed.request, &reviewed.decision, now).expect("an Event");
+        assert_eq!(event.reason, "ReconciliationWindowOverride");
+        assert!(
+            event.note.contains("CHG-4711 release 2.3"),
+            "the note carries the override's reason"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! A relist (`Init` … `InitDone`) is buffered and replaces the state only when complete, so a
 //! half-listed cluster never becomes the window set.
 
-use crate::window::{Document, ReconciliationWindow, Window, WindowError, WindowStatus};
+use fluxgate_core::window::{Document, ReconciliationWindow, Window, WindowError, WindowStatus};
 use std::collections::BTreeMap;
 
 /// What the cluster holds of a window beyond its spec: what the status writer compares with.
@@ -113,8 +113,10 @@ impl WindowIndex {
     /// The window set of the objects in force (all validated on arrival), as the watch
     /// publishes it.
     #[cfg(test)]
-    fn build(&self) -> Result<crate::window::WindowSet, crate::window::WindowSetError> {
-        crate::window::WindowSet::from_documents(&self.documents())
+    fn build(
+        &self,
+    ) -> Result<fluxgate_core::window::WindowSet, fluxgate_core::window::WindowSetError> {
+        fluxgate_core::window::WindowSet::from_documents(&self.documents())
     }
 }
 
@@ -131,7 +133,7 @@ fn name_of(object: &ReconciliationWindow) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::window::{ScheduleSpec, WindowSpec};
+    use fluxgate_core::window::{ScheduleSpec, WindowSpec};
 
     fn window(name: &str, start: &str) -> ReconciliationWindow {
         ReconciliationWindow::new(
@@ -203,7 +205,7 @@ mod tests {
         let set = index.build().unwrap();
         let schedules = set.get("a").unwrap().schedules();
         assert!(
-            matches!(&schedules[0], crate::window::Schedule::StartDuration { start, .. } if start.as_str() == "0 1 * * *")
+            matches!(&schedules[0], fluxgate_core::window::Schedule::StartDuration { start, .. } if start.as_str() == "0 1 * * *")
         );
         // A new invalid window stays absent.
         assert!(index.apply(window("b", "not cron")).is_err());

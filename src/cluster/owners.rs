@@ -1,10 +1,10 @@
 //! Flux's Kustomizations and HelmReleases as the cluster holds them, reduced to what the
-//! catch-up needs ([`crate::flux::Owner`]): which windows denied them, and whether they are Ready.
+//! catch-up needs ([`fluxgate_core::flux::Owner`]): which windows denied them, and whether they are Ready.
 //!
 //! One watch per kind. A kind whose CRD is not installed (no helm-controller) simply never
 //! lists: the other kind works on, and the watch retries with backoff.
 
-use crate::flux::{Owner, OwnerKind};
+use fluxgate_core::flux::{Owner, OwnerKind};
 use futures_util::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::WatchStreamExt;

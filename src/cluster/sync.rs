@@ -12,10 +12,10 @@
 use super::events::{EventPublisher, Notice};
 use super::owners::{Owners, api_resource};
 use super::watch::ObservedWindows;
-use crate::flux::{FIELD_MANAGER, Owner, OwnerKind, catch_up};
-use crate::window::{API_VERSION, KIND, ReconciliationWindow, WindowSet, WindowStatus};
 use crate::window_store::{ResultCounters, WindowStore};
 use chrono::{DateTime, Utc};
+use fluxgate_core::flux::{FIELD_MANAGER, Owner, OwnerKind, catch_up};
+use fluxgate_core::window::{API_VERSION, KIND, ReconciliationWindow, WindowSet, WindowStatus};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};

@@ -5,8 +5,8 @@
 //! last published. Until the first complete list, the server is not ready.
 
 use super::index::{Observed, WindowIndex};
-use crate::window::{ReconciliationWindow, WindowSet};
 use crate::window_store::{PublishError, WindowStore};
+use fluxgate_core::window::{ReconciliationWindow, WindowSet};
 use futures_util::StreamExt;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -79,7 +79,7 @@ pub async fn watch_windows(
     }
 }
 
-fn report(store: &WindowStore, checked: Result<(), crate::window::WindowError>) {
+fn report(store: &WindowStore, checked: Result<(), fluxgate_core::window::WindowError>) {
     if let Err(error) = checked {
         store.reject();
         tracing::error!(%error, "invalid ReconciliationWindow in the cluster; keeping its last good version");

@@ -6,11 +6,11 @@
 //! or one of [`NO_WINDOW`], [`SEVERAL_WINDOWS`], [`UNKNOWN_WINDOW`] (never a name read from an
 //! object), and Flux owners beyond [`MAX_OWNERS`] are counted together as [`OTHER_OWNERS`].
 
-use crate::naming::operation_name;
-use crate::object::Object;
-use crate::policy::{Decision, Reason, WindowVerdict};
-use crate::window::WindowSet;
 use chrono::{DateTime, Utc};
+use fluxgate_core::naming::operation_name;
+use fluxgate_core::object::Object;
+use fluxgate_core::policy::{Decision, Reason, WindowVerdict};
+use fluxgate_core::window::WindowSet;
 use kube::core::admission::AdmissionRequest;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -205,7 +205,7 @@ impl Default for Metrics {
             reconcile_requests.clone(),
         );
         // At 0 from the start, so that rate() and alerts work before the first opening.
-        for kind in crate::flux::OwnerKind::ALL {
+        for kind in fluxgate_core::flux::OwnerKind::ALL {
             for ok in [true, false] {
                 reconcile_requests
                     .get_or_create(&KindResultLabels {
@@ -334,7 +334,7 @@ impl Metrics {
 
     /// The counters the cluster sync reports its writes to.
     pub fn sync_outcomes(&self) -> crate::cluster::sync::SyncOutcomes {
-        let requests = |kind: crate::flux::OwnerKind| {
+        let requests = |kind: fluxgate_core::flux::OwnerKind| {
             let counter = |ok| {
                 let labels = KindResultLabels {
                     kind: kind.kind(),
@@ -349,7 +349,7 @@ impl Metrics {
         };
         crate::cluster::sync::SyncOutcomes {
             status_writes: result_counters(&self.status_writes),
-            reconcile_requests: crate::flux::OwnerKind::ALL
+            reconcile_requests: fluxgate_core::flux::OwnerKind::ALL
                 .into_iter()
                 .map(|kind| (kind, requests(kind)))
                 .collect(),
@@ -512,8 +512,8 @@ fn result(ok: bool) -> ResultLabels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Policy;
-    use crate::review::review;
+    use fluxgate_core::admission::review;
+    use fluxgate_core::policy::Policy;
     use serde_json::{Value, json};
 
     const BUMP: &str =
@@ -525,7 +525,7 @@ mod tests {
     }
 
     fn windows() -> WindowSet {
-        crate::load::load_windows(&[]).unwrap()
+        fluxgate_core::window::WindowSet::embedded().unwrap()
     }
 
     /// Flux's image bump, with `edit` applied to both object versions.

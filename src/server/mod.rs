@@ -1,4 +1,4 @@
-//! The HTTPS admission server: a thin shell around [`crate::review`].
+//! The HTTPS admission server: a thin shell around [`fluxgate_core::admission`].
 //!
 //! [`router`] builds the whole HTTP surface from an [`AppState`] so tests can drive it without
 //! a socket; `listen` puts it behind rustls on a real socket with the timeouts and limits a
@@ -9,10 +9,7 @@ pub(crate) mod listen;
 pub mod metrics;
 pub mod tls;
 
-use crate::audit::{self, AuditSink, GroupCommit};
-use crate::policy::Policy;
-use crate::review::review;
-use crate::window::WindowSet;
+use crate::audit_log::{AuditSink, GroupCommit};
 use crate::window_store::WindowStore;
 use axum::Extension;
 use axum::Router;
@@ -22,6 +19,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use fluxgate_core::admission::review;
+use fluxgate_core::audit;
+use fluxgate_core::policy::Policy;
+use fluxgate_core::window::WindowSet;
 use metrics::Metrics;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

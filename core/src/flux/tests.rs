@@ -8,7 +8,7 @@ fn utc(t: &str) -> DateTime<Utc> {
 }
 
 fn windows() -> WindowSet {
-    crate::load::load_windows(&[]).unwrap()
+    crate::window::WindowSet::embedded().unwrap()
 }
 
 fn object(text: &str) -> DynamicObject {
@@ -17,13 +17,13 @@ fn object(text: &str) -> DynamicObject {
 
 fn kustomization() -> DynamicObject {
     object(include_str!(
-        "../../tests/fixtures/flux/kustomization-apps-rw-denied.json"
+        "../../../tests/fixtures/flux/kustomization-apps-rw-denied.json"
     ))
 }
 
 fn helm_release() -> DynamicObject {
     object(include_str!(
-        "../../tests/fixtures/flux/helmrelease-podinfo-stalled.json"
+        "../../../tests/fixtures/flux/helmrelease-podinfo-stalled.json"
     ))
 }
 
@@ -36,7 +36,7 @@ fn names(list: &[&str]) -> BTreeSet<String> {
 #[test]
 fn the_real_api_servers_denial_names_its_frozen_window() {
     let status: Value = serde_json::from_str(include_str!(
-        "../../tests/fixtures/apiserver/flux-dryrun-denied-status.json"
+        "../../../tests/fixtures/apiserver/flux-dryrun-denied-status.json"
     ))
     .unwrap();
     let message = status["message"].as_str().unwrap();

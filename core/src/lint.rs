@@ -727,7 +727,7 @@ mod tests {
     }
 
     fn windows() -> WindowSet {
-        crate::load::load_windows(&[]).unwrap()
+        crate::window::WindowSet::embedded().unwrap()
     }
 
     fn run(yaml: &str) -> Vec<Finding> {

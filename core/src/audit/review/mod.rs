@@ -1,6 +1,6 @@
 //! `fluxgate audit`'s core: a streaming filter and summary over JSON audit lines.
 //!
-//! [`Report`] reads lines one at a time (from any [`BufRead`]), classifies each (an audit
+//! [`Review`] reads lines one at a time (from any [`BufRead`]), classifies each (an audit
 //! record, an application log line, a blank line, or something it cannot parse), hands the
 //! matching records to the caller and keeps only aggregates. A multi-gigabyte log costs the
 //! memory of its distinct windows, owners, denied objects and bypasses, not of its records.
@@ -100,9 +100,10 @@ pub enum ReadError {
     Output(std::io::Error),
 }
 
-/// A review in progress.
+/// A review of audit logs in progress: fed line by line, it keeps aggregates and hands the
+/// matching records on.
 #[derive(Debug)]
-pub struct Report {
+pub struct Review {
     filter: Filter,
     top: usize,
     stats: Stats,
@@ -111,12 +112,12 @@ pub struct Report {
     app_logs: Vec<SkippedLines>,
 }
 
-// === impl Report ===
+// === impl Review ===
 
-impl Report {
+impl Review {
     /// A review keeping the records `filter` matches and the `top` most denied objects.
     pub fn new(filter: Filter, top: usize) -> Self {
-        Report {
+        Review {
             filter,
             top,
             stats: Stats::default(),

@@ -351,7 +351,7 @@ fn reading_counts_every_line_and_lists_the_bad_ones_by_number() {
     let last = line(&mk_record("b"));
     input.extend(&last[..last.len() - 1]);
 
-    let mut report = Report::new(Filter::default(), 10);
+    let mut report = Review::new(Filter::default(), 10);
     let mut seen = Vec::new();
     report
         .read("audit.log", input.as_slice(), |r| {
@@ -386,7 +386,7 @@ fn overlong_lines_are_skipped_without_being_held() {
     let mut input = vec![b'x'; MAX_LINE_BYTES + 10];
     input.push(b'\n');
     input.extend(line(&mk_record("a")));
-    let mut report = Report::new(Filter::default(), 10);
+    let mut report = Review::new(Filter::default(), 10);
     let mut count = 0;
     report
         .read(
@@ -421,7 +421,7 @@ fn input_errors_name_the_source_and_line() {
             Ok(1)
         }
     }
-    let mut report = Report::new(Filter::default(), 10);
+    let mut report = Review::new(Filter::default(), 10);
     let error = report
         .read("x.log", std::io::BufReader::new(Failing(2)), |_| Ok(()))
         .unwrap_err();
@@ -435,7 +435,7 @@ fn input_errors_name_the_source_and_line() {
 
 #[test]
 fn summary_counts_by_decision_window_owner_and_lists_bypasses() {
-    let mut report = Report::new(Filter::default(), 2);
+    let mut report = Review::new(Filter::default(), 2);
     let mut records = vec![
         mk_record("a"),
         mk_record("a"),

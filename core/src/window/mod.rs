@@ -9,7 +9,8 @@ mod set;
 mod state;
 
 pub use set::{
-    Document, WindowSet, WindowSetError, content_line, parse_documents, relocate, split_documents,
+    Document, EMBEDDED_ORIGIN, EMBEDDED_WINDOWS, WindowSet, WindowSetError, content_line,
+    parse_documents, relocate, split_documents,
 };
 pub use state::{ActiveFreeze, WindowState, evaluate, evaluate_without_overrides};
 

@@ -2,26 +2,26 @@
 //! (`tests/fixtures/admission/`), mutated where a case needs it.
 
 use super::*;
-use crate::review::review;
-use crate::review::review as review_fn;
+use crate::admission::review;
+use crate::admission::review as review_fn;
 use crate::window::WindowSet;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 const DEPLOYMENT_CREATE: &str =
-    include_str!("../../tests/fixtures/admission/flux-create-deployment-rw.json");
+    include_str!("../../../tests/fixtures/admission/flux-create-deployment-rw.json");
 const DEPLOYMENT_BUMP: &str =
-    include_str!("../../tests/fixtures/admission/flux-dryrun-image-bump-deployment.json");
+    include_str!("../../../tests/fixtures/admission/flux-dryrun-image-bump-deployment.json");
 const DEPLOYMENT_UNCHANGED: &str =
-    include_str!("../../tests/fixtures/admission/flux-dryrun-unchanged-deployment.json");
+    include_str!("../../../tests/fixtures/admission/flux-dryrun-unchanged-deployment.json");
 const DEPLOYMENT_PRUNE: &str =
-    include_str!("../../tests/fixtures/admission/flux-prune-deployment.json");
+    include_str!("../../../tests/fixtures/admission/flux-prune-deployment.json");
 const HUMAN_PATCH: &str =
-    include_str!("../../tests/fixtures/admission/human-patch-deployment.json");
+    include_str!("../../../tests/fixtures/admission/human-patch-deployment.json");
 const CONFIGMAP_RT: &str =
-    include_str!("../../tests/fixtures/admission/flux-create-configmap-rt.json");
+    include_str!("../../../tests/fixtures/admission/flux-create-configmap-rt.json");
 const WINDOW_CREATE: &str =
-    include_str!("../../tests/fixtures/admission/flux-create-reconciliationwindow.json");
+    include_str!("../../../tests/fixtures/admission/flux-create-reconciliationwindow.json");
 
 /// Thursday 13:00 in Berlin: business-hours is open (until 17:00).
 const OPEN: &str = "2026-11-26T12:00:00Z";
@@ -35,7 +35,7 @@ fn at(t: &str) -> DateTime<Utc> {
 }
 
 fn windows() -> WindowSet {
-    crate::load::load_windows(&[]).unwrap()
+    crate::window::WindowSet::embedded().unwrap()
 }
 
 /// An AdmissionReview fixture, mutated.
@@ -441,7 +441,7 @@ fn window_opens_exactly_at_the_open_instant_and_closes_at_the_close_instant() {
 /// 16:00 Berlin (`hours` long when given).
 fn windows_with_override(hours: i64) -> WindowSet {
     let end = at("2026-11-27T11:00:00Z") + chrono::Duration::hours(hours);
-    let text = crate::load::EMBEDDED_WINDOWS.replacen(
+    let text = crate::window::EMBEDDED_WINDOWS.replacen(
         "      reason: Year-end change freeze\n",
         &format!(
             "      reason: Year-end change freeze\n  overrides:\n    - start: \"2026-11-27T12:00:00+01:00\"\n      end: \"{}\"\n      reason: CHG-4711 release 2.3\n",
@@ -481,21 +481,6 @@ fn an_override_admits_with_its_reason_in_warning_message_and_audit_annotations()
     // After the override: closed as before.
     let d = review.decide_with(&windows, &Policy::default(), "2026-11-27T15:00:00Z");
     assert_decision(&d, false, Reason::WindowClosed);
-}
-
-#[test]
-fn an_override_admission_has_an_event_with_the_reason() {
-    let windows = windows_with_override(4);
-    let body = serde_json::to_vec(&Review::of(DEPLOYMENT_BUMP).0).unwrap();
-    let reviewed = review_fn(&body, &windows, &Policy::default(), at(CLOSED)).unwrap();
-    let event =
-        crate::cluster::events::event_for(&reviewed.request, &reviewed.decision, at(CLOSED))
-            .expect("an Event");
-    assert_eq!(event.reason, "ReconciliationWindowOverride");
-    assert!(
-        event.note.contains("CHG-4711 release 2.3"),
-        "the note carries the override's reason"
-    );
 }
 
 #[test]
@@ -549,7 +534,7 @@ fn a_window_object_with_a_too_long_override_is_denied_at_admission() {
 
 /// The example windows with the year-end freeze made hard, and an override during it.
 fn windows_with_hard_freeze() -> WindowSet {
-    let text = crate::load::EMBEDDED_WINDOWS.replacen(
+    let text = crate::window::EMBEDDED_WINDOWS.replacen(
         "      reason: Year-end change freeze\n",
         "      reason: Year-end change freeze\n      allowBypass: false\n  overrides:\n    - start: 2026-12-22T09:00:00\n      end: 2026-12-22T13:00:00\n      reason: outage fix\n",
         1,
@@ -604,7 +589,7 @@ fn a_hard_freeze_refuses_bypasses_and_overrides_and_says_so() {
 
 #[test]
 fn a_soft_freeze_lets_an_override_open_the_window() {
-    let text = crate::load::EMBEDDED_WINDOWS.replacen(
+    let text = crate::window::EMBEDDED_WINDOWS.replacen(
         "      reason: Year-end change freeze\n",
         "      reason: Year-end change freeze\n  overrides:\n    - start: 2026-12-22T09:00:00\n      end: 2026-12-22T13:00:00\n      reason: outage fix\n",
         1,
@@ -706,7 +691,7 @@ fn a_tenant_prune_is_governed_and_other_deletes_are_not() {
 
 /// The example windows with business-hours in Warn mode.
 fn windows_warn() -> WindowSet {
-    let text = crate::load::EMBEDDED_WINDOWS.replacen(
+    let text = crate::window::EMBEDDED_WINDOWS.replacen(
         "  timeZone: Europe/Berlin\n",
         "  timeZone: Europe/Berlin\n  enforcement: Warn\n",
         1,

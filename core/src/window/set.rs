@@ -3,10 +3,15 @@
 //! Building is all-or-nothing: one bad window makes the whole set an error (listing every bad
 //! window, each at `file:line`), so a caller can keep its last good set instead of running
 //! with a partial one. Reading files is the caller's
-//! business (see `crate::load`); this module only sees text and where it came from.
+//! business (the `fluxgate` package's `window_files`); this module only sees text and where it came from.
 
 use super::{API_VERSION, KIND, ReconciliationWindow, Window, WindowError};
 use std::collections::BTreeMap;
+
+/// The example windows built into `fluxgate` (`deploy/examples/windows.yaml`).
+pub const EMBEDDED_WINDOWS: &str = include_str!("../../../deploy/examples/windows.yaml");
+/// Where the embedded windows say they came from in messages.
+pub const EMBEDDED_ORIGIN: &str = "<embedded deploy/examples/windows.yaml>";
 
 /// A ReconciliationWindow found in a YAML stream, with where it came from.
 #[derive(Clone, Debug)]
@@ -219,6 +224,12 @@ impl WindowSet {
         }
         WindowSetError::all(errors)?;
         Ok(WindowSet { windows })
+    }
+
+    /// The example windows built into `fluxgate` ([`EMBEDDED_WINDOWS`]), which it serves when
+    /// given no windows, and which the examples and tests decide against.
+    pub fn embedded() -> Result<Self, WindowSetError> {
+        Self::from_yaml(EMBEDDED_ORIGIN, EMBEDDED_WINDOWS)
     }
 
     /// Parses and validates one YAML stream.

@@ -271,7 +271,7 @@ mod tests {
     /// The embedded example windows: business-hours (Mon 08:00 to Thu 17:00 Berlin, with the
     /// year-end freeze), default and nightly.
     fn examples() -> WindowSet {
-        crate::load::load_windows(&[]).unwrap()
+        crate::window::WindowSet::embedded().unwrap()
     }
 
     #[test]

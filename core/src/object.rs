@@ -138,7 +138,7 @@ mod tests {
     #[test]
     fn parses_what_the_api_server_sends_and_drops_managed_fields() {
         let review: serde_json::Value = serde_json::from_str(include_str!(
-            "../tests/fixtures/admission/human-patch-deployment.json"
+            "../../tests/fixtures/admission/human-patch-deployment.json"
         ))
         .unwrap();
         let text = serde_json::to_string(&review["request"]["object"]).unwrap();

@@ -1,0 +1,10 @@
+//! The audit log's contents: the record of each decision ([`AuditRecord`], one JSON line) and
+//! the review of a log ([`review`], `fluxgate audit`'s filter and summary).
+
+mod record;
+pub mod review;
+
+pub use record::{
+    AuditBypass, AuditOverride, AuditOwner, AuditRecord, AuditWindow, MAX_LINE_BYTES, Outcome,
+    write_line,
+};

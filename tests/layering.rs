@@ -1,0 +1,47 @@
+//! The layering the workspace promises: `fluxgate-core` decides, checks and renders with no
+//! async runtime, no HTTP or TLS stack and no Kubernetes client, so none of them can creep into
+//! the decision. Cargo enforces it for code (the core cannot name a crate it does not depend
+//! on); this test keeps the dependency list itself honest.
+
+use std::process::Command;
+
+#[test]
+fn the_core_depends_on_no_runtime_server_tls_or_kube_client() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .args(["tree", "--locked", "--offline", "-p", "fluxgate-core"])
+        .args(["--edges", "normal", "--prefix", "none", "--format", "{p}"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = String::from_utf8(output.stdout).unwrap();
+    let crates: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(crates.contains(&"kube-core"), "{crates:?}");
+    for forbidden in [
+        "tokio",
+        "axum",
+        "hyper",
+        "hyper-util",
+        "rustls",
+        "tokio-rustls",
+        "tower",
+        "kube-client",
+        "kube-runtime",
+        "prometheus-client",
+        "tracing",
+        "clap",
+    ] {
+        assert!(
+            !crates.contains(&forbidden),
+            "fluxgate-core depends on {forbidden}: move the code that needs it to the fluxgate package"
+        );
+    }
+}
