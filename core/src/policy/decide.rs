@@ -56,8 +56,9 @@ pub fn decide(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Decision {
-    let subject = Subject::of(request);
-    let outcome = Outcome { subject };
+    let outcome = Outcome {
+        subject: Subject::of(request),
+    };
 
     // 1. ReconciliationWindow objects are validated, whoever sends them.
     if is_window_request(request) {
@@ -66,47 +67,23 @@ pub fn decide(
 
     // 2. Only Flux is held to windows.
     if !is_flux(request, policy) {
-        let user = request
-            .user_info
-            .username
-            .as_deref()
-            .unwrap_or("<anonymous>");
+        let user = request.user_info.username.as_deref();
         let message = format!(
             "{} may change {}: not a Flux actor",
-            user, outcome.subject.display
+            user.unwrap_or("<anonymous>"),
+            outcome.subject.display
         );
         return outcome.allow(Reason::NotFlux, message);
     }
 
     // 3. The windows of the old and the new object govern.
-    let old = request.old_object.as_ref();
-    let new = request.object.as_ref();
-    let missing = match request.operation {
-        Operation::Create if new.is_none() => Some("object"),
-        Operation::Update if new.is_none() => Some("object"),
-        Operation::Update | Operation::Delete if old.is_none() => Some("oldObject"),
-        _ => None,
-    };
-    if let Some(field) = missing {
-        let message = format!(
-            "{}: the {:?} request has no request.{field}, so its windows cannot be known",
-            outcome.subject.display, request.operation
-        );
-        return outcome.deny(Reason::InvalidRequest, message);
-    }
-    let mut names = BTreeSet::new();
-    for object in [old, new].into_iter().flatten() {
-        match governing_window(object, policy) {
-            Ok(Some(name)) => {
-                names.insert(name);
-            }
-            Ok(None) => {}
-            Err(problem) => {
-                let message = format!("{}: {problem}", outcome.subject.display);
-                return outcome.deny(Reason::InvalidRequest, message);
-            }
+    let names = match governing_windows(request, policy) {
+        Ok(names) => names,
+        Err(problem) => {
+            let message = format!("{}: {problem}", outcome.subject.display);
+            return outcome.deny(Reason::InvalidRequest, message);
         }
-    }
+    };
     if names.is_empty() {
         let message = format!(
             "{} is real-time (not labelled {MODE_LABEL}: rw): admitted",
@@ -114,38 +91,16 @@ pub fn decide(
         );
         return outcome.allow(Reason::NotGoverned, message);
     }
+    let outcome = outcome.with_names(&names, windows, policy, now);
 
     // 4. An UPDATE that changes nothing is admitted quietly.
-    if let (Operation::Update, Some(old), Some(new)) = (&request.operation, old, new)
-        && unchanged(old, new)
-    {
+    if is_no_op(request) {
         let message = format!("{} is unchanged: admitted", outcome.subject.display);
-        return outcome
-            .with_names(&names, windows, policy, now)
-            .allow(Reason::NoOp, message);
+        return outcome.allow(Reason::NoOp, message);
     }
 
     // 5. A window that does not exist denies: a typo must not disable enforcement.
-    let outcome = outcome.with_names(&names, windows, policy, now);
-    let unknown: Vec<&str> = outcome
-        .windows
-        .iter()
-        .filter(|w| w.known.is_none())
-        .map(|w| w.name.as_str())
-        .collect();
-    if !unknown.is_empty() {
-        let known: Vec<&str> = windows.names().collect();
-        let message = format!(
-            "{} names reconciliation window {} (label {WINDOW_LABEL}, or --default-window), \
-             which does not exist; known windows: {}",
-            outcome.subject.display,
-            quote_list(&unknown),
-            if known.is_empty() {
-                "none".to_owned()
-            } else {
-                known.join(", ")
-            }
-        );
+    if let Some(message) = unknown_windows(&outcome, windows) {
         return outcome.deny(Reason::UnknownWindow, message);
     }
 
@@ -154,18 +109,82 @@ pub fn decide(
         return admit_open(outcome);
     }
 
-    // 7. A bypass on the object being written (the old one for DELETE) can admit it, except
-    //    during a hard freeze. 8. Otherwise deny.
-    let target = if request.operation == Operation::Delete {
-        old
-    } else {
-        new
-    };
-    let bypass = target.and_then(|o| Bypass::from_annotations(o.metadata.annotations.as_ref()?));
-    let decision = decide_closed(outcome, bypass, policy, now);
+    // 7. A bypass can admit the change, except during a hard freeze. 8. Otherwise deny.
+    let decision = decide_closed(outcome, bypass_of(request), policy, now);
 
     // 9. A denial by windows that only warn is admitted, saying what would have happened.
     warn_only(decision)
+}
+
+/// Step 3: the names of the windows governing the old and the new object (none: both are
+/// real-time), or what makes them unknowable: a missing object, or a bad label.
+fn governing_windows(
+    request: &AdmissionRequest<Object>,
+    policy: &Policy,
+) -> Result<BTreeSet<String>, String> {
+    let old = request.old_object.as_ref();
+    let new = request.object.as_ref();
+    let missing = match request.operation {
+        Operation::Create | Operation::Update if new.is_none() => Some("object"),
+        Operation::Update | Operation::Delete if old.is_none() => Some("oldObject"),
+        _ => None,
+    };
+    if let Some(field) = missing {
+        return Err(format!(
+            "the {:?} request has no request.{field}, so its windows cannot be known",
+            request.operation
+        ));
+    }
+    let mut names = BTreeSet::new();
+    for object in [old, new].into_iter().flatten() {
+        names.extend(governing_window(object, policy)?);
+    }
+    Ok(names)
+}
+
+/// Step 4: an UPDATE whose new object equals the old one but for bookkeeping (Flux's periodic
+/// dry-run of an object already in place).
+fn is_no_op(request: &AdmissionRequest<Object>) -> bool {
+    match (&request.operation, &request.old_object, &request.object) {
+        (Operation::Update, Some(old), Some(new)) => unchanged(old, new),
+        _ => false,
+    }
+}
+
+/// Step 5: the denial message when a governing window does not exist, naming the known ones.
+fn unknown_windows(outcome: &OutcomeWithWindows, windows: &WindowSet) -> Option<String> {
+    let unknown: Vec<&str> = outcome
+        .windows
+        .iter()
+        .filter(|w| w.known.is_none())
+        .map(|w| w.name.as_str())
+        .collect();
+    if unknown.is_empty() {
+        return None;
+    }
+    let known: Vec<&str> = windows.names().collect();
+    Some(format!(
+        "{} names reconciliation window {} (label {WINDOW_LABEL}, or --default-window), \
+         which does not exist; known windows: {}",
+        outcome.subject.display,
+        quote_list(&unknown),
+        if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        }
+    ))
+}
+
+/// Step 7: the bypass annotations of the object being written (the old one for a DELETE,
+/// which has no new one), when it has any.
+fn bypass_of(request: &AdmissionRequest<Object>) -> Option<Bypass> {
+    let target = if request.operation == Operation::Delete {
+        request.old_object.as_ref()
+    } else {
+        request.object.as_ref()
+    };
+    Bypass::from_annotations(target?.metadata.annotations.as_ref()?)
 }
 
 /// Admits a denial when every closed window involved is in Warn mode: the reason stays the
