@@ -163,6 +163,16 @@ mod tests {
         assert_eq!(serde_json::to_value(&object).unwrap(), expected);
     }
 
+    /// As Go reads them, and so the API server: the last of duplicate keys wins.
+    #[test]
+    fn a_duplicate_label_is_read_last_wins() {
+        let object: Object = serde_json::from_str(
+            r#"{"metadata":{"labels":{"fluxgate.io/mode":"rt","fluxgate.io/mode":"rw"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(object.labels()["fluxgate.io/mode"], "rw");
+    }
+
     #[test]
     fn a_non_object_is_an_error() {
         assert!(serde_json::from_str::<Object>("[1, 2]").is_err());

@@ -6,14 +6,15 @@
 //! window are reachable), the rest is the request body. Corpus files are a 4-byte prefix
 //! followed by an AdmissionReview JSON.
 //!
-//! When the body is reviewed, the response the server sends must be the bytes serde writes for
-//! it, be JSON, echo the request uid, carry
-//! `auditAnnotations` `decision` and `reason` that agree with the decision, and a denial must
-//! have `status.code` 403 and `status.reason` `Forbidden`.
+//! When the body is reviewed, the response the server sends must be JSON, echo the request uid,
+//! carry `auditAnnotations` `decision` and `reason` that agree with the decision, and a denial
+//! must have `status.code` 403 and `status.reason` `Forbidden`; the audit line must be one line
+//! of at most `MAX_LINE_BYTES` that reads back as the record of that decision.
 
 #![no_main]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use fluxgate_core::audit;
 use fluxgate_core::policy::Policy;
 use fluxgate_core::window::WindowSet;
 use libfuzzer_sys::fuzz_target;
@@ -46,9 +47,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let decision = &reviewed.decision;
-    let wire = reviewed.response_json();
-    let serde_wire = serde_json::to_vec(&reviewed.response()).expect("the response serialises");
-    assert_eq!(wire, serde_wire, "json_out and serde disagree");
+    let wire = reviewed.response_json().expect("the response serialises");
     let json: serde_json::Value = serde_json::from_slice(&wire).expect("the response is JSON");
     let response = &json["response"];
     assert_eq!(
@@ -88,4 +87,12 @@ fuzz_target!(|data: &[u8]| {
         Some("admission.k8s.io/v1"),
         "{json}"
     );
+    let mut line = Vec::new();
+    audit::write_line(&mut line, &reviewed.request, decision, "fuzz", now, 0.0);
+    assert!(line.len() <= audit::MAX_LINE_BYTES, "{} bytes", line.len());
+    assert_eq!(line.iter().position(|&b| b == b'\n'), Some(line.len() - 1));
+    let record: audit::AuditRecord =
+        serde_json::from_slice(&line).expect("the audit line reads back");
+    assert_eq!(record.decision, audit::Outcome::of(decision.allowed));
+    assert_eq!(record.reason, decision.reason);
 });

@@ -224,6 +224,107 @@ mod tests {
         ));
     }
 
+    fn value_eq(old: &str, new: &str) -> bool {
+        serde_json::from_str::<Value>(old).unwrap() == serde_json::from_str::<Value>(new).unwrap()
+    }
+
+    #[test]
+    fn agrees_with_value_equality() {
+        let cases = [
+            (
+                r#"{"a":[1,2,{"b":null}],"c":"x"}"#,
+                r#"{ "c" : "x", "a" : [1, 2, {"b": null}] }"#,
+            ),
+            (r#"{"a":[1,2]}"#, r#"{"a":[1,2,3]}"#),
+            (r#"{"a":[1,2,3]}"#, r#"{"a":[1,2]}"#),
+            (r#"{"a":1}"#, r#"{"a":1.0}"#),
+            (r#"{"a":1.0}"#, r#"{"a":1.00}"#),
+            (r#"{"a":"\u00e9"}"#, r#"{"a":"\u00E9"}"#),
+            (r#"{"a":"x\"y"}"#, r#"{"a":"x\"z"}"#),
+            (r#"{"a":"x","b":1}"#, r#"{"a":"y","b":1}"#),
+            (r#"{"a":"x","b":1}"#, r#"{"b":1,"a":"x"}"#),
+            (r#"{"ab":1,"a":2}"#, r#"{"a":2,"ab":1}"#),
+            (r#"{"a":"x" ,"b":1}"#, r#"{"a":"x","b":1}"#),
+            (r#"{"a":true}"#, r#"{"a":null}"#),
+            (r#"{"a":[1]}"#, r#"{"a":{"b":1}}"#),
+            (r#"{"a":{}}"#, r#"{"a":{ }}"#),
+            (r#"{"a":12}"#, r#"{"a":13}"#),
+            (r#"{"a":1e2}"#, r#"{"a":100.0}"#),
+            (r#"{"a":-1}"#, r#"{"a":-1}"#),
+            (r#"{"a":"é\u00e9"}"#, r#"{"a":"éé"}"#),
+            (r#"{"a":"\"\\"}"#, r#"{"a":"\u0022\u005c"}"#),
+            (r#"{"a\n":1}"#, r#"{"a\u000a":1}"#),
+            (r#"{"a":{}}"#, r#"{"a":{"b":1}}"#),
+            (r#"{"a":{"b":1}}"#, r#"{"a":{}}"#),
+            (r#"{"a":{"b":1},"c":2}"#, r#"{"c":2,"a":{"b":1}}"#),
+            (r#"{"a":{"b":1},"c":2}"#, r#"{"c":2,"a":{"b":2}}"#),
+            (r#"{"a":{"b":1,"c":2}}"#, r#"{"a":{"c":2,"b":1}}"#),
+            (r#"{"a":true}"#, r#"{"a":false}"#),
+            (r#"{"a":null}"#, r#"{"a":"null"}"#),
+            (r#"[]"#, r#"{}"#),
+            (r#"[{"a":1},{"b":2}]"#, r#"[{"b":2},{"a":1}]"#),
+            (r#""x""#, r#""x""#),
+            (r#"0"#, r#"-0"#),
+        ];
+        for (old, new) in cases {
+            let expected = value_eq(old, new);
+            assert_eq!(same_json(old, new), expected, "{old} vs {new}");
+            assert_eq!(same_json(new, old), expected, "{new} vs {old}");
+        }
+    }
+
+    /// Number pairs and Python's verdict (`tools/gen-float-pairs.py`): Python's `json` reads
+    /// floats correctly rounded, as Go does.
+    #[test]
+    fn floats_compare_as_a_correctly_rounding_reader_reads_them() {
+        #[derive(serde::Deserialize)]
+        struct Fixture {
+            cases: Vec<(String, String, bool)>,
+        }
+        let text = include_str!("../../../tests/fixtures/float-pairs.json");
+        let fixture: Fixture = serde_json::from_str(text).unwrap();
+        assert!(fixture.cases.len() > 1000);
+        for (a, b, same) in fixture.cases {
+            for (old, new) in [
+                (format!(r#"{{"x":{a}}}"#), format!(r#"{{"x":{b}}}"#)),
+                // Another key order: the `Value` comparison.
+                (
+                    format!(r#"{{"y":1,"x":{a}}}"#),
+                    format!(r#"{{"x":{b},"y":1}}"#),
+                ),
+            ] {
+                assert_eq!(same_json(&old, &new), same, "{old} vs {new}");
+                assert_eq!(same_json(&new, &old), same, "{new} vs {old}");
+            }
+        }
+    }
+
+    /// Go (and so the API server) keeps the last of duplicate keys.
+    #[test]
+    fn duplicate_keys_are_read_last_wins() {
+        for (old, new, same) in [
+            (r#"{"a":1,"b":1}"#, r#"{"a":1,"a":1}"#, false),
+            (r#"{"a":1,"a":1}"#, r#"{"a":1,"b":1}"#, false),
+            (r#"{"a":1}"#, r#"{"a":1,"a":2}"#, false),
+            (r#"{"b":1,"a":1}"#, r#"{"a":1,"b":1,"a":1}"#, true),
+            (r#"{"b":1,"a":1}"#, r#"{"a":1,"b":1,"a":2}"#, false),
+            (r#"{"s":{"a":1,"b":1}}"#, r#"{"s":{"b":1,"b":1}}"#, false),
+        ] {
+            assert_eq!(same_json(old, new), same, "{old} vs {new}");
+            assert_eq!(same_json(new, old), same, "{new} vs {old}");
+        }
+        // Go reads each pair alike, and so do `Value`s.
+        for (old, new) in [
+            (r#"{"a":1}"#, r#"{"a":2,"a":1}"#),
+            (r#"{"b":1,"a":1}"#, r#"{"a":2,"b":1,"a":1}"#),
+        ] {
+            assert!(same_json(old, new), "{old} vs {new}");
+        }
+        // Where the texts first part inside a string value, the fast path calls it a change
+        // before a later duplicate could repeat the old value: it errs towards a change.
+        assert!(!same_json(r#"{"a":"x","a":"y"}"#, r#"{"a":"z","a":"y"}"#));
+    }
+
     /// A JSON value from a small alphabet, so that two of them are often equal or nearly so.
     fn value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
