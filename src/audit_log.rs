@@ -28,10 +28,10 @@ pub trait AuditSink: Send + Sync {
 
 /// Lines queued at most, in bytes, while the sink is slow: past this, lines are refused
 /// (and their requests answered with an error) rather than held in memory.
-pub const MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
 
 /// How long a write may take before the sink counts as stuck, unless set otherwise.
-pub const DEFAULT_STALL_BOUND: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_STALL_BOUND: Duration = Duration::from_secs(2);
 
 /// Group commit on a writer thread: the lines of requests decided while the previous write ran
 /// go to the sink in one write, and each request still answers only once its line is written.
@@ -43,7 +43,7 @@ pub const DEFAULT_STALL_BOUND: Duration = Duration::from_secs(2);
 /// ([`Unavailable`]) and `/readyz` says not ready, so the API server fails closed fast and its
 /// traffic moves to another replica. A request that gives up waiting takes its line back if
 /// the writer has not taken it yet ([`Queued::cancel`]): nothing unanswered is written later.
-pub struct GroupCommit {
+pub(crate) struct GroupCommit {
     shared: Arc<Shared>,
     stall_bound: Duration,
 }
@@ -77,7 +77,7 @@ struct Batch {
 
 /// Why a line was not even queued.
 #[derive(Debug, thiserror::Error)]
-pub enum Unavailable {
+pub(crate) enum Unavailable {
     #[error("the audit log has not taken a write for {0:?}")]
     Stuck(Duration),
     #[error("the audit log is behind by {0} bytes of records")]
@@ -86,14 +86,14 @@ pub enum Unavailable {
 
 /// A line in the queue; [`Queued::wait`] resolves once it is written. Dropping it leaves the
 /// line queued: a client that hangs up does not take back a decision that was made.
-pub struct Queued {
+pub(crate) struct Queued {
     shared: Arc<Shared>,
     batch: Arc<Batch>,
     id: u64,
 }
 
 impl GroupCommit {
-    pub fn new(sink: Arc<dyn AuditSink>) -> Self {
+    pub(crate) fn new(sink: Arc<dyn AuditSink>) -> Self {
         let shared = Arc::new(Shared {
             sink,
             queue: Mutex::default(),
@@ -111,11 +111,11 @@ impl GroupCommit {
     }
 
     /// How long a write may take before the sink counts as stuck (see [`Self::stalled`]).
-    pub fn set_stall_bound(&mut self, bound: Duration) {
+    pub(crate) fn set_stall_bound(&mut self, bound: Duration) {
         self.stall_bound = bound;
     }
 
-    pub fn stall_bound(&self) -> Duration {
+    pub(crate) fn stall_bound(&self) -> Duration {
         self.stall_bound
     }
 
@@ -124,7 +124,7 @@ impl GroupCommit {
     ///
     /// The line is serialised straight into the batch: a separate buffer per line would be
     /// one more allocation per request (BENCHMARKS.md).
-    pub fn append(&self, write: impl FnOnce(&mut Vec<u8>)) -> Result<Queued, Unavailable> {
+    pub(crate) fn append(&self, write: impl FnOnce(&mut Vec<u8>)) -> Result<Queued, Unavailable> {
         let mut queue = self.shared.lock();
         if let Some(stuck) = queue.stuck_for(self.stall_bound) {
             return Err(Unavailable::Stuck(stuck));
@@ -150,7 +150,7 @@ impl GroupCommit {
     }
 
     /// How long the write in progress has taken, when that is past the stall bound.
-    pub fn stalled(&self) -> Option<Duration> {
+    pub(crate) fn stalled(&self) -> Option<Duration> {
         self.shared.lock().stuck_for(self.stall_bound)
     }
 }
@@ -215,13 +215,13 @@ impl Shared {
 
 impl Queued {
     /// Resolves once the line is written, or its write failed.
-    pub async fn wait(&self) -> std::io::Result<()> {
+    pub(crate) async fn wait(&self) -> std::io::Result<()> {
         self.batch.wait().await
     }
 
     /// Takes the line back out of the queue if the writer has not taken it yet: `true` when
     /// it will never be written.
-    pub fn cancel(&self) -> bool {
+    pub(crate) fn cancel(&self) -> bool {
         let mut queue = self.shared.lock();
         if !Arc::ptr_eq(&queue.batch, &self.batch) {
             return false;
@@ -323,7 +323,7 @@ fn write_lines<W: Write>(
 
 /// Standard output: the default, for `kubectl logs` and cluster log collectors.
 #[derive(Default)]
-pub struct StdoutSink {
+pub(crate) struct StdoutSink {
     torn: Mutex<bool>,
 }
 
@@ -358,10 +358,6 @@ impl FileSink {
             .create(true)
             .append(true)
             .open(path)
-    }
-
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
     }
 }
 

@@ -20,8 +20,8 @@ const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// A CA: its certificate and its private key, PEM.
 pub(crate) struct Ca {
-    pub pem: String,
-    pub key_pem: String,
+    pub(crate) pem: String,
+    pub(crate) key_pem: String,
 }
 
 /// How long a CA lasts: what the webhook configuration's caBundle holds, so it outlives the

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 /// The largest file read. A windows or certificate file is a few KiB; the cap keeps a mistaken
 /// path (a log, a disk image) from stalling a reload and filling memory.
-pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+pub(crate) const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The contents of a set of files at one moment, in the order they were named.
-pub type Snapshot = Vec<(PathBuf, Vec<u8>)>;
+pub(crate) type Snapshot = Vec<(PathBuf, Vec<u8>)>;
 
 /// Why a file could not be read. Each names the file; what to do about it depends on what the
 /// file is for, so the errors of windows and certificates add their own advice.
@@ -37,7 +37,7 @@ pub enum FileError {
 
 impl FileError {
     /// A failed read or listing of `path`.
-    pub fn io(path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         FileError::Io {
             path: path.to_owned(),
             source,
@@ -47,7 +47,7 @@ impl FileError {
 
 /// Reads `files` in order, each a regular file of at most [`MAX_FILE_BYTES`]: a FIFO would
 /// block the reader until someone writes to it.
-pub fn read_files(files: &[PathBuf]) -> Result<Snapshot, FileError> {
+pub(crate) fn read_files(files: &[PathBuf]) -> Result<Snapshot, FileError> {
     files
         .iter()
         .map(|file| Ok((file.clone(), read_file(file)?)))
@@ -89,7 +89,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, FileError> {
 /// file is reported once. Reading, comparing and applying (parsing windows, certificates) run
 /// on a blocking thread: a slow disk, a large file or a FIFO never holds an async worker.
 /// Runs until the task is dropped.
-pub async fn watch<R, A, F, E>(
+pub(crate) async fn watch<R, A, F, E>(
     interval: Duration,
     initial: Option<Snapshot>,
     read: R,

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A pair of counters by result, `{result="success"}` and `{result="failure"}`.
 #[derive(Clone, Debug, Default)]
-pub struct ResultCounters {
-    pub success: Counter,
-    pub failure: Counter,
+pub(crate) struct ResultCounters {
+    pub(crate) success: Counter,
+    pub(crate) failure: Counter,
 }
 
 impl ResultCounters {
@@ -30,9 +30,9 @@ impl ResultCounters {
 /// What loads report to: `fluxgate_window_reloads_total` and `fluxgate_config_valid`.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ReloadOutcomes {
-    pub reloads: ResultCounters,
+    pub(crate) reloads: ResultCounters,
     /// 1 while the last load succeeded, 0 after one was rejected.
-    pub valid: Gauge,
+    pub(crate) valid: Gauge,
 }
 
 /// Why a set built for the store was not published; the last good one stays in force.

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use kube::core::admission::AdmissionRequest;
 
 /// The only AdmissionReview version the API server sends us (the webhook asks for v1).
-pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
+pub(crate) const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
 
 /// Why a body is not an AdmissionReview we can answer.
 #[derive(Debug, thiserror::Error)]

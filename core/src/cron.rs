@@ -25,7 +25,7 @@ use chrono_tz::Tz;
 
 /// How far a search looks before it gives up: ten years covers the longest real gap between two
 /// fires of a valid schedule (`0 0 29 2 *`, eight years around 2100) with room to spare.
-pub const SEARCH_HORIZON_DAYS: i64 = 3660;
+pub(crate) const SEARCH_HORIZON_DAYS: i64 = 3660;
 
 /// A parsed five-field schedule.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,12 +185,12 @@ impl Cron {
     /// Whether both day fields are restricted, so that a day matches when *either* does
     /// (`0 2 1-7 * SUN` fires on days 1 to 7 and on every Sunday): the rule of every standard
     /// cron, and a common surprise.
-    pub fn days_either(&self) -> bool {
+    pub(crate) fn days_either(&self) -> bool {
         !self.dom_star && !self.dow_star
     }
 
     /// Whether two schedules fire at exactly the same wall-clock minutes.
-    pub fn same_fires(&self, other: &Cron) -> bool {
+    pub(crate) fn same_fires(&self, other: &Cron) -> bool {
         Cron {
             source: String::new(),
             ..self.clone()
@@ -223,7 +223,11 @@ impl Cron {
 
     /// The first matching wall-clock minute at or after `from` (rounded up to a whole minute),
     /// not later than `limit`.
-    pub fn next_local(&self, from: NaiveDateTime, limit: NaiveDate) -> Option<NaiveDateTime> {
+    pub(crate) fn next_local(
+        &self,
+        from: NaiveDateTime,
+        limit: NaiveDate,
+    ) -> Option<NaiveDateTime> {
         let mut t = ceil_minute(from);
         loop {
             if t.date() > limit {
@@ -259,7 +263,11 @@ impl Cron {
 
     /// The last matching wall-clock minute at or before `from` (rounded down to a whole
     /// minute), not earlier than `limit`.
-    pub fn prev_local(&self, from: NaiveDateTime, limit: NaiveDate) -> Option<NaiveDateTime> {
+    pub(crate) fn prev_local(
+        &self,
+        from: NaiveDateTime,
+        limit: NaiveDate,
+    ) -> Option<NaiveDateTime> {
         let mut t = floor_minute(from);
         loop {
             if t.date() < limit {
@@ -345,7 +353,7 @@ impl std::fmt::Display for Cron {
 }
 
 /// Maps a wall-clock time to the instant it fires at, by the DST rules of this module.
-pub fn resolve(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+pub(crate) fn resolve(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     match tz.from_local_datetime(&local) {
         LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
         LocalResult::Ambiguous(first, _) => Some(first.with_timezone(&Utc)),

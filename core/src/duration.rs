@@ -115,12 +115,12 @@ fn parse_exact(text: &str) -> Result<Duration, DurationError> {
 
 /// Formats a duration the way [`parse_duration`] reads it (`1h30m`, `24h`, `45s`), straight
 /// into the text that holds it (every denial message names the bypass limit).
-pub fn format_duration(duration: Duration) -> DurationText {
+pub(crate) fn format_duration(duration: Duration) -> DurationText {
     DurationText(duration)
 }
 
 /// See [`format_duration`].
-pub struct DurationText(Duration);
+pub(crate) struct DurationText(Duration);
 
 impl std::fmt::Display for DurationText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -18,10 +18,10 @@ use serde::Deserialize;
 use std::collections::BTreeSet;
 
 /// Flux's "reconcile now" annotation: a new value makes the controller reconcile at once.
-pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+pub(crate) const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 /// HelmRelease only: with the same value as [`REQUESTED_AT`], resets the failure counters, so a
 /// release that is `Stalled` (`RetriesExceeded`) tries again (`flux reconcile hr --reset`).
-pub const RESET_AT: &str = "reconcile.fluxcd.io/resetAt";
+pub(crate) const RESET_AT: &str = "reconcile.fluxcd.io/resetAt";
 /// The field manager the `flux` CLI patches these annotations with. kustomize-controller leaves
 /// fields of this manager alone when it applies a Kustomization that Flux itself manages, so the
 /// annotation is not reverted as drift.
@@ -98,19 +98,19 @@ pub struct Owner {
     pub namespace: String,
     pub name: String,
     /// `Ready` is `True`: whatever old text other conditions hold, nothing waits.
-    pub ready: bool,
+    pub(crate) ready: bool,
     /// `Ready` is `Unknown`: Flux is reconciling it right now (kustomize-controller marks every
     /// attempt so before it starts, wiping the last denial's text until the attempt ends).
-    pub reconciling: bool,
+    pub(crate) reconciling: bool,
     /// `spec.suspend`: Flux does not act on it, so neither do we.
-    pub suspended: bool,
+    pub(crate) suspended: bool,
     /// The windows a fluxgate denial in its conditions names as closed.
     pub denied_by: BTreeSet<String>,
     /// When Flux recorded that denial: the latest `lastTransitionTime` of the conditions that
     /// carry it.
-    pub denied_at: Option<DateTime<Utc>>,
+    pub(crate) denied_at: Option<DateTime<Utc>>,
     /// The current `reconcile.fluxcd.io/requestedAt`.
-    pub requested_at: Option<String>,
+    pub(crate) requested_at: Option<String>,
     /// `metadata.resourceVersion`: the request is made only against the version it was
     /// decided on, so that of two replicas one asks and the other stands down.
     pub resource_version: Option<String>,
@@ -235,7 +235,7 @@ const DENIED: &str = "denied the request: ";
 /// every fluxgate denial in it counts. Window names are Kubernetes object names, so they never
 /// hold a quote, and fluxgate writes them quoted: `"business-hours", closed until …` or
 /// `"business-hours", frozen (…) and closed until …`.
-pub fn denied_windows(message: &str) -> BTreeSet<String> {
+pub(crate) fn denied_windows(message: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for (at, _) in message.match_indices(DENIED) {
         let denial = &message[at + DENIED.len()..];

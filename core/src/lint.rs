@@ -25,15 +25,15 @@ const MAX_NAMED: usize = 3;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
     /// The file, or `<stdin>`.
-    pub origin: String,
+    pub(crate) origin: String,
     /// 1-based line where the document's content starts.
-    pub line: usize,
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
-    pub namespace: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) line: usize,
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) name: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
     /// The document's own text, for objects that are validated whole (ReconciliationWindow).
     text: String,
 }
@@ -42,9 +42,9 @@ pub struct Manifest {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{origin}:{line}: {message}")]
 pub struct ManifestError {
-    pub origin: String,
-    pub line: usize,
-    pub message: String,
+    pub(crate) origin: String,
+    pub(crate) line: usize,
+    pub(crate) message: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -79,21 +79,21 @@ pub struct Finding {
 }
 
 /// Names of the checks, for documentation and tests.
-pub mod check {
-    pub const INVALID_MODE: &str = "invalid-mode";
-    pub const UNKNOWN_WINDOW: &str = "unknown-window";
-    pub const INVALID_BYPASS: &str = "invalid-bypass";
-    pub const BYPASS_IN_PLACE: &str = "bypass-in-place";
-    pub const BYPASS_NOT_RW: &str = "bypass-not-rw";
-    pub const MIXED_OWNER: &str = "mixed-owner";
-    pub const RW_EARLY_STAGE: &str = "rw-early-stage";
-    pub const INVALID_WINDOW: &str = "invalid-window";
-    pub const LABEL_AS_ANNOTATION: &str = "label-as-annotation";
-    pub const WINDOW_NOT_RW: &str = "window-not-rw";
-    pub const RW_IN_HELM_RELEASE: &str = "rw-in-helm-release";
-    pub const EXPIRED_OVERRIDE: &str = "expired-override";
-    pub const CRON_DAYS_EITHER: &str = "cron-days-either";
-    pub const CASCADING_DELETE: &str = "cascading-delete";
+pub(crate) mod check {
+    pub(crate) const INVALID_MODE: &str = "invalid-mode";
+    pub(crate) const UNKNOWN_WINDOW: &str = "unknown-window";
+    pub(crate) const INVALID_BYPASS: &str = "invalid-bypass";
+    pub(crate) const BYPASS_IN_PLACE: &str = "bypass-in-place";
+    pub(crate) const BYPASS_NOT_RW: &str = "bypass-not-rw";
+    pub(crate) const MIXED_OWNER: &str = "mixed-owner";
+    pub(crate) const RW_EARLY_STAGE: &str = "rw-early-stage";
+    pub(crate) const INVALID_WINDOW: &str = "invalid-window";
+    pub(crate) const LABEL_AS_ANNOTATION: &str = "label-as-annotation";
+    pub(crate) const WINDOW_NOT_RW: &str = "window-not-rw";
+    pub(crate) const RW_IN_HELM_RELEASE: &str = "rw-in-helm-release";
+    pub(crate) const EXPIRED_OVERRIDE: &str = "expired-override";
+    pub(crate) const CRON_DAYS_EITHER: &str = "cron-days-either";
+    pub(crate) const CASCADING_DELETE: &str = "cascading-delete";
 }
 
 // === parsing ===
@@ -195,12 +195,12 @@ fn scalar(value: &serde_yaml::Value) -> Option<String> {
 
 impl Manifest {
     /// `Kind namespace/name`, or `Kind name` when cluster-scoped.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         crate::naming::object(&self.kind, self.namespace.as_deref(), &self.name)
     }
 
     /// `file:line`.
-    pub fn at(&self) -> String {
+    pub(crate) fn at(&self) -> String {
         format!("{}:{}", self.origin, self.line)
     }
 

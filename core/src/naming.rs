@@ -6,7 +6,7 @@
 use kube::core::admission::Operation;
 
 /// `Deployment nginx/nginx`, `ReconciliationWindow business-hours`.
-pub fn object(kind: &str, namespace: Option<&str>, name: &str) -> String {
+pub(crate) fn object(kind: &str, namespace: Option<&str>, name: &str) -> String {
     match namespace.filter(|ns| !ns.is_empty()) {
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),
@@ -25,7 +25,7 @@ pub fn operation_name(operation: &Operation) -> &'static str {
 }
 
 /// The API group of an `apiVersion`: `apps/v1` → `apps`, `v1` → the core group `""`.
-pub fn api_group(api_version: &str) -> &str {
+pub(crate) fn api_group(api_version: &str) -> &str {
     api_version.split_once('/').map_or("", |(group, _)| group)
 }
 

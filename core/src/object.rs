@@ -25,13 +25,13 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "camelCase")]
 pub struct Object {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
+    pub(crate) api_version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
     pub metadata: ObjectMeta,
     /// Every other top-level field (`spec`, `data`, `status`, …), as raw JSON text.
     #[serde(flatten)]
-    pub data: BTreeMap<String, Box<RawValue>>,
+    pub(crate) data: BTreeMap<String, Box<RawValue>>,
 }
 
 impl Resource for Object {

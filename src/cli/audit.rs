@@ -25,7 +25,7 @@ use std::process::ExitCode;
 // environment may well hold FLUXGATE_NAMESPACE-like variables meant for something else, and a
 // filter picked up by accident would silently hide records.
 #[derive(Debug, Args)]
-pub struct AuditArgs {
+pub(crate) struct AuditArgs {
     /// Audit log files (JSON lines); `-` or none: standard input.
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
@@ -170,7 +170,7 @@ impl Input {
     }
 }
 
-pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let now = args.at.unwrap_or_else(Utc::now);
     let filter = Filter {
         since: args.since.map(|t| t.resolve(now)),

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 // The environment twins carry a CERTS_ infix: a pod's environment may well hold
 // FLUXGATE_NAMESPACE-like variables meant for something else.
 #[derive(Debug, Args)]
-pub struct CertsArgs {
+pub(crate) struct CertsArgs {
     /// The webhook's Service name.
     #[arg(long, env = "FLUXGATE_CERTS_SERVICE", default_value = "fluxgate")]
     service: String,
@@ -45,7 +45,7 @@ pub struct CertsArgs {
     rotate_ca: bool,
 }
 
-pub fn run(args: CertsArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: CertsArgs) -> anyhow::Result<ExitCode> {
     let mut names = service_names(&args.service, &args.namespace);
     names.extend(args.dns_names.iter().cloned());
     std::fs::create_dir_all(&args.out)

@@ -6,7 +6,7 @@ use kube::CustomResourceExt;
 use std::process::ExitCode;
 
 /// The CRD as YAML, exactly as committed in `deploy/base/crd.yaml`.
-pub fn crd_yaml() -> anyhow::Result<String> {
+pub(crate) fn crd_yaml() -> anyhow::Result<String> {
     let yaml =
         serde_yaml::to_string(&ReconciliationWindow::crd()).context("cannot render the CRD")?;
     Ok(format!(
@@ -14,7 +14,7 @@ pub fn crd_yaml() -> anyhow::Result<String> {
     ))
 }
 
-pub fn run() -> anyhow::Result<ExitCode> {
+pub(crate) fn run() -> anyhow::Result<ExitCode> {
     print!("{}", crd_yaml()?);
     Ok(ExitCode::SUCCESS)
 }

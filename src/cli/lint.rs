@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
-pub struct LintArgs {
+pub(crate) struct LintArgs {
     #[command(flatten)]
     common: CommonArgs,
     /// Rendered manifests (multi-document YAML, e.g. kustomize build output); `-` or none:
@@ -43,7 +43,7 @@ struct LintJson<'a> {
     findings: &'a [Finding],
 }
 
-pub fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     let config = args.common.to_config()?;
     let now = args.at.unwrap_or_else(Utc::now);
     let (names, manifests) = read_inputs(&args.files)?;

@@ -68,7 +68,7 @@ pub(crate) struct WindowArgs {
 
 impl WindowArgs {
     /// The windows, and whether they are the embedded examples.
-    pub fn load(&self) -> anyhow::Result<(WindowSet, bool)> {
+    pub(crate) fn load(&self) -> anyhow::Result<(WindowSet, bool)> {
         let windows = load_windows(&self.windows).context("cannot load windows")?;
         Ok((windows, self.windows.is_empty()))
     }
@@ -127,12 +127,12 @@ pub struct CommonArgs {
 
 /// What the commands run on, validated before anything runs.
 pub struct Config {
-    pub windows: WindowSet,
+    pub(crate) windows: WindowSet,
     pub policy: Policy,
     /// True when no `--windows` was given and the embedded examples are in force.
-    pub embedded: bool,
+    pub(crate) embedded: bool,
     /// True when `--default-window` was given (not the built-in `default`).
-    pub default_window_given: bool,
+    pub(crate) default_window_given: bool,
 }
 
 impl CommonArgs {

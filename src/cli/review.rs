@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
-pub struct ReviewArgs {
+pub(crate) struct ReviewArgs {
     #[command(flatten)]
     common: CommonArgs,
     /// Decide as of this instant (RFC 3339) instead of now.
@@ -22,7 +22,7 @@ pub struct ReviewArgs {
     file: Option<PathBuf>,
 }
 
-pub fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     let config = args.common.to_config()?;
     config.require_default_window()?;
     let (input, name) = match args.file.as_deref().filter(|f| f.as_os_str() != "-") {

@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     #[command(flatten)]
     common: CommonArgs,
     /// Watch ReconciliationWindow objects in the cluster instead of reading --windows files.
@@ -146,7 +146,7 @@ fn std_duration(text: &str) -> Result<Duration, String> {
     d.to_std().map_err(|e| e.to_string())
 }
 
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     #[command(flatten)]
     windows: WindowArgs,
     /// Evaluate as of this instant (RFC 3339) instead of now.
@@ -105,7 +105,7 @@ struct OverrideJson {
     end: String,
 }
 
-pub fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let (windows, embedded) = if args.from_cluster {
         (cluster_windows()?, false)
     } else {

@@ -38,27 +38,27 @@ const MAX_SERIES: usize = 4096;
 
 /// One Event to publish.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Notice {
-    pub warning: bool,
+pub(crate) struct Notice {
+    pub(crate) warning: bool,
     /// CamelCase, machine-readable: `ReconciliationWindowClosed`.
-    pub reason: &'static str,
+    pub(crate) reason: &'static str,
     /// What fluxgate did: `Deny`, `Admit`, `Reconcile`.
-    pub action: &'static str,
-    pub note: String,
-    pub regarding: ObjectReference,
+    pub(crate) action: &'static str,
+    pub(crate) note: String,
+    pub(crate) regarding: ObjectReference,
     /// The Flux owner of the object, or the window of a reconcile request.
-    pub related: Option<ObjectReference>,
+    pub(crate) related: Option<ObjectReference>,
     /// Repeats with the same key are one series.
-    pub series: Option<String>,
+    pub(crate) series: Option<String>,
     /// The series ends here (the window opens): a repeat after it is a new story.
-    pub series_until: Option<DateTime<Utc>>,
+    pub(crate) series_until: Option<DateTime<Utc>>,
     /// When it happened: the decision's instant.
-    pub at: DateTime<Utc>,
+    pub(crate) at: DateTime<Utc>,
 }
 
 /// The Event a decision deserves, if any: every admitted bypass and every denial, dry-run or
 /// not.
-pub fn event_for(
+pub(crate) fn event_for(
     request: &AdmissionRequest<Object>,
     decision: &Decision,
     at: DateTime<Utc>,
@@ -229,8 +229,8 @@ pub struct EventPublisher {
 /// Who publishes: `reportingController` and `reportingInstance` (the pod).
 #[derive(Clone, Debug)]
 pub struct Reporter {
-    pub controller: String,
-    pub instance: String,
+    pub(crate) controller: String,
+    pub(crate) instance: String,
 }
 
 impl From<&str> for Reporter {
@@ -269,7 +269,7 @@ impl EventPublisher {
     }
 
     /// Queues the Event of a decision made at `at`, if it deserves one; never waits.
-    pub fn notify(
+    pub(crate) fn notify(
         &self,
         request: &AdmissionRequest<Object>,
         decision: &Decision,
@@ -281,7 +281,7 @@ impl EventPublisher {
     }
 
     /// Queues an Event; never waits.
-    pub fn send(&self, notice: Notice) {
+    pub(crate) fn send(&self, notice: Notice) {
         if self.queue.try_send(notice).is_err() {
             self.dropped.inc();
             tracing::warn!("Event queue full; dropping the Event");
@@ -386,9 +386,9 @@ async fn repeat(api: &Api<K8sEvent>, name: &str, now: DateTime<Utc>) -> Result<(
 
 /// Counters for what became of Events.
 pub struct EventOutcomes {
-    pub published: Counter,
-    pub failed: Counter,
-    pub dropped: Counter,
+    pub(crate) published: Counter,
+    pub(crate) failed: Counter,
+    pub(crate) dropped: Counter,
 }
 
 #[cfg(test)]

@@ -16,12 +16,12 @@ use std::collections::BTreeMap;
 /// What the cluster holds of a window beyond its spec: what the status writer compares with.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observed {
-    pub generation: Option<i64>,
-    pub status: Option<WindowStatus>,
+    pub(crate) generation: Option<i64>,
+    pub(crate) status: Option<WindowStatus>,
 }
 
 #[derive(Debug, Default)]
-pub struct WindowIndex {
+pub(crate) struct WindowIndex {
     objects: BTreeMap<String, ReconciliationWindow>,
     /// Objects of a relist in progress.
     relist: Option<BTreeMap<String, ReconciliationWindow>>,
@@ -31,12 +31,12 @@ pub struct WindowIndex {
 
 impl WindowIndex {
     /// A relist begins.
-    pub fn begin_relist(&mut self) {
+    pub(crate) fn begin_relist(&mut self) {
         self.relist = Some(BTreeMap::new());
     }
 
     /// An object of a relist in progress; an invalid one keeps its last good version.
-    pub fn relisted(&mut self, object: ReconciliationWindow) -> Result<(), WindowError> {
+    pub(crate) fn relisted(&mut self, object: ReconciliationWindow) -> Result<(), WindowError> {
         let name = name_of(&object);
         let checked = Window::from_object(&object).map(|_| object);
         let relist = self.relist.get_or_insert_with(BTreeMap::new);
@@ -55,7 +55,7 @@ impl WindowIndex {
     }
 
     /// The relist is complete: it replaces what was known.
-    pub fn end_relist(&mut self) {
+    pub(crate) fn end_relist(&mut self) {
         if let Some(objects) = self.relist.take() {
             self.objects = objects;
         }
@@ -65,7 +65,7 @@ impl WindowIndex {
     /// An object was added or changed; an invalid version is rejected and the last good one
     /// stays. True when the spec changed, so the window set must be rebuilt: a status write
     /// changes only what [`WindowIndex::observed`] reports.
-    pub fn apply(&mut self, object: ReconciliationWindow) -> Result<bool, WindowError> {
+    pub(crate) fn apply(&mut self, object: ReconciliationWindow) -> Result<bool, WindowError> {
         let name = name_of(&object);
         let Some(known) = self.objects.get_mut(&name) else {
             Window::from_object(&object)?;
@@ -83,16 +83,16 @@ impl WindowIndex {
         Ok(true)
     }
 
-    pub fn delete(&mut self, object: &ReconciliationWindow) {
+    pub(crate) fn delete(&mut self, object: &ReconciliationWindow) {
         self.objects.remove(&name_of(object));
     }
 
-    pub fn is_synced(&self) -> bool {
+    pub(crate) fn is_synced(&self) -> bool {
         self.synced
     }
 
     /// Generation and status of every window in force, by name.
-    pub fn observed(&self) -> BTreeMap<String, Observed> {
+    pub(crate) fn observed(&self) -> BTreeMap<String, Observed> {
         self.objects
             .iter()
             .map(|(name, object)| {
@@ -106,7 +106,7 @@ impl WindowIndex {
     }
 
     /// The objects in force, as documents of the window set.
-    pub fn documents(&self) -> Vec<Document> {
+    pub(crate) fn documents(&self) -> Vec<Document> {
         self.objects.values().cloned().map(document).collect()
     }
 
@@ -121,7 +121,7 @@ impl WindowIndex {
 }
 
 /// A window read from the API, as a document of a window set: its origin names the object.
-pub fn document(object: ReconciliationWindow) -> Document {
+pub(crate) fn document(object: ReconciliationWindow) -> Document {
     let origin = format!("cluster ReconciliationWindow/{}", name_of(&object));
     Document { origin, object }
 }

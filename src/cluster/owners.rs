@@ -15,10 +15,10 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 /// `(namespace, name)` of an owner.
-pub type OwnerKey = (String, String);
+pub(crate) type OwnerKey = (String, String);
 
 /// The owners of each kind that has been listed completely.
-pub type Owners = BTreeMap<OwnerKind, Arc<BTreeMap<OwnerKey, Owner>>>;
+pub(crate) type Owners = BTreeMap<OwnerKind, Arc<BTreeMap<OwnerKey, Owner>>>;
 
 /// The API resource of a Flux kind.
 pub(crate) fn api_resource(kind: OwnerKind) -> ApiResource {

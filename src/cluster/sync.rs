@@ -66,8 +66,8 @@ pub struct ClusterSync {
 /// `fluxgate_reconcile_requests_total` by kind.
 #[derive(Clone, Debug, Default)]
 pub struct SyncOutcomes {
-    pub status_writes: ResultCounters,
-    pub reconcile_requests: BTreeMap<OwnerKind, ResultCounters>,
+    pub(crate) status_writes: ResultCounters,
+    pub(crate) reconcile_requests: BTreeMap<OwnerKind, ResultCounters>,
 }
 
 /// The statuses this process wrote that the cluster did not show yet, so a pass does not repeat

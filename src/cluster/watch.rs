@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 /// Generation and status of each window in the cluster, for the status writer; `None` until the
 /// first complete list.
-pub type ObservedWindows = Option<Arc<BTreeMap<String, Observed>>>;
+pub(crate) type ObservedWindows = Option<Arc<BTreeMap<String, Observed>>>;
 
 /// Watches ReconciliationWindow objects until the stream ends (it does not, short of the task
 /// being dropped: errors are retried with backoff), and publishes their set into `store` at

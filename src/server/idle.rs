@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// `inner` with an idle timeout on reads and on writes.
-pub struct IdleStream<S> {
+pub(crate) struct IdleStream<S> {
     inner: S,
     timeout: Duration,
     read: Stall,
@@ -31,7 +31,7 @@ struct Stall {
 }
 
 impl<S> IdleStream<S> {
-    pub fn new(inner: S, timeout: Duration) -> Self {
+    pub(crate) fn new(inner: S, timeout: Duration) -> Self {
         let now = Instant::now();
         IdleStream {
             inner,

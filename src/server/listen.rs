@@ -30,16 +30,16 @@ use super::tls::PeerIdentity;
 
 /// Connection-level limits.
 #[derive(Clone, Debug)]
-pub struct ConnectionLimits {
-    pub tls_handshake_timeout: Duration,
-    pub header_read_timeout: Duration,
+pub(crate) struct ConnectionLimits {
+    pub(crate) tls_handshake_timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
     /// A connection that sends nothing (or reads nothing we write) this long is closed.
-    pub idle_timeout: Duration,
-    pub max_connections: usize,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_connections: usize,
     /// Open connections from one IP address at most, TLS handshakes included.
-    pub max_connections_per_peer: usize,
+    pub(crate) max_connections_per_peer: usize,
     /// How long in-flight requests get to finish after shutdown begins.
-    pub drain_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
 }
 
 /// The connections open per peer address; a [`PeerSlot`] gives its slot back on drop.
@@ -83,7 +83,7 @@ impl Drop for PeerSlot {
 /// Serves `app` over TLS on `listener` until `shutdown` completes, then drains. From when
 /// `draining` is set (shutdown began; the caller then waits out its delay before `shutdown`
 /// completes), HTTP/1 responses carry `Connection: close`.
-pub async fn serve_tls(
+pub(crate) async fn serve_tls(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     app: Router,

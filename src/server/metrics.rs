@@ -21,21 +21,21 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `window` of a decision that involved no window (not Flux, not governed, window objects).
-pub const NO_WINDOW: &str = "_none";
+pub(crate) const NO_WINDOW: &str = "_none";
 /// `window` of a decision that involved several (an object moved from one window to another).
-pub const SEVERAL_WINDOWS: &str = "_several";
+pub(crate) const SEVERAL_WINDOWS: &str = "_several";
 /// `window` of a decision about a window that does not exist (a typo in fluxgate.io/window):
 /// the name comes from the object, so it must not become a label value.
-pub const UNKNOWN_WINDOW: &str = "_unknown";
+pub(crate) const UNKNOWN_WINDOW: &str = "_unknown";
 /// Distinct Flux owners counted by name in `fluxgate_flux_denials_total`. Owners are
 /// Kustomizations and HelmReleases, named by the labels Flux sets; a cluster has tens to
 /// hundreds. Past this, denials count under [`OTHER_OWNERS`] so a flood of names cannot grow
 /// the exposition without bound.
-pub const MAX_OWNERS: usize = 500;
+pub(crate) const MAX_OWNERS: usize = 500;
 /// `owner_kind` of denials past [`MAX_OWNERS`] distinct owners.
-pub const OTHER_OWNERS: &str = "_other";
+pub(crate) const OTHER_OWNERS: &str = "_other";
 /// `owner_kind` of denials of objects no Flux owner labels name.
-pub const NO_OWNER: &str = "_none";
+pub(crate) const NO_OWNER: &str = "_none";
 
 const OPERATIONS: [&str; 3] = ["CREATE", "UPDATE", "DELETE"];
 
@@ -306,7 +306,7 @@ impl Metrics {
         self.owner_denials.get_or_create(&labels).inc();
     }
 
-    pub fn record_rejected(&self, code: u16) {
+    pub(crate) fn record_rejected(&self, code: u16) {
         self.rejected.get_or_create(&StatusLabels { code }).inc();
     }
 
@@ -318,7 +318,7 @@ impl Metrics {
         }
     }
 
-    pub fn record_tls_reload(&self, ok: bool) {
+    pub(crate) fn record_tls_reload(&self, ok: bool) {
         self.tls_reloads.get_or_create(&result(ok)).inc();
     }
 
@@ -357,11 +357,11 @@ impl Metrics {
     }
 
     /// The serving certificate in use expires at `unix_seconds`.
-    pub fn set_tls_expiry(&self, unix_seconds: i64) {
+    pub(crate) fn set_tls_expiry(&self, unix_seconds: i64) {
         self.tls_expiry.set(unix_seconds);
     }
 
-    pub fn record_audit_error(&self) {
+    pub(crate) fn record_audit_error(&self) {
         self.audit_errors.inc();
     }
 

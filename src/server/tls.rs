@@ -182,17 +182,17 @@ pub fn server_config(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PeerIdentity {
     /// The verified client certificate's subject; `None` for a client without one.
-    pub subject: Option<Arc<str>>,
-    pub address: std::net::SocketAddr,
+    pub(crate) subject: Option<Arc<str>>,
+    pub(crate) address: std::net::SocketAddr,
 }
 
 impl PeerIdentity {
-    pub fn verified(&self) -> bool {
+    pub(crate) fn verified(&self) -> bool {
         self.subject.is_some()
     }
 
     /// As the audit log records it: the subject, or `unverified <address>`.
-    pub fn caller(&self) -> String {
+    pub(crate) fn caller(&self) -> String {
         match &self.subject {
             Some(subject) => subject.to_string(),
             None => format!("unverified {}", self.address),

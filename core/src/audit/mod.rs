@@ -4,7 +4,5 @@
 mod record;
 pub mod review;
 
-pub use record::{
-    AuditBypass, AuditOverride, AuditOwner, AuditRecord, AuditWindow, MAX_LINE_BYTES, Outcome,
-    write_line,
-};
+pub(crate) use record::AuditOverride;
+pub use record::{AuditOwner, AuditRecord, AuditWindow, Outcome, write_line};

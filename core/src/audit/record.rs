@@ -17,12 +17,12 @@ pub struct AuditRecord {
     pub uid: String,
     pub decision: Outcome,
     pub reason: Reason,
-    pub message: String,
+    pub(crate) message: String,
     pub dry_run: bool,
     pub operation: Operation,
     pub user: String,
     #[serde(default)]
-    pub groups: Vec<String>,
+    pub(crate) groups: Vec<String>,
     #[serde(default)]
     pub field_manager: Option<String>,
     pub group: String,
@@ -40,7 +40,7 @@ pub struct AuditRecord {
     #[serde(default)]
     pub owner: Option<AuditOwner>,
     #[serde(default)]
-    pub bypass: Option<AuditBypass>,
+    pub(crate) bypass: Option<AuditBypass>,
     /// `warn` when admitted only because the closed windows are in Warn mode (`reason` is then
     /// what it would have been denied with); absent when enforced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,7 +50,7 @@ pub struct AuditRecord {
     /// Who sent the AdmissionReview: the subject of its verified client certificate
     /// (`--client-ca`), else `unverified <peer address>`. Empty in lines from before it existed.
     #[serde(default)]
-    pub caller: String,
+    pub(crate) caller: String,
 }
 
 /// A window involved in a decision and its state then.
@@ -59,46 +59,46 @@ pub struct AuditRecord {
 pub struct AuditWindow {
     pub name: String,
     /// False when no window has that name (`unknown-window`).
-    pub exists: bool,
+    pub(crate) exists: bool,
     #[serde(default)]
     pub open: bool,
     #[serde(default)]
-    pub frozen: bool,
+    pub(crate) frozen: bool,
     #[serde(default)]
-    pub since: Option<String>,
+    pub(crate) since: Option<String>,
     #[serde(default)]
     pub next: Option<String>,
     #[serde(default)]
-    pub time_zone: Option<String>,
+    pub(crate) time_zone: Option<String>,
     /// The override that held the window open, when one did.
     #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
-    pub override_: Option<AuditOverride>,
+    pub(crate) override_: Option<AuditOverride>,
 }
 
 /// A `spec.overrides` entry that opened a window.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditOverride {
-    pub reason: String,
-    pub start: String,
-    pub end: String,
+pub(crate) struct AuditOverride {
+    pub(crate) reason: String,
+    pub(crate) start: String,
+    pub(crate) end: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditOwner {
     pub kind: String,
     #[serde(default)]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     pub name: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditBypass {
+pub(crate) struct AuditBypass {
     #[serde(default)]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     #[serde(default)]
-    pub until: Option<String>,
+    pub(crate) until: Option<String>,
     /// Whether the bypass admitted the change (false: it was invalid).
-    pub valid: bool,
+    pub(crate) valid: bool,
 }
 
 // === the record of a decision ===
@@ -135,7 +135,7 @@ impl std::fmt::Display for Outcome {
 }
 
 /// The longest line written, newline included: what `fluxgate audit` reads.
-pub const MAX_LINE_BYTES: usize = super::review::MAX_LINE_BYTES;
+pub(crate) const MAX_LINE_BYTES: usize = super::review::MAX_LINE_BYTES;
 /// Past [`MAX_LINE_BYTES`], strings are cut to this many bytes and lists to [`CUT_ITEMS`]
 /// entries, each with a marker. Even escaped six times over, the ~80 strings left fit well
 /// within the bound.
@@ -145,7 +145,7 @@ const CUT_ITEMS: usize = 32;
 impl AuditRecord {
     /// The record of `decision` on `request`, decided at `time` in `duration_seconds`, for the
     /// `caller` that sent it.
-    pub fn of(
+    pub(crate) fn of(
         request: &AdmissionRequest<Object>,
         decision: &Decision,
         caller: &str,
@@ -193,7 +193,7 @@ impl AuditRecord {
     /// [`MAX_LINE_BYTES`] (only a forged or absurd request has one: the fields are names and a
     /// message) is written with its long fields cut and marked, so it stays one record
     /// `fluxgate audit` can read.
-    pub fn write_line(mut self, out: &mut Vec<u8>) {
+    pub(crate) fn write_line(mut self, out: &mut Vec<u8>) {
         let start = out.len();
         self.write_json(out);
         if out.len() - start > MAX_LINE_BYTES {
@@ -204,7 +204,8 @@ impl AuditRecord {
     }
 
     /// The record as one line, newline included.
-    pub fn to_line(&self) -> Vec<u8> {
+    #[cfg(test)]
+    pub(crate) fn to_line(&self) -> Vec<u8> {
         let mut line = Vec::with_capacity(1024);
         self.write_json(&mut line);
         line

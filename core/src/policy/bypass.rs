@@ -22,7 +22,7 @@ pub struct BypassError(String);
 
 impl Bypass {
     /// The bypass annotations of an object, or `None` when it has neither.
-    pub fn from_annotations(annotations: &BTreeMap<String, String>) -> Option<Self> {
+    pub(crate) fn from_annotations(annotations: &BTreeMap<String, String>) -> Option<Self> {
         let reason = annotations.get(BYPASS_REASON_ANNOTATION).cloned();
         let until = annotations.get(BYPASS_UNTIL_ANNOTATION).cloned();
         (reason.is_some() || until.is_some()).then_some(Bypass { reason, until })

@@ -10,10 +10,9 @@ mod decide;
 mod noop;
 mod response;
 
-pub use bypass::{Bypass, BypassError};
-pub use decide::{
-    FluxOwner, Subject, decide, field_manager, never_opens, policy_problems, too_long_override,
-};
+pub use bypass::Bypass;
+pub use decide::{FluxOwner, decide, field_manager, policy_problems};
+pub(crate) use decide::{Subject, never_opens, too_long_override};
 pub use response::{ResponseReview, response};
 
 use crate::window::{Enforcement, Override, WindowState};
@@ -34,7 +33,7 @@ pub const BYPASS_UNTIL_ANNOTATION: &str = "fluxgate.io/bypass-until";
 /// What `fluxgate.io/mode` makes of an object: the one reading of the label, shared by the
 /// webhook and `fluxgate lint`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Absent or `rt`: real time, always admitted.
     Rt,
     /// `rw`: governed by a window.
@@ -46,7 +45,7 @@ pub enum Mode {
 
 impl Mode {
     /// The mode of a label value (`None`: no label).
-    pub fn of(value: Option<&str>) -> Mode {
+    pub(crate) fn of(value: Option<&str>) -> Mode {
         match value {
             None | Some("rt") => Mode::Rt,
             Some("rw") => Mode::Rw,
@@ -76,15 +75,15 @@ pub struct Policy {
 }
 
 impl Policy {
-    pub const DEFAULT_FLUX_USERS: [&'static str; 2] = [
+    pub(crate) const DEFAULT_FLUX_USERS: [&'static str; 2] = [
         "system:serviceaccount:flux-system:kustomize-controller",
         "system:serviceaccount:flux-system:helm-controller",
     ];
-    pub const DEFAULT_FLUX_FIELD_MANAGERS: [&'static str; 2] =
+    pub(crate) const DEFAULT_FLUX_FIELD_MANAGERS: [&'static str; 2] =
         ["kustomize-controller", "helm-controller"];
     pub const DEFAULT_WINDOW: &'static str = "default";
-    pub const DEFAULT_MAX_BYPASS_HOURS: i64 = 24;
-    pub const DEFAULT_MAX_OVERRIDE_HOURS: i64 = 24;
+    pub(crate) const DEFAULT_MAX_BYPASS_HOURS: i64 = 24;
+    pub(crate) const DEFAULT_MAX_OVERRIDE_HOURS: i64 = 24;
 }
 
 impl Default for Policy {
@@ -194,12 +193,12 @@ pub struct WindowVerdict {
 /// A window that exists, and its state at the decision's instant.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KnownWindow {
-    pub time_zone: Tz,
+    pub(crate) time_zone: Tz,
     pub state: Arc<WindowState>,
     /// An override that would have opened the window but is longer than `--max-override`:
     /// `state` is then the state without overrides.
-    pub ignored_override: Option<Override>,
-    pub enforcement: Enforcement,
+    pub(crate) ignored_override: Option<Override>,
+    pub(crate) enforcement: Enforcement,
 }
 
 /// The outcome of one AdmissionRequest.
@@ -219,7 +218,7 @@ pub struct Decision {
     pub warnings: Vec<String>,
     /// `Warn` when the change was admitted only because every closed window involved is in
     /// Warn mode: `reason` is then the reason it would have been denied with.
-    pub enforcement: Enforcement,
+    pub(crate) enforcement: Enforcement,
 }
 
 #[cfg(test)]

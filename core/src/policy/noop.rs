@@ -15,7 +15,7 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// True when `new` equals `old` ignoring `metadata.resourceVersion`, `generation`,
 /// `managedFields`, `uid`, `creationTimestamp`, the last-applied annotation and `status`.
-pub fn unchanged(old: &Object, new: &Object) -> bool {
+pub(crate) fn unchanged(old: &Object, new: &Object) -> bool {
     // `spec` first: it is where a change usually is, and a change there is found early.
     (&old.api_version, &old.kind) == (&new.api_version, &new.kind)
         && same_data(&old.data, &new.data)

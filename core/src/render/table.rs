@@ -10,7 +10,7 @@ pub fn header(names: &[&str]) -> Vec<String> {
 }
 
 /// The width of each column of `rows`: its widest cell, in characters (what `{:<w$}` pads to).
-pub fn widths<S: AsRef<str>>(rows: &[Vec<S>]) -> Vec<usize> {
+pub(crate) fn widths<S: AsRef<str>>(rows: &[Vec<S>]) -> Vec<usize> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     (0..columns)
         .map(|c| {

@@ -13,12 +13,12 @@ use chrono_tz::Tz;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-pub const OPEN: char = '█';
-pub const PARTLY_OPEN: char = '▌';
-pub const FROZEN: char = '▒';
-pub const CLOSED: char = '·';
+pub(crate) const OPEN: char = '█';
+pub(crate) const PARTLY_OPEN: char = '▌';
+pub(crate) const FROZEN: char = '▒';
+pub(crate) const CLOSED: char = '·';
 /// An hour that does not exist on that day (skipped by a DST change).
-pub const SKIPPED: char = ' ';
+pub(crate) const SKIPPED: char = ' ';
 
 const DAYS: usize = 7;
 const HOURS: usize = 24;

@@ -8,11 +8,10 @@
 mod set;
 mod state;
 
-pub use set::{
-    Document, EMBEDDED_ORIGIN, EMBEDDED_WINDOWS, WindowSet, WindowSetError, content_line,
-    parse_documents, relocate, split_documents,
-};
-pub use state::{ActiveFreeze, WindowState, evaluate, evaluate_without_overrides};
+pub use set::{Document, EMBEDDED_WINDOWS, WindowSet, WindowSetError, parse_documents};
+pub(crate) use set::{content_line, relocate, split_documents};
+pub(crate) use state::evaluate_without_overrides;
+pub use state::{ActiveFreeze, WindowState, evaluate};
 
 use crate::cron::Cron;
 use crate::duration::parse_duration;
@@ -26,9 +25,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// API group of fluxgate's objects.
-pub const GROUP: &str = "fluxgate.io";
+pub(crate) const GROUP: &str = "fluxgate.io";
 /// The only served version.
-pub const VERSION: &str = "v1alpha1";
+pub(crate) const VERSION: &str = "v1alpha1";
 /// `apiVersion` of a ReconciliationWindow.
 pub const API_VERSION: &str = "fluxgate.io/v1alpha1";
 /// `kind` of a ReconciliationWindow.
@@ -37,7 +36,7 @@ pub const KIND: &str = "ReconciliationWindow";
 /// Whether an object of `kind` in `apiVersion` is a ReconciliationWindow, of any version (an
 /// unserved version is for the caller to refuse): the one answer the loader, the webhook and
 /// lint share.
-pub fn is_window_type(api_version: &str, kind: &str) -> bool {
+pub(crate) fn is_window_type(api_version: &str, kind: &str) -> bool {
     kind == KIND && crate::naming::api_group(api_version) == GROUP
 }
 
@@ -194,23 +193,23 @@ pub struct FreezeSpec {
     /// When the freeze begins: RFC 3339 (2026-12-24T00:00:00+01:00), a local time in timeZone
     /// (2026-12-24T00:00:00) or a date, meaning its midnight in timeZone (2026-12-24).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<String>,
+    pub(crate) start: Option<String>,
     /// When the freeze ends, after start; the same forms as start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end: Option<String>,
+    pub(crate) end: Option<String>,
     /// Cron, in timeZone: a recurring freeze begins at each fire (e.g. "0 15 * * FRI").
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schedule: Option<String>,
+    pub(crate) schedule: Option<String>,
     /// How long each recurring freeze lasts, in elapsed time (e.g. 65h).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration: Option<String>,
+    pub(crate) duration: Option<String>,
     /// Shown in denials and `fluxgate status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// false: a hard freeze, during which bypass annotations and overrides are refused too.
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allow_bypass: Option<bool>,
+    pub(crate) allow_bypass: Option<bool>,
 }
 
 /// A period during which the window is open whatever the schedules say: [start, end).
@@ -219,12 +218,12 @@ pub struct FreezeSpec {
 pub struct OverrideSpec {
     /// When the override begins: RFC 3339 (2026-12-22T18:00:00+01:00), a local time in
     /// timeZone (2026-12-22T18:00:00) or a date, meaning its midnight in timeZone.
-    pub start: String,
+    pub(crate) start: String,
     /// When the override ends, after start and at most --max-override later; the same forms.
-    pub end: String,
+    pub(crate) end: String,
     /// Why the window is opened (required): shown in admission warnings, Events and the audit
     /// log.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// A validated window.
@@ -252,16 +251,16 @@ pub enum Schedule {
 
 /// A period during which the window is closed.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Freeze {
-    pub times: FreezeTimes,
-    pub reason: Option<String>,
+pub(crate) struct Freeze {
+    pub(crate) times: FreezeTimes,
+    pub(crate) reason: Option<String>,
     /// False for a hard freeze: bypasses and overrides are refused during it.
-    pub allow_bypass: bool,
+    pub(crate) allow_bypass: bool,
 }
 
 /// When a freeze is in force.
 #[derive(Clone, Debug, PartialEq)]
-pub enum FreezeTimes {
+pub(crate) enum FreezeTimes {
     /// Once, on `[start, end)`.
     Once {
         start: DateTime<Utc>,
@@ -284,9 +283,9 @@ pub struct Override {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[error("ReconciliationWindow {window:?}: {field}: {message}")]
 pub struct WindowError {
-    pub window: String,
-    pub field: String,
-    pub message: String,
+    pub(crate) window: String,
+    pub(crate) field: String,
+    pub(crate) message: String,
 }
 
 // === impl Window ===
@@ -308,7 +307,7 @@ impl Window {
     /// Validates a spec under a name: the zone first (the freezes' and overrides' local times
     /// are read in it), then the schedules, freezes and overrides, each in order, so the error
     /// names the first field that is wrong.
-    pub fn from_spec(name: &str, spec: &WindowSpec) -> Result<Self, WindowError> {
+    pub(crate) fn from_spec(name: &str, spec: &WindowSpec) -> Result<Self, WindowError> {
         let error = |(field, message): FieldError| WindowError {
             window: name.to_owned(),
             field,
@@ -343,11 +342,7 @@ impl Window {
         &self.schedules
     }
 
-    pub fn freezes(&self) -> &[Freeze] {
-        &self.freezes
-    }
-
-    pub fn overrides(&self) -> &[Override] {
+    pub(crate) fn overrides(&self) -> &[Override] {
         &self.overrides
     }
 
@@ -396,7 +391,7 @@ impl Window {
     /// Whether the window can never open again after `now` (within the ten-year search
     /// horizon): such a window denies every change for good, which is never what its author
     /// meant. A search that gave up early is not "never".
-    pub fn never_opens(&self, now: DateTime<Utc>) -> bool {
+    pub(crate) fn never_opens(&self, now: DateTime<Utc>) -> bool {
         let state = evaluate(self, now);
         !state.open && state.next.is_none() && state.searched_until.is_none()
     }
@@ -430,7 +425,7 @@ fn time_zone(text: Option<&str>) -> Result<Tz, FieldError> {
 }
 
 /// Why `text` is no time zone: the one message of `spec.timeZone` and `status --tz`.
-pub fn not_a_time_zone(text: &str) -> String {
+pub(crate) fn not_a_time_zone(text: &str) -> String {
     format!("{text:?} is not an IANA time zone name (e.g. Europe/Berlin, UTC)")
 }
 
@@ -607,7 +602,7 @@ fn span(
 /// without one (read in the window's zone), or a date (its midnight in the zone). Local times
 /// follow the cron's DST rules: one skipped by a gap means the first instant after the gap, one
 /// that occurs twice its first occurrence; so `2026-03-29T02:30:00` in Berlin is 03:00 CEST.
-pub fn parse_time(tz: Tz, text: &str) -> Result<DateTime<Utc>, String> {
+pub(crate) fn parse_time(tz: Tz, text: &str) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
@@ -641,11 +636,11 @@ pub fn parse_time(tz: Tz, text: &str) -> Result<DateTime<Utc>, String> {
 
 impl Override {
     /// An override covers `[start, end)`.
-    pub fn covers(&self, t: DateTime<Utc>) -> bool {
+    pub(crate) fn covers(&self, t: DateTime<Utc>) -> bool {
         self.start <= t && t < self.end
     }
 
-    pub fn length(&self) -> Duration {
+    pub(crate) fn length(&self) -> Duration {
         self.end - self.start
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 /// The example windows built into `fluxgate` (`deploy/examples/windows.yaml`).
 pub const EMBEDDED_WINDOWS: &str = include_str!("../../../deploy/examples/windows.yaml");
 /// Where the embedded windows say they came from in messages.
-pub const EMBEDDED_ORIGIN: &str = "<embedded deploy/examples/windows.yaml>";
+pub(crate) const EMBEDDED_ORIGIN: &str = "<embedded deploy/examples/windows.yaml>";
 
 /// A ReconciliationWindow found in a YAML stream, with where it came from.
 #[derive(Clone, Debug)]
@@ -48,7 +48,7 @@ fn list(errors: &[WindowSetError]) -> String {
 impl WindowSetError {
     /// `Ok` when there are no errors, the error when there is one, `Many` otherwise (nested
     /// lists flattened).
-    pub fn all(errors: Vec<WindowSetError>) -> Result<(), WindowSetError> {
+    pub(crate) fn all(errors: Vec<WindowSetError>) -> Result<(), WindowSetError> {
         if errors.is_empty() {
             return Ok(());
         }
@@ -134,7 +134,7 @@ fn parse_document(
 
 /// Splits at `---` lines, keeping each document's first line number (1-based). Splitting
 /// here rather than in the YAML parser is what lets findings name a line.
-pub fn split_documents(text: &str) -> Vec<(usize, String)> {
+pub(crate) fn split_documents(text: &str) -> Vec<(usize, String)> {
     let mut documents = Vec::new();
     let mut start = 1;
     let mut current = String::new();
@@ -158,7 +158,7 @@ pub fn split_documents(text: &str) -> Vec<(usize, String)> {
 }
 
 /// A YAML error message with its "at line N" made relative to the file, not the document.
-pub fn relocate(message: &str, start: usize) -> String {
+pub(crate) fn relocate(message: &str, start: usize) -> String {
     const AT: &str = " at line ";
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
@@ -177,7 +177,7 @@ pub fn relocate(message: &str, start: usize) -> String {
 }
 
 /// The first line of a document that holds content (not `---`, a comment or blank).
-pub fn content_line(start: usize, chunk: &str) -> usize {
+pub(crate) fn content_line(start: usize, chunk: &str) -> usize {
     chunk
         .lines()
         .position(|l| {

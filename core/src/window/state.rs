@@ -60,7 +60,7 @@ pub fn evaluate(window: &Window, t: DateTime<Utc>) -> WindowState {
 
 /// The state at `t` as if the window had no overrides: what a decision falls back on when an
 /// override is longer than the policy allows.
-pub fn evaluate_without_overrides(window: &Window, t: DateTime<Utc>) -> WindowState {
+pub(crate) fn evaluate_without_overrides(window: &Window, t: DateTime<Utc>) -> WindowState {
     let eval = Evaluator {
         window,
         overrides: &[],
@@ -406,7 +406,7 @@ impl Schedule {
     /// close fire (so open at the open instant, closed at the close instant). Start/duration:
     /// open when the latest start fire `s` has `t < s + duration`; an earlier start cannot
     /// reach further since every run has the same length.
-    pub fn open_at(&self, tz: Tz, t: DateTime<Utc>) -> bool {
+    pub(crate) fn open_at(&self, tz: Tz, t: DateTime<Utc>) -> bool {
         match self {
             Schedule::OpenClose { open, close } => match open.prev_at_or_before(tz, t) {
                 None => false,
@@ -519,7 +519,7 @@ impl Schedule {
 
 impl Freeze {
     /// Whether the freeze is in force at `t`: on `[start, end)`, or within a recurring run.
-    pub fn covers(&self, tz: Tz, t: DateTime<Utc>) -> bool {
+    pub(crate) fn covers(&self, tz: Tz, t: DateTime<Utc>) -> bool {
         match &self.times {
             FreezeTimes::Once { start, end } => *start <= t && t < *end,
             FreezeTimes::Recurring(schedule) => schedule.open_at(tz, t),
@@ -548,7 +548,7 @@ impl Freeze {
 impl Window {
     /// The first instant after `t` (up to `limit`) at which a freeze begins or ends: where
     /// "closed" and "frozen" can change places without the effective state changing.
-    pub fn next_freeze_edge(
+    pub(crate) fn next_freeze_edge(
         &self,
         t: DateTime<Utc>,
         limit: DateTime<Utc>,

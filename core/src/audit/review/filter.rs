@@ -100,7 +100,7 @@ pub struct Filter {
 
 /// What a filter makes of one record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Match,
     /// Would match, but it is an admitted dry-run (not a bypass) and those are left out.
     HiddenDryRun,
@@ -108,7 +108,7 @@ pub enum Verdict {
 }
 
 impl Filter {
-    pub fn check(&self, record: &AuditRecord) -> Verdict {
+    pub(crate) fn check(&self, record: &AuditRecord) -> Verdict {
         if !self.matches_ignoring_dry_run(record) {
             Verdict::NoMatch
         } else if !self.include_dry_run && is_drift_check(record) {
@@ -150,7 +150,7 @@ fn is_drift_check(record: &AuditRecord) -> bool {
 }
 
 /// `warn` or `enforce`, as `--enforcement` spells it.
-pub fn enforcement(record: &AuditRecord) -> &str {
+pub(crate) fn enforcement(record: &AuditRecord) -> &str {
     record
         .enforcement
         .as_deref()
@@ -175,7 +175,7 @@ fn owner_matches(pattern: &str, record: &AuditRecord) -> bool {
 }
 
 /// Whether `text` matches `pattern`, where `*` stands for any run of characters (even none).
-pub fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     // The classic linear backtracking matcher: remember the last star and retry from there.

@@ -12,10 +12,11 @@
 mod filter;
 mod summary;
 
-pub use filter::{Filter, Outcome, TimeSpec, Verdict, glob};
+use filter::Verdict;
+pub use filter::{Filter, Outcome, TimeSpec};
+use summary::Summary;
 pub use summary::{
-    BypassEntry, Counts, DecisionCounts, DeniedObject, Summary, SummaryReport, object_display,
-    owner_display,
+    BypassEntry, Counts, DecisionCounts, DeniedObject, OverrideEntry, SummaryReport, object_display,
 };
 
 use crate::audit::AuditRecord;
@@ -24,15 +25,15 @@ use std::io::BufRead;
 
 /// How many line numbers are listed per input for each kind of skipped line; the count is
 /// always complete.
-pub const MAX_LISTED_LINES: usize = 20;
+pub(crate) const MAX_LISTED_LINES: usize = 20;
 
 /// Longer lines are reported as unparseable without being held: an audit line is a few KiB
 /// (the message is the longest field), so 1 MiB means the input is not an audit log.
-pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 /// What one input line is.
 #[derive(Debug)]
-pub enum Line {
+pub(crate) enum Line {
     Blank,
     Record(Box<AuditRecord>),
     /// fluxgate's own application log (stderr), which `kubectl logs` interleaves with the
@@ -66,7 +67,7 @@ pub struct Stats {
     pub blank_lines: u64,
     /// Audit records parsed, matching or not.
     pub records: u64,
-    pub matched: u64,
+    pub(crate) matched: u64,
     /// Records that matched every other filter but were admitted dry-runs (left out by default).
     pub hidden_dry_runs: u64,
     pub app_log_lines: u64,
@@ -132,7 +133,7 @@ impl Review {
     }
 
     /// Takes line `line_no` (from 1) of `source`; returns the record when it matches.
-    pub fn feed(&mut self, source: &str, line_no: u64, bytes: &[u8]) -> Option<AuditRecord> {
+    pub(crate) fn feed(&mut self, source: &str, line_no: u64, bytes: &[u8]) -> Option<AuditRecord> {
         self.stats.lines += 1;
         match classify(bytes) {
             Line::Blank => {
@@ -204,11 +205,6 @@ impl Review {
         }
     }
 
-    /// Counts so far.
-    pub fn stats(&self) -> Stats {
-        self.stats
-    }
-
     pub fn finish(self) -> Finished {
         Finished {
             filter: self.filter,
@@ -243,7 +239,7 @@ fn note(list: &mut Vec<SkippedLines>, source: &str, line: u64, error: &str) {
 }
 
 /// What kind of line `bytes` (without or with its newline) is.
-pub fn classify(bytes: &[u8]) -> Line {
+pub(crate) fn classify(bytes: &[u8]) -> Line {
     let text = bytes.trim_ascii();
     if text.is_empty() {
         return Line::Blank;

@@ -44,7 +44,7 @@ pub struct DeniedObject {
     pub denials: u64,
     pub last_time: DateTime<Utc>,
     pub last_reason: Reason,
-    pub last_message: String,
+    pub(crate) last_message: String,
 }
 
 /// One decision that consulted a bypass, valid or not: what an auditor asks for.
@@ -52,7 +52,7 @@ pub struct DeniedObject {
 #[serde(rename_all = "camelCase")]
 pub struct BypassEntry {
     pub time: DateTime<Utc>,
-    pub uid: String,
+    pub(crate) uid: String,
     /// `Kind namespace/name`.
     pub object: String,
     /// Who made the change (the user of the request).
@@ -63,12 +63,12 @@ pub struct BypassEntry {
     pub until: Option<String>,
     /// True when the bypass admitted the change; false when it was invalid and the change denied.
     pub valid: bool,
-    pub decision: Outcome,
-    pub decision_reason: Reason,
+    pub(crate) decision: Outcome,
+    pub(crate) decision_reason: Reason,
     pub windows: Vec<String>,
     /// The Flux Kustomization or HelmRelease, `Kind namespace/name`.
     pub owner: Option<String>,
-    pub operation: Operation,
+    pub(crate) operation: Operation,
     pub dry_run: bool,
 }
 
@@ -90,7 +90,7 @@ pub struct OverrideEntry {
 
 /// Running aggregates over the matching records.
 #[derive(Debug, Default)]
-pub struct Summary {
+pub(crate) struct Summary {
     matched: u64,
     first: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
@@ -130,7 +130,7 @@ pub fn object_display(record: &AuditRecord) -> String {
 }
 
 /// `Kind namespace/name` of the record's Flux owner.
-pub fn owner_display(record: &AuditRecord) -> Option<String> {
+pub(crate) fn owner_display(record: &AuditRecord) -> Option<String> {
     let owner = record.owner.as_ref()?;
     Some(crate::naming::object(
         &owner.kind,
@@ -143,7 +143,7 @@ pub fn owner_display(record: &AuditRecord) -> Option<String> {
 
 impl Summary {
     /// Counts one matching record.
-    pub fn add(&mut self, record: &AuditRecord) {
+    pub(crate) fn add(&mut self, record: &AuditRecord) {
         self.matched += 1;
         self.first = Some(self.first.map_or(record.time, |t| t.min(record.time)));
         self.last = Some(self.last.map_or(record.time, |t| t.max(record.time)));
@@ -229,7 +229,7 @@ impl Summary {
     }
 
     /// The report, with the `top` most denied objects.
-    pub fn finish(self, top: usize) -> SummaryReport {
+    pub(crate) fn finish(self, top: usize) -> SummaryReport {
         let mut denied: Vec<DeniedObject> = self.denied.into_values().collect();
         denied.sort_by(|a, b| {
             b.denials

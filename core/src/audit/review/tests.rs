@@ -1,7 +1,9 @@
 //! The audit review's filter, line classification and aggregates, on records built here.
 
+use super::filter::glob;
 use super::*;
-use crate::audit::{AuditBypass, AuditOwner, AuditWindow};
+use crate::audit::record::AuditBypass;
+use crate::audit::{AuditOwner, AuditWindow};
 use crate::policy::Reason;
 use chrono::{DateTime, Duration, Utc};
 
