@@ -135,7 +135,7 @@ impl std::fmt::Display for Outcome {
 }
 
 /// The longest line written, newline included: what `fluxgate audit` reads.
-pub(crate) const MAX_LINE_BYTES: usize = super::review::MAX_LINE_BYTES;
+pub const MAX_LINE_BYTES: usize = super::review::MAX_LINE_BYTES;
 /// Past [`MAX_LINE_BYTES`], strings are cut to this many bytes and lists to [`CUT_ITEMS`]
 /// entries, each with a marker. Even escaped six times over, the ~80 strings left fit well
 /// within the bound.
