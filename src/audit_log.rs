@@ -1,7 +1,7 @@
 //! Where audit lines go: exactly one line per decision, for people to review.
 //!
 //! An [`AuditSink`] writes whole lines under a lock, so lines never interleave, and a write
-//! that stops partway never leaves the next line on the same row; [`GroupCommit`] hands the
+//! that stops partway never leaves the next line on the same row; `GroupCommit` hands the
 //! lines of concurrent requests to a writer thread of its own, which writes them as one batch,
 //! and answers each request once its line is written: a record is on its way to disk before
 //! the API server hears the answer, and a sink that blocks (a stalled stdout reader, a FIFO)
@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 /// Where audit records go.
 pub trait AuditSink: Send + Sync {
     /// Writes whole [`AuditRecord::write_line`] lines (one or more, as one write) and flushes them. May block:
-    /// it runs on [`GroupCommit`]'s writer thread. A write that fails partway must leave the
-    /// destination so that the next write starts on a fresh row (see [`write_lines`]).
+    /// it runs on `GroupCommit`'s writer thread. A write that fails partway must leave the
+    /// destination so that the next write starts on a fresh row (see `write_lines`).
     fn write(&self, lines: &[u8]) -> std::io::Result<()>;
     /// Reopens the destination (after log rotation); a no-op where that means nothing.
     fn reopen(&self) -> std::io::Result<()> {

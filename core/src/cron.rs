@@ -300,7 +300,7 @@ impl Cron {
         }
     }
 
-    /// The first fire strictly after `after`, within [`SEARCH_HORIZON_DAYS`].
+    /// The first fire strictly after `after`, within `SEARCH_HORIZON_DAYS`.
     pub fn next_after(&self, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local = after.with_timezone(&tz).naive_local();
         let limit = local.date() + Duration::days(SEARCH_HORIZON_DAYS);
@@ -322,7 +322,7 @@ impl Cron {
         self.next_after(tz, at - Duration::nanoseconds(1))
     }
 
-    /// The last fire at or before `at`, within [`SEARCH_HORIZON_DAYS`].
+    /// The last fire at or before `at`, within `SEARCH_HORIZON_DAYS`.
     pub fn prev_at_or_before(&self, tz: Tz, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local = at.with_timezone(&tz).naive_local();
         let limit = local.date() - Duration::days(SEARCH_HORIZON_DAYS);

@@ -5,7 +5,7 @@
 //! [`Policy`] at an instant, and returns [`Finding`]s, each naming the object and a one-line
 //! fix. Pure: no files, no clock. The rules are the webhook's own: the bypass check is
 //! [`Bypass::validate`], window objects go through [`parse_documents`] and
-//! [`Window::from_object`], the labels are [`MODE_LABEL`] (read by [`Mode::of`]) and [`WINDOW_LABEL`].
+//! [`Window::from_object`], the labels are [`MODE_LABEL`] (read by `Mode::of`) and [`WINDOW_LABEL`].
 
 use crate::duration::format_duration;
 use crate::policy::{

@@ -3,7 +3,7 @@
 //! first and stops at the first denial, so that is how a denied Flux change looks), every
 //! admitted bypass, and every reconcile fluxgate asks of Flux when a window opens.
 //!
-//! Which decisions produce an Event is decided here, purely ([`event_for`]); publishing happens
+//! Which decisions produce an Event is decided here, purely (`event_for`); publishing happens
 //! on a background task fed by a bounded queue, so an Event never delays or changes a decision:
 //! when the API is slow the queue fills and further Events are dropped and counted.
 //!

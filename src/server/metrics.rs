@@ -3,8 +3,8 @@
 //! Every counter is exported from the start, at 0, for each label combination that can occur
 //! (windows as they are loaded), so alerts and `rate()` see a series before the first event.
 //! Label values are bounded whatever clients send: a `window` label is a loaded window's name
-//! or one of [`NO_WINDOW`], [`SEVERAL_WINDOWS`], [`UNKNOWN_WINDOW`] (never a name read from an
-//! object), and Flux owners beyond [`MAX_OWNERS`] are counted together as [`OTHER_OWNERS`].
+//! or one of `NO_WINDOW`, `SEVERAL_WINDOWS`, `UNKNOWN_WINDOW` (never a name read from an
+//! object), and Flux owners beyond `MAX_OWNERS` are counted together as `OTHER_OWNERS`.
 
 use chrono::{DateTime, Utc};
 use fluxgate_core::naming::operation_name;

@@ -312,8 +312,8 @@ impl AuditWindow {
     }
 }
 
-/// Appends the audit line of one decision to `out`: [`AuditRecord::of`], then
-/// [`AuditRecord::write_line`].
+/// Appends the audit line of one decision to `out`: `AuditRecord::of`, then
+/// `AuditRecord::write_line`.
 pub fn write_line(
     out: &mut Vec<u8>,
     request: &AdmissionRequest<Object>,

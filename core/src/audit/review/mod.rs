@@ -48,7 +48,7 @@ pub struct SkippedLines {
     /// The file name, or `<stdin>`.
     pub source: String,
     pub count: u64,
-    /// The first [`MAX_LISTED_LINES`].
+    /// The first `MAX_LISTED_LINES`.
     pub lines: Vec<SkippedLine>,
 }
 
