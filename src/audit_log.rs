@@ -139,14 +139,18 @@ impl GroupCommit {
         let id = queue.next_id;
         queue.next_id += 1;
         queue.entries.push((id, start));
-        if queue.entries.len() == 1 {
-            self.shared.work.notify_one();
-        }
-        Ok(Queued {
+        let first = queue.entries.len() == 1;
+        let queued = Queued {
             shared: self.shared.clone(),
             batch: queue.batch.clone(),
             id,
-        })
+        };
+        // Woken after the lock is let go, so the writer does not wake only to wait for it.
+        drop(queue);
+        if first {
+            self.shared.work.notify_one();
+        }
+        Ok(queued)
     }
 
     /// How long the write in progress has taken, when that is past the stall bound.
@@ -189,6 +193,12 @@ impl Shared {
                         .work
                         .wait(queue)
                         .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    // Woken by the first line of a batch: let the requests being decided on
+                    // this core add theirs before taking it, or each write carries one line
+                    // (BENCHMARKS.md). Where nothing else is ready to run this returns at once.
+                    drop(queue);
+                    std::thread::yield_now();
+                    queue = self.lock();
                 }
                 if queue.entries.is_empty() {
                     return;
