@@ -14,7 +14,7 @@ statement of robfig's rules: the script refuses to write a fixture on any disagr
 checks that every excluded expression really does disagree (so the list stays honest).
 
 Fire times are computed in UTC: the DST rules of fluxgate are its own (neither croniter's nor
-robfig's) and are tested in src/cron.rs.
+robfig's) and are tested in core/src/cron.rs.
 """
 
 import datetime as dt

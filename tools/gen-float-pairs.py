@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate tests/fixtures/float-pairs.json: pairs of JSON number texts and whether they are the
 same number, as Python's `json` (correctly rounded, like Go's encoding/json and so the API
-server) reads them. Used by the no-op check's tests (src/policy/json_eq.rs).
+server) reads them. Used by the no-op check's tests (core/src/policy/noop.rs).
 
     python3 tools/gen-float-pairs.py
 
