@@ -1,8 +1,9 @@
 //! How fluxgate names a Kubernetes object to people: `Kind namespace/name`, or `Kind name` when
 //! cluster-scoped. Denials, lint findings, Events and the audit report all say it this way, so
-//! one object reads the same everywhere. Operations too are named here, once, for the metrics
-//! and the audit line.
+//! one object reads the same everywhere. Operations and instants too are named here, once.
 
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
 use kube::core::admission::Operation;
 
 /// `Deployment nginx/nginx`, `ReconciliationWindow business-hours`.
@@ -11,6 +12,13 @@ pub(crate) fn object(kind: &str, namespace: Option<&str>, name: &str) -> String 
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),
     }
+}
+
+/// An instant as people read it in denials, the audit line, window status and `status -o
+/// json`: RFC 3339 to the second, in the window's time zone (`2026-11-30T08:00:00+01:00`).
+pub fn local_time(t: DateTime<Utc>, zone: Tz) -> String {
+    t.with_timezone(&zone)
+        .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// An admission operation as the API server spells it (`CREATE`), as a `&'static str` for

@@ -2,8 +2,9 @@
 
 use super::{WindowArgs, parse_instant};
 use anyhow::Context;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
+use fluxgate_core::naming::local_time;
 use fluxgate_core::render::week;
 use fluxgate_core::window::{Window, WindowState};
 use serde::Serialize;
@@ -129,12 +130,7 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|(w, s)| {
                     let zone = args.tz.unwrap_or(w.time_zone());
-                    let instant = |t: Option<DateTime<Utc>>| {
-                        t.map(|t| {
-                            t.with_timezone(&zone)
-                                .to_rfc3339_opts(SecondsFormat::Secs, true)
-                        })
-                    };
+                    let instant = |t: Option<DateTime<Utc>>| t.map(|t| local_time(t, zone));
                     StatusJson {
                         name: w.name().to_owned(),
                         open: s.open,

@@ -2,10 +2,11 @@
 //! `fluxgate audit` reads back. [`AuditRecord::of`] builds it from the request and the decision,
 //! and [`AuditRecord::write_line`] writes it: serde, one line, cut to [`MAX_LINE_BYTES`].
 
+use crate::naming::local_time;
 use crate::object::Object;
 use crate::policy::{Decision, Reason, Subject, WindowVerdict, field_manager};
 use crate::window::Enforcement;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use kube::core::admission::{AdmissionRequest, Operation};
 use serde::{Deserialize, Serialize};
 
@@ -298,10 +299,7 @@ impl AuditWindow {
             };
         };
         let state = &known.state;
-        let instant = |t: DateTime<Utc>| {
-            t.with_timezone(&known.time_zone)
-                .to_rfc3339_opts(SecondsFormat::Secs, true)
-        };
+        let instant = |t| local_time(t, known.time_zone);
         AuditWindow {
             name: verdict.name.clone(),
             exists: true,

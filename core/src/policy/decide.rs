@@ -8,6 +8,7 @@ use super::{
     Policy, Reason, WINDOW_LABEL, WindowVerdict,
 };
 use crate::duration::format_duration;
+use crate::naming::local_time;
 use crate::object::Object;
 use crate::window::{self, Enforcement, ReconciliationWindow, Window, WindowSet};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -298,9 +299,7 @@ fn admit_open(outcome: OutcomeWithWindows) -> Decision {
             Some(format!(
                 "fluxgate: reconciliation window {:?} is opened by an override until {} ({}): {}",
                 w.name,
-                o.end
-                    .with_timezone(&known.time_zone)
-                    .to_rfc3339_opts(SecondsFormat::Secs, true),
+                local_time(o.end, known.time_zone),
                 known.time_zone.name(),
                 o.reason
             ))
@@ -627,16 +626,14 @@ fn write_window(f: &mut std::fmt::Formatter<'_>, verdict: &WindowVerdict) -> std
         Some(t) => write!(
             f,
             "until {} ({})",
-            t.with_timezone(&known.time_zone)
-                .to_rfc3339_opts(SecondsFormat::Secs, true),
+            local_time(t, known.time_zone),
             known.time_zone.name()
         ),
         None => match state.searched_until {
             Some(t) => write!(
                 f,
                 "with no change found up to {} ({}), where the search stopped",
-                t.with_timezone(&known.time_zone)
-                    .to_rfc3339_opts(SecondsFormat::Secs, true),
+                local_time(t, known.time_zone),
                 known.time_zone.name()
             ),
             None => f.write_str("with no change in sight"),

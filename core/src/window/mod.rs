@@ -150,10 +150,7 @@ impl WindowStatus {
         observed_generation: Option<i64>,
         waiting_owners: i64,
     ) -> Self {
-        let instant = |t: DateTime<Utc>| {
-            t.with_timezone(&window.time_zone())
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        };
+        let instant = |t| crate::naming::local_time(t, window.time_zone());
         WindowStatus {
             open: state.open,
             frozen: state.freeze.is_some(),
