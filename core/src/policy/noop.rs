@@ -113,10 +113,9 @@ fn surely_changed(old: &[u8], new: &[u8]) -> bool {
     let (Some(&x), Some(&y)) = (old.get(p), new.get(p)) else {
         return false;
     };
-    let special = |b: &u8| *b == b'"' || *b == b'\\';
     // Whether `p` is inside a string, and whether that string has an escape before `p`.
     let (mut in_string, mut escaped, mut i) = (false, false, 0);
-    while let Some(at) = old[i..p].iter().position(special).map(|n| i + n) {
+    while let Some(at) = old[i..p].iter().position(quote_or_backslash).map(|n| i + n) {
         if old[at] == b'\\' {
             escaped = true;
             i = at + 2;
@@ -140,9 +139,13 @@ fn surely_changed(old: &[u8], new: &[u8]) -> bool {
     !number_or_space(x) && !number_or_space(y) && !before.is_some_and(number_or_space)
 }
 
+fn quote_or_backslash(b: &u8) -> bool {
+    *b == b'"' || *b == b'\\'
+}
+
 /// The string around `p` ends with no escape from `p` on, and no `:` follows it: a value.
 fn ends_as_a_value(text: &[u8], p: usize) -> bool {
-    let Some(end) = text[p..].iter().position(|b| *b == b'"' || *b == b'\\') else {
+    let Some(end) = text[p..].iter().position(quote_or_backslash) else {
         return false;
     };
     let next = text[p + end + 1..].iter().find(|b| !b" \t\n\r".contains(b));
