@@ -4,8 +4,9 @@
 //! (`kubectl create secret tls fluxgate-tls …`); the CA goes into the webhook configuration.
 //! Keys are written owner-readable only and never belong in Git.
 
-use crate::certs::{Ca, base64, generate_ca, issue, service_names};
+use crate::certs::{Ca, generate_ca, issue, service_names};
 use anyhow::{Context, bail};
+use base64::Engine as _;
 use clap::Args;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -107,7 +108,7 @@ pub(crate) fn run(args: CertsArgs) -> anyhow::Result<ExitCode> {
          Next:\n  kubectl -n {ns} create secret tls fluxgate-tls --cert {out}/tls.crt --key {out}/tls.key\n  \
          patch caBundle into deploy/base/webhook.yaml (see deploy/README.md); never commit tls.key or ca.key.",
         names.join(", "),
-        base64(ca.pem.as_bytes()),
+        base64::engine::general_purpose::STANDARD.encode(ca.pem.as_bytes()),
         ns = args.namespace,
     )
     .context("cannot write stdout")?;
