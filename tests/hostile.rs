@@ -309,8 +309,8 @@ async fn an_oversized_body_sent_whole_gets_its_413_over_http1() {
             "run {run}: sending the body failed ({sent:?}): the server reset the connection"
         );
         let response = read_response(&mut stream).await;
-        let response = response
-            .unwrap_or_else(|e| panic!("run {run}: no response after the body: {e}"));
+        let response =
+            response.unwrap_or_else(|e| panic!("run {run}: no response after the body: {e}"));
         assert_eq!(response.status, 413, "run {run}");
         assert!(
             response.json()["error"]
@@ -322,7 +322,9 @@ async fn an_oversized_body_sent_whole_gets_its_413_over_http1() {
         );
     }
     println!("HTTP/1.1, 9 MiB body sent whole: 3/3 read 413");
-    let ok = server.validate(&fixture("human-patch-deployment.json")).await;
+    let ok = server
+        .validate(&fixture("human-patch-deployment.json"))
+        .await;
     assert_eq!(ok.status, 200);
 }
 

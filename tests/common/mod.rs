@@ -297,7 +297,14 @@ pub async fn http2_client(
     addr: SocketAddr,
     ca_pem: &Path,
 ) -> std::io::Result<hyper::client::conn::http2::SendRequest<axum::body::Body>> {
-    let tcp = TcpStream::connect(addr).await?;
+    http2_client_on(TcpStream::connect(addr).await?, ca_pem).await
+}
+
+/// As [`http2_client`], on a TCP connection already made.
+pub async fn http2_client_on(
+    tcp: TcpStream,
+    ca_pem: &Path,
+) -> std::io::Result<hyper::client::conn::http2::SendRequest<axum::body::Body>> {
     let name = ServerName::try_from("localhost").unwrap();
     let tls = connector_offering(ca_pem, &[b"h2"])
         .connect(name, tcp)
