@@ -284,9 +284,9 @@ fn oversized_body() -> Vec<u8> {
     vec![b' '; 9 << 20]
 }
 
-/// An HTTP/1.1 client that sends the whole oversized body before it reads (as curl and Go's
-/// client do, without waiting for a 100-continue) reads its 413: the server reads and discards
-/// what it did not read before it closes, instead of resetting the connection under the answer.
+/// An HTTP/1.1 client that sends the whole oversized body before it reads (as Python's
+/// http.client does, and curl without waiting for a 100-continue) reads its 413: the server
+/// reads and discards the body it refused, instead of resetting the connection under the answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_body_sent_whole_gets_its_413_over_http1() {
     let dir = Scratch::new("oversized-h1");

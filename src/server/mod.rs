@@ -341,16 +341,17 @@ impl FromRequest<Arc<AppState>> for Budgeted {
     }
 }
 
-/// How much of a refused body is read and thrown away after its 413, and for how long: a body
-/// as large again as the limit, within a request's default timeout.
+/// How much of a refused body is read and thrown away after its 413 (twice the limit: a 9 MiB
+/// body is read whole), and for how long (a request's default timeout).
 const DISCARD_BYTES: usize = 2 * MAX_BODY_BYTES;
 const DISCARD_TIME: Duration = Duration::from_secs(5);
 
 /// Reads what is left of a body refused as too large and drops it, on a task of its own so the
 /// 413 goes out at once. Left unread, the body cost the client its answer: HTTP/1 closed the
 /// connection with data unread, which the kernel answers with a reset that a client still
-/// sending (curl, Go) reports instead of the 413; HTTP/2 reset the stream, which curl reports
-/// instead of the response before it. Past either bound the body is dropped, as before.
+/// sending (curl, Python's http.client) reports instead of the 413; HTTP/2 reset the stream,
+/// which curl reports instead of the response before it. Past either bound the body is
+/// dropped, as before.
 fn discard(mut body: axum::body::BodyDataStream) {
     use futures_util::StreamExt;
     tokio::spawn(async move {
