@@ -682,11 +682,10 @@ async fn connections_queued_in_the_accept_backlog_at_shutdown_are_answered() {
 /// Keep-alive clients through SIGTERM and the end of the shutdown delay: every request sent on
 /// a connection that the server accepted, or that the kernel queued for it, is answered. The
 /// only failures are connections refused once the listener has closed. A race by nature: one
-/// run of about 2 s; the counts are printed.
+/// run of about 1.5 s; the counts are printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_load_through_shutdown_loses_no_request() {
     const CLIENTS: usize = 8;
-    let delay = Duration::from_secs(1);
     let dir = Scratch::new("keep-alive-load");
     let mut server = Server::start(&dir, &["--shutdown-delay", "1s"]).await;
     let body = Arc::new(fixture("human-patch-deployment.json"));
@@ -753,7 +752,13 @@ async fn keep_alive_load_through_shutdown_loses_no_request() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before_term = answered.load(Ordering::Relaxed);
     server.signal("TERM");
-    tokio::time::sleep(delay + Duration::from_millis(700)).await;
+    // Until the listener has closed, and a little past it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while refused.load(Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "the listener never closed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, Ordering::Relaxed);
     for client in clients {
         client.await.unwrap();
@@ -776,10 +781,6 @@ async fn keep_alive_load_through_shutdown_loses_no_request() {
     );
     assert!(lost.is_empty(), "requests without an answer: {lost:?}");
     assert!(status.success(), "exit status {status}");
-    assert!(
-        refused.load(Ordering::Relaxed) > 0,
-        "the load went on past the listener's close"
-    );
     assert_eq!(
         server.audit_lines().len(),
         answered.load(Ordering::Relaxed),
