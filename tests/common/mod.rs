@@ -256,6 +256,11 @@ impl Response {
 
 /// A TLS client that trusts only the CA in `ca_pem`.
 pub fn connector(ca_pem: &Path) -> TlsConnector {
+    connector_offering(ca_pem, &[])
+}
+
+/// As [`connector`], offering the `alpn` protocols (`b"h2"` for HTTP/2).
+pub fn connector_offering(ca_pem: &Path, alpn: &[&[u8]]) -> TlsConnector {
     let pem = std::fs::read(ca_pem).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
@@ -266,6 +271,8 @@ pub fn connector(ca_pem: &Path) -> TlsConnector {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
+    let mut config = config;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     TlsConnector::from(Arc::new(config))
 }
 
@@ -282,6 +289,58 @@ pub async fn connect_as(
     let tcp = TcpStream::connect(addr).await?;
     let name = ServerName::try_from(name.to_owned()).unwrap();
     connector(ca_pem).connect(name, tcp).await
+}
+
+/// An HTTP/2 client on a fresh TLS connection (ALPN `h2`), hyper's own, as a Go or curl client
+/// would speak it; its connection is driven by a task of its own.
+pub async fn http2_client(
+    addr: SocketAddr,
+    ca_pem: &Path,
+) -> std::io::Result<hyper::client::conn::http2::SendRequest<axum::body::Body>> {
+    http2_client_on(TcpStream::connect(addr).await?, ca_pem).await
+}
+
+/// As [`http2_client`], on a TCP connection already made.
+pub async fn http2_client_on(
+    tcp: TcpStream,
+    ca_pem: &Path,
+) -> std::io::Result<hyper::client::conn::http2::SendRequest<axum::body::Body>> {
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = connector_offering(ca_pem, &[b"h2"])
+        .connect(name, tcp)
+        .await?;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .map_err(std::io::Error::other)?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// POST /validate over HTTP/2 on `sender`: the status and the whole body, or what failed.
+pub async fn http2_validate(
+    sender: &mut hyper::client::conn::http2::SendRequest<axum::body::Body>,
+    body: Vec<u8>,
+) -> Result<Response, String> {
+    let request = hyper::Request::post("https://localhost/validate")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("no response: {e:?}"))?;
+    let status = response.status().as_u16();
+    let body = axum::body::to_bytes(axum::body::Body::new(response.into_body()), 1 << 20)
+        .await
+        .map_err(|e| format!("status {status}, then the body failed: {e:?}"))?;
+    Ok(Response {
+        status,
+        body: body.to_vec(),
+    })
 }
 
 pub async fn get(addr: SocketAddr, ca_pem: &Path, path: &str) -> std::io::Result<Response> {
