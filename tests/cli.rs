@@ -153,6 +153,9 @@ fn review_of_garbage_exits_2_with_one_line() {
     assert!(out.stdout.is_empty());
 }
 
+/// The README's example of an invalid window is what fluxgate says of
+/// `tests/fixtures/windows/broken/windows.yaml`, word for word. Issue 23: it said the line its
+/// document starts on (`windows.yaml:10:`), where the README promises the field's (18).
 #[test]
 fn review_with_invalid_windows_exits_2_naming_the_field() {
     let broken = format!("{FIXTURES}/windows/broken/windows.yaml");
@@ -163,10 +166,23 @@ fn review_with_invalid_windows_exits_2_naming_the_field() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("windows.yaml:10:"), "{err}");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let example = readme
+        .split_once("- **Invalid windows**")
+        .and_then(|(_, rest)| rest.split_once("for example `"))
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(example, _)| example.split_whitespace().collect::<Vec<_>>().join(" "))
+        .expect("README.md's example of an invalid window");
     assert!(
-        err.contains("ReconciliationWindow \"business-hours\": spec.schedules[0].close"),
-        "{err}"
+        example.starts_with(
+            "windows.yaml:18: ReconciliationWindow \"business-hours\": spec.schedules[0].close"
+        ),
+        "{example}"
+    );
+    assert!(
+        err.contains(&example),
+        "README.md's example\n  {example}\nis not what fluxgate says:\n  {err}"
     );
 }
 
@@ -259,13 +275,13 @@ fn every_invalid_window_is_reported_at_once_with_file_line_and_fix() {
     let err = stderr(&out).replace(&format!("{folder}/"), "");
     assert!(err.contains("4 invalid windows:"), "{err}");
     for want in [
-        "a.yaml:2: ReconciliationWindow \"words\": spec.schedules[0].start: \"0 22 * * MONDAY\": \
+        "a.yaml:8: ReconciliationWindow \"words\": spec.schedules[0].start: \"0 22 * * MONDAY\": \
          day-of-week field \"MONDAY\": \"MONDAY\" is not a name cron reads: write MON",
-        "a.yaml:11: ReconciliationWindow \"mixed-pair\": spec.schedules[0]: open goes with close, \
+        "a.yaml:17: ReconciliationWindow \"mixed-pair\": spec.schedules[0]: open goes with close, \
          start with duration",
-        "b.yaml:1: ReconciliationWindow \"never-open\": spec.schedules[0].close: \"0 8 * * MON\" \
+        "b.yaml:8: ReconciliationWindow \"never-open\": spec.schedules[0].close: \"0 8 * * MON\" \
          fires exactly when open \"0 8 * * 1\" does",
-        "b.yaml:10: ReconciliationWindow \"freeze-date\": spec.freezes[0].start: \"24.12.2026\" is \
+        "b.yaml:19: ReconciliationWindow \"freeze-date\": spec.freezes[0].start: \"24.12.2026\" is \
          not a time: write RFC 3339 (2026-12-24T00:00:00+01:00), a local time in timeZone \
          (2026-12-24T00:00:00) or a date for its midnight (2026-12-24)",
     ] {

@@ -10,7 +10,6 @@
 
 mod common;
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -78,10 +77,8 @@ fn try_kustomize(dir: &Path) -> Option<String> {
 
 /// The documents of a multi-document YAML stream, as JSON values (empty documents dropped).
 fn documents(yaml: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|document| Value::deserialize(document).expect("valid YAML"))
-        .filter(|value| !value.is_null())
-        .collect()
+    // Empty documents are skipped by the parser.
+    serde_saphyr::from_multiple(yaml).expect("valid YAML")
 }
 
 /// The rendered objects of a kustomization, or None when kubectl is not installed.
@@ -1610,7 +1607,7 @@ fn alert_rules(objects: &[Value]) -> (String, Vec<Value>) {
         .iter()
         .flat_map(|g| g["rules"].as_array().unwrap().clone())
         .collect();
-    (serde_yaml::to_string(&rule["spec"]).unwrap(), rules)
+    (serde_saphyr::to_string(&rule["spec"]).unwrap(), rules)
 }
 
 fn dashboard() -> Value {
@@ -1878,7 +1875,7 @@ async fn the_dashboard_and_the_alerts_query_only_what_a_running_server_exports()
         let file = json!({"groups": [{"name": "dashboard", "rules": rules}]});
         std::fs::write(
             scratch.path("dashboard-rules.yaml"),
-            serde_yaml::to_string(&file).unwrap(),
+            serde_saphyr::to_string(&file).unwrap(),
         )
         .unwrap();
         promtool(&["check", "rules", "dashboard-rules.yaml"], &scratch.0);

@@ -836,13 +836,20 @@ fn yaml_syntax_error_is_an_error_not_an_endless_stream() {
     let err = WindowSet::from_yaml("w.yaml", &text)
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("w.yaml:1: not valid YAML: "), "{err}");
-    // A syntax error in the second document names it.
+    // The quote opens on line 8, column 14.
+    assert_eq!(
+        err,
+        "w.yaml:8: not valid YAML: unclosed quote at line 8, column 14"
+    );
+    // In the second document, the line is the file's.
     let two = format!("{}---\n{text}", EXAMPLE_WINDOWS);
     let err = WindowSet::from_yaml("w.yaml", &two)
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("w.yaml:41: not valid YAML: "), "{err}");
+    assert_eq!(
+        err,
+        "w.yaml:48: not valid YAML: unclosed quote at line 48, column 14"
+    );
 }
 
 /// A duration past chrono's range (`9999999999h`, 1.1 million years) passed validation and

@@ -26,3 +26,4 @@ pub mod object;
 pub mod policy;
 pub mod render;
 pub mod window;
+mod yaml;

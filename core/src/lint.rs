@@ -12,10 +12,11 @@ use crate::policy::{
     BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, FluxOwner, MODE_LABEL, Mode, Policy,
     WINDOW_LABEL, never_opens, too_long_override,
 };
-use crate::window::{Window, WindowSet, parse_documents};
-use crate::window::{content_line, relocate, split_documents};
+use crate::window::{Window, WindowSet, WindowSetError, parse_documents};
+use crate::yaml::{self, content_line, split_documents};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How many objects a mixed-owner finding names of each mode before "and N more".
@@ -110,25 +111,23 @@ pub fn parse_manifests(origin: &str, text: &str) -> Result<Vec<Manifest>, Manife
             line,
             message,
         };
-        let value: serde_yaml::Value = serde_yaml::from_str(&chunk).map_err(|e| {
-            // The parser counts within the document, and may point just past its end.
+        let value: Value = yaml::from_str(&chunk, start).map_err(|e| {
+            // The parser may point just past the document's end.
             let last = start + chunk.lines().count().saturating_sub(1);
-            let at = e
-                .location()
-                .map_or(line, |l| (start + l.line().saturating_sub(1)).min(last));
             error(
-                at,
-                format!("not valid YAML: {}", relocate(&e.to_string(), start)),
+                e.line().map_or(line, |l| l.min(last)),
+                format!("not valid YAML: {e}"),
             )
         })?;
         if value.is_null() {
             continue;
         }
         if value.get("kind").and_then(|k| k.as_str()) == Some("List")
-            && let Some(items) = value.get("items").and_then(|i| i.as_sequence())
+            && let Some(items) = value.get("items").and_then(|i| i.as_array())
         {
             for item in items {
-                let item_text = serde_yaml::to_string(item).unwrap_or_default();
+                // JSON is YAML: the item's text, for the objects validated whole.
+                let item_text = item.to_string();
                 manifests
                     .push(manifest(origin, line, item, item_text).map_err(|m| error(line, m))?);
             }
@@ -139,16 +138,11 @@ pub fn parse_manifests(origin: &str, text: &str) -> Result<Vec<Manifest>, Manife
     Ok(manifests)
 }
 
-fn manifest(
-    origin: &str,
-    line: usize,
-    value: &serde_yaml::Value,
-    text: String,
-) -> Result<Manifest, String> {
-    if !value.is_mapping() {
+fn manifest(origin: &str, line: usize, value: &Value, text: String) -> Result<Manifest, String> {
+    if !value.is_object() {
         return Err("not a Kubernetes object (a YAML mapping with apiVersion and kind)".into());
     }
-    let text_of = |v: Option<&serde_yaml::Value>| v.and_then(scalar);
+    let text_of = |v: Option<&Value>| v.and_then(scalar);
     let kind = text_of(value.get("kind")).unwrap_or_default();
     if kind.is_empty() {
         return Err("not a Kubernetes object: no kind".into());
@@ -157,10 +151,10 @@ fn manifest(
     let map = |key: &str| -> BTreeMap<String, String> {
         metadata
             .and_then(|m| m.get(key))
-            .and_then(|m| m.as_mapping())
+            .and_then(|m| m.as_object())
             .map(|m| {
                 m.iter()
-                    .filter_map(|(k, v)| Some((scalar(k)?, scalar(v).unwrap_or_default())))
+                    .map(|(k, v)| (k.clone(), scalar(v).unwrap_or_default()))
                     .collect()
             })
             .unwrap_or_default()
@@ -182,11 +176,11 @@ fn manifest(
     })
 }
 
-fn scalar(value: &serde_yaml::Value) -> Option<String> {
+fn scalar(value: &Value) -> Option<String> {
     match value {
-        serde_yaml::Value::String(s) => Some(s.clone()),
-        serde_yaml::Value::Bool(b) => Some(b.to_string()),
-        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
 }
@@ -300,11 +294,10 @@ pub fn lint(
 
 /// Validates a ReconciliationWindow document the way the loader and the webhook do.
 fn validate_window(m: &Manifest, policy: &Policy, now: DateTime<Utc>) -> Result<Window, String> {
-    let at = m.at();
-    let documents = parse_documents(&at, &m.text).map_err(|e| {
-        let text = e.to_string();
-        text.strip_prefix(&format!("{at}: "))
-            .map_or(text.clone(), str::to_owned)
+    // The finding names the object's line; the message is the error without its own.
+    let documents = parse_documents(&m.origin, &m.text).map_err(|e| match e {
+        WindowSetError::Object { message, .. } => message,
+        other => other.to_string(),
     })?;
     let document = documents
         .first()
@@ -527,7 +520,7 @@ fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
     };
     let consequence = "a denial fails its Helm upgrade half-way, and the release stalls";
     if m.kind == "HelmRelease" && m.group() == "helm.toolkit.fluxcd.io" {
-        let spec = serde_yaml::from_str::<serde_yaml::Value>(&m.text)
+        let spec = yaml::from_str::<Value>(&m.text, 1)
             .ok()
             .and_then(|v| v.get("spec").cloned());
         let Some(spec) = spec else { return };
@@ -538,7 +531,7 @@ fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
             .and_then(|v| v.as_str());
         let post_rendered = spec
             .get("postRenderers")
-            .and_then(|p| serde_yaml::to_string(p).ok())
+            .map(Value::to_string)
             // Strategic-merge patches name the label; JSON patches escape its `/` as `~1`.
             .is_some_and(|text| {
                 text.contains(MODE_LABEL) || text.contains(&MODE_LABEL.replace('/', "~1"))
@@ -795,6 +788,43 @@ mod tests {
         let error = parse_manifests("in.yaml", "a: 1\n---\n- x\n").unwrap_err();
         assert_eq!(error.line, 1, "{error}");
         assert!(error.to_string().contains("no kind"), "{error}");
+    }
+
+    /// An alias bomb in the input is refused after a bounded expansion, on its line.
+    #[test]
+    fn an_alias_bomb_is_refused_not_expanded() {
+        let mut yaml = String::from(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+        );
+        for i in 1..9 {
+            let aliases = vec![format!("*a{}", i - 1); 9].join(", ");
+            yaml.push_str(&format!("  a{i}: &a{i} [{aliases}]\n"));
+        }
+        let error = parse_manifests("in.yaml", &yaml).unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with("not valid YAML: alias replay limit exceeded"),
+            "{error}"
+        );
+        assert!((5..=12).contains(&error.line), "{error}");
+    }
+
+    /// A window the parser refuses is reported at the object, and its message is the error
+    /// alone, naming the field (it once read `w.yaml:1:1: ReconciliationWindow "a": unknown
+    /// field …`, a second location inside the message).
+    #[test]
+    fn a_window_the_parser_refuses_names_the_field_once() {
+        let yaml = "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata: {name: a}\nspec:\n  timezone: UTC\n  schedules: [{start: '0 1 * * *', duration: 1h}]\n";
+        let manifests = parse_manifests("w.yaml", yaml).unwrap();
+        let findings = lint(&manifests, &windows(), &Policy::default(), now());
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].at, "w.yaml:1");
+        assert_eq!(
+            findings[0].message,
+            "ReconciliationWindow \"a\": spec: unknown field `timezone`, expected one of \
+             description, timeZone, schedules, freezes, overrides, enforcement"
+        );
     }
 
     #[test]

@@ -123,7 +123,7 @@ impl WindowIndex {
 /// A window read from the API, as a document of a window set: its origin names the object.
 pub(crate) fn document(object: ReconciliationWindow) -> Document {
     let origin = format!("cluster ReconciliationWindow/{}", name_of(&object));
-    Document { origin, object }
+    Document::new(origin, object)
 }
 
 fn name_of(object: &ReconciliationWindow) -> String {

@@ -9,7 +9,6 @@ mod set;
 mod state;
 
 pub use set::{Document, EMBEDDED_WINDOWS, WindowSet, WindowSetError, parse_documents};
-pub(crate) use set::{content_line, relocate, split_documents};
 pub(crate) use state::evaluate_without_overrides;
 pub use state::{ActiveFreeze, WindowState, evaluate};
 
@@ -71,21 +70,39 @@ pub struct WindowSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
     /// The window is open while any schedule is open.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_is_empty")]
     pub schedules: Vec<ScheduleSpec>,
     /// Periods during which the window is closed whatever the schedules say.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub freezes: Vec<FreezeSpec>,
     /// Periods during which the window is open whatever the schedules and (soft) freezes say:
     /// a planned or emergency release of everything the window governs, from Git. Each is at
     /// most `--max-override` long (default 24h); remove it once it has passed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub overrides: Vec<OverrideSpec>,
     /// Enforce (the default) denies Flux's changes while the window is closed; Warn admits them
     /// with a warning ("would be denied: …") and an audit record saying so, to roll a window out
     /// without breaking anyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforcement: Option<Enforcement>,
+}
+
+/// A list given as `freezes:` with every item commented out, which YAML reads as null: no items,
+/// as the API server reads it (it drops nulls) and as fluxgate's windows files always have.
+fn null_is_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// What a closed window does to Flux's changes.

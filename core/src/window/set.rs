@@ -6,6 +6,7 @@
 //! business (the `fluxgate` package's `window_files`); this module only sees text and where it came from.
 
 use super::{API_VERSION, KIND, ReconciliationWindow, Window, WindowError};
+use crate::yaml::{self, Fields, YamlError, content_line, split_documents};
 use std::collections::BTreeMap;
 
 /// The example windows built into `fluxgate` (`deploy/examples/windows.yaml`).
@@ -16,9 +17,13 @@ pub(crate) const EMBEDDED_ORIGIN: &str = "<embedded deploy/examples/windows.yaml
 /// A ReconciliationWindow found in a YAML stream, with where it came from.
 #[derive(Clone, Debug)]
 pub struct Document {
-    /// `path` or `path#3` (the document index, from 1, when a file holds several).
+    /// `path:line` (the line the document's content starts on), or what names an object read
+    /// from the cluster.
     pub origin: String,
     pub object: ReconciliationWindow,
+    /// For a document read from a file: the file, and where each field of the document is in
+    /// it, so that an invalid field is reported on its own line.
+    fields: Option<(String, Fields)>,
 }
 
 /// Why a set of windows could not be built.
@@ -80,12 +85,11 @@ pub struct WindowSet {
 /// Finds the ReconciliationWindow documents in a multi-document YAML stream; other kinds are
 /// skipped (a GitOps folder also holds `kustomization.yaml` and friends). Each document is
 /// parsed on its own, so one that is broken does not hide the others: every problem is
-/// reported, each as `origin:line`.
+/// reported, each as `origin:line`, the line of the field it is about when there is one.
 pub fn parse_documents(origin: &str, text: &str) -> Result<Vec<Document>, WindowSetError> {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for (start, chunk) in split_documents(text) {
-        let origin = format!("{origin}:{}", content_line(start, &chunk));
         match parse_document(origin, start, &chunk) {
             Ok(Some(document)) => found.push(document),
             Ok(None) => {}
@@ -96,100 +100,80 @@ pub fn parse_documents(origin: &str, text: &str) -> Result<Vec<Document>, Window
     Ok(found)
 }
 
-/// One document of a stream starting at line `start`: `None` when it is not a window.
+/// One document of `file`, starting at line `start`: `None` when it is not a window.
 fn parse_document(
-    origin: String,
+    file: &str,
     start: usize,
     chunk: &str,
 ) -> Result<Option<Document>, WindowSetError> {
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(chunk).map_err(|e| WindowSetError::Yaml {
-            origin: origin.clone(),
-            message: relocate(&e.to_string(), start),
-        })?;
+    let origin = format!("{file}:{}", content_line(start, chunk));
+    let at = |line: Option<usize>| line.map_or_else(|| origin.clone(), |l| format!("{file}:{l}"));
+    let not_yaml = |e: YamlError| WindowSetError::Yaml {
+        origin: at(e.line()),
+        message: e.to_string(),
+    };
+    let value: serde_json::Value = yaml::from_str(chunk, start).map_err(not_yaml)?;
     if !is_window(&value) {
         return Ok(None);
     }
+    let fields = Fields::of(chunk, start).map_err(not_yaml)?;
     let api_version = value
         .get("apiVersion")
         .and_then(|v| v.as_str())
         .unwrap_or("");
     if api_version != API_VERSION {
         let message = format!("{KIND} apiVersion {api_version:?} is not served: use {API_VERSION}");
+        let origin = at(fields.line("apiVersion"));
         return Err(WindowSetError::Object { origin, message });
     }
     let name = value
         .get("metadata")
         .and_then(|m| m.get("name"))
         .and_then(|n| n.as_str())
-        .unwrap_or("")
-        .to_owned();
-    let object: ReconciliationWindow =
-        serde_yaml::from_value(value).map_err(|e| WindowSetError::Object {
-            origin: origin.clone(),
-            message: format!("{KIND} {name:?}: {e}"),
-        })?;
-    Ok(Some(Document { origin, object }))
-}
-
-/// Splits at `---` lines, keeping each document's first line number (1-based). Splitting
-/// here rather than in the YAML parser is what lets findings name a line.
-pub(crate) fn split_documents(text: &str) -> Vec<(usize, String)> {
-    let mut documents = Vec::new();
-    let mut start = 1;
-    let mut current = String::new();
-    for (i, line) in text.lines().enumerate() {
-        let marker =
-            line.starts_with("---") && line[3..].chars().next().is_none_or(char::is_whitespace);
-        if marker && !current.trim().is_empty() {
-            documents.push((start, std::mem::take(&mut current)));
+        .unwrap_or("");
+    let object: ReconciliationWindow = yaml::from_str(chunk, start).map_err(|e| {
+        let field = e.at().and_then(|place| fields.at(place));
+        let message = match field {
+            Some(field) => format!("{KIND} {name:?}: {field}: {}", e.message()),
+            None => format!("{KIND} {name:?}: {}", e.message()),
+        };
+        WindowSetError::Object {
+            origin: at(e.line()),
+            message,
         }
-        if marker {
-            current.clear();
-            start = i + 1;
-        }
-        current.push_str(line);
-        current.push('\n');
-    }
-    if !current.trim().is_empty() {
-        documents.push((start, current));
-    }
-    documents
+    })?;
+    Ok(Some(Document {
+        origin,
+        object,
+        fields: Some((file.to_owned(), fields)),
+    }))
 }
 
-/// A YAML error message with its "at line N" made relative to the file, not the document.
-pub(crate) fn relocate(message: &str, start: usize) -> String {
-    const AT: &str = " at line ";
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(i) = rest.find(AT) {
-        out.push_str(&rest[..i + AT.len()]);
-        rest = &rest[i + AT.len()..];
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        match rest[..digits].parse::<usize>() {
-            Ok(n) => out.push_str(&(start + n.saturating_sub(1)).to_string()),
-            Err(_) => out.push_str(&rest[..digits]),
-        }
-        rest = &rest[digits..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The first line of a document that holds content (not `---`, a comment or blank).
-pub(crate) fn content_line(start: usize, chunk: &str) -> usize {
-    chunk
-        .lines()
-        .position(|l| {
-            let t = l.trim();
-            !t.is_empty() && !t.starts_with('#') && !t.starts_with("---")
-        })
-        .map_or(start, |i| start + i)
-}
-
-fn is_window(value: &serde_yaml::Value) -> bool {
+fn is_window(value: &serde_json::Value) -> bool {
     let text = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or("");
     super::is_window_type(text("apiVersion"), text("kind"))
+}
+
+// === impl Document ===
+
+impl Document {
+    /// A window that was not read from a file (an object of the cluster), named by `origin`.
+    pub fn new(origin: String, object: ReconciliationWindow) -> Self {
+        Document {
+            origin,
+            object,
+            fields: None,
+        }
+    }
+
+    /// Where `field` (`spec.schedules[0].open`) is: `file:line` of the field, or of the
+    /// closest enclosing one the document has; the document's origin when not from a file.
+    fn origin_of(&self, field: &str) -> String {
+        self.fields
+            .as_ref()
+            .and_then(|(file, fields)| Some(format!("{file}:{}", fields.line(field)?)))
+            .unwrap_or_else(|| self.origin.clone())
+    }
 }
 
 // === impl WindowSet ===
@@ -205,7 +189,7 @@ impl WindowSet {
                 Ok(window) => window,
                 Err(error) => {
                     errors.push(WindowSetError::Window {
-                        origin: document.origin.clone(),
+                        origin: document.origin_of(&error.field),
                         error,
                     });
                     continue;

@@ -129,6 +129,183 @@ fn invalid_windows_name_the_window_and_the_field() {
     }
 }
 
+/// Issue 23: an invalid window is reported on the line of the field that is wrong, not on the
+/// line its document starts on (`windows.yaml:3:` for a bad cron on line 12).
+#[test]
+fn an_invalid_field_is_reported_on_its_own_line() {
+    let yaml = r#"# Not a window: skipped, but its lines count.
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: unrelated}
+---
+apiVersion: fluxgate.io/v1alpha1
+kind: ReconciliationWindow
+metadata:
+  name: bad-cron
+spec:
+  schedules:
+    - open: "0 8 * * MONDAY"
+      close: "0 17 * * FRI"
+---
+apiVersion: fluxgate.io/v1alpha1
+kind: ReconciliationWindow
+metadata:
+  name: bad-zone
+spec:
+  description: A zone that does not exist.
+  timeZone: Europe/Berln
+  schedules: [{start: "0 1 * * *", duration: 1h}]
+---
+apiVersion: fluxgate.io/v1alpha1
+kind: ReconciliationWindow
+metadata:
+  name: backwards-freeze
+spec:
+  schedules: [{start: "0 1 * * *", duration: 1h}]
+  freezes:
+    - reason: Year end
+      start: 2026-12-24
+      end: 2026-12-20
+---
+apiVersion: fluxgate.io/v1alpha1
+kind: ReconciliationWindow
+metadata:
+  name: no-schedules
+spec:
+  description: A missing field is reported where it belongs.
+---
+apiVersion: fluxgate.io/v1alpha1
+kind: ReconciliationWindow
+metadata:
+  labels: {team: platform}
+spec:
+  schedules: [{start: "0 1 * * *", duration: 1h}]
+"#;
+    let err = WindowSet::from_yaml("w.yaml", yaml)
+        .unwrap_err()
+        .to_string();
+    let lines: Vec<&str> = err.lines().map(str::trim).collect();
+    assert_eq!(
+        lines,
+        [
+            "5 invalid windows:",
+            "w.yaml:12: ReconciliationWindow \"bad-cron\": spec.schedules[0].open: \"0 8 * * MONDAY\": \
+             day-of-week field \"MONDAY\": \"MONDAY\" is not a name cron reads: write MON",
+            "w.yaml:21: ReconciliationWindow \"bad-zone\": spec.timeZone: \"Europe/Berln\" is not an \
+             IANA time zone name (e.g. Europe/Berlin, UTC)",
+            "w.yaml:33: ReconciliationWindow \"backwards-freeze\": spec.freezes[0].end: \"2026-12-20\" \
+             is not after start \"2026-12-24\"",
+            "w.yaml:39: ReconciliationWindow \"no-schedules\": spec.schedules: at least one schedule \
+             is required (open/close or start/duration)",
+            "w.yaml:44: ReconciliationWindow \"\": metadata.name: a window needs a name",
+        ]
+    );
+}
+
+/// What the parser finds wrong (a value of the wrong type, an unknown field, YAML that does not
+/// parse) is reported on its line too, naming the field it is in.
+#[test]
+fn a_field_the_parser_refuses_is_reported_on_its_own_line() {
+    let yaml = r#"apiVersion: fluxgate.io/v1alpha1
+kind: ReconciliationWindow
+metadata:
+  name: list-for-a-cron
+spec:
+  schedules:
+    - open: "0 8 * * MON"
+      close: ["0 17 * * FRI"]
+---
+apiVersion: fluxgate.io/v1alpha1
+kind: ReconciliationWindow
+metadata:
+  name: misspelt
+spec:
+  schedules: [{start: "0 1 * * *", duration: 1h}]
+  timezone: Europe/Berlin
+---
+apiVersion: fluxgate.io/v1alpha1
+kind: ReconciliationWindow
+metadata:
+  name: bad-enforcement
+spec:
+  enforcement: Audit
+  schedules: [{start: "0 1 * * *", duration: 1h}]
+---
+# A comment first: the document's line is its first content.
+apiVersion: fluxgate.io/v1
+kind: ReconciliationWindow
+metadata: {name: old}
+spec: {}
+---
+apiVersion: fluxgate.io/v1alpha1
+kind: ReconciliationWindow
+metadata:
+  name: unclosed-quote
+spec:
+  schedules: [{start: "0 1 * * *, duration: 1h}]
+"#;
+    let err = parse_documents("w.yaml", yaml).unwrap_err().to_string();
+    let lines: Vec<&str> = err.lines().map(str::trim).collect();
+    assert_eq!(
+        lines,
+        [
+            "5 invalid windows:",
+            "w.yaml:8: ReconciliationWindow \"list-for-a-cron\": spec.schedules[0].close: expected \
+             string scalar",
+            "w.yaml:16: ReconciliationWindow \"misspelt\": spec: unknown field `timezone`, expected \
+             one of description, timeZone, schedules, freezes, overrides, enforcement",
+            "w.yaml:23: ReconciliationWindow \"bad-enforcement\": spec.enforcement: unknown variant \
+             `Audit`, expected one of Enforce, Warn",
+            "w.yaml:27: ReconciliationWindow apiVersion \"fluxgate.io/v1\" is not served: use \
+             fluxgate.io/v1alpha1",
+            "w.yaml:37: not valid YAML: unclosed quote at line 37, column 23",
+        ]
+    );
+}
+
+/// A list written with every item commented out is YAML null: no items, as the API server
+/// reads it, not an error.
+#[test]
+fn a_list_with_every_item_commented_out_is_empty() {
+    let w = mk_window(
+        "schedules:\n  - start: '0 1 * * *'\n    duration: 1h\nfreezes:\n#  - start: 2026-12-24\n#    end: 2026-12-27\noverrides:\n",
+    );
+    assert!(w.freezes.is_empty() && w.overrides().is_empty());
+    let err = try_window("schedules:\n#  - start: '0 1 * * *'\n").unwrap_err();
+    assert!(
+        err.contains("spec.schedules: at least one schedule is required"),
+        "{err}"
+    );
+}
+
+/// A billion laughs: nine anchors, each a list of nine aliases of the one before, expand to
+/// a billion nodes from a few hundred bytes. The parser refuses it after a bounded number of
+/// replayed events instead of expanding it until memory runs out, in a window and in any other
+/// document of a windows file alike.
+#[test]
+fn an_alias_bomb_is_refused_not_expanded() {
+    let mut bomb = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..9 {
+        let aliases = vec![format!("*a{}", i - 1); 9].join(", ");
+        bomb.push_str(&format!("a{i}: &a{i} [{aliases}]\n"));
+    }
+    let indented: String = bomb.lines().map(|l| format!("  {l}\n")).collect();
+    let window = format!(
+        "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata: {{name: w}}\nspec:\n{indented}"
+    );
+    let other =
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x}}\ndata:\n{indented}");
+    for text in [window, other] {
+        let err = WindowSet::from_yaml("w.yaml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(": not valid YAML: alias replay limit exceeded"),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn duplicate_names_are_rejected_with_both_origins() {
     let doc = "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata: {name: a}\nspec: {schedules: [{start: '0 1 * * *', duration: 1h}]}\n";
