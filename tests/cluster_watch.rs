@@ -232,7 +232,7 @@ fn events_app(url: &str) -> (Arc<AppState>, Router) {
 }
 
 fn events_app_accepting(url: &str, accept_unverified: bool) -> (Arc<AppState>, Router) {
-    let windows = fluxgate::window_files::load_windows(&[]).unwrap();
+    let windows = fluxgate::windows::load_windows(&[]).unwrap();
     let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
     state.accept_unverified = accept_unverified;
     state.clock = || {
