@@ -200,7 +200,9 @@ fn read_file(path: &Path) -> Result<FileCopy, FileError> {
         return Err(too_large(meta.len()));
     }
     let mut file = std::fs::File::open(path).map_err(io)?;
-    // The stamp of what was opened: the path may lead elsewhere by now.
+    // The stamp of what was opened, before it is read: the path may lead elsewhere by now, and
+    // a write during the read leaves the file at another stamp, which the check after the read
+    // sees.
     let opened = file.metadata().map_err(io)?;
     if !opened.is_file() {
         return Err(FileError::NotAFile {
@@ -216,12 +218,10 @@ fn read_file(path: &Path) -> Result<FileCopy, FileError> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(too_large(bytes.len() as u64));
     }
-    // Taken after the read: a write during it changes the stamp from this one on.
-    let stamp = Stamp::of(&file.metadata().map_err(io)?);
     Ok(FileCopy {
         path: path.to_owned(),
         bytes,
-        stamp,
+        stamp: Stamp::of(&opened),
     })
 }
 
@@ -405,6 +405,49 @@ mod tests {
             let error = read_files(std::slice::from_ref(&fifo)).unwrap_err();
             assert!(matches!(error, FileError::NotAFile { .. }), "{error}");
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A file rewritten faster than it settles is reported as still changing, once, after a
+    /// bounded wait; nothing is applied.
+    #[test]
+    fn a_file_that_never_settles_is_reported_once_as_changing() {
+        let dir = std::env::temp_dir().join(format!("fluxgate-settle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("windows.yaml");
+        std::fs::write(&file, "0").unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (mut applied, mut failed) = (0, Vec::new());
+        let started = std::time::Instant::now();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    n += 1;
+                    std::fs::write(&file, n.to_string()).unwrap();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            });
+            let files = [file.clone()];
+            let mut watcher = Watcher::new(
+                None,
+                || read_files(&files),
+                |_: &Snapshot| applied += 1,
+                |error| failed.push(error.to_string()),
+            );
+            watcher.check();
+            watcher.check();
+            stop.store(true, std::sync::atomic::Ordering::Release);
+        });
+        assert_eq!(applied, 0);
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(
+            failed[0].ends_with(
+                "kept changing for 900ms (10 reads): not read until it stays the same for 100ms"
+            ),
+            "{failed:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "bounded");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
