@@ -29,7 +29,7 @@ fn friday() -> DateTime<Utc> {
 
 /// The embedded example windows plus `extra` more, `business-hours` among them.
 fn windows(total: usize) -> WindowSet {
-    let mut yaml = String::from(fluxgate::window_files::EMBEDDED_WINDOWS);
+    let mut yaml = String::from(fluxgate::windows::EMBEDDED_WINDOWS);
     for i in 3..total.max(3) {
         yaml.push_str(&format!(
             "\n---\napiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata: {{name: team-{i}}}\nspec:\n  timeZone: Europe/Berlin\n  schedules: [{{open: \"0 8 * * MON\", close: \"0 17 * * THU\"}}]\n"

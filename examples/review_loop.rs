@@ -30,7 +30,7 @@ fn main() {
         "prune" => PRUNE.as_bytes().to_vec(),
         other => panic!("unknown case {other}: recorded, busy, noop, configmap or prune"),
     };
-    let windows = WindowSet::from_yaml("x", fluxgate::window_files::EMBEDDED_WINDOWS).unwrap();
+    let windows = WindowSet::from_yaml("x", fluxgate::windows::EMBEDDED_WINDOWS).unwrap();
     let policy = Policy::default();
     let now = chrono::DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
         .unwrap()

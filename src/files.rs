@@ -1,15 +1,25 @@
 //! Files the server reads and re-reads while it runs (windows, certificates), as snapshots.
 //!
-//! A [`Snapshot`] is the contents of a set of files at one moment: what a configuration was read
-//! from, and what [`watch`] compares to notice a change. Only regular files of at most
+//! A [`Snapshot`] is the contents of a set of files as one version: what a configuration was
+//! read from, and what [`watch`] compares to notice a change. Only regular files of at most
 //! [`MAX_FILE_BYTES`] are read, so a mistaken path cannot stall a reload or fill memory.
 //!
-//! [`watch`] polls file *contents* rather than using inotify. Kubernetes updates Secret and
-//! ConfigMap volumes by swapping a `..data` symlink to a new directory: the watched files
-//! themselves never change, so inotify on them misses the update, while re-reading the path
-//! through the symlinks sees it. Reading a handful of small files every couple of seconds costs
-//! nothing measurable.
+//! Files are read while others write them, so a read is never trusted as it comes:
+//! - [`read_consistent`] reads every file, then checks that nothing it read changed meanwhile
+//!   (the listing, and each file's device, inode, size, mtime and ctime through its path), and
+//!   reads again if something did. Kubernetes updates a Secret or ConfigMap volume by swapping a
+//!   `..data` symlink to a new folder: a file read before the swap and one read after it would
+//!   be two versions; the second path then leads to another inode, and the read is retried.
+//! - [`settled`] takes a change only once two reads [`SETTLE_PAUSE`] apart agree (contents and
+//!   stamps). A file rewritten in place (an editor's truncate-then-write) is first empty, then a
+//!   prefix of the new file that can look complete; neither lasts that long.
+//!
+//! [`watch`] polls file *contents* rather than using inotify: with the `..data` swap the watched
+//! files themselves never change, so inotify on them misses the update, while re-reading the
+//! path through the symlinks sees it. Reading a handful of small files every couple of seconds
+//! costs nothing measurable.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,8 +27,63 @@ use std::time::Duration;
 /// path (a log, a disk image) from stalling a reload and filling memory.
 pub(crate) const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// The contents of a set of files at one moment, in the order they were named.
-pub(crate) type Snapshot = Vec<(PathBuf, Vec<u8>)>;
+/// How long a changed file must stay the same before it is taken. A program writing a file in
+/// place issues its writes within microseconds of each other (an editor, `cat >`, a template
+/// tool); a tenth of a second is far beyond that, and short next to the 2 s poll.
+pub(crate) const SETTLE_PAUSE: Duration = Duration::from_millis(100);
+
+/// Reads of a change before it counts as still being written: 1 s at [`SETTLE_PAUSE`].
+const SETTLE_READS: u32 = 10;
+
+/// Attempts at one consistent read, and the pause between them: a kubelet swap or a rename
+/// takes microseconds, so a few quick retries always find one version.
+const CONSISTENT_TRIES: u32 = 5;
+const RETRY_PAUSE: Duration = Duration::from_millis(5);
+
+/// One file as read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FileCopy {
+    /// The path it was read through (symlinks not resolved, so errors name what was given).
+    pub(crate) path: PathBuf,
+    pub(crate) bytes: Vec<u8>,
+    stamp: Stamp,
+}
+
+/// What tells one version of a file from another without reading it. The ctime catches an
+/// in-place write that puts the mtime back (`touch -r`, `cp -p`); device and inode, a path that
+/// now leads to another file (a rename into place, a `..data` swap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// The files of one version of a configuration, in the order they were named or listed.
+pub(crate) type Snapshot = Vec<FileCopy>;
+
+/// Whether two snapshots hold the same files with the same contents (whatever their stamps: a
+/// `touch`, or a kubelet swap to identical contents, is no change).
+pub(crate) fn same_contents(a: &Snapshot, b: &Snapshot) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(a, b)| a.path == b.path && a.bytes == b.bytes)
+}
 
 /// Why a file could not be read. Each names the file; what to do about it depends on what the
 /// file is for, so the errors of windows and certificates add their own advice.
@@ -33,6 +98,21 @@ pub enum FileError {
     TooLarge { path: PathBuf, size: u64 },
     #[error("{path} is not a regular file (a FIFO, socket or device)")]
     NotAFile { path: PathBuf },
+    /// Every read found something else: a file still being written, or swapped again and again.
+    #[error("{} kept changing for {waited:?} ({reads} reads): not read until it stays the same for {SETTLE_PAUSE:?}", names(.paths))]
+    Changing {
+        paths: Vec<PathBuf>,
+        waited: Duration,
+        reads: u32,
+    },
+}
+
+fn names(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return "the files".to_owned();
+    }
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
 }
 
 impl FileError {
@@ -43,18 +123,67 @@ impl FileError {
             source,
         }
     }
+
+    /// A file that went away between listing and reading: what a swap or a rename looks like
+    /// from the reader, so worth a second read.
+    fn is_not_found(&self) -> bool {
+        matches!(self, FileError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
 }
 
-/// Reads `files` in order, each a regular file of at most [`MAX_FILE_BYTES`]: a FIFO would
-/// block the reader until someone writes to it.
+/// Reads `files` in order as one version (see [`read_consistent`]), each a regular file of at
+/// most [`MAX_FILE_BYTES`]: a FIFO would block the reader until someone writes to it.
 pub(crate) fn read_files(files: &[PathBuf]) -> Result<Snapshot, FileError> {
-    files
-        .iter()
-        .map(|file| Ok((file.clone(), read_file(file)?)))
-        .collect()
+    read_consistent(|| Ok(files.to_vec()))
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, FileError> {
+/// Lists the files with `list`, reads them all, then lists and stats them again: when anything
+/// differs (a file swapped, rewritten, added or gone meanwhile), reads again, a few times at
+/// most. What comes back is one version of every file, never files of two versions.
+pub(crate) fn read_consistent(
+    list: impl Fn() -> Result<Vec<PathBuf>, FileError>,
+) -> Result<Snapshot, FileError> {
+    let mut changed = Vec::new();
+    for attempt in 1..=CONSISTENT_TRIES {
+        if attempt > 1 {
+            std::thread::sleep(RETRY_PAUSE);
+        }
+        let files = list()?;
+        let copies = match files.iter().map(|f| read_file(f)).collect() {
+            Ok(copies) => copies,
+            Err(error) if error.is_not_found() && attempt < CONSISTENT_TRIES => continue,
+            Err(error) => return Err(error),
+        };
+        changed = changed_since(&files, &copies, &list()?);
+        if changed.is_empty() {
+            return Ok(copies);
+        }
+    }
+    Err(FileError::Changing {
+        paths: changed,
+        waited: RETRY_PAUSE * (CONSISTENT_TRIES - 1),
+        reads: CONSISTENT_TRIES,
+    })
+}
+
+/// The files that are not, or no longer, what was read: gone, new, or at another stamp.
+fn changed_since(files: &[PathBuf], copies: &Snapshot, listed: &[PathBuf]) -> Vec<PathBuf> {
+    let mut changed: Vec<PathBuf> = listed
+        .iter()
+        .filter(|path| !files.contains(path))
+        .chain(files.iter().filter(|path| !listed.contains(path)))
+        .cloned()
+        .collect();
+    for copy in copies {
+        let now = std::fs::metadata(&copy.path).map(|meta| Stamp::of(&meta));
+        if now.ok() != Some(copy.stamp) {
+            changed.push(copy.path.clone());
+        }
+    }
+    changed
+}
+
+fn read_file(path: &Path) -> Result<FileCopy, FileError> {
     use std::io::Read;
     let io = |source| FileError::io(path, source);
     let meta = std::fs::metadata(path).map_err(io)?;
@@ -70,36 +199,99 @@ fn read_file(path: &Path) -> Result<Vec<u8>, FileError> {
     if meta.len() > MAX_FILE_BYTES {
         return Err(too_large(meta.len()));
     }
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    // The stamp of what was opened, before it is read: the path may lead elsewhere by now, and
+    // a write during the read leaves the file at another stamp, which the check after the read
+    // sees.
+    let opened = file.metadata().map_err(io)?;
+    if !opened.is_file() {
+        return Err(FileError::NotAFile {
+            path: path.to_owned(),
+        });
+    }
     // The file may have grown since: read one byte past the cap to tell.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    std::fs::File::open(path)
-        .map_err(io)?
+    let mut bytes = Vec::with_capacity(opened.len().min(MAX_FILE_BYTES) as usize);
+    (&mut file)
         .take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(too_large(bytes.len() as u64));
     }
-    Ok(bytes)
+    Ok(FileCopy {
+        path: path.to_owned(),
+        bytes,
+        stamp: Stamp::of(&opened),
+    })
 }
 
-/// Calls `read` every `interval`; when the snapshot differs from the last one seen, calls
-/// `apply` with it. A failed read goes to `failed` (to log and count) once per distinct error,
-/// not every tick; a failed apply is retried only when the contents change again, so a broken
-/// file is reported once. Reading, comparing and applying (parsing windows, certificates) run
-/// on a blocking thread: a slow disk, a large file or a FIFO never holds an async worker.
-/// Runs until the task is dropped.
-pub(crate) async fn watch<R, A, F, E>(
+/// Reads with `read` until two reads [`SETTLE_PAUSE`] apart agree, starting from `first` (a
+/// read already made), at most [`SETTLE_READS`] times; then the change counts as still being
+/// written ([`FileError::Changing`]). Errors settle too: one that a second read no longer
+/// meets (a file missing for the moment of a non-atomic replace) was part of the change.
+/// Blocks for [`SETTLE_PAUSE`] at least: call it on a blocking thread.
+pub(crate) fn settled(
+    read: &impl Fn() -> Result<Snapshot, FileError>,
+    first: Result<Snapshot, FileError>,
+) -> Result<Snapshot, FileError> {
+    let mut last = first;
+    let mut changing = Vec::new();
+    for _ in 1..SETTLE_READS {
+        std::thread::sleep(SETTLE_PAUSE);
+        let next = read();
+        let same = match (&last, &next) {
+            (Ok(a), Ok(b)) => a == b,
+            (_, Err(FileError::Changing { .. })) => false,
+            (Err(a), Err(b)) => a.to_string() == b.to_string(),
+            _ => false,
+        };
+        if same {
+            return next;
+        }
+        changing = match (&last, &next) {
+            (Ok(a), Ok(b)) => differing(a, b),
+            (Ok(one), Err(_)) | (Err(_), Ok(one)) => one.iter().map(|c| c.path.clone()).collect(),
+            (Err(_), Err(_)) => Vec::new(),
+        };
+        last = next;
+    }
+    Err(FileError::Changing {
+        paths: changing,
+        waited: SETTLE_PAUSE * (SETTLE_READS - 1),
+        reads: SETTLE_READS,
+    })
+}
+
+/// The files that differ between two snapshots, in either.
+fn differing(a: &Snapshot, b: &Snapshot) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for copy in a.iter().chain(b) {
+        let twin = |other: &Snapshot| other.iter().find(|c| c.path == copy.path).cloned();
+        let same = twin(a) == twin(b);
+        if !same && !paths.contains(&copy.path) {
+            paths.push(copy.path.clone());
+        }
+    }
+    paths
+}
+
+/// Calls `read` every `interval`; when the snapshot's contents differ from the last one seen,
+/// waits for them to settle ([`settled`]) and calls `apply` with them. A failed read goes to
+/// `failed` (to log and count, saying what to do about it for what the files are for) once per
+/// distinct error, not every tick; a failed apply is
+/// retried only when the contents change again, so a broken file is reported once. Reading,
+/// comparing and applying (parsing windows, certificates) run on a blocking thread: a slow
+/// disk, a large file or a FIFO never holds an async worker. Runs until the task is dropped.
+pub(crate) async fn watch<R, A, F>(
     interval: Duration,
     initial: Option<Snapshot>,
     read: R,
     apply: A,
     failed: F,
 ) where
-    R: Fn() -> Result<Snapshot, E> + Send + 'static,
+    R: Fn() -> Result<Snapshot, FileError> + Send + 'static,
     A: FnMut(&Snapshot) + Send + 'static,
-    F: FnMut(&E) + Send + 'static,
-    E: std::fmt::Display + 'static,
+    F: FnMut(FileError) + Send + 'static,
 {
     let mut watcher = Watcher {
         last: initial,
@@ -128,34 +320,60 @@ pub(crate) async fn watch<R, A, F, E>(
     }
 }
 
-struct Watcher<R, A, F> {
-    last: Option<Snapshot>,
+/// One poll's state: what was last applied, and the last error reported.
+pub(crate) struct Watcher<R, A, F> {
+    pub(crate) last: Option<Snapshot>,
     last_error: Option<String>,
     read: R,
     apply: A,
     failed: F,
 }
 
-impl<R, A, F, E> Watcher<R, A, F>
+impl<R, A, F> Watcher<R, A, F>
 where
-    R: Fn() -> Result<Snapshot, E>,
+    R: Fn() -> Result<Snapshot, FileError>,
     A: FnMut(&Snapshot),
-    F: FnMut(&E),
-    E: std::fmt::Display,
+    F: FnMut(FileError),
 {
-    fn check(&mut self) {
-        match (self.read)() {
+    #[cfg(test)]
+    pub(crate) fn new(initial: Option<Snapshot>, read: R, apply: A, failed: F) -> Self {
+        Watcher {
+            last: initial,
+            last_error: None,
+            read,
+            apply,
+            failed,
+        }
+    }
+
+    /// One poll: blocks for [`SETTLE_PAUSE`] or more when something changed.
+    pub(crate) fn check(&mut self) {
+        let first = (self.read)();
+        match (&first, &self.last) {
+            (Ok(snapshot), Some(last)) if same_contents(snapshot, last) => {
+                self.last_error = None;
+                return;
+            }
+            (Err(error), _) if self.last_error.as_ref() == Some(&error.to_string()) => return,
+            _ => {}
+        }
+        match settled(&self.read, first) {
             Ok(snapshot) => {
                 self.last_error = None;
-                if self.last.as_ref() != Some(&snapshot) {
-                    (self.apply)(&snapshot);
-                    self.last = Some(snapshot);
+                if self
+                    .last
+                    .as_ref()
+                    .is_some_and(|last| same_contents(&snapshot, last))
+                {
+                    return;
                 }
+                (self.apply)(&snapshot);
+                self.last = Some(snapshot);
             }
             Err(error) => {
                 let message = error.to_string();
                 if self.last_error.as_ref() != Some(&message) {
-                    (self.failed)(&error);
+                    (self.failed)(error);
                     self.last_error = Some(message);
                 }
             }
@@ -187,6 +405,49 @@ mod tests {
             let error = read_files(std::slice::from_ref(&fifo)).unwrap_err();
             assert!(matches!(error, FileError::NotAFile { .. }), "{error}");
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A file rewritten faster than it settles is reported as still changing, once, after a
+    /// bounded wait; nothing is applied.
+    #[test]
+    fn a_file_that_never_settles_is_reported_once_as_changing() {
+        let dir = std::env::temp_dir().join(format!("fluxgate-settle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("windows.yaml");
+        std::fs::write(&file, "0").unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (mut applied, mut failed) = (0, Vec::new());
+        let started = std::time::Instant::now();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                    n += 1;
+                    std::fs::write(&file, n.to_string()).unwrap();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            });
+            let files = [file.clone()];
+            let mut watcher = Watcher::new(
+                None,
+                || read_files(&files),
+                |_: &Snapshot| applied += 1,
+                |error| failed.push(error.to_string()),
+            );
+            watcher.check();
+            watcher.check();
+            stop.store(true, std::sync::atomic::Ordering::Release);
+        });
+        assert_eq!(applied, 0);
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(
+            failed[0].ends_with(
+                "kept changing for 900ms (10 reads): not read until it stays the same for 100ms"
+            ),
+            "{failed:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "bounded");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,7 +7,7 @@
 //! - [`cli`]: the subcommands; `serve` wires the rest together.
 //! - [`server`]: TLS, the router, limits, metrics.
 //! - [`audit_log`]: where audit lines go: sinks and group commit.
-//! - [`window_files`] and [`window_store`]: windows read from files, and the set in force.
+//! - [`windows`]: the windows in force: read from files, held to one gate, kept in one store.
 //! - [`cluster`]: the windows and Flux owners watched in the cluster, window status, catch-up
 //!   reconciles and Events.
 //! - [`certs`]: the CA and serving certificates `fluxgate certs` issues.
@@ -20,5 +20,4 @@ pub mod cli;
 pub mod cluster;
 pub(crate) mod files;
 pub mod server;
-pub mod window_files;
-pub mod window_store;
+pub mod windows;

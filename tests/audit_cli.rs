@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
 use fluxgate::audit_log::FileSink;
 use fluxgate::server::{AppState, Limits, router};
-use fluxgate::window_files::load_windows;
+use fluxgate::windows::load_windows;
 use fluxgate_core::policy::Policy;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -559,7 +559,7 @@ fn unreadable_input_and_bad_flags_exit_2() {
 
 /// The example windows, with business-hours opened by an override on Friday 12:00–16:00.
 fn windows_with_override() -> fluxgate_core::window::WindowSet {
-    let text = fluxgate::window_files::EMBEDDED_WINDOWS.replacen(
+    let text = fluxgate::windows::EMBEDDED_WINDOWS.replacen(
         "      reason: Year-end change freeze\n",
         "      reason: Year-end change freeze\n  overrides:\n    - start: 2026-11-27T12:00:00+01:00\n      end: 2026-11-27T16:00:00+01:00\n      reason: CHG-4711 release 2.3\n",
         1,
@@ -626,7 +626,7 @@ async fn overrides_are_listed_with_their_reason_and_end_and_selected_by_reason()
 async fn warn_mode_records_are_admitted_say_warn_and_are_selected_by_enforcement() {
     let scratch = Scratch::new("warn");
     let log = scratch.path("audit.log");
-    let text = fluxgate::window_files::EMBEDDED_WINDOWS.replacen(
+    let text = fluxgate::windows::EMBEDDED_WINDOWS.replacen(
         "  timeZone: Europe/Berlin\n",
         "  timeZone: Europe/Berlin\n  enforcement: Warn\n",
         1,

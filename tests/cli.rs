@@ -317,7 +317,18 @@ fn a_default_window_that_names_no_window_is_an_error_at_start() {
         ),
         "{err}"
     );
-    let out = fluxgate_env(&["serve"], b"", &[("FLUXGATE_DEFAULT_WINDOW", "defualt")]);
+    // The listener is up before the windows load (so /healthz answers meanwhile): any port.
+    let out = fluxgate_env(
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+        b"",
+        &[("FLUXGATE_DEFAULT_WINDOW", "defualt")],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("names no window"), "{}", stderr(&out));
 }
@@ -541,7 +552,17 @@ fn windows_from_files_are_refused_as_admission_would_refuse_them() {
         "{err}"
     );
     let out = fluxgate(
-        &["serve", "--windows", &windows, "--max-override", "48h"],
+        &[
+            "serve",
+            "--windows",
+            &windows,
+            "--max-override",
+            "48h",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
         b"",
     );
     assert_eq!(out.status.code(), Some(2));

@@ -232,7 +232,7 @@ fn events_app(url: &str) -> (Arc<AppState>, Router) {
 }
 
 fn events_app_accepting(url: &str, accept_unverified: bool) -> (Arc<AppState>, Router) {
-    let windows = fluxgate::window_files::load_windows(&[]).unwrap();
+    let windows = fluxgate::windows::load_windows(&[]).unwrap();
     let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
     state.accept_unverified = accept_unverified;
     state.clock = || {
@@ -332,4 +332,101 @@ async fn an_unreachable_events_api_never_changes_a_decision() {
         tokio::time::sleep(Duration::from_millis(50)).await;
         text = state.metrics.encode(&state.windows.load(), (state.clock)());
     }
+}
+
+/// A window that is closed but for one override from an hour ago, `hours` long.
+fn overridden(name: &str, rv: &str, hours: i64) -> Value {
+    let start = chrono::Utc::now() - chrono::Duration::hours(1);
+    let end = start + chrono::Duration::hours(hours);
+    let mut object = window(name, rv, "0 0 1 1 *");
+    object["spec"]["overrides"] = json!([{
+        "start": start.to_rfc3339(), "end": end.to_rfc3339(), "reason": "release"
+    }]);
+    object
+}
+
+/// One series of the state's metrics (`name{labels}`), if exported.
+fn metric(state: &AppState, series: &str) -> Option<String> {
+    let text = state
+        .metrics
+        .encode(&state.windows.load(), chrono::Utc::now());
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
+}
+
+/// Issue 21, item 10: an override longer than `--max-override` is refused from the cluster as
+/// from a file (counted, `config_valid` 0), rather than put in force and ignored decision by
+/// decision. In the cluster each object is its own unit: a new window with one stays out, a
+/// window that gains one keeps its last good version, and the other windows still change.
+#[tokio::test]
+async fn an_override_longer_than_max_override_is_refused_from_the_cluster_as_from_a_file() {
+    let (url, _fake, feed, _server) = start_fake(vec![
+        window("business-hours", "5", "0 8 * * *"),
+        overridden("release", "6", 48),
+    ])
+    .await;
+    let state = state();
+    let watch = tokio::spawn(watch_windows(client(&url), state.windows.clone(), None));
+    eventually("the first list", || state.windows.is_ready()).await;
+    assert_eq!(
+        names(&state),
+        ["business-hours"],
+        "48h > --max-override 24h"
+    );
+    let failures = "fluxgate_window_reloads_total{result=\"failure\"}";
+    assert_eq!(metric(&state, failures).as_deref(), Some("1"));
+    assert_eq!(
+        metric(&state, "fluxgate_config_valid").as_deref(),
+        Some("0")
+    );
+
+    // Within the bound: in force, and open by its override.
+    feed.send(json!({"type": "MODIFIED", "object": overridden("release", "11", 12)}))
+        .unwrap();
+    eventually("the 12h override", || {
+        names(&state).contains(&"release".to_owned())
+    })
+    .await;
+    let open = |state: &AppState| {
+        let windows = state.windows.load();
+        windows
+            .get("release")
+            .unwrap()
+            .state_at(chrono::Utc::now())
+            .open
+    };
+    assert!(open(&state));
+    assert_eq!(
+        metric(&state, "fluxgate_config_valid").as_deref(),
+        Some("1")
+    );
+
+    // Stretched past the bound: the 12h version stays, while another window still changes.
+    feed.send(json!({"type": "MODIFIED", "object": overridden("release", "12", 30)}))
+        .unwrap();
+    feed.send(json!({"type": "ADDED", "object": window("weekend", "13", "0 0 * * SAT")}))
+        .unwrap();
+    eventually("the added window", || {
+        names(&state).contains(&"weekend".to_owned())
+    })
+    .await;
+    assert!(open(&state), "the last good version, with its 12h override");
+    assert_eq!(metric(&state, failures).as_deref(), Some("3"));
+    assert_eq!(
+        metric(&state, "fluxgate_config_valid").as_deref(),
+        Some("0")
+    );
+    let end = state
+        .windows
+        .load()
+        .get("release")
+        .unwrap()
+        .state_at(chrono::Utc::now())
+        .next;
+    let override_end = chrono::Utc::now() + chrono::Duration::hours(11);
+    assert!(
+        end.is_some_and(|end| end <= override_end),
+        "closes when the 12h override ends: {end:?}"
+    );
+    watch.abort();
 }

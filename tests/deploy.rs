@@ -234,7 +234,7 @@ fn every_window_file_under_deploy_loads() {
             continue;
         }
         with_windows += 1;
-        let windows = fluxgate::window_files::load_windows(std::slice::from_ref(file))
+        let windows = fluxgate::windows::load_windows(std::slice::from_ref(file))
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(windows.len(), windows_in_file, "{}", file.display());
     }
@@ -245,10 +245,10 @@ fn every_window_file_under_deploy_loads() {
 
     // Whole folders, as `--windows` reads them (non-window documents ignored).
     for folder in [GITOPS, GITOPS_WINDOWS, "deploy/examples/windows.yaml"] {
-        fluxgate::window_files::load_windows(&[path(folder)])
+        fluxgate::windows::load_windows(&[path(folder)])
             .unwrap_or_else(|e| panic!("{folder}: {e}"));
     }
-    let gitops = fluxgate::window_files::load_windows(&[path(GITOPS)]).unwrap();
+    let gitops = fluxgate::windows::load_windows(&[path(GITOPS)]).unwrap();
     assert_eq!(gitops.names().collect::<Vec<_>>(), ["business-hours"]);
 }
 
@@ -1268,7 +1268,7 @@ fn policy_needs(request: &Value, policy: &fluxgate_core::policy::Policy) -> bool
     let review =
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
     let body = serde_json::to_vec(&review).unwrap();
-    let windows = fluxgate::window_files::load_windows(&[]).unwrap();
+    let windows = fluxgate::windows::load_windows(&[]).unwrap();
     let reviewed = fluxgate_core::admission::review(
         &body,
         &windows,

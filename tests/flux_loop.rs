@@ -500,7 +500,7 @@ async fn post_denied_dry_run(app: &axum::Router, at: &str) {
 
 fn events_server(fake: &Fake, at: &'static str) -> axum::Router {
     use fluxgate::cluster::events::EventPublisher;
-    let windows = fluxgate::window_files::load_windows(&[]).unwrap();
+    let windows = fluxgate::windows::load_windows(&[]).unwrap();
     let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
     // The router is driven without TLS, so no caller is verified: accepted, as deploy/base does.
     state.accept_unverified = true;

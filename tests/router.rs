@@ -6,7 +6,7 @@ use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
 use fluxgate::audit_log::MemorySink;
 use fluxgate::server::{AppState, Limits, MAX_BODY_BYTES, metrics_router, router};
-use fluxgate::window_files::load_windows;
+use fluxgate::windows::load_windows;
 use fluxgate_core::policy::{Policy, Reason};
 use serde_json::Value;
 use std::sync::Arc;

@@ -582,3 +582,132 @@ async fn a_reload_with_a_too_long_override_keeps_the_last_good_set() {
         server.log()
     );
 }
+
+/// A review of `fixture_name` whose object names no window: governed by `--default-window`.
+fn without_window(fixture_name: &str) -> Vec<u8> {
+    let mut review: Value = serde_json::from_slice(&fixture(fixture_name)).unwrap();
+    for object in ["object", "oldObject"] {
+        if let Some(labels) = review["request"][object]["metadata"]["labels"].as_object_mut() {
+            labels.remove("fluxgate.io/window");
+        }
+    }
+    serde_json::to_vec(&review).unwrap()
+}
+
+/// Issue 21, item 7: a reload to windows without the `--default-window` is refused like an
+/// invalid one (counted, `config_valid` 0, logged); the last good set, default window included,
+/// stays, so objects without a window label are not all denied as unknown-window.
+#[tokio::test]
+async fn a_reload_that_drops_the_default_window_is_refused() {
+    let dir = Scratch::new("reload-default");
+    let windows = dir.path("windows.yaml");
+    let main = windows_yaml(true).replace("business-hours", "main");
+    std::fs::write(&windows, format!("{}---\n{main}", windows_yaml(true))).unwrap();
+    let args = [
+        "--windows",
+        windows.to_str().unwrap(),
+        "--default-window",
+        "main",
+    ];
+    let server = Server::start(&dir, &args).await;
+    let unlabelled = without_window("flux-dryrun-image-bump-deployment.json");
+    let reason = |response: &common::Response| {
+        response.json()["response"]["auditAnnotations"]["reason"].clone()
+    };
+    assert_eq!(reason(&server.validate(&unlabelled).await), "window-open");
+
+    // Written elsewhere and renamed into place, as the README says to.
+    let tmp = dir.path("windows.yaml.tmp");
+    std::fs::write(&tmp, windows_yaml(true)).unwrap();
+    std::fs::rename(&tmp, &windows).unwrap();
+    let failure = "fluxgate_window_reloads_total{result=\"failure\"}";
+    server
+        .eventually("the reload failure", Duration::from_secs(10), || async {
+            server.metric(failure).await == 1.0
+        })
+        .await;
+    assert_eq!(server.metric("fluxgate_config_valid").await, 0.0);
+    assert!(
+        server
+            .log()
+            .contains("names no window (known: business-hours)"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(reason(&server.validate(&unlabelled).await), "window-open");
+}
+
+/// Issue 21, item 9: `/healthz` answers while the windows load, so a liveness probe never kills
+/// a loading pod, and `/readyz` is 503 until they are in force. The load is made slow by a
+/// windows file rewritten in place every 10 ms (always whole: same length, a counter changing),
+/// which the server waits to settle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_while_the_windows_load_and_readyz_waits_for_them() {
+    use std::io::{Seek, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = Scratch::new("loading");
+    let windows = dir.path("windows.yaml");
+    let version = |n: u32| format!("# rewrite {n:08}\n{}", windows_yaml(true));
+    std::fs::write(&windows, version(0)).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (windows, stop) = (windows.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&windows)
+                .unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            let mut n = 0;
+            while !stop.load(Ordering::Acquire) && std::time::Instant::now() < deadline {
+                n += 1;
+                file.rewind().unwrap();
+                file.write_all(version(n).as_bytes()).unwrap();
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            n
+        })
+    };
+    let server = Server::spawn(&dir, &["--windows", windows.to_str().unwrap()]);
+    let started = std::time::Instant::now();
+    let mut healthy = None;
+    while healthy.is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "/healthz never answered; stderr:\n{}",
+            server.log()
+        );
+        if server.ca.exists()
+            && let Ok(response) = get(server.addr, &server.ca, "/healthz").await
+        {
+            healthy = Some(response.status);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(healthy, Some(200));
+    let answered = started.elapsed();
+    let ready = get(server.addr, &server.ca, "/readyz").await.unwrap();
+    assert_eq!(ready.status, 503, "ready before the windows were in force");
+    assert_eq!(
+        get(server.addr, &server.ca, "/healthz")
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    server
+        .eventually("the wait logged", Duration::from_secs(10), || async {
+            server.log().contains("still being written")
+        })
+        .await;
+    stop.store(true, Ordering::Release);
+    let rewrites = writer.join().unwrap();
+    let stopped = std::time::Instant::now();
+    server.wait_ready().await;
+    println!(
+        "healthz while loading: 200 {answered:?} after start, /readyz 503; {rewrites} rewrites \
+         in place held the load; ready {:?} after they stopped",
+        stopped.elapsed()
+    );
+}

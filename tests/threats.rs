@@ -2,7 +2,7 @@
 //! closed window is either denied or a documented, audited, bounded path.
 
 use chrono::{DateTime, Utc};
-use fluxgate::window_files::load_windows;
+use fluxgate::windows::load_windows;
 use fluxgate_core::admission::review;
 use fluxgate_core::policy::{Decision, Policy, Reason};
 use fluxgate_core::window::WindowSet;
@@ -46,7 +46,7 @@ fn decide(fixture: &str, mutate: impl FnOnce(&mut Value)) -> Decision {
 }
 
 fn embedded_without(name: &str) -> WindowSet {
-    let text = fluxgate::window_files::EMBEDDED_WINDOWS;
+    let text = fluxgate::windows::EMBEDDED_WINDOWS;
     let documents: Vec<_> = fluxgate_core::window::parse_documents("embedded", text)
         .unwrap()
         .into_iter()

@@ -13,7 +13,7 @@ mod review;
 mod serve;
 mod status;
 
-use crate::window_files::load_windows;
+use crate::windows::{Gate, load_windows};
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Parser, Subcommand};
@@ -125,14 +125,12 @@ pub struct CommonArgs {
     tenant_prunes: bool,
 }
 
-/// What the commands run on, validated before anything runs.
+/// What `lint` runs on, validated before anything runs.
 pub struct Config {
     pub(crate) windows: WindowSet,
     pub policy: Policy,
     /// True when no `--windows` was given and the embedded examples are in force.
     pub(crate) embedded: bool,
-    /// True when `--default-window` was given (not the built-in `default`).
-    pub(crate) default_window_given: bool,
 }
 
 impl CommonArgs {
@@ -141,13 +139,13 @@ impl CommonArgs {
         &self.windows.windows
     }
 
-    /// Turns flags into a validated configuration, reading the windows.
-    pub fn to_config(&self) -> anyhow::Result<Config> {
+    /// The policy of the flags.
+    pub(crate) fn policy(&self) -> Policy {
         let defaults = Policy::default();
         let or_default = |given: Vec<String>, default: Vec<String>| {
             if given.is_empty() { default } else { given }
         };
-        let policy = Policy {
+        Policy {
             flux_users: or_default(self.flux_users.clone(), defaults.flux_users),
             flux_groups: self.flux_groups.clone(),
             flux_field_managers: or_default(
@@ -161,56 +159,22 @@ impl CommonArgs {
             max_bypass: self.max_bypass,
             max_override: self.max_override,
             tenant_prunes: self.tenant_prunes,
-        };
+        }
+    }
+
+    /// What the windows decided with are held to: the policy, and `--default-window` when given.
+    pub(crate) fn gate(&self) -> Gate {
+        Gate::new(self.policy(), self.default_window.is_some())
+    }
+
+    /// Turns flags into a validated configuration, reading the windows.
+    pub fn to_config(&self) -> anyhow::Result<Config> {
         let (windows, embedded) = self.windows.load()?;
         Ok(Config {
             windows,
-            policy,
+            policy: self.policy(),
             embedded,
-            default_window_given: self.default_window.is_some(),
         })
-    }
-}
-
-impl Config {
-    /// Refuses windows the webhook would refuse at admission for its policy: overrides longer
-    /// than `--max-override`, windows that never open again after `now`.
-    pub(crate) fn require_valid_for_policy(&self, now: DateTime<Utc>) -> anyhow::Result<()> {
-        let problems = fluxgate_core::policy::policy_problems(&self.windows, &self.policy, now);
-        if problems.is_empty() {
-            return Ok(());
-        }
-        anyhow::bail!("cannot use the windows: {}", problems.join("; "))
-    }
-
-    /// Refuses to run when `--default-window` names no window: every rw object without a
-    /// fluxgate.io/window label would be denied as unknown-window, silently for whoever set it.
-    /// The built-in `default` may be absent (every rw object then names its window); that is
-    /// only worth a warning.
-    pub(crate) fn require_default_window(&self) -> anyhow::Result<()> {
-        let name = &self.policy.default_window;
-        if self.windows.get(name).is_some() {
-            return Ok(());
-        }
-        if !self.default_window_given {
-            tracing::warn!(
-                window = %name,
-                "no window is named {name:?}: rw objects without a fluxgate.io/window label \
-                 will be denied as unknown-window"
-            );
-            return Ok(());
-        }
-        let known: Vec<&str> = self.windows.names().collect();
-        anyhow::bail!(
-            "--default-window {name:?} names no window (known: {}): every rw object without a \
-             fluxgate.io/window label would be denied; add a ReconciliationWindow named {name:?} \
-             or pass --default-window with one of the known names",
-            if known.is_empty() {
-                "none".to_owned()
-            } else {
-                known.join(", ")
-            }
-        )
     }
 }
 

@@ -2,6 +2,7 @@
 //! code path as the server, with the clock fixed at `--at`.
 
 use super::{CommonArgs, parse_instant};
+use crate::windows::load_checked;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Args;
@@ -23,8 +24,8 @@ pub(crate) struct ReviewArgs {
 }
 
 pub(crate) fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
-    let config = args.common.to_config()?;
-    config.require_default_window()?;
+    let now = args.at.unwrap_or_else(Utc::now);
+    let windows = load_checked(args.common.window_paths(), &args.common.gate(), now)?;
     let (input, name) = match args.file.as_deref().filter(|f| f.as_os_str() != "-") {
         Some(path) => {
             let input =
@@ -39,9 +40,7 @@ pub(crate) fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
             (input, "stdin".to_owned())
         }
     };
-    let now = args.at.unwrap_or_else(Utc::now);
-    config.require_valid_for_policy(now)?;
-    let reviewed = review(&input, &config.windows, &config.policy, now).context(name)?;
+    let reviewed = review(&input, &windows, &args.common.policy(), now).context(name)?;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &reviewed.response()).context("cannot write stdout")?;
     writeln!(out).context("cannot write stdout")?;

@@ -7,13 +7,14 @@ use crate::cluster::events::EventPublisher;
 use crate::cluster::owners::watch_owners;
 use crate::cluster::sync::ClusterSync;
 use crate::cluster::watch::watch_windows;
-use crate::files::{Snapshot, watch};
+use crate::files::{Snapshot, read_files, watch};
 use crate::server::listen::{ConnectionLimits, serve_tls};
 use crate::server::tls::{
-    CertResolver, certified_key, check_validity, read_pem_files, server_config,
+    CertResolver, PemFileError, certified_key, check_validity, read_pem_files, server_config,
 };
 use crate::server::{AppState, Limits, MAX_BODY_BYTES, metrics_router, router};
-use crate::window_files::{read_windows, windows_from_snapshot};
+use crate::windows::read::read_windows;
+use crate::windows::{WindowStore, load_at_start};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
@@ -187,16 +188,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.max_body_bytes_in_flight
         );
     }
-    let window_paths = args.common.window_paths().to_vec();
-    let config = args.common.to_config()?;
-    if !args.windows_from_cluster {
-        config.require_default_window()?;
-        config.require_valid_for_policy(chrono::Utc::now())?;
-    }
-    if config.embedded && !args.windows_from_cluster {
+    if args.common.window_paths().is_empty() && !args.windows_from_cluster {
         tracing::warn!("no --windows given: serving the embedded example windows");
     }
-    tracing::info!(windows = config.windows.len(), "windows loaded");
 
     let audit: Arc<dyn AuditSink> = match &args.audit_log {
         Some(path) => Arc::new(
@@ -205,7 +199,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => Arc::new(StdoutSink::default()),
     };
-    let mut state = AppState::new(config.windows, config.policy, audit.clone());
+    let mut state = AppState::new(Default::default(), args.common.policy(), audit.clone());
+    // Not ready, and every rw change denied as unknown-window, until the first set is in force:
+    // read from files once the listener answers /healthz, or listed from the cluster.
+    state.windows = Arc::new(WindowStore::loading(
+        args.common.gate(),
+        state.metrics.window_reloads(),
+    ));
     state.require_client_cert = args.client_ca.is_some();
     state.accept_unverified = args.accept_unverified_callers;
     state.body_budget = crate::server::BodyBudget::new(args.max_body_bytes_in_flight);
@@ -244,11 +244,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.events {
         state.events = publisher.clone();
     }
-    if args.windows_from_cluster {
-        // Not ready (and every rw change denied as unknown-window) until the first complete list.
-        state.windows.reset();
-    }
-    state.windows.load().warm((state.clock)());
     let state = Arc::new(state);
     if let Some(client) = client {
         spawn_cluster_tasks(&args, client, state.clone(), publisher);
@@ -258,7 +253,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let client_ca = match &args.client_ca {
         Some(path) => read_pem_files(std::slice::from_ref(path))?
             .pop()
-            .map(|(_, pem)| pem),
+            .map(|file| file.bytes),
         None => None,
     };
     let tls = server_config(resolver.clone(), client_ca.as_deref())
@@ -271,27 +266,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(watch(
             args.watch_interval,
             initial,
-            move || read_pem_files(&files),
+            move || read_files(&files),
             move |snapshot| reload_certificate(&state, &resolver, snapshot),
             move |error| {
+                let error = PemFileError::from(error);
                 failures.metrics.record_tls_reload(false);
                 tracing::warn!(%error, "cannot read the certificate files; keeping the current certificate");
-            },
-        ));
-    }
-    if !window_paths.is_empty() {
-        let initial = read_windows(&window_paths).ok();
-        let state = state.clone();
-        let failures = state.clone();
-        let paths = window_paths.clone();
-        tokio::spawn(watch(
-            args.watch_interval,
-            initial,
-            move || read_windows(&paths),
-            move |snapshot| reload_windows(&state, &window_paths, snapshot),
-            move |error| {
-                failures.windows.reject();
-                tracing::warn!(%error, "cannot read the windows files; keeping the last good set");
             },
         ));
     }
@@ -346,7 +326,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(delay = ?shutdown_delay, "shutting down: not ready; still serving during the delay, with Connection: close");
         tokio::time::sleep(shutdown_delay).await;
     };
-    serve_tls(listener, tls, app, connection_limits, draining, shutdown).await;
+    let serving = serve_tls(listener, tls, app, connection_limits, draining, shutdown);
+    tokio::select! {
+        () = serving => {}
+        Err(error) = windows_from_files(&args, state.clone()) => return Err(error),
+    }
     let _ = stop_metrics.send(());
     let _ = metrics_server.await;
     tracing::info!("stopped");
@@ -392,7 +376,7 @@ fn spawn_cluster_tasks(
 fn initial_certificate(args: &ServeArgs, state: &AppState) -> anyhow::Result<CertResolver> {
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let files = read_pem_files(&[cert.clone(), key.clone()])?;
-        let [(_, cert_pem), (_, key_pem)] = files.as_slice() else {
+        let [cert_file, key_file] = files.as_slice() else {
             anyhow::bail!(
                 "reading {} and {} gave {} files",
                 cert.display(),
@@ -400,7 +384,7 @@ fn initial_certificate(args: &ServeArgs, state: &AppState) -> anyhow::Result<Cer
                 files.len()
             );
         };
-        let key = certified_key(cert_pem, key_pem)
+        let key = certified_key(&cert_file.bytes, &key_file.bytes)
             .and_then(|key| {
                 let expiry = check_validity(&key, chrono::Utc::now())?;
                 state.metrics.set_tls_expiry(expiry.timestamp());
@@ -430,10 +414,11 @@ fn initial_certificate(args: &ServeArgs, state: &AppState) -> anyhow::Result<Cer
 }
 
 fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &Snapshot) {
-    let [(cert_path, cert), (_, key)] = snapshot.as_slice() else {
+    let [cert, key] = snapshot.as_slice() else {
         return;
     };
-    let checked = certified_key(cert, key)
+    let cert_path = &cert.path;
+    let checked = certified_key(&cert.bytes, &key.bytes)
         .and_then(|key| Ok((check_validity(&key, chrono::Utc::now())?, key)));
     match checked {
         Ok((expiry, key)) => {
@@ -449,30 +434,30 @@ fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &Snap
     }
 }
 
-fn reload_windows(state: &AppState, paths: &[PathBuf], snapshot: &Snapshot) {
-    // What admission refuses for the policy is refused from files too.
-    let checked = windows_from_snapshot(paths, snapshot)
-        .map_err(|e| e.to_string())
-        .and_then(|windows| {
-            let problems =
-                fluxgate_core::policy::policy_problems(&windows, &state.policy, (state.clock)());
-            if problems.is_empty() {
-                Ok(windows)
-            } else {
-                Err(problems.join("; "))
-            }
-        });
-    match checked {
-        Ok(windows) => {
-            let count = windows.len();
-            state.windows.publish(windows, (state.clock)());
-            tracing::info!(windows = count, "windows reloaded");
-        }
-        Err(error) => {
-            state.windows.reject();
-            tracing::error!(error = %error, "new windows rejected; keeping the last good set");
-        }
+/// Loads the windows files (or the embedded examples) once the listener is up, then watches
+/// them; with the windows from the cluster, the cluster watch does this instead
+/// ([`spawn_cluster_tasks`]). Ends only with an error: windows that cannot be used at start.
+async fn windows_from_files(
+    args: &ServeArgs,
+    state: Arc<AppState>,
+) -> anyhow::Result<std::convert::Infallible> {
+    if args.windows_from_cluster {
+        return std::future::pending().await;
     }
+    let paths = args.common.window_paths().to_vec();
+    let initial = load_at_start(state.windows.clone(), paths.clone(), state.clock).await?;
+    if !paths.is_empty() {
+        let (store, failures, clock) = (state.windows.clone(), state.windows.clone(), state.clock);
+        let read_paths = paths.clone();
+        tokio::spawn(watch(
+            args.watch_interval,
+            initial,
+            move || read_windows(&read_paths),
+            move |snapshot| crate::windows::reload(&store, &paths, snapshot, clock()),
+            move |error| failures.refuse(&crate::windows::ReadError::from(error)),
+        ));
+    }
+    std::future::pending().await
 }
 
 fn spawn_audit_reopen(audit: Arc<dyn AuditSink>) {

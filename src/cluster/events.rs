@@ -428,7 +428,7 @@ mod tests {
     #[test]
     fn an_override_admission_has_an_event_with_the_reason() {
         // business-hours opened by a 4-hour override on Friday at 12:00 Berlin.
-        let text = crate::window_files::EMBEDDED_WINDOWS.replacen(
+        let text = crate::windows::EMBEDDED_WINDOWS.replacen(
             "      reason: Year-end change freeze\n",
             "      reason: Year-end change freeze\n  overrides:\n    - start: \"2026-11-27T12:00:00+01:00\"\n      end: \"2026-11-27T15:00:00Z\"\n      reason: CHG-4711 release 2.3\n",
             1,

@@ -1,16 +1,30 @@
 //! The ReconciliationWindow objects seen in the cluster: plain synchronous state with `apply`
 //! and `delete`, fed by the watch and tested by applying objects, no API server needed.
 //!
-//! Each object is validated as it arrives (the one validation path, [`Window::from_object`]); an
-//! invalid version never replaces the last good version of that window, and an invalid new
-//! window stays absent (objects naming it are denied as unknown, which fails closed). This is
-//! the file loader's "keep the last good set" at the granularity the API gives us: one bad
-//! object cannot freeze every other window's updates, nor make the webhook unready.
+//! Every version of an object passes the gate windows files pass ([`Gate::check`]: valid, no
+//! override longer than `--max-override`, opens again), with one difference: in the cluster
+//! each object is its own unit of change, where a windows file or folder is one unit. A
+//! version the gate refuses leaves the last good version of that window in force, and a new
+//! window refused stays absent (objects naming it are denied as unknown-window, which fails
+//! closed). So one bad object (written while the webhook was not called, or under another
+//! `--max-override`) holds back no other window's change, such as another team's emergency
+//! override, and never makes the webhook unready. The load counts as failed
+//! (`fluxgate_window_reloads_total{result="failure"}`, `fluxgate_config_valid` 0) and every
+//! problem is logged, at every load for as long as the cluster holds a refused version.
+//!
+//! `--default-window` with the cluster: a set without that window is still put in force,
+//! counted as failed and logged. Readiness cannot wait for the window: the webhook validates
+//! every ReconciliationWindow write with failurePolicy Fail, so a webhook not ready (no
+//! endpoints) until the default window exists would refuse the write that creates it. Once the
+//! default window was in force, deleting it is a refused change like an invalid version: its
+//! last version stays in force until it is created again or fluxgate restarts.
 //!
 //! A relist (`Init` … `InitDone`) is buffered and replaces the state only when complete, so a
 //! half-listed cluster never becomes the window set.
 
-use fluxgate_core::window::{Document, ReconciliationWindow, Window, WindowError, WindowStatus};
+use crate::windows::gate::{Gate, Problem};
+use chrono::{DateTime, Utc};
+use fluxgate_core::window::{Document, ReconciliationWindow, WindowSet, WindowStatus};
 use std::collections::BTreeMap;
 
 /// What the cluster holds of a window beyond its spec: what the status writer compares with.
@@ -20,13 +34,37 @@ pub struct Observed {
     pub(crate) status: Option<WindowStatus>,
 }
 
+type Objects = BTreeMap<String, ReconciliationWindow>;
+
 #[derive(Debug, Default)]
 pub(crate) struct WindowIndex {
-    objects: BTreeMap<String, ReconciliationWindow>,
+    /// Each object as the cluster holds it, by name.
+    objects: Objects,
+    /// The version of each window in force: the last one the gate passed.
+    in_force: Objects,
     /// Objects of a relist in progress.
-    relist: Option<BTreeMap<String, ReconciliationWindow>>,
+    relist: Option<Objects>,
     /// True once a complete list has been seen.
     synced: bool,
+}
+
+/// What the gate decides on: the cluster's objects and the versions in force, taken out of the
+/// index to be checked on a blocking thread (whether a window opens again can take thousands of
+/// cron steps).
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    objects: Objects,
+    in_force: Objects,
+}
+
+/// What to put in force.
+#[derive(Debug)]
+pub(crate) struct InForce {
+    pub(crate) set: WindowSet,
+    /// The version of each window of `set`.
+    pub(crate) versions: Objects,
+    /// Why some object is not in force as the cluster holds it; empty when all are.
+    pub(crate) problems: Vec<Problem>,
 }
 
 impl WindowIndex {
@@ -35,23 +73,10 @@ impl WindowIndex {
         self.relist = Some(BTreeMap::new());
     }
 
-    /// An object of a relist in progress; an invalid one keeps its last good version.
-    pub(crate) fn relisted(&mut self, object: ReconciliationWindow) -> Result<(), WindowError> {
-        let name = name_of(&object);
-        let checked = Window::from_object(&object).map(|_| object);
+    /// An object of a relist in progress.
+    pub(crate) fn relisted(&mut self, object: ReconciliationWindow) {
         let relist = self.relist.get_or_insert_with(BTreeMap::new);
-        match checked {
-            Ok(object) => {
-                relist.insert(name, object);
-                Ok(())
-            }
-            Err(error) => {
-                if let Some(good) = self.objects.get(&name) {
-                    relist.insert(name, good.clone());
-                }
-                Err(error)
-            }
-        }
+        relist.insert(name_of(&object), object);
     }
 
     /// The relist is complete: it replaces what was known.
@@ -62,25 +87,16 @@ impl WindowIndex {
         self.synced = true;
     }
 
-    /// An object was added or changed; an invalid version is rejected and the last good one
-    /// stays. True when the spec changed, so the window set must be rebuilt: a status write
-    /// changes only what [`WindowIndex::observed`] reports.
-    pub(crate) fn apply(&mut self, object: ReconciliationWindow) -> Result<bool, WindowError> {
+    /// An object was added or changed. True when its spec changed, so the set must be checked
+    /// again: a status write changes only what [`WindowIndex::observed`] reports.
+    pub(crate) fn apply(&mut self, object: ReconciliationWindow) -> bool {
         let name = name_of(&object);
-        let Some(known) = self.objects.get_mut(&name) else {
-            Window::from_object(&object)?;
-            self.objects.insert(name, object);
-            return Ok(true);
-        };
-        if known.spec == object.spec {
-            // Keep the validated spec; take the new generation and status.
-            known.metadata = object.metadata;
-            known.status = object.status;
-            return Ok(false);
-        }
-        Window::from_object(&object)?;
-        *known = object;
-        Ok(true)
+        let changed = self
+            .objects
+            .get(&name)
+            .is_none_or(|known| known.spec != object.spec);
+        self.objects.insert(name, object);
+        changed
     }
 
     pub(crate) fn delete(&mut self, object: &ReconciliationWindow) {
@@ -91,33 +107,105 @@ impl WindowIndex {
         self.synced
     }
 
-    /// Generation and status of every window in force, by name.
+    /// The objects of the cluster and the versions in force, to check.
+    pub(crate) fn candidate(&self) -> Candidate {
+        Candidate {
+            objects: self.objects.clone(),
+            in_force: self.in_force.clone(),
+        }
+    }
+
+    /// The versions a checked candidate put in force.
+    pub(crate) fn put_in_force(&mut self, versions: Objects) {
+        self.in_force = versions;
+    }
+
+    /// Generation and status of every window in force that the cluster holds, by name: the
+    /// generation of the version in force (a refused one was not observed), the status the
+    /// cluster shows.
     pub(crate) fn observed(&self) -> BTreeMap<String, Observed> {
         self.objects
             .iter()
-            .map(|(name, object)| {
+            .filter_map(|(name, object)| {
+                let in_force = self.in_force.get(name)?;
                 let observed = Observed {
-                    generation: object.metadata.generation,
+                    generation: in_force.metadata.generation,
                     status: object.status.clone(),
                 };
-                (name.clone(), observed)
+                Some((name.clone(), observed))
             })
             .collect()
     }
+}
 
-    /// The objects in force, as documents of the window set.
-    pub(crate) fn documents(&self) -> Vec<Document> {
-        self.objects.values().cloned().map(document).collect()
-    }
+// === impl Candidate ===
 
-    /// The window set of the objects in force (all validated on arrival), as the watch
-    /// publishes it.
-    #[cfg(test)]
-    fn build(
-        &self,
-    ) -> Result<fluxgate_core::window::WindowSet, fluxgate_core::window::WindowSetError> {
-        fluxgate_core::window::WindowSet::from_documents(&self.documents())
+impl Candidate {
+    /// Holds the cluster's objects to `gate` at `now`, each object on its own: a refused
+    /// version is replaced by the one in force, if any, and a deleted default window stays.
+    pub(crate) fn check(self, gate: &Gate, now: DateTime<Utc>) -> InForce {
+        let Candidate { objects, in_force } = self;
+        let first = gate.check(&documents(&objects), now);
+        if first.problems.is_empty() {
+            return InForce {
+                set: first.set,
+                versions: objects,
+                problems: Vec::new(),
+            };
+        }
+        let default = &gate.policy.default_window;
+        let default_deleted = gate.lacks_default_window(&first.set)
+            && !objects.contains_key(default)
+            && in_force.contains_key(default);
+        let mut chosen = objects;
+        for name in first.problems.iter().filter_map(|p| p.window.as_ref()) {
+            match in_force.get(name) {
+                Some(good) => chosen.insert(name.clone(), good.clone()),
+                None => chosen.remove(name),
+            };
+        }
+        if default_deleted {
+            chosen.insert(default.clone(), in_force[default].clone());
+        }
+        let second = gate.check(&documents(&chosen), now);
+        let mut problems = first.problems;
+        // A version in force that the gate refuses now (it never opens again after all) goes
+        // too; the default window still missing was said already.
+        for problem in second.problems {
+            if let Some(name) = &problem.window {
+                chosen.remove(name);
+                problems.push(problem);
+            }
+        }
+        for problem in &mut problems {
+            match &problem.window {
+                Some(name) if second.set.get(name).is_some() => {
+                    problem
+                        .text
+                        .push_str("; the last good version stays in force");
+                }
+                Some(_) => problem.text.push_str("; not in force"),
+                None if default_deleted => {
+                    problem.text = format!(
+                        "ReconciliationWindow {default:?} is --default-window and was deleted: \
+                         its last version stays in force until it is created again or \
+                         fluxgate restarts with another --default-window"
+                    );
+                }
+                None => {}
+            }
+        }
+        problems.dedup_by(|a, b| a.text == b.text);
+        InForce {
+            set: second.set,
+            versions: chosen,
+            problems,
+        }
     }
+}
+
+fn documents(objects: &Objects) -> Vec<Document> {
+    objects.values().cloned().map(document).collect()
 }
 
 /// A window read from the API, as a document of a window set: its origin names the object.
@@ -133,6 +221,7 @@ fn name_of(object: &ReconciliationWindow) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fluxgate_core::policy::Policy;
     use fluxgate_core::window::{ScheduleSpec, WindowSpec};
 
     fn window(name: &str, start: &str) -> ReconciliationWindow {
@@ -149,19 +238,43 @@ mod tests {
         )
     }
 
-    fn names(index: &WindowIndex) -> Vec<String> {
-        index.build().unwrap().names().map(str::to_owned).collect()
+    /// `window` with one override of `hours`.
+    fn with_override(name: &str, hours: i64) -> ReconciliationWindow {
+        let mut object = window(name, "0 1 * * *");
+        let end = now() + chrono::Duration::hours(hours);
+        object.spec.overrides = serde_json::from_value(serde_json::json!([
+            {"start": now().to_rfc3339(), "end": end.to_rfc3339(), "reason": "release"}
+        ]))
+        .unwrap();
+        object
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-27T12:00:00Z".parse().unwrap()
+    }
+
+    /// Checks the index as the watch does, and puts the result in force.
+    fn check(index: &mut WindowIndex, gate: &Gate) -> (Vec<String>, Vec<String>) {
+        let in_force = index.candidate().check(gate, now());
+        index.put_in_force(in_force.versions);
+        let names = in_force.set.names().map(str::to_owned).collect();
+        let problems = in_force.problems.into_iter().map(|p| p.text).collect();
+        (names, problems)
+    }
+
+    fn names(index: &mut WindowIndex) -> Vec<String> {
+        check(index, &Gate::default()).0
     }
 
     #[test]
     fn apply_and_delete() {
         let mut index = WindowIndex::default();
-        assert!(index.apply(window("a", "0 1 * * *")).unwrap());
-        assert!(index.apply(window("b", "0 2 * * *")).unwrap());
-        assert!(index.apply(window("a", "0 3 * * *")).unwrap());
-        assert_eq!(names(&index), ["a", "b"]);
+        assert!(index.apply(window("a", "0 1 * * *")));
+        assert!(index.apply(window("b", "0 2 * * *")));
+        assert!(index.apply(window("a", "0 3 * * *")));
+        assert_eq!(names(&mut index), ["a", "b"]);
         index.delete(&window("a", "0 3 * * *"));
-        assert_eq!(names(&index), ["b"]);
+        assert_eq!(names(&mut index), ["b"]);
     }
 
     #[test]
@@ -169,13 +282,14 @@ mod tests {
         let mut index = WindowIndex::default();
         let mut a = window("a", "0 1 * * *");
         a.metadata.generation = Some(1);
-        assert!(index.apply(a.clone()).unwrap());
+        assert!(index.apply(a.clone()));
+        names(&mut index);
         assert_eq!(index.observed()["a"].status, None);
         a.status = Some(WindowStatus {
             open: true,
             ..Default::default()
         });
-        assert!(!index.apply(a.clone()).unwrap(), "status only");
+        assert!(!index.apply(a.clone()), "status only");
         assert_eq!(index.observed()["a"].status, a.status);
         assert_eq!(index.observed()["a"].generation, Some(1));
     }
@@ -183,37 +297,137 @@ mod tests {
     #[test]
     fn a_relist_replaces_state_only_when_done() {
         let mut index = WindowIndex::default();
-        index.apply(window("old", "0 1 * * *")).unwrap();
+        index.apply(window("old", "0 1 * * *"));
         index.begin_relist();
-        index.relisted(window("new", "0 1 * * *")).unwrap();
-        assert_eq!(names(&index), ["old"], "half a relist changes nothing");
+        index.relisted(window("new", "0 1 * * *"));
+        assert_eq!(names(&mut index), ["old"], "half a relist changes nothing");
         assert!(!index.is_synced());
         index.end_relist();
         assert!(index.is_synced());
-        assert_eq!(names(&index), ["new"]);
+        assert_eq!(names(&mut index), ["new"]);
     }
 
     #[test]
     fn an_invalid_version_keeps_the_last_good_one() {
         let mut index = WindowIndex::default();
-        index.apply(window("a", "0 1 * * *")).unwrap();
-        let error = index
-            .apply(window("a", "0 25 * * *"))
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("\"a\": spec.schedules[0].start"), "{error}");
-        let set = index.build().unwrap();
-        let schedules = set.get("a").unwrap().schedules();
+        let mut a = window("a", "0 1 * * *");
+        a.metadata.generation = Some(1);
+        index.apply(a);
+        assert_eq!(names(&mut index), ["a"]);
+        let mut bad = window("a", "0 25 * * *");
+        bad.metadata.generation = Some(2);
+        index.apply(bad);
+        let (set, problems) = check(&mut index, &Gate::default());
+        assert_eq!(set, ["a"]);
+        assert_eq!(problems.len(), 1);
         assert!(
-            matches!(&schedules[0], fluxgate_core::window::Schedule::StartDuration { start, .. } if start.as_str() == "0 1 * * *")
+            problems[0].starts_with(
+                "cluster ReconciliationWindow/a: ReconciliationWindow \"a\": spec.schedules[0].start"
+            ),
+            "{problems:?}"
         );
-        // A new invalid window stays absent.
-        assert!(index.apply(window("b", "not cron")).is_err());
-        assert_eq!(names(&index), ["a"]);
+        assert!(
+            problems[0].ends_with("; the last good version stays in force"),
+            "{problems:?}"
+        );
+        let in_force = index.candidate().in_force;
+        let Some(fluxgate_core::window::ScheduleSpec { start, .. }) =
+            in_force["a"].spec.schedules.first()
+        else {
+            panic!("no schedule")
+        };
+        assert_eq!(start.as_deref(), Some("0 1 * * *"));
+        assert_eq!(
+            index.observed()["a"].generation,
+            Some(1),
+            "the version in force"
+        );
+        // A new invalid window stays absent, and the others still change.
+        index.apply(window("b", "not cron"));
+        index.apply(window("c", "0 4 * * *"));
+        let (set, problems) = check(&mut index, &Gate::default());
+        assert_eq!(set, ["a", "c"]);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[1].ends_with("; not in force"), "{problems:?}");
         // The same holds across a relist.
         index.begin_relist();
-        assert!(index.relisted(window("a", "0 99 * * *")).is_err());
+        index.relisted(window("a", "0 99 * * *"));
         index.end_relist();
-        assert_eq!(names(&index), ["a"]);
+        assert_eq!(names(&mut index), ["a"]);
+        // Fixed: in force as the cluster holds it, no problem left.
+        index.apply(window("a", "0 5 * * *"));
+        assert_eq!(
+            check(&mut index, &Gate::default()),
+            (vec!["a".into()], vec![])
+        );
+    }
+
+    #[test]
+    fn an_override_longer_than_max_override_is_refused_as_from_a_file() {
+        let mut index = WindowIndex::default();
+        index.apply(with_override("a", 2));
+        index.apply(with_override("b", 48));
+        let (set, problems) = check(&mut index, &Gate::default());
+        assert_eq!(set, ["a"]);
+        assert_eq!(
+            problems,
+            [
+                "cluster ReconciliationWindow/b: ReconciliationWindow \"b\": spec.overrides[0]: 48h \
+              long, more than --max-override 24h: end it at most 24h after its start; not in force"
+            ]
+        );
+        // A good version in force keeps its place when the next one is too long.
+        index.apply(with_override("a", 30));
+        let (set, problems) = check(&mut index, &Gate::default());
+        assert_eq!(set, ["a"]);
+        assert_eq!(problems.len(), 2);
+        assert!(
+            index.candidate().in_force["a"].spec.overrides.len() == 1,
+            "the 2h override"
+        );
+    }
+
+    #[test]
+    fn the_default_window_is_never_waited_for_and_its_deletion_is_refused() {
+        let gate = Gate::new(
+            Policy {
+                default_window: "main".into(),
+                ..Policy::default()
+            },
+            true,
+        );
+        let mut index = WindowIndex::default();
+        index.apply(window("a", "0 1 * * *"));
+        // Not there yet: the rest is in force (so the webhook is ready to admit its creation).
+        let (set, problems) = check(&mut index, &gate);
+        assert_eq!(set, ["a"]);
+        assert!(
+            problems[0].starts_with("--default-window \"main\" names no window (known: a)"),
+            "{problems:?}"
+        );
+        index.apply(window("main", "0 2 * * *"));
+        assert_eq!(
+            check(&mut index, &gate),
+            (vec!["a".into(), "main".into()], vec![])
+        );
+        // Deleted: its last version stays, and other changes still apply.
+        index.delete(&window("main", "0 2 * * *"));
+        index.apply(window("b", "0 3 * * *"));
+        let (set, problems) = check(&mut index, &gate);
+        assert_eq!(set, ["a", "b", "main"]);
+        assert_eq!(
+            problems,
+            [
+                "ReconciliationWindow \"main\" is --default-window and was deleted: its last version \
+              stays in force until it is created again or fluxgate restarts with another \
+              --default-window"
+            ]
+        );
+        assert!(
+            !index.observed().contains_key("main"),
+            "no status for an object that is gone"
+        );
+        index.apply(window("main", "0 4 * * *"));
+        assert_eq!(check(&mut index, &gate).1, Vec::<String>::new());
     }
 }

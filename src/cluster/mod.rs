@@ -2,7 +2,7 @@
 //! Flux owners that wait for them, and Events.
 //!
 //! Nothing here is on a decision's path: the watch publishes window sets into the
-//! [`crate::window_store::WindowStore`] the server reads, [`sync`] writes status and asks Flux
+//! [`crate::windows::store::WindowStore`] the server reads, [`sync`] writes status and asks Flux
 //! to reconcile from a task of its own, and Events are queued and sent in the background.
 
 pub mod events;

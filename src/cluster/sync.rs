@@ -12,7 +12,7 @@
 use super::events::{EventPublisher, Notice};
 use super::owners::{Owners, api_resource};
 use super::watch::ObservedWindows;
-use crate::window_store::{ResultCounters, WindowStore};
+use crate::windows::store::{ResultCounters, WindowStore};
 use chrono::{DateTime, Utc};
 use fluxgate_core::flux::{FIELD_MANAGER, Owner, OwnerKind, catch_up};
 use fluxgate_core::window::{API_VERSION, KIND, ReconciliationWindow, WindowSet, WindowStatus};

@@ -2,11 +2,14 @@
 //!
 //! The watch (kube's reflector-style watcher with its default backoff) survives watch errors
 //! and API server restarts by relisting. Decisions never wait on it: they read whatever set was
-//! last published. Until the first complete list, the server is not ready.
+//! last put in force. Until the first complete list, the server is not ready. Every change is
+//! held to the gate windows files pass, object by object ([`super::index`]).
 
 use super::index::{Observed, WindowIndex};
-use crate::window_store::{PublishError, WindowStore};
-use fluxgate_core::window::{ReconciliationWindow, WindowSet};
+use crate::windows::WindowStore;
+use crate::windows::gate::Refused;
+use crate::windows::store::Load;
+use fluxgate_core::window::ReconciliationWindow;
 use futures_util::StreamExt;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -20,7 +23,7 @@ use tokio::sync::watch;
 pub(crate) type ObservedWindows = Option<Arc<BTreeMap<String, Observed>>>;
 
 /// Watches ReconciliationWindow objects until the stream ends (it does not, short of the task
-/// being dropped: errors are retried with backoff), and publishes their set into `store` at
+/// being dropped: errors are retried with backoff), and puts their set in force in `store` at
 /// every change. `observed`, when given, follows what the cluster holds of each window (see
 /// [`crate::cluster::sync`]).
 pub async fn watch_windows(
@@ -40,20 +43,14 @@ pub async fn watch_windows(
                 false
             }
             Ok(Event::InitApply(object)) => {
-                report(&store, index.relisted(object));
+                index.relisted(object);
                 false
             }
             Ok(Event::InitDone) => {
                 index.end_relist();
                 true
             }
-            Ok(Event::Apply(object)) => match index.apply(object) {
-                Ok(changed) => changed,
-                Err(error) => {
-                    report(&store, Err(error));
-                    false
-                }
-            },
+            Ok(Event::Apply(object)) => index.apply(object),
             Ok(Event::Delete(object)) => {
                 index.delete(&object);
                 true
@@ -64,7 +61,7 @@ pub async fn watch_windows(
             }
         };
         if changed && index.is_synced() {
-            publish(&store, &index).await;
+            publish(&store, &mut index).await;
         }
         if let Some(observed) = &observed
             && index.is_synced()
@@ -79,36 +76,35 @@ pub async fn watch_windows(
     }
 }
 
-fn report(store: &WindowStore, checked: Result<(), fluxgate_core::window::WindowError>) {
-    if let Err(error) = checked {
-        store.reject();
-        tracing::error!(%error, "invalid ReconciliationWindow in the cluster; keeping its last good version");
-    }
-}
-
-/// Builds the set and computes its states on a blocking thread (some windows take thousands of
-/// cron steps), then swaps it in.
-async fn publish(store: &WindowStore, index: &WindowIndex) {
-    let documents = index.documents();
-    let built = store
-        .build_and_publish(chrono::Utc::now(), move || {
-            WindowSet::from_documents(&documents)
-        })
-        .await;
-    match built {
-        Ok(true) => {
-            let count = store.load().len();
-            tracing::info!(
-                windows = count,
-                "ReconciliationWindows synced from the cluster"
-            );
+/// Holds the cluster's objects to the gate and computes the states of the set on a blocking
+/// thread (some windows take thousands of cron steps), then puts it in force.
+async fn publish(store: &Arc<WindowStore>, index: &mut WindowIndex) {
+    let candidate = index.candidate();
+    let checking = store.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let now = chrono::Utc::now();
+        let in_force = candidate.check(checking.gate(), now);
+        let count = in_force.set.len();
+        let problems = Refused(in_force.problems);
+        let load = if problems.0.is_empty() {
+            Load::Reload
+        } else {
+            Load::InPart(&problems)
+        };
+        let first = checking.put_in_force(in_force.set, now, load);
+        (in_force.versions, first, count)
+    })
+    .await;
+    match checked {
+        Ok((versions, first, count)) => {
+            index.put_in_force(versions);
+            if first {
+                tracing::info!(
+                    windows = count,
+                    "ReconciliationWindows synced from the cluster"
+                );
+            }
         }
-        Ok(false) => {}
-        Err(PublishError::Invalid(error)) => {
-            tracing::error!(%error, "cannot build the window set; keeping the last good one");
-        }
-        Err(error @ PublishError::Failed(_)) => {
-            tracing::error!(%error, "keeping the last good window set");
-        }
+        Err(error) => store.refuse(&format!("checking the windows failed: {error}")),
     }
 }

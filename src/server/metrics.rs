@@ -311,8 +311,8 @@ impl Metrics {
     }
 
     /// The counters a window store reports its loads to.
-    pub(crate) fn window_reloads(&self) -> crate::window_store::ReloadOutcomes {
-        crate::window_store::ReloadOutcomes {
+    pub(crate) fn window_reloads(&self) -> crate::windows::store::ReloadOutcomes {
+        crate::windows::store::ReloadOutcomes {
             reloads: result_counters(&self.window_reloads),
             valid: self.config_valid.clone(),
         }
@@ -342,7 +342,7 @@ impl Metrics {
                 };
                 self.reconcile_requests.get_or_create(&labels).clone()
             };
-            crate::window_store::ResultCounters {
+            crate::windows::store::ResultCounters {
                 success: counter(true),
                 failure: counter(false),
             }
@@ -496,8 +496,10 @@ fn owner_labels(kind: &'static str) -> OwnerLabels {
 }
 
 /// The `success` and `failure` counters of a family by result.
-fn result_counters(family: &Family<ResultLabels, Counter>) -> crate::window_store::ResultCounters {
-    crate::window_store::ResultCounters {
+fn result_counters(
+    family: &Family<ResultLabels, Counter>,
+) -> crate::windows::store::ResultCounters {
+    crate::windows::store::ResultCounters {
         success: family.get_or_create(&result(true)).clone(),
         failure: family.get_or_create(&result(false)).clone(),
     }
@@ -659,7 +661,7 @@ mod tests {
     #[test]
     fn a_rejected_reload_marks_the_configuration_invalid_until_one_succeeds() {
         let metrics = Metrics::default();
-        let store = crate::window_store::WindowStore::new(windows(), metrics.window_reloads());
+        let store = crate::windows::store::WindowStore::new(windows(), metrics.window_reloads());
         store.reject();
         let text = metrics.encode(&windows(), friday());
         assert_eq!(line(&text, "fluxgate_config_valid"), Some("0"));

@@ -10,7 +10,7 @@ pub mod metrics;
 pub mod tls;
 
 use crate::audit_log::{AuditSink, GroupCommit};
-use crate::window_store::WindowStore;
+use crate::windows::store::WindowStore;
 use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
@@ -67,7 +67,10 @@ impl AppState {
     pub fn new(windows: WindowSet, policy: Policy, audit: Arc<dyn AuditSink>) -> Self {
         let metrics = Metrics::default();
         AppState {
-            windows: Arc::new(WindowStore::new(windows, metrics.window_reloads())),
+            windows: Arc::new(
+                WindowStore::new(windows, metrics.window_reloads())
+                    .with_gate(crate::windows::Gate::new(policy.clone(), false)),
+            ),
             policy,
             audit: GroupCommit::new(audit),
             metrics,

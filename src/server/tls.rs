@@ -44,7 +44,7 @@ pub(crate) struct PemFileError(#[from] FileError);
 /// What to do about a PEM file that cannot be read (an unreadable one: the OS error says).
 fn advice(error: &FileError) -> &'static str {
     match error {
-        FileError::Io { .. } => "",
+        FileError::Io { .. } | FileError::Changing { .. } => "",
         FileError::TooLarge { .. } | FileError::NotAFile { .. } => {
             ": give the PEM file itself (a certificate or key is a few KiB), such as a mounted \
              Secret's tls.crt, tls.key or ca.crt"

@@ -91,6 +91,17 @@ impl Server {
     /// As [`Server::start`], with the binary run through `prefix` (a command that takes the
     /// binary and its arguments last, e.g. `prlimit --fsize=…`).
     pub async fn start_under(dir: &Scratch, prefix: &[&str], args: &[&str]) -> Server {
+        let server = Self::spawn_under(dir, prefix, args);
+        server.wait_ready().await;
+        server
+    }
+
+    /// As [`Server::start`], without waiting for ready.
+    pub fn spawn(dir: &Scratch, args: &[&str]) -> Server {
+        Self::spawn_under(dir, &[], args)
+    }
+
+    fn spawn_under(dir: &Scratch, prefix: &[&str], args: &[&str]) -> Server {
         let addr = free_port();
         let metrics_addr = free_port();
         let ca = dir.path("ca.pem");
@@ -130,19 +141,18 @@ impl Server {
             command.args(["--ca-out", ca.to_str().unwrap()]);
         }
         let child = command.spawn().unwrap();
-        let server = Server {
+        Server {
             child,
             addr,
             metrics_addr,
             ca,
             audit_log,
             stderr,
-        };
-        server.wait_ready().await;
-        server
+        }
     }
 
-    async fn wait_ready(&self) {
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if self.ca.exists()

@@ -393,10 +393,8 @@ impl Outcome {
             .and_then(serde_json::from_value::<ReconciliationWindow>)
             .map_err(|e| format!("{}: {e}", self.subject.display))
             .and_then(|w| Window::from_object(&w).map_err(|e| e.to_string()));
-        let checked = parsed.and_then(|window| match too_long_override(&window, policy) {
-            Some(problem) => Err(problem),
-            None => never_opens(&window, now).map_or(Ok(window), Err),
-        });
+        let checked =
+            parsed.and_then(|window| window_problem(&window, policy, now).map_or(Ok(window), Err));
         match checked {
             Ok(window) => {
                 let message = format!("ReconciliationWindow {:?} is valid", window.name());
@@ -476,14 +474,13 @@ pub fn too_long_override(window: &Window, policy: &Policy) -> Option<String> {
     ))
 }
 
-/// What the admission check refuses beyond [`Window::from_object`], for windows that did not
-/// come through admission (files): an override longer than `--max-override`, a window that
-/// never opens again after `now`. One message per bad window.
-pub fn policy_problems(windows: &WindowSet, policy: &Policy, now: DateTime<Utc>) -> Vec<String> {
-    windows
-        .iter()
-        .filter_map(|w| too_long_override(w, policy).or_else(|| never_opens(w, now)))
-        .collect()
+/// What the admission check refuses in a valid window ([`Window::from_object`]) for the
+/// policy: an override longer than `--max-override`, a window that never opens again after
+/// `now`. The one definition, for admission and for windows that did not come through it
+/// (files, objects written while the policy was another), so none is refused by one and put in
+/// force by the other.
+pub fn window_problem(window: &Window, policy: &Policy, now: DateTime<Utc>) -> Option<String> {
+    too_long_override(window, policy).or_else(|| never_opens(window, now))
 }
 
 /// An error when `window` will never open again after `now` (see [`Window::never_opens`]).

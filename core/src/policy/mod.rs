@@ -11,7 +11,7 @@ mod noop;
 mod response;
 
 pub use bypass::Bypass;
-pub use decide::{FluxOwner, decide, field_manager, policy_problems};
+pub use decide::{FluxOwner, decide, field_manager, window_problem};
 pub(crate) use decide::{Subject, never_opens, too_long_override};
 pub use response::{ResponseReview, response};
 

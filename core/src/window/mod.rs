@@ -8,7 +8,9 @@
 mod set;
 mod state;
 
-pub use set::{Document, EMBEDDED_WINDOWS, WindowSet, WindowSetError, parse_documents};
+pub use set::{
+    Document, EMBEDDED_ORIGIN, EMBEDDED_WINDOWS, WindowSet, WindowSetError, parse_documents,
+};
 pub(crate) use state::evaluate_without_overrides;
 pub use state::{ActiveFreeze, WindowState, evaluate};
 

@@ -3,7 +3,7 @@
 //! Building is all-or-nothing: one bad window makes the whole set an error (listing every bad
 //! window, each at `file:line`), so a caller can keep its last good set instead of running
 //! with a partial one. Reading files is the caller's
-//! business (the `fluxgate` package's `window_files`); this module only sees text and where it came from.
+//! business (the `fluxgate` package's `windows::read`); this module only sees text and where it came from.
 
 use super::{API_VERSION, KIND, ReconciliationWindow, Window, WindowError};
 use crate::yaml::{self, Fields, YamlError, content_line, split_documents};
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 /// The example windows built into `fluxgate` (`deploy/examples/windows.yaml`).
 pub const EMBEDDED_WINDOWS: &str = include_str!("../../../deploy/examples/windows.yaml");
 /// Where the embedded windows say they came from in messages.
-pub(crate) const EMBEDDED_ORIGIN: &str = "<embedded deploy/examples/windows.yaml>";
+pub const EMBEDDED_ORIGIN: &str = "<embedded deploy/examples/windows.yaml>";
 
 /// A ReconciliationWindow found in a YAML stream, with where it came from.
 #[derive(Clone, Debug)]
@@ -181,33 +181,45 @@ impl Document {
 impl WindowSet {
     /// Validates every document and rejects duplicate names.
     pub fn from_documents(documents: &[Document]) -> Result<Self, WindowSetError> {
-        let mut windows = BTreeMap::new();
-        let mut origins: BTreeMap<String, &str> = BTreeMap::new();
+        let mut windows = Vec::with_capacity(documents.len());
         let mut errors = Vec::new();
         for document in documents {
-            let window = match Window::from_object(&document.object) {
-                Ok(window) => window,
-                Err(error) => {
-                    errors.push(WindowSetError::Window {
-                        origin: document.origin_of(&error.field),
-                        error,
-                    });
-                    continue;
-                }
-            };
+            match Window::from_object(&document.object) {
+                Ok(window) => windows.push((document.origin.clone(), window)),
+                Err(error) => errors.push(WindowSetError::Window {
+                    origin: document.origin_of(&error.field),
+                    error,
+                }),
+            }
+        }
+        let (set, duplicates) = Self::from_windows(windows);
+        errors.extend(duplicates);
+        WindowSetError::all(errors)?;
+        Ok(set)
+    }
+
+    /// The set of windows already validated, each with its origin, and an error for each name
+    /// met again (the first stays): for a caller that checks more than [`Window::from_object`]
+    /// before a window may join a set.
+    pub fn from_windows(
+        windows: impl IntoIterator<Item = (String, Window)>,
+    ) -> (Self, Vec<WindowSetError>) {
+        let mut set = BTreeMap::new();
+        let mut origins: BTreeMap<String, String> = BTreeMap::new();
+        let mut duplicates = Vec::new();
+        for (origin, window) in windows {
             if let Some(first) = origins.get(window.name()) {
-                errors.push(WindowSetError::Duplicate {
+                duplicates.push(WindowSetError::Duplicate {
                     name: window.name().to_owned(),
-                    first: (*first).to_owned(),
-                    second: document.origin.clone(),
+                    first: first.clone(),
+                    second: origin,
                 });
                 continue;
             }
-            origins.insert(window.name().to_owned(), &document.origin);
-            windows.insert(window.name().to_owned(), window);
+            origins.insert(window.name().to_owned(), origin);
+            set.insert(window.name().to_owned(), window);
         }
-        WindowSetError::all(errors)?;
-        Ok(WindowSet { windows })
+        (WindowSet { windows: set }, duplicates)
     }
 
     /// The example windows built into `fluxgate` ([`EMBEDDED_WINDOWS`]), which it serves when

@@ -1,24 +1,22 @@
-//! Reads ReconciliationWindow YAML from files and folders into a [`WindowSet`].
+//! Reading ReconciliationWindow YAML from files and folders: which files the paths stand for,
+//! one version of them ([`crate::files`]), and the window documents they hold.
 //!
-//! A folder is read recursively (hidden entries such as `.git` skipped), its `*.yaml` and
-//! `*.yml` files in path order, like a GitOps repository's `infra/reconciliation-windows/`.
-//! A file named explicitly is read whatever its extension.
+//! A folder is read recursively (hidden entries such as `.git`, and a mounted ConfigMap's
+//! `..data` and `..2026_12_06_…` folders, skipped), its `*.yaml` and `*.yml` files in path order,
+//! like a GitOps repository's `infra/reconciliation-windows/`. A file named explicitly is read
+//! whatever its extension.
 
-use crate::files::{FileError, Snapshot, read_files};
-use fluxgate_core::window::{WindowSet, WindowSetError, parse_documents};
+use crate::files::{FileError, Snapshot, read_consistent};
+use fluxgate_core::window::{Document, WindowSet, WindowSetError, parse_documents};
 use std::path::{Path, PathBuf};
 
-pub use fluxgate_core::window::EMBEDDED_WINDOWS;
-
-/// Why windows could not be loaded.
+/// Why windows could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum WindowFilesError {
+pub enum ReadError {
     #[error("{}{}", .0, advice(.0))]
     File(#[from] FileError),
     #[error(transparent)]
     Invalid(#[from] WindowSetError),
-    #[error("no ReconciliationWindow found in {0}")]
-    Empty(String),
 }
 
 /// What to do about a windows file that cannot be read (an unreadable one: the OS error says).
@@ -27,58 +25,80 @@ fn advice(error: &FileError) -> &'static str {
         FileError::Io { .. } => "",
         FileError::TooLarge { .. } => ": split the windows into several files",
         FileError::NotAFile { .. } => "; give a file or a folder",
+        FileError::Changing { .. } => {
+            "; write a new version to another file of the same file system and rename it into \
+             place, which no reader sees half-written"
+        }
     }
 }
 
-/// Loads the windows of `paths`, or the embedded examples when `paths` is empty.
-pub fn load_windows(paths: &[PathBuf]) -> Result<WindowSet, WindowFilesError> {
+/// Loads the windows of `paths`, or the embedded examples when `paths` is empty: for the
+/// commands that show or check windows (`status`, `lint`), which put nothing in force. What
+/// `serve` and `review` decide with passes [`super::gate::Gate`] too.
+pub fn load_windows(paths: &[PathBuf]) -> Result<WindowSet, ReadError> {
     if paths.is_empty() {
         return Ok(WindowSet::embedded()?);
     }
-    windows_from_snapshot(paths, &read_windows(paths)?)
-}
-
-/// Reads every window file of `paths`.
-pub(crate) fn read_windows(paths: &[PathBuf]) -> Result<Snapshot, WindowFilesError> {
-    let mut files = Vec::new();
-    for path in paths {
-        files.extend(yaml_files(path)?);
+    let (documents, errors) = documents(paths, &read_windows(paths)?);
+    match WindowSet::from_documents(&documents) {
+        Ok(set) if errors.is_empty() => Ok(set),
+        Ok(_) => Err(WindowSetError::from_list(errors).into()),
+        Err(error) => {
+            let mut errors = errors;
+            errors.push(error);
+            Err(WindowSetError::from_list(errors).into())
+        }
     }
-    Ok(read_files(&files)?)
 }
 
-/// Parses and validates the windows of a snapshot of `paths`.
-pub(crate) fn windows_from_snapshot(
+/// Reads every window file of `paths` as one version.
+pub(crate) fn read_windows(paths: &[PathBuf]) -> Result<Snapshot, FileError> {
+    let list = || {
+        let mut files = Vec::new();
+        for path in paths {
+            files.extend(yaml_files(path)?);
+        }
+        Ok(files)
+    };
+    read_consistent(list)
+}
+
+/// The window documents of a snapshot of `paths`, and every problem met reading them (each at
+/// `file:line`). An empty file is a problem, not an empty set of windows: it is what a file
+/// being rewritten in place looks like, and taking it would drop its windows.
+pub(crate) fn documents(
     paths: &[PathBuf],
     snapshot: &Snapshot,
-) -> Result<WindowSet, WindowFilesError> {
+) -> (Vec<Document>, Vec<WindowSetError>) {
     let mut documents = Vec::new();
-    // Every file is read, and every problem reported together (`file:line` each).
     let mut errors = Vec::new();
-    for (file, bytes) in snapshot {
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            FileError::io(
-                file,
-                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            )
-        })?;
-        match parse_documents(&file.display().to_string(), text) {
+    for file in snapshot {
+        let origin = file.path.display().to_string();
+        let text = match std::str::from_utf8(&file.bytes) {
+            Ok(text) => text,
+            Err(error) => {
+                let message = format!("not UTF-8 text: {error}");
+                errors.push(WindowSetError::Object { origin, message });
+                continue;
+            }
+        };
+        if text.trim().is_empty() {
+            let message = "the file is empty: give it its windows, or delete it".to_owned();
+            errors.push(WindowSetError::Object { origin, message });
+            continue;
+        }
+        match parse_documents(&origin, text) {
             Ok(found) => documents.extend(found),
             Err(error) => errors.push(error),
         }
     }
     if errors.is_empty() && documents.is_empty() {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        return Err(WindowFilesError::Empty(names.join(", ")));
+        let message = "no ReconciliationWindow found".to_owned();
+        let origin = names.join(", ");
+        errors.push(WindowSetError::Object { origin, message });
     }
-    match WindowSet::from_documents(&documents) {
-        Ok(set) if errors.is_empty() => Ok(set),
-        Ok(_) => Err(WindowSetError::from_list(errors).into()),
-        Err(error) => {
-            errors.push(error);
-            Err(WindowSetError::from_list(errors).into())
-        }
-    }
+    (documents, errors)
 }
 
 /// The files a path stands for.
