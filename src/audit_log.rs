@@ -488,12 +488,15 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    /// Records each write it is given; fails every write when `fail` is set; each write
-    /// takes `delay`, and waits while `gate` is closed (a stalled reader).
+    /// Records each write it is given; fails every write when `fail` is set, and every write
+    /// after the first when `pipe_breaks` is (a pipe whose reader went away partway: the
+    /// write's first line and 3 bytes got out); each write takes `delay`, and waits while
+    /// `gate` is closed (a stalled reader).
     #[derive(Default)]
     struct Writes {
         writes: Mutex<Vec<Vec<u8>>>,
         fail: bool,
+        pipe_breaks: bool,
         delay: Duration,
         gate: Mutex<bool>,
         opened: Condvar,
@@ -510,7 +513,15 @@ mod tests {
             if self.fail {
                 return Err(std::io::Error::other("disk full").into());
             }
-            self.writes.lock().unwrap().push(lines.to_vec());
+            let mut writes = self.writes.lock().unwrap();
+            if self.pipe_breaks && !writes.is_empty() {
+                let first = lines.iter().position(|&b| b == b'\n').unwrap() + 1;
+                return Err(Failed {
+                    error: std::io::ErrorKind::BrokenPipe.into(),
+                    kept: first + 3,
+                });
+            }
+            writes.push(lines.to_vec());
             Ok(())
         }
     }
@@ -653,41 +664,16 @@ mod tests {
         assert_eq!(sink.lines(), ["first", "kept", "after"]);
     }
 
-    /// A pipe that breaks partway through the second write: the first line of that batch and
-    /// half the second got out and stay out.
-    #[derive(Default)]
-    struct Breaks {
-        writes: Mutex<usize>,
-        gate: Mutex<bool>,
-        opened: Condvar,
-    }
-
-    impl AuditSink for Breaks {
-        fn write(&self, lines: &[u8]) -> Result<(), Failed> {
-            let mut closed = self.gate.lock().unwrap();
-            while *closed {
-                closed = self.opened.wait(closed).unwrap();
-            }
-            let mut writes = self.writes.lock().unwrap();
-            *writes += 1;
-            if *writes == 1 {
-                return Ok(());
-            }
-            let first = lines.iter().position(|&b| b == b'\n').unwrap() + 1;
-            Err(Failed {
-                error: std::io::Error::from(std::io::ErrorKind::BrokenPipe),
-                kept: first + 3,
-            })
-        }
-    }
-
     /// Issue 21 (6): a batch whose write stops partway where it cannot be undone (a pipe) still
     /// wrote its first whole lines: those requests are answered as written, the others with
     /// the error, so no request answered with an error has a record.
     #[tokio::test]
     async fn a_write_that_fails_partway_answers_the_whole_lines_it_kept_as_written() {
-        let sink = Arc::new(Breaks::default());
-        *sink.gate.lock().unwrap() = true;
+        let sink = Arc::new(Writes {
+            pipe_breaks: true,
+            ..Writes::default()
+        });
+        sink.set_gate(true);
         let log = GroupCommit::new(sink.clone());
         let first = log.append(text("first\n")).unwrap();
         while log.shared.lock().writing_since.is_none() {
@@ -697,8 +683,7 @@ mod tests {
         let batch: Vec<_> = ["kept\n", "half\n", "lost\n"]
             .map(|line| log.append(text(line)).unwrap())
             .into();
-        *sink.gate.lock().unwrap() = false;
-        sink.opened.notify_all();
+        sink.set_gate(false);
         first.wait().await.unwrap();
         let mut outcomes = Vec::new();
         for line in &batch {

@@ -301,6 +301,19 @@ fn only_admitted_dry_runs_are_hidden_unless_asked_for() {
 
 // === lines ===
 
+/// Reads `input` as `source` with no filter: the names of the records read, and the rest.
+fn review(source: &str, input: &[u8]) -> (Vec<String>, Finished) {
+    let mut report = Review::new(Filter::default(), 10);
+    let mut seen = Vec::new();
+    report
+        .read(source, input, |r| {
+            seen.push(r.name);
+            Ok(())
+        })
+        .unwrap();
+    (seen, report.finish())
+}
+
 #[test]
 fn lines_are_records_app_logs_blank_or_unparseable() {
     let record = line(&mk_record("nginx"));
@@ -356,16 +369,8 @@ fn reading_counts_every_line_and_lists_the_bad_ones_by_number() {
     let last = line(&mk_record("b"));
     input.extend(&last[..last.len() - 1]);
 
-    let mut report = Review::new(Filter::default(), 10);
-    let mut seen = Vec::new();
-    report
-        .read("audit.log", input.as_slice(), |r| {
-            seen.push(r.name);
-            Ok(())
-        })
-        .unwrap();
+    let (seen, finished) = review("audit.log", &input);
     assert_eq!(seen, ["a"]);
-    let finished = report.finish();
     assert_eq!(
         finished.stats,
         Stats {
@@ -399,11 +404,7 @@ fn reading_counts_every_line_and_lists_the_bad_ones_by_number() {
 #[test]
 fn a_growing_file_is_read_to_its_last_newline_and_the_rest_on_the_next_read() {
     let (a, b) = (line(&mk_record("a")), line(&mk_record("b")));
-    let review = |input: &[u8]| {
-        let mut report = Review::new(Filter::default(), 10);
-        report.read("audit.log", input, |_| Ok(())).unwrap();
-        report.finish()
-    };
+    let review = |input: &[u8]| review("audit.log", input).1;
     let now = review(&[a.as_slice(), &b[..100]].concat());
     assert_eq!((now.stats.records, now.stats.unparseable_lines), (1, 0));
     assert_eq!(
@@ -469,16 +470,8 @@ fn a_runtime_log_file_counts_only_standard_output_as_records() {
     input.extend(b"{\"time\": not a runtime line\n");
     input.extend(cri("stdout", "P", &record("unfinished")[..30]));
 
-    let mut report = Review::new(Filter::default(), 10);
-    let mut seen = Vec::new();
-    report
-        .read("0.log", input.as_slice(), |r| {
-            seen.push(r.name);
-            Ok(())
-        })
-        .unwrap();
+    let (seen, finished) = review("0.log", &input);
     assert_eq!(seen, ["a", "split"]);
-    let finished = report.finish();
     assert_eq!(finished.stats.records, 2);
     assert_eq!(finished.stats.app_log_lines, 4);
     assert_eq!(finished.summary.bypasses.len(), 0);
