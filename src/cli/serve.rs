@@ -189,12 +189,14 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
     std::panic::set_hook(Box::new(|panic| {
+        let thread = std::thread::current();
+        let thread = thread.name().unwrap_or("unnamed");
         let backtrace = std::backtrace::Backtrace::capture();
         match backtrace.status() {
             std::backtrace::BacktraceStatus::Captured => {
-                tracing::error!(%panic, %backtrace, "panicked")
+                tracing::error!(thread, %panic, %backtrace, "thread panicked")
             }
-            _ => tracing::error!(%panic, "panicked"),
+            _ => tracing::error!(thread, %panic, "thread panicked"),
         }
     }));
 }
