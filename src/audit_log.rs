@@ -18,11 +18,29 @@ use std::time::{Duration, Instant};
 pub trait AuditSink: Send + Sync {
     /// Writes whole [`AuditRecord::write_line`] lines (one or more, as one write) and flushes them. May block:
     /// it runs on `GroupCommit`'s writer thread. A write that fails partway must leave the
-    /// destination so that the next write starts on a fresh row (see `write_lines`).
-    fn write(&self, lines: &[u8]) -> std::io::Result<()>;
+    /// destination so that the next write starts on a fresh row (see `write_lines`), and say
+    /// how much of `lines` stays written ([`Failed::kept`]): those whole lines are records.
+    fn write(&self, lines: &[u8]) -> Result<(), Failed>;
     /// Reopens the destination (after log rotation); a no-op where that means nothing.
     fn reopen(&self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// A write that failed, and how much of it stays written.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: std::io::Error,
+    /// The first bytes of the lines that stay written: 0 where the failed write was undone,
+    /// more where it cannot be (a pipe). Each whole line among them is a record, and its
+    /// request is answered as written.
+    pub kept: usize,
+}
+
+impl From<std::io::Error> for Failed {
+    /// Nothing of the write stays.
+    fn from(error: std::io::Error) -> Self {
+        Failed { error, kept: 0 }
     }
 }
 
@@ -42,7 +60,10 @@ pub(crate) const DEFAULT_STALL_BOUND: Duration = Duration::from_secs(2);
 /// and once a write has taken longer than the stall bound, new lines are refused at once
 /// ([`Unavailable`]) and `/readyz` says not ready, so the API server fails closed fast and its
 /// traffic moves to another replica. A request that gives up waiting takes its line back if
-/// the writer has not taken it yet ([`Queued::cancel`]): nothing unanswered is written later.
+/// the writer has not taken it yet ([`Queued::cancel`]); once taken, the line is in a write
+/// whose outcome alone answers the request, so nothing answered with an error is written,
+/// early or late. A write that fails partway and cannot be undone reports the whole lines it
+/// kept ([`Failed::kept`]): their requests are answered as written.
 pub(crate) struct GroupCommit {
     shared: Arc<Shared>,
     stall_bound: Duration,
@@ -71,8 +92,16 @@ struct Queue {
 /// One write's outcome, awaited by every request whose line it carries.
 #[derive(Default)]
 struct Batch {
-    result: OnceLock<Result<(), (std::io::ErrorKind, String)>>,
+    result: OnceLock<Result<(), BatchFailed>>,
     written: tokio::sync::Notify,
+}
+
+/// Why a batch's write failed, and the lines it wrote all the same (their ids).
+#[derive(Clone)]
+struct BatchFailed {
+    kind: std::io::ErrorKind,
+    message: String,
+    kept: Vec<u64>,
 }
 
 /// Why a line was not even queued.
@@ -184,7 +213,7 @@ impl Shared {
 
     /// The writer thread: takes the whole open batch, writes it, tells its requests.
     fn run(&self) {
-        let mut lines = Vec::new();
+        let (mut lines, mut entries) = (Vec::new(), Vec::new());
         loop {
             let batch = {
                 let mut queue = self.lock();
@@ -206,18 +235,30 @@ impl Shared {
                     return;
                 }
                 std::mem::swap(&mut queue.lines, &mut lines);
-                queue.entries.clear();
+                std::mem::swap(&mut queue.entries, &mut entries);
                 queue.writing_since = Some(Instant::now());
                 std::mem::take(&mut queue.batch)
             };
-            let result = self
-                .sink
-                .write(&lines)
-                .map_err(|e| (e.kind(), e.to_string()));
+            let result = self.sink.write(&lines).map_err(|failed| {
+                // The lines wholly inside what stays written are records: so are their answers.
+                let ends = entries.iter().skip(1).map(|e| e.1).chain([lines.len()]);
+                let kept = entries
+                    .iter()
+                    .zip(ends)
+                    .take_while(|(_, end)| *end <= failed.kept)
+                    .map(|((id, _), _)| *id)
+                    .collect();
+                BatchFailed {
+                    kind: failed.error.kind(),
+                    message: failed.error.to_string(),
+                    kept,
+                }
+            });
             self.lock().writing_since = None;
-            // The buffer serves a later batch; one that grew large under a stall is let go.
+            // The buffers serve a later batch; one that grew large under a stall is let go.
             lines.clear();
             lines.shrink_to(1024 * 1024);
+            entries.clear();
             // Each batch is written once, so its result is set once and this cannot fail.
             let _ = batch.result.set(result);
             batch.written.notify_waiters();
@@ -228,7 +269,7 @@ impl Shared {
 impl Queued {
     /// Resolves once the line is written, or its write failed.
     pub(crate) async fn wait(&self) -> std::io::Result<()> {
-        self.batch.wait().await
+        self.batch.wait(self.id).await
     }
 
     /// Takes the line back out of the queue if the writer has not taken it yet: `true` when
@@ -285,17 +326,20 @@ impl Drop for Partial<'_> {
 }
 
 impl Batch {
-    async fn wait(&self) -> std::io::Result<()> {
+    /// The outcome for line `id`: written when the write succeeded or kept it whole.
+    async fn wait(&self, id: u64) -> std::io::Result<()> {
         loop {
             let written = self.written.notified();
             tokio::pin!(written);
             written.as_mut().enable();
-            if let Some(result) = self.result.get() {
-                return result
-                    .clone()
-                    .map_err(|(kind, message)| std::io::Error::new(kind, message));
+            match self.result.get() {
+                Some(Ok(())) => return Ok(()),
+                Some(Err(failed)) if failed.kept.contains(&id) => return Ok(()),
+                Some(Err(failed)) => {
+                    return Err(std::io::Error::new(failed.kind, failed.message.clone()));
+                }
+                None => written.await,
             }
-            written.await;
         }
     }
 }
@@ -304,13 +348,14 @@ impl Batch {
 /// an earlier write stopped partway through a line (a full disk), and this write then starts
 /// with a newline, so the fragment stays a row of its own and the records after it stay whole.
 /// Where the destination can be cut back (`rewind`, a regular file), a failed write is undone
-/// instead, and no fragment remains at all.
+/// instead, and no fragment remains at all; where it cannot, the failure says how much of
+/// `lines` stays written.
 fn write_lines<W: Write>(
     out: &mut W,
     torn: &mut bool,
     lines: &[u8],
     rewind: impl FnOnce(&mut W) -> std::io::Result<()>,
-) -> std::io::Result<()> {
+) -> Result<(), Failed> {
     if *torn {
         out.write_all(b"\n")?;
         *torn = false;
@@ -327,10 +372,17 @@ fn write_lines<W: Write>(
             Err(e) => break Err(e),
         }
     };
-    if result.is_err() && written > 0 && rewind(out).is_err() {
+    let Err(error) = result else {
+        return Ok(());
+    };
+    if written > 0 && rewind(out).is_err() {
         *torn = lines[written - 1] != b'\n';
+        return Err(Failed {
+            error,
+            kept: written,
+        });
     }
-    result
+    Err(error.into())
 }
 
 /// Standard output: the default, for `kubectl logs` and cluster log collectors.
@@ -340,7 +392,7 @@ pub(crate) struct StdoutSink {
 }
 
 impl AuditSink for StdoutSink {
-    fn write(&self, lines: &[u8]) -> std::io::Result<()> {
+    fn write(&self, lines: &[u8]) -> Result<(), Failed> {
         let mut torn = self.torn.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = std::io::stdout().lock();
         // A pipe cannot be cut back.
@@ -374,7 +426,7 @@ impl FileSink {
 }
 
 impl AuditSink for FileSink {
-    fn write(&self, lines: &[u8]) -> std::io::Result<()> {
+    fn write(&self, lines: &[u8]) -> Result<(), Failed> {
         let mut guard = self
             .file
             .lock()
@@ -418,10 +470,11 @@ impl MemorySink {
 }
 
 impl AuditSink for MemorySink {
-    fn write(&self, lines: &[u8]) -> std::io::Result<()> {
+    fn write(&self, lines: &[u8]) -> Result<(), Failed> {
         let records = serde_json::Deserializer::from_slice(lines)
             .into_iter::<AuditRecord>()
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(std::io::Error::from)?;
         self.records
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -435,19 +488,22 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    /// Records each write it is given; fails every write when `fail` is set; each write
-    /// takes `delay`, and waits while `gate` is closed (a stalled reader).
+    /// Records each write it is given; fails every write when `fail` is set, and every write
+    /// after the first when `pipe_breaks` is (a pipe whose reader went away partway: the
+    /// write's first line and 3 bytes got out); each write takes `delay`, and waits while
+    /// `gate` is closed (a stalled reader).
     #[derive(Default)]
     struct Writes {
         writes: Mutex<Vec<Vec<u8>>>,
         fail: bool,
+        pipe_breaks: bool,
         delay: Duration,
         gate: Mutex<bool>,
         opened: Condvar,
     }
 
     impl AuditSink for Writes {
-        fn write(&self, lines: &[u8]) -> std::io::Result<()> {
+        fn write(&self, lines: &[u8]) -> Result<(), Failed> {
             let mut closed = self.gate.lock().unwrap();
             while *closed {
                 closed = self.opened.wait(closed).unwrap();
@@ -455,9 +511,17 @@ mod tests {
             drop(closed);
             std::thread::sleep(self.delay);
             if self.fail {
-                return Err(std::io::Error::other("disk full"));
+                return Err(std::io::Error::other("disk full").into());
             }
-            self.writes.lock().unwrap().push(lines.to_vec());
+            let mut writes = self.writes.lock().unwrap();
+            if self.pipe_breaks && !writes.is_empty() {
+                let first = lines.iter().position(|&b| b == b'\n').unwrap() + 1;
+                return Err(Failed {
+                    error: std::io::ErrorKind::BrokenPipe.into(),
+                    kept: first + 3,
+                });
+            }
+            writes.push(lines.to_vec());
             Ok(())
         }
     }
@@ -598,6 +662,34 @@ mod tests {
         assert!(log.stalled().is_none());
         log.append(text("after\n")).unwrap().wait().await.unwrap();
         assert_eq!(sink.lines(), ["first", "kept", "after"]);
+    }
+
+    /// Issue 21 (6): a batch whose write stops partway where it cannot be undone (a pipe) still
+    /// wrote its first whole lines: those requests are answered as written, the others with
+    /// the error, so no request answered with an error has a record.
+    #[tokio::test]
+    async fn a_write_that_fails_partway_answers_the_whole_lines_it_kept_as_written() {
+        let sink = Arc::new(Writes {
+            pipe_breaks: true,
+            ..Writes::default()
+        });
+        sink.set_gate(true);
+        let log = GroupCommit::new(sink.clone());
+        let first = log.append(text("first\n")).unwrap();
+        while log.shared.lock().writing_since.is_none() {
+            tokio::task::yield_now().await;
+        }
+        // Queued while the first write runs: one batch, of which the pipe takes "kept\nhal".
+        let batch: Vec<_> = ["kept\n", "half\n", "lost\n"]
+            .map(|line| log.append(text(line)).unwrap())
+            .into();
+        sink.set_gate(false);
+        first.wait().await.unwrap();
+        let mut outcomes = Vec::new();
+        for line in &batch {
+            outcomes.push(line.wait().await.is_ok());
+        }
+        assert_eq!(outcomes, [true, false, false]);
     }
 
     /// Accepts `room` bytes, then fails every write with ENOSPC, as a full disk does.

@@ -451,7 +451,7 @@ async fn malformed_lines_are_reported_by_number_per_input() {
         file.write_all(b"garbage\n{\"uid\": 1}\n\n").unwrap();
         file.write_all(b"2026-11-30T09:00:01.5Z  INFO fluxgate::server: reloaded windows\n")
             .unwrap();
-        file.write_all(b"{\"decision\": \"allow\", \"truncated")
+        file.write_all(b"{\"decision\": \"allow\", \"truncated\n")
             .unwrap();
     }
     // A second input on stdin: two good records and a bad line in the middle.
@@ -684,4 +684,132 @@ fn since_accepts_days() {
     );
     let table = stdout(&out);
     assert!(table.contains("since 2026-11-21T00:00:00Z"), "{table}");
+}
+
+/// What `fluxgate audit`'s table shows that is not a line end: every control character in it.
+fn controls(text: &str) -> (usize, usize, usize, usize) {
+    let count = |c: char| text.matches(c).count();
+    let all = text
+        .chars()
+        .filter(|&c| c != '\n' && fluxgate_core::render::escape::needs_escape(c))
+        .count();
+    (all, count('\u{1b}'), count('\0'), count('\r'))
+}
+
+/// Issue 21 (5): names, users, owners, windows and bypass reasons come from the request (a
+/// caller without a client certificate chooses all of them). A newline there once printed a
+/// second row, a fake "allow bypass Deployment prod/payments", and `ESC[8m` hid what followed.
+/// Every section shows them escaped: one row per record, no control character but line ends.
+#[tokio::test]
+async fn control_characters_from_records_are_shown_escaped_in_every_section() {
+    let dir = Scratch::new("controls");
+    let log = dir.path("audit.log");
+    let fake_row = "2026-11-27T12:00:00Z  allow     bypass           CREATE        business-hours    Deployment prod/payments";
+    let create = "flux-create-deployment-rw.json";
+    let reviews = [
+        mutated(create, "newline-name", |r| {
+            r["name"] = json!(format!("nginx\n{fake_row}"));
+            annotate(
+                r,
+                Some("hotfix\u{1b}[8m, approved by nobody\r\0"),
+                "2026-11-27T14:00:00Z",
+            );
+        }),
+        mutated(create, "nul-namespace", |r| {
+            r["namespace"] = json!("\0\0prod\u{9b}2J");
+            r["userInfo"]["username"] = json!(format!("admin\r{fake_row}"));
+            let labels = &mut r["object"]["metadata"]["labels"];
+            labels["kustomize.toolkit.fluxcd.io/name"] = json!("apps\u{1b}[2J\u{202e}");
+            labels["fluxgate.io/window"] = json!("busines\nhours\u{1b}[8m");
+        }),
+    ];
+    decide(&log, friday, &reviews).await;
+    {
+        // A line whose parse error quotes it: serde's "unknown variant `…`".
+        let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        file.write_all(b"{\"time\":\"2026-11-27T12:00:00Z\",\"uid\":\"x\",\"decision\":\"\\u001b[8mallow\\r\"}\n")
+            .unwrap();
+    }
+    let out = fluxgate(&[log.to_str().unwrap()], b"");
+    let table = stdout(&out);
+    let (all, esc, nul, cr) = controls(&table);
+    println!(
+        "control characters in the report: {all} ({esc} ESC, {nul} NUL, {cr} CR), {} lines",
+        table.lines().count()
+    );
+    assert_eq!(all, 0, "{table:?}");
+    // One row each, and the fake one nowhere at the start of a line.
+    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("2026-")).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(
+        rows[0].contains(r"Deployment nginx/nginx\n2026-11-27T12:00:00Z  allow"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].contains(r"Deployment \0\0prod\u{9b}2J/nginx"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[1].ends_with(&format!(r"admin\r{fake_row}")),
+        "{}",
+        rows[1]
+    );
+    assert!(table.contains("BYPASSES: 1\n"), "{table}");
+    assert!(
+        table.contains(r"hotfix\u{1b}[8m, approved by nobody\r\0"),
+        "{table}"
+    );
+    assert!(
+        table.contains(r"Kustomization flux-system/apps\u{1b}[2J\u{202e}"),
+        "{table}"
+    );
+    assert!(table.contains(r"busines\nhours\u{1b}[8m"), "{table}");
+    assert!(
+        table.contains(r"unknown variant `\u{1b}[8mallow\r`"),
+        "{table}"
+    );
+    // The JSON report holds the values themselves.
+    let report = audit_json(&log, &[]);
+    assert_eq!(
+        report["summary"]["bypasses"][0]["reason"],
+        "hotfix\u{1b}[8m, approved by nobody\r\0"
+    );
+}
+
+/// Issue 21 (10): `fluxgate audit` of a file fluxgate is appending to stops at its last
+/// newline. The half record after it is reported as left unread, not as unparseable, and the
+/// next review counts it once it is whole.
+#[tokio::test]
+async fn a_half_written_last_line_is_left_for_the_next_review() {
+    let dir = Scratch::new("partial");
+    let log = dir.path("audit.log");
+    write_log(&log).await;
+    let whole = std::fs::read(&log).unwrap();
+    let last_start = whole[..whole.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1;
+    std::fs::write(&log, &whole[..last_start + 200]).unwrap();
+
+    let report = audit_json(&log, &["--include-dry-run"]);
+    assert_eq!(report["stats"]["records"], 12);
+    assert_eq!(report["stats"]["unparseableLines"], 0);
+    assert_eq!(
+        report["partialLastLines"],
+        json!([{"source": log.to_str().unwrap(), "line": 13, "bytes": 200}])
+    );
+    let table = stdout(&fluxgate(&[log.to_str().unwrap()], b""));
+    assert!(
+        table.contains("line 13 has no newline yet (200 bytes; a file being written): left unread"),
+        "{table}"
+    );
+    assert!(table.contains("UNPARSEABLE LINES: 0"), "{table}");
+
+    std::fs::write(&log, &whole).unwrap();
+    let report = audit_json(&log, &["--include-dry-run"]);
+    assert_eq!(report["stats"]["records"], 13);
+    assert_eq!(report["partialLastLines"], json!([]));
 }

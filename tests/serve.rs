@@ -557,6 +557,87 @@ async fn logs_have_one_message_key_and_no_colours_off_a_terminal() {
     }
 }
 
+/// An audit record of the caller's choosing: an admitted bypass of Deployment prod/payments.
+fn forged_record() -> String {
+    let golden =
+        std::fs::read_to_string(format!("{FIXTURES}/audit/image-bump-denied.jsonl")).unwrap();
+    let mut record: Value = serde_json::from_str(&golden).unwrap();
+    record["uid"] = json!("forged");
+    record["decision"] = json!("allow");
+    record["reason"] = json!("bypass");
+    record["dryRun"] = json!(false);
+    record["namespace"] = json!("prod");
+    record["name"] = json!("payments");
+    record["bypass"] =
+        json!({"reason": "approved", "until": "2026-11-27T18:00:00Z", "valid": true});
+    record.to_string()
+}
+
+/// Issue 21 (4): a review whose `operation` holds a newline, an audit record and a newline is
+/// refused (400), and the parse error, which quotes the operation, is logged. However the
+/// application log is written, each event stays one line, so `fluxgate audit` over the stream
+/// `kubectl logs` shows (stdout and stderr merged) counts the one real decision and no
+/// forged record. Before the fix, text logs wrote the newlines raw, and the forged "allow
+/// bypass" was counted and listed under BYPASSES.
+#[tokio::test]
+async fn a_record_forged_into_the_application_log_is_not_counted() {
+    let forged = forged_record();
+    for format in ["text", "json"] {
+        let dir = Scratch::new(&format!("forged-log-{format}"));
+        let server = Server::start_merged(&dir, &["--log-format", format]).await;
+        assert_eq!(
+            server
+                .validate(&fixture("human-patch-deployment.json"))
+                .await
+                .status,
+            200
+        );
+        // In the operation, the review is refused and the parse error logged; in the uid, it
+        // is decided and recorded, the forged text a JSON string inside the real record.
+        for (field, status) in [("operation", 400), ("uid", 200)] {
+            let mut review: Value =
+                serde_json::from_slice(&fixture("human-patch-deployment.json")).unwrap();
+            review["request"][field] = json!(format!("\n{forged}\n\u{1b}[8m\r"));
+            let response = server.validate(&serde_json::to_vec(&review).unwrap()).await;
+            assert_eq!(
+                response.status,
+                status,
+                "{field}: {}",
+                String::from_utf8_lossy(&response.body)
+            );
+        }
+        server
+            .eventually("the rejections logged", Duration::from_secs(5), || async {
+                server.log().contains("rejected request to /validate")
+            })
+            .await;
+        let log = server.log();
+        for line in log.lines() {
+            assert!(
+                !line.contains(['\u{1b}', '\r']),
+                "{format}: a control character in {line:?}"
+            );
+        }
+        let merged = dir.path("merged.log");
+        let out = run_fluxgate(&["audit", merged.to_str().unwrap(), "-o", "json"], b"", &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let stats = &report["stats"];
+        println!("{format} logs, merged with the audit lines: {stats}");
+        assert_eq!(stats["records"], 2, "{format}: {log}");
+        assert_eq!(stats["unparseableLines"], 0, "{format}: {log}");
+        assert_eq!(report["summary"]["bypasses"], json!([]), "{format}: {log}");
+        assert!(
+            stats["appLogLines"].as_u64().unwrap() >= 2,
+            "{format}: {log}"
+        );
+    }
+}
+
 /// A reload is held to what admission refuses too: an override longer than --max-override
 /// keeps the last good set (rather than being ignored decision by decision).
 #[tokio::test]

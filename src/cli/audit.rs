@@ -14,7 +14,7 @@ use fluxgate_core::audit::review::{
     object_display,
 };
 use fluxgate_core::policy::Reason;
-use fluxgate_core::render::table;
+use fluxgate_core::render::{escape, table};
 use fluxgate_core::window::Enforcement;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufReader, IsTerminal, Write};
@@ -360,6 +360,7 @@ fn header(filter: &Filter, names: &[String]) -> String {
     }
     let mut list = |label: &str, values: Vec<String>| {
         if !values.is_empty() {
+            let values: Vec<_> = values.iter().map(|v| escape(v)).collect();
             criteria.push(format!("{label} {}", values.join("|")));
         }
     };
@@ -399,6 +400,7 @@ fn header(filter: &Filter, names: &[String]) -> String {
     } else {
         criteria.join(", ")
     };
+    let names: Vec<_> = names.iter().map(|n| escape(n)).collect();
     format!(
         "fluxgate audit of {}: {criteria}; {dry_run}\n\n",
         names.join(", ")
@@ -467,6 +469,15 @@ fn totals_section(f: &Finished, limit: Option<usize>) -> Vec<String> {
         "  {} lines read: {} audit records, {} application log lines, {} unparseable, {} blank",
         st.lines, st.records, st.app_log_lines, st.unparseable_lines, st.blank_lines
     ));
+    for partial in &f.partial_last_lines {
+        lines.push(format!(
+            "  {}: line {} has no newline yet ({} bytes; a file being written): left unread, \
+             the next review reads it",
+            escape(&partial.source),
+            partial.line,
+            partial.bytes
+        ));
+    }
     lines
 }
 
@@ -595,7 +606,8 @@ fn overrides_section(s: &SummaryReport) -> Vec<String> {
 
 /// Lines that are not audit records, by input. Unparseable lines are always reported (with
 /// their errors), since a damaged log must not pass for a quiet one; fluxgate's own log
-/// lines only when there were some (their line numbers).
+/// lines only when there were some (their line numbers). A parse error may quote the line
+/// (serde's "unknown variant `…`"), so it is shown escaped, as is the input's name.
 fn skipped_section(title: &str, sources: &[SkippedLines], with_errors: bool) -> Vec<String> {
     let total: u64 = sources.iter().map(|s| s.count).sum();
     if total == 0 && !with_errors {
@@ -603,6 +615,7 @@ fn skipped_section(title: &str, sources: &[SkippedLines], with_errors: bool) -> 
     }
     let mut lines = vec![format!("{title}: {total}")];
     for source in sources {
+        let name = escape(&source.source);
         let more = source.count.saturating_sub(source.lines.len() as u64);
         let more = if more > 0 {
             format!(" (first {} listed)", source.lines.len())
@@ -610,19 +623,14 @@ fn skipped_section(title: &str, sources: &[SkippedLines], with_errors: bool) -> 
             String::new()
         };
         if with_errors {
-            lines.push(format!(
-                "  {}: {}{more}",
-                source.source,
-                line_count(source.count)
-            ));
+            lines.push(format!("  {name}: {}{more}", line_count(source.count)));
             for line in &source.lines {
-                lines.push(format!("    line {}: {}", line.line, line.error));
+                lines.push(format!("    line {}: {}", line.line, escape(&line.error)));
             }
         } else {
             let numbers: Vec<String> = source.lines.iter().map(|l| l.line.to_string()).collect();
             lines.push(format!(
-                "  {}: {}{more}: {}",
-                source.source,
+                "  {name}: {}{more}: {}",
                 line_count(source.count),
                 numbers.join(", ")
             ));
@@ -638,6 +646,7 @@ fn line_count(n: u64) -> String {
 // === json ===
 
 /// One JSON object: `records` streamed first, then `inputs` and the fields of [`Finished`].
+/// Its strings are JSON's, so they hold what the records hold, control characters escaped.
 fn json(
     out: &mut impl Write,
     mut report: Review,
@@ -657,13 +666,14 @@ fn json(
     let f = report.finish();
     write!(
         out,
-        "\n],\n\"inputs\":{},\n\"filter\":{},\n\"stats\":{},\n\"summary\":{},\n\"unparseable\":{},\n\"appLogLines\":{}",
+        "\n],\n\"inputs\":{},\n\"filter\":{},\n\"stats\":{},\n\"summary\":{},\n\"unparseable\":{},\n\"appLogLines\":{},\n\"partialLastLines\":{}",
         pretty(&names)?,
         pretty(&f.filter)?,
         pretty(&f.stats)?,
         pretty(&f.summary)?,
         pretty(&f.unparseable)?,
         pretty(&f.app_log_lines)?,
+        pretty(&f.partial_last_lines)?,
     )
     .map_err(output)?;
     out.write_all(b"\n}\n").map_err(output)

@@ -7,6 +7,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use fluxgate_core::lint::{Finding, Manifest, Severity, lint, parse_manifests};
+use fluxgate_core::render::escape;
 use serde::Serialize;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -82,15 +83,17 @@ pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
         }
         Format::Table => {
             let mut text = String::new();
+            // Object names, file names and annotation values come from the manifests under
+            // review: shown escaped, so none can print a finding of its own or hide one.
             for f in &findings {
                 text.push_str(&format!(
                     "{}[{}] {} ({})\n  {}\n  fix: {}\n",
                     f.severity.as_str(),
                     f.check,
-                    f.object,
-                    f.at,
-                    f.message,
-                    f.fix
+                    escape(&f.object),
+                    escape(&f.at),
+                    escape(&f.message),
+                    escape(&f.fix)
                 ));
             }
             let plural =
@@ -107,6 +110,7 @@ pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
             if !findings.is_empty() {
                 text.push('\n');
             }
+            let names: Vec<_> = names.iter().map(|n| escape(n)).collect();
             text.push_str(&format!(
                 "{} in {}: {verdict}\n",
                 plural(manifests.len(), "object"),

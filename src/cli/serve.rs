@@ -157,7 +157,17 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Application logs on stderr, one line per event in either format. `kubectl logs` merges
+/// stderr into the audit lines on stdout, and a field's value may come from a request (a parse
+/// error quotes it): a raw newline there would start a line of the caller's choosing, such as
+/// a forged audit record. JSON logs escape it as JSON does; text logs escape every control
+/// character with `fluxgate_core::render::escape`, in tracing-subscriber's own field-formatter
+/// hook (its default formatter escapes terminal escapes in messages only, and newlines in
+/// none). A panic is logged the same way instead of being printed raw by the default hook.
 fn init_logging(format: LogFormat) {
+    use fluxgate_core::render::escape::Escaping;
+    use std::fmt::Write as _;
+    use tracing_subscriber::field::MakeExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only for a person at a terminal: not in `kubectl logs`, files or pipes.
@@ -166,10 +176,30 @@ fn init_logging(format: LogFormat) {
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
+    // As the default text formatter writes fields (`message`, then `name=value`), escaped.
+    let escaped_fields = tracing_subscriber::fmt::format::debug_fn(|out, field, value| {
+        let name = field.name();
+        if name != "message" {
+            write!(out, "{}=", name.strip_prefix("r#").unwrap_or(name))?;
+        }
+        write!(Escaping(out), "{value:?}")
+    })
+    .delimited(" ");
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.fmt_fields(escaped_fields).init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
+    std::panic::set_hook(Box::new(|panic| {
+        let thread = std::thread::current();
+        let thread = thread.name().unwrap_or("unnamed");
+        let backtrace = std::backtrace::Backtrace::capture();
+        match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => {
+                tracing::error!(thread, %panic, %backtrace, "thread panicked")
+            }
+            _ => tracing::error!(thread, %panic, "thread panicked"),
+        }
+    }));
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

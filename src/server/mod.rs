@@ -16,6 +16,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -87,7 +88,8 @@ impl AppState {
 /// Limits of the request path; see the `serve` flags for the reasoning behind the defaults.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Per request, body included; below the webhook's `timeoutSeconds`.
+    /// Per request, body included, until its decision is queued for the audit log
+    /// ([`request_timeout`]); below the webhook's `timeoutSeconds`.
     pub request_timeout: Duration,
     /// Requests decided at once; more wait (within the request timeout).
     pub max_concurrent_requests: usize,
@@ -103,11 +105,69 @@ pub fn router(state: Arc<AppState>, limits: &Limits) -> Router {
         .layer(tower::limit::ConcurrencyLimitLayer::new(
             limits.max_concurrent_requests,
         ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
+        .layer(axum::middleware::from_fn_with_state(
             limits.request_timeout,
+            request_timeout,
         ))
         .with_state(state)
+}
+
+/// The request timeout, as long as the answer is still the timeout's to give: a request not
+/// decided within `--request-timeout` is answered 408. Once its decision is queued for the
+/// audit log ([`Deadline::commit`]), the audit write answers it (`validate`): cutting it then,
+/// as a plain timeout layer does, answered 408 while the writer thread wrote the record all
+/// the same (issue 21: 14 records for 12 answers of 200).
+async fn request_timeout(
+    State(limit): State<Duration>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let deadline = Deadline::after(limit);
+    request.extensions_mut().insert(deadline.clone());
+    let response = next.run(request);
+    tokio::pin!(response);
+    match tokio::time::timeout_at(deadline.0.at, &mut response).await {
+        Ok(response) => response,
+        Err(_) if deadline.committed() => response.await,
+        Err(_) => timed_out(),
+    }
+}
+
+fn timed_out() -> Response {
+    StatusCode::REQUEST_TIMEOUT.into_response()
+}
+
+/// A request's deadline, and whether its answer is committed to the audit write.
+#[derive(Clone)]
+struct Deadline(Arc<DeadlineState>);
+
+struct DeadlineState {
+    at: tokio::time::Instant,
+    committed: AtomicBool,
+}
+
+impl Deadline {
+    fn after(limit: Duration) -> Self {
+        Deadline(Arc::new(DeadlineState {
+            at: tokio::time::Instant::now() + limit,
+            committed: AtomicBool::new(false),
+        }))
+    }
+
+    /// From now on the request timeout does not cut the request: its decision is queued.
+    fn commit(&self) {
+        self.0.committed.store(true, Ordering::Release);
+    }
+
+    fn committed(&self) -> bool {
+        self.0.committed.load(Ordering::Acquire)
+    }
+
+    fn left(&self) -> Duration {
+        self.0
+            .at
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
 }
 
 /// The metrics port: `GET /metrics` in Prometheus text format.
@@ -119,6 +179,7 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
 
 async fn validate(
     State(state): State<Arc<AppState>>,
+    Extension(deadline): Extension<Deadline>,
     identity: Option<Extension<PeerIdentity>>,
     DeclaresJson(declares_json): DeclaresJson,
     body: Result<Budgeted, (StatusCode, String)>,
@@ -174,6 +235,7 @@ async fn validate(
         Ok(queued) => queued,
         Err(unavailable) => return unrecorded(&state, &uid, &unavailable.to_string()),
     };
+    deadline.commit();
     // Anyone who reaches the port can send a made-up review: only the API server's (or an
     // accepted) caller may make fluxgate publish Events or count a bypass.
     let trusted = verified || state.accept_unverified;
@@ -186,18 +248,23 @@ async fn validate(
     // Only the answer and the uid wait for the audit write; the body's share of the budget
     // goes back now.
     drop((reviewed, body, windows));
-    // A decision that cannot be recorded does not stand: answered with an error, the API
-    // server fails closed. Within the stall bound, so well within the request timeout.
-    let written = match tokio::time::timeout(state.audit.stall_bound(), queued.wait()).await {
+    // Answered as the record goes: 200 once it is written, an error only while it can never
+    // be (a decision that cannot be recorded does not stand; the API server fails closed).
+    // A line the writer has not taken within the stall bound, or by the request's deadline, is
+    // taken back. A line it has taken is in a write that may still succeed, so only that
+    // write's outcome may answer, however long it takes (a stuck write holds one batch of
+    // requests; later ones are refused at once, `Unavailable::Stuck`).
+    let stall = state.audit.stall_bound();
+    let left = deadline.left();
+    let written = match tokio::time::timeout(stall.min(left), queued.wait()).await {
         Ok(written) => written,
-        Err(_) if queued.cancel() => Err(std::io::Error::other(format!(
-            "the audit log did not take the record within {:?}; it will not be written",
-            state.audit.stall_bound()
-        ))),
-        Err(_) => Err(std::io::Error::other(format!(
-            "the audit record was not written within {:?}",
-            state.audit.stall_bound()
-        ))),
+        Err(_) => match queued.cancel() {
+            true if left < stall => return timed_out(),
+            true => Err(std::io::Error::other(format!(
+                "the audit log did not take the record within {stall:?}; it will not be written"
+            ))),
+            false => queued.wait().await,
+        },
     };
     if let Err(error) = written {
         return unrecorded(&state, &uid, &error.to_string());

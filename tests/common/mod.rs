@@ -91,22 +91,33 @@ impl Server {
     /// As [`Server::start`], with the binary run through `prefix` (a command that takes the
     /// binary and its arguments last, e.g. `prlimit --fsize=…`).
     pub async fn start_under(dir: &Scratch, prefix: &[&str], args: &[&str]) -> Server {
-        let server = Self::spawn_under(dir, prefix, args);
+        let server = Self::spawn_under(dir, prefix, args, false);
+        server.wait_ready().await;
+        server
+    }
+
+    /// As [`Server::start`], with the audit lines on stdout (no `--audit-log`), and stdout
+    /// and stderr appended to one file, `dir/merged.log`: the one stream `kubectl logs` shows.
+    /// `audit_log` and `stderr` both name that file.
+    pub async fn start_merged(dir: &Scratch, args: &[&str]) -> Server {
+        let server = Self::spawn_under(dir, &[], args, true);
         server.wait_ready().await;
         server
     }
 
     /// As [`Server::start`], without waiting for ready.
     pub fn spawn(dir: &Scratch, args: &[&str]) -> Server {
-        Self::spawn_under(dir, &[], args)
+        Self::spawn_under(dir, &[], args, false)
     }
 
-    fn spawn_under(dir: &Scratch, prefix: &[&str], args: &[&str]) -> Server {
+    fn spawn_under(dir: &Scratch, prefix: &[&str], args: &[&str], merged: bool) -> Server {
         let addr = free_port();
         let metrics_addr = free_port();
         let ca = dir.path("ca.pem");
-        let audit_log = dir.path("audit.log");
-        let stderr = dir.path("stderr.log");
+        let (audit_log, stderr) = match merged {
+            true => (dir.path("merged.log"), dir.path("merged.log")),
+            false => (dir.path("audit.log"), dir.path("stderr.log")),
+        };
         let binary = env!("CARGO_BIN_EXE_fluxgate");
         let mut command = match prefix.split_first() {
             Some((program, rest)) => {
@@ -124,16 +135,22 @@ impl Server {
                 "--metrics-addr",
                 &metrics_addr.to_string(),
             ])
-            .args([
-                "--audit-log",
-                audit_log.to_str().unwrap(),
-                "--watch-interval",
-                "100ms",
-            ])
+            .args(["--watch-interval", "100ms"])
             .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap());
+            .stdin(Stdio::null());
+        if merged {
+            let log = std::fs::File::options()
+                .create(true)
+                .append(true)
+                .open(&stderr)
+                .unwrap();
+            command.stdout(log.try_clone().unwrap()).stderr(log);
+        } else {
+            command
+                .args(["--audit-log", audit_log.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&stderr).unwrap());
+        }
         if !args.contains(&"--shutdown-delay") {
             command.args(["--shutdown-delay", "0s"]);
         }

@@ -1,5 +1,9 @@
 //! Text tables for people: columns aligned by the widest cell (in characters), two spaces
 //! apart, trailing blanks trimmed. `status`, `status --week` and `audit` lay theirs out with it.
+//! Every cell is shown escaped ([`escape`]): a name or reason holding a newline or a terminal
+//! escape stays one cell of one row.
+
+use super::escape;
 
 /// What separates two columns.
 pub const GAP: &str = "  ";
@@ -9,22 +13,23 @@ pub fn header(names: &[&str]) -> Vec<String> {
     names.iter().map(|&name| name.to_owned()).collect()
 }
 
-/// The width of each column of `rows`: its widest cell, in characters (what `{:<w$}` pads to).
+/// The width of each column of `rows`: its widest cell as shown (escaped), in characters (what
+/// `{:<w$}` pads to).
 pub(crate) fn widths<S: AsRef<str>>(rows: &[Vec<S>]) -> Vec<usize> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     (0..columns)
         .map(|c| {
             rows.iter()
                 .filter_map(|r| r.get(c))
-                .map(|cell| cell.as_ref().chars().count())
+                .map(|cell| escape(cell.as_ref()).chars().count())
                 .max()
                 .unwrap_or(0)
         })
         .collect()
 }
 
-/// One row: each cell padded to its column's width (those in `right` right-aligned), joined
-/// by `gap`. A cell past the last width, or wider than its own, is written as it is, pushing
+/// One row: each cell escaped and padded to its column's width (those in `right`
+/// right-aligned), joined by `gap`. A cell past the last width, or wider than its own, is written as it is, pushing
 /// the rest of the row right rather than being cut. Nothing is trimmed: a row whose last cell
 /// ends in a blank that means something (the week view's skipped hour) keeps it.
 pub fn row<S: AsRef<str>>(cells: &[S], widths: &[usize], right: &[usize], gap: &str) -> String {
@@ -32,7 +37,7 @@ pub fn row<S: AsRef<str>>(cells: &[S], widths: &[usize], right: &[usize], gap: &
         .iter()
         .enumerate()
         .map(|(c, cell)| {
-            let (cell, w) = (cell.as_ref(), widths.get(c).copied().unwrap_or(0));
+            let (cell, w) = (escape(cell.as_ref()), widths.get(c).copied().unwrap_or(0));
             if right.contains(&c) {
                 format!("{cell:>w$}")
             } else {
@@ -98,6 +103,25 @@ mod tests {
         assert_eq!(row(&["ab", "c", "d "], &[3, 1], &[], GAP), "ab   c  d ");
         assert_eq!(row(&["abcd", "c"], &[3], &[], " "), "abcd c");
         assert_eq!(row(&["7", "x"], &[3], &[0], GAP), "  7  x");
+    }
+
+    /// A newline or a terminal escape in a cell cannot start a row of its own or hide the
+    /// rest: the cell is shown escaped, and the columns align on what is shown.
+    #[test]
+    fn control_characters_in_cells_are_shown_escaped() {
+        let rows = vec![
+            vec!["OBJECT".to_owned(), "N".to_owned()],
+            vec!["a\nallow bypass".to_owned(), "1".to_owned()],
+            vec!["\u{1b}[8mhidden\r".to_owned(), "2".to_owned()],
+        ];
+        assert_eq!(
+            lines(&rows, &[1], ""),
+            [
+                r"OBJECT             N",
+                r"a\nallow bypass    1",
+                r"\u{1b}[8mhidden\r  2"
+            ]
+        );
     }
 
     #[test]

@@ -6,9 +6,18 @@
 //! memory of its distinct windows, owners, denied objects and bypasses, not of its records.
 //! Lines it cannot parse are counted and listed by number, never dropped silently.
 //!
+//! Only lines written as records count as records. Where the input says which stream a line
+//! came from (a container runtime's log file, [`cri`]), only standard output's lines can be
+//! records: whatever a standard error line holds is application log. Where it cannot tell
+//! (`kubectl logs` merges the two), a line is a record by its shape, which the application log
+//! never has: `fluxgate serve` writes each log event as one line beginning with its timestamp
+//! (text, control characters escaped) or `{"timestamp":` (JSON). A line not yet ended by its
+//! newline (a file still being written) is left unread and reported, not misread as damage.
+//!
 //! No clock, no files, no flags: the caller resolves `--since 24h` against its `now` and opens
 //! the inputs.
 
+mod cri;
 mod filter;
 mod summary;
 
@@ -85,6 +94,20 @@ pub struct Finished {
     pub unparseable: Vec<SkippedLines>,
     /// Per input with any; fluxgate's application logs mixed into the input.
     pub app_log_lines: Vec<SkippedLines>,
+    /// Per input that ended inside a line: a file still being written. That line is read
+    /// whole by the next review, so it is neither a record nor unparseable now.
+    pub partial_last_lines: Vec<PartialLine>,
+}
+
+/// The last line of an input, not yet ended by its newline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartialLine {
+    /// The file name, or `<stdin>`.
+    pub source: String,
+    /// 1-based line number in its input.
+    pub line: u64,
+    /// How much of it there was.
+    pub bytes: u64,
 }
 
 /// Why reading stopped.
@@ -111,6 +134,7 @@ pub struct Review {
     summary: Summary,
     unparseable: Vec<SkippedLines>,
     app_logs: Vec<SkippedLines>,
+    partial: Vec<PartialLine>,
 }
 
 // === impl Review ===
@@ -125,6 +149,7 @@ impl Review {
             summary: Summary::default(),
             unparseable: Vec::new(),
             app_logs: Vec::new(),
+            partial: Vec::new(),
         }
     }
 
@@ -133,9 +158,16 @@ impl Review {
     }
 
     /// Takes line `line_no` (from 1) of `source`; returns the record when it matches.
+    #[cfg(test)]
     pub(crate) fn feed(&mut self, source: &str, line_no: u64, bytes: &[u8]) -> Option<AuditRecord> {
+        self.take(source, line_no, classify(bytes))
+    }
+
+    /// Counts line `line_no` (from 1) of `source` as what it is; returns the record when it
+    /// matches.
+    fn take(&mut self, source: &str, line_no: u64, line: Line) -> Option<AuditRecord> {
         self.stats.lines += 1;
-        match classify(bytes) {
+        match line {
             Line::Blank => {
                 self.stats.blank_lines += 1;
                 None
@@ -169,7 +201,8 @@ impl Review {
     }
 
     /// Reads `reader` to the end, one line at a time, calling `on_match` with each matching
-    /// record in order.
+    /// record in order. A container runtime's log file (its first line says so) is read by
+    /// stream ([`cri`]); anything else line by line.
     pub fn read<R: BufRead>(
         &mut self,
         source: &str,
@@ -178,6 +211,10 @@ impl Review {
     ) -> Result<(), ReadError> {
         let mut buf = Vec::new();
         let mut line_no = 0u64;
+        // Decided by the first line that is not blank.
+        let mut runtime_log: Option<cri::Streams> = None;
+        let mut decided = false;
+        let mut partial = None;
         loop {
             let next =
                 read_line_capped(&mut reader, &mut buf, MAX_LINE_BYTES).map_err(|error| {
@@ -188,21 +225,44 @@ impl Review {
                     }
                 })?;
             line_no += 1;
-            match next {
-                None => return Ok(()),
+            let line = match next {
+                None => break,
+                Some(LineRead::Partial(bytes)) => {
+                    partial = Some((line_no, bytes));
+                    break;
+                }
                 Some(LineRead::TooLong) => {
-                    self.stats.lines += 1;
-                    self.stats.unparseable_lines += 1;
                     let error = format!("line longer than {MAX_LINE_BYTES} bytes");
-                    note(&mut self.unparseable, source, line_no, &error);
+                    (line_no, Line::Unparseable(error))
                 }
                 Some(LineRead::Line) => {
-                    if let Some(record) = self.feed(source, line_no, &buf) {
-                        on_match(record).map_err(ReadError::Output)?;
+                    if !decided && !buf.trim_ascii().is_empty() {
+                        decided = true;
+                        runtime_log = cri::Streams::detect(&buf);
+                    }
+                    match &mut runtime_log {
+                        None => (line_no, classify(&buf)),
+                        Some(streams) => match streams.take(line_no, &buf) {
+                            Some(line) => line,
+                            None => continue,
+                        },
                     }
                 }
+            };
+            if let Some(record) = self.take(source, line.0, line.1) {
+                on_match(record).map_err(ReadError::Output)?;
             }
         }
+        // Or a line the runtime split, whose last piece is not written yet.
+        let unfinished = runtime_log.and_then(|streams| streams.unfinished());
+        if let Some((line, bytes)) = unfinished.or(partial) {
+            self.partial.push(PartialLine {
+                source: source.to_owned(),
+                line,
+                bytes,
+            });
+        }
+        Ok(())
     }
 
     pub fn finish(self) -> Finished {
@@ -212,6 +272,7 @@ impl Review {
             summary: self.summary.finish(self.top),
             unparseable: self.unparseable,
             app_log_lines: self.app_logs,
+            partial_last_lines: self.partial,
         }
     }
 }
@@ -279,12 +340,15 @@ fn strip_prefixes(mut text: &[u8]) -> &[u8] {
     text
 }
 
-/// fluxgate's application logs: `tracing` JSON (`{"timestamp":…,"level":…}`) or text
-/// (`2026-11-27T12:00:00.123456Z  INFO target: message`, possibly with ANSI colours).
+/// fluxgate's application logs: `tracing` JSON (`{"timestamp":…,"level":…,"target":…}`, its
+/// fields beside them) or text (`2026-11-27T12:00:00.123456Z  INFO target: message`, possibly
+/// with ANSI colours).
 fn is_app_log(text: &[u8]) -> bool {
     if text.first() == Some(&b'{') {
         return serde_json::from_slice::<serde_json::Value>(text).is_ok_and(|v| {
-            v.get("level").is_some() && v.get("decision").is_none() && v.get("uid").is_none()
+            ["timestamp", "level", "target"]
+                .iter()
+                .all(|key| v.get(key).is_some_and(serde_json::Value::is_string))
         });
     }
     let Ok(text) = std::str::from_utf8(text) else {
@@ -322,6 +386,8 @@ fn strip_ansi(text: &str) -> String {
 enum LineRead {
     Line,
     TooLong,
+    /// The input ended inside a line: this many bytes of it, no newline yet.
+    Partial(u64),
 }
 
 /// Reads one line into `buf` (cleared first), newline included; a line longer than `cap`
@@ -333,7 +399,7 @@ fn read_line_capped<R: BufRead>(
 ) -> std::io::Result<Option<LineRead>> {
     buf.clear();
     let mut too_long = false;
-    let mut any = false;
+    let mut read = 0u64;
     loop {
         let available = match reader.fill_buf() {
             Ok(available) => available,
@@ -341,13 +407,8 @@ fn read_line_capped<R: BufRead>(
             Err(e) => return Err(e),
         };
         if available.is_empty() {
-            return Ok(any.then_some(if too_long {
-                LineRead::TooLong
-            } else {
-                LineRead::Line
-            }));
+            return Ok((read > 0).then_some(LineRead::Partial(read)));
         }
-        any = true;
         let (len, done) = match available.iter().position(|&b| b == b'\n') {
             Some(i) => (i + 1, true),
             None => (available.len(), false),
@@ -361,6 +422,7 @@ fn read_line_capped<R: BufRead>(
                 buf.extend_from_slice(&available[..len]);
             }
         }
+        read += len as u64;
         reader.consume(len);
         if done {
             return Ok(Some(if too_long {

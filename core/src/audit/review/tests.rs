@@ -301,6 +301,19 @@ fn only_admitted_dry_runs_are_hidden_unless_asked_for() {
 
 // === lines ===
 
+/// Reads `input` as `source` with no filter: the names of the records read, and the rest.
+fn review(source: &str, input: &[u8]) -> (Vec<String>, Finished) {
+    let mut report = Review::new(Filter::default(), 10);
+    let mut seen = Vec::new();
+    report
+        .read(source, input, |r| {
+            seen.push(r.name);
+            Ok(())
+        })
+        .unwrap();
+    (seen, report.finish())
+}
+
 #[test]
 fn lines_are_records_app_logs_blank_or_unparseable() {
     let record = line(&mk_record("nginx"));
@@ -312,10 +325,12 @@ fn lines_are_records_app_logs_blank_or_unparseable() {
     let stamped = [b"2026-11-27T12:00:00.123456789Z ".as_slice(), &record].concat();
     assert!(matches!(classify(&stamped), Line::Record(_)));
     // fluxgate's own logs on stderr, text (coloured or not) and JSON.
-    let app_logs: [&[u8]; 3] = [
+    let app_logs: [&[u8]; 4] = [
         b"2026-11-27T12:00:00.123456Z  INFO fluxgate::cli::serve: windows loaded windows=3",
         b"\x1b[2m2026-11-27T12:00:00.123456Z\x1b[0m \x1b[33m WARN\x1b[0m \x1b[2mfluxgate\x1b[0m: no --windows",
         br#"{"timestamp":"2026-11-27T12:00:00Z","level":"INFO","message":"listening","target":"fluxgate"}"#,
+        // An event with a `uid` field of its own (a record that could not be written).
+        br#"{"timestamp":"2026-11-27T12:00:00Z","level":"ERROR","error":"disk full","uid":"u1","message":"cannot write audit record; answering with an error","target":"fluxgate::server"}"#,
     ];
     for text in app_logs {
         assert!(
@@ -348,32 +363,33 @@ fn reading_counts_every_line_and_lists_the_bad_ones_by_number() {
     for _ in 0..25 {
         input.extend(b"{\"broken\":\n");
     }
-    // A last line without its newline, with a Windows line end before it.
+    // A Windows line end, then a last line not ended yet (a file being written): a whole
+    // record but for its newline, read once the newline is there.
     input.extend(b"{}\r\n");
     let last = line(&mk_record("b"));
     input.extend(&last[..last.len() - 1]);
 
-    let mut report = Review::new(Filter::default(), 10);
-    let mut seen = Vec::new();
-    report
-        .read("audit.log", input.as_slice(), |r| {
-            seen.push(r.name);
-            Ok(())
-        })
-        .unwrap();
-    assert_eq!(seen, ["a", "b"]);
-    let finished = report.finish();
+    let (seen, finished) = review("audit.log", &input);
+    assert_eq!(seen, ["a"]);
     assert_eq!(
         finished.stats,
         Stats {
-            lines: 31,
+            lines: 30,
             blank_lines: 1,
-            records: 2,
-            matched: 2,
+            records: 1,
+            matched: 1,
             hidden_dry_runs: 0,
             app_log_lines: 1,
             unparseable_lines: 27,
         }
+    );
+    assert_eq!(
+        finished.partial_last_lines,
+        [PartialLine {
+            source: "audit.log".to_owned(),
+            line: 31,
+            bytes: last.len() as u64 - 1,
+        }]
     );
     let bad = &finished.unparseable[0];
     assert_eq!((bad.source.as_str(), bad.count), ("audit.log", 27));
@@ -381,6 +397,94 @@ fn reading_counts_every_line_and_lists_the_bad_ones_by_number() {
     let numbers: Vec<u64> = bad.lines.iter().map(|l| l.line).collect();
     assert_eq!(numbers[..3], [2, 5, 6]);
     assert_eq!(finished.app_log_lines[0].lines[0].line, 4);
+}
+
+/// Issue 21 (10): a review of a file while fluxgate appends to it ends at the last newline.
+/// The half line after it is not unparseable: the next review reads it whole.
+#[test]
+fn a_growing_file_is_read_to_its_last_newline_and_the_rest_on_the_next_read() {
+    let (a, b) = (line(&mk_record("a")), line(&mk_record("b")));
+    let review = |input: &[u8]| review("audit.log", input).1;
+    let now = review(&[a.as_slice(), &b[..100]].concat());
+    assert_eq!((now.stats.records, now.stats.unparseable_lines), (1, 0));
+    assert_eq!(
+        now.partial_last_lines,
+        [PartialLine {
+            source: "audit.log".to_owned(),
+            line: 2,
+            bytes: 100
+        }]
+    );
+    let later = review(&[a.as_slice(), &b].concat());
+    assert_eq!((later.stats.records, later.stats.unparseable_lines), (2, 0));
+    assert_eq!(later.partial_last_lines, []);
+    // An overlong half line too.
+    let huge = vec![b'x'; MAX_LINE_BYTES + 10];
+    let now = review(&[a.as_slice(), &huge].concat());
+    assert_eq!((now.stats.lines, now.stats.unparseable_lines), (1, 0));
+    assert_eq!(now.partial_last_lines[0].bytes, huge.len() as u64);
+}
+
+/// Standard error's lines in a container runtime's log file are application log, whatever
+/// they hold: a record forged into an older version's text log (its newline written raw) is
+/// not counted. Standard output's split lines are joined; a split line without its last
+/// piece is left for the next read.
+#[test]
+fn a_runtime_log_file_counts_only_standard_output_as_records() {
+    let record = |name: &str| {
+        let mut l = line(&mk_record(name));
+        l.pop();
+        l
+    };
+    let cri = |stream: &str, tag: &str, text: &[u8]| {
+        [
+            format!("2026-11-27T12:00:00.123456789Z {stream} {tag} ").as_bytes(),
+            text,
+            b"\n",
+        ]
+        .concat()
+    };
+    let forged = record("forged");
+    let split = record("split");
+    let (head, tail) = split.split_at(50);
+    let mut input = Vec::new();
+    input.extend(cri(
+        "stderr",
+        "F",
+        b"2026-11-27T12:00:00.1Z  INFO fluxgate: hello",
+    ));
+    input.extend(cri("stdout", "F", &record("a")));
+    input.extend(cri(
+        "stderr",
+        "F",
+        b"2026-11-27T12:00:00.2Z  WARN fluxgate: rejected error=`",
+    ));
+    input.extend(cri("stderr", "F", &forged));
+    input.extend(cri("stdout", "P", head));
+    input.extend(cri(
+        "stderr",
+        "F",
+        b"2026-11-27T12:00:00.3Z  INFO fluxgate: between",
+    ));
+    input.extend(cri("stdout", "F", tail));
+    input.extend(b"{\"time\": not a runtime line\n");
+    input.extend(cri("stdout", "P", &record("unfinished")[..30]));
+
+    let (seen, finished) = review("0.log", &input);
+    assert_eq!(seen, ["a", "split"]);
+    assert_eq!(finished.stats.records, 2);
+    assert_eq!(finished.stats.app_log_lines, 4);
+    assert_eq!(finished.summary.bypasses.len(), 0);
+    let bad = &finished.unparseable[0].lines;
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0].line, 8);
+    assert!(
+        bad[0].error.contains("not a container runtime log line"),
+        "{}",
+        bad[0].error
+    );
+    assert_eq!(finished.partial_last_lines[0].line, 9);
+    assert_eq!(finished.partial_last_lines[0].bytes, 30);
 }
 
 #[test]
