@@ -7,6 +7,11 @@
 //! effective state differs, `since` walks backward the same way. This looks past freezes and
 //! through schedules that overlap or abut without special cases.
 //!
+//! DST: an open/close pair orders its fires by instant and, where DST puts several on one
+//! instant (a gap fires every minute it skips at its end), by wall-clock time, so a close that a
+//! gap moves onto the instant of the open written after it never swallows that opening; an open
+//! and a close at one wall-clock time stay closed ([`crate::cron::Fire`]).
+//!
 //! Pure: the instant is always an argument.
 
 use super::{Freeze, FreezeTimes, Override, Schedule, Window};
@@ -403,14 +408,17 @@ impl From<Option<DateTime<Utc>>> for RunStart {
 
 impl Schedule {
     /// Open/close: open when the latest open fire at or before `t` is later than the latest
-    /// close fire (so open at the open instant, closed at the close instant). Start/duration:
-    /// open when the latest start fire `s` has `t < s + duration`; an earlier start cannot
-    /// reach further since every run has the same length.
+    /// close fire (so open at the open instant, closed at the close instant). Fires that DST
+    /// puts on one instant keep their wall-clock order ([`crate::cron::Fire`]): a close skipped
+    /// by a gap to the instant of the open written after it closes nothing, and an open and a
+    /// close at the same wall-clock time stay closed. Start/duration: open when the latest
+    /// start fire `s` has `t < s + duration`; an earlier start cannot reach further since every
+    /// run has the same length.
     pub(crate) fn open_at(&self, tz: Tz, t: DateTime<Utc>) -> bool {
         match self {
-            Schedule::OpenClose { open, close } => match open.prev_at_or_before(tz, t) {
+            Schedule::OpenClose { open, close } => match open.last_fire(tz, t) {
                 None => false,
-                Some(o) => close.prev_at_or_before(tz, t).is_none_or(|c| o > c),
+                Some(o) => close.last_fire(tz, t).is_none_or(|c| o > c),
             },
             Schedule::StartDuration { start, duration } => start
                 .prev_at_or_before(tz, t)
@@ -425,19 +433,18 @@ impl Schedule {
         let at = |t: Option<DateTime<Utc>>| t.filter(|t| *t <= limit).map_or(Next::Never, Next::At);
         match self {
             Schedule::OpenClose { open, close } => {
-                if is_open {
-                    return at(close.next_after(tz, t));
-                }
-                // An open fire that coincides with a close fire leaves the schedule closed.
+                // The next fire of the other kind changes the state, unless a fire of this
+                // kind lands on the same instant after it on the wall clock (see `open_at`).
+                let other = if is_open { close } else { open };
                 let mut x = t;
                 for _ in 0..MAX_STEPS {
-                    let Some(o) = open.next_after(tz, x).filter(|o| *o <= limit) else {
+                    let Some(y) = other.next_after(tz, x).filter(|y| *y <= limit) else {
                         return Next::Never;
                     };
-                    if close.prev_at_or_before(tz, o) != Some(o) {
-                        return Next::At(o);
+                    if self.open_at(tz, y) != is_open {
+                        return Next::At(y);
                     }
-                    x = o;
+                    x = y;
                 }
                 Next::Unknown(x)
             }
@@ -476,18 +483,14 @@ impl Schedule {
         let is_open = self.open_at(tz, t);
         match self {
             Schedule::OpenClose { open, close } => {
-                if is_open {
-                    // Open since the first open fire after the latest close.
-                    match close.prev_at_or_before(tz, t) {
-                        Some(c) => open.next_after(tz, c).into(),
-                        None => RunStart::Unknown,
-                    }
-                } else {
-                    // Closed since the first close fire at or after the latest open.
-                    match open.prev_at_or_before(tz, t) {
-                        Some(o) => close.next_at_or_after(tz, o).into(),
-                        None => RunStart::Unknown,
-                    }
+                // The latest fire of the other kind began the run: at its instant when the
+                // state there is already this one (a fire of this kind landed on it later on
+                // the wall clock), else at the first fire of this kind after it.
+                let (this, other) = if is_open { (open, close) } else { (close, open) };
+                match other.prev_at_or_before(tz, t) {
+                    Some(y) if self.open_at(tz, y) == is_open => RunStart::At(y),
+                    Some(y) => this.next_after(tz, y).into(),
+                    None => RunStart::Unknown,
                 }
             }
             Schedule::StartDuration { start, duration } => {
