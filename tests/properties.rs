@@ -12,7 +12,10 @@
 //! The last tests replay the inputs the fuzz targets (`fuzz/`) found, from
 //! `tests/fixtures/fuzz-regressions/<target>/`.
 
-use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, TimeZone, Utc};
+use chrono::{
+    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone,
+    Utc,
+};
 use fluxgate_core::admission::{Reviewed, review};
 use fluxgate_core::cron::Cron;
 use fluxgate_core::policy::{
@@ -770,6 +773,195 @@ fn generated_cases_reach_every_reason() {
         .filter(|r| !matches!(r, Reason::ValidWindow | Reason::InvalidWindow));
     for reason in expected {
         assert!(seen.contains(&reason), "{reason} never generated: {seen:?}");
+    }
+}
+
+// === open/close pairs across DST, against a naive model ===
+
+/// One window of one open/close pair in `zone`, named `pair`.
+fn pair_window(zone: &str, open: &str, close: &str) -> WindowSet {
+    let yaml = format!(
+        "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata:\n  name: \
+         pair\nspec:\n  timeZone: {zone}\n  schedules:\n    - open: \"{open}\"\n      close: \
+         \"{close}\"\n"
+    );
+    WindowSet::from_yaml("pair.yaml", &yaml).unwrap()
+}
+
+/// Issue 21, exactly: in Berlin on 2026-03-29 the 02:30 close is skipped to 03:00 CEST, the
+/// instant of the open. `fluxgate review` (this path) denied until the next day's 03:00.
+#[test]
+fn a_close_skipped_by_a_dst_gap_does_not_deny_the_day_after_it() {
+    let windows = pair_window("Europe/Berlin", "0 3 * * *", "30 2 * * *");
+    let mut request = base_review().clone();
+    for object in ["object", "oldObject"] {
+        request["request"][object]["metadata"]["labels"][WINDOW_LABEL] = json!("pair");
+    }
+    let body = serde_json::to_vec(&request).unwrap();
+    let now = utc("2026-03-29T12:00:00Z");
+    let reviewed = review(&body, &windows, &Policy::default(), now).unwrap();
+    assert!(reviewed.decision.allowed, "{}", summary(&reviewed));
+    assert_eq!(reviewed.decision.reason, Reason::WindowOpen);
+}
+
+/// The DST rules stated naively: each wall-clock minute of `[from, to]` that `cron` matches,
+/// with the instant it fires at (the first occurrence of a repeated minute; for a skipped one,
+/// the first minute after it that exists). No search, no skipping: every minute is looked at.
+fn naive_fires(
+    cron: &Cron,
+    tz: chrono_tz::Tz,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Vec<(DateTime<Utc>, NaiveDateTime)> {
+    let mut fires = Vec::new();
+    let mut wall = from;
+    while wall <= to {
+        if cron.matches(wall) {
+            let mut exists = wall;
+            let at = loop {
+                match tz.from_local_datetime(&exists) {
+                    LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => break t,
+                    LocalResult::None => exists += Duration::minutes(1),
+                }
+            };
+            fires.push((at.to_utc(), wall));
+        }
+        wall += Duration::minutes(1);
+    }
+    fires
+}
+
+/// An open/close pair by its definition, from every fire of the days around `t`: the state
+/// after each instant is that of the last fire at or before it, fires on one instant taken in
+/// wall-clock order and a close after an open at the same wall-clock minute. Returns whether
+/// the pair is open at `t`, and the instants around `t` where the state changes.
+struct NaivePair {
+    /// (instant, open after it), one per instant where the state changes, in order.
+    changes: Vec<(DateTime<Utc>, bool)>,
+}
+
+impl NaivePair {
+    fn new(
+        tz: chrono_tz::Tz,
+        open: &Cron,
+        close: &Cron,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+    ) -> Self {
+        // (instant, wall-clock time, is a close): sorted, a close after an open at one minute.
+        let mut fires: Vec<(DateTime<Utc>, NaiveDateTime, bool)> = naive_fires(open, tz, from, to)
+            .into_iter()
+            .map(|(at, wall)| (at, wall, false))
+            .chain(
+                naive_fires(close, tz, from, to)
+                    .into_iter()
+                    .map(|(at, wall)| (at, wall, true)),
+            )
+            .collect();
+        fires.sort();
+        let mut changes: Vec<(DateTime<Utc>, bool)> = Vec::new();
+        let mut state = None;
+        for (i, &(at, _, is_close)) in fires.iter().enumerate() {
+            // The state after an instant is that of its last fire.
+            if fires.get(i + 1).is_some_and(|next| next.0 == at) {
+                continue;
+            }
+            let open = !is_close;
+            if state != Some(open) {
+                changes.push((at, open));
+                state = Some(open);
+            }
+        }
+        NaivePair { changes }
+    }
+
+    /// Open at `t`, since when and until when (`None`: not within the fires looked at).
+    fn at(&self, t: DateTime<Utc>) -> (bool, Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let i = self.changes.partition_point(|(at, _)| *at <= t);
+        assert!(i > 0, "the model starts too late for {t}");
+        let (since, open) = self.changes[i - 1];
+        // The first change is where the model's fires begin, not a real one.
+        let since = (i > 1).then_some(since);
+        (open, since, self.changes.get(i).map(|(at, _)| *at))
+    }
+}
+
+/// DST changes around which the pairs are tested: (zone, the local date of the change).
+const DST_CHANGES: [(&str, &str); 9] = [
+    ("Europe/Berlin", "2026-03-29"),
+    ("Europe/Berlin", "2026-10-25"),
+    ("America/New_York", "2026-03-08"),
+    ("America/New_York", "2026-11-01"),
+    ("Australia/Lord_Howe", "2026-10-04"),
+    ("Australia/Lord_Howe", "2026-04-05"),
+    ("Pacific/Apia", "2011-12-30"),
+    ("Pacific/Apia", "2011-09-24"),
+    ("UTC", "2026-03-29"),
+];
+
+/// Crons whose fires fall into the gaps and folds above, or just around them, so that opens
+/// and closes land on one instant in every order.
+const DST_CRONS: [&str; 16] = [
+    "30 2 * * *",
+    "0 3 * * *",
+    "0 2 * * *",
+    "15 2 * * *",
+    "45 2 * * *",
+    "30 1 * * *",
+    "59 1 * * *",
+    "0 1 * * *",
+    "0 8 * * *",
+    "0 7 * * *",
+    "30 3 * * SUN",
+    "*/20 2 * * *",
+    "0 12 * * *",
+    "30 23 * * *",
+    "0 0 * * *",
+    "10 2,3 * * SAT,SUN",
+];
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Every open/close pair of the crons above, in the days around a DST change, has the
+    /// state, `since` and `next` of the naive model (issue 21: a close skipped by a gap to the
+    /// instant of the open after it swallowed that opening).
+    #[test]
+    fn open_close_pairs_across_dst_agree_with_the_naive_model(
+        (zone, date) in prop::sample::select(&DST_CHANGES[..]),
+        open in prop::sample::select(&DST_CRONS[..]),
+        close in prop::sample::select(&DST_CRONS[..]),
+        minute in -36i64 * 60..36 * 60,
+    ) {
+        prop_assume!(open != close);
+        let tz: chrono_tz::Tz = zone.parse().unwrap();
+        let day = NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
+        let t = tz
+            .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap())
+            .earliest()
+            .map_or_else(|| tz.from_utc_datetime(&day.and_hms_opt(12, 0, 0).unwrap()), |t| t)
+            .to_utc()
+            + Duration::minutes(minute);
+        // Every cron above fires at least once a week: eight days either side hold the last
+        // fire of each kind before `t` and the next change after it.
+        let model = NaivePair::new(
+            tz,
+            &Cron::parse(open).unwrap(),
+            &Cron::parse(close).unwrap(),
+            (day - Duration::days(8)).and_hms_opt(0, 0, 0).unwrap(),
+            (day + Duration::days(8)).and_hms_opt(0, 0, 0).unwrap(),
+        );
+        let (want_open, want_since, want_next) = model.at(t);
+        let windows = pair_window(zone, open, close);
+        let state = evaluate(windows.get("pair").unwrap(), t);
+        prop_assert_eq!(state.open, want_open, "{} {:?}/{:?} at {}", zone, open, close, t);
+        // Past the model's span its `since` and `next` are unknown, not absent.
+        if let Some(since) = want_since {
+            prop_assert_eq!(state.since, Some(since), "{} {:?}/{:?} at {}", zone, open, close, t);
+        }
+        if let Some(next) = want_next {
+            prop_assert_eq!(state.next, Some(next), "{} {:?}/{:?} at {}", zone, open, close, t);
+        }
     }
 }
 

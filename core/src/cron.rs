@@ -13,7 +13,9 @@
 //! be exact and tested:
 //!
 //! - a wall-clock time skipped by a DST gap fires at the first instant after the gap;
-//! - a wall-clock time that occurs twice (DST fold) fires once, at its first occurrence.
+//! - a wall-clock time that occurs twice (DST fold) fires once, at its first occurrence;
+//! - fires that land on one instant (the minutes a gap skips, and the one that ends it) keep the
+//!   order of their wall-clock times ([`Fire`]), which is how an open/close pair orders them.
 //!
 //! This module does no I/O and reads no clock: every search takes the instant it starts from.
 
@@ -324,6 +326,12 @@ impl Cron {
 
     /// The last fire at or before `at`, within `SEARCH_HORIZON_DAYS`.
     pub fn prev_at_or_before(&self, tz: Tz, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.last_fire(tz, at).map(|fire| fire.at)
+    }
+
+    /// The last fire at or before `at`, with its wall-clock time: the latest wall-clock minute
+    /// that fires at or before `at` (within `SEARCH_HORIZON_DAYS`).
+    pub(crate) fn last_fire(&self, tz: Tz, at: DateTime<Utc>) -> Option<Fire> {
         let local = at.with_timezone(&tz).naive_local();
         let limit = local.date() - Duration::days(SEARCH_HORIZON_DAYS);
         // After a fold (clocks set back) wall-clock times later than `local` may still map, at
@@ -334,7 +342,10 @@ impl Cron {
             let candidate = self.prev_local(from, limit)?;
             let fire = resolve(tz, candidate)?;
             if fire <= at {
-                return Some(fire);
+                return Some(Fire {
+                    at: fire,
+                    wall: candidate,
+                });
             }
             from = candidate - Duration::minutes(1);
         }
@@ -344,6 +355,19 @@ impl Cron {
     pub fn prev_before(&self, tz: Tz, before: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.prev_at_or_before(tz, before - Duration::nanoseconds(1))
     }
+}
+
+/// A fire: the instant, and the wall-clock minute that fires then.
+///
+/// The DST rules map wall-clock minutes to instants in order, but not one to one: every minute
+/// a gap skips fires at the gap's end, together with the minute that ends it. Fires compare by
+/// instant, then by wall-clock time, so those that land on one instant keep the order in which
+/// they are written on the wall clock: a close at 02:30 skipped to 03:00 comes before an open at
+/// 03:00, not with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Fire {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) wall: NaiveDateTime,
 }
 
 impl std::fmt::Display for Cron {

@@ -406,9 +406,11 @@ impl Window {
 
     /// Whether the window can never open again after `now` (within the ten-year search
     /// horizon): such a window denies every change for good, which is never what its author
-    /// meant. A search that gave up early is not "never".
+    /// meant. A search that gave up early is not "never". Through the cache: a server checks
+    /// this at start and then warms the same state (issue 21: heavy windows were evaluated
+    /// twice before it listened).
     pub(crate) fn never_opens(&self, now: DateTime<Utc>) -> bool {
-        let state = evaluate(self, now);
+        let state = self.state_at(now);
         !state.open && state.next.is_none() && state.searched_until.is_none()
     }
 

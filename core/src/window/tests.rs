@@ -491,6 +491,104 @@ fn dst_spring_forward_new_york_open_close() {
     );
 }
 
+/// Issue 21: on 2026-03-29 02:30 does not exist in Berlin, so the close fires at the gap's end,
+/// 03:00 CEST, the instant of the open after it. The window was closed from then until the next
+/// day's 03:00: 24 hours closed by a close that precedes the opening on the wall clock.
+#[test]
+fn a_close_skipped_by_a_dst_gap_does_not_swallow_the_opening_after_it() {
+    let w =
+        mk_window("timeZone: Europe/Berlin\nschedules: [{open: '0 3 * * *', close: '30 2 * * *'}]");
+    // Open since Saturday 03:00 CET, through the gap, until Monday 02:30 CEST.
+    let open = (
+        true,
+        some("2026-03-28T02:00:00Z"),
+        some("2026-03-30T00:30:00Z"),
+    );
+    assert_eq!(state(&w, "2026-03-29T12:00:00Z"), open);
+    assert_eq!(state(&w, "2026-03-29T01:00:00Z"), open);
+    assert_eq!(state(&w, "2026-03-29T00:59:59Z"), open);
+    // Saturday and Monday as every day: closed from 02:30 to 03:00.
+    assert_eq!(
+        state(&w, "2026-03-28T01:45:00Z"),
+        (
+            false,
+            some("2026-03-28T01:30:00Z"),
+            some("2026-03-28T02:00:00Z")
+        )
+    );
+    assert_eq!(
+        state(&w, "2026-03-30T00:45:00Z"),
+        (
+            false,
+            some("2026-03-30T00:30:00Z"),
+            some("2026-03-30T01:00:00Z")
+        )
+    );
+}
+
+/// Fires that land on one instant keep the order of their wall-clock times: a close written
+/// after the open still closes (the opening had no wall-clock time at all), and an open and a
+/// close at the same wall-clock time stay closed, as on any other day.
+#[test]
+fn fires_skipped_into_one_instant_keep_their_wall_clock_order() {
+    let gap_end = "2026-03-29T01:00:00Z";
+    let w = mk_window(
+        "timeZone: Europe/Berlin\nschedules: [{open: '15 2 * * *', close: '45 2 * * *'}]",
+    );
+    // Closed since Saturday's 02:45 CET: the opening at the gap's end lasts no time at all.
+    assert_eq!(
+        state(&w, gap_end),
+        (
+            false,
+            some("2026-03-28T01:45:00Z"),
+            some("2026-03-30T00:15:00Z")
+        )
+    );
+    assert!(state(&w, "2026-03-28T01:30:00Z").0);
+    let w = mk_window(
+        "timeZone: Europe/Berlin\nschedules: [{open: '30 2 * * *', close: '30 2 * * SUN'}]",
+    );
+    assert_eq!(
+        state(&w, gap_end),
+        (false, some(gap_end), some("2026-03-30T00:30:00Z"))
+    );
+    assert!(!state(&w, "2026-03-22T01:35:00Z").0);
+}
+
+/// Lord Howe Island moves its clocks by 30 minutes: on 2026-10-04 02:00 becomes 02:30 (+11).
+#[test]
+fn a_close_in_lord_howes_half_hour_gap_does_not_swallow_the_opening() {
+    let w = mk_window(
+        "timeZone: Australia/Lord_Howe\nschedules: [{open: '30 2 * * *', close: '15 2 * * *'}]",
+    );
+    // Open since Saturday 02:30 (+10:30) until Monday 02:15 (+11).
+    assert_eq!(
+        state(&w, "2026-10-03T16:00:00Z"),
+        (
+            true,
+            some("2026-10-02T16:00:00Z"),
+            some("2026-10-04T15:15:00Z")
+        )
+    );
+}
+
+/// Samoa skipped 2011-12-30: from Thursday 23:59:59 (-10) to Saturday 00:00 (+14). Friday's
+/// 07:00 close and 08:00 open both land on Saturday 00:00; the window stays open through it.
+#[test]
+fn a_close_on_apias_skipped_day_does_not_swallow_the_opening() {
+    let w = mk_window(
+        "timeZone: Pacific/Apia\nschedules: [{open: '0 8 * * *', close: '0 7 * * *'}]",
+    );
+    // Open since Thursday 08:00 (-10) until Saturday 07:00 (+14).
+    let open = (
+        true,
+        some("2011-12-29T18:00:00Z"),
+        some("2011-12-30T17:00:00Z"),
+    );
+    assert_eq!(state(&w, "2011-12-30T10:00:00Z"), open);
+    assert_eq!(state(&w, "2011-12-30T12:00:00Z"), open);
+}
+
 // === overlapping schedules and freezes ===
 
 #[test]
