@@ -5,7 +5,7 @@ use fluxgate_core::window::ReconciliationWindow;
 use kube::CustomResourceExt;
 use std::process::ExitCode;
 
-/// The CRD as YAML, exactly as committed in `deploy/base/crd.yaml`.
+/// The CRD as YAML, exactly as committed in `deploy/crds/crd.yaml`.
 pub(crate) fn crd_yaml() -> anyhow::Result<String> {
     let yaml =
         serde_yaml::to_string(&ReconciliationWindow::crd()).context("cannot render the CRD")?;
