@@ -209,11 +209,11 @@ fn the_committed_crd_is_what_fluxgate_crd_prints() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let committed = std::fs::read(path("deploy/base/crd.yaml")).unwrap();
+    let committed = std::fs::read(path("deploy/crds/crd.yaml")).unwrap();
     assert!(
         output.stdout == committed,
-        "deploy/base/crd.yaml differs from what the Rust types generate: regenerate it with \
-         `cargo run -- crd > deploy/base/crd.yaml` and commit the result"
+        "deploy/crds/crd.yaml differs from what the Rust types generate: regenerate it with \
+         `cargo run -- crd > deploy/crds/crd.yaml` and commit the result"
     );
 }
 

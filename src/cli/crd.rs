@@ -5,7 +5,7 @@ use fluxgate_core::window::ReconciliationWindow;
 use kube::CustomResourceExt;
 use std::process::ExitCode;
 
-/// The CRD as YAML, exactly as committed in `deploy/base/crd.yaml`.
+/// The CRD as YAML, exactly as committed in `deploy/crds/crd.yaml`.
 pub(crate) fn crd_yaml() -> anyhow::Result<String> {
     // A description on one line stays on one line (not folded at 80 columns); one of several
     // lines is a literal block.
