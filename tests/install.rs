@@ -6,7 +6,6 @@
 //! Rendering uses `kubectl kustomize` (offline). Without kubectl these tests print "skipping" and
 //! pass, except in CI (`CI` set), where they fail: `.ci/run` installs it.
 
-use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,10 +44,8 @@ fn kubectl_available() -> bool {
 /// The documents of a multi-document YAML stream, as JSON values (empty documents dropped).
 /// The one place this file parses YAML.
 fn documents(yaml: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|document| Value::deserialize(document).expect("valid YAML"))
-        .filter(|value| !value.is_null())
-        .collect()
+    // Empty documents are skipped by the parser.
+    serde_saphyr::from_multiple(yaml).expect("valid YAML")
 }
 
 fn kustomize(dir: &Path) -> Vec<Value> {

@@ -13,8 +13,8 @@
 //! `tests/fixtures/fuzz-regressions/<target>/`.
 
 use chrono::{
-    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone,
-    Utc,
+    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, SecondsFormat,
+    TimeZone, Utc,
 };
 use fluxgate_core::admission::{Reviewed, review};
 use fluxgate_core::cron::Cron;
