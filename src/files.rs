@@ -419,6 +419,7 @@ mod tests {
         let file = dir.join("windows.yaml");
         std::fs::write(&file, "0").unwrap();
         let stop = std::sync::atomic::AtomicBool::new(false);
+        let written = std::sync::atomic::AtomicUsize::new(0);
         let (mut applied, mut failed) = (0, Vec::new());
         let started = std::time::Instant::now();
         std::thread::scope(|scope| {
@@ -427,12 +428,17 @@ mod tests {
                 while !stop.load(std::sync::atomic::Ordering::Acquire) {
                     n += 1;
                     std::fs::write(&file, n.to_string()).unwrap();
+                    written.fetch_add(1, std::sync::atomic::Ordering::Release);
                     std::thread::sleep(Duration::from_millis(5));
                 }
             });
             let files = [file.clone()];
+            let initial = read_files(&files).ok();
+            while written.load(std::sync::atomic::Ordering::Acquire) < 2 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             let mut watcher = Watcher::new(
-                read_files(&files).ok(),
+                initial,
                 || read_files(&files),
                 |_: &Snapshot| applied += 1,
                 |error| failed.push(error.to_string()),
