@@ -346,25 +346,27 @@ where
         }
     }
 
-    /// One poll: blocks for [`SETTLE_PAUSE`] or more when something changed.
+    /// One poll: blocks for [`SETTLE_PAUSE`] or more when something changed. After a failed
+    /// read, contents that read again are applied even when they are the last ones applied:
+    /// what they hold is in force again, which `apply` counts and reports.
     pub(crate) fn check(&mut self) {
         let first = (self.read)();
-        match (&first, &self.last) {
-            (Ok(snapshot), Some(last)) if same_contents(snapshot, last) => {
-                self.last_error = None;
-                return;
-            }
-            (Err(error), _) if self.last_error.as_ref() == Some(&error.to_string()) => return,
+        let recovering = self.last_error.is_some();
+        let unchanged = |snapshot: &Snapshot, last: &Option<Snapshot>| {
+            !recovering
+                && last
+                    .as_ref()
+                    .is_some_and(|last| same_contents(snapshot, last))
+        };
+        match &first {
+            Ok(snapshot) if unchanged(snapshot, &self.last) => return,
+            Err(error) if self.last_error.as_ref() == Some(&error.to_string()) => return,
             _ => {}
         }
         match settled(&self.read, first) {
             Ok(snapshot) => {
                 self.last_error = None;
-                if self
-                    .last
-                    .as_ref()
-                    .is_some_and(|last| same_contents(&snapshot, last))
-                {
+                if unchanged(&snapshot, &self.last) {
                     return;
                 }
                 (self.apply)(&snapshot);
@@ -417,6 +419,7 @@ mod tests {
         let file = dir.join("windows.yaml");
         std::fs::write(&file, "0").unwrap();
         let stop = std::sync::atomic::AtomicBool::new(false);
+        let written = std::sync::atomic::AtomicUsize::new(0);
         let (mut applied, mut failed) = (0, Vec::new());
         let started = std::time::Instant::now();
         std::thread::scope(|scope| {
@@ -425,12 +428,17 @@ mod tests {
                 while !stop.load(std::sync::atomic::Ordering::Acquire) {
                     n += 1;
                     std::fs::write(&file, n.to_string()).unwrap();
+                    written.fetch_add(1, std::sync::atomic::Ordering::Release);
                     std::thread::sleep(Duration::from_millis(5));
                 }
             });
             let files = [file.clone()];
+            let initial = read_files(&files).ok();
+            while written.load(std::sync::atomic::Ordering::Acquire) < 2 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             let mut watcher = Watcher::new(
-                None,
+                initial,
                 || read_files(&files),
                 |_: &Snapshot| applied += 1,
                 |error| failed.push(error.to_string()),
@@ -438,8 +446,13 @@ mod tests {
             watcher.check();
             watcher.check();
             stop.store(true, std::sync::atomic::Ordering::Release);
+            // Back where it was: what is in force is what is configured again, and said so.
+            std::thread::sleep(Duration::from_millis(20));
+            std::fs::write(&file, "0").unwrap();
+            watcher.check();
+            watcher.check();
         });
-        assert_eq!(applied, 0);
+        assert_eq!(applied, 1, "applied again after the failure, once");
         assert_eq!(failed.len(), 1, "{failed:?}");
         assert!(
             failed[0].ends_with(
