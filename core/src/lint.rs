@@ -10,7 +10,7 @@
 use crate::duration::format_duration;
 use crate::policy::{
     BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, FluxOwner, MODE_LABEL, Mode, Policy,
-    WINDOW_LABEL, never_opens, too_long_override,
+    WINDOW_LABEL, window_problem,
 };
 use crate::window::{Window, WindowSet, WindowSetError, parse_documents};
 use crate::yaml::{self, content_line, split_documents};
@@ -303,7 +303,7 @@ fn validate_window(m: &Manifest, policy: &Policy, now: DateTime<Utc>) -> Result<
         .first()
         .ok_or_else(|| format!("{}: not a ReconciliationWindow", m.at()))?;
     let window = Window::from_object(&document.object).map_err(|e| e.to_string())?;
-    match too_long_override(&window, policy).or_else(|| never_opens(&window, now)) {
+    match window_problem(&window, policy, now) {
         Some(problem) => Err(problem),
         None => Ok(window),
     }

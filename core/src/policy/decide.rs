@@ -458,7 +458,7 @@ fn known_window(window: &Window, policy: &Policy, now: DateTime<Utc>) -> KnownWi
 }
 
 /// The first override of `window` longer than `--max-override`, as an error naming the field.
-pub fn too_long_override(window: &Window, policy: &Policy) -> Option<String> {
+fn too_long_override(window: &Window, policy: &Policy) -> Option<String> {
     let (i, o) = window
         .overrides()
         .iter()
@@ -484,7 +484,7 @@ pub fn window_problem(window: &Window, policy: &Policy, now: DateTime<Utc>) -> O
 }
 
 /// An error when `window` will never open again after `now` (see [`Window::never_opens`]).
-pub fn never_opens(window: &Window, now: DateTime<Utc>) -> Option<String> {
+fn never_opens(window: &Window, now: DateTime<Utc>) -> Option<String> {
     window.never_opens(now).then(|| {
         format!(
             "ReconciliationWindow {:?}: spec: the window never opens within the ten years \

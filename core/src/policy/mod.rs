@@ -12,7 +12,7 @@ mod response;
 
 pub use bypass::Bypass;
 pub use decide::{FluxOwner, decide, field_manager, window_problem};
-pub(crate) use decide::{Subject, never_opens, too_long_override};
+pub(crate) use decide::Subject;
 pub use response::{ResponseReview, response};
 
 use crate::window::{Enforcement, Override, WindowState};
