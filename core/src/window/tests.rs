@@ -399,9 +399,8 @@ fn a_close_in_lord_howes_half_hour_gap_does_not_swallow_the_opening() {
 /// 07:00 close and 08:00 open both land on Saturday 00:00; the window stays open through it.
 #[test]
 fn a_close_on_apias_skipped_day_does_not_swallow_the_opening() {
-    let w = mk_window(
-        "timeZone: Pacific/Apia\nschedules: [{open: '0 8 * * *', close: '0 7 * * *'}]",
-    );
+    let w =
+        mk_window("timeZone: Pacific/Apia\nschedules: [{open: '0 8 * * *', close: '0 7 * * *'}]");
     // Open since Thursday 08:00 (-10) until Saturday 07:00 (+14).
     let open = (
         true,
