@@ -133,7 +133,19 @@ fn bench_windows(c: &mut Criterion) {
         b.iter(|| black_box(evaluate(nightly, black_box(now))))
     });
     group.finish();
+    // Issue 21 (item 9): the windows whose state search costs most (read in the file why).
+    let heavy = WindowSet::from_yaml("heavy", HEAVY_WINDOWS).unwrap();
+    let mut group = c.benchmark_group("window-heavy");
+    for window in heavy.iter() {
+        group.bench_function(BenchmarkId::new("evaluate", window.name()), |b| {
+            b.iter(|| black_box(evaluate(window, black_box(now))))
+        });
+    }
+    group.finish();
 }
+
+/// benches/support/heavy-windows.yaml.
+const HEAVY_WINDOWS: &str = include_str!("support/heavy-windows.yaml");
 
 /// What every decision adds on the server: counting it (request counter with its window label,
 /// latency histogram, and for denials the per-owner counter) and one scrape of /metrics.

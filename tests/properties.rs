@@ -939,7 +939,7 @@ proptest! {
         let t = tz
             .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap())
             .earliest()
-            .map_or_else(|| tz.from_utc_datetime(&day.and_hms_opt(12, 0, 0).unwrap()), |t| t)
+            .unwrap_or_else(|| tz.from_utc_datetime(&day.and_hms_opt(12, 0, 0).unwrap()))
             .to_utc()
             + Duration::minutes(minute);
         // Every cron above fires at least once a week: eight days either side hold the last

@@ -293,18 +293,18 @@ impl<'a> Evaluator<'a> {
         stale: impl Fn(&Next) -> bool,
     ) {
         let schedules = self.window.schedules.len();
-        for i in schedules..pending.len() {
-            if stale(&pending[i]) {
-                pending[i] = self.part_next(i, x, horizon);
+        for (i, next) in pending.iter_mut().enumerate().skip(schedules) {
+            if stale(next) {
+                *next = self.part_next(i, x, horizon);
             }
         }
         let limit = pending[schedules..]
             .iter()
             .filter_map(Next::instant)
             .fold(horizon, DateTime::min);
-        for i in 0..schedules {
-            if stale(&pending[i]) {
-                pending[i] = match self.part_next(i, x, limit) {
+        for (i, next) in pending.iter_mut().enumerate().take(schedules) {
+            if stale(next) {
+                *next = match self.part_next(i, x, limit) {
                     Next::Never if limit < horizon => Next::NotBefore(limit),
                     answer => answer,
                 };
@@ -383,18 +383,18 @@ impl<'a> Evaluator<'a> {
         stale: impl Fn(&RunStart) -> bool,
     ) {
         let schedules = self.window.schedules.len();
-        for i in schedules..starts.len() {
-            if stale(&starts[i]) {
-                starts[i] = self.part_run_start(i, x, horizon);
+        for (i, start) in starts.iter_mut().enumerate().skip(schedules) {
+            if stale(start) {
+                *start = self.part_run_start(i, x, horizon);
             }
         }
         let limit = starts[schedules..]
             .iter()
             .filter_map(RunStart::instant)
             .fold(horizon, DateTime::max);
-        for i in 0..schedules {
-            if stale(&starts[i]) {
-                starts[i] = match self.part_run_start(i, x, limit) {
+        for (i, start) in starts.iter_mut().enumerate().take(schedules) {
+            if stale(start) {
+                *start = match self.part_run_start(i, x, limit) {
                     // Past the horizon nothing is known; past a later limit, the part whose
                     // change set it decides.
                     RunStart::Before(_) if limit == horizon => RunStart::Unknown,
