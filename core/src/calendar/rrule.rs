@@ -268,13 +268,13 @@ impl Rule {
                 if by_month != 0 && by_month & (1 << day.month()) == 0 {
                     // A month the rule does not want: on to the next (a yearly rule looks at
                     // its months only, not at 365 days).
-                    day = day + Duration::days(i64::from(days_in_month(day) - day.day0()));
+                    day += Duration::days(i64::from(days_in_month(day) - day.day0()));
                     continue;
                 }
                 if filter.admits(day) {
                     candidates.push(day);
                 }
-                day = day + Duration::days(1);
+                day += Duration::days(1);
             }
             if !self.by_set_pos.is_empty() {
                 let n = candidates.len() as i64;
