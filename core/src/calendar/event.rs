@@ -236,13 +236,19 @@ pub(super) fn read(
             End::OneDay
         }
     };
-    if recurrence_id.is_some()
-        && let Some((line, _)) = &rule
-    {
-        problems.push(Problem::new(
-            *line,
-            "an override (RECURRENCE-ID) cannot have its own RRULE".into(),
-        ));
+    if let Some((id_line, _)) = recurrence_id {
+        // An override is one instance: it has no recurrence of its own.
+        let lines = rule.iter().map(|(line, _)| *line);
+        let lines = lines.chain(rdates.iter().chain(&exdates).map(|(line, _)| *line));
+        if let Some(line) = lines.min() {
+            problems.push(Problem::new(
+                line,
+                format!(
+                    "an override (RECURRENCE-ID, line {id_line}) is one instance: it cannot have \
+                     RRULE, RDATE or EXDATE (give them to the event it overrides)"
+                ),
+            ));
+        }
     }
     match uid {
         Some(uid) if problems.is_empty() => Ok(Event {
@@ -304,8 +310,9 @@ fn date_list(line: &Line) -> Result<Vec<When>, String> {
         .map(str::to_ascii_uppercase)
         .as_deref()
     {
-        Some("DATE") => true,
-        None | Some("DATE-TIME") => false,
+        Some("DATE") => Some(true),
+        Some("DATE-TIME") => Some(false),
+        None => None,
         Some("PERIOD") => {
             return Err(format!(
                 "{}: VALUE=PERIOD is not supported: give the instance's start (its length is \
@@ -328,7 +335,7 @@ fn date_list(line: &Line) -> Result<Vec<When>, String> {
             list_item(
                 v,
                 line.param_value("TZID"),
-                date || v.len() == 8,
+                date.unwrap_or(v.len() == 8),
                 &line.name,
             )
         })

@@ -51,6 +51,10 @@ impl Line {
     }
 }
 
+/// How deep components may nest: iCalendar needs three; the bound keeps a hostile file from
+/// building a tree too deep to drop without running out of stack.
+const MAX_DEPTH: usize = 8;
+
 /// The top-level components of `text` (normally one VCALENDAR), or the errors that prevent
 /// reading its structure, as (line, message).
 pub(super) fn components(text: &[u8]) -> Result<Vec<Component>, Vec<(usize, String)>> {
@@ -69,6 +73,16 @@ pub(super) fn components(text: &[u8]) -> Result<Vec<Component>, Vec<(usize, Stri
             )),
         };
         match line {
+            Ok(line) if line.name == "BEGIN" && stack.len() >= MAX_DEPTH => {
+                errors.push((
+                    number,
+                    format!(
+                        "components nested more than {MAX_DEPTH} deep (VCALENDAR > VEVENT > \
+                         VALARM is three)"
+                    ),
+                ));
+                return Err(errors);
+            }
             Ok(line) if line.name == "BEGIN" => stack.push(Component {
                 name: line.value.trim().to_ascii_uppercase(),
                 line: number,
@@ -294,5 +308,8 @@ mod tests {
         assert!(err[0].1.contains("never closed"), "{err:?}");
         let err = components(b"").unwrap_err();
         assert!(err[0].1.contains("no BEGIN:VCALENDAR"), "{err:?}");
+        let deep = "BEGIN:X\n".repeat(100_000) + &"END:X\n".repeat(100_000);
+        let err = components(deep.as_bytes()).unwrap_err();
+        assert_eq!(err[0].0, MAX_DEPTH + 1, "{err:?}");
     }
 }

@@ -124,6 +124,18 @@ fn what_could_change_when_an_event_is_is_refused() {
         ],
         "THISANDFUTURE",
     );
+    error(
+        &["UID:a\nDTSTART;VALUE=DATE-TIME:20260105"],
+        "not a date-time",
+    );
+    error(
+        &[
+            "UID:a\nDTSTART;VALUE=DATE:20260105\nRRULE:FREQ=WEEKLY;COUNT=3",
+            "UID:a\nRECURRENCE-ID;VALUE=DATE:20260112\nDTSTART;VALUE=DATE:20260113\n\
+             EXDATE;VALUE=DATE:20260119",
+        ],
+        "cannot have RRULE, RDATE or EXDATE",
+    );
     let e = error(
         &[&format!("{day}\nBEGIN:VTODO\nEND:VTODO")],
         "VTODO inside a VEVENT",

@@ -135,11 +135,11 @@ pub(super) fn when(line: &Line) -> Result<When, String> {
             ));
         }
     }
-    let tzid = line.param_value("TZID");
-    let want_date = line
-        .param_value("VALUE")
-        .is_some_and(|v| v.eq_ignore_ascii_case("DATE"));
-    list_item(value, tzid, want_date || value.len() == 8, &line.name)
+    let date = match line.param_value("VALUE") {
+        Some(kind) => kind.eq_ignore_ascii_case("DATE"),
+        None => value.len() == 8,
+    };
+    list_item(value, line.param_value("TZID"), date, &line.name)
 }
 
 /// One DATE or DATE-TIME of a property value (`date` says which), in `tzid` if given.
