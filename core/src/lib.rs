@@ -17,6 +17,7 @@
 
 pub mod admission;
 pub mod audit;
+pub mod calendar;
 pub mod cron;
 pub mod duration;
 pub mod flux;
