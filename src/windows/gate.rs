@@ -90,11 +90,19 @@ impl Gate {
         let mut problems = Vec::new();
         let mut windows = Vec::with_capacity(documents.len());
         for document in documents {
-            match self.check_object(&document.object, now) {
+            // An invalid field is reported on its own line; a window that is valid but not
+            // allowed, at the document.
+            let checked = match Window::from_object(&document.object) {
+                Ok(window) => self
+                    .allow(window, now)
+                    .map_err(|text| format!("{}: {text}", document.origin)),
+                Err(error) => Err(format!("{}: {error}", document.origin_of_error(&error))),
+            };
+            match checked {
                 Ok(window) => windows.push((document.origin.clone(), window)),
                 Err(text) => problems.push(Problem {
                     window: document.object.metadata.name.clone(),
-                    text: format!("{}: {text}", document.origin),
+                    text,
                 }),
             }
         }
@@ -134,7 +142,11 @@ impl Gate {
         object: &ReconciliationWindow,
         now: DateTime<Utc>,
     ) -> Result<Window, String> {
-        let window = Window::from_object(object).map_err(|e| e.to_string())?;
+        self.allow(Window::from_object(object).map_err(|e| e.to_string())?, now)
+    }
+
+    /// A valid window, unless the policy refuses it (an override too long, never opening).
+    fn allow(&self, window: Window, now: DateTime<Utc>) -> Result<Window, String> {
         match window_problem(&window, &self.policy, now) {
             Some(problem) => Err(problem),
             None => Ok(window),

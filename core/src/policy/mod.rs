@@ -11,8 +11,8 @@ mod noop;
 mod response;
 
 pub use bypass::Bypass;
-pub use decide::{FluxOwner, decide, field_manager, window_problem};
 pub(crate) use decide::Subject;
+pub use decide::{FluxOwner, decide, field_manager, window_problem};
 pub use response::{ResponseReview, response};
 
 use crate::window::{Enforcement, Override, WindowState};

@@ -166,6 +166,11 @@ impl Document {
         }
     }
 
+    /// Where `error` is: `file:line` of the field it is about, or of the document.
+    pub fn origin_of_error(&self, error: &WindowError) -> String {
+        self.origin_of(&error.field)
+    }
+
     /// Where `field` (`spec.schedules[0].open`) is: `file:line` of the field, or of the
     /// closest enclosing one the document has; the document's origin when not from a file.
     fn origin_of(&self, field: &str) -> String {
