@@ -69,7 +69,7 @@ fn read_tree(dir: &Path) -> BTreeMap<String, String> {
 }
 
 /// Runs a README line in `dir` as a shell would (bash, pipefail), with the built fluxgate first
-/// on the PATH.
+/// on the PATH and no FLUXGATE_* variable from the environment.
 fn sh(dir: &Path, line: &str) -> Output {
     let bin = Path::new(env!("CARGO_BIN_EXE_fluxgate")).parent().unwrap();
     let path = format!(
@@ -77,7 +77,13 @@ fn sh(dir: &Path, line: &str) -> Output {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    Command::new("bash")
+    let mut command = Command::new("bash");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("FLUXGATE_") {
+            command.env_remove(key);
+        }
+    }
+    command
         .args(["-o", "pipefail", "-c", line])
         .current_dir(dir)
         .env("PATH", path)
@@ -310,6 +316,28 @@ fn the_seed_split_renders_the_same_objects_and_lints_clean() {
     ] {
         lints_clean(&dir, folder, windows);
     }
+}
+
+/// Copied without the repository around it, the seed's Flux paths (`./deploy/examples/gitops/…`)
+/// name folders that are not there: split says so rather than split the entry point under a
+/// Flux Kustomization it cannot rewrite.
+#[test]
+fn outside_its_repository_the_seed_is_refused_with_the_reason() {
+    let (_scratch, dir) = repository("gitops-before", "");
+    std::fs::remove_dir(dir.join(".git")).ok();
+    let before = read_tree(&dir);
+    let output = sh(&dir, SEED_WRITE);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains(
+            "clusters/cluster-1/flux/apps.yaml: Flux Kustomization apps applies \
+             ./deploy/examples/gitops/clusters/cluster-1/apps, which looks like \
+             clusters/cluster-1/apps but does not lie where split runs"
+        ),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(read_tree(&dir), before);
 }
 
 // === a base and its overlays (flux2-kustomize-helm-example) ===

@@ -154,6 +154,10 @@ fn is_flux_kustomization(value: &Value) -> bool {
 
 /// A `spec.path` as a folder relative to where split runs.
 fn resolve(path_text: &str, repo_prefix: &str) -> Option<String> {
+    if path_text.trim_matches(['.', '/']).is_empty() {
+        // The root of the repository: not an entry point split could put halves below.
+        return None;
+    }
     let full = path::normalize(path_text.trim_start_matches('/'));
     if full.starts_with("..") {
         return None;
@@ -205,6 +209,31 @@ impl FluxKustomization {
         paths: [&str; 2],
         windows: &[(String, String)],
     ) -> Result<Halves, String> {
+        // What a Kustomization applies to all it builds must reach objects of both halves
+        // alike; these may name objects of one half only.
+        if self
+            .value
+            .pointer("/spec/components")
+            .is_some_and(|c| c != &json!([]))
+        {
+            return Err(format!(
+                "{}: Flux Kustomization {} has spec.components, which may change objects of \
+                 either half: move them into the kustomizations first",
+                self.file, self.name
+            ));
+        }
+        let untargeted = self
+            .value
+            .pointer("/spec/patches")
+            .and_then(Value::as_array)
+            .is_some_and(|p| p.iter().any(|p| p.get("target").is_none()));
+        if untargeted {
+            return Err(format!(
+                "{}: Flux Kustomization {} has a spec.patches entry without target, which \
+                 fails on the half without its object: give it a target",
+                self.file, self.name
+            ));
+        }
         let names = [format!("{}-rt", self.name), format!("{}-rw", self.name)];
         let is_window = |item: &Value| {
             let name = item.get("name").and_then(Value::as_str).unwrap_or_default();
@@ -440,7 +469,8 @@ spec:
         );
         assert_eq!(resolve("./other/apps", "deploy"), None);
         assert_eq!(resolve("./deploy", "deploy").as_deref(), Some(""));
-        assert_eq!(resolve("", "").as_deref(), Some(""));
+        assert_eq!(resolve("", ""), None, "the root");
+        assert_eq!(resolve("./", ""), None, "the root");
         let flux = read(APPS);
         let apps = &flux.kustomizations[0];
         assert_eq!(

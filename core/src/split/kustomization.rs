@@ -5,6 +5,7 @@
 use super::path;
 use super::yaml::{self, Text};
 use crate::policy::{MODE_LABEL, WINDOW_LABEL};
+use crate::window::split_documents;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -117,7 +118,11 @@ impl Kustomization {
             Value::Object(_) => value,
             _ => return Err(format!("{file}: not a kustomization (a YAML mapping)")),
         };
-        if text.lines().any(|l| l.trim() == "---") {
+        let documents = split_documents(text)
+            .iter()
+            .filter(|(_, chunk)| yaml::parse(chunk).is_ok_and(|v| !v.is_null()))
+            .count();
+        if documents > 1 {
             return Err(format!("{file}: more than one YAML document"));
         }
         Ok(Kustomization {

@@ -186,22 +186,30 @@ pub fn plan(files: &BTreeMap<String, String>, request: &Request) -> Plan {
             Flux::default()
         }
     };
+    let tree = Tree {
+        files,
+        flux: &flux,
+        apps: &apps,
+        request: &request,
+        rules: &rules,
+    };
     let mut handled = BTreeSet::new();
     let mut flux_edits = FluxEdits::default();
-    split_entries(
-        files,
-        &flux,
-        &apps,
-        &rules,
-        &mut handled,
-        &mut flux_edits,
-        &mut plan,
-    );
-    update_pairs(files, &flux, &apps, &mut handled, &mut plan);
-    update_references(files, &flux, &apps, &handled, &mut plan);
-    flux_edits.finish(files, &flux, &request.clusters, &mut plan);
-    window_notes(files, &flux, &apps, &request, &mut plan);
+    split_entries(&tree, &mut handled, &mut flux_edits, &mut plan);
+    update_pairs(&tree, &mut handled, &mut plan);
+    update_references(&tree, &handled, &mut plan);
+    flux_edits.finish(&tree, &mut plan);
+    cluster_notes(&tree, &mut plan);
     plan
+}
+
+/// What the steps after the apps' split read.
+struct Tree<'a> {
+    files: &'a BTreeMap<String, String>,
+    flux: &'a Flux,
+    apps: &'a [SplitApp],
+    request: &'a Request,
+    rules: &'a Rules<'a>,
 }
 
 /// A label value, as the API server checks it: at most 63 characters of `[A-Za-z0-9._-]`,
@@ -283,41 +291,7 @@ fn split_app(
                 "no such folder (or no YAML in it)".to_owned()
             })
         }
-        None => {
-            let mut objects = Vec::new();
-            let mut complete = true;
-            let permissive = Rules {
-                rw_kinds: &[],
-                window: None,
-            };
-            for (side, k) in Side::BOTH.into_iter().zip(&sides) {
-                let Some(Ok(k)) = k else {
-                    complete &= k.is_none();
-                    continue;
-                };
-                for reference in k.references("resources").unwrap_or_default() {
-                    let file = path::join(&k.dir, &reference);
-                    match files
-                        .get(&file)
-                        .map(|t| ObjectFile::read(&file, t, &permissive))
-                    {
-                        Some(Ok(read)) => objects.extend(read.objects().cloned().map(|mut o| {
-                            o.side = side;
-                            o
-                        })),
-                        _ => complete = false,
-                    }
-                }
-            }
-            let app = SplitApp {
-                dir: dir.to_owned(),
-                rt: sides[0].is_some().then(|| dirs[0].clone()),
-                rw: sides[1].is_some().then(|| dirs[1].clone()),
-                objects,
-                complete,
-            };
-            Ok((app, None, Vec::new()))
-        }
+        None => Ok((split_before_app(files, dir, &dirs), None, Vec::new())),
         Some(k) => {
             let k = k?;
             let role = Role::App {
@@ -346,6 +320,49 @@ fn split_app(
     }
 }
 
+/// An app split before: its sides, and the objects they list (for the patches of entry points).
+fn split_before_app(files: &BTreeMap<String, String>, dir: &str, dirs: &[String; 2]) -> SplitApp {
+    let mut app = SplitApp {
+        dir: dir.to_owned(),
+        rt: None,
+        rw: None,
+        objects: Vec::new(),
+        complete: true,
+    };
+    // The folder says the side; labels and kinds were read when it was split.
+    let permissive = Rules {
+        rw_kinds: &[],
+        window: None,
+    };
+    for (side, side_dir) in Side::BOTH.into_iter().zip(dirs) {
+        let Some(found) = Kustomization::find(files, side_dir) else {
+            continue;
+        };
+        match side {
+            Side::Rt => app.rt = Some(side_dir.clone()),
+            Side::Rw => app.rw = Some(side_dir.clone()),
+        }
+        let Ok(k) = found else {
+            app.complete = false;
+            continue;
+        };
+        for reference in k.references("resources").unwrap_or_default() {
+            let file = path::join(&k.dir, &reference);
+            match files
+                .get(&file)
+                .map(|t| ObjectFile::read(&file, t, &permissive))
+            {
+                Some(Ok(read)) => app.objects.extend(read.objects().cloned().map(|mut o| {
+                    o.side = side;
+                    o
+                })),
+                _ => app.complete = false,
+            }
+        }
+    }
+    app
+}
+
 /// Whether a resource of a kustomization in `dir` names the app (`exact`: the app folder
 /// itself; otherwise also one of its sides).
 fn lists_app(dir: &str, reference: &str, app: &SplitApp, exact: bool) -> bool {
@@ -354,69 +371,94 @@ fn lists_app(dir: &str, reference: &str, app: &SplitApp, exact: bool) -> bool {
         || (!exact && (Some(&target) == app.rt.as_ref() || Some(&target) == app.rw.as_ref()))
 }
 
-/// The pair a Flux Kustomization named `<base>-rt` or `<base>-rw` belongs to.
-fn pair_of<'a>(flux: &'a Flux, k: &FluxKustomization) -> Option<[&'a FluxKustomization; 2]> {
-    let base = k
-        .name
-        .strip_suffix("-rt")
-        .or_else(|| k.name.strip_suffix("-rw"))?;
-    let rt = flux.named(&format!("{base}-rt"), &k.namespace)?;
-    let rw = flux.named(&format!("{base}-rw"), &k.namespace)?;
-    Some([rt, rw])
+/// The folders that may be a cluster's entry point: those the Flux Kustomizations of
+/// `--clusters` apply (with them), and every kustomization folder below `--clusters` (for
+/// Kustomizations created outside Git).
+fn candidates<'a>(
+    files: &BTreeMap<String, String>,
+    flux: &'a Flux,
+    clusters: &[String],
+) -> BTreeMap<String, Vec<&'a FluxKustomization>> {
+    let mut folders: BTreeMap<String, Vec<&FluxKustomization>> = BTreeMap::new();
+    for k in &flux.kustomizations {
+        if let Some(folder) = &k.folder {
+            folders.entry(folder.clone()).or_default().push(k);
+        }
+    }
+    for file in files.keys() {
+        if FILE_NAMES.contains(&path::file_name(file))
+            && clusters.iter().any(|c| path::is_within(file, c))
+        {
+            folders.entry(path::parent(file).to_owned()).or_default();
+        }
+    }
+    folders
 }
 
-/// Splits every folder that a Flux Kustomization of `--clusters` applies and that lists an
-/// app (the cluster's entry points), and the Flux Kustomizations themselves.
+/// The two folders of an entry point split before (`…/apps-rt`, `…/apps-rw`), when `folder` is
+/// one of them.
+fn pair_of(files: &BTreeMap<String, String>, folder: &str) -> Option<[String; 2]> {
+    let name = path::file_name(folder);
+    let base = name
+        .strip_suffix("-rt")
+        .or_else(|| name.strip_suffix("-rw"))?;
+    let pair = [
+        path::child(path::parent(folder), &format!("{base}-rt")),
+        path::child(path::parent(folder), &format!("{base}-rw")),
+    ];
+    pair.iter()
+        .all(|f| Kustomization::find(files, f).is_some())
+        .then_some(pair)
+}
+
+/// Splits every entry point that lists an app (or its sides), and the Flux Kustomizations
+/// that apply it; splits the Flux Kustomizations that apply an app folder itself.
 fn split_entries(
-    files: &BTreeMap<String, String>,
-    flux: &Flux,
-    apps: &[SplitApp],
-    rules: &Rules,
+    tree: &Tree,
     handled: &mut BTreeSet<String>,
     flux_edits: &mut FluxEdits,
     plan: &mut Plan,
 ) {
-    let mut entries: BTreeMap<&str, Vec<&FluxKustomization>> = BTreeMap::new();
-    for k in &flux.kustomizations {
-        let Some(folder) = k.folder.as_deref() else {
-            continue;
-        };
+    let Tree {
+        files,
+        flux,
+        apps,
+        request,
+        rules,
+    } = *tree;
+    for (folder, kustomizations) in candidates(files, flux, &request.clusters) {
         if let Some(app) = apps.iter().find(|a| a.dir == folder) {
-            // The Flux Kustomization applies the app folder itself.
-            match (&app.rt, &app.rw) {
-                (Some(rt), Some(rw)) => {
-                    let paths = [rt, rw].map(|d| sub_path(&k.path_text, path::file_name(d)));
-                    flux_edits.split(k, paths);
-                }
-                _ => plan.refuse(
-                    &k.file,
-                    format!(
-                        "Flux Kustomization {} applies {folder}, which has one side only: point \
-                         it at that side by hand",
-                        k.name
+            for k in kustomizations {
+                // The Flux Kustomization applies the app folder itself.
+                match (&app.rt, &app.rw) {
+                    (Some(rt), Some(rw)) => {
+                        let paths = [rt, rw].map(|d| sub_path(&k.path_text, path::file_name(d)));
+                        flux_edits.split(k, paths);
+                    }
+                    _ => plan.refuse(
+                        &k.file,
+                        format!(
+                            "Flux Kustomization {} applies {folder}, which has one side only: \
+                             point it at that side by hand",
+                            k.name
+                        ),
                     ),
-                ),
+                }
             }
             continue;
         }
-        match Kustomization::find(files, folder) {
-            Some(Ok(kustomization)) => {
-                let references = kustomization.references("resources").unwrap_or_default();
-                let lists = |exact: bool| {
-                    apps.iter()
-                        .any(|a| references.iter().any(|r| lists_app(folder, r, a, exact)))
-                };
-                if pair_of(flux, k).is_none() && lists(false) {
-                    entries.entry(folder).or_default().push(k);
-                }
+        let kustomization = match Kustomization::find(files, &folder) {
+            Some(Ok(k)) => k,
+            Some(Err(reason)) => {
+                plan.notes.push(format!(
+                    "{} cannot be read as a kustomization ({reason}): not split",
+                    path::display(&folder)
+                ));
+                continue;
             }
-            Some(Err(reason)) => plan.notes.push(format!(
-                "Flux Kustomization {} applies {folder}, whose kustomization split cannot read \
-                 ({reason})",
-                k.name
-            )),
             None => {
-                if let Some(app) = apps.iter().find(|a| path::is_within(&a.dir, folder)) {
+                let app = apps.iter().find(|a| path::is_within(&a.dir, &folder));
+                if let (Some(app), Some(k)) = (app, kustomizations.first()) {
                     plan.refuse(
                         &k.file,
                         format!(
@@ -424,85 +466,117 @@ fn split_entries(
                              would apply both sides of {} together: give {} a {} listing what \
                              it applies, then run split again",
                             k.name,
-                            path::display(folder),
+                            path::display(&folder),
                             app.dir,
-                            path::display(folder),
+                            path::display(&folder),
                             FILE_NAMES[0]
                         ),
                     );
                 }
+                continue;
             }
+        };
+        let references = kustomization.references("resources").unwrap_or_default();
+        let lists = apps
+            .iter()
+            .any(|a| references.iter().any(|r| lists_app(&folder, r, a, false)));
+        if !lists || pair_of(files, &folder).is_some() {
+            continue;
         }
-    }
-    for (folder, kustomizations) in entries {
-        let names: BTreeSet<&str> = kustomizations.iter().map(|k| k.name.as_str()).collect();
-        if names.len() > 1 {
+        if kustomizations.is_empty()
+            && let Some(k) = flux.kustomizations.iter().find(|k| {
+                let here = k
+                    .folder
+                    .as_ref()
+                    .is_some_and(|f| files.keys().any(|p| path::is_within(p, f)));
+                !here && path::normalize(&k.path_text).ends_with(&format!("/{folder}"))
+            })
+        {
             plan.refuse(
-                folder,
+                &k.file,
                 format!(
-                    "Flux Kustomizations of different names apply it ({}): split cannot name \
-                     its halves",
-                    names.into_iter().collect::<Vec<_>>().join(", ")
+                    "Flux Kustomization {} applies {}, which looks like {folder} but does not lie \
+                     where split runs, read from the root of the Git repository (the folder \
+                     holding .git): run split in the repository",
+                    k.name, k.path_text
                 ),
             );
             continue;
         }
-        let name = kustomizations[0].name.as_str();
-        let dirs = [
-            path::child(folder, &format!("{name}-rt")),
-            path::child(folder, &format!("{name}-rw")),
-        ];
-        let kustomization = match Kustomization::find(files, folder) {
-            Some(Ok(k)) => k,
-            _ => continue,
+        let names: BTreeSet<&str> = kustomizations.iter().map(|k| k.name.as_str()).collect();
+        let name = match names.len() {
+            0 => path::file_name(&folder),
+            1 => kustomizations[0].name.as_str(),
+            _ => {
+                plan.refuse(
+                    &folder,
+                    format!(
+                        "Flux Kustomizations of different names apply it ({}): split cannot \
+                         name its halves",
+                        names.into_iter().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                continue;
+            }
         };
+        let dirs = [
+            path::child(&folder, &format!("{name}-rt")),
+            path::child(&folder, &format!("{name}-rw")),
+        ];
         let role = Role::Entry { apps };
         match split_folder(files, &kustomization, [&dirs[0], &dirs[1]], &role, rules) {
             Ok(split) => {
                 handled.insert(kustomization.file.clone());
+                let applied_by = match kustomizations.is_empty() {
+                    true => "no Flux Kustomization in Git".to_owned(),
+                    false => format!("Flux Kustomization {name}"),
+                };
                 plan.sections.push(Section {
                     title: format!(
-                        "{folder}: the entry point of Flux Kustomization {name} → {name}-rt, \
-                         {name}-rw"
+                        "{}: the entry point of {applied_by} → {name}-rt, {name}-rw",
+                        path::display(&folder)
                     ),
                     changes: split.changes,
                 });
                 plan.notes.extend(split.notes);
+                if kustomizations.is_empty() {
+                    plan.notes.push(format!(
+                        "no Flux Kustomization in {} applies {}: point one named {name}-rt at \
+                         {} and one named {name}-rw at {} (dependsOn {name}-rt and the \
+                         Kustomization of the windows), and delete the one that applied {}",
+                        request.clusters.join(", "),
+                        path::display(&folder),
+                        dirs[0],
+                        dirs[1],
+                        path::display(&folder)
+                    ));
+                }
                 for k in kustomizations {
                     let paths =
                         [&dirs[0], &dirs[1]].map(|d| sub_path(&k.path_text, path::file_name(d)));
                     flux_edits.split(k, paths);
                 }
             }
-            Err(reason) => plan.refuse(folder, reason),
+            Err(reason) => plan.refuse(&folder, reason),
         }
     }
 }
 
-/// Entry points split before (`K-rt`/`K-rw`) that still list an app folder: the rt one lists
-/// its rt side, the rw one its rw side.
-fn update_pairs(
-    files: &BTreeMap<String, String>,
-    flux: &Flux,
-    apps: &[SplitApp],
-    handled: &mut BTreeSet<String>,
-    plan: &mut Plan,
-) {
-    let mut seen = BTreeSet::new();
-    for k in &flux.kustomizations {
-        let Some(pair) = pair_of(flux, k) else {
-            continue;
-        };
-        let Some(folders) = pair
-            .iter()
-            .map(|k| k.folder.clone())
-            .collect::<Option<Vec<String>>>()
-        else {
-            continue;
-        };
-        if !seen.insert(folders.clone()) {
-            continue;
-        }
+/// Entry points split before (`…/apps-rt`, `…/apps-rw`) that still list an app folder: the rt
+/// one lists its rt side, the rw one its rw side.
+fn update_pairs(tree: &Tree, handled: &mut BTreeSet<String>, plan: &mut Plan) {
+    let Tree {
+        files,
+        flux,
+        apps,
+        request,
+        ..
+    } = *tree;
+    let pairs: BTreeSet<[String; 2]> = candidates(files, flux, &request.clusters)
+        .keys()
+        .filter_map(|folder| pair_of(files, folder))
+        .collect();
+    for folders in pairs {
         let read: Vec<Kustomization> = folders
             .iter()
             .filter_map(|f| Kustomization::find(files, f).and_then(Result::ok))
@@ -560,11 +634,8 @@ fn update_pairs(
         if !changes.is_empty() {
             plan.sections.push(Section {
                 title: format!(
-                    "{} and {}: entry points split before, of Flux Kustomizations {} and {}",
-                    path::display(&folders[0]),
-                    path::display(&folders[1]),
-                    pair[0].name,
-                    pair[1].name
+                    "{} and {}: entry points split before",
+                    folders[0], folders[1]
                 ),
                 changes,
             });
@@ -574,13 +645,10 @@ fn update_pairs(
 
 /// Any other kustomization that lists an app folder lists its sides instead, so it renders the
 /// same objects (labelled).
-fn update_references(
-    files: &BTreeMap<String, String>,
-    flux: &Flux,
-    apps: &[SplitApp],
-    handled: &BTreeSet<String>,
-    plan: &mut Plan,
-) {
+fn update_references(tree: &Tree, handled: &BTreeSet<String>, plan: &mut Plan) {
+    let Tree {
+        files, flux, apps, ..
+    } = *tree;
     let mut changes = Vec::new();
     for file in files.keys() {
         if !FILE_NAMES.contains(&path::file_name(file))
@@ -658,13 +726,14 @@ impl FluxEdits {
 
     /// Writes the halves, renames the files that held one Kustomization alone, and makes the
     /// Kustomizations that depended on a split one depend on both halves.
-    fn finish(
-        self,
-        files: &BTreeMap<String, String>,
-        flux: &Flux,
-        clusters: &[String],
-        plan: &mut Plan,
-    ) {
+    fn finish(self, tree: &Tree, plan: &mut Plan) {
+        let Tree {
+            files,
+            flux,
+            request,
+            ..
+        } = *tree;
+        let clusters = &request.clusters;
         if self.splits.is_empty() {
             return;
         }
@@ -876,14 +945,16 @@ impl FluxEdits {
     }
 }
 
-/// Notes on the windows the rw objects need.
-fn window_notes(
-    files: &BTreeMap<String, String>,
-    flux: &Flux,
-    apps: &[SplitApp],
-    request: &Request,
-    plan: &mut Plan,
-) {
+/// Notes on what the clusters lack: the windows the rw objects need, a Flux Kustomization
+/// applying each app.
+fn cluster_notes(tree: &Tree, plan: &mut Plan) {
+    let Tree {
+        files,
+        flux,
+        apps,
+        request,
+        ..
+    } = *tree;
     if !apps.iter().any(|a| a.rw.is_some()) {
         return;
     }
@@ -893,6 +964,33 @@ fn window_notes(
                 "no Flux Kustomization in {cluster} applies ReconciliationWindow objects: make \
                  the rw halves depend on the one that does, so that no rw object is applied \
                  before its window exists"
+            ));
+        }
+    }
+    let candidates = candidates(files, flux, &request.clusters);
+    for app in apps {
+        let applied = candidates.keys().any(|folder| {
+            let folder = folder.as_str();
+            let lists = || match Kustomization::find(files, folder) {
+                Some(Ok(kustomization)) => kustomization
+                    .references("resources")
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|r| lists_app(folder, r, app, false)),
+                _ => false,
+            };
+            folder == app.dir
+                || Some(folder) == app.rt.as_deref()
+                || Some(folder) == app.rw.as_deref()
+                || lists()
+        });
+        if !request.clusters.is_empty() && !applied {
+            plan.notes.push(format!(
+                "no Flux Kustomization in {} applies {} or a folder that lists it, and no \
+                 kustomization there lists it, so no entry point was split for it (spec.path is \
+                 read from the root of the Git repository: the folder holding .git)",
+                request.clusters.join(", "),
+                app.dir
             ));
         }
     }

@@ -562,15 +562,18 @@ fn flux_paths_are_read_from_the_repository_root() {
         after["clusters/c/flux/apps-rw.yaml"]
             .contains("path: ./deploy/gitops/clusters/c/apps/apps-rw\n")
     );
-    // Run from elsewhere (no prefix), the paths name nothing here: only the app is split.
-    let plan = plan(
+    // Run from elsewhere (no prefix), the Flux paths name nothing here, and the folder that
+    // looks like the one they name is not split without them.
+    let error = refused(
         &files,
         &request(&["apps/a"], &["Deployment"], None, &["clusters/c"]),
     );
     assert!(
-        !plan
-            .changes()
-            .any(|c| matches!(&c.action, Action::Create { path, .. } if path.contains("flux/")))
+        error.contains(
+            "Flux Kustomization apps applies ./deploy/gitops/clusters/c/apps, which looks like \
+             clusters/c/apps but does not lie where split runs"
+        ),
+        "{error}"
     );
 }
 
@@ -622,6 +625,59 @@ fn notes_say_what_the_windows_lack() {
     assert!(
         plan.notes
             .contains(&"--rw StatefulSet: no object of that kind in the apps split".to_owned()),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn flux_fields_that_may_reach_one_half_only_are_refused() {
+    for (spec, says) in [
+        ("  components:\n    - ../components/x\n", "spec.components"),
+        (
+            "  patches:\n    - patch: |\n        kind: Deployment\n",
+            "without target",
+        ),
+    ] {
+        let mut files = cluster(&["a"]);
+        let apps = files["clusters/c/flux/apps.yaml"].replace("spec:\n", &format!("spec:\n{spec}"));
+        files.insert("clusters/c/flux/apps.yaml".into(), apps);
+        let error = refused(
+            &files,
+            &request(&["apps/a"], &["Deployment"], None, &["clusters/c"]),
+        );
+        assert!(error.contains(says), "{error}");
+    }
+    let mut files = cluster(&["a"]);
+    let apps = files["clusters/c/flux/apps.yaml"].replace(
+        "spec:\n",
+        "spec:\n  patches:\n    - target:\n        kind: Deployment\n      patch: '[]'\n",
+    );
+    files.insert("clusters/c/flux/apps.yaml".into(), apps);
+    let (_, after) = split(
+        &files,
+        &request(&["apps/a"], &["Deployment"], None, &["clusters/c"]),
+    );
+    assert!(after["clusters/c/flux/apps-rt.yaml"].contains("kind: Deployment"));
+    assert!(after["clusters/c/flux/apps-rw.yaml"].contains("kind: Deployment"));
+}
+
+#[test]
+fn an_entry_point_without_a_flux_kustomization_in_git_is_split_after_its_folder() {
+    let mut files = cluster(&["a"]);
+    files.remove("clusters/c/flux/apps.yaml");
+    let (plan, after) = split(
+        &files,
+        &request(&["apps/a"], &["Deployment"], None, &["clusters/c"]),
+    );
+    assert_eq!(
+        after["clusters/c/apps/apps-rw/kustomization.yaml"],
+        "resources:\n  - ../../../../apps/a/a-rw\n"
+    );
+    assert!(
+        plan.notes.iter().any(|n| n.starts_with(
+            "no Flux Kustomization in clusters/c applies clusters/c/apps: point one named apps-rt"
+        )),
         "{:?}",
         plan.notes
     );
