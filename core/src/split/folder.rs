@@ -115,7 +115,7 @@ pub(crate) fn split_folder(
     if let Role::Entry { apps } = role {
         for reference in k.references("resources")? {
             let target = path::join(&k.dir, &reference);
-            if let Some(app) = apps.iter().find(|a| owns(a, &target)) {
+            if let Some(app) = apps.iter().find(|a| a.is_or_side(&target)) {
                 known.extend(app.objects.iter().cloned());
                 if !app.complete {
                     sorting.unknown.push(reference);
@@ -257,9 +257,13 @@ pub(crate) fn split_folder(
     })
 }
 
-/// Whether `target` (a resolved resource) is the app or one of its sides.
-fn owns(app: &SplitApp, target: &str) -> bool {
-    target == app.dir || Some(target) == app.rt.as_deref() || Some(target) == app.rw.as_deref()
+impl SplitApp {
+    /// Whether `target` (a resolved resource) is the app folder or one of its sides.
+    pub(crate) fn is_or_side(&self, target: &str) -> bool {
+        target == self.dir
+            || Some(target) == self.rt.as_deref()
+            || Some(target) == self.rw.as_deref()
+    }
 }
 
 /// Sorts `resources`: files of objects by their objects' sides, apps (of an entry) by side.
@@ -328,7 +332,7 @@ fn sort_resources(
                 k.file
             ));
         };
-        match apps.iter().find(|a| owns(a, &target)) {
+        match apps.iter().find(|a| a.is_or_side(&target)) {
             Some(app) => {
                 for (side, app_side) in [(Side::Rt, &app.rt), (Side::Rw, &app.rw)] {
                     let Some(app_side) = app_side else { continue };

@@ -100,6 +100,13 @@ pub(crate) struct SideLabels {
 // === impl Kustomization ===
 
 impl Kustomization {
+    /// Whether `dir` has a kustomization (without reading it).
+    pub(crate) fn exists(files: &BTreeMap<String, String>, dir: &str) -> bool {
+        FILE_NAMES
+            .iter()
+            .any(|name| files.contains_key(&path::child(dir, name)))
+    }
+
     /// The kustomization of `dir`, if it has one.
     pub(crate) fn find(
         files: &BTreeMap<String, String>,
@@ -150,6 +157,15 @@ impl Kustomization {
                 Value::String(s) => Ok(s),
                 other => Err(format!("{}: {key} item {other} is not a path", self.file)),
             })
+            .collect()
+    }
+
+    /// The items of a list of paths, each read from the kustomization's folder.
+    pub(crate) fn targets(&self, key: &str) -> Vec<String> {
+        self.references(key)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| path::join(&self.dir, r))
             .collect()
     }
 

@@ -117,6 +117,38 @@ impl Plan {
         self.sections.iter().flat_map(|s| &s.changes)
     }
 
+    /// The tree after the plan; an error names a change that does not fit the tree.
+    pub(crate) fn applied(
+        &self,
+        files: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let mut after = files.clone();
+        for change in self.changes() {
+            match &change.action {
+                Action::Move { from, to } => {
+                    let text = after.remove(from).ok_or(format!("{from} is not there"))?;
+                    if after.insert(to.clone(), text).is_some() {
+                        return Err(format!("{to} is there already"));
+                    }
+                }
+                Action::Create { path, text } => {
+                    if after.insert(path.clone(), text.clone()).is_some() {
+                        return Err(format!("{path} is there already"));
+                    }
+                }
+                Action::Edit { path, text } => {
+                    if after.insert(path.clone(), text.clone()).is_none() {
+                        return Err(format!("{path} is not there"));
+                    }
+                }
+                Action::Delete { path } => {
+                    after.remove(path).ok_or(format!("{path} is not there"))?;
+                }
+            }
+        }
+        Ok(after)
+    }
+
     fn refuse(&mut self, subject: &str, reason: String) {
         self.refusals.push(Refusal {
             subject: path::display(subject).to_owned(),
@@ -200,6 +232,9 @@ pub fn plan(files: &BTreeMap<String, String>, request: &Request) -> Plan {
     update_references(&tree, &handled, &mut plan);
     flux_edits.finish(&tree, &mut plan);
     cluster_notes(&tree, &mut plan);
+    if plan.refusals.is_empty() {
+        check_result(&tree, &mut plan);
+    }
     plan
 }
 
@@ -363,14 +398,6 @@ fn split_before_app(files: &BTreeMap<String, String>, dir: &str, dirs: &[String;
     app
 }
 
-/// Whether a resource of a kustomization in `dir` names the app (`exact`: the app folder
-/// itself; otherwise also one of its sides).
-fn lists_app(dir: &str, reference: &str, app: &SplitApp, exact: bool) -> bool {
-    let target = path::join(dir, reference);
-    target == app.dir
-        || (!exact && (Some(&target) == app.rt.as_ref() || Some(&target) == app.rw.as_ref()))
-}
-
 /// The folders that may be a cluster's entry point: those the Flux Kustomizations of
 /// `--clusters` apply (with them), and every kustomization folder below `--clusters` (for
 /// Kustomizations created outside Git).
@@ -407,8 +434,23 @@ fn pair_of(files: &BTreeMap<String, String>, folder: &str) -> Option<[String; 2]
         path::child(path::parent(folder), &format!("{base}-rw")),
     ];
     pair.iter()
-        .all(|f| Kustomization::find(files, f).is_some())
+        .all(|f| Kustomization::exists(files, f))
         .then_some(pair)
+}
+
+/// Whether some kustomization lists `folder`.
+fn is_listed(files: &BTreeMap<String, String>, folder: &str) -> bool {
+    files.keys().any(|file| {
+        FILE_NAMES.contains(&path::file_name(file))
+            && Kustomization::find(files, path::parent(file)).is_some_and(|k| {
+                k.is_ok_and(|k| {
+                    k.references("resources")
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|r| path::join(&k.dir, r) == folder)
+                })
+            })
+    })
 }
 
 /// Splits every entry point that lists an app (or its sides), and the Flux Kustomizations
@@ -476,11 +518,13 @@ fn split_entries(
                 continue;
             }
         };
-        let references = kustomization.references("resources").unwrap_or_default();
-        let lists = apps
-            .iter()
-            .any(|a| references.iter().any(|r| lists_app(&folder, r, a, false)));
+        let targets = kustomization.targets("resources");
+        let lists = apps.iter().any(|a| targets.iter().any(|t| a.is_or_side(t)));
         if !lists || pair_of(files, &folder).is_some() {
+            continue;
+        }
+        if kustomizations.is_empty() && is_listed(files, &folder) {
+            // A part of an entry point, not one: whatever lists it lists both sides instead.
             continue;
         }
         if kustomizations.is_empty()
@@ -584,27 +628,21 @@ fn update_pairs(tree: &Tree, handled: &mut BTreeSet<String>, plan: &mut Plan) {
         let [rt, rw] = read.as_slice() else { continue };
         let mut changes = Vec::new();
         for (side, k, other) in [(Side::Rt, rt, rw), (Side::Rw, rw, rt)] {
-            let references = k.references("resources").unwrap_or_default();
-            let other_references = other.references("resources").unwrap_or_default();
-            let mut items: Vec<Item> = (0..references.len()).map(Item::Keep).collect();
+            let targets = k.targets("resources");
+            let other_targets = other.targets("resources");
+            let mut items: Vec<Item> = (0..targets.len()).map(Item::Keep).collect();
             let mut changed = false;
             for app in apps {
                 let own_side = match side {
                     Side::Rt => &app.rt,
                     Side::Rw => &app.rw,
                 };
-                let listed_here = references.iter().any(|r| lists_app(&k.dir, r, app, true));
-                let listed_there = other_references
-                    .iter()
-                    .any(|r| lists_app(&other.dir, r, app, true));
-                if !listed_here && !listed_there {
+                if !targets.contains(&app.dir) && !other_targets.contains(&app.dir) {
                     continue;
                 }
-                let listed_side = own_side
-                    .as_ref()
-                    .is_some_and(|s| references.iter().any(|r| path::join(&k.dir, r) == *s));
+                let listed_side = own_side.as_ref().is_some_and(|s| targets.contains(s));
                 items.retain(|item| match item {
-                    Item::Keep(i) => !lists_app(&k.dir, &references[*i], app, true),
+                    Item::Keep(i) => targets[*i] != app.dir,
                     _ => true,
                 });
                 if let Some(own_side) = own_side
@@ -643,6 +681,68 @@ fn update_pairs(tree: &Tree, handled: &mut BTreeSet<String>, plan: &mut Plan) {
     }
 }
 
+/// The last guard: in the tree the plan leaves, every file or kustomization folder that a
+/// kustomization lists, or a Flux Kustomization of `--clusters` applies, and that was there
+/// before, is there still. What the steps above do not fix (a folder listed from a place split
+/// does not edit) is refused here rather than left dangling.
+fn check_result(tree: &Tree, plan: &mut Plan) {
+    let files = tree.files;
+    let after = match plan.applied(files) {
+        Ok(after) => after,
+        Err(reason) => {
+            plan.refuse(
+                ".",
+                format!("the plan does not fit the tree ({reason}): a bug in split"),
+            );
+            return;
+        }
+    };
+    let was_there =
+        |target: &str| files.contains_key(target) || Kustomization::exists(files, target);
+    let is_there =
+        |target: &str| after.contains_key(target) || Kustomization::exists(&after, target);
+    let mut dangling = Vec::new();
+    for file in after.keys() {
+        if !FILE_NAMES.contains(&path::file_name(file)) {
+            continue;
+        }
+        let Some(Ok(k)) = Kustomization::find(&after, path::parent(file)) else {
+            continue;
+        };
+        for key in ["resources", "components"] {
+            for reference in k.references(key).unwrap_or_default() {
+                let target = path::join(&k.dir, &reference);
+                if !path::is_remote(&reference) && was_there(&target) && !is_there(&target) {
+                    dangling.push((k.file.clone(), format!("{key} {reference}")));
+                }
+            }
+        }
+    }
+    if let Ok(flux) = Flux::read(&after, &tree.request.clusters, &tree.request.repo_prefix) {
+        for k in &flux.kustomizations {
+            if let Some(folder) = &k.folder
+                && was_there(folder)
+                && !is_there(folder)
+            {
+                dangling.push((
+                    k.file.clone(),
+                    format!("Flux Kustomization {} ({})", k.name, k.path_text),
+                ));
+            }
+        }
+    }
+    for (file, what) in dangling {
+        plan.refuse(
+            &file,
+            format!(
+                "its {what} would name a folder or file that split moves: it lies where split \
+                 does not edit (nested in another entry point, or applied from elsewhere); \
+                 move that reference by hand, then run split again"
+            ),
+        );
+    }
+}
+
 /// Any other kustomization that lists an app folder lists its sides instead, so it renders the
 /// same objects (labelled).
 fn update_references(tree: &Tree, handled: &BTreeSet<String>, plan: &mut Plan) {
@@ -663,11 +763,10 @@ fn update_references(tree: &Tree, handled: &BTreeSet<String>, plan: &mut Plan) {
         if k.file != *file {
             continue;
         }
-        let references = k.references("resources").unwrap_or_default();
         let mut items = Vec::new();
         let mut listed = Vec::new();
-        for (i, reference) in references.iter().enumerate() {
-            match apps.iter().find(|a| lists_app(&k.dir, reference, a, true)) {
+        for (i, target) in k.targets("resources").iter().enumerate() {
+            match apps.iter().find(|a| a.dir == *target) {
                 Some(app) => {
                     listed.push(app.dir.as_str());
                     for side in [&app.rt, &app.rw].into_iter().flatten() {
@@ -967,31 +1066,28 @@ fn cluster_notes(tree: &Tree, plan: &mut Plan) {
             ));
         }
     }
-    let candidates = candidates(files, flux, &request.clusters);
-    for app in apps {
-        let applied = candidates.keys().any(|folder| {
-            let folder = folder.as_str();
-            let lists = || match Kustomization::find(files, folder) {
-                Some(Ok(kustomization)) => kustomization
-                    .references("resources")
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|r| lists_app(folder, r, app, false)),
-                _ => false,
-            };
-            folder == app.dir
-                || Some(folder) == app.rt.as_deref()
-                || Some(folder) == app.rw.as_deref()
-                || lists()
-        });
-        if !request.clusters.is_empty() && !applied {
-            plan.notes.push(format!(
-                "no Flux Kustomization in {} applies {} or a folder that lists it, and no \
-                 kustomization there lists it, so no entry point was split for it (spec.path is \
-                 read from the root of the Git repository: the folder holding .git)",
-                request.clusters.join(", "),
-                app.dir
-            ));
+    if !request.clusters.is_empty() {
+        // The folders the entry points reach: themselves and what they list.
+        let mut reached = BTreeSet::new();
+        for folder in candidates(files, flux, &request.clusters).into_keys() {
+            if let Some(Ok(k)) = Kustomization::find(files, &folder) {
+                let references = k.references("resources").unwrap_or_default();
+                reached.extend(references.iter().map(|r| path::join(&folder, r)));
+            }
+            reached.insert(folder);
+        }
+        for app in apps {
+            let folders = [Some(&app.dir), app.rt.as_ref(), app.rw.as_ref()];
+            if !folders.into_iter().flatten().any(|f| reached.contains(f)) {
+                plan.notes.push(format!(
+                    "no Flux Kustomization in {} applies {} or a folder that lists it, and no \
+                     kustomization there lists it, so no entry point was split for it \
+                     (spec.path is read from the root of the Git repository: the folder \
+                     holding .git)",
+                    request.clusters.join(", "),
+                    app.dir
+                ));
+            }
         }
     }
     if let Some(window) = &request.window

@@ -23,31 +23,7 @@ fn request(apps: &[&str], rw: &[&str], window: Option<&str>, clusters: &[&str]) 
 /// The tree after the plan, as the shell would leave it.
 fn apply(files: &BTreeMap<String, String>, plan: &Plan) -> BTreeMap<String, String> {
     assert!(plan.refusals.is_empty(), "{:?}", plan.refusals);
-    let mut after = files.clone();
-    for change in plan.changes() {
-        match &change.action {
-            Action::Move { from, to } => {
-                let text = after.remove(from).expect("moved file exists");
-                assert!(after.insert(to.clone(), text).is_none(), "{to} exists");
-            }
-            Action::Create { path, text } => {
-                assert!(
-                    after.insert(path.clone(), text.clone()).is_none(),
-                    "{path} exists"
-                );
-            }
-            Action::Edit { path, text } => {
-                assert!(
-                    after.insert(path.clone(), text.clone()).is_some(),
-                    "{path} is new"
-                );
-            }
-            Action::Delete { path } => {
-                assert!(after.remove(path).is_some(), "{path} is not there");
-            }
-        }
-    }
-    after
+    plan.applied(files).unwrap()
 }
 
 /// Splits, applies, and checks that a second run plans nothing.
@@ -680,5 +656,49 @@ fn an_entry_point_without_a_flux_kustomization_in_git_is_split_after_its_folder(
         )),
         "{:?}",
         plan.notes
+    );
+}
+
+#[test]
+fn a_folder_listed_where_split_does_not_edit_is_refused_not_left_dangling() {
+    // An entry point nested in another: clusters/c/apps lists ./team, which lists the app.
+    let mut files = cluster(&[]);
+    files.insert(
+        "apps/a/kustomization.yaml".into(),
+        "resources:\n  - web.yaml\n".into(),
+    );
+    files.insert("apps/a/web.yaml".into(), WEB_OBJECTS.into());
+    files.insert(
+        "clusters/c/apps/kustomization.yaml".into(),
+        "resources:\n  - team\n".into(),
+    );
+    files.insert(
+        "clusters/c/apps/team/kustomization.yaml".into(),
+        "resources:\n  - ../../../../apps/a\n".into(),
+    );
+    // The nested folder is no entry point: it lists both sides, and the entry point above it
+    // still lists it.
+    let (plan, after) = split(
+        &files,
+        &request(&["apps/a"], &["Deployment"], None, &["clusters/c"]),
+    );
+    assert_eq!(
+        after["clusters/c/apps/team/kustomization.yaml"],
+        "resources:\n  - ../../../../apps/a/a-rt\n  - ../../../../apps/a/a-rw\n"
+    );
+    assert!(plan.notes.iter().any(|n| n.contains("mixed-owner")));
+    // A file of the app listed from elsewhere would dangle: refused.
+    let mut files = cluster(&["a"]);
+    files.insert(
+        "apps/other/kustomization.yaml".into(),
+        "resources:\n  - ../a/web.yaml\n".into(),
+    );
+    let error = refused(
+        &files,
+        &request(&["apps/a"], &["Deployment"], None, &["clusters/c"]),
+    );
+    assert!(
+        error.contains("apps/other/kustomization.yaml: its resources ../a/web.yaml would name"),
+        "{error}"
     );
 }
