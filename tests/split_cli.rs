@@ -209,10 +209,16 @@ fn the_seed_before_tree_becomes_the_committed_after_tree() {
 
     let plan = succeeds(&dir, SEED_PLAN);
     assert_eq!(read_tree(&dir), before, "the plan alone changes nothing");
+    // The lines README.md shows.
     for line in [
+        "apps/nginx: 2 rt objects → nginx-rt, 2 rw objects → nginx-rw",
         "  move    apps/nginx/deployment.yaml → apps/nginx/nginx-rw/deployment.yaml",
         "          rw: Deployment nginx/nginx (--rw Deployment)",
+        "clusters/cluster-1/apps: the entry point of Flux Kustomization apps → apps-rt, apps-rw",
         "  create  clusters/cluster-1/flux/apps-rw.yaml",
+        "          Flux Kustomization apps-rw: applies \
+         ./deploy/examples/gitops/clusters/cluster-1/apps/apps-rw, after reconciliation-windows \
+         and apps-rt",
         "dry run: nothing written; run again with --write to apply these 13 changes",
     ] {
         assert!(plan.contains(&format!("{line}\n")), "{line}\n{plan}");

@@ -164,8 +164,9 @@ fn repository_prefix(cwd: &Path) -> (Option<String>, String) {
     (Some(note), String::new())
 }
 
-/// Every YAML file below `cwd` (and every file named `Kustomization`), hidden folders and
-/// symbolic links to folders left out, keyed by its `/`-separated path relative to `cwd`.
+/// Every YAML and JSON file below `cwd` (JSON for patches; and every file named
+/// `Kustomization`), hidden entries and symbolic links left out, keyed by its `/`-separated path
+/// relative to `cwd`.
 fn read_tree(cwd: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     let mut files = BTreeMap::new();
     let mut stack = vec![(cwd.to_path_buf(), String::new())];
@@ -190,7 +191,8 @@ fn read_tree(cwd: &Path) -> anyhow::Result<BTreeMap<String, String>> {
             if kind.is_dir() {
                 stack.push((path, child));
             } else if kind.is_file()
-                && (name.ends_with(".yaml") || name.ends_with(".yml") || name == "Kustomization")
+                && ([".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e))
+                    || name == "Kustomization")
             {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?;

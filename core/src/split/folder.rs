@@ -72,6 +72,7 @@ impl Sorting {
     /// A file of the folder that goes with `sides`.
     fn take_file(
         &mut self,
+        files: &BTreeMap<String, String>,
         k: &Kustomization,
         file: &str,
         sides: &BTreeSet<Side>,
@@ -79,6 +80,12 @@ impl Sorting {
         if !path::is_within(file, &k.dir) {
             return Err(format!(
                 "{} uses {file}, which lies outside its folder: move it in first",
+                k.file
+            ));
+        }
+        if !files.contains_key(file) {
+            return Err(format!(
+                "{} uses {file}, which is not here to move (split reads YAML and JSON files)",
                 k.file
             ));
         }
@@ -304,7 +311,7 @@ fn sort_resources(
             for side in &sides {
                 sorting.put(*side, "resources", Item::Keep(i));
             }
-            sorting.take_file(k, &target, &sides)?;
+            sorting.take_file(files, k, &target, &sides)?;
             sorting.object_files.insert(target, file);
             continue;
         }
@@ -443,7 +450,7 @@ fn sort_patches(
             &|_| Item::Keep(i),
         )?;
         if let Some(file) = file {
-            sorting.take_file(k, &path::join(&k.dir, file), &chosen)?;
+            sorting.take_file(files, k, &path::join(&k.dir, file), &chosen)?;
         }
     }
     for (i, patch) in k.list("patchesStrategicMerge").iter().enumerate() {
@@ -470,7 +477,7 @@ fn sort_patches(
             &|_| Item::Keep(i),
         )?;
         if is_file {
-            sorting.take_file(k, &file, &chosen)?;
+            sorting.take_file(files, k, &file, &chosen)?;
         }
     }
     for (i, patch) in k.list("patchesJson6902").iter().enumerate() {
@@ -485,7 +492,7 @@ fn sort_patches(
             &|_| Item::Keep(i),
         )?;
         if let Some(file) = patch.get("path").and_then(Value::as_str) {
-            sorting.take_file(k, &path::join(&k.dir, file), &chosen)?;
+            sorting.take_file(files, k, &path::join(&k.dir, file), &chosen)?;
         }
     }
     for (i, entry) in k.list("replicas").iter().enumerate() {

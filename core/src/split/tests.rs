@@ -702,3 +702,26 @@ fn a_folder_listed_where_split_does_not_edit_is_refused_not_left_dangling() {
         "{error}"
     );
 }
+
+#[test]
+fn a_json_patch_file_moves_with_its_side_and_a_missing_one_is_refused() {
+    let kustomization =
+        "resources:\n- web.yaml\npatches:\n- path: scale.json\n  target:\n    kind: Deployment\n";
+    let mut files = tree(&[
+        ("apps/web/kustomization.yaml", kustomization),
+        ("apps/web/web.yaml", WEB_OBJECTS),
+    ]);
+    let rw = request(&["apps/web"], &["Deployment"], None, &[]);
+    let error = refused(&files, &rw);
+    assert!(
+        error.contains("apps/web/scale.json, which is not here to move"),
+        "{error}"
+    );
+    files.insert(
+        "apps/web/scale.json".into(),
+        r#"[{"op": "replace", "path": "/spec/replicas", "value": 3}]"#.into(),
+    );
+    let (_, after) = split(&files, &rw);
+    assert!(after.contains_key("apps/web/web-rw/scale.json"));
+    assert!(!after["apps/web/web-rt/kustomization.yaml"].contains("scale.json"));
+}
