@@ -178,51 +178,7 @@ pub(crate) fn split_folder(
         };
         changes.push(Change::new(Action::Create { path: file, text }, why));
     }
-    for (file, file_sides) in &sorting.files {
-        let file_sides: Vec<Side> = file_sides.intersection(&sides).copied().collect();
-        let relative = &file[k.dir.len() + usize::from(!k.dir.is_empty())..];
-        let of = |side: Side| -> String {
-            match sorting.object_files.get(file) {
-                Some(objects) => {
-                    let names: Vec<String> = objects
-                        .objects()
-                        .filter(|o| o.side == side)
-                        .map(|o| format!("{} ({})", o.display, o.why))
-                        .collect();
-                    format!("{}: {}", side.as_str(), names.join(", "))
-                }
-                None => format!("{}: a patch", side.as_str()),
-            }
-        };
-        match file_sides.as_slice() {
-            [side] => changes.push(Change::new(
-                Action::Move {
-                    from: file.clone(),
-                    to: path::child(dirs[index(*side)], relative),
-                },
-                of(*side),
-            )),
-            many => {
-                for side in many {
-                    let text = match sorting.object_files.get(file) {
-                        Some(objects) => objects.text_of(*side),
-                        None => files[file].clone(),
-                    };
-                    changes.push(Change::new(
-                        Action::Create {
-                            path: path::child(dirs[index(*side)], relative),
-                            text,
-                        },
-                        format!("{} (cut out of {file})", of(*side)),
-                    ));
-                }
-                changes.push(Change::new(
-                    Action::Delete { path: file.clone() },
-                    "its documents went to both sides".into(),
-                ));
-            }
-        }
-    }
+    changes.extend(file_changes(files, k, dirs, &sides, &sorting));
     changes.push(Change::new(
         Action::Delete {
             path: k.file.clone(),
@@ -271,6 +227,67 @@ impl SplitApp {
             || Some(target) == self.rt.as_deref()
             || Some(target) == self.rw.as_deref()
     }
+}
+
+/// Moves the folder's files to their sides; a file both sides need is cut (objects) or copied
+/// (a patch).
+fn file_changes(
+    files: &BTreeMap<String, String>,
+    k: &Kustomization,
+    dirs: [&str; 2],
+    sides: &BTreeSet<Side>,
+    sorting: &Sorting,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for (file, file_sides) in &sorting.files {
+        let file_sides: Vec<Side> = file_sides.intersection(sides).copied().collect();
+        let relative = &file[k.dir.len() + usize::from(!k.dir.is_empty())..];
+        let of = |side: Side| -> String {
+            match sorting.object_files.get(file) {
+                Some(objects) => {
+                    let names: Vec<String> = objects
+                        .objects()
+                        .filter(|o| o.side == side)
+                        .map(|o| format!("{} ({})", o.display, o.why))
+                        .collect();
+                    format!("{}: {}", side.as_str(), names.join(", "))
+                }
+                None => format!("{}: a patch", side.as_str()),
+            }
+        };
+        match file_sides.as_slice() {
+            [side] => changes.push(Change::new(
+                Action::Move {
+                    from: file.clone(),
+                    to: path::child(dirs[index(*side)], relative),
+                },
+                of(*side),
+            )),
+            many => {
+                for side in many {
+                    let text = match sorting.object_files.get(file) {
+                        Some(objects) => objects.text_of(*side),
+                        None => files[file].clone(),
+                    };
+                    changes.push(Change::new(
+                        Action::Create {
+                            path: path::child(dirs[index(*side)], relative),
+                            text,
+                        },
+                        match sorting.object_files.contains_key(file) {
+                            true => format!("{} (cut out of {file})", of(*side)),
+                            false => format!("{} (a copy of {file})", of(*side)),
+                        },
+                    ));
+                }
+                changes.push(Change::new(
+                    Action::Delete { path: file.clone() },
+                    "both sides have what they need of it".into(),
+                ));
+            }
+        }
+    }
+    changes
 }
 
 /// Sorts `resources`: files of objects by their objects' sides, apps (of an entry) by side.
