@@ -26,8 +26,8 @@ pub(crate) struct SplitArgs {
     /// Deployment,Service.
     #[arg(long = "rw", value_delimiter = ',', value_name = "KIND")]
     rw_kinds: Vec<String>,
-    /// The window of the rw objects (the label fluxgate.io/window); without it they are
-    /// governed by the default window.
+    /// The window of the rw objects (the label fluxgate.io/window); without it, rw objects keep
+    /// the window they are labelled with, or are governed by the default window.
     #[arg(long, value_name = "NAME")]
     window: Option<String>,
     /// A cluster folder (repeatable) whose Flux Kustomizations and entry points are split too
