@@ -934,15 +934,25 @@ async fn an_audit_log_that_fills_up_holds_only_whole_lines() {
     );
 }
 
-/// An audit sink whose writes take `delay` (a busy disk, a slow log collector), keeping the
+/// An audit sink whose writes take `delay` (a busy disk, a slow log collector) and wait while
+/// `gate` is closed (a log reader that stopped); it says when a write has begun, and keeps the
 /// uids of the records written.
-struct SlowSink {
+#[derive(Default)]
+struct TestSink {
     delay: Duration,
+    gate: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    writing: AtomicBool,
     uids: std::sync::Mutex<Vec<String>>,
 }
 
-impl fluxgate::audit_log::AuditSink for SlowSink {
+impl fluxgate::audit_log::AuditSink for TestSink {
     fn write(&self, lines: &[u8]) -> Result<(), fluxgate::audit_log::Failed> {
+        self.writing.store(true, Ordering::Release);
+        let mut closed = self.gate.lock().unwrap();
+        while *closed {
+            closed = self.opened.wait(closed).unwrap();
+        }
         std::thread::sleep(self.delay);
         let mut uids = self.uids.lock().unwrap();
         for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -969,9 +979,9 @@ async fn answers_racing_the_request_timeout_match_the_records_written() {
     const RUNS: usize = 3;
     const REQUESTS: usize = 100;
     let timeout = Duration::from_millis(200);
-    let sink = Arc::new(SlowSink {
+    let sink = Arc::new(TestSink {
         delay: Duration::from_millis(20),
-        uids: Default::default(),
+        ..TestSink::default()
     });
     let mut state = fluxgate::server::AppState::new(
         fluxgate::windows::load_windows(&[]).unwrap(),
@@ -1043,32 +1053,6 @@ async fn answers_racing_the_request_timeout_match_the_records_written() {
     );
 }
 
-/// An audit sink whose writes wait while `gate` is closed (a log reader that stopped), and
-/// say when one has begun; it keeps the uids of the records written.
-#[derive(Default)]
-struct GatedSink {
-    gate: std::sync::Mutex<bool>,
-    opened: std::sync::Condvar,
-    writing: AtomicBool,
-    uids: std::sync::Mutex<Vec<String>>,
-}
-
-impl fluxgate::audit_log::AuditSink for GatedSink {
-    fn write(&self, lines: &[u8]) -> Result<(), fluxgate::audit_log::Failed> {
-        self.writing.store(true, Ordering::Release);
-        let mut closed = self.gate.lock().unwrap();
-        while *closed {
-            closed = self.opened.wait(closed).unwrap();
-        }
-        let mut uids = self.uids.lock().unwrap();
-        for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let record: Value = serde_json::from_slice(line).unwrap();
-            uids.push(record["uid"].as_str().unwrap().to_owned());
-        }
-        Ok(())
-    }
-}
-
 /// A request whose record is inside a write that stalls waits for that write (its answer is
 /// the write's), but holds none of the `--max-concurrent-requests` slots meanwhile: here the
 /// only one. The next review is decided and answered within its time, and the probes answer.
@@ -1076,7 +1060,7 @@ impl fluxgate::audit_log::AuditSink for GatedSink {
 async fn a_request_waiting_for_a_stalled_write_holds_no_slot() {
     use axum::body::Body;
     use tower::ServiceExt;
-    let sink = Arc::new(GatedSink::default());
+    let sink = Arc::new(TestSink::default());
     *sink.gate.lock().unwrap() = true;
     let state = fluxgate::server::AppState::new(
         fluxgate::windows::load_windows(&[]).unwrap(),
