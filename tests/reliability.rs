@@ -934,15 +934,25 @@ async fn an_audit_log_that_fills_up_holds_only_whole_lines() {
     );
 }
 
-/// An audit sink whose writes take `delay` (a busy disk, a slow log collector), keeping the
+/// An audit sink whose writes take `delay` (a busy disk, a slow log collector) and wait while
+/// `gate` is closed (a log reader that stopped); it says when a write has begun, and keeps the
 /// uids of the records written.
-struct SlowSink {
+#[derive(Default)]
+struct TestSink {
     delay: Duration,
+    gate: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    writing: AtomicBool,
     uids: std::sync::Mutex<Vec<String>>,
 }
 
-impl fluxgate::audit_log::AuditSink for SlowSink {
+impl fluxgate::audit_log::AuditSink for TestSink {
     fn write(&self, lines: &[u8]) -> Result<(), fluxgate::audit_log::Failed> {
+        self.writing.store(true, Ordering::Release);
+        let mut closed = self.gate.lock().unwrap();
+        while *closed {
+            closed = self.opened.wait(closed).unwrap();
+        }
         std::thread::sleep(self.delay);
         let mut uids = self.uids.lock().unwrap();
         for line in lines.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -969,9 +979,9 @@ async fn answers_racing_the_request_timeout_match_the_records_written() {
     const RUNS: usize = 3;
     const REQUESTS: usize = 100;
     let timeout = Duration::from_millis(200);
-    let sink = Arc::new(SlowSink {
+    let sink = Arc::new(TestSink {
         delay: Duration::from_millis(20),
-        uids: Default::default(),
+        ..TestSink::default()
     });
     let mut state = fluxgate::server::AppState::new(
         fluxgate::windows::load_windows(&[]).unwrap(),
@@ -1041,4 +1051,62 @@ async fn answers_racing_the_request_timeout_match_the_records_written() {
         written, answered,
         "the records are those of the answers of 200"
     );
+}
+
+/// A request whose record is inside a write that stalls waits for that write (its answer is
+/// the write's), but holds none of the `--max-concurrent-requests` slots meanwhile: here the
+/// only one. The next review is decided and answered within its time, and the probes answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_for_a_stalled_write_holds_no_slot() {
+    use axum::body::Body;
+    use tower::ServiceExt;
+    let sink = Arc::new(TestSink::default());
+    *sink.gate.lock().unwrap() = true;
+    let state = fluxgate::server::AppState::new(
+        fluxgate::windows::load_windows(&[]).unwrap(),
+        fluxgate_core::policy::Policy::default(),
+        sink.clone(),
+    );
+    let limits = fluxgate::server::Limits {
+        request_timeout: Duration::from_millis(300),
+        max_concurrent_requests: 1,
+    };
+    let app = fluxgate::server::router(Arc::new(state), &limits);
+    let review = |uid: &str| {
+        axum::http::Request::post("/validate")
+            .header("content-type", "application/json")
+            .body(Body::from(review_with_uid(uid)))
+            .unwrap()
+    };
+    let first = tokio::spawn(app.clone().oneshot(review("in-the-stalled-write")));
+    while !sink.writing.load(Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A generous bound: it only tells a hang from an answer.
+    let within = Duration::from_secs(5);
+    let next = tokio::time::timeout(within, app.clone().oneshot(review("next")))
+        .await
+        .expect("the next review is answered, not queued behind the stalled write")
+        .unwrap();
+    // Its line could not be written in its time: taken back, answered 408.
+    assert_eq!(next.status(), 408);
+    let probe = axum::http::Request::get("/healthz")
+        .body(Body::empty())
+        .unwrap();
+    let health = tokio::time::timeout(within, app.clone().oneshot(probe)).await;
+    assert_eq!(health.unwrap().unwrap().status(), 200);
+    assert!(
+        !first.is_finished(),
+        "answered before its record was written"
+    );
+
+    *sink.gate.lock().unwrap() = false;
+    sink.opened.notify_all();
+    let first = tokio::time::timeout(within, first)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(*sink.uids.lock().unwrap(), ["in-the-stalled-write"]);
 }

@@ -89,7 +89,7 @@ impl AppState {
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Per request, body included, until its decision is queued for the audit log
-    /// ([`request_timeout`]); below the webhook's `timeoutSeconds`.
+    /// ([`request_limits`]); below the webhook's `timeoutSeconds`.
     pub request_timeout: Duration,
     /// Requests decided at once; more wait (within the request timeout).
     pub max_concurrent_requests: usize,
@@ -97,38 +97,56 @@ pub struct Limits {
 
 /// The webhook's HTTP surface: `POST /validate`, `GET /healthz`, `GET /readyz`.
 pub fn router(state: Arc<AppState>, limits: &Limits) -> Router {
+    let in_flight = Arc::new(InFlightLimits {
+        timeout: limits.request_timeout,
+        slots: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
+    });
     Router::new()
         .route("/validate", post(validate))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower::limit::ConcurrencyLimitLayer::new(
-            limits.max_concurrent_requests,
-        ))
         .layer(axum::middleware::from_fn_with_state(
-            limits.request_timeout,
-            request_timeout,
+            in_flight,
+            request_limits,
         ))
         .with_state(state)
 }
 
-/// The request timeout, as long as the answer is still the timeout's to give: a request not
-/// decided within `--request-timeout` is answered 408. Once its decision is queued for the
-/// audit log ([`Deadline::commit`]), the audit write answers it (`validate`): cutting it then,
-/// as a plain timeout layer does, answered 408 while the writer thread wrote the record all
-/// the same (issue 21: 14 records for 12 answers of 200).
-async fn request_timeout(
-    State(limit): State<Duration>,
+/// `--request-timeout` and `--max-concurrent-requests`.
+struct InFlightLimits {
+    timeout: Duration,
+    slots: Arc<Semaphore>,
+}
+
+/// The request timeout and the concurrency limit, as long as the answer is still theirs to
+/// give. A request waits for one of the slots within its time, and is answered 408 when it is
+/// not decided in time. Once its decision is queued for the audit log ([`InFlight::commit`]),
+/// only the audit write answers it (`validate`), and its slot goes to the next request: a
+/// timeout that cut it then, as a plain timeout layer does, answered 408 while the writer
+/// thread wrote the record all the same (issue 21: 14 records for 12 answers of 200), and a
+/// write that stalls must not hold the slots of the requests that wait for it.
+async fn request_limits(
+    State(limits): State<Arc<InFlightLimits>>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let deadline = Deadline::after(limit);
-    request.extensions_mut().insert(deadline.clone());
+    let deadline = tokio::time::Instant::now() + limits.timeout;
+    let slot = limits.slots.clone().acquire_owned();
+    let Ok(Ok(slot)) = tokio::time::timeout_at(deadline, slot).await else {
+        return timed_out();
+    };
+    let in_flight = InFlight(Arc::new(InFlightState {
+        deadline,
+        slot: std::sync::Mutex::new(Some(slot)),
+        committed: AtomicBool::new(false),
+    }));
+    request.extensions_mut().insert(in_flight.clone());
     let response = next.run(request);
     tokio::pin!(response);
-    match tokio::time::timeout_at(deadline.0.at, &mut response).await {
+    match tokio::time::timeout_at(deadline, &mut response).await {
         Ok(response) => response,
-        Err(_) if deadline.committed() => response.await,
+        Err(_) if in_flight.committed() => response.await,
         Err(_) => timed_out(),
     }
 }
@@ -137,35 +155,34 @@ fn timed_out() -> Response {
     StatusCode::REQUEST_TIMEOUT.into_response()
 }
 
-/// A request's deadline, and whether its answer is committed to the audit write.
+/// A request in flight: its deadline, its slot, and whether its answer is committed to the
+/// audit write.
 #[derive(Clone)]
-struct Deadline(Arc<DeadlineState>);
+struct InFlight(Arc<InFlightState>);
 
-struct DeadlineState {
-    at: tokio::time::Instant,
+struct InFlightState {
+    deadline: tokio::time::Instant,
+    slot: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
     committed: AtomicBool,
 }
 
-impl Deadline {
-    fn after(limit: Duration) -> Self {
-        Deadline(Arc::new(DeadlineState {
-            at: tokio::time::Instant::now() + limit,
-            committed: AtomicBool::new(false),
-        }))
-    }
-
-    /// From now on the request timeout does not cut the request: its decision is queued.
+impl InFlight {
+    /// The decision is queued: from now on the request timeout does not cut the request, and
+    /// its slot is free for the next one.
     fn commit(&self) {
         self.0.committed.store(true, Ordering::Release);
+        let mut slot = self.0.slot.lock().unwrap_or_else(|p| p.into_inner());
+        slot.take();
     }
 
     fn committed(&self) -> bool {
         self.0.committed.load(Ordering::Acquire)
     }
 
+    /// What is left of the request's time.
     fn left(&self) -> Duration {
         self.0
-            .at
+            .deadline
             .saturating_duration_since(tokio::time::Instant::now())
     }
 }
@@ -179,7 +196,7 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
 
 async fn validate(
     State(state): State<Arc<AppState>>,
-    Extension(deadline): Extension<Deadline>,
+    Extension(in_flight): Extension<InFlight>,
     identity: Option<Extension<PeerIdentity>>,
     DeclaresJson(declares_json): DeclaresJson,
     body: Result<Budgeted, (StatusCode, String)>,
@@ -235,7 +252,7 @@ async fn validate(
         Ok(queued) => queued,
         Err(unavailable) => return unrecorded(&state, &uid, &unavailable.to_string()),
     };
-    deadline.commit();
+    in_flight.commit();
     // Anyone who reaches the port can send a made-up review: only the API server's (or an
     // accepted) caller may make fluxgate publish Events or count a bypass.
     let trusted = verified || state.accept_unverified;
@@ -255,7 +272,7 @@ async fn validate(
     // write's outcome may answer, however long it takes (a stuck write holds one batch of
     // requests; later ones are refused at once, `Unavailable::Stuck`).
     let stall = state.audit.stall_bound();
-    let left = deadline.left();
+    let left = in_flight.left();
     let written = match tokio::time::timeout(stall.min(left), queued.wait()).await {
         Ok(written) => written,
         Err(_) => match queued.cancel() {
