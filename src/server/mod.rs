@@ -6,10 +6,10 @@
 
 mod idle;
 pub(crate) mod listen;
-pub mod metrics;
 pub mod tls;
 
 use crate::audit_log::{AuditSink, GroupCommit};
+use crate::metrics::Metrics;
 use crate::windows::store::WindowStore;
 use axum::Extension;
 use axum::Router;
@@ -24,7 +24,6 @@ use fluxgate_core::admission::review;
 use fluxgate_core::audit;
 use fluxgate_core::policy::Policy;
 use fluxgate_core::window::WindowSet;
-use metrics::Metrics;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
