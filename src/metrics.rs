@@ -176,7 +176,7 @@ pub struct Metrics {
     config_valid: Gauge,
     owner_denials: Family<OwnerLabels, Counter>,
     owners: AtomicUsize,
-    windows: Family<String, WindowCounts>,
+    window_counts: Family<String, WindowCounts>,
     window_reloads: Family<ResultLabels, Counter>,
     tls_reloads: Family<ResultLabels, Counter>,
     audit_errors: Counter,
@@ -198,7 +198,7 @@ impl Default for Metrics {
             config_valid: registered(r, CONFIG_VALID, Gauge::default()),
             owner_denials: registered(r, OWNER_DENIALS, Family::default()),
             owners: AtomicUsize::new(0),
-            windows: Family::default(),
+            window_counts: Family::default(),
             window_reloads: registered(r, WINDOW_RELOADS, Family::default()),
             tls_reloads: registered(r, TLS_RELOADS, Family::default()),
             audit_errors: registered(r, AUDIT_ERRORS, Counter::default()),
@@ -243,9 +243,12 @@ impl Metrics {
             // Only loaded windows: a name read from an object never becomes a key.
             let Some(known) = &window.known else { continue };
             if bypassed {
-                self.windows.get_or_create(&window.name).bypasses.inc();
+                self.window_counts
+                    .get_or_create(&window.name)
+                    .bypasses
+                    .inc();
             } else if denied && !known.state.open {
-                self.windows.get_or_create(&window.name).denials.inc();
+                self.window_counts.get_or_create(&window.name).denials.inc();
             }
         }
         if !decision.allowed && decision.reason != Reason::InvalidWindow {
@@ -345,7 +348,7 @@ impl Metrics {
         scrape.register_collector(Box::new(WindowSeries {
             windows: windows.clone(),
             now,
-            counts: self.windows.clone(),
+            counts: self.window_counts.clone(),
         }));
         let mut text = String::new();
         let encoded = prometheus_client::encoding::text::encode_registry(&mut text, &self.registry)
