@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use fluxgate::server::metrics::Metrics;
+use fluxgate::metrics::Metrics;
 use fluxgate_core::admission::review;
 use fluxgate_core::object::Object;
 use fluxgate_core::policy::{Policy, decide, response};
@@ -147,12 +147,13 @@ fn bench_windows(c: &mut Criterion) {
 /// benches/support/heavy-windows.yaml.
 const HEAVY_WINDOWS: &str = include_str!("support/heavy-windows.yaml");
 
-/// What every decision adds on the server: counting it (request counter with its window label,
-/// latency histogram, and for denials the per-owner counter) and one scrape of /metrics.
+/// What every decision adds on the server: counting it (request counter, latency histogram, and
+/// for denials the window's and the per-owner counter) and one scrape of /metrics, with the
+/// example windows and with 5,000 (issue "Integrity", item 8).
 fn bench_metrics(c: &mut Criterion) {
     let policy = Policy::default();
     let now = friday();
-    let windows = windows(3);
+    let windows = std::sync::Arc::new(windows(3));
     let metrics = Metrics::default();
     let mut group = c.benchmark_group("metrics");
     for (name, body) in [
@@ -173,6 +174,11 @@ fn bench_metrics(c: &mut Criterion) {
     }
     group.bench_function("encode-3-windows", |b| {
         b.iter(|| black_box(metrics.encode(&windows, now)))
+    });
+    let many = std::sync::Arc::new(self::windows(5000));
+    many.warm(now);
+    group.bench_function("encode-5000-windows", |b| {
+        b.iter(|| black_box(metrics.encode(&many, now)))
     });
     group.finish();
 }

@@ -5,7 +5,8 @@
 //! cluster and the clock, serve HTTP, write the audit log, and hand the core what it needs.
 //!
 //! - [`cli`]: the subcommands; `serve` wires the rest together.
-//! - [`server`]: TLS, the router, limits, metrics.
+//! - [`server`]: TLS, the router, limits.
+//! - [`metrics`]: every metric, and the window series read at scrape time.
 //! - [`audit_log`]: where audit lines go: sinks and group commit.
 //! - [`windows`]: the windows in force: read from files, held to one gate, kept in one store.
 //! - [`cluster`]: the windows and Flux owners watched in the cluster, window status, catch-up
@@ -19,5 +20,6 @@ pub mod certs;
 pub mod cli;
 pub mod cluster;
 pub(crate) mod files;
+pub mod metrics;
 pub mod server;
 pub mod windows;

@@ -241,11 +241,11 @@ fn events_app_accepting(url: &str, accept_unverified: bool) -> (Arc<AppState>, R
             .to_utc()
     };
     let outcomes = state.metrics.event_outcomes();
-    state.events = Some(EventPublisher::spawn(
+    state.events = Some(Arc::new(EventPublisher::spawn(
         client(url),
         "fluxgate".into(),
         outcomes,
-    ));
+    )));
     let state = Arc::new(state);
     let limits = Limits {
         request_timeout: Duration::from_secs(5),

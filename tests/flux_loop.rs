@@ -510,11 +510,11 @@ fn events_server(fake: &Fake, at: &'static str) -> axum::Router {
         _ => || utc("2026-12-04T12:00:00Z"),
     };
     let outcomes = state.metrics.event_outcomes();
-    state.events = Some(EventPublisher::spawn(
+    state.events = Some(std::sync::Arc::new(EventPublisher::spawn(
         fake.client(),
         "fluxgate".into(),
         outcomes,
-    ));
+    )));
     let limits = fluxgate::server::Limits {
         request_timeout: Duration::from_secs(5),
         max_concurrent_requests: 4,

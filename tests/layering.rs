@@ -48,3 +48,29 @@ fn the_core_depends_on_no_runtime_server_tls_or_kube_client() {
         );
     }
 }
+
+/// The server and the cluster shell know nothing of each other (issue "A house ready for the
+/// next rooms"): both call into `metrics`, and `serve` wires them together. A `use` or a path
+/// naming the other module is what this looks for, in code and doc links alike.
+#[test]
+fn the_server_and_the_cluster_shell_do_not_import_each_other() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for (module, other) in [("server", "cluster"), ("cluster", "server")] {
+        let mut files: Vec<_> = std::fs::read_dir(src.join(module))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty());
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for needle in [format!("crate::{other}"), format!("super::{other}")] {
+                assert!(
+                    !text.contains(&needle),
+                    "{} names {needle}: go through crate::metrics, or wire it in cli/serve.rs",
+                    file.display()
+                );
+            }
+        }
+    }
+}

@@ -160,8 +160,9 @@ async fn metrics_count_decisions_by_reason() {
     )
     .unwrap();
     let expect = [
-        "fluxgate_admission_requests_total{decision=\"deny\",reason=\"window-closed\",operation=\"UPDATE\",dry_run=\"true\",window=\"business-hours\"} 3",
-        "fluxgate_admission_requests_total{decision=\"allow\",reason=\"not-flux\",operation=\"UPDATE\",dry_run=\"false\",window=\"_none\"} 1",
+        "fluxgate_admission_requests_total{decision=\"deny\",reason=\"window-closed\",operation=\"UPDATE\",dry_run=\"true\"} 3",
+        "fluxgate_window_denials_total{window=\"business-hours\"} 3",
+        "fluxgate_admission_requests_total{decision=\"allow\",reason=\"not-flux\",operation=\"UPDATE\",dry_run=\"false\"} 1",
         "fluxgate_admission_duration_seconds_count 4",
         "fluxgate_http_rejected_requests_total{code=\"415\"} 1",
         "fluxgate_window_open{window=\"business-hours\"} 0",

@@ -67,9 +67,9 @@ async fn decisions_over_tls_with_one_audit_line_each_and_metrics() {
     assert_eq!(reasons, ["window-open", "unknown-window", "not-flux"]);
     assert_eq!(lines[1]["uid"], create_uid);
 
-    let allow = "fluxgate_admission_requests_total{decision=\"allow\",reason=\"window-open\",operation=\"UPDATE\",dry_run=\"true\",window=\"business-hours\"}";
+    let allow = "fluxgate_admission_requests_total{decision=\"allow\",reason=\"window-open\",operation=\"UPDATE\",dry_run=\"true\"}";
     assert_eq!(server.metric(allow).await, 1.0);
-    let deny = "fluxgate_admission_requests_total{decision=\"deny\",reason=\"unknown-window\",operation=\"CREATE\",dry_run=\"false\",window=\"_unknown\"}";
+    let deny = "fluxgate_admission_requests_total{decision=\"deny\",reason=\"unknown-window\",operation=\"CREATE\",dry_run=\"false\"}";
     assert_eq!(server.metric(deny).await, 1.0);
     assert_eq!(
         server

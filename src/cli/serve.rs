@@ -12,7 +12,7 @@ use crate::server::listen::{ConnectionLimits, serve_tls};
 use crate::server::tls::{
     CertResolver, PemFileError, certified_key, check_validity, read_pem_files, server_config,
 };
-use crate::server::{AppState, Limits, MAX_BODY_BYTES, metrics_router, router};
+use crate::server::{AppState, Limits, MAX_BODY_BYTES, Notifier, metrics_router, router};
 use crate::windows::read::read_windows;
 use crate::windows::{WindowStore, load_at_start};
 use anyhow::Context;
@@ -272,7 +272,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         _ => None,
     };
     if args.events {
-        state.events = publisher.clone();
+        state.events = publisher.clone().map(|p| Arc::new(p) as Arc<dyn Notifier>);
     }
     let state = Arc::new(state);
     if let Some(client) = client {
@@ -524,5 +524,18 @@ async fn terminated() {
             tracing::warn!(%error, "cannot listen for SIGTERM; stopping on SIGINT only");
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+/// The server tells the Event publisher of its decisions: here, where the two shells meet, so
+/// that neither imports the other.
+impl Notifier for EventPublisher {
+    fn notify(
+        &self,
+        request: &kube::core::admission::AdmissionRequest<fluxgate_core::object::Object>,
+        decision: &fluxgate_core::policy::Decision,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        EventPublisher::notify(self, request, decision, now);
     }
 }

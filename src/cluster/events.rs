@@ -14,6 +14,7 @@
 //! series are kept here, until the closed period they belong to ends. The Event's name is derived
 //! from the series, so a second replica, or this one after a restart, continues the same Event.
 
+use crate::metrics::EventOutcomes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use fluxgate_core::flux::OwnerKind;
 use fluxgate_core::object::Object;
@@ -382,13 +383,6 @@ async fn repeat(api: &Api<K8sEvent>, name: &str, now: DateTime<Utc>) -> Result<(
         }
     }
     Ok(())
-}
-
-/// Counters for what became of Events.
-pub struct EventOutcomes {
-    pub(crate) published: Counter,
-    pub(crate) failed: Counter,
-    pub(crate) dropped: Counter,
 }
 
 #[cfg(test)]

@@ -12,14 +12,15 @@
 use super::events::{EventPublisher, Notice};
 use super::owners::{Owners, api_resource};
 use super::watch::ObservedWindows;
-use crate::windows::store::{ResultCounters, WindowStore};
+use crate::metrics::SyncOutcomes;
+use crate::windows::store::WindowStore;
 use chrono::{DateTime, Utc};
 use fluxgate_core::flux::{FIELD_MANAGER, Owner, OwnerKind, catch_up};
 use fluxgate_core::window::{API_VERSION, KIND, ReconciliationWindow, WindowSet, WindowStatus};
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -60,14 +61,6 @@ pub struct ClusterSync {
     pub write_status: bool,
     /// Ask Flux owners to reconcile when the window that denied them opens.
     pub reconcile_on_open: bool,
-}
-
-/// What the passes report to: `fluxgate_window_status_writes_total` and
-/// `fluxgate_reconcile_requests_total` by kind.
-#[derive(Clone, Debug, Default)]
-pub struct SyncOutcomes {
-    pub(crate) status_writes: ResultCounters,
-    pub(crate) reconcile_requests: BTreeMap<OwnerKind, ResultCounters>,
 }
 
 /// The statuses this process wrote that the cluster did not show yet, so a pass does not repeat

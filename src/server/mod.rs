@@ -6,10 +6,10 @@
 
 mod idle;
 pub(crate) mod listen;
-pub mod metrics;
 pub mod tls;
 
 use crate::audit_log::{AuditSink, GroupCommit};
+use crate::metrics::Metrics;
 use crate::windows::store::WindowStore;
 use axum::Extension;
 use axum::Router;
@@ -22,9 +22,10 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use fluxgate_core::admission::review;
 use fluxgate_core::audit;
-use fluxgate_core::policy::Policy;
+use fluxgate_core::object::Object;
+use fluxgate_core::policy::{Decision, Policy};
 use fluxgate_core::window::WindowSet;
-use metrics::Metrics;
+use kube::core::admission::AdmissionRequest;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -59,7 +60,7 @@ pub struct AppState {
     /// is read, so many large bodies at once cannot push memory past the pod's limit.
     pub(crate) body_budget: BodyBudget,
     /// Events for bypasses and denials, when the server talks to the cluster.
-    pub events: Option<crate::cluster::events::EventPublisher>,
+    pub events: Option<Arc<dyn Notifier>>,
     /// The clock: `Utc::now` in production, fixed in tests.
     pub clock: fn() -> DateTime<Utc>,
 }
@@ -83,6 +84,14 @@ impl AppState {
             clock: Utc::now,
         }
     }
+}
+
+/// What is told of each decision a trusted caller's request made, besides its answer and its
+/// audit record: the cluster's Event publisher (`serve --events`). A trait, so that the server
+/// knows nothing of the cluster shell; `serve` puts the two together.
+pub trait Notifier: Send + Sync {
+    /// Must not wait: it runs on the request path.
+    fn notify(&self, request: &AdmissionRequest<Object>, decision: &Decision, now: DateTime<Utc>);
 }
 
 /// Limits of the request path; see the `serve` flags for the reasoning behind the defaults.
