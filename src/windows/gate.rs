@@ -236,7 +236,7 @@ mod tests {
         );
         assert!(
             texts[1]
-                .starts_with("w.yaml:24: ReconciliationWindow \"bad\": spec.schedules[0].start"),
+                .starts_with("w.yaml:30: ReconciliationWindow \"bad\": spec.schedules[0].start"),
             "{}",
             texts[1]
         );
