@@ -813,3 +813,21 @@ async fn a_half_written_last_line_is_left_for_the_next_review() {
     assert_eq!(report["stats"]["records"], 13);
     assert_eq!(report["partialLastLines"], json!([]));
 }
+
+/// `fluxgate audit` on a file that holds no audit record (here the windows YAML) is an error,
+/// not an empty report with exit 0: an auditor who gave the wrong file must learn it.
+#[test]
+fn a_file_without_one_audit_record_is_an_error() {
+    let windows = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/windows.yaml");
+    let out = fluxgate(&[windows], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("fluxgate: no audit record in {windows}: ")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // An empty log is not an error: nothing was decided yet.
+    let out = fluxgate(&["-"], b"");
+    assert_eq!(out.status.code(), Some(0));
+}

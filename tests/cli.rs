@@ -570,3 +570,52 @@ fn windows_from_files_are_refused_as_admission_would_refuse_them() {
     assert!(!err.contains("--max-override"), "{err}");
     assert!(err.contains("never opens"), "{err}");
 }
+
+/// A newcomer's `--at` without an offset is told what to add, on the one line every error is.
+#[test]
+fn an_instant_without_an_offset_is_told_to_add_z_or_an_offset() {
+    let out = fluxgate(&["status", "--at", "2026-11-28T12:00:00"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "fluxgate: invalid value '2026-11-28T12:00:00' for '--at <T>': \"2026-11-28T12:00:00\" \
+         has no offset: add Z or an offset, e.g. 2026-11-28T12:00:00Z (UTC) or \
+         2026-11-28T12:00:00+01:00 (see --help)\n"
+    );
+}
+
+/// Flag errors are one line on stderr, as the README promises (clap prints five by default).
+#[test]
+fn a_flag_error_is_one_line() {
+    for args in [
+        &["status", "--bogus"][..],
+        &["review", "--max-bypass", "soon"],
+        &["lint", "-o", "xml"],
+    ] {
+        let out = fluxgate(args, b"");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let text = stderr(&out);
+        assert_eq!(text.lines().count(), 1, "{args:?}: {text}");
+        assert!(text.starts_with("fluxgate: "), "{args:?}: {text}");
+        assert!(text.ends_with(" (see --help)\n"), "{args:?}: {text}");
+    }
+    // Help is not an error: it goes to stdout, exit 0.
+    let help = fluxgate(&["status", "--help"], b"");
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--at"));
+}
+
+/// `lint DIR` says how to render the folder instead of "Is a directory".
+#[test]
+fn lint_of_a_folder_says_to_render_it_first() {
+    let dir = format!("{FIXTURES}/lint");
+    let out = fluxgate(&["lint", &dir], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "fluxgate: {dir} is a folder: lint reads rendered manifests; render it first: \
+             kubectl kustomize {dir} | fluxgate lint -\n"
+        )
+    );
+}

@@ -388,6 +388,10 @@ fn a_passed_override_is_a_reminder_and_a_too_long_one_an_error() {
         messages[1].contains("48h long, more than --max-override 24h"),
         "{messages:?}"
     );
+    assert_eq!(
+        report["findings"][1]["fix"],
+        "correct the field the message names; the webhook rejects this window as it is"
+    );
     // A larger --max-override admits the weekend.
     let (code, report) = lint_json(&["overrides.yaml"], &["--max-override", "48h"]);
     assert_eq!(code, 0, "{report}");

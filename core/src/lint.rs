@@ -268,12 +268,15 @@ pub fn lint(
                 }
                 known.insert(name);
             }
-            Err(message) => findings.push(m.finding(
-                Severity::Error,
-                check::INVALID_WINDOW,
-                message,
-                "fix the field named; the webhook rejects this window as it is".into(),
-            )),
+            Err(message) => findings.push(
+                m.finding(
+                    Severity::Error,
+                    check::INVALID_WINDOW,
+                    message,
+                    "correct the field the message names; the webhook rejects this window as it is"
+                        .into(),
+                ),
+            ),
         }
     }
     for m in manifests {

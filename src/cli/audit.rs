@@ -10,8 +10,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
 use fluxgate_core::audit::AuditRecord;
 use fluxgate_core::audit::review::{
-    Counts, Filter, Finished, Outcome, ReadError, Review, SkippedLines, SummaryReport, TimeSpec,
-    object_display,
+    Counts, Filter, Finished, Outcome, ReadError, Review, SkippedLines, Stats, SummaryReport,
+    TimeSpec, object_display,
 };
 use fluxgate_core::policy::Reason;
 use fluxgate_core::render::{escape, table};
@@ -209,8 +209,15 @@ pub(crate) fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         Format::Table => table(&mut out, report, inputs, &names, args.limit),
         Format::Json => json(&mut out, report, inputs, &names, args.limit),
     };
-    match result.and_then(|()| out.flush().map_err(ReadError::Output)) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
+    match result.and_then(|stats| out.flush().map(|()| stats).map_err(ReadError::Output)) {
+        // Lines but not one record: not an audit log (a YAML file, the wrong container's log).
+        Ok(stats) if stats.records == 0 && stats.unparseable_lines > 0 => anyhow::bail!(
+            "no audit record in {}: {} lines, none a fluxgate audit record; give fluxgate's \
+             audit log (the pod's stdout, or the --audit-log file)",
+            names.join(", "),
+            stats.lines
+        ),
+        Ok(_) => Ok(ExitCode::SUCCESS),
         // `fluxgate audit … | head` is fine.
         Err(ReadError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             Ok(ExitCode::SUCCESS)
@@ -306,7 +313,7 @@ fn table(
     inputs: Vec<Input>,
     names: &[String],
     limit: Option<usize>,
-) -> Result<(), ReadError> {
+) -> Result<Stats, ReadError> {
     let w = |out: &mut dyn Write, text: String| out.write_all(text.as_bytes());
     w(out, header(report.filter(), names)).map_err(ReadError::Output)?;
     if limit != Some(0) {
@@ -315,7 +322,9 @@ fn table(
     emit_matching(&mut report, inputs, limit, |record| {
         w(out, row_line(&row(record)))
     })?;
-    w(out, summary(&report.finish(), limit)).map_err(ReadError::Output)
+    let finished = report.finish();
+    w(out, summary(&finished, limit)).map_err(ReadError::Output)?;
+    Ok(finished.stats)
 }
 
 const ROW_HEADER: [&str; 8] = [
@@ -653,7 +662,7 @@ fn json(
     inputs: Vec<Input>,
     names: &[String],
     limit: Option<usize>,
-) -> Result<(), ReadError> {
+) -> Result<Stats, ReadError> {
     let output = ReadError::Output;
     out.write_all(b"{\"records\":[").map_err(output)?;
     let mut first = true;
@@ -676,7 +685,8 @@ fn json(
         pretty(&f.partial_last_lines)?,
     )
     .map_err(output)?;
-    out.write_all(b"\n}\n").map_err(output)
+    out.write_all(b"\n}\n").map_err(output)?;
+    Ok(f.stats)
 }
 
 fn pretty<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, ReadError> {

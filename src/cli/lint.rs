@@ -154,6 +154,14 @@ fn read_inputs(files: &[PathBuf]) -> anyhow::Result<(Vec<String>, Vec<Manifest>)
                 .context("cannot read <stdin>")?;
             ("<stdin>".to_owned(), text)
         } else {
+            if file.is_dir() {
+                anyhow::bail!(
+                    "{} is a folder: lint reads rendered manifests; render it first: \
+                     kubectl kustomize {} | fluxgate lint -",
+                    file.display(),
+                    file.display()
+                );
+            }
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
             (file.display().to_string(), text)

@@ -186,7 +186,19 @@ impl CommonArgs {
 pub(crate) fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{text:?} is not an RFC 3339 time ({e})"))
+        .map_err(|e| {
+            // A local time without an offset is the usual slip: say what to add.
+            let local = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"));
+            match local {
+                Ok(_) => format!(
+                    "{text:?} has no offset: add Z or an offset, e.g. {text}Z (UTC) or {text}+01:00"
+                ),
+                Err(_) => format!(
+                    "{text:?} is not an RFC 3339 time ({e}); write e.g. 2026-11-28T12:00:00Z"
+                ),
+            }
+        })
 }
 
 /// An error and its causes, `: `-separated, each cause left out when the text before already
@@ -207,9 +219,31 @@ fn error_text(error: &anyhow::Error) -> String {
     text
 }
 
+/// A flag error as the one line on stderr that every error of fluxgate is (exit 2); help and
+/// version go where clap sends them.
+fn flag_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        error.exit();
+    }
+    let text = error.render().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("fluxgate: {first} (see --help)");
+    ExitCode::from(2)
+}
+
 /// Runs the command line; the binary's `main`.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return flag_error(error),
+    };
     let result = match cli.command {
         Command::Certs(args) => certs::run(args),
         Command::Crd => crd::run(),
