@@ -121,7 +121,7 @@ fn repository(fixture_name: &str, below_root: &str) -> (Scratch, PathBuf) {
 /// its fluxgate install refers to; split runs in `deploy/examples/gitops`.
 fn seed_before() -> (Scratch, PathBuf) {
     let (scratch, dir) = repository("gitops-before", "deploy/examples/gitops");
-    for folder in ["base", "overlays", "components"] {
+    for folder in ["base", "crds", "overlays", "components"] {
         copy_tree(
             &Path::new(ROOT).join("deploy").join(folder),
             &scratch.0.join("deploy").join(folder),
