@@ -21,9 +21,18 @@ pub struct Document {
     /// from the cluster.
     pub origin: String,
     pub object: ReconciliationWindow,
-    /// For a document read from a file: the file, and where each field of the document is in
-    /// it, so that an invalid field is reported on its own line.
-    fields: Option<(String, Fields)>,
+    /// For a document read from a file: where, and its text, in which an invalid field's own
+    /// line is looked up (only then: most windows are valid).
+    source: Option<Source>,
+}
+
+/// A document's text and where it is.
+#[derive(Clone, Debug)]
+struct Source {
+    file: String,
+    /// The line of the file the text starts on.
+    start: usize,
+    text: String,
 }
 
 /// Why a set of windows could not be built.
@@ -116,14 +125,18 @@ fn parse_document(
     if !is_window(&value) {
         return Ok(None);
     }
-    let fields = Fields::of(chunk, start).map_err(not_yaml)?;
+    let source = Source {
+        file: file.to_owned(),
+        start,
+        text: chunk.to_owned(),
+    };
     let api_version = value
         .get("apiVersion")
         .and_then(|v| v.as_str())
         .unwrap_or("");
     if api_version != API_VERSION {
         let message = format!("{KIND} apiVersion {api_version:?} is not served: use {API_VERSION}");
-        let origin = at(fields.line("apiVersion"));
+        let origin = source.origin_of("apiVersion").unwrap_or(origin);
         return Err(WindowSetError::Object { origin, message });
     }
     let name = value
@@ -132,7 +145,9 @@ fn parse_document(
         .and_then(|n| n.as_str())
         .unwrap_or("");
     let object: ReconciliationWindow = yaml::from_str(chunk, start).map_err(|e| {
-        let field = e.at().and_then(|place| fields.at(place));
+        let field = e
+            .at()
+            .and_then(|place| source.fields().at(place).map(str::to_owned));
         let message = match field {
             Some(field) => format!("{KIND} {name:?}: {field}: {}", e.message()),
             None => format!("{KIND} {name:?}: {}", e.message()),
@@ -145,7 +160,7 @@ fn parse_document(
     Ok(Some(Document {
         origin,
         object,
-        fields: Some((file.to_owned(), fields)),
+        source: Some(source),
     }))
 }
 
@@ -162,7 +177,7 @@ impl Document {
         Document {
             origin,
             object,
-            fields: None,
+            source: None,
         }
     }
 
@@ -174,10 +189,24 @@ impl Document {
     /// Where `field` (`spec.schedules[0].open`) is: `file:line` of the field, or of the
     /// closest enclosing one the document has; the document's origin when not from a file.
     fn origin_of(&self, field: &str) -> String {
-        self.fields
+        self.source
             .as_ref()
-            .and_then(|(file, fields)| Some(format!("{file}:{}", fields.line(field)?)))
+            .and_then(|source| source.origin_of(field))
             .unwrap_or_else(|| self.origin.clone())
+    }
+}
+
+impl Source {
+    /// Where each field is. The text parsed once already, so this fails only past a limit:
+    /// then no field has a line, and errors name the document's.
+    fn fields(&self) -> Fields {
+        Fields::of(&self.text, self.start).unwrap_or_default()
+    }
+
+    /// `file:line` of `field`, or of the closest enclosing field.
+    fn origin_of(&self, field: &str) -> Option<String> {
+        let line = self.fields().line(field)?;
+        Some(format!("{}:{line}", self.file))
     }
 }
 
