@@ -23,6 +23,13 @@ fn options() -> serde_saphyr::Options {
         // `.nan` or `.inf` in an untyped value (some object's field, in a windows folder or a
         // lint input) stays text rather than failing the document, as serde_yaml read it.
         non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::AsString,
+        // Plain scalars read as YAML 1.2's core schema reads them, as serde_yaml did and Flux's
+        // kustomize does: `yes`, `on` and `n` are text, not booleans (a label `team: yes` stays
+        // "yes"; `allowBypass: no` is refused, not read as false), and so are `0755` and
+        // `1_000`, not numbers.
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
     }
 }
 
@@ -397,6 +404,24 @@ spec:
         assert_eq!(fields.at((11, 7)), Some("spec.schedules[0]"));
         // The document itself is no field.
         assert_eq!(fields.at((6, 1)), None);
+    }
+
+    /// YAML 1.2's core schema, as serde_yaml read untyped values: what lint reads of labels and
+    /// `fluxgate split` of its edits.
+    #[test]
+    fn plain_scalars_read_as_yaml_1_2() {
+        let value: serde_json::Value = from_str(
+            "[yes, no, on, off, y, n, True, false, 0755, 1_000, 10, 0x1F, 1.5, .inf, ~]",
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!([
+                "yes", "no", "on", "off", "y", "n", true, false, "0755", "1_000", 10, 31, 1.5,
+                ".inf", null
+            ])
+        );
     }
 
     #[test]
