@@ -32,6 +32,7 @@ pub(crate) fn scalar(value: &str) -> String {
             c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-' | '_' | '~' | '+' | '=')
         })
         && !value.starts_with(['-', '~'])
+        && !YAML_1_1_BOOLEANS.contains(&value)
         && parse(value).ok() == Some(Value::String(value.to_owned()));
     if plain {
         value.to_owned()
@@ -39,6 +40,13 @@ pub(crate) fn scalar(value: &str) -> String {
         Value::String(value.to_owned()).to_string()
     }
 }
+
+/// Text to the core's parser (YAML 1.2), booleans to YAML 1.1 readers (go-yaml v2, which
+/// kubectl's YAML reading still uses): quoted, so that every reader reads a string.
+const YAML_1_1_BOOLEANS: [&str; 16] = [
+    "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
+    "OFF",
+];
 
 /// The lines of one YAML document, to edit.
 #[derive(Clone, Debug, PartialEq)]
@@ -356,7 +364,7 @@ patches:
     #[test]
     fn scalars_are_quoted_only_when_plain_would_read_otherwise() {
         assert_eq!(scalar("../../apps/nginx"), "../../apps/nginx");
-        // A string in YAML 1.2, a boolean to YAML 1.1 readers (and to the core's parser): quoted.
+        // A string in YAML 1.2 (the core's parser), a boolean to YAML 1.1 readers: quoted.
         assert_eq!(scalar("yes"), "\"yes\"");
         assert_eq!(scalar("true"), "\"true\"");
         assert_eq!(scalar("10"), "\"10\"");
