@@ -425,6 +425,20 @@ fn a_missing_file_prints_its_cause_once() {
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
 
+/// A file name in a windows folder is chosen by whoever commits to it: the error that names the
+/// file shows its control characters escaped, so it cannot hide the rest of the message.
+#[test]
+fn an_error_naming_a_file_escapes_its_control_characters() {
+    let dir = common::Scratch::new("error-escape");
+    std::fs::write(dir.0.join("\u{1b}[8mhidden.yaml"), "spec: [unclosed\n").unwrap();
+    let out = fluxgate(&["status", "--windows", dir.0.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(!err.contains('\u{1b}'), "a raw escape on stderr: {err:?}");
+    assert!(err.contains("\\u{1b}[8mhidden.yaml"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
 #[test]
 fn tz_applies_to_the_table_and_json_too() {
     let out = fluxgate(
