@@ -10,6 +10,7 @@
 //! write identical content: the API server sees the second write as a no-op.
 
 use super::events::{EventPublisher, Notice};
+use super::notifications::{Notifications, landing};
 use super::owners::{Owners, api_resource};
 use super::watch::ObservedWindows;
 use crate::metrics::SyncOutcomes;
@@ -57,6 +58,8 @@ pub struct ClusterSync {
     pub outcomes: SyncOutcomes,
     /// Events on the owners asked to reconcile.
     pub events: Option<EventPublisher>,
+    /// Landing notices to notification-controller for the owners asked to reconcile.
+    pub notices: Option<Notifications>,
     /// Write ReconciliationWindow status (needs the windows from the cluster).
     pub write_status: bool,
     /// Ask Flux owners to reconcile when the window that denied them opens.
@@ -246,9 +249,12 @@ impl ClusterSync {
             .map(drop)
     }
 
-    /// An Event on the owner, naming the window that opened.
+    /// An Event on the owner, and a landing notice, naming the window that opened. Only the
+    /// replica whose request succeeded gets here: one of each.
     fn notify(&self, owner: &Owner, value: &str, set: &WindowSet, now: DateTime<Utc>) {
-        let Some(events) = &self.events else { return };
+        if self.events.is_none() && self.notices.is_none() {
+            return;
+        }
         let windows: Vec<String> = owner.denied_by.iter().map(|w| format!("{w:?}")).collect();
         // The value is the opening instant; say it in the window's own time zone.
         let zone = owner.denied_by.iter().find_map(|name| set.get(name));
@@ -265,6 +271,10 @@ impl ClusterSync {
             owner.display(),
             owner.kind.request_annotations().join(", "),
         );
+        if let Some(notices) = &self.notices {
+            notices.send(landing(owner, value, &note, now));
+        }
+        let Some(events) = &self.events else { return };
         events.send(Notice {
             warning: false,
             reason: "ReconcileRequested",
