@@ -392,3 +392,85 @@ async fn a_dead_notification_controller_costs_the_webhook_nothing_and_drops_are_
         "{reviews} reviews answered while notification-controller was down; {dropped} notices dropped, 1 failed"
     );
 }
+
+/// The fenced blocks of `lang` in `text`, in order.
+fn blocks<'a>(text: &'a str, lang: &str) -> Vec<&'a str> {
+    let fence = format!("```{lang}\n");
+    text.split(fence.as_str())
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .collect()
+}
+
+#[test]
+fn docs_show_the_recorded_event_the_flag_and_an_alert_that_routes_it() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/notifications.md"
+    ))
+    .unwrap();
+    // The sample is the recorded event.
+    let json = blocks(&doc, "json");
+    assert_eq!(json.len(), 1);
+    let shown: Value = serde_json::from_str(json[0]).unwrap();
+    let recorded: Value = serde_json::from_str(RECORDED).unwrap();
+    assert_eq!(shown, recorded);
+
+    // The flag as deploy/ would pass it, and its environment twin, are the binary's.
+    let flag = doc
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("- --notification-url="))
+        .expect("the flag in a Deployment's args");
+    assert_eq!(
+        flag,
+        "http://notification-controller.flux-system.svc.cluster.local./"
+    );
+    fluxgate::cluster::notifications::parse_url(flag).unwrap();
+    let help = common::run_fluxgate(&["serve", "--help"], b"", &[]);
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("--notification-url <URL>"), "{help}");
+    assert!(help.contains("[env: FLUXGATE_NOTIFICATION_URL=]"), "{help}");
+    assert!(doc.contains("`FLUXGATE_NOTIFICATION_URL`"));
+
+    // The Alert shown routes the recorded event to the Provider shown.
+    let yaml = blocks(&doc, "yaml");
+    let objects: Vec<Value> = yaml.iter().flat_map(|y| common::documents(y)).collect();
+    let of_kind = |kind: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in the docs"))
+    };
+    let (alert, provider) = (of_kind("Alert"), of_kind("Provider"));
+    for object in [alert, provider] {
+        assert_eq!(
+            object["apiVersion"],
+            "notification.toolkit.fluxcd.io/v1beta3"
+        );
+    }
+    assert_eq!(
+        alert["spec"]["providerRef"]["name"],
+        provider["metadata"]["name"]
+    );
+    assert_eq!(
+        alert["metadata"]["namespace"],
+        provider["metadata"]["namespace"]
+    );
+    let involved = &recorded["involvedObject"];
+    // As notification-controller matches: kind and namespace (the Alert's by default), name or
+    // "*", and any severity when the Alert's is info.
+    assert_eq!(alert["spec"]["eventSeverity"], "info");
+    let matches = alert["spec"]["eventSources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|source| {
+            let namespace = source
+                .get("namespace")
+                .unwrap_or(&alert["metadata"]["namespace"]);
+            source["kind"] == involved["kind"]
+                && *namespace == involved["namespace"]
+                && (source["name"] == "*" || source["name"] == involved["name"])
+        });
+    assert!(matches, "the Alert does not select {involved}");
+}

@@ -144,8 +144,13 @@ pub(crate) fn notice_for(
     {
         metadata.push(("opens", opens.to_rfc3339_opts(SecondsFormat::Secs, true)));
     }
-    if let Some(until) = decision.bypass.as_ref().and_then(|b| b.until.clone()) {
-        metadata.push(("bypassUntil", until));
+    if let Some(bypass) = &decision.bypass {
+        if let Some(until) = &bypass.until {
+            metadata.push(("bypassUntil", until.clone()));
+        }
+        if let Some(why) = &bypass.reason {
+            metadata.push(("bypassReason", why.clone()));
+        }
     }
     Some(Notice {
         event: flux_event(
@@ -554,6 +559,10 @@ mod tests {
         assert_eq!(
             used.event.metadata["kustomize.toolkit.fluxcd.io/bypassUntil"],
             "2026-11-27T20:00:00Z"
+        );
+        assert_eq!(
+            used.event.metadata["kustomize.toolkit.fluxcd.io/bypassReason"],
+            "CVE-2026-1234"
         );
         // Flux's dry-run and its apply of the same bypass: one notice.
         let applied = notice_at("2026-11-27T12:00:05Z", |r| {
