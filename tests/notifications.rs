@@ -20,6 +20,7 @@ use tower::ServiceExt;
 
 const KUSTOMIZATIONS: &str = "kustomize.toolkit.fluxcd.io/v1/kustomizations";
 const RECORDED: &str = include_str!("fixtures/notification/waiting-apps-rw.json");
+const LANDING: &str = include_str!("fixtures/notification/landing-apps-rw.json");
 const DRY_RUN: &str = include_str!("fixtures/admission/flux-dryrun-image-bump-deployment.json");
 
 fn seconds(t: DateTime<Utc>) -> String {
@@ -246,14 +247,35 @@ async fn the_seeds_commit_waits_once_and_lands_once_across_two_replicas_and_a_re
         "{posts:#?}"
     );
     let landing = &posts[1].body;
+    let recorded: Value = serde_json::from_str(LANDING).unwrap();
+    assert_eq!(keys(landing), keys(&recorded));
+    assert_eq!(keys(&landing["metadata"]), keys(&recorded["metadata"]));
+    assert_eq!(
+        keys(&landing["involvedObject"]),
+        keys(&recorded["involvedObject"])
+    );
     assert_eq!(landing["severity"], "info");
-    assert_eq!(landing["involvedObject"]["kind"], "Kustomization");
-    assert_eq!(landing["involvedObject"]["name"], "apps-rw");
+    for field in ["apiVersion", "kind", "namespace", "name"] {
+        assert_eq!(
+            landing["involvedObject"][field],
+            recorded["involvedObject"][field]
+        );
+    }
+    assert_eq!(
+        landing["message"],
+        format!(
+            "reconciliation window \"business-hours\" opened at {opens}: asked Kustomization \
+             flux-system/apps-rw to reconcile the change fluxgate denied while it was closed \
+             (reconcile.fluxcd.io/requestedAt={opens})",
+            opens = seconds(opens)
+        )
+    );
     assert_eq!(
         landing["metadata"]["kustomize.toolkit.fluxcd.io/requestedAt"],
         seconds(opens)
     );
     let owner = api.get(KUSTOMIZATIONS, "flux-system", "apps-rw").unwrap();
+    assert_eq!(landing["involvedObject"]["uid"], owner["metadata"]["uid"]);
     assert_eq!(
         owner["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"],
         seconds(opens)
@@ -473,4 +495,23 @@ fn docs_show_the_recorded_event_the_flag_and_an_alert_that_routes_it() {
                 && (source["name"] == "*" || source["name"] == involved["name"])
         });
     assert!(matches, "the Alert does not select {involved}");
+}
+
+#[test]
+fn serve_refuses_a_notification_url_it_cannot_post_to() {
+    let output = common::run_fluxgate(
+        &[
+            "serve",
+            "--notification-url",
+            "https://notification-controller/",
+        ],
+        b"",
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("only http:// is supported"),
+        "names the fix: {stderr}"
+    );
 }

@@ -169,9 +169,11 @@ pub(crate) fn notice_for(
 }
 
 /// The landing notice: `owner` was asked to reconcile (`requested_at`) because its windows
-/// opened. Sent by the replica whose request succeeded, so claimed already.
+/// opened, which left it as `asked`. Sent by the replica whose request succeeded, so claimed
+/// already.
 pub(crate) fn landing(
     owner: &fluxgate_core::flux::Owner,
+    asked: &DynamicObject,
     requested_at: &str,
     message: &str,
     at: DateTime<Utc>,
@@ -193,7 +195,9 @@ pub(crate) fn landing(
         kind: Some(kind.kind().to_owned()),
         namespace: Some(owner.namespace.clone()),
         name: Some(owner.name.clone()),
-        ..Default::default()
+        uid: asked.metadata.uid.clone(),
+        resource_version: asked.metadata.resource_version.clone(),
+        field_path: None,
     };
     Notice {
         event: flux_event(
@@ -520,6 +524,32 @@ mod tests {
             recorded.involved_object.uid.is_some(),
             "the recorded event names the owner's uid"
         );
+    }
+
+    #[test]
+    fn the_reconcile_at_the_opening_is_a_landing_notice_on_the_owner_asked() {
+        let mut asked: DynamicObject = serde_json::from_str(include_str!(
+            "../../tests/fixtures/flux/kustomization-apps-rw-denied.json"
+        ))
+        .unwrap();
+        let owner = fluxgate_core::flux::Owner::from_object(OwnerKind::Kustomization, &asked);
+        asked.metadata.resource_version = Some("48230".into());
+        let recorded: FluxEvent = serde_json::from_str(include_str!(
+            "../../tests/fixtures/notification/landing-apps-rw.json"
+        ))
+        .unwrap();
+        // The message is the reconcile Event's note (`sync`), checked in tests/notifications.rs.
+        let mut notice = landing(
+            &owner,
+            &asked,
+            "2026-11-30T07:00:00Z",
+            &recorded.message,
+            utc("2026-11-30T07:00:01Z"),
+        );
+        assert!(!notice.claim, "claimed by the reconcile request itself");
+        notice.event.reporting_controller = "fluxgate".into();
+        notice.event.reporting_instance = "fluxgate-7d9c5b6f4-x2x9q".into();
+        assert_eq!(notice.event, recorded);
     }
 
     #[test]

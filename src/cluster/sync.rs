@@ -201,10 +201,10 @@ impl ClusterSync {
                 Err(kube::Error::Api(status)) if status.code == 409 => {
                     tracing::debug!(owner = %owner.display(), "owner changed since read; deciding again");
                 }
-                Ok(()) => {
+                Ok(asked) => {
                     self.record_reconcile_request(owner.kind, true);
                     tracing::info!(owner = %owner.display(), windows = ?owner.denied_by, requested_at = %value, "window opened: asked Flux to reconcile the change it denied");
-                    self.notify(owner, &value, set, now);
+                    self.notify(owner, &asked, &value, set, now);
                 }
                 Err(error) => {
                     ok = false;
@@ -222,7 +222,12 @@ impl ClusterSync {
         }
     }
 
-    async fn request_reconcile(&self, owner: &Owner, value: &str) -> Result<(), kube::Error> {
+    /// The owner as the request left it.
+    async fn request_reconcile(
+        &self,
+        owner: &Owner,
+        value: &str,
+    ) -> Result<DynamicObject, kube::Error> {
         let api: Api<DynamicObject> = Api::namespaced_with(
             self.client.clone(),
             &owner.namespace,
@@ -244,14 +249,19 @@ impl ClusterSync {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..Default::default()
         };
-        api.patch(&owner.name, &params, &Patch::Merge(&patch))
-            .await
-            .map(drop)
+        api.patch(&owner.name, &params, &Patch::Merge(&patch)).await
     }
 
     /// An Event on the owner, and a landing notice, naming the window that opened. Only the
     /// replica whose request succeeded gets here: one of each.
-    fn notify(&self, owner: &Owner, value: &str, set: &WindowSet, now: DateTime<Utc>) {
+    fn notify(
+        &self,
+        owner: &Owner,
+        asked: &DynamicObject,
+        value: &str,
+        set: &WindowSet,
+        now: DateTime<Utc>,
+    ) {
         if self.events.is_none() && self.notices.is_none() {
             return;
         }
@@ -272,7 +282,7 @@ impl ClusterSync {
             owner.kind.request_annotations().join(", "),
         );
         if let Some(notices) = &self.notices {
-            notices.send(landing(owner, value, &note, now));
+            notices.send(landing(owner, asked, value, &note, now));
         }
         let Some(events) = &self.events else { return };
         events.send(Notice {
