@@ -88,6 +88,8 @@ pub struct Post {
     pub status: u16,
     /// Why it was refused.
     pub error: Option<String>,
+    /// When it arrived.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Default)]
@@ -250,6 +252,7 @@ async fn receive(
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         status: status.as_u16(),
         error,
+        at: chrono::Utc::now(),
     });
     status
 }
