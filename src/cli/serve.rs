@@ -288,6 +288,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )),
         _ => None,
     };
+    if notices.is_some() && !args.reconcile_on_open {
+        tracing::warn!(
+            "--notification-url without --reconcile-on-open: no landing notices (the landing \
+             notice is the reconcile fluxgate asks for when a window opens)"
+        );
+    }
     state.notices = notices.clone().map(|n| Arc::new(n) as Arc<dyn Notifier>);
     let state = Arc::new(state);
     if let Some(client) = client {
