@@ -393,22 +393,17 @@ async fn claim(client: &Client, notice: &Notice) -> Result<Option<DynamicObject>
     // Three tries: a lost race means another replica claimed, or Flux wrote, at that moment.
     for _ in 0..3 {
         let owner = api.get(name).await?;
-        let tokens: Vec<&str> = owner
+        let notified = owner
             .metadata
             .annotations
             .as_ref()
-            .and_then(|a| a.get(NOTIFIED_ANNOTATION))
-            .map(|v| v.split(',').filter(|t| !t.is_empty()).collect())
-            .unwrap_or_default();
-        if tokens.contains(&notice.token.as_str()) {
+            .and_then(|a| a.get(NOTIFIED_ANNOTATION));
+        let Some(tokens) = with_token(notified.map(String::as_str), &notice.token) else {
             return Ok(None);
-        }
-        let keep = tokens.len().saturating_sub(TOKENS_KEPT - 1);
-        let mut kept: Vec<&str> = tokens[keep..].to_vec();
-        kept.push(&notice.token);
+        };
         let patch = serde_json::json!({"metadata": {
             "resourceVersion": owner.metadata.resource_version,
-            "annotations": {NOTIFIED_ANNOTATION: kept.join(",")},
+            "annotations": {NOTIFIED_ANNOTATION: tokens},
         }});
         match api.patch(name, &params, &Patch::Merge(&patch)).await {
             Ok(owner) => return Ok(Some(owner)),
@@ -417,6 +412,22 @@ async fn claim(client: &Client, notice: &Notice) -> Result<Option<DynamicObject>
         }
     }
     Err(kube::Error::Api(last.unwrap_or_default()))
+}
+
+/// The annotation's value with `token` added (the oldest beyond [`TOKENS_KEPT`] dropped), or
+/// `None` when it holds the token already.
+fn with_token(notified: Option<&str>, token: &str) -> Option<String> {
+    let tokens: Vec<&str> = notified
+        .unwrap_or_default()
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tokens.contains(&token) {
+        return None;
+    }
+    let mut kept = tokens[tokens.len().saturating_sub(TOKENS_KEPT - 1)..].to_vec();
+    kept.push(token);
+    Some(kept.join(","))
 }
 
 /// Why a notice was not delivered.
@@ -679,6 +690,57 @@ mod tests {
                 }
             })
             .is_none()
+        );
+    }
+
+    #[test]
+    fn the_owner_keeps_the_latest_tokens_and_a_token_there_is_not_sent_again() {
+        assert_eq!(with_token(None, "a").as_deref(), Some("a"));
+        assert_eq!(with_token(Some("a"), "b").as_deref(), Some("a,b"));
+        assert_eq!(with_token(Some("a,b"), "a"), None);
+        let full = "1,2,3,4,5,6,7,8";
+        assert_eq!(
+            with_token(Some(full), "9").as_deref(),
+            Some("2,3,4,5,6,7,8,9")
+        );
+        assert_eq!(with_token(Some(full), "8"), None);
+    }
+
+    #[test]
+    fn a_helmrelease_change_is_reported_on_the_helmrelease_in_its_group() {
+        let notice = notice_at(FRIDAY, |r| {
+            for object in ["object", "oldObject"] {
+                let labels = r[object]["metadata"]["labels"].as_object_mut().unwrap();
+                labels.retain(|k, _| !k.starts_with("kustomize.toolkit.fluxcd.io/"));
+                labels.insert("helm.toolkit.fluxcd.io/name".into(), json!("nginx"));
+                labels.insert("helm.toolkit.fluxcd.io/namespace".into(), json!("nginx"));
+            }
+            r["userInfo"]["username"] = json!("system:serviceaccount:flux-system:helm-controller");
+        })
+        .unwrap();
+        let involved = &notice.event.involved_object;
+        assert_eq!(
+            (
+                involved.api_version.as_deref(),
+                involved.kind.as_deref(),
+                involved.namespace.as_deref(),
+                involved.name.as_deref()
+            ),
+            (
+                Some("helm.toolkit.fluxcd.io/v2"),
+                Some("HelmRelease"),
+                Some("nginx"),
+                Some("nginx")
+            )
+        );
+        assert!(
+            notice
+                .event
+                .metadata
+                .keys()
+                .all(|k| k.starts_with("helm.toolkit.fluxcd.io/")),
+            "{:?}",
+            notice.event.metadata
         );
     }
 
