@@ -134,6 +134,7 @@ fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> 
         outcomes: state.metrics.sync_outcomes(),
         clock: clock.clone(),
         events: Some(events),
+        notices: None,
         write_status: true,
         reconcile_on_open,
     };

@@ -163,7 +163,14 @@ impl Server {
     /// As [`Server::start`], with the binary run through `prefix` (a command that takes the
     /// binary and its arguments last, e.g. `prlimit --fsize=…`).
     pub async fn start_under(dir: &Scratch, prefix: &[&str], args: &[&str]) -> Server {
-        let server = Self::spawn_under(dir, prefix, args, false);
+        let server = Self::spawn_under(dir, prefix, args, false, &[]);
+        server.wait_ready().await;
+        server
+    }
+
+    /// As [`Server::start`], with extra environment (`KUBECONFIG`, `POD_NAME`).
+    pub async fn start_with_env(dir: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let server = Self::spawn_under(dir, &[], args, false, env);
         server.wait_ready().await;
         server
     }
@@ -172,17 +179,23 @@ impl Server {
     /// and stderr appended to one file, `dir/merged.log`: the one stream `kubectl logs` shows.
     /// `audit_log` and `stderr` both name that file.
     pub async fn start_merged(dir: &Scratch, args: &[&str]) -> Server {
-        let server = Self::spawn_under(dir, &[], args, true);
+        let server = Self::spawn_under(dir, &[], args, true, &[]);
         server.wait_ready().await;
         server
     }
 
     /// As [`Server::start`], without waiting for ready.
     pub fn spawn(dir: &Scratch, args: &[&str]) -> Server {
-        Self::spawn_under(dir, &[], args, false)
+        Self::spawn_under(dir, &[], args, false, &[])
     }
 
-    fn spawn_under(dir: &Scratch, prefix: &[&str], args: &[&str], merged: bool) -> Server {
+    fn spawn_under(
+        dir: &Scratch,
+        prefix: &[&str],
+        args: &[&str],
+        merged: bool,
+        env: &[(&str, &str)],
+    ) -> Server {
         let addr = free_port();
         let metrics_addr = free_port();
         let ca = dir.path("ca.pem");
@@ -209,6 +222,7 @@ impl Server {
             ])
             .args(["--watch-interval", "100ms"])
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null());
         if merged {
             let log = std::fs::File::options()
