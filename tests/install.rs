@@ -412,7 +412,13 @@ fn every_kubectl_logs_selector_in_the_readmes_selects_fluxgates_pods() {
     }
     let (namespace, labels) = pod_labels();
     let mut checked = 0;
-    for readme in ["README.md", "deploy/README.md"] {
+    let mut docs: Vec<String> = std::fs::read_dir(path("docs"))
+        .unwrap()
+        .map(|e| format!("docs/{}", e.unwrap().file_name().to_string_lossy()))
+        .filter(|f| f.ends_with(".md"))
+        .collect();
+    docs.extend(["README.md".to_string(), "deploy/README.md".to_string()]);
+    for readme in &docs {
         for line in read(readme).lines() {
             let Some(at) = line.find("kubectl ") else {
                 continue;
@@ -451,7 +457,7 @@ fn every_kubectl_logs_selector_in_the_readmes_selects_fluxgates_pods() {
     }
     assert!(
         checked >= 2,
-        "the audit recipes of README.md and deploy/README.md"
+        "the audit recipes of docs/reference.md and deploy/README.md"
     );
 }
 
