@@ -127,6 +127,21 @@ const RUN_HERE: &[Run] = &[
         "cargo run -- serve --ca-out /tmp/fluxgate-ca.pem 2>/dev/null",
         Expect::Serves,
     ),
+    // docs/getting-started.md
+    Run {
+        command: "fluxgate status --windows deploy/examples/gitops/clusters/cluster-1/infra/reconciliation-windows",
+        dir: Dir::Scratch(demo_window_open_all_day),
+        expect: Expect::Exit(0),
+    },
+    Run {
+        command: "fluxgate status --tz UTC --windows deploy/examples/gitops/clusters/cluster-1/infra/reconciliation-windows",
+        dir: Dir::Scratch(demo_window_opening_soon),
+        expect: Expect::Exit(0),
+    },
+    here(
+        "kubectl kustomize deploy/examples/gitops/clusters/cluster-1/apps/apps-rw | fluxgate lint --windows deploy/examples/gitops/clusters/cluster-1/infra/reconciliation-windows",
+        Expect::Exit(0),
+    ),
     // deploy/README.md
     Run {
         command: "cargo run -- certs --service fluxgate --namespace fluxgate-system --out certs/",
@@ -134,6 +149,47 @@ const RUN_HERE: &[Run] = &[
         expect: Expect::Exit(0),
     },
 ];
+
+const GETTING_STARTED: &str = "docs/getting-started.md";
+const DEMO_WINDOW: &str =
+    "deploy/examples/gitops/clusters/cluster-1/infra/reconciliation-windows/business-hours.yaml";
+
+/// Writes the demo window of docs/getting-started.md whose block holds `marker` where the doc
+/// has the reader write it.
+fn write_demo_window(dir: &Path, marker: &str) {
+    let blocks = code_blocks(&read(GETTING_STARTED));
+    let block = blocks
+        .iter()
+        .find(|b| {
+            b.info == "yaml"
+                && b.lines.first().map(String::as_str) == Some(&format!("# {DEMO_WINDOW}"))
+                && b.lines.iter().any(|l| l.contains(marker))
+        })
+        .unwrap_or_else(|| panic!("{GETTING_STARTED}: no window block with {marker:?}"));
+    let file = dir.join(DEMO_WINDOW);
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, block.lines.join("\n") + "\n").unwrap();
+}
+
+/// Step 3: the window open all day.
+fn demo_window_open_all_day(dir: &Path) {
+    write_demo_window(dir, "open all day");
+}
+
+/// Step 5: the window opening two minutes from now, its schedule written by the doc's own
+/// `sed` line, run as written.
+fn demo_window_opening_soon(dir: &Path) {
+    write_demo_window(dir, "opens two minutes after the commit");
+    let doc = read(GETTING_STARTED);
+    let sed = doc
+        .lines()
+        .find(|l| l.starts_with("sed -i ") && l.ends_with(DEMO_WINDOW))
+        .expect("the sed line that writes the schedule");
+    let output = sh(dir, sed);
+    assert!(output.status.success(), "{sed}: {output:?}");
+    let written = std::fs::read_to_string(dir.join(DEMO_WINDOW)).unwrap();
+    assert!(!written.contains("42 14 * * *"), "{sed} left:\n{written}");
+}
 
 /// An audit log and its rotated predecessor, for the `fluxgate audit audit.log…` recipes.
 fn audit_logs(dir: &Path) {
@@ -194,6 +250,53 @@ const NOT_RUN: &[(&str, &str)] = &[
         "kubectl kustomize deploy/base | sed \"s|REPLACE_ME_WITH_THE_caBundle_PRINTED_BY_fluxgate_certs|${CA_BUNDLE}|\" | kubectl apply -f -",
         CLUSTER,
     ),
+    // docs/getting-started.md
+    ("kind create cluster --name fluxgate", CLUSTER),
+    ("flux install", CLUSTER),
+    (
+        "kubectl apply -f https://github.com/cert-manager/cert-manager/releases/download/v1.16.2/cert-manager.yaml",
+        CLUSTER,
+    ),
+    (
+        "kubectl -n cert-manager rollout status deploy/cert-manager-webhook",
+        CLUSTER,
+    ),
+    (
+        "kind load docker-image registry.example.com/fluxgate:0.1.0 --name fluxgate",
+        "loads an image built by docker into a kind cluster",
+    ),
+    (
+        "flux create source git flux-system --url=https://github.com/YOU/fluxgate --branch=main --interval=1m",
+        CLUSTER,
+    ),
+    (
+        "flux create kustomization flux-system --source=GitRepository/flux-system --path=./deploy/examples/gitops/clusters/cluster-1/flux --prune=true --interval=1m",
+        CLUSTER,
+    ),
+    ("flux get kustomizations --watch", CLUSTER),
+    (
+        "kubectl -n nginx get deployment nginx -o jsonpath='{..image}'",
+        CLUSTER,
+    ),
+    ("kubectl get rwin", CLUSTER),
+    ("flux reconcile source git flux-system", CLUSTER),
+    (
+        "kubectl -n nginx get configmap nginx-conf -o jsonpath='{.data.default\\.conf}' | grep Cache-Control",
+        CLUSTER,
+    ),
+    ("flux get kustomizations apps-rw", CLUSTER),
+    ("kubectl get rwin -o wide", CLUSTER),
+    (
+        "kubectl -n flux-system events --for kustomization/apps-rw",
+        CLUSTER,
+    ),
+    ("kubectl -n nginx rollout status deploy/nginx", CLUSTER),
+    (
+        "kubectl logs -n fluxgate-system -l app.kubernetes.io/name=fluxgate --prefix=false --tail=-1 | fluxgate audit --window business-hours",
+        "reads a running fluxgate's logs; tests/install.rs checks that its selector selects \
+         fluxgate's pods",
+    ),
+    ("kind delete cluster --name fluxgate", CLUSTER),
     // docs/reference.md
     (
         "kubectl logs -n fluxgate-system -l app.kubernetes.io/name=fluxgate --prefix=false --tail=-1 | fluxgate audit --since 24h",
@@ -440,10 +543,10 @@ fn serves(dir: &Path, run: &Run) {
             panic!("`{}` exited: {status}", run.command);
         }
         last = http_get(metrics, "/metrics");
-        if last
-            .as_deref()
-            .is_some_and(|m| m.lines().any(|l| l.starts_with("fluxgate_windows_loaded 3")))
-        {
+        if last.as_deref().is_some_and(|m| {
+            m.lines()
+                .any(|l| l.starts_with("fluxgate_windows_loaded 3"))
+        }) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -633,7 +736,9 @@ fn every_relative_link_in_the_docs_resolves() {
 #[test]
 fn the_link_checker_sees_what_github_renders() {
     assert_eq!(
-        link_targets("see [`a.md`](a.md#x) and [b\n c](../b.md), not `[c](c.md)`\n```\n[d](d)\n```\n"),
+        link_targets(
+            "see [`a.md`](a.md#x) and [b\n c](../b.md), not `[c](c.md)`\n```\n[d](d)\n```\n"
+        ),
         ["a.md#x", "../b.md"]
     );
     let headings = anchors("# One\n## `fluxgate status --week`\n## In Flux's loop\n# One\n");
