@@ -202,6 +202,8 @@ fn audit_logs(dir: &Path) {
 /// it word for word.
 const RUN_ELSEWHERE: &[(&str, &str)] = &[
     ("cargo nextest run", ".ci/run"),
+    // deploy/README.md: the release binary that tools/image-contract.sh runs as the image.
+    ("cargo build --release --locked --bin fluxgate", ".ci/run"),
     // docs/reference.md: split, in a copy of the seed's "before" tree and of a Helm layout.
     (
         "fluxgate split apps/nginx --rw Deployment,Service --window business-hours --clusters clusters/cluster-1",
