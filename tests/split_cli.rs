@@ -11,7 +11,7 @@ use common::{Scratch, documents, kubectl_available, kustomization_dirs, sh, try_
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

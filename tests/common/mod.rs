@@ -86,6 +86,34 @@ pub fn sh_command(dir: &Path, line: &str) -> Command {
     command
 }
 
+/// What `fluxgate serve` is given in `deployment`: the policy its --flux-* and
+/// --default-window flags make, through the same code the binary runs.
+pub fn deployed_policy(deployment: &serde_json::Value) -> fluxgate_core::policy::Policy {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        common: fluxgate::cli::CommonArgs,
+    }
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    for variable in container["env"].as_array().into_iter().flatten() {
+        let name = variable["name"].as_str().unwrap();
+        assert!(
+            !name.starts_with("FLUXGATE_FLUX_") && name != "FLUXGATE_DEFAULT_WINDOW",
+            "set {name} as a flag, where tests/deploy.rs compares it with the webhook"
+        );
+    }
+    let policy_flags = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .filter(|a| a.starts_with("--flux-") || a.starts_with("--default-window"));
+    let flags = Flags::try_parse_from(std::iter::once("serve").chain(policy_flags))
+        .unwrap_or_else(|e| panic!("{e}"));
+    flags.common.to_config().unwrap().policy
+}
+
 // === external tools ===
 
 /// Whether `program args` runs. In CI (`CI` set, as `.ci/run` runs) a missing tool fails the
