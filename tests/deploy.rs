@@ -11,7 +11,7 @@
 mod common;
 
 use common::{
-    deployed_policy, documents, kubectl_available, kustomization_dirs, tool_available,
+    anchor, deployed_policy, documents, kubectl_available, kustomization_dirs, tool_available,
     try_kustomize,
 };
 
@@ -1659,20 +1659,6 @@ fn the_alert_rules_parse_and_fire_as_their_promtool_tests_say() {
             "{alert} has no case in tests/fixtures/monitoring/alerts.test.yaml"
         );
     }
-}
-
-/// GitHub's anchor of a Markdown heading: lower case, spaces to '-', punctuation dropped.
-fn anchor(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{Scratch, kubectl_available, sh, sh_command};
+use common::{Scratch, anchor, kubectl_available, sh, sh_command};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -622,20 +622,6 @@ fn the_documented_commands_run_as_written() {
 }
 
 // === links ===
-
-/// GitHub's anchor of a heading: lower case, spaces to '-', other punctuation dropped.
-fn anchor(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
-}
 
 /// The anchors of a Markdown file's headings (a repeated one gets `-1`, `-2`, … as on GitHub).
 fn anchors(markdown: &str) -> BTreeSet<String> {

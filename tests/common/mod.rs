@@ -114,6 +114,20 @@ pub fn deployed_policy(deployment: &serde_json::Value) -> fluxgate_core::policy:
     flags.common.to_config().unwrap().policy
 }
 
+/// GitHub's anchor of a Markdown heading: lower case, spaces to '-', punctuation dropped.
+pub fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
 // === external tools ===
 
 /// Whether `program args` runs. In CI (`CI` set, as `.ci/run` runs) a missing tool fails the
