@@ -153,9 +153,9 @@ fn review_of_garbage_exits_2_with_one_line() {
     assert!(out.stdout.is_empty());
 }
 
-/// The README's example of an invalid window is what fluxgate says of
+/// The example of an invalid window in docs/decision.md is what fluxgate says of
 /// `tests/fixtures/windows/broken/windows.yaml`, word for word. Issue 23: it said the line its
-/// document starts on (`windows.yaml:10:`), where the README promises the field's (18).
+/// document starts on (`windows.yaml:10:`), where the docs promise the field's (18).
 #[test]
 fn review_with_invalid_windows_exits_2_naming_the_field() {
     let broken = format!("{FIXTURES}/windows/broken/windows.yaml");
@@ -167,13 +167,13 @@ fn review_with_invalid_windows_exits_2_naming_the_field() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/decision.md")).unwrap();
     let example = readme
         .split_once("- **Invalid windows**")
         .and_then(|(_, rest)| rest.split_once("for example `"))
         .and_then(|(_, rest)| rest.split_once('`'))
         .map(|(example, _)| example.split_whitespace().collect::<Vec<_>>().join(" "))
-        .expect("README.md's example of an invalid window");
+        .expect("docs/decision.md's example of an invalid window");
     assert!(
         example.starts_with(
             "windows.yaml:18: ReconciliationWindow \"business-hours\": spec.schedules[0].close"
@@ -182,7 +182,7 @@ fn review_with_invalid_windows_exits_2_naming_the_field() {
     );
     assert!(
         err.contains(&example),
-        "README.md's example\n  {example}\nis not what fluxgate says:\n  {err}"
+        "docs/decision.md's example\n  {example}\nis not what fluxgate says:\n  {err}"
     );
 }
 
@@ -598,7 +598,7 @@ fn an_instant_without_an_offset_is_told_to_add_z_or_an_offset() {
     );
 }
 
-/// Flag errors are one line on stderr, as the README promises (clap prints five by default).
+/// Flag errors are one line on stderr, as docs/reference.md promises (clap prints five by default).
 #[test]
 fn a_flag_error_is_one_line() {
     for args in [
