@@ -260,7 +260,7 @@ impl Metrics {
     fn record_owner_denial(&self, decision: &Decision) {
         let labels = match &decision.subject.owner {
             Some(owner) => OwnerLabels {
-                owner_kind: owner.kind,
+                owner_kind: owner.kind.kind(),
                 owner_namespace: owner.namespace.clone().unwrap_or_default(),
                 owner_name: owner.name.clone(),
             },

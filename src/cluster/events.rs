@@ -16,9 +16,9 @@
 
 use crate::metrics::EventOutcomes;
 use chrono::{DateTime, SecondsFormat, Utc};
-use fluxgate_core::flux::OwnerKind;
+use fluxgate_core::flux::FluxOwner;
 use fluxgate_core::object::Object;
-use fluxgate_core::policy::{Decision, FluxOwner, Reason};
+use fluxgate_core::policy::{Decision, Reason};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -114,7 +114,7 @@ pub(crate) fn event_for(
         action,
         note: truncate(&note, MAX_NOTE_BYTES),
         regarding,
-        related: owner.and_then(owner_reference),
+        related: owner.map(FluxOwner::reference),
         series,
         series_until: until,
         at,
@@ -124,17 +124,6 @@ pub(crate) fn event_for(
 /// `Flux Kustomization flux-system/apps-rw`.
 fn owner_text(owner: &FluxOwner) -> String {
     format!("Flux {owner}")
-}
-
-fn owner_reference(owner: &FluxOwner) -> Option<ObjectReference> {
-    let kind = OwnerKind::from_kind(owner.kind)?;
-    Some(ObjectReference {
-        api_version: Some(kind.api_version()),
-        kind: Some(kind.kind().to_owned()),
-        namespace: owner.namespace.clone(),
-        name: Some(owner.name.clone()),
-        ..Default::default()
-    })
 }
 
 /// The object a request is about.

@@ -270,13 +270,7 @@ impl ClusterSync {
             reason: "ReconcileRequested",
             action: "Reconcile",
             note,
-            regarding: ObjectReference {
-                api_version: Some(owner.kind.api_version()),
-                kind: Some(owner.kind.kind().to_owned()),
-                namespace: Some(owner.namespace.clone()),
-                name: Some(owner.name.clone()),
-                ..Default::default()
-            },
+            regarding: owner.reference(),
             related: owner.denied_by.iter().next().map(|w| ObjectReference {
                 api_version: Some(API_VERSION.to_owned()),
                 kind: Some(KIND.to_owned()),

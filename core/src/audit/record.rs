@@ -174,7 +174,7 @@ impl AuditRecord {
             mode: mode.clone(),
             windows: decision.windows.iter().map(AuditWindow::of).collect(),
             owner: owner.as_ref().map(|o| AuditOwner {
-                kind: o.kind.to_owned(),
+                kind: o.kind.kind().to_owned(),
                 namespace: o.namespace.clone(),
                 name: o.name.clone(),
             }),

@@ -8,6 +8,7 @@ use super::{
     Policy, Reason, WINDOW_LABEL, WindowVerdict,
 };
 use crate::duration::format_duration;
+use crate::flux::FluxOwner;
 use crate::naming::local_time;
 use crate::object::Object;
 use crate::window::{self, Enforcement, ReconciliationWindow, Window, WindowSet};
@@ -27,28 +28,6 @@ pub struct Subject {
     /// The Flux Kustomization or HelmRelease that manages the object, as `kind namespace/name`.
     pub owner: Option<FluxOwner>,
 }
-
-/// The Flux object that applied a change, from the labels Flux puts on everything it applies.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FluxOwner {
-    /// `Kustomization` or `HelmRelease`.
-    pub kind: &'static str,
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-const FLUX_OWNER_LABELS: [(&str, &str, &str); 2] = [
-    (
-        "Kustomization",
-        "kustomize.toolkit.fluxcd.io/name",
-        "kustomize.toolkit.fluxcd.io/namespace",
-    ),
-    (
-        "HelmRelease",
-        "helm.toolkit.fluxcd.io/name",
-        "helm.toolkit.fluxcd.io/namespace",
-    ),
-];
 
 /// Decides one AdmissionRequest at `now`.
 pub fn decide(
@@ -690,27 +669,5 @@ impl Subject {
             mode,
             owner,
         }
-    }
-}
-
-impl FluxOwner {
-    /// The owner named by the labels Flux sets on what it applies, if any.
-    pub fn from_labels(labels: &BTreeMap<String, String>) -> Option<Self> {
-        FLUX_OWNER_LABELS
-            .iter()
-            .find_map(|(kind, name_key, ns_key)| {
-                Some(FluxOwner {
-                    kind,
-                    name: labels.get(*name_key)?.clone(),
-                    namespace: labels.get(*ns_key).filter(|ns| !ns.is_empty()).cloned(),
-                })
-            })
-    }
-}
-
-impl std::fmt::Display for FluxOwner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text = crate::naming::object(self.kind, self.namespace.as_deref(), &self.name);
-        f.write_str(&text)
     }
 }
