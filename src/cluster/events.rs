@@ -14,7 +14,7 @@
 //! series are kept here, until the closed period they belong to ends. The Event's name is derived
 //! from the series, so a second replica, or this one after a restart, continues the same Event.
 
-use crate::metrics::EventOutcomes;
+use crate::metrics::EventCounters;
 use chrono::{DateTime, SecondsFormat, Utc};
 use fluxgate_core::flux::FluxOwner;
 use fluxgate_core::object::Object;
@@ -234,13 +234,13 @@ impl From<&str> for Reporter {
 
 impl EventPublisher {
     /// Starts the publishing task. `published` / `failed` / `dropped` count outcomes.
-    pub fn spawn(client: Client, reporter: Reporter, outcomes: EventOutcomes) -> Self {
+    pub fn spawn(client: Client, reporter: Reporter, counters: EventCounters) -> Self {
         let (queue, mut pending) = mpsc::channel::<Notice>(QUEUE);
-        let EventOutcomes {
+        let EventCounters {
             published,
             failed,
             dropped,
-        } = outcomes;
+        } = counters;
         tokio::spawn(async move {
             let mut series: HashMap<String, Series> = HashMap::new();
             while let Some(notice) = pending.recv().await {

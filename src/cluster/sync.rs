@@ -12,7 +12,7 @@
 use super::events::{EventPublisher, Notice};
 use super::owners::{Owners, api_resource};
 use super::watch::ObservedWindows;
-use crate::metrics::SyncOutcomes;
+use crate::metrics::SyncCounters;
 use crate::windows::store::WindowStore;
 use chrono::{DateTime, Utc};
 use fluxgate_core::flux::{FIELD_MANAGER, Owner, OwnerKind, catch_up};
@@ -54,7 +54,7 @@ pub struct ClusterSync {
     /// The windows in force, whose states the passes write and act on.
     pub windows: Arc<WindowStore>,
     pub clock: Clock,
-    pub outcomes: SyncOutcomes,
+    pub outcomes: SyncCounters,
     /// Events on the owners asked to reconcile.
     pub events: Option<EventPublisher>,
     /// Write ReconciliationWindow status (needs the windows from the cluster).

@@ -201,7 +201,7 @@ pub struct KnownWindow {
     pub(crate) enforcement: Enforcement,
 }
 
-/// The outcome of one AdmissionRequest.
+/// The decision on one AdmissionRequest.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
     pub allowed: bool,
