@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod deploy;
+
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::net::{SocketAddr, TcpListener};
