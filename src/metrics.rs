@@ -1,6 +1,6 @@
 //! Every metric fluxgate exports: registered here once, counted through the methods of
-//! [`Metrics`] and the counter sets it hands out ([`EventOutcomes`], [`SyncOutcomes`],
-//! [`ReloadOutcomes`]), and served as text on the plain-HTTP metrics port.
+//! [`Metrics`] and the counter sets it hands out ([`EventCounters`], [`SyncCounters`],
+//! [`ReloadCounters`]), and served as text on the plain-HTTP metrics port.
 //!
 //! The series a window has are its own five, read at scrape time from the set in force by a
 //! [`Collector`]: open, frozen, next transition, bypasses and denials. Nothing else is labelled
@@ -15,7 +15,7 @@
 //! a loaded window's name, never one read from an object, and Flux owners beyond `MAX_OWNERS`
 //! are counted together as `OTHER_OWNERS`.
 
-use crate::windows::store::{ReloadOutcomes, ResultCounters};
+use crate::windows::store::{ReloadCounters, ResultCounters};
 use chrono::{DateTime, Utc};
 use fluxgate_core::flux::OwnerKind;
 use fluxgate_core::naming::operation_name;
@@ -266,7 +266,7 @@ impl Metrics {
     fn record_owner_denial(&self, decision: &Decision) {
         let labels = match &decision.subject.owner {
             Some(owner) => OwnerLabels {
-                owner_kind: owner.kind,
+                owner_kind: owner.kind.kind(),
                 owner_namespace: owner.namespace.clone().unwrap_or_default(),
                 owner_name: owner.name.clone(),
             },
@@ -291,8 +291,8 @@ impl Metrics {
     }
 
     /// The counters a window store reports its loads to.
-    pub(crate) fn window_reloads(&self) -> ReloadOutcomes {
-        ReloadOutcomes {
+    pub(crate) fn window_reloads(&self) -> ReloadCounters {
+        ReloadCounters {
             reloads: result_counters(&self.window_reloads),
             valid: self.config_valid.clone(),
         }
@@ -303,9 +303,9 @@ impl Metrics {
     }
 
     /// The counters an Event publisher reports to.
-    pub fn event_outcomes(&self) -> EventOutcomes {
+    pub fn event_counters(&self) -> EventCounters {
         let counter = |result| self.events.get_or_create_owned(&ResultLabels { result });
-        EventOutcomes {
+        EventCounters {
             published: counter("published"),
             failed: counter("failed"),
             dropped: counter("dropped"),
@@ -313,12 +313,12 @@ impl Metrics {
     }
 
     /// The counters the notification sender reports to (`serve --notification-url`).
-    pub fn notification_outcomes(&self) -> EventOutcomes {
+    pub fn notification_counters(&self) -> EventCounters {
         let counter = |result| {
             self.notifications
                 .get_or_create_owned(&ResultLabels { result })
         };
-        EventOutcomes {
+        EventCounters {
             published: counter("published"),
             failed: counter("failed"),
             dropped: counter("dropped"),
@@ -326,7 +326,7 @@ impl Metrics {
     }
 
     /// The counters the cluster sync reports its writes to.
-    pub fn sync_outcomes(&self) -> SyncOutcomes {
+    pub fn sync_counters(&self) -> SyncCounters {
         let requests = |kind: OwnerKind| {
             let counter = |ok| {
                 let labels = KindResultLabels {
@@ -340,7 +340,7 @@ impl Metrics {
                 failure: counter(false),
             }
         };
-        SyncOutcomes {
+        SyncCounters {
             status_writes: result_counters(&self.status_writes),
             reconcile_requests: OwnerKind::ALL
                 .into_iter()
@@ -534,7 +534,7 @@ fn result(ok: bool) -> ResultLabels {
 
 /// Counters for what became of Events (`fluxgate_events_total`) or notices
 /// (`fluxgate_notifications_total`), by result.
-pub struct EventOutcomes {
+pub struct EventCounters {
     pub(crate) published: Counter,
     pub(crate) failed: Counter,
     pub(crate) dropped: Counter,
@@ -543,7 +543,7 @@ pub struct EventOutcomes {
 /// What the cluster sync's passes report to: `fluxgate_window_status_writes_total` and
 /// `fluxgate_reconcile_requests_total` by kind.
 #[derive(Clone, Debug, Default)]
-pub struct SyncOutcomes {
+pub struct SyncCounters {
     pub(crate) status_writes: ResultCounters,
     pub(crate) reconcile_requests: BTreeMap<OwnerKind, ResultCounters>,
 }

@@ -240,11 +240,11 @@ fn events_app_accepting(url: &str, accept_unverified: bool) -> (Arc<AppState>, R
             .unwrap()
             .to_utc()
     };
-    let outcomes = state.metrics.event_outcomes();
+    let counters = state.metrics.event_counters();
     state.events = Some(Arc::new(EventPublisher::spawn(
         client(url),
         "fluxgate".into(),
-        outcomes,
+        counters,
     )));
     let state = Arc::new(state);
     let limits = Limits {

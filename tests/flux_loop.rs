@@ -126,12 +126,12 @@ fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> 
     let events = fluxgate::cluster::events::EventPublisher::spawn(
         client.clone(),
         "fluxgate".into(),
-        state.metrics.event_outcomes(),
+        state.metrics.event_counters(),
     );
     let sync = ClusterSync {
         client,
         windows: state.windows.clone(),
-        outcomes: state.metrics.sync_outcomes(),
+        counters: state.metrics.sync_counters(),
         clock: clock.clone(),
         events: Some(events),
         notices: None,
@@ -510,11 +510,11 @@ fn events_server(fake: &Fake, at: &'static str) -> axum::Router {
         "saturday" => || utc("2026-11-28T12:00:00Z"),
         _ => || utc("2026-12-04T12:00:00Z"),
     };
-    let outcomes = state.metrics.event_outcomes();
+    let counters = state.metrics.event_counters();
     state.events = Some(std::sync::Arc::new(EventPublisher::spawn(
         fake.client(),
         "fluxgate".into(),
-        outcomes,
+        counters,
     )));
     let limits = fluxgate::server::Limits {
         request_timeout: Duration::from_secs(5),

@@ -491,7 +491,7 @@ fn the_readmes_multi_tenant_snippet_is_the_examples_patch() {
             json_patches(&snippets[0], kind),
             json_patches(&example, kind),
             "deploy/README.md's multi-tenant {kind} patch differs from \
-             deploy/examples/multi-tenant (which tests/deploy.rs checks against the policy)"
+             deploy/examples/multi-tenant (which tests/deploy_webhook_scope.rs checks against the policy)"
         );
     }
 }

@@ -401,7 +401,7 @@ async fn a_dead_notification_controller_costs_the_webhook_nothing_and_drops_are_
         api.client(),
         url,
         "fluxgate".into(),
-        state.metrics.notification_outcomes(),
+        state.metrics.notification_counters(),
     );
     state.notices = Some(Arc::new(notices));
     let state = Arc::new(state);

@@ -8,8 +8,9 @@
 //! [`Window::from_object`], the labels are [`MODE_LABEL`] (read by `Mode::of`) and [`WINDOW_LABEL`].
 
 use crate::duration::format_duration;
+use crate::flux::{FluxOwner, OwnerKind};
 use crate::policy::{
-    BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, FluxOwner, MODE_LABEL, Mode, Policy,
+    BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, MODE_LABEL, Mode, Policy,
     WINDOW_LABEL, window_problem,
 };
 use crate::window::{Window, WindowSet, WindowSetError, parse_documents};
@@ -522,7 +523,7 @@ fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
         )
     };
     let consequence = "a denial fails its Helm upgrade half-way, and the release stalls";
-    if m.kind == "HelmRelease" && m.group() == "helm.toolkit.fluxcd.io" {
+    if OwnerKind::of(&m.api_version, &m.kind) == Some(OwnerKind::HelmRelease) {
         let spec = yaml::from_str::<Value>(&m.text, 1)
             .ok()
             .and_then(|v| v.get("spec").cloned());
@@ -555,7 +556,9 @@ fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
         ));
         return;
     }
-    let Some(owner) = FluxOwner::from_labels(&m.labels).filter(|o| o.kind == "HelmRelease") else {
+    let Some(owner) =
+        FluxOwner::from_labels(&m.labels).filter(|o| o.kind == OwnerKind::HelmRelease)
+    else {
         return;
     };
     if m.mode() != Mode::Rw {

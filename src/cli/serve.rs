@@ -272,7 +272,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(client) if args.events || args.reconcile_on_open => Some(EventPublisher::spawn(
             client.clone(),
             reporter(),
-            state.metrics.event_outcomes(),
+            state.metrics.event_counters(),
         )),
         _ => None,
     };
@@ -284,7 +284,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             client.clone(),
             url.clone(),
             reporter(),
-            state.metrics.notification_outcomes(),
+            state.metrics.notification_counters(),
         )),
         _ => None,
     };
@@ -424,7 +424,7 @@ fn spawn_cluster_tasks(
     let sync = ClusterSync {
         client,
         windows: state.windows.clone(),
-        outcomes: state.metrics.sync_outcomes(),
+        counters: state.metrics.sync_counters(),
         clock: Arc::new(chrono::Utc::now),
         events: events.filter(|_| args.reconcile_on_open),
         notices: notices.filter(|_| args.reconcile_on_open),

@@ -14,11 +14,11 @@
 //! series are kept here, until the closed period they belong to ends. The Event's name is derived
 //! from the series, so a second replica, or this one after a restart, continues the same Event.
 
-use crate::metrics::EventOutcomes;
+use crate::metrics::EventCounters;
 use chrono::{DateTime, SecondsFormat, Utc};
-use fluxgate_core::flux::OwnerKind;
+use fluxgate_core::flux::FluxOwner;
 use fluxgate_core::object::Object;
-use fluxgate_core::policy::{Decision, FluxOwner, Reason};
+use fluxgate_core::policy::{Decision, Reason};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -100,7 +100,7 @@ pub(crate) fn event_for(
         action,
         note: truncate(&note, MAX_NOTE_BYTES),
         regarding,
-        related: owner.and_then(owner_reference),
+        related: owner.map(FluxOwner::reference),
         series,
         series_until: until,
         at,
@@ -134,17 +134,6 @@ pub(crate) fn periods(decision: &Decision) -> (String, Option<DateTime<Utc>>) {
 /// `Flux Kustomization flux-system/apps-rw`.
 fn owner_text(owner: &FluxOwner) -> String {
     format!("Flux {owner}")
-}
-
-pub(crate) fn owner_reference(owner: &FluxOwner) -> Option<ObjectReference> {
-    let kind = OwnerKind::from_kind(owner.kind)?;
-    Some(ObjectReference {
-        api_version: Some(kind.api_version()),
-        kind: Some(kind.kind().to_owned()),
-        namespace: owner.namespace.clone(),
-        name: Some(owner.name.clone()),
-        ..Default::default()
-    })
 }
 
 /// The object a request is about.
@@ -255,13 +244,13 @@ impl From<&str> for Reporter {
 
 impl EventPublisher {
     /// Starts the publishing task. `published` / `failed` / `dropped` count outcomes.
-    pub fn spawn(client: Client, reporter: Reporter, outcomes: EventOutcomes) -> Self {
+    pub fn spawn(client: Client, reporter: Reporter, counters: EventCounters) -> Self {
         let (queue, mut pending) = mpsc::channel::<Notice>(QUEUE);
-        let EventOutcomes {
+        let EventCounters {
             published,
             failed,
             dropped,
-        } = outcomes;
+        } = counters;
         tokio::spawn(async move {
             let mut series: HashMap<String, Series> = HashMap::new();
             while let Some(notice) = pending.recv().await {

@@ -26,9 +26,9 @@
 //! `resourceVersion`. The replica whose patch succeeds sends; one that finds the token already
 //! there (another replica, or this one before a restart) does not.
 
-use super::events::{Reporter, event_for, fnv1a, owner_reference, periods};
+use super::events::{Reporter, event_for, fnv1a, periods};
 use super::owners::api_resource;
-use crate::metrics::EventOutcomes;
+use crate::metrics::EventCounters;
 use chrono::{DateTime, SecondsFormat, Utc};
 use fluxgate_core::flux::{FIELD_MANAGER, OwnerKind};
 use fluxgate_core::object::Object;
@@ -98,7 +98,7 @@ pub(crate) fn notice_for(
     at: DateTime<Utc>,
 ) -> Option<Notice> {
     let owner = decision.subject.owner.as_ref()?;
-    let kind = OwnerKind::from_kind(owner.kind)?;
+    let kind = owner.kind;
     // Flux's recorder refuses an object without a namespace; its owner labels always name one.
     let namespace = owner.namespace.as_deref()?;
     let event = event_for(request, decision, at)?;
@@ -154,7 +154,7 @@ pub(crate) fn notice_for(
     }
     Some(Notice {
         event: flux_event(
-            owner_reference(owner)?,
+            owner.reference(),
             kind,
             severity,
             reason,
@@ -268,10 +268,10 @@ impl Notifications {
     /// Starts the sending task. `published` counts notices notification-controller took,
     /// `failed` those it refused or that could not be sent or claimed, `dropped` those the full
     /// queue turned away.
-    pub fn spawn(client: Client, url: Uri, reporter: Reporter, outcomes: EventOutcomes) -> Self {
+    pub fn spawn(client: Client, url: Uri, reporter: Reporter, counters: EventCounters) -> Self {
         let (queue, pending) = mpsc::channel::<Notice>(QUEUE);
-        let dropped = outcomes.dropped.clone();
-        tokio::spawn(run(client, url, reporter, outcomes, pending));
+        let dropped = counters.dropped.clone();
+        tokio::spawn(run(client, url, reporter, counters, pending));
         Notifications { queue, dropped }
     }
 
@@ -324,7 +324,7 @@ async fn run(
     client: Client,
     url: Uri,
     reporter: Reporter,
-    outcomes: EventOutcomes,
+    counters: EventCounters,
     mut pending: mpsc::Receiver<Notice>,
 ) {
     let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -355,7 +355,7 @@ async fn run(
                 }
                 Err(error) => {
                     // Not remembered: Flux's next retry of the change tries again.
-                    outcomes.failed.inc();
+                    counters.failed.inc();
                     tracing::warn!(%error, %owner, reason = notice.event.reason, "cannot claim the notice on the Flux owner; not sending it");
                     continue;
                 }
@@ -366,11 +366,11 @@ async fn run(
         notice.event.reporting_instance = reporter.instance.clone();
         match deliver(&http, &url, &notice.event).await {
             Ok(()) => {
-                outcomes.published.inc();
+                counters.published.inc();
                 tracing::debug!(%owner, reason = notice.event.reason, "notice sent");
             }
             Err(error) => {
-                outcomes.failed.inc();
+                counters.failed.inc();
                 tracing::warn!(%error, %owner, reason = notice.event.reason, "cannot send the notice to notification-controller");
             }
         }

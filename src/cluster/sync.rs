@@ -13,7 +13,7 @@ use super::events::{EventPublisher, Notice};
 use super::notifications::{Notifications, landing};
 use super::owners::{Owners, api_resource};
 use super::watch::ObservedWindows;
-use crate::metrics::SyncOutcomes;
+use crate::metrics::SyncCounters;
 use crate::windows::store::WindowStore;
 use chrono::{DateTime, Utc};
 use fluxgate_core::flux::{FIELD_MANAGER, Owner, OwnerKind, catch_up};
@@ -55,7 +55,7 @@ pub struct ClusterSync {
     /// The windows in force, whose states the passes write and act on.
     pub windows: Arc<WindowStore>,
     pub clock: Clock,
-    pub outcomes: SyncOutcomes,
+    pub counters: SyncCounters,
     /// Events on the owners asked to reconcile.
     pub events: Option<EventPublisher>,
     /// Landing notices to notification-controller for the owners asked to reconcile.
@@ -169,13 +169,13 @@ impl ClusterSync {
                 .await
             {
                 Ok(_) => {
-                    self.outcomes.status_writes.record(true);
+                    self.counters.status_writes.record(true);
                     tracing::debug!(window = window.name(), open = desired.open, next = ?desired.next, "window status written");
                     written.insert(window.name().to_owned(), pending);
                 }
                 Err(error) => {
                     ok = false;
-                    self.outcomes.status_writes.record(false);
+                    self.counters.status_writes.record(false);
                     tracing::warn!(%error, window = window.name(), "cannot write the window's status; retrying");
                 }
             }
@@ -217,7 +217,7 @@ impl ClusterSync {
     }
 
     fn record_reconcile_request(&self, kind: OwnerKind, ok: bool) {
-        if let Some(counters) = self.outcomes.reconcile_requests.get(&kind) {
+        if let Some(counters) = self.counters.reconcile_requests.get(&kind) {
             counters.record(ok);
         }
     }
@@ -290,13 +290,7 @@ impl ClusterSync {
             reason: "ReconcileRequested",
             action: "Reconcile",
             note,
-            regarding: ObjectReference {
-                api_version: Some(owner.kind.api_version()),
-                kind: Some(owner.kind.kind().to_owned()),
-                namespace: Some(owner.namespace.clone()),
-                name: Some(owner.name.clone()),
-                ..Default::default()
-            },
+            regarding: owner.reference(),
             related: owner.denied_by.iter().next().map(|w| ObjectReference {
                 api_version: Some(API_VERSION.to_owned()),
                 kind: Some(KIND.to_owned()),

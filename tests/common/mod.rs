@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod deploy;
+
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::net::{SocketAddr, TcpListener};
@@ -100,7 +102,7 @@ pub fn deployed_policy(deployment: &serde_json::Value) -> fluxgate_core::policy:
         let name = variable["name"].as_str().unwrap();
         assert!(
             !name.starts_with("FLUXGATE_FLUX_") && name != "FLUXGATE_DEFAULT_WINDOW",
-            "set {name} as a flag, where tests/deploy.rs compares it with the webhook"
+            "set {name} as a flag, where tests/deploy_webhook_scope.rs compares it with the webhook"
         );
     }
     let policy_flags = container["args"]

@@ -12,7 +12,7 @@ mod response;
 
 pub use bypass::Bypass;
 pub(crate) use decide::Subject;
-pub use decide::{FluxOwner, decide, field_manager, window_problem};
+pub use decide::{decide, field_manager, window_problem};
 pub use response::{ResponseReview, response};
 
 use crate::window::{Enforcement, Override, WindowState};
@@ -209,7 +209,7 @@ impl KnownWindow {
     }
 }
 
-/// The outcome of one AdmissionRequest.
+/// The decision on one AdmissionRequest.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
     pub allowed: bool,
