@@ -198,7 +198,13 @@ impl Manifest {
         format!("{}:{}", self.origin, self.line)
     }
 
-    fn group(&self) -> &str {
+    /// The document's own text (JSON for an item of a `List`), for a caller that needs the
+    /// whole object (`fluxgate plan` compares and decides it).
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub(crate) fn group(&self) -> &str {
         crate::naming::api_group(&self.api_version)
     }
 
@@ -211,12 +217,12 @@ impl Manifest {
     }
 
     /// The Flux Kustomization or HelmRelease that applies it, `Kind namespace/name`.
-    fn owner(&self) -> Option<String> {
+    pub(crate) fn owner(&self) -> Option<String> {
         FluxOwner::from_labels(&self.labels).map(|owner| owner.to_string())
     }
 
     /// The webhook's own reading of the label.
-    fn mode(&self) -> Mode {
+    pub(crate) fn mode(&self) -> Mode {
         Mode::of(self.labels.get(MODE_LABEL).map(String::as_str))
     }
 
@@ -268,15 +274,12 @@ pub fn lint(
                 }
                 known.insert(name);
             }
-            Err(message) => findings.push(
-                m.finding(
-                    Severity::Error,
-                    check::INVALID_WINDOW,
-                    message,
-                    "correct the field the message names; the webhook rejects this window as it is"
-                        .into(),
-                ),
-            ),
+            Err(message) => findings.push(m.finding(
+                Severity::Error,
+                check::INVALID_WINDOW,
+                message,
+                INVALID_WINDOW_FIX.into(),
+            )),
         }
     }
     for m in manifests {
@@ -293,6 +296,32 @@ pub fn lint(
     }
     findings.sort_by_key(|f| order.get(&f.at).copied().unwrap_or(usize::MAX));
     findings
+}
+
+const INVALID_WINDOW_FIX: &str =
+    "correct the field the message names; the webhook rejects this window as it is";
+
+/// The fix lint gives for what the webhook denies `m` with (`reason`), when lint has one:
+/// `fluxgate plan` shows it beside a change that can never land, so both say the same.
+pub(crate) fn fix_for(
+    reason: crate::policy::Reason,
+    m: &Manifest,
+    known: &BTreeSet<String>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    use crate::policy::Reason;
+    let finding = match reason {
+        Reason::UnknownWindow => unknown_window(m, known, policy),
+        Reason::InvalidBypass => {
+            Bypass::from_annotations(&m.annotations).map(|b| bypass_state(m, &b, policy, now))
+        }
+        Reason::InvalidRequest if m.mode() == Mode::Invalid => Some(invalid_mode(m)),
+        Reason::InvalidRequest => unknown_window(m, known, policy),
+        Reason::InvalidWindow => return Some(INVALID_WINDOW_FIX.to_owned()),
+        _ => None,
+    };
+    finding.map(|f| f.fix)
 }
 
 /// Validates a ReconciliationWindow document the way the loader and the webhook do.
@@ -644,13 +673,7 @@ fn check_cascades(manifests: &[Manifest], findings: &mut Vec<Finding>) {
 const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
 
 fn check_owners(manifests: &[Manifest], findings: &mut Vec<Finding>) {
-    struct Group<'a> {
-        first: &'a Manifest,
-        owner: String,
-        rw: Vec<&'a Manifest>,
-        rt: Vec<&'a Manifest>,
-    }
-    let mut groups: Vec<Group> = Vec::new();
+    let mut groups: Vec<(String, Vec<&Manifest>)> = Vec::new();
     for m in manifests {
         let owner = m.owner().unwrap_or_else(|| {
             format!(
@@ -658,57 +681,59 @@ fn check_owners(manifests: &[Manifest], findings: &mut Vec<Finding>) {
                 m.origin, "kustomize.toolkit.fluxcd.io/name"
             )
         });
-        let index = match groups.iter().position(|g| g.owner == owner) {
-            Some(i) => i,
-            None => {
-                groups.push(Group {
-                    first: m,
-                    owner,
-                    rw: Vec::new(),
-                    rt: Vec::new(),
-                });
-                groups.len() - 1
-            }
-        };
-        match m.mode() {
-            Mode::Rw => groups[index].rw.push(m),
-            Mode::Rt => groups[index].rt.push(m),
-            Mode::Invalid => {}
+        match groups.iter_mut().find(|(o, _)| *o == owner) {
+            Some((_, objects)) => objects.push(m),
+            None => groups.push((owner, vec![m])),
         }
     }
-    for g in groups {
-        if g.rw.is_empty() || g.rt.is_empty() {
-            continue;
-        }
-        let names = |objects: &[&Manifest]| {
-            let mut text: Vec<String> = objects
-                .iter()
-                .take(MAX_NAMED)
-                .map(|m| m.display())
-                .collect();
-            if objects.len() > MAX_NAMED {
-                text.push(format!("and {} more", objects.len() - MAX_NAMED));
-            }
-            text.join(", ")
-        };
-        findings.push(Finding {
-            severity: Severity::Error,
-            check: check::MIXED_OWNER,
-            object: g.owner.clone(),
-            at: g.first.at(),
-            message: format!(
-                "applies {} rw and {} rt objects together (rw: {}; rt: {}): one denied rw object \
-                 fails the whole apply, so the rt changes wait for the window too",
-                g.rw.len(),
-                g.rt.len(),
-                names(&g.rw),
-                names(&g.rt)
-            ),
-            fix: "split them: rt objects in <app>-rt, rw objects (labelled fluxgate.io/mode: rw) \
-                  in <app>-rw, each under its own Flux Kustomization"
-                .into(),
-        });
+    for (owner, objects) in groups {
+        findings.extend(mixed_owner(owner, &objects));
     }
+}
+
+/// The mixed-owner finding for the objects one Flux owner applies (`None` when they are all rw
+/// or all rt): lint's, and `fluxgate plan`'s note on an owner.
+pub(crate) fn mixed_owner(owner: String, objects: &[&Manifest]) -> Option<Finding> {
+    let first = objects.first()?;
+    let of_mode = |mode: Mode| -> Vec<&Manifest> {
+        objects
+            .iter()
+            .copied()
+            .filter(|m| m.mode() == mode)
+            .collect()
+    };
+    let (rw, rt) = (of_mode(Mode::Rw), of_mode(Mode::Rt));
+    if rw.is_empty() || rt.is_empty() {
+        return None;
+    }
+    let names = |objects: &[&Manifest]| {
+        let mut text: Vec<String> = objects
+            .iter()
+            .take(MAX_NAMED)
+            .map(|m| m.display())
+            .collect();
+        if objects.len() > MAX_NAMED {
+            text.push(format!("and {} more", objects.len() - MAX_NAMED));
+        }
+        text.join(", ")
+    };
+    Some(Finding {
+        severity: Severity::Error,
+        check: check::MIXED_OWNER,
+        object: owner,
+        at: first.at(),
+        message: format!(
+            "applies {} rw and {} rt objects together (rw: {}; rt: {}): one denied rw object \
+             fails the whole apply, so the rt changes wait for the window too",
+            rw.len(),
+            rt.len(),
+            names(&rw),
+            names(&rt)
+        ),
+        fix: "split them: rt objects in <app>-rt, rw objects (labelled fluxgate.io/mode: rw) \
+              in <app>-rw, each under its own Flux Kustomization"
+            .into(),
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod audit;
 mod certs;
 mod crd;
 mod lint;
+mod plan;
 mod review;
 mod serve;
 mod split;
@@ -51,6 +52,9 @@ enum Command {
     Audit(Box<audit::AuditArgs>),
     /// Check rendered manifests (kustomize build output) for rw/rt mistakes and bad bypasses.
     Lint(lint::LintArgs),
+    /// When each change between two renders (a pull request's base and head) lands: now, at
+    /// the opening of its windows, by bypass, or never, and why.
+    Plan(Box<plan::PlanArgs>),
     /// Split app folders into <app>-rt and <app>-rw (and the cluster's entry points into
     /// apps-rt and apps-rw); prints the plan, applies it with --write.
     Split(split::SplitArgs),
@@ -253,6 +257,7 @@ pub fn main() -> ExitCode {
         Command::Audit(args) => audit::run(*args),
         Command::Lint(args) => lint::run(args),
         Command::Split(args) => split::run(args),
+        Command::Plan(args) => plan::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -35,7 +35,16 @@ pub(crate) struct StatusArgs {
 
 /// The cluster's windows, validated as the webhook validates them.
 fn cluster_windows() -> anyhow::Result<fluxgate_core::window::WindowSet> {
-    use fluxgate_core::window::{ReconciliationWindow, WindowSet};
+    let documents = cluster_window_documents()?;
+    Ok(fluxgate_core::window::WindowSet::from_documents(
+        &documents,
+    )?)
+}
+
+/// The cluster's ReconciliationWindows (through the kubeconfig, as kubectl reads it), as
+/// documents for a window set: `status --from-cluster`, `plan --windows-from-cluster`.
+pub(crate) fn cluster_window_documents() -> anyhow::Result<Vec<fluxgate_core::window::Document>> {
+    use fluxgate_core::window::ReconciliationWindow;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -49,12 +58,11 @@ fn cluster_windows() -> anyhow::Result<fluxgate_core::window::WindowSet> {
             .await
             .context("cannot list ReconciliationWindows")
     })?;
-    let documents: Vec<_> = objects
+    Ok(objects
         .items
         .into_iter()
         .map(crate::cluster::index::document)
-        .collect();
-    Ok(WindowSet::from_documents(&documents)?)
+        .collect())
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
