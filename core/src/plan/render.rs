@@ -403,7 +403,8 @@ mod tests {
     fn markdown_text_cannot_add_a_row_a_link_or_a_tag() {
         assert_eq!(
             markdown_text("a|b [x](http://e) <img> *y*\nz"),
-            r"a\|b \[x\](http://e) \<img\> \*y\*\nz"
+            // The newline is escaped as in the terminal, and its backslash for Markdown.
+            r"a\|b \[x\](http://e) \<img\> \*y\*\\nz"
         );
     }
 }
