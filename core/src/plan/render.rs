@@ -64,9 +64,16 @@ pub fn summary(plan: &Plan) -> String {
         }
     }
     waits.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    // The first part names what it counts: `1 change waits`, then `3 wait`.
+    let noun = |parts: &Vec<String>, n: usize| match (parts.is_empty(), n) {
+        (false, _) => "",
+        (true, 1) => " change",
+        (true, _) => " changes",
+    };
     for (at, what, when, n) in waits {
         parts.push(format!(
-            "{n} {} for {what} until {when} (in {})",
+            "{n}{} {} for {what} until {when} (in {})",
+            noun(&parts, n),
             if n == 1 { "waits" } else { "wait" },
             span(at - plan.now)
         ));
@@ -74,7 +81,8 @@ pub fn summary(plan: &Plan) -> String {
     let blocked = count(&|l| *l == Landing::Never);
     if blocked > 0 {
         parts.push(format!(
-            "{blocked} {} blocked",
+            "{blocked}{} {} blocked",
+            noun(&parts, blocked),
             if blocked == 1 { "is" } else { "are" }
         ));
     }

@@ -240,7 +240,7 @@ fn an_unknown_window_never_lands_and_says_the_fix_lint_gives() {
         )
     );
     assert!(plan.blocked());
-    assert_eq!(render::summary(&plan), "1 is blocked");
+    assert_eq!(render::summary(&plan), "1 change is blocked");
 }
 
 #[test]
