@@ -142,18 +142,12 @@ fn seed_commit_rendered_by_kubectl_kustomize() {
         "            index index.html;\n",
         "            index index.html;\n            add_header Cache-Control \"public, max-age=300\";\n",
     );
-    // One render per Flux owner, named after it (clusters/cluster-1/flux/*.yaml).
-    let owners = [
-        ("apps-rt", "clusters/cluster-1/apps/apps-rt"),
-        ("apps-rw", "clusters/cluster-1/apps/apps-rw"),
-        (
-            "reconciliation-windows",
-            "clusters/cluster-1/infra/reconciliation-windows",
-        ),
-    ];
+    // One render per Flux owner, named after it, as the CI examples list them.
+    let owners = ci_owners();
     for (tree, out) in [("base-tree", "base"), ("head-tree", "head")] {
         std::fs::create_dir_all(scratch.path(out)).unwrap();
-        for (owner, path) in owners {
+        for (owner, path) in &owners {
+            let path = path.strip_prefix("deploy/examples/gitops/").unwrap();
             let rendered = common::try_kustomize(&scratch.path(tree).join(path)).unwrap();
             let file = format!("{owner}.yaml");
             std::fs::write(scratch.path(out).join(&file), &rendered).unwrap();
@@ -173,6 +167,69 @@ fn seed_commit_rendered_by_kubectl_kustomize() {
     let (code, plan) = plan_json(&base, &head, &[]);
     assert_eq!(code, 0);
     assert_seed_plan(&plan);
+    // The examples' own commands, in the folder they render into.
+    std::fs::create_dir_all(scratch.path("plan")).unwrap();
+    std::fs::rename(scratch.path("base"), scratch.path("plan/base")).unwrap();
+    std::fs::rename(scratch.path("head"), scratch.path("plan/head")).unwrap();
+    for example in CI_EXAMPLES {
+        for command in ci_commands(example) {
+            let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_fluxgate"))
+                .args(&args)
+                .args(["--at", SATURDAY])
+                .current_dir(&scratch.0)
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{example}: {command}: {}",
+                stderr(&out)
+            );
+        }
+    }
+}
+
+const CI_EXAMPLES: [&str; 2] = [
+    "deploy/examples/ci/github-actions.yml",
+    "deploy/examples/ci/gitlab-ci.yml",
+];
+
+/// The `name=path` owners the CI examples render (the same in both).
+fn ci_owners() -> Vec<(String, String)> {
+    let owners = |example: &str| -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(Path::new(ROOT).join(example)).unwrap();
+        let yaml = &common::documents(&text)[0];
+        let list = yaml["env"]["OWNERS"]
+            .as_str()
+            .or_else(|| yaml["fluxgate-plan"]["variables"]["OWNERS"].as_str())
+            .unwrap_or_else(|| panic!("{example} sets OWNERS"));
+        list.lines()
+            .map(|l| {
+                let (owner, path) = l.split_once('=').unwrap();
+                (owner.to_owned(), path.to_owned())
+            })
+            .collect()
+    };
+    let github = owners(CI_EXAMPLES[0]);
+    assert_eq!(
+        github,
+        owners(CI_EXAMPLES[1]),
+        "the two CI examples render the same owners"
+    );
+    github
+}
+
+/// The `fluxgate plan` commands of a CI example, without their redirections.
+fn ci_commands(example: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(ROOT).join(example)).unwrap();
+    let commands: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.find("fluxgate plan --base").map(|at| &l[at..]))
+        .map(|c| c.split(" >").next().unwrap().trim().to_owned())
+        .collect();
+    assert!(commands.len() >= 2, "{example}: {commands:?}");
+    commands
 }
 
 fn copy_tree(from: &Path, to: &Path) {
