@@ -37,6 +37,9 @@ pub struct Manifest {
     pub(crate) annotations: BTreeMap<String, String>,
     /// The document's own text, for objects that are validated whole (ReconciliationWindow).
     text: String,
+    /// The document as parsed: `fluxgate plan` compares and decides the whole object, and
+    /// parsing the text again would double its cost.
+    pub(crate) value: Value,
 }
 
 /// Input that is not a stream of Kubernetes objects.
@@ -129,16 +132,16 @@ pub fn parse_manifests(origin: &str, text: &str) -> Result<Vec<Manifest>, Manife
                 // JSON is YAML: the item's text, for the objects validated whole.
                 let item_text = item.to_string();
                 manifests
-                    .push(manifest(origin, line, item, item_text).map_err(|m| error(line, m))?);
+                    .push(manifest(origin, line, item.clone(), item_text).map_err(|m| error(line, m))?);
             }
             continue;
         }
-        manifests.push(manifest(origin, line, &value, chunk).map_err(|m| error(line, m))?);
+        manifests.push(manifest(origin, line, value, chunk).map_err(|m| error(line, m))?);
     }
     Ok(manifests)
 }
 
-fn manifest(origin: &str, line: usize, value: &Value, text: String) -> Result<Manifest, String> {
+fn manifest(origin: &str, line: usize, value: Value, text: String) -> Result<Manifest, String> {
     if !value.is_object() {
         return Err("not a Kubernetes object (a YAML mapping with apiVersion and kind)".into());
     }
@@ -173,6 +176,7 @@ fn manifest(origin: &str, line: usize, value: &Value, text: String) -> Result<Ma
         labels: map("labels"),
         annotations: map("annotations"),
         text,
+        value,
     })
 }
 
@@ -196,12 +200,6 @@ impl Manifest {
     /// `file:line`.
     pub(crate) fn at(&self) -> String {
         format!("{}:{}", self.origin, self.line)
-    }
-
-    /// The document's own text (JSON for an item of a `List`), for a caller that needs the
-    /// whole object (`fluxgate plan` compares and decides it).
-    pub(crate) fn text(&self) -> &str {
-        &self.text
     }
 
     pub(crate) fn group(&self) -> &str {

@@ -214,11 +214,10 @@ pub fn parse_input(origin: &str, owner: &str, text: &str) -> Result<Input, PlanE
     })
 }
 
-/// The object as the API server would put it in a review: JSON, read by the webhook's reader.
+/// The object as the API server would put it in a review: JSON, read by the webhook's reader
+/// (which keeps every field but `metadata` as raw JSON text, so it reads text, not a value).
 fn to_object(m: &Manifest) -> Result<Object, String> {
-    let value: serde_json::Value =
-        crate::yaml::from_str(m.text(), m.line).map_err(|e| e.to_string())?;
-    serde_json::from_str(&value.to_string()).map_err(|e| e.to_string())
+    serde_json::from_str(&m.value.to_string()).map_err(|e| e.to_string())
 }
 
 impl Input {
