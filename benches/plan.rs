@@ -31,12 +31,12 @@ fn windows_yaml() -> String {
     let zones = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC"];
     (0..WINDOWS)
         .map(|i| {
-            let schedule = if i % 2 == 0 {
+            let schedule = if i.is_multiple_of(2) {
                 format!("{{open: \"0 {} * * MON\", close: \"0 17 * * THU\"}}", 6 + i % 5)
             } else {
                 format!("{{start: \"{} 22 * * *\", duration: 2h}}", i % 60)
             };
-            let freeze = if i % 3 == 0 {
+            let freeze = if i.is_multiple_of(3) {
                 "  freezes:\n    - {start: \"2026-12-20\", end: \"2027-01-04\", reason: year end}\n"
             } else {
                 ""
@@ -51,7 +51,7 @@ fn windows_yaml() -> String {
 
 /// One rendered object: every other one rw, governed by one of the windows.
 fn object(i: usize, version: &str) -> String {
-    let labels = if i % 2 == 0 {
+    let labels = if i.is_multiple_of(2) {
         format!(
             "  labels:\n    app: app-{i}\n    fluxgate.io/mode: rw\n    fluxgate.io/window: team-{}\n",
             i % WINDOWS

@@ -131,8 +131,9 @@ pub fn parse_manifests(origin: &str, text: &str) -> Result<Vec<Manifest>, Manife
             for item in items {
                 // JSON is YAML: the item's text, for the objects validated whole.
                 let item_text = item.to_string();
-                manifests
-                    .push(manifest(origin, line, item.clone(), item_text).map_err(|m| error(line, m))?);
+                manifests.push(
+                    manifest(origin, line, item.clone(), item_text).map_err(|m| error(line, m))?,
+                );
             }
             continue;
         }
