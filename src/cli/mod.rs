@@ -2,7 +2,8 @@
 //! the subcommand. Exit codes are decided here and only here.
 //!
 //! Exit 0: the command did its job (whatever the admission decision). Exit 1: `lint` found
-//! errors, or `split` refused to move something. Exit 2: bad flags, or input or windows that
+//! errors, `split` refused to move something, or `plan --fail-on` found a change blocked or
+//! waiting. Exit 2: bad flags, or input or windows that
 //! cannot be read, with a one-line error on stderr.
 
 mod audit;
