@@ -138,13 +138,11 @@ pub fn table(plan: &Plan) -> String {
             ]);
         }
     }
-    let mut text = String::new();
     if plan.owners.is_empty() {
-        text.push_str("no changes\n");
-    } else {
-        text.push_str(&table::text(&rows, &[], ""));
-        text.push('\n');
+        return format!("{}\n", summary(plan));
     }
+    let mut text = table::text(&rows, &[], "");
+    text.push('\n');
     for o in &plan.owners {
         let _ = writeln!(text, "{}: {}", escape(&o.name), owner_line(o));
         if let Some(mixed) = &o.mixed {
@@ -162,9 +160,7 @@ pub fn table(plan: &Plan) -> String {
             }
         }
     }
-    if !plan.owners.is_empty() {
-        text.push('\n');
-    }
+    text.push('\n');
     let _ = writeln!(text, "{}", summary(plan));
     text
 }

@@ -189,6 +189,7 @@ fn bookkeeping_is_no_change_as_for_the_webhook() {
     assert!(plan.owners.is_empty(), "{:?}", landings(&plan));
     assert_eq!(plan.unchanged, 2);
     assert_eq!(render::summary(&plan), "no changes");
+    assert_eq!(render::table(&plan), "no changes\n");
 }
 
 #[test]
