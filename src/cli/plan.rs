@@ -184,7 +184,8 @@ fn owner_name(path: &Path) -> String {
 /// The windows planned with: the head's, and those of `--windows` or of the cluster (the
 /// head's replacing live ones of the same name), through the webhook's gate. A head window the
 /// gate refuses stays out (the plan shows its own change as never landing, and what it governs
-/// as unknown-window); any other problem is an error.
+/// as unknown-window), and so does a live one (with a warning, as `status --from-cluster`
+/// says it); any other problem is an error.
 fn windows(
     args: &PlanArgs,
     head: &[Source],
@@ -224,11 +225,18 @@ fn windows(
     }
     let gate: Gate = args.common.gate();
     let checked = gate.check(&documents, now);
-    let fatal: Vec<_> = checked
-        .problems
-        .iter()
-        .filter(|p| p.window.as_ref().is_none_or(|w| !from_head.contains(w)))
-        .collect();
+    // In the cluster each window is its own unit, as for the webhook's watch: one the gate
+    // refuses is not in force, and what it governs is planned as unknown-window.
+    let mut fatal = Vec::new();
+    for problem in &checked.problems {
+        match &problem.window {
+            Some(w) if from_head.contains(w) => {}
+            Some(_) if args.windows_from_cluster => {
+                eprintln!("fluxgate: warning: not in force: {}", problem.text);
+            }
+            _ => fatal.push(problem),
+        }
+    }
     if !fatal.is_empty() {
         let text: Vec<&str> = fatal.iter().map(|p| p.text.as_str()).collect();
         anyhow::bail!("cannot use the windows: {}", text.join("; "));

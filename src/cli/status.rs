@@ -34,11 +34,16 @@ pub(crate) struct StatusArgs {
 }
 
 /// The cluster's windows, validated as the webhook validates them.
-fn cluster_windows() -> anyhow::Result<fluxgate_core::window::WindowSet> {
+fn cluster_windows(now: DateTime<Utc>) -> anyhow::Result<fluxgate_core::window::WindowSet> {
     let documents = cluster_window_documents()?;
-    Ok(fluxgate_core::window::WindowSet::from_documents(
-        &documents,
-    )?)
+    // Through the gate the webhook's windows pass, with its default bounds: a window it keeps
+    // out of force (an override longer than --max-override, one that never opens) is not shown
+    // as if it were enforced.
+    let checked = crate::windows::Gate::default().check(&documents, now);
+    for problem in &checked.problems {
+        eprintln!("fluxgate: warning: not in force: {}", problem.text);
+    }
+    Ok(checked.set)
 }
 
 /// The cluster's ReconciliationWindows (through the kubeconfig, as kubectl reads it), as
@@ -115,12 +120,12 @@ struct OverrideJson {
 }
 
 pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let now = args.at.unwrap_or_else(Utc::now);
     let (windows, embedded) = if args.from_cluster {
-        (cluster_windows()?, false)
+        (cluster_windows(now)?, false)
     } else {
         args.windows.load()?
     };
-    let now = args.at.unwrap_or_else(Utc::now);
     if args.week {
         if embedded {
             eprintln!("fluxgate: no --windows given: showing the embedded example windows");
