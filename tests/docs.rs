@@ -57,6 +57,23 @@ const fn here(command: &'static str, expect: Expect) -> Run {
 
 /// Commands this file runs as written.
 const RUN_HERE: &[Run] = &[
+    // docs/plan.md (tests/plan_cli.rs also checks the output it shows, line for line)
+    here(
+        "fluxgate plan --base tests/fixtures/plan/seed/base --head tests/fixtures/plan/seed/head --at 2026-11-28T12:00:00+01:00",
+        Expect::Exit(0),
+    ),
+    here(
+        "fluxgate plan --base tests/fixtures/plan/seed/base --head tests/fixtures/plan/seed/head --at 2026-11-28T12:00:00+01:00 -o markdown",
+        Expect::Exit(0),
+    ),
+    here(
+        "fluxgate plan --base tests/fixtures/plan/seed/base/apps-rw.yaml --head tests/fixtures/plan/seed/head/apps-rw.yaml --at 2026-11-28T12:00:00+01:00 --fail-on blocked",
+        Expect::Exit(1),
+    ),
+    here(
+        "fluxgate plan --base tests/fixtures/plan/seed/base --head tests/fixtures/plan/seed/head --at 2026-11-28T12:00:00+01:00 -o json",
+        Expect::Exit(0),
+    ),
     // README.md
     here("cargo run -- serve", Expect::Serves),
     here(

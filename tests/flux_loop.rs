@@ -678,3 +678,70 @@ async fn fluxgate_status_reads_the_clusters_windows_through_the_kubeconfig() {
         .unwrap();
     assert_eq!(both.status.code(), Some(2));
 }
+
+/// `fluxgate plan --windows-from-cluster`: the live windows, the head's taking the place of
+/// live ones of the same name.
+#[tokio::test]
+async fn fluxgate_plan_plans_with_the_clusters_windows() {
+    let fake = Fake::default();
+    put_windows(&fake);
+    let url = fake.serve().await;
+    let dir = std::env::temp_dir().join(format!("fluxgate-plan-kubeconfig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("config");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+             clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
+             contexts: [{{name: fake, context: {{cluster: fake, user: me}}}}]\n\
+             users: [{{name: me, user: {{}}}}]\n"
+        ),
+    )
+    .unwrap();
+    let seed = "tests/fixtures/plan/seed";
+    // The head moves business-hours' opening to Sunday 20:00.
+    let head = dir.join("head");
+    std::fs::create_dir_all(&head).unwrap();
+    std::fs::copy(
+        format!("{seed}/head/apps-rw.yaml"),
+        head.join("apps-rw.yaml"),
+    )
+    .unwrap();
+    let windows = std::fs::read_to_string(format!("{seed}/head/reconciliation-windows.yaml"))
+        .unwrap()
+        .replace("0 8 * * MON", "0 20 * * SUN");
+    let plan = |head: String| {
+        let kubeconfig = kubeconfig.clone();
+        async move {
+            let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxgate"))
+                .args(["plan", "--windows-from-cluster", "-o", "json"])
+                .args([
+                    "--base",
+                    &format!("{seed}/base/apps-rw.yaml"),
+                    "--head",
+                    &head,
+                ])
+                .args(["--at", "2026-11-28T12:00:00+01:00"])
+                .env("KUBECONFIG", &kubeconfig)
+                .output()
+                .await
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+            plan["owners"][0]["changes"][0]["landing"]["at"].clone()
+        }
+    };
+    // The live business-hours.
+    let live = plan(head.join("apps-rw.yaml").display().to_string()).await;
+    assert_eq!(live, "2026-11-30T08:00:00+01:00");
+    // The head's business-hours in its place.
+    std::fs::write(head.join("reconciliation-windows.yaml"), windows).unwrap();
+    let changed = plan(head.display().to_string()).await;
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(changed, "2026-11-29T20:00:00+01:00");
+}

@@ -2,13 +2,15 @@
 //! the subcommand. Exit codes are decided here and only here.
 //!
 //! Exit 0: the command did its job (whatever the admission decision). Exit 1: `lint` found
-//! errors, or `split` refused to move something. Exit 2: bad flags, or input or windows that
+//! errors, `split` refused to move something, or `plan --fail-on` found a change blocked or
+//! waiting. Exit 2: bad flags, or input or windows that
 //! cannot be read, with a one-line error on stderr.
 
 mod audit;
 mod certs;
 mod crd;
 mod lint;
+mod plan;
 mod review;
 mod serve;
 mod split;
@@ -52,6 +54,9 @@ enum Command {
     Audit(Box<audit::AuditArgs>),
     /// Check rendered manifests (kustomize build output) for rw/rt mistakes and bad bypasses.
     Lint(lint::LintArgs),
+    /// When each change between two renders (a pull request's base and head) lands: now, at
+    /// the opening of its windows, by bypass, or never, and why.
+    Plan(Box<plan::PlanArgs>),
     /// Split app folders into <app>-rt and <app>-rw (and the cluster's entry points into
     /// apps-rt and apps-rw); prints the plan, applies it with --write.
     Split(split::SplitArgs),
@@ -254,6 +259,7 @@ pub fn main() -> ExitCode {
         Command::Audit(args) => audit::run(*args),
         Command::Lint(args) => lint::run(args),
         Command::Split(args) => split::run(args),
+        Command::Plan(args) => plan::run(*args),
     };
     match result {
         Ok(code) => code,

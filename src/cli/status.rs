@@ -35,6 +35,20 @@ pub(crate) struct StatusArgs {
 
 /// The cluster's windows, validated as the webhook validates them.
 fn cluster_windows(now: DateTime<Utc>) -> anyhow::Result<fluxgate_core::window::WindowSet> {
+    let documents = cluster_window_documents()?;
+    // Through the gate the webhook's windows pass, with its default bounds: a window it keeps
+    // out of force (an override longer than --max-override, one that never opens) is not shown
+    // as if it were enforced.
+    let checked = crate::windows::Gate::default().check(&documents, now);
+    for problem in &checked.problems {
+        eprintln!("fluxgate: warning: not in force: {}", problem.text);
+    }
+    Ok(checked.set)
+}
+
+/// The cluster's ReconciliationWindows (through the kubeconfig, as kubectl reads it), as
+/// documents for a window set: `status --from-cluster`, `plan --windows-from-cluster`.
+pub(crate) fn cluster_window_documents() -> anyhow::Result<Vec<fluxgate_core::window::Document>> {
     use fluxgate_core::window::ReconciliationWindow;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -49,19 +63,11 @@ fn cluster_windows(now: DateTime<Utc>) -> anyhow::Result<fluxgate_core::window::
             .await
             .context("cannot list ReconciliationWindows")
     })?;
-    let documents: Vec<_> = objects
+    Ok(objects
         .items
         .into_iter()
         .map(crate::cluster::index::document)
-        .collect();
-    // Through the gate the webhook's windows pass, with its default bounds: a window it keeps
-    // out of force (an override longer than --max-override, one that never opens) is not shown
-    // as if it were enforced.
-    let checked = crate::windows::Gate::default().check(&documents, now);
-    for problem in &checked.problems {
-        eprintln!("fluxgate: warning: not in force: {}", problem.text);
-    }
-    Ok(checked.set)
+        .collect())
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -102,7 +102,7 @@ pub(crate) fn documents(
 }
 
 /// The files a path stands for.
-fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, FileError> {
+pub(crate) fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, FileError> {
     let io = |source| FileError::io(path, source);
     let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_dir() {

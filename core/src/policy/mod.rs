@@ -13,6 +13,7 @@ mod response;
 pub use bypass::Bypass;
 pub(crate) use decide::Subject;
 pub use decide::{decide, field_manager, window_problem};
+pub(crate) use noop::unchanged;
 pub use response::{ResponseReview, response};
 
 use crate::window::{Enforcement, Override, WindowState};
