@@ -8,6 +8,7 @@
 mod audit;
 mod certs;
 mod crd;
+mod freeze;
 mod lint;
 mod review;
 mod serve;
@@ -39,8 +40,8 @@ struct Cli {
 enum Command {
     /// Generate a CA and serving certificate for the webhook Service, and print the caBundle.
     Certs(certs::CertsArgs),
-    /// Print the ReconciliationWindow CustomResourceDefinition (YAML).
-    Crd,
+    /// Print the CustomResourceDefinitions, ReconciliationWindow and ReconciliationFreeze (YAML).
+    Crd(crd::CrdArgs),
     /// Decide one AdmissionReview (admission.k8s.io/v1) from FILE or stdin; print the response.
     Review(review::ReviewArgs),
     /// Serve the admission webhook over HTTPS (and metrics over HTTP).
@@ -51,6 +52,8 @@ enum Command {
     Audit(Box<audit::AuditArgs>),
     /// Check rendered manifests (kustomize build output) for rw/rt mistakes and bad bypasses.
     Lint(lint::LintArgs),
+    /// Stop the line: declare, list and end ReconciliationFreezes (through the kubeconfig).
+    Freeze(freeze::FreezeArgs),
     /// Split app folders into <app>-rt and <app>-rw (and the cluster's entry points into
     /// apps-rt and apps-rw); prints the plan, applies it with --write.
     Split(split::SplitArgs),
@@ -163,6 +166,7 @@ impl CommonArgs {
             max_bypass: self.max_bypass,
             max_override: self.max_override,
             tenant_prunes: self.tenant_prunes,
+            max_freeze: defaults.max_freeze,
         }
     }
 
@@ -246,13 +250,14 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Certs(args) => certs::run(args),
-        Command::Crd => crd::run(),
+        Command::Crd(args) => crd::run(args),
         Command::Review(args) => review::run(args),
         Command::Serve(args) => serve::run(*args),
         Command::Status(args) => status::run(args),
         Command::Audit(args) => audit::run(*args),
         Command::Lint(args) => lint::run(args),
         Command::Split(args) => split::run(args),
+        Command::Freeze(args) => freeze::run(args),
     };
     match result {
         Ok(code) => code,

@@ -33,25 +33,41 @@ pub(crate) struct StatusArgs {
     tz: Option<chrono_tz::Tz>,
 }
 
-/// The cluster's windows, validated as the webhook validates them.
-fn cluster_windows() -> anyhow::Result<fluxgate_core::window::WindowSet> {
+/// The cluster's windows, validated as the webhook validates them, with the stop-the-line
+/// freezes in force at `now` added to the windows they cover, as the webhook adds them.
+fn cluster_windows(now: DateTime<Utc>) -> anyhow::Result<fluxgate_core::window::WindowSet> {
+    use fluxgate_core::freeze::ReconciliationFreeze;
+    use fluxgate_core::policy::Policy;
     use fluxgate_core::window::{ReconciliationWindow, WindowSet};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let objects = runtime.block_on(async {
+    let (objects, freezes) = runtime.block_on(async {
         let client = kube::Client::try_default()
             .await
             .context("cannot reach the Kubernetes API (kubeconfig or in-cluster config)")?;
-        let api: kube::Api<ReconciliationWindow> = kube::Api::all(client);
-        api.list(&Default::default())
+        let api: kube::Api<ReconciliationWindow> = kube::Api::all(client.clone());
+        let windows = api
+            .list(&Default::default())
             .await
-            .context("cannot list ReconciliationWindows")
+            .context("cannot list ReconciliationWindows")?;
+        let api: kube::Api<ReconciliationFreeze> = kube::Api::all(client);
+        let freezes = api
+            .list(&Default::default())
+            .await
+            .context("cannot list ReconciliationFreezes (is deploy/crds applied?)")?;
+        anyhow::Ok((windows, freezes))
     })?;
+    let max = Policy::default().max_freeze;
+    let (freezes, refused) = crate::cluster::freezes::valid_freezes(&freezes.items, max, now);
+    for refused in refused {
+        eprintln!("fluxgate: {refused}");
+    }
     let documents: Vec<_> = objects
         .items
         .into_iter()
+        .map(|object| crate::cluster::index::with_freezes(object, &freezes))
         .map(crate::cluster::index::document)
         .collect();
     Ok(WindowSet::from_documents(&documents)?)
@@ -107,12 +123,12 @@ struct OverrideJson {
 }
 
 pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let now = args.at.unwrap_or_else(Utc::now);
     let (windows, embedded) = if args.from_cluster {
-        (cluster_windows()?, false)
+        (cluster_windows(now)?, false)
     } else {
         args.windows.load()?
     };
-    let now = args.at.unwrap_or_else(Utc::now);
     if args.week {
         if embedded {
             eprintln!("fluxgate: no --windows given: showing the embedded example windows");

@@ -72,6 +72,8 @@ pub struct Policy {
     /// Whether a DELETE by a service account of the namespace that a Flux owner label names
     /// (a tenant's Kustomization or HelmRelease pruning as its `serviceAccountName`) is Flux.
     pub tenant_prunes: bool,
+    /// How long one ReconciliationFreeze may be (`serve --max-freeze`).
+    pub max_freeze: Duration,
 }
 
 impl Policy {
@@ -84,6 +86,7 @@ impl Policy {
     pub const DEFAULT_WINDOW: &'static str = "default";
     pub(crate) const DEFAULT_MAX_BYPASS_HOURS: i64 = 24;
     pub(crate) const DEFAULT_MAX_OVERRIDE_HOURS: i64 = 24;
+    pub const DEFAULT_MAX_FREEZE_HOURS: i64 = 24;
 }
 
 impl Default for Policy {
@@ -96,6 +99,7 @@ impl Default for Policy {
             max_bypass: Duration::hours(Self::DEFAULT_MAX_BYPASS_HOURS),
             max_override: Duration::hours(Self::DEFAULT_MAX_OVERRIDE_HOURS),
             tenant_prunes: true,
+            max_freeze: Duration::hours(Self::DEFAULT_MAX_FREEZE_HOURS),
         }
     }
 }
@@ -117,10 +121,12 @@ pub enum Reason {
     ValidWindow,
     InvalidWindow,
     Override,
+    ValidFreeze,
+    InvalidFreeze,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 15] = [
         Reason::NotFlux,
         Reason::NotGoverned,
         Reason::NoOp,
@@ -134,6 +140,8 @@ impl Reason {
         Reason::ValidWindow,
         Reason::InvalidWindow,
         Reason::Override,
+        Reason::ValidFreeze,
+        Reason::InvalidFreeze,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -151,6 +159,8 @@ impl Reason {
             Reason::ValidWindow => "valid-window",
             Reason::InvalidWindow => "invalid-window",
             Reason::Override => "override",
+            Reason::ValidFreeze => "valid-freeze",
+            Reason::InvalidFreeze => "invalid-freeze",
         }
     }
 }
@@ -166,13 +176,15 @@ impl Reason {
             | Reason::WindowOpen
             | Reason::Bypass
             | Reason::ValidWindow
+            | Reason::ValidFreeze
             | Reason::Override => true,
             Reason::WindowClosed
             | Reason::Frozen
             | Reason::UnknownWindow
             | Reason::InvalidBypass
             | Reason::InvalidRequest
-            | Reason::InvalidWindow => false,
+            | Reason::InvalidWindow
+            | Reason::InvalidFreeze => false,
         }
     }
 }
