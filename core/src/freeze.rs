@@ -367,7 +367,7 @@ mod tests {
 
     // === admission ===
 
-    use crate::policy::{Policy, Reason, decide};
+    use crate::policy::{Policy, Reason};
     use serde_json::{Value, json};
 
     /// The API server's real CREATE of a window by Flux (tests/fixtures/admission), made a

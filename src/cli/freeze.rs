@@ -101,6 +101,7 @@ async fn start(
     let freeze = StopTheLine::from_object(&object, args.duration, now)?;
     api.create(&PostParams::default(), &object)
         .await
+        .map_err(api_error)
         .with_context(|| format!("cannot create ReconciliationFreeze {name}"))?;
     Ok(format!(
         "ReconciliationFreeze {name} in force: {} frozen until {} ({})\n",
@@ -114,6 +115,7 @@ async fn list(api: &Api<ReconciliationFreeze>, now: DateTime<Utc>) -> anyhow::Re
     let objects = api
         .list(&ListParams::default())
         .await
+        .map_err(api_error)
         .context("cannot list ReconciliationFreezes")?;
     if objects.items.is_empty() {
         return Ok("no ReconciliationFreezes\n".to_owned());
@@ -172,6 +174,7 @@ async fn end(
             let objects = api
                 .list(&ListParams::default())
                 .await
+                .map_err(api_error)
                 .context("cannot list ReconciliationFreezes")?;
             let in_force: Vec<String> = objects
                 .items
@@ -193,11 +196,21 @@ async fn end(
     };
     api.delete(&name, &DeleteParams::default())
         .await
+        .map_err(api_error)
         .with_context(|| format!("cannot end ReconciliationFreeze {name}"))?;
     Ok(format!(
         "ReconciliationFreeze {name} ended: its windows follow their schedules again, and Flux \
          is asked to retry what it denied where they are open\n"
     ))
+}
+
+/// The API server's own words for a refusal (the webhook's denial, RBAC's forbidden), without
+/// kube's wrapping; other errors as they are.
+fn api_error(error: kube::Error) -> anyhow::Error {
+    match error {
+        kube::Error::Api(status) => anyhow::anyhow!("{}", status.message),
+        other => other.into(),
+    }
 }
 
 /// `inc-4711-20261207-091500`: the reason as a DNS label, and the start.

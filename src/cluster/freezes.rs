@@ -184,8 +184,9 @@ pub async fn watch_freezes(
     }
 }
 
-/// The freezes of `objects` that are valid under `max` (`--max-freeze`) and not over at `now`,
-/// and why each other one freezes nothing.
+/// The freezes of `objects` that are valid under `max` (`--max-freeze`), and why each other one
+/// freezes nothing. One that is over stays a freeze part that no longer covers any instant: it
+/// stops applying at its end, deleted or not, whatever instant a decision is made at.
 pub(crate) fn valid_freezes<'a>(
     objects: impl IntoIterator<Item = &'a ReconciliationFreeze>,
     max: Duration,
@@ -195,8 +196,6 @@ pub(crate) fn valid_freezes<'a>(
     let mut refused = Vec::new();
     for object in objects {
         match StopTheLine::from_object(object, max, now) {
-            // An expired freeze stops applying at its end, deleted or not.
-            Ok(freeze) if freeze.end <= now => {}
             Ok(freeze) => valid.push(freeze),
             Err(error) => refused.push(format!("{error}; it freezes nothing")),
         }
