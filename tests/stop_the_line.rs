@@ -643,3 +643,44 @@ async fn the_doc_shows_the_real_output_of_every_command() {
         "docs/stop-the-line.md does not quote the denial:\n{denial}"
     );
 }
+
+/// A replica that starts during an incident puts no window in force before it has listed the
+/// freezes too: for a moment it would admit what the freeze stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_window_is_in_force_before_the_freezes_are_listed() {
+    let fake = Fake::default();
+    put_window(&fake, Utc::now());
+    let state = AppState::new(
+        WindowSet::default(),
+        Policy::default(),
+        Arc::new(MemorySink::default()),
+    );
+    state.windows.reset();
+    let (freezes_tx, freezes) = tokio::sync::watch::channel(None);
+    let watch = tokio::spawn(watch_windows_and_freezes(
+        fake.client(),
+        state.windows.clone(),
+        None,
+        freezes,
+        None,
+    ));
+    // The windows are listed at once; give the watch time to (wrongly) publish them.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !state.windows.is_ready(),
+        "ready before the freezes were listed"
+    );
+    let end = (Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
+    let frozen: fluxgate_core::freeze::ReconciliationFreeze = serde_json::from_value(json!({
+        "apiVersion": "fluxgate.io/v1alpha1", "kind": "ReconciliationFreeze",
+        "metadata": {"name": "inc-1"},
+        "spec": {"reason": "INC-1", "end": end, "all": true},
+    }))
+    .unwrap();
+    freezes_tx.send_replace(Some(Arc::new([("inc-1".to_owned(), frozen)].into())));
+    until("the windows in force", || state.windows.is_ready()).await;
+    let windows = state.windows.load();
+    let business_hours = windows.get("business-hours").unwrap().state_at(Utc::now());
+    assert!(!business_hours.open, "frozen from the first set in force");
+    watch.abort();
+}

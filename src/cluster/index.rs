@@ -475,4 +475,70 @@ mod tests {
         index.apply(window("main", "0 4 * * *"));
         assert_eq!(check(&mut index, &gate).1, Vec::<String>::new());
     }
+
+    fn freeze(
+        name: &str,
+        spec: serde_json::Value,
+        labels: serde_json::Value,
+    ) -> ReconciliationFreeze {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "fluxgate.io/v1alpha1", "kind": "ReconciliationFreeze",
+            "metadata": {"name": name, "labels": labels},
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_valid_freeze_freezes_the_windows_it_covers_and_a_flux_one_nothing() {
+        let mut index = WindowIndex::default();
+        // Open all day, every day.
+        let mut always = window("a", "0 0 * * *");
+        always.spec.schedules[0].duration = Some("24h".into());
+        let mut b = always.clone();
+        b.metadata.name = Some("b".into());
+        index.apply(always);
+        index.apply(b);
+        let end = (now() + chrono::Duration::hours(1)).to_rfc3339();
+        let freezes = [
+            freeze(
+                "inc-1",
+                serde_json::json!({"reason": "INC-1", "end": end, "windows": ["a"]}),
+                serde_json::json!({}),
+            ),
+            freeze(
+                "from-git",
+                serde_json::json!({"reason": "from Git", "end": end, "all": true}),
+                serde_json::json!({"kustomize.toolkit.fluxcd.io/name": "infra"}),
+            ),
+        ];
+        index.set_freezes(Arc::new(
+            freezes
+                .into_iter()
+                .map(|f| (f.metadata.name.clone().unwrap(), f))
+                .collect(),
+        ));
+        let in_force = index.candidate().check(&Gate::default(), now());
+        assert_eq!(in_force.freezes.len(), 1);
+        assert_eq!(in_force.refused_freezes.len(), 1);
+        assert!(
+            in_force.refused_freezes[0].starts_with("ReconciliationFreeze \"from-git\": metadata.labels: applied by Flux (Kustomization infra)")
+                && in_force.refused_freezes[0].ends_with("; it freezes nothing"),
+            "{:?}",
+            in_force.refused_freezes
+        );
+        let a = in_force.set.get("a").unwrap().state_at(now());
+        assert!(!a.open);
+        assert_eq!(
+            a.freeze.as_ref().unwrap().reason.as_deref(),
+            Some("stop the line: INC-1, ReconciliationFreeze inc-1")
+        );
+        assert!(
+            in_force.set.get("b").unwrap().state_at(now()).open,
+            "not covered"
+        );
+        // The versions in force are the cluster's, without the freeze: a status write or a
+        // change of the freeze is not a change of the window.
+        assert!(in_force.versions["a"].spec.freezes.is_empty());
+    }
 }
