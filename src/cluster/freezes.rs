@@ -40,7 +40,10 @@ const CREATOR_TTL: Duration = Duration::minutes(10);
 /// The users whose ReconciliationFreeze CREATE this replica admitted, by the object's uid,
 /// until their freeze's status says so.
 #[derive(Clone, Debug, Default)]
-pub struct Creators(Arc<Mutex<HashMap<String, (String, DateTime<Utc>)>>>);
+pub struct Creators(Arc<Mutex<HashMap<String, Creator>>>);
+
+/// A user, and when the webhook admitted their CREATE.
+type Creator = (String, DateTime<Utc>);
 
 impl Notifier for Creators {
     fn notify(&self, request: &AdmissionRequest<Object>, decision: &Decision, now: DateTime<Utc>) {
