@@ -9,7 +9,7 @@
 mod fake_api;
 
 use chrono::{DateTime, Timelike, Utc};
-use fake_api::Fake;
+use fake_api::{Fake, Kubeconfig};
 use fluxgate::audit_log::MemorySink;
 use fluxgate::cluster::freezes::{Creators, watch_freezes};
 use fluxgate::cluster::owners::watch_owners;
@@ -20,7 +20,7 @@ use fluxgate_core::flux::OwnerKind;
 use fluxgate_core::policy::Policy;
 use fluxgate_core::window::WindowSet;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -52,6 +52,7 @@ fn put_window(fake: &Fake, now: DateTime<Utc>) {
 /// A fluxgate replica: watches, status writer and catch-up, and its router.
 struct Replica {
     state: Arc<AppState>,
+    audit: Arc<MemorySink>,
     app: axum::Router,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -70,11 +71,8 @@ fn start_replica(fake: &Fake) -> Replica {
 
 /// A replica whose webhook decides at `clock`.
 fn start_replica_at(fake: &Fake, clock: fn() -> DateTime<Utc>) -> Replica {
-    let mut state = AppState::new(
-        WindowSet::default(),
-        Policy::default(),
-        Arc::new(MemorySink::default()),
-    );
+    let audit = Arc::new(MemorySink::default());
+    let mut state = AppState::new(WindowSet::default(), Policy::default(), audit.clone());
     state.clock = clock;
     state.windows.reset();
     // The router is driven without TLS, so no caller is verified: accepted, as deploy/base does.
@@ -120,46 +118,23 @@ fn start_replica_at(fake: &Fake, clock: fn() -> DateTime<Utc>) -> Replica {
     };
     let app = router(state.clone(), &limits);
     fake.with_webhook(app.clone());
-    Replica { state, app, tasks }
-}
-
-/// A kubeconfig for the fake at `url`, as user `token` (the fake takes the bearer token for the
-/// user name).
-struct Kubeconfig(PathBuf);
-
-impl Kubeconfig {
-    fn new(url: &str, user: &str) -> Self {
-        // KUBECONFIG is a `:`-separated list: no `:` of the user name in the path.
-        let tag: String = user
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        let dir = std::env::temp_dir().join(format!(
-            "fluxgate-stop-the-line-{}-{tag}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("config");
-        std::fs::write(
-            &path,
-            format!(
-                "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
-                 clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
-                 contexts: [{{name: fake, context: {{cluster: fake, user: me}}}}]\n\
-                 users: [{{name: me, user: {{token: \"{user}\"}}}}]\n"
-            ),
-        )
-        .unwrap();
-        Kubeconfig(path)
+    Replica {
+        state,
+        audit,
+        app,
+        tasks,
     }
 }
 
-impl Drop for Kubeconfig {
-    fn drop(&mut self) {
-        if let Some(dir) = self.0.parent() {
-            std::fs::remove_dir_all(dir).ok();
-        }
-    }
+/// The fake API server holding `business-hours` (see [`put_window`]), served on a socket, and
+/// a replica that has put it in force.
+async fn cluster() -> (Fake, String, Replica) {
+    let fake = Fake::default();
+    put_window(&fake, Utc::now());
+    let url = fake.serve().await;
+    let replica = start_replica(&fake);
+    until("the windows in force", || replica.state.windows.is_ready()).await;
+    (fake, url, replica)
 }
 
 /// Runs a command line of the doc (`fluxgate …`, shell quoting with "") as the built binary.
@@ -283,11 +258,7 @@ fn metric(replica: &Replica, series: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freeze_from_on_call_stops_flux_within_a_second_and_its_end_lands_the_change() {
-    let fake = Fake::default();
-    put_window(&fake, Utc::now());
-    let url = fake.serve().await;
-    let replica = start_replica(&fake);
-    until("the windows in force", || replica.state.windows.is_ready()).await;
+    let (fake, url, replica) = cluster().await;
     let kubeconfig = Kubeconfig::new(&url, "alice@example.com");
 
     // Open: Flux's change is admitted.
@@ -379,17 +350,48 @@ async fn a_freeze_from_on_call_stops_flux_within_a_second_and_its_end_lands_the_
         String::from_utf8_lossy(&none.stderr),
         "fluxgate: no ReconciliationFreeze is in force: nothing to end\n"
     );
+
+    // The audit log: who started and ended it, and every denial naming it.
+    let records: Vec<Value> = replica
+        .audit
+        .records()
+        .iter()
+        .map(|r| serde_json::to_value(r).unwrap())
+        .collect();
+    let of = |reason: &str| -> Vec<&Value> {
+        records.iter().filter(|r| r["reason"] == reason).collect()
+    };
+    let writes = of("valid-freeze");
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert_eq!(
+        (&writes[0]["operation"], &writes[0]["user"]),
+        (&json!("CREATE"), &json!("alice@example.com"))
+    );
+    assert_eq!(
+        (&writes[1]["operation"], &writes[1]["user"]),
+        (&json!("DELETE"), &json!("alice@example.com"))
+    );
+    assert_eq!(
+        writes[1]["message"],
+        format!("ReconciliationFreeze {name}: ended by alice@example.com")
+    );
+    let denials = of("frozen");
+    assert!(!denials.is_empty());
+    for denial in denials {
+        assert!(
+            denial["message"].as_str().unwrap().contains(&format!(
+                "stop the line: INC-1, ReconciliationFreeze {name}"
+            )),
+            "{denial}"
+        );
+    }
 }
 
 /// RELIABILITY: a freeze created by Flux itself is refused at admission, and one applied from
 /// Git (Flux's labels) that got in while the webhook was not called freezes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freeze_created_by_flux_is_refused_and_freezes_nothing() {
-    let fake = Fake::default();
-    put_window(&fake, Utc::now());
-    let url = fake.serve().await;
-    let replica = start_replica(&fake);
-    until("the windows in force", || replica.state.windows.is_ready()).await;
+    let (fake, url, replica) = cluster().await;
 
     let flux = Kubeconfig::new(
         &url,
@@ -447,11 +449,7 @@ async fn a_freeze_created_by_flux_is_refused_and_freezes_nothing() {
 /// (the CLI says so before sending; the webhook refuses a hand-written one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freeze_without_a_reason_or_too_long_is_refused() {
-    let fake = Fake::default();
-    put_window(&fake, Utc::now());
-    let url = fake.serve().await;
-    let replica = start_replica(&fake);
-    until("the windows in force", || replica.state.windows.is_ready()).await;
+    let (fake, url, replica) = cluster().await;
     let alice = Kubeconfig::new(&url, "alice");
 
     let too_long = run(TOO_LONG, &alice.0, None).await;
@@ -503,11 +501,7 @@ async fn a_freeze_without_a_reason_or_too_long_is_refused() {
 /// RELIABILITY: an expired freeze that nobody deleted stops applying at its end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_freeze_not_deleted_stops_applying_at_its_end() {
-    let fake = Fake::default();
-    put_window(&fake, Utc::now());
-    let url = fake.serve().await;
-    let replica = start_replica(&fake);
-    until("the windows in force", || replica.state.windows.is_ready()).await;
+    let (fake, url, replica) = cluster().await;
     let alice = Kubeconfig::new(&url, "alice");
 
     // Started 2s ago for 5s (the binary's clock set back): in force for 3 more seconds.

@@ -577,3 +577,15 @@ impl Notifier for EventPublisher {
         EventPublisher::notify(self, request, decision, now);
     }
 }
+
+/// The server tells who created each ReconciliationFreeze it admitted, as it tells Events.
+impl Notifier for Creators {
+    fn notify(
+        &self,
+        request: &kube::core::admission::AdmissionRequest<fluxgate_core::object::Object>,
+        decision: &fluxgate_core::policy::Decision,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        self.record(request, decision, now);
+    }
+}

@@ -11,13 +11,12 @@
 //!
 //! Who created a freeze is what the API server told the webhook (userInfo of the CREATE), not
 //! a field its author could write: the replica that admitted the CREATE remembers the user by
-//! the object's uid ([`Creators`], told of every trusted decision) and writes
+//! the object's uid ([`Creators::record`], told of every trusted decision) and writes
 //! `status.createdBy` through the status subresource once its watch sees the object. Only
 //! fluxgate may write that status (deploy/base/rbac.yaml). If that replica stops in between,
 //! the status stays without it; the audit record of the CREATE names the user either way.
 
 use super::sync::STATUS_FIELD_MANAGER;
-use crate::server::Notifier;
 use chrono::{DateTime, Duration, Utc};
 use fluxgate_core::freeze::{API_VERSION, KIND, ReconciliationFreeze, StopTheLine};
 use fluxgate_core::object::Object;
@@ -45,8 +44,16 @@ pub struct Creators(Arc<Mutex<HashMap<String, Creator>>>);
 /// A user, and when the webhook admitted their CREATE.
 type Creator = (String, DateTime<Utc>);
 
-impl Notifier for Creators {
-    fn notify(&self, request: &AdmissionRequest<Object>, decision: &Decision, now: DateTime<Utc>) {
+impl Creators {
+    /// Remembers the user of an admitted CREATE of a freeze (other decisions are ignored). Told
+    /// of every decision of a trusted caller by the server (wired in `cli/serve.rs`). Must not
+    /// wait: it runs on the request path.
+    pub fn record(
+        &self,
+        request: &AdmissionRequest<Object>,
+        decision: &Decision,
+        now: DateTime<Utc>,
+    ) {
         if !decision.allowed
             || decision.reason != Reason::ValidFreeze
             || request.operation != Operation::Create
@@ -68,9 +75,7 @@ impl Notifier for Creators {
         creators.retain(|_, (_, at)| now - *at < CREATOR_TTL);
         creators.insert(uid, (user, now));
     }
-}
 
-impl Creators {
     /// The creator to write on `object`, when this replica admitted it and its status does not
     /// say so yet.
     fn to_write(&self, object: &ReconciliationFreeze) -> Option<String> {

@@ -559,6 +559,46 @@ async fn handle(
     }
 }
 
+/// A kubeconfig for the fake served at `url`, as `user` (the fake takes the bearer token for
+/// the user name); the file goes with the value. The binary finds it through `KUBECONFIG`.
+pub struct Kubeconfig(pub std::path::PathBuf);
+
+impl Kubeconfig {
+    pub fn new(url: &str, user: &str) -> Self {
+        // KUBECONFIG is a `:`-separated list: no `:` of the user name in the path.
+        let tag: String = user
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let dir = std::env::temp_dir().join(format!(
+            "fluxgate-kubeconfig-{}-{tag}-{}",
+            std::process::id(),
+            url.rsplit(':').next().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+                 clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
+                 contexts: [{{name: fake, context: {{cluster: fake, user: me}}}}]\n\
+                 users: [{{name: me, user: {{token: \"{user}\"}}}}]\n"
+            ),
+        )
+        .unwrap();
+        Kubeconfig(path)
+    }
+}
+
+impl Drop for Kubeconfig {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            std::fs::remove_dir_all(dir).ok();
+        }
+    }
+}
+
 /// The user a request is made as: its bearer token (a kubeconfig's `token:`), or `admin`.
 fn user(headers: &HeaderMap) -> String {
     headers
