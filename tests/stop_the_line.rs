@@ -449,7 +449,7 @@ async fn a_freeze_created_by_flux_is_refused_and_freezes_nothing() {
 /// (the CLI says so before sending; the webhook refuses a hand-written one).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freeze_without_a_reason_or_too_long_is_refused() {
-    let (fake, url, replica) = cluster().await;
+    let (fake, url, _replica) = cluster().await;
     let alice = Kubeconfig::new(&url, "alice");
 
     let too_long = run(TOO_LONG, &alice.0, None).await;
