@@ -94,6 +94,10 @@ const EVENTS: Describe = (
     "events",
     "Kubernetes Events for bypasses and denials, by result (published, failed, dropped)",
 );
+const NOTIFICATIONS: Describe = (
+    "notifications",
+    "Notices to Flux's notification-controller, by result (published, failed, dropped)",
+);
 const TLS_EXPIRY: Describe = (
     "tls_certificate_expiry_timestamp_seconds",
     "When the serving certificate in use expires (notAfter), as a Unix time",
@@ -185,6 +189,7 @@ pub struct Metrics {
     tls_reloads: Family<ResultLabels, Counter>,
     audit_errors: Counter,
     events: Family<ResultLabels, Counter>,
+    notifications: Family<ResultLabels, Counter>,
     tls_expiry: Gauge,
     reconcile_requests: Family<KindResultLabels, Counter>,
     status_writes: Family<ResultLabels, Counter>,
@@ -224,6 +229,7 @@ impl Default for Metrics {
             tls_reloads: registered(r, TLS_RELOADS, Family::default()),
             audit_errors: registered(r, AUDIT_ERRORS, Counter::default()),
             events: registered(r, EVENTS, Family::default()),
+            notifications: registered(r, NOTIFICATIONS, Family::default()),
             tls_expiry: registered(r, TLS_EXPIRY, Gauge::default()),
             reconcile_requests: registered(r, RECONCILE_REQUESTS, Family::default()),
             status_writes: registered(r, STATUS_WRITES, Family::default()),
@@ -328,6 +334,19 @@ impl Metrics {
         }
     }
 
+    /// The counters the notification sender reports to (`serve --notification-url`).
+    pub fn notification_outcomes(&self) -> EventOutcomes {
+        let counter = |result| {
+            self.notifications
+                .get_or_create_owned(&ResultLabels { result })
+        };
+        EventOutcomes {
+            published: counter("published"),
+            failed: counter("failed"),
+            dropped: counter("dropped"),
+        }
+    }
+
     /// The counters the cluster sync reports its writes to.
     pub fn sync_outcomes(&self) -> SyncOutcomes {
         let requests = |kind: OwnerKind| {
@@ -419,6 +438,7 @@ impl Metrics {
         }
         for result in ["published", "failed", "dropped"] {
             drop(self.events.get_or_create(&ResultLabels { result }));
+            drop(self.notifications.get_or_create(&ResultLabels { result }));
         }
         // The codes `validate` answers before a decision (see `server::reject`).
         for code in [400, 401, 413, 415] {
@@ -544,7 +564,8 @@ fn result(ok: bool) -> ResultLabels {
     }
 }
 
-/// Counters for what became of Events: `fluxgate_events_total` by result.
+/// Counters for what became of Events (`fluxgate_events_total`) or notices
+/// (`fluxgate_notifications_total`), by result.
 pub struct EventOutcomes {
     pub(crate) published: Counter,
     pub(crate) failed: Counter,
@@ -639,6 +660,7 @@ mod tests {
             r#"fluxgate_window_reloads_total{result="failure"}"#,
             r#"fluxgate_tls_reloads_total{result="failure"}"#,
             r#"fluxgate_events_total{result="failed"}"#,
+            r#"fluxgate_notifications_total{result="dropped"}"#,
             r#"fluxgate_http_rejected_requests_total{code="400"}"#,
             r#"fluxgate_reconcile_requests_total{kind="HelmRelease",result="failure"}"#,
             r#"fluxgate_window_status_writes_total{result="failure"}"#,

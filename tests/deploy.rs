@@ -10,7 +10,10 @@
 
 mod common;
 
-use common::{documents, kubectl_available, kustomization_dirs, tool_available, try_kustomize};
+use common::{
+    anchor, deployed_policy, documents, kubectl_available, kustomization_dirs, tool_available,
+    try_kustomize,
+};
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -1243,34 +1246,6 @@ fn api_server_sends(webhook: &Value, request: &Value) -> Result<bool, String> {
     conditions_hold(&conditions, request)
 }
 
-/// What `fluxgate serve` is given in `deployment`: the policy its --flux-* and
-/// --default-window flags make, through the same code the binary runs.
-fn deployed_policy(deployment: &Value) -> fluxgate_core::policy::Policy {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Flags {
-        #[command(flatten)]
-        common: fluxgate::cli::CommonArgs,
-    }
-    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
-    for variable in container["env"].as_array().into_iter().flatten() {
-        let name = variable["name"].as_str().unwrap();
-        assert!(
-            !name.starts_with("FLUXGATE_FLUX_") && name != "FLUXGATE_DEFAULT_WINDOW",
-            "set {name} as a flag, where tests/deploy.rs compares it with the webhook"
-        );
-    }
-    let policy_flags = container["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .filter(|a| a.starts_with("--flux-") || a.starts_with("--default-window"));
-    let flags = Flags::try_parse_from(std::iter::once("serve").chain(policy_flags))
-        .unwrap_or_else(|e| panic!("{e}"));
-    flags.common.to_config().unwrap().policy
-}
-
 /// Whether fluxgate's answer to `request` depends on fluxgate: anything but "not Flux" and
 /// "not governed", which it admits whatever the windows.
 fn policy_needs(request: &Value, policy: &fluxgate_core::policy::Policy) -> bool {
@@ -1762,20 +1737,6 @@ fn the_alert_rules_parse_and_fire_as_their_promtool_tests_say() {
             "{alert} has no case in tests/fixtures/monitoring/alerts.test.yaml"
         );
     }
-}
-
-/// GitHub's anchor of a Markdown heading: lower case, spaces to '-', punctuation dropped.
-fn anchor(heading: &str) -> String {
-    heading
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

@@ -134,6 +134,7 @@ fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> 
         outcomes: state.metrics.sync_outcomes(),
         clock: clock.clone(),
         events: Some(events),
+        notices: None,
         write_status: true,
         reconcile_on_open,
     };
@@ -608,6 +609,17 @@ async fn flux_retries_of_a_denied_dry_run_are_one_event_series_per_closed_period
 async fn fluxgate_status_reads_the_clusters_windows_through_the_kubeconfig() {
     let fake = Fake::default();
     put_windows(&fake);
+    // A window the webhook keeps out of force (its override is longer than --max-override's
+    // 24h): status does not show it as enforced, and says why.
+    let mut long = serde_json::to_value(
+        &parse_documents("w.yaml", include_str!("../deploy/examples/windows.yaml")).unwrap()[0]
+            .object,
+    )
+    .unwrap();
+    long["metadata"]["name"] = json!("long-override");
+    long["spec"]["overrides"] = json!([{"start": "2026-11-27T00:00:00Z",
+        "end": "2026-11-29T00:00:00Z", "reason": "weekend"}]);
+    fake.put(long);
     let url = fake.serve().await;
     // A stop-the-line freeze of every window, in force at the instant asked about.
     fake.put(json!({
@@ -642,6 +654,12 @@ async fn fluxgate_status_reads_the_clusters_windows_through_the_kubeconfig() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["business-hours", "default", "nightly"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not in force: cluster ReconciliationWindow/long-override")
+            && stderr.contains("more than --max-override 24h"),
+        "{stderr}"
+    );
     assert_eq!(rows[0]["open"], false);
     assert_eq!(rows[0]["next"], "2026-11-30T08:00:00+01:00");
     for row in rows.as_array().unwrap() {

@@ -35,6 +35,8 @@ const FREEZES: &str = "fluxgate.io/v1alpha1/reconciliationfreezes";
 const START: &str = "fluxgate freeze start --all --for 30m --reason INC-1";
 const LIST: &str = "fluxgate freeze list";
 const END: &str = "fluxgate freeze end";
+const START_WINDOW: &str =
+    r#"fluxgate freeze start --window business-hours --for 2h --reason "INC-4711 checkout errors""#;
 const TOO_LONG: &str = "fluxgate freeze start --all --for 36h --reason INC-4711";
 
 /// `business-hours`, open from an hour ago until two hours from now (UTC), every day: open
@@ -108,6 +110,7 @@ fn start_replica_at(fake: &Fake, clock: fn() -> DateTime<Utc>) -> Replica {
         outcomes: state.metrics.sync_outcomes(),
         clock,
         events: None,
+        notices: None,
         write_status: true,
         reconcile_on_open: true,
     };
@@ -586,7 +589,7 @@ async fn the_doc_shows_the_real_output_of_every_command() {
     .unwrap();
     let steps = console_steps(&doc);
     let shown: Vec<&str> = steps.iter().map(|(c, _)| c.as_str()).collect();
-    for command in [START, LIST, END] {
+    for command in [START, LIST, END, START_WINDOW, TOO_LONG] {
         assert!(
             shown.contains(&command),
             "the doc shows `{command}`, as the tests run it"

@@ -21,6 +21,7 @@ use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Parser, Subcommand};
 use fluxgate_core::duration::parse_duration;
 use fluxgate_core::policy::Policy;
+use fluxgate_core::render::escape::escape;
 use fluxgate_core::window::WindowSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -262,7 +263,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("fluxgate: {}", error_text(&error));
+            // An error quotes names and values from files and requests: each of its lines is
+            // escaped, so none can recolour the terminal or hide what follows.
+            let text = error_text(&error);
+            let lines: Vec<_> = text.split('\n').map(escape).collect();
+            eprintln!("fluxgate: {}", lines.join("\n"));
             ExitCode::from(2)
         }
     }

@@ -33,12 +33,12 @@ pub(crate) struct StatusArgs {
     tz: Option<chrono_tz::Tz>,
 }
 
-/// The cluster's windows, validated as the webhook validates them, with the stop-the-line
-/// freezes in force at `now` added to the windows they cover, as the webhook adds them.
+/// The cluster's windows, validated as the webhook validates them, with the cluster's
+/// stop-the-line freezes added to the windows they cover, as the webhook adds them.
 fn cluster_windows(now: DateTime<Utc>) -> anyhow::Result<fluxgate_core::window::WindowSet> {
     use fluxgate_core::freeze::ReconciliationFreeze;
     use fluxgate_core::policy::Policy;
-    use fluxgate_core::window::{ReconciliationWindow, WindowSet};
+    use fluxgate_core::window::ReconciliationWindow;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -70,7 +70,14 @@ fn cluster_windows(now: DateTime<Utc>) -> anyhow::Result<fluxgate_core::window::
         .map(|object| crate::cluster::index::with_freezes(object, &freezes))
         .map(crate::cluster::index::document)
         .collect();
-    Ok(WindowSet::from_documents(&documents)?)
+    // Through the gate the webhook's windows pass, with its default bounds: a window it keeps
+    // out of force (an override longer than --max-override, one that never opens) is not shown
+    // as if it were enforced.
+    let checked = crate::windows::Gate::default().check(&documents, now);
+    for problem in &checked.problems {
+        eprintln!("fluxgate: warning: not in force: {}", problem.text);
+    }
+    Ok(checked.set)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -8,6 +8,7 @@
 pub mod events;
 pub mod freezes;
 pub(crate) mod index;
+pub mod notifications;
 pub mod owners;
 pub mod sync;
 pub mod watch;

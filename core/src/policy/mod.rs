@@ -213,6 +213,14 @@ pub struct KnownWindow {
     pub(crate) enforcement: Enforcement,
 }
 
+impl KnownWindow {
+    /// An override that would have opened the window but was refused as longer than
+    /// `--max-override`: notices report it as an error, not as a plain wait.
+    pub fn ignored_override(&self) -> Option<&Override> {
+        self.ignored_override.as_ref()
+    }
+}
+
 /// The outcome of one AdmissionRequest.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
