@@ -130,6 +130,10 @@ const WINDOW_DENIALS_TOTAL: Describe = (
      invalid-bypass), by window",
 );
 const WINDOWS_LOADED: Describe = ("windows_loaded", "ReconciliationWindows in force");
+const STOP_THE_LINE: Describe = (
+    "stop_the_line_freezes",
+    "ReconciliationFreezes (stop-the-line freezes) in force now",
+);
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -189,6 +193,23 @@ pub struct Metrics {
     tls_expiry: Gauge,
     reconcile_requests: Family<KindResultLabels, Counter>,
     status_writes: Family<ResultLabels, Counter>,
+    stop_the_line: StopTheLineFreezes,
+}
+
+/// The stop-the-line freezes the window watch last put in force, counted at scrape time as
+/// `fluxgate_stop_the_line_freezes` (those in force at the scrape's instant: one past its end
+/// no longer counts, deleted or not).
+#[derive(Clone, Debug, Default)]
+pub struct StopTheLineFreezes(Arc<arc_swap::ArcSwap<Vec<fluxgate_core::freeze::StopTheLine>>>);
+
+impl StopTheLineFreezes {
+    pub(crate) fn set(&self, freezes: Vec<fluxgate_core::freeze::StopTheLine>) {
+        self.0.store(Arc::new(freezes));
+    }
+
+    fn in_force(&self, now: DateTime<Utc>) -> i64 {
+        self.0.load().iter().filter(|f| f.in_force(now)).count() as i64
+    }
 }
 
 impl Default for Metrics {
@@ -212,6 +233,7 @@ impl Default for Metrics {
             tls_expiry: registered(r, TLS_EXPIRY, Gauge::default()),
             reconcile_requests: registered(r, RECONCILE_REQUESTS, Family::default()),
             status_writes: registered(r, STATUS_WRITES, Family::default()),
+            stop_the_line: StopTheLineFreezes::default(),
             registry,
         };
         metrics.config_valid.set(1);
@@ -358,6 +380,11 @@ impl Metrics {
         self.audit_errors.inc();
     }
 
+    /// Where the window watch puts the stop-the-line freezes in force.
+    pub fn stop_the_line(&self) -> StopTheLineFreezes {
+        self.stop_the_line.clone()
+    }
+
     /// The text exposition, with the series of `windows` evaluated at `now`. Reads each
     /// window's cached state, which past a transition is computed anew (for some windows,
     /// thousands of cron steps): call it on a blocking thread.
@@ -369,6 +396,11 @@ impl Metrics {
             now,
             counts: self.window_counts.clone(),
         }));
+        scrape.register(
+            STOP_THE_LINE.0,
+            STOP_THE_LINE.1,
+            ConstGauge::new(self.stop_the_line.in_force(now)),
+        );
         let mut text = String::new();
         let encoded = prometheus_client::encoding::text::encode_registry(&mut text, &self.registry)
             .and_then(|()| prometheus_client::encoding::text::encode(&mut text, &scrape));

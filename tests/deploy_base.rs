@@ -9,6 +9,7 @@
 mod common;
 
 use common::deploy::*;
+use common::documents;
 use serde_json::json;
 use std::collections::BTreeSet;
 
@@ -95,6 +96,10 @@ fn the_webhook_gates_only_rw_objects_and_windows_and_fails_closed() {
         json!([{
             "apiGroups": ["fluxgate.io"], "apiVersions": ["v1alpha1"],
             "resources": ["reconciliationwindows"], "operations": ["CREATE", "UPDATE"],
+            "scope": "Cluster",
+        }, {
+            "apiGroups": ["fluxgate.io"], "apiVersions": ["v1alpha1"],
+            "resources": ["reconciliationfreezes"], "operations": ["CREATE", "UPDATE", "DELETE"],
             "scope": "Cluster",
         }])
     );
@@ -215,6 +220,16 @@ fn rbac_is_least_privilege() {
                 "verbs": ["patch"],
             },
             {
+                "apiGroups": ["fluxgate.io"],
+                "resources": ["reconciliationfreezes"],
+                "verbs": ["get", "list", "watch"],
+            },
+            {
+                "apiGroups": ["fluxgate.io"],
+                "resources": ["reconciliationfreezes/status"],
+                "verbs": ["patch"],
+            },
+            {
                 "apiGroups": ["kustomize.toolkit.fluxcd.io"],
                 "resources": ["kustomizations"],
                 "verbs": ["get", "list", "watch", "patch"],
@@ -232,11 +247,68 @@ fn rbac_is_least_privilege() {
         binding["subjects"],
         json!([{"kind": "ServiceAccount", "name": "fluxgate", "namespace": "fluxgate-system"}])
     );
-    let roles = objects
+    let roles: Vec<&str> = objects
         .iter()
         .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["fluxgate", "fluxgate-oncall"], "no other role");
+    // On-call stops the line; nothing binds the role here (the on-call group is the user's).
+    let oncall = find(&objects, "ClusterRole", "fluxgate-oncall");
+    assert_eq!(
+        oncall["rules"],
+        json!([
+            {
+                "apiGroups": ["fluxgate.io"],
+                "resources": ["reconciliationfreezes"],
+                "verbs": ["get", "list", "watch", "create", "delete"],
+            },
+            {
+                "apiGroups": ["fluxgate.io"],
+                "resources": ["reconciliationwindows"],
+                "verbs": ["get", "list", "watch"],
+            },
+        ])
+    );
+    let bindings = objects
+        .iter()
+        .filter(|o| o["kind"] == "ClusterRoleBinding" || o["kind"] == "RoleBinding")
         .count();
-    assert_eq!(roles, 1, "no other role");
+    assert_eq!(bindings, 1, "only fluxgate's own");
+}
+
+/// The built-in edit and admin roles aggregate every ClusterRole labelled for them: none of
+/// deploy/ is, so they get no access to ReconciliationFreezes (issue 25: a freeze Flux or any
+/// editor could lift would not stop the line).
+#[test]
+fn no_role_of_deploy_is_aggregated_to_the_built_in_roles() {
+    let mut files = Vec::new();
+    yaml_files(&path("deploy"), &mut files);
+    let mut roles = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for object in documents(&text) {
+            if object["kind"] != "ClusterRole" {
+                continue;
+            }
+            roles += 1;
+            let labels = object["metadata"]["labels"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let aggregated: Vec<&String> = labels
+                .keys()
+                .filter(|k| k.starts_with("rbac.authorization.k8s.io/aggregate-to-"))
+                .collect();
+            assert!(
+                aggregated.is_empty() && object["aggregationRule"].is_null(),
+                "{}: ClusterRole {} is aggregated ({aggregated:?})",
+                file.display(),
+                object["metadata"]["name"]
+            );
+        }
+    }
+    assert!(roles >= 2, "found the ClusterRoles ({roles})");
 }
 
 #[test]

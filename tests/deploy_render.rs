@@ -35,19 +35,26 @@ fn every_kustomization_under_deploy_builds() {
 }
 
 #[test]
-fn the_committed_crd_is_what_fluxgate_crd_prints() {
-    let output = fluxgate(&["crd"], b"");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let committed = std::fs::read(path("deploy/crds/crd.yaml")).unwrap();
-    assert!(
-        output.stdout == committed,
-        "deploy/crds/crd.yaml differs from what the Rust types generate: regenerate it with \
-         `cargo run -- crd > deploy/crds/crd.yaml` and commit the result"
-    );
+fn the_committed_crds_are_what_fluxgate_crd_prints() {
+    for (args, file) in [
+        (&["crd"][..], "deploy/crds/crd.yaml"),
+        (&["crd", "window"][..], "deploy/crds/crd.yaml"),
+        (&["crd", "freeze"][..], "deploy/crds/freeze-crd.yaml"),
+    ] {
+        let output = fluxgate(args, b"");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let committed = std::fs::read(path(file)).unwrap();
+        assert!(
+            output.stdout == committed,
+            "{file} differs from what the Rust types generate: regenerate it with \
+             `cargo run -- {} > {file}` and commit the result",
+            args.join(" ")
+        );
+    }
 }
 
 // === windows ===

@@ -218,6 +218,21 @@ fn audit_logs(dir: &Path) {
 /// Commands another test (or `.ci/run`) runs as written: the command, and the file that holds
 /// it word for word.
 const RUN_ELSEWHERE: &[(&str, &str)] = &[
+    // docs/stop-the-line.md: against the fake API server, through fluxgate's webhook.
+    (
+        "fluxgate freeze start --all --for 30m --reason INC-1",
+        "tests/stop_the_line.rs",
+    ),
+    ("fluxgate freeze list", "tests/stop_the_line.rs"),
+    ("fluxgate freeze end", "tests/stop_the_line.rs"),
+    (
+        "fluxgate freeze start --window business-hours --for 2h --reason \"INC-4711 checkout errors\"",
+        "tests/stop_the_line.rs",
+    ),
+    (
+        "fluxgate freeze start --all --for 36h --reason INC-4711",
+        "tests/stop_the_line.rs",
+    ),
     ("cargo nextest run", ".ci/run"),
     // deploy/README.md: the release binary that tools/image-contract.sh runs as the image.
     ("cargo build --release --locked --bin fluxgate", ".ci/run"),

@@ -621,19 +621,13 @@ async fn fluxgate_status_reads_the_clusters_windows_through_the_kubeconfig() {
         "end": "2026-11-29T00:00:00Z", "reason": "weekend"}]);
     fake.put(long);
     let url = fake.serve().await;
-    let dir = std::env::temp_dir().join(format!("fluxgate-kubeconfig-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("config");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
-             clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
-             contexts: [{{name: fake, context: {{cluster: fake, user: me}}}}]\n\
-             users: [{{name: me, user: {{}}}}]\n"
-        ),
-    )
-    .unwrap();
+    // A stop-the-line freeze of every window, in force at the instant asked about.
+    fake.put(json!({
+        "apiVersion": "fluxgate.io/v1alpha1", "kind": "ReconciliationFreeze",
+        "metadata": {"name": "inc-9"},
+        "spec": {"reason": "INC-9", "start": "2026-11-27T11:00:00Z", "end": "2026-11-27T13:00:00Z", "all": true},
+    }));
+    let kubeconfig = fake_api::Kubeconfig::new(&url, "me");
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxgate"))
         .args([
             "status",
@@ -643,11 +637,10 @@ async fn fluxgate_status_reads_the_clusters_windows_through_the_kubeconfig() {
             "--at",
             "2026-11-27T12:00:00Z",
         ])
-        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECONFIG", &kubeconfig.0)
         .output()
         .await
         .unwrap();
-    std::fs::remove_dir_all(&dir).ok();
     assert!(
         output.status.success(),
         "{}",
@@ -669,6 +662,13 @@ async fn fluxgate_status_reads_the_clusters_windows_through_the_kubeconfig() {
     );
     assert_eq!(rows[0]["open"], false);
     assert_eq!(rows[0]["next"], "2026-11-30T08:00:00+01:00");
+    for row in rows.as_array().unwrap() {
+        assert_eq!(row["frozen"], true, "{row}");
+        assert_eq!(
+            row["freeze"]["reason"], "stop the line: INC-9, ReconciliationFreeze inc-9",
+            "{row}"
+        );
+    }
 
     // --from-cluster and --windows are two sources: refused together.
     let both = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxgate"))

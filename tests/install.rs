@@ -147,12 +147,13 @@ fn install_yaml_is_the_cert_manager_overlay_with_the_release_image() {
         }
     }
     assert_eq!(by_name(installed.clone()), by_name(overlay));
-    // The CRD comes with it, so `kubectl apply -f install.yaml` is one step.
-    find(
-        &installed,
-        "CustomResourceDefinition",
+    // The CRDs come with it, so `kubectl apply -f install.yaml` is one step.
+    for crd in [
         "reconciliationwindows.fluxgate.io",
-    );
+        "reconciliationfreezes.fluxgate.io",
+    ] {
+        find(&installed, "CustomResourceDefinition", crd);
+    }
     // Reproducible: the same input renders the same bytes.
     assert_eq!(
         render_install(RELEASE_IMAGE).stdout,
@@ -340,12 +341,15 @@ fn the_flux_install_applies_crds_then_fluxgate_then_windows_each_waiting() {
     }
     assert_eq!(windows["spec"]["sourceRef"]["name"], "flux-system");
 
-    // fluxgate-crds: exactly the CRD.
+    // fluxgate-crds: exactly the CRDs.
     let crd_objects = render_as_flux(crds, "");
     let described: Vec<String> = crd_objects.iter().map(describe).collect();
     assert_eq!(
         described,
-        ["CustomResourceDefinition reconciliationwindows.fluxgate.io"]
+        [
+            "CustomResourceDefinition reconciliationfreezes.fluxgate.io",
+            "CustomResourceDefinition reconciliationwindows.fluxgate.io"
+        ]
     );
     // fluxgate: install.yaml less the CRD, with the release's image (same tag as the source).
     let image = &fluxgate["spec"]["images"][0];
@@ -361,7 +365,9 @@ fn the_flux_install_applies_crds_then_fluxgate_then_windows_each_waiting() {
         }
     }
     let mut expected = by_name(install_yaml());
-    expected.remove(&described[0]);
+    for crd in &described {
+        expected.remove(crd);
+    }
     assert_eq!(by_name(server), expected);
     // fluxgate-windows: only windows, from the user's repository (this example's layout).
     let window_objects = render_as_flux(windows, &format!("{FLUX_INSTALL}/"));

@@ -767,10 +767,17 @@ fn generated_cases_reach_every_reason() {
         let case = strategy.new_tree(&mut runner).unwrap().current();
         seen.insert(case.review().decision.reason);
     }
-    // Every reason but those of ReconciliationWindow objects, which these cases never are.
-    let expected = Reason::ALL
-        .into_iter()
-        .filter(|r| !matches!(r, Reason::ValidWindow | Reason::InvalidWindow));
+    // Every reason but those of ReconciliationWindow and ReconciliationFreeze objects, which
+    // these cases never are.
+    let expected = Reason::ALL.into_iter().filter(|r| {
+        !matches!(
+            r,
+            Reason::ValidWindow
+                | Reason::InvalidWindow
+                | Reason::ValidFreeze
+                | Reason::InvalidFreeze
+        )
+    });
     for reason in expected {
         assert!(seen.contains(&reason), "{reason} never generated: {seen:?}");
     }

@@ -304,8 +304,8 @@ const DENIED: &str = "denied the request: ";
 ///
 /// Flux quotes the API server's error, and may join several objects' errors into one message;
 /// every fluxgate denial in it counts. Window names are Kubernetes object names, so they never
-/// hold a quote, and fluxgate writes them quoted: `"business-hours", closed until …` or
-/// `"business-hours", frozen (…) and closed until …`.
+/// hold a quote, and fluxgate writes them quoted: `"business-hours", closed until …`,
+/// `"business-hours", frozen (…) and closed until …` or `hard-frozen (…)`.
 pub(crate) fn denied_windows(message: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for (at, _) in message.match_indices(DENIED) {
@@ -327,7 +327,8 @@ pub(crate) fn denied_windows(message: &str) -> BTreeSet<String> {
             .min()
             .unwrap_or(windows.len());
         let windows = &windows[..end];
-        for state in ["\", closed", "\", frozen"] {
+        // A hard freeze says `hard-frozen`: its window is waited for as much as any.
+        for state in ["\", closed", "\", frozen", "\", hard-frozen"] {
             for (at, _) in windows.match_indices(state) {
                 let Some(open) = windows[..at].rfind('"') else {
                     continue;

@@ -8,6 +8,7 @@
 //!   denied is [`policy::decide`], top to bottom.
 //! - [`audit`]: the record of each decision, and the review of an audit log (`fluxgate audit`).
 //! - [`lint`]: `fluxgate lint`'s checks of rendered manifests, with the webhook's own rules.
+//! - [`freeze`]: `ReconciliationFreeze`, on-call's stop-the-line freeze of windows.
 //! - [`flux`]: what Flux's Kustomizations and HelmReleases say about a denial, and when to ask
 //!   them to reconcile again.
 //! - [`plan`]: `fluxgate plan`'s landing time of every change of a pull request.
@@ -23,6 +24,7 @@ pub mod calendar;
 pub mod cron;
 pub mod duration;
 pub mod flux;
+pub mod freeze;
 pub mod lint;
 pub mod naming;
 pub mod object;

@@ -9,6 +9,7 @@
 mod audit;
 mod certs;
 mod crd;
+mod freeze;
 mod lint;
 mod plan;
 mod review;
@@ -42,8 +43,8 @@ struct Cli {
 enum Command {
     /// Generate a CA and serving certificate for the webhook Service, and print the caBundle.
     Certs(certs::CertsArgs),
-    /// Print the ReconciliationWindow CustomResourceDefinition (YAML).
-    Crd,
+    /// Print the CustomResourceDefinitions, ReconciliationWindow and ReconciliationFreeze (YAML).
+    Crd(crd::CrdArgs),
     /// Decide one AdmissionReview (admission.k8s.io/v1) from FILE or stdin; print the response.
     Review(review::ReviewArgs),
     /// Serve the admission webhook over HTTPS (and metrics over HTTP).
@@ -57,6 +58,8 @@ enum Command {
     /// When each change between two renders (a pull request's base and head) lands: now, at
     /// the opening of its windows, by bypass, or never, and why.
     Plan(Box<plan::PlanArgs>),
+    /// Stop the line: declare, list and end ReconciliationFreezes (through the kubeconfig).
+    Freeze(freeze::FreezeArgs),
     /// Split app folders into <app>-rt and <app>-rw (and the cluster's entry points into
     /// apps-rt and apps-rw); prints the plan, applies it with --write.
     Split(split::SplitArgs),
@@ -169,6 +172,7 @@ impl CommonArgs {
             max_bypass: self.max_bypass,
             max_override: self.max_override,
             tenant_prunes: self.tenant_prunes,
+            max_freeze: defaults.max_freeze,
         }
     }
 
@@ -252,7 +256,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Certs(args) => certs::run(args),
-        Command::Crd => crd::run(),
+        Command::Crd(args) => crd::run(args),
         Command::Review(args) => review::run(args),
         Command::Serve(args) => serve::run(*args),
         Command::Status(args) => status::run(args),
@@ -260,6 +264,7 @@ pub fn main() -> ExitCode {
         Command::Lint(args) => lint::run(args),
         Command::Split(args) => split::run(args),
         Command::Plan(args) => plan::run(*args),
+        Command::Freeze(args) => freeze::run(args),
     };
     match result {
         Ok(code) => code,

@@ -203,7 +203,7 @@ fn windows(
         .filter_map(|d| d.object.metadata.name.clone())
         .collect();
     if args.windows_from_cluster {
-        let live = super::status::cluster_window_documents()?;
+        let live = super::status::cluster_window_documents(now)?;
         documents.extend(live.into_iter().filter(|d| {
             d.object
                 .metadata

@@ -4,10 +4,11 @@ use super::CommonArgs;
 use crate::audit_log::{AuditSink, FileSink, StdoutSink};
 use crate::certs;
 use crate::cluster::events::EventPublisher;
+use crate::cluster::freezes::{Creators, watch_freezes};
 use crate::cluster::notifications::Notifications;
 use crate::cluster::owners::watch_owners;
 use crate::cluster::sync::ClusterSync;
-use crate::cluster::watch::watch_windows;
+use crate::cluster::watch::watch_windows_and_freezes;
 use crate::files::{Snapshot, read_files, watch};
 use crate::server::listen::{ConnectionLimits, serve_tls};
 use crate::server::tls::{
@@ -45,6 +46,10 @@ pub(crate) struct ServeArgs {
     /// so a Stalled release tries again).
     #[arg(long, env = "FLUXGATE_RECONCILE_ON_OPEN")]
     reconcile_on_open: bool,
+    /// How long one ReconciliationFreeze (a stop-the-line freeze) may be: a longer one is
+    /// refused at admission and freezes nothing.
+    #[arg(long, env = "FLUXGATE_MAX_FREEZE", default_value = "24h", value_parser = fluxgate_core::duration::parse_duration, value_name = "DURATION")]
+    max_freeze: chrono::Duration,
     /// Post Flux events to this notification-controller address (Flux's event API), so the
     /// Alerts for Kustomizations and HelmReleases say when a change waits for a window, when it
     /// lands (with --reconcile-on-open), and bypasses, overrides and blocked changes. E.g.
@@ -236,13 +241,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => Arc::new(StdoutSink::default()),
     };
-    let mut state = AppState::new(Default::default(), args.common.policy(), audit.clone());
+    let mut gate = args.common.gate();
+    gate.policy.max_freeze = args.max_freeze;
+    let mut state = AppState::new(Default::default(), gate.policy.clone(), audit.clone());
     // Not ready, and every rw change denied as unknown-window, until the first set is in force:
     // read from files once the listener answers /healthz, or listed from the cluster.
-    state.windows = Arc::new(WindowStore::loading(
-        args.common.gate(),
-        state.metrics.window_reloads(),
-    ));
+    state.windows = Arc::new(WindowStore::loading(gate, state.metrics.window_reloads()));
     state.require_client_cert = args.client_ca.is_some();
     state.accept_unverified = args.accept_unverified_callers;
     state.body_budget = crate::server::BodyBudget::new(args.max_body_bytes_in_flight);
@@ -276,9 +280,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )),
         _ => None,
     };
-    if args.events {
-        state.events = publisher.clone().map(|p| Arc::new(p) as Arc<dyn Notifier>);
+    // Who created each ReconciliationFreeze, as this replica admitted it (cluster::freezes).
+    let creators = Creators::default();
+    let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
+    if args.events
+        && let Some(publisher) = publisher.clone()
+    {
+        notifiers.push(Arc::new(publisher));
     }
+    if args.windows_from_cluster {
+        notifiers.push(Arc::new(creators.clone()));
+    }
+    state.events = match notifiers.len() {
+        0 => None,
+        1 => notifiers.pop(),
+        _ => Some(Arc::new(Notifiers(notifiers))),
+    };
     let notices = match (&client, &args.notification_url) {
         (Some(client), Some(url)) => Some(Notifications::spawn(
             client.clone(),
@@ -297,7 +314,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.notices = notices.clone().map(|n| Arc::new(n) as Arc<dyn Notifier>);
     let state = Arc::new(state);
     if let Some(client) = client {
-        spawn_cluster_tasks(&args, client, state.clone(), publisher, notices);
+        spawn_cluster_tasks(&args, client, state.clone(), publisher, notices, creators);
     }
 
     let resolver = Arc::new(initial_certificate(&args, &state)?);
@@ -404,13 +421,18 @@ fn spawn_cluster_tasks(
     state: Arc<AppState>,
     events: Option<EventPublisher>,
     notices: Option<Notifications>,
+    creators: Creators,
 ) {
     let (observed_tx, observed) = tokio::sync::watch::channel(None);
     if args.windows_from_cluster {
-        tokio::spawn(watch_windows(
+        let (freezes_tx, freezes) = tokio::sync::watch::channel(None);
+        tokio::spawn(watch_freezes(client.clone(), freezes_tx, creators));
+        tokio::spawn(watch_windows_and_freezes(
             client.clone(),
             state.windows.clone(),
             Some(observed_tx),
+            freezes,
+            Some(state.metrics.stop_the_line()),
         ));
     }
     if !args.windows_from_cluster && !args.reconcile_on_open {
@@ -432,6 +454,22 @@ fn spawn_cluster_tasks(
         reconcile_on_open: args.reconcile_on_open,
     };
     tokio::spawn(sync.run(observed, owners));
+}
+
+/// Every notifier told of each decision, in order.
+struct Notifiers(Vec<Arc<dyn Notifier>>);
+
+impl Notifier for Notifiers {
+    fn notify(
+        &self,
+        request: &kube::core::admission::AdmissionRequest<fluxgate_core::object::Object>,
+        decision: &fluxgate_core::policy::Decision,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        for notifier in &self.0 {
+            notifier.notify(request, decision, now);
+        }
+    }
 }
 
 fn initial_certificate(args: &ServeArgs, state: &AppState) -> anyhow::Result<CertResolver> {
@@ -580,5 +618,17 @@ impl Notifier for Notifications {
         now: chrono::DateTime<chrono::Utc>,
     ) {
         Notifications::notify(self, request, decision, now);
+    }
+}
+
+/// The server tells who created each ReconciliationFreeze it admitted, as it tells Events.
+impl Notifier for Creators {
+    fn notify(
+        &self,
+        request: &kube::core::admission::AdmissionRequest<fluxgate_core::object::Object>,
+        decision: &fluxgate_core::policy::Decision,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        self.record(request, decision, now);
     }
 }

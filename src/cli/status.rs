@@ -33,9 +33,10 @@ pub(crate) struct StatusArgs {
     tz: Option<chrono_tz::Tz>,
 }
 
-/// The cluster's windows, validated as the webhook validates them.
+/// The cluster's windows, validated as the webhook validates them, with the cluster's
+/// stop-the-line freezes added to the windows they cover, as the webhook adds them.
 fn cluster_windows(now: DateTime<Utc>) -> anyhow::Result<fluxgate_core::window::WindowSet> {
-    let documents = cluster_window_documents()?;
+    let documents = cluster_window_documents(now)?;
     // Through the gate the webhook's windows pass, with its default bounds: a window it keeps
     // out of force (an override longer than --max-override, one that never opens) is not shown
     // as if it were enforced.
@@ -47,25 +48,43 @@ fn cluster_windows(now: DateTime<Utc>) -> anyhow::Result<fluxgate_core::window::
 }
 
 /// The cluster's ReconciliationWindows (through the kubeconfig, as kubectl reads it), as
-/// documents for a window set: `status --from-cluster`, `plan --windows-from-cluster`.
-pub(crate) fn cluster_window_documents() -> anyhow::Result<Vec<fluxgate_core::window::Document>> {
+/// documents for a window set, with the cluster's stop-the-line freezes added to the windows
+/// they cover, as the webhook adds them: `status --from-cluster`, `plan --windows-from-cluster`.
+pub(crate) fn cluster_window_documents(
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<fluxgate_core::window::Document>> {
+    use fluxgate_core::freeze::ReconciliationFreeze;
+    use fluxgate_core::policy::Policy;
     use fluxgate_core::window::ReconciliationWindow;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let objects = runtime.block_on(async {
+    let (objects, freezes) = runtime.block_on(async {
         let client = kube::Client::try_default()
             .await
             .context("cannot reach the Kubernetes API (kubeconfig or in-cluster config)")?;
-        let api: kube::Api<ReconciliationWindow> = kube::Api::all(client);
-        api.list(&Default::default())
+        let api: kube::Api<ReconciliationWindow> = kube::Api::all(client.clone());
+        let windows = api
+            .list(&Default::default())
             .await
-            .context("cannot list ReconciliationWindows")
+            .context("cannot list ReconciliationWindows")?;
+        let api: kube::Api<ReconciliationFreeze> = kube::Api::all(client);
+        let freezes = api
+            .list(&Default::default())
+            .await
+            .context("cannot list ReconciliationFreezes (is deploy/crds applied?)")?;
+        anyhow::Ok((windows, freezes))
     })?;
+    let max = Policy::default().max_freeze;
+    let (freezes, refused) = crate::cluster::freezes::valid_freezes(&freezes.items, max, now);
+    for refused in refused {
+        eprintln!("fluxgate: {refused}");
+    }
     Ok(objects
         .items
         .into_iter()
+        .map(|object| crate::cluster::index::with_freezes(object, &freezes))
         .map(crate::cluster::index::document)
         .collect())
 }

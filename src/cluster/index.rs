@@ -22,10 +22,13 @@
 //! A relist (`Init` … `InitDone`) is buffered and replaces the state only when complete, so a
 //! half-listed cluster never becomes the window set.
 
+use super::freezes::valid_freezes;
 use crate::windows::gate::{Gate, Problem};
 use chrono::{DateTime, Utc};
+use fluxgate_core::freeze::{ReconciliationFreeze, StopTheLine};
 use fluxgate_core::window::{Document, ReconciliationWindow, WindowSet, WindowStatus};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What the cluster holds of a window beyond its spec: what the status writer compares with.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -46,6 +49,8 @@ pub(crate) struct WindowIndex {
     relist: Option<Objects>,
     /// True once a complete list has been seen.
     synced: bool,
+    /// The cluster's ReconciliationFreezes, added to the windows they cover at each check.
+    freezes: Arc<BTreeMap<String, ReconciliationFreeze>>,
 }
 
 /// What the gate decides on: the cluster's objects and the versions in force, taken out of the
@@ -55,6 +60,7 @@ pub(crate) struct WindowIndex {
 pub(crate) struct Candidate {
     objects: Objects,
     in_force: Objects,
+    freezes: Arc<BTreeMap<String, ReconciliationFreeze>>,
 }
 
 /// What to put in force.
@@ -65,6 +71,10 @@ pub(crate) struct InForce {
     pub(crate) versions: Objects,
     /// Why some object is not in force as the cluster holds it; empty when all are.
     pub(crate) problems: Vec<Problem>,
+    /// The stop-the-line freezes added to the windows.
+    pub(crate) freezes: Vec<StopTheLine>,
+    /// Why each other ReconciliationFreeze freezes nothing.
+    pub(crate) refused_freezes: Vec<String>,
 }
 
 impl WindowIndex {
@@ -103,6 +113,11 @@ impl WindowIndex {
         self.objects.remove(&name_of(object));
     }
 
+    /// The cluster's freezes changed.
+    pub(crate) fn set_freezes(&mut self, freezes: Arc<BTreeMap<String, ReconciliationFreeze>>) {
+        self.freezes = freezes;
+    }
+
     pub(crate) fn is_synced(&self) -> bool {
         self.synced
     }
@@ -112,6 +127,7 @@ impl WindowIndex {
         Candidate {
             objects: self.objects.clone(),
             in_force: self.in_force.clone(),
+            freezes: self.freezes.clone(),
         }
     }
 
@@ -144,13 +160,22 @@ impl Candidate {
     /// Holds the cluster's objects to `gate` at `now`, each object on its own: a refused
     /// version is replaced by the one in force, if any, and a deleted default window stays.
     pub(crate) fn check(self, gate: &Gate, now: DateTime<Utc>) -> InForce {
-        let Candidate { objects, in_force } = self;
+        let Candidate {
+            objects,
+            in_force,
+            freezes,
+        } = self;
+        let (freezes, refused_freezes) =
+            valid_freezes(freezes.values(), gate.policy.max_freeze, now);
+        let documents = |objects: &Objects| documents(objects, &freezes);
         let first = gate.check(&documents(&objects), now);
         if first.problems.is_empty() {
             return InForce {
                 set: first.set,
                 versions: objects,
                 problems: Vec::new(),
+                freezes,
+                refused_freezes,
             };
         }
         let default = &gate.policy.default_window;
@@ -200,12 +225,32 @@ impl Candidate {
             set: second.set,
             versions: chosen,
             problems,
+            freezes,
+            refused_freezes,
         }
     }
 }
 
-fn documents(objects: &Objects) -> Vec<Document> {
-    objects.values().cloned().map(document).collect()
+/// The windows as documents, each with the stop-the-line freezes that cover it: one more
+/// freeze part each, so the window's state, status and every decision see them.
+fn documents(objects: &Objects, freezes: &[StopTheLine]) -> Vec<Document> {
+    objects
+        .values()
+        .map(|object| with_freezes(object.clone(), freezes))
+        .map(document)
+        .collect()
+}
+
+/// `object` with the freezes of `freezes` that cover it.
+pub(crate) fn with_freezes(
+    mut object: ReconciliationWindow,
+    freezes: &[StopTheLine],
+) -> ReconciliationWindow {
+    let name = name_of(&object);
+    for freeze in freezes {
+        freeze.apply(&name, &mut object.spec);
+    }
+    object
 }
 
 /// A window read from the API, as a document of a window set: its origin names the object.
@@ -429,5 +474,71 @@ mod tests {
         );
         index.apply(window("main", "0 4 * * *"));
         assert_eq!(check(&mut index, &gate).1, Vec::<String>::new());
+    }
+
+    fn freeze(
+        name: &str,
+        spec: serde_json::Value,
+        labels: serde_json::Value,
+    ) -> ReconciliationFreeze {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "fluxgate.io/v1alpha1", "kind": "ReconciliationFreeze",
+            "metadata": {"name": name, "labels": labels},
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_valid_freeze_freezes_the_windows_it_covers_and_a_flux_one_nothing() {
+        let mut index = WindowIndex::default();
+        // Open all day, every day.
+        let mut always = window("a", "0 0 * * *");
+        always.spec.schedules[0].duration = Some("24h".into());
+        let mut b = always.clone();
+        b.metadata.name = Some("b".into());
+        index.apply(always);
+        index.apply(b);
+        let end = (now() + chrono::Duration::hours(1)).to_rfc3339();
+        let freezes = [
+            freeze(
+                "inc-1",
+                serde_json::json!({"reason": "INC-1", "end": end, "windows": ["a"]}),
+                serde_json::json!({}),
+            ),
+            freeze(
+                "from-git",
+                serde_json::json!({"reason": "from Git", "end": end, "all": true}),
+                serde_json::json!({"kustomize.toolkit.fluxcd.io/name": "infra"}),
+            ),
+        ];
+        index.set_freezes(Arc::new(
+            freezes
+                .into_iter()
+                .map(|f| (f.metadata.name.clone().unwrap(), f))
+                .collect(),
+        ));
+        let in_force = index.candidate().check(&Gate::default(), now());
+        assert_eq!(in_force.freezes.len(), 1);
+        assert_eq!(in_force.refused_freezes.len(), 1);
+        assert!(
+            in_force.refused_freezes[0].starts_with("ReconciliationFreeze \"from-git\": metadata.labels: applied by Flux (Kustomization infra)")
+                && in_force.refused_freezes[0].ends_with("; it freezes nothing"),
+            "{:?}",
+            in_force.refused_freezes
+        );
+        let a = in_force.set.get("a").unwrap().state_at(now());
+        assert!(!a.open);
+        assert_eq!(
+            a.freeze.as_ref().unwrap().reason.as_deref(),
+            Some("stop the line: INC-1, ReconciliationFreeze inc-1")
+        );
+        assert!(
+            in_force.set.get("b").unwrap().state_at(now()).open,
+            "not covered"
+        );
+        // The versions in force are the cluster's, without the freeze: a status write or a
+        // change of the freeze is not a change of the window.
+        assert!(in_force.versions["a"].spec.freezes.is_empty());
     }
 }

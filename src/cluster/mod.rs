@@ -6,6 +6,7 @@
 //! to reconcile from a task of its own, and Events are queued and sent in the background.
 
 pub mod events;
+pub mod freezes;
 pub(crate) mod index;
 pub mod notifications;
 pub mod owners;

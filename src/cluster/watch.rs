@@ -5,7 +5,9 @@
 //! last put in force. Until the first complete list, the server is not ready. Every change is
 //! held to the gate windows files pass, object by object ([`super::index`]).
 
+use super::freezes::{FreezeObjects, no_freezes};
 use super::index::{Observed, WindowIndex};
+use crate::metrics::StopTheLineFreezes;
 use crate::windows::WindowStore;
 use crate::windows::gate::Refused;
 use crate::windows::store::Load;
@@ -31,12 +33,49 @@ pub async fn watch_windows(
     store: Arc<WindowStore>,
     observed: Option<watch::Sender<ObservedWindows>>,
 ) {
+    watch_windows_and_freezes(client, store, observed, no_freezes(), None).await
+}
+
+/// [`watch_windows`], with the stop-the-line freezes `freezes` follows
+/// ([`super::freezes::watch_freezes`]) added to the windows they cover. No set is put in force
+/// before the freezes are listed too; at each change of the freezes the set is checked again,
+/// and `observed` is told, so the status writer and the catch-up at an opening run at once.
+pub async fn watch_windows_and_freezes(
+    client: Client,
+    store: Arc<WindowStore>,
+    observed: Option<watch::Sender<ObservedWindows>>,
+    mut freezes: watch::Receiver<FreezeObjects>,
+    gauge: Option<StopTheLineFreezes>,
+) {
     let api: Api<ReconciliationWindow> = Api::all(client);
     let mut index = WindowIndex::default();
     let mut events = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
-    while let Some(event) = events.next().await {
+    let mut freezes_listed = false;
+    loop {
+        let event = tokio::select! {
+            event = events.next() => match event {
+                Some(event) => event,
+                None => return,
+            },
+            Ok(()) = freezes.changed() => {
+                let Some(listed) = freezes.borrow_and_update().clone() else { continue };
+                index.set_freezes(listed);
+                freezes_listed = true;
+                if index.is_synced() {
+                    publish(&store, &mut index, gauge.as_ref()).await;
+                    if let Some(observed) = &observed {
+                        observed.send_modify(|_| {});
+                    }
+                }
+                continue;
+            }
+        };
+        if !freezes_listed && let Some(listed) = freezes.borrow_and_update().clone() {
+            index.set_freezes(listed);
+            freezes_listed = true;
+        }
         let changed = match event {
             Ok(Event::Init) => {
                 index.begin_relist();
@@ -60,8 +99,8 @@ pub async fn watch_windows(
                 false
             }
         };
-        if changed && index.is_synced() {
-            publish(&store, &mut index).await;
+        if changed && index.is_synced() && freezes_listed {
+            publish(&store, &mut index, gauge.as_ref()).await;
         }
         if let Some(observed) = &observed
             && index.is_synced()
@@ -78,13 +117,20 @@ pub async fn watch_windows(
 
 /// Holds the cluster's objects to the gate and computes the states of the set on a blocking
 /// thread (some windows take thousands of cron steps), then puts it in force.
-async fn publish(store: &Arc<WindowStore>, index: &mut WindowIndex) {
+async fn publish(
+    store: &Arc<WindowStore>,
+    index: &mut WindowIndex,
+    gauge: Option<&StopTheLineFreezes>,
+) {
     let candidate = index.candidate();
     let checking = store.clone();
     let checked = tokio::task::spawn_blocking(move || {
         let now = chrono::Utc::now();
         let in_force = candidate.check(checking.gate(), now);
         let count = in_force.set.len();
+        for refused in &in_force.refused_freezes {
+            tracing::error!(error = %refused, "a ReconciliationFreeze is not in force");
+        }
         let problems = Refused(in_force.problems);
         let load = if problems.0.is_empty() {
             Load::Reload
@@ -92,12 +138,15 @@ async fn publish(store: &Arc<WindowStore>, index: &mut WindowIndex) {
             Load::InPart(&problems)
         };
         let first = checking.put_in_force(in_force.set, now, load);
-        (in_force.versions, first, count)
+        (in_force.versions, in_force.freezes, first, count)
     })
     .await;
     match checked {
-        Ok((versions, first, count)) => {
+        Ok((versions, freezes, first, count)) => {
             index.put_in_force(versions);
+            if let Some(gauge) = gauge {
+                gauge.set(freezes);
+            }
             if first {
                 tracing::info!(
                     windows = count,

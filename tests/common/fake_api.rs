@@ -8,6 +8,13 @@
 //! subdomain, a change of an Event's `note` (immutable), a patch whose `resourceVersion`
 //! precondition no longer holds (409).
 //!
+//! ReconciliationFreezes go through a validating webhook, as the real API server sends them to
+//! fluxgate's (`with_webhook`): the CREATE or DELETE becomes an AdmissionReview shaped as the
+//! recorded one (`tests/fixtures/admission/flux-create-reconciliationwindow.json`), with the
+//! user the bearer token names, and a denial is the API server's 403 with the webhook's
+//! message. A created object gets a `uid` and `creationTimestamp` first, as the real API
+//! server gives them before validating admission runs.
+//!
 //! Served in memory (`client()`: a kube `Client` whose transport is the router, so tests can
 //! pause time) or on a socket (`serve()`, for the binary).
 
@@ -57,12 +64,15 @@ pub struct Fake {
     store: Arc<Mutex<Store>>,
     /// Notified after every write.
     pub wrote: Arc<Notify>,
+    /// fluxgate's `/validate`, called for every ReconciliationFreeze CREATE and DELETE.
+    webhook: Arc<Mutex<Option<Router>>>,
 }
 
 /// `kind` of the objects of a collection, for list responses.
 fn list_kind(plural: &str) -> &'static str {
     match plural {
         "reconciliationwindows" => "ReconciliationWindowList",
+        "reconciliationfreezes" => "ReconciliationFreezeList",
         "kustomizations" => "KustomizationList",
         "helmreleases" => "HelmReleaseList",
         "events" => "EventList",
@@ -75,6 +85,7 @@ fn locate(object: &Value) -> (String, (String, String)) {
     let api_version = object["apiVersion"].as_str().unwrap_or_default();
     let plural = match object["kind"].as_str().unwrap_or_default() {
         "ReconciliationWindow" => "reconciliationwindows",
+        "ReconciliationFreeze" => "reconciliationfreezes",
         "Kustomization" => "kustomizations",
         "HelmRelease" => "helmreleases",
         "Event" => "events",
@@ -133,7 +144,86 @@ fn status(code: u16, reason: &str, message: String) -> Response {
     (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
 }
 
+/// The AdmissionReview the API server sends for a ReconciliationFreeze `operation` by `user`.
+fn freeze_review(
+    operation: &str,
+    user: &str,
+    field_manager: Option<&str>,
+    object: &Value,
+    old: &Value,
+) -> Value {
+    let mut review: Value = serde_json::from_str(include_str!(
+        "../fixtures/admission/flux-create-reconciliationwindow.json"
+    ))
+    .unwrap();
+    let request = &mut review["request"];
+    for key in ["kind", "requestKind"] {
+        request[key]["kind"] = json!("ReconciliationFreeze");
+    }
+    for key in ["resource", "requestResource"] {
+        request[key]["resource"] = json!("reconciliationfreezes");
+    }
+    let name = if object.is_null() { old } else { object }["metadata"]["name"].clone();
+    request["uid"] = json!(format!(
+        "review-{operation}-{}",
+        name.as_str().unwrap_or_default()
+    ));
+    request["name"] = name;
+    request["operation"] = json!(operation);
+    request["userInfo"] = json!({"username": user, "groups": ["system:authenticated"]});
+    request["options"] = match operation {
+        "DELETE" => json!({"apiVersion": "meta.k8s.io/v1", "kind": "DeleteOptions"}),
+        _ => {
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions", "fieldManager": field_manager})
+        }
+    };
+    request["object"] = object.clone();
+    request["oldObject"] = old.clone();
+    review
+}
+
 impl Fake {
+    /// Sends every ReconciliationFreeze CREATE and DELETE to `webhook` (fluxgate's router) first.
+    pub fn with_webhook(&self, webhook: Router) {
+        *self.webhook.lock().unwrap() = Some(webhook);
+    }
+
+    /// What the webhook says of a freeze change: `None` admits (or no webhook).
+    async fn admit(&self, review: Value) -> Option<Response> {
+        use tower::ServiceExt;
+        let webhook = self.webhook.lock().unwrap().clone()?;
+        let request = axum::http::Request::post("/validate")
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::to_vec(&review).unwrap()))
+            .unwrap();
+        let response = webhook.oneshot(request).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let answer: Value = match serde_json::from_slice(&bytes) {
+            Ok(answer) => answer,
+            Err(_) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                return Some(status(
+                    500,
+                    "InternalError",
+                    format!("failed calling webhook: {text}"),
+                ));
+            }
+        };
+        if answer["response"]["allowed"] == true {
+            return None;
+        }
+        let message = answer["response"]["status"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        Some(status(
+            403,
+            "Forbidden",
+            format!("admission webhook \"windows.fluxgate.io\" denied the request: {message}"),
+        ))
+    }
+
     /// Adds (or replaces) an object, as if created by someone else; watchers see it.
     pub fn put(&self, mut object: Value) {
         let (collection, key) = locate(&object);
@@ -314,6 +404,24 @@ async fn handle(
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
+            if plural == "reconciliationfreezes" {
+                object["metadata"]["uid"] = json!(format!("uid-{name}"));
+                object["metadata"]["creationTimestamp"] =
+                    json!(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string());
+                let field_manager = query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("fieldManager="));
+                let review = freeze_review(
+                    "CREATE",
+                    &user(&headers),
+                    field_manager,
+                    &object,
+                    &Value::Null,
+                );
+                if let Some(denied) = fake.admit(review).await {
+                    return denied;
+                }
+            }
             if plural == "events" && !is_dns_subdomain(&name) {
                 return status(
                     422,
@@ -425,6 +533,78 @@ async fn handle(
             fake.wrote.notify_waiters();
             axum::Json(updated).into_response()
         }
+        (Method::DELETE, Some(name)) => {
+            let Some(current) = fake.get(&collection, &namespace, name) else {
+                return status(404, "NotFound", format!("{plural} {name:?} not found"));
+            };
+            if plural == "reconciliationfreezes" {
+                let review = freeze_review("DELETE", &user(&headers), None, &Value::Null, &current);
+                if let Some(denied) = fake.admit(review).await {
+                    return denied;
+                }
+            }
+            fake.store.lock().unwrap().calls.push(Call {
+                method: "DELETE".into(),
+                path: path.clone(),
+                query,
+                content_type,
+                body: parsed,
+                changed: true,
+            });
+            fake.delete(&collection, &namespace, name);
+            fake.wrote.notify_waiters();
+            axum::Json(current).into_response()
+        }
         _ => status(405, "MethodNotAllowed", format!("{method} {path}")),
     }
+}
+
+/// A kubeconfig for the fake served at `url`, as `user` (the fake takes the bearer token for
+/// the user name); the file goes with the value. The binary finds it through `KUBECONFIG`.
+pub struct Kubeconfig(pub std::path::PathBuf);
+
+impl Kubeconfig {
+    pub fn new(url: &str, user: &str) -> Self {
+        // KUBECONFIG is a `:`-separated list: no `:` of the user name in the path.
+        let tag: String = user
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let dir = std::env::temp_dir().join(format!(
+            "fluxgate-kubeconfig-{}-{tag}-{}",
+            std::process::id(),
+            url.rsplit(':').next().unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+                 clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
+                 contexts: [{{name: fake, context: {{cluster: fake, user: me}}}}]\n\
+                 users: [{{name: me, user: {{token: \"{user}\"}}}}]\n"
+            ),
+        )
+        .unwrap();
+        Kubeconfig(path)
+    }
+}
+
+impl Drop for Kubeconfig {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            std::fs::remove_dir_all(dir).ok();
+        }
+    }
+}
+
+/// The user a request is made as: its bearer token (a kubeconfig's `token:`), or `admin`.
+fn user(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("admin")
+        .to_owned()
 }

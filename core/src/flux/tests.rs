@@ -96,6 +96,41 @@ fn only_closed_windows_of_fluxgate_denials_count() {
     }
 }
 
+/// A hard freeze's denial says `hard-frozen (…)`: its window is waited for too, so the change
+/// lands when the freeze ends (issue 25: a stop-the-line freeze is hard by default; its end
+/// found no waiting owner and asked nothing of Flux).
+#[test]
+fn a_hard_freezes_denial_names_its_window() {
+    let windows = WindowSet::from_yaml(
+        "windows.yaml",
+        &crate::window::EMBEDDED_WINDOWS.replacen(
+            "      reason: Year-end change freeze\n",
+            "      reason: Year-end change freeze\n      allowBypass: false\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let review =
+        include_bytes!("../../../tests/fixtures/admission/flux-dryrun-image-bump-deployment.json");
+    let reviewed = crate::admission::review(
+        review,
+        &windows,
+        &crate::policy::Policy::default(),
+        utc("2026-12-22T10:00:00Z"),
+    )
+    .unwrap();
+    let message = &reviewed.decision.message;
+    assert!(
+        message.contains("\"business-hours\", hard-frozen (Year-end change freeze)"),
+        "{message}"
+    );
+    let ready = format!(
+        "Deployment/nginx/nginx dry-run failed (Forbidden): admission webhook \
+         \"fluxgate.fluxgate.io\" denied the request: {message}"
+    );
+    assert_eq!(denied_windows(&ready), names(&["business-hours"]));
+}
+
 // === Owner ===
 
 #[test]

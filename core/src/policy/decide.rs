@@ -9,6 +9,7 @@ use super::{
 };
 use crate::duration::format_duration;
 use crate::flux::FluxOwner;
+use crate::freeze::{ReconciliationFreeze, StopTheLine};
 use crate::naming::local_time;
 use crate::object::Object;
 use crate::window::{self, Enforcement, ReconciliationWindow, Window, WindowSet};
@@ -43,6 +44,11 @@ pub fn decide(
     // 1. ReconciliationWindow objects are validated, whoever sends them.
     if is_window_request(request) {
         return draft.validate_window(request, policy, now);
+    }
+
+    // 1b. ReconciliationFreezes too, and never from Flux.
+    if is_freeze_request(request) {
+        return draft.validate_freeze(request, policy, now);
     }
 
     // 2. Only Flux is held to windows.
@@ -383,6 +389,64 @@ impl Draft {
             Err(message) => self.deny(Reason::InvalidWindow, message),
         }
     }
+
+    /// A ReconciliationFreeze written or deleted: refused from Flux (a freeze Flux could make
+    /// or lift would be Flux deciding when Flux may change things), else held to
+    /// [`StopTheLine::from_object`] under `--max-freeze`. Deleting one is how on-call ends it
+    /// early: admitted, and audited with who did it.
+    fn validate_freeze(
+        self,
+        request: &AdmissionRequest<Object>,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> Decision {
+        let user = request
+            .user_info
+            .username
+            .as_deref()
+            .unwrap_or("<anonymous>");
+        if is_flux_controller(request, policy) {
+            let message = format!(
+                "{}: {user} is Flux: a stop-the-line freeze is declared and ended by people \
+                 (fluxgate freeze start/end), never by Flux",
+                self.subject.display
+            );
+            return self.deny(Reason::InvalidFreeze, message);
+        }
+        let Some(object) = request
+            .object
+            .as_ref()
+            .filter(|_| request.operation != Operation::Delete)
+        else {
+            let message = format!("{}: ended by {user}", self.subject.display);
+            return self.allow(Reason::ValidFreeze, message);
+        };
+        if request.kind.version != window::VERSION {
+            let message = format!(
+                "{}: version {:?} is not served: use {}",
+                self.subject.display,
+                request.kind.version,
+                crate::freeze::API_VERSION
+            );
+            return self.deny(Reason::InvalidFreeze, message);
+        }
+        let checked = serde_json::to_value(object)
+            .and_then(serde_json::from_value::<ReconciliationFreeze>)
+            .map_err(|e| format!("{}: {e}", self.subject.display))
+            .and_then(|f| {
+                StopTheLine::from_object(&f, policy.max_freeze, now).map_err(|e| e.to_string())
+            });
+        match checked {
+            Ok(freeze) => {
+                let message = format!(
+                    "ReconciliationFreeze {:?} ({}) is valid, by {user}",
+                    freeze.name, freeze.reason
+                );
+                self.allow(Reason::ValidFreeze, message)
+            }
+            Err(message) => self.deny(Reason::InvalidFreeze, message),
+        }
+    }
 }
 
 impl DraftWithWindows {
@@ -473,6 +537,21 @@ fn never_opens(window: &Window, now: DateTime<Utc>) -> Option<String> {
             window.name()
         )
     })
+}
+
+fn is_freeze_request(request: &AdmissionRequest<Object>) -> bool {
+    request.kind.group == window::GROUP && request.kind.kind == crate::freeze::KIND
+}
+
+/// Flux (see [`is_flux`]), or any service account of flux-system, where Flux's controllers run:
+/// none of them may declare or lift a stop-the-line freeze.
+fn is_flux_controller(request: &AdmissionRequest<Object>, policy: &Policy) -> bool {
+    is_flux(request, policy)
+        || request
+            .user_info
+            .username
+            .as_deref()
+            .is_some_and(|u| u.starts_with("system:serviceaccount:flux-system:"))
 }
 
 fn is_window_request(request: &AdmissionRequest<Object>) -> bool {

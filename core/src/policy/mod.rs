@@ -73,6 +73,8 @@ pub struct Policy {
     /// Whether a DELETE by a service account of the namespace that a Flux owner label names
     /// (a tenant's Kustomization or HelmRelease pruning as its `serviceAccountName`) is Flux.
     pub tenant_prunes: bool,
+    /// How long one ReconciliationFreeze may be (`serve --max-freeze`).
+    pub max_freeze: Duration,
 }
 
 impl Policy {
@@ -85,6 +87,7 @@ impl Policy {
     pub const DEFAULT_WINDOW: &'static str = "default";
     pub(crate) const DEFAULT_MAX_BYPASS_HOURS: i64 = 24;
     pub(crate) const DEFAULT_MAX_OVERRIDE_HOURS: i64 = 24;
+    pub const DEFAULT_MAX_FREEZE_HOURS: i64 = 24;
 }
 
 impl Default for Policy {
@@ -97,6 +100,7 @@ impl Default for Policy {
             max_bypass: Duration::hours(Self::DEFAULT_MAX_BYPASS_HOURS),
             max_override: Duration::hours(Self::DEFAULT_MAX_OVERRIDE_HOURS),
             tenant_prunes: true,
+            max_freeze: Duration::hours(Self::DEFAULT_MAX_FREEZE_HOURS),
         }
     }
 }
@@ -118,10 +122,12 @@ pub enum Reason {
     ValidWindow,
     InvalidWindow,
     Override,
+    ValidFreeze,
+    InvalidFreeze,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 15] = [
         Reason::NotFlux,
         Reason::NotGoverned,
         Reason::NoOp,
@@ -135,6 +141,8 @@ impl Reason {
         Reason::ValidWindow,
         Reason::InvalidWindow,
         Reason::Override,
+        Reason::ValidFreeze,
+        Reason::InvalidFreeze,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -152,6 +160,8 @@ impl Reason {
             Reason::ValidWindow => "valid-window",
             Reason::InvalidWindow => "invalid-window",
             Reason::Override => "override",
+            Reason::ValidFreeze => "valid-freeze",
+            Reason::InvalidFreeze => "invalid-freeze",
         }
     }
 }
@@ -167,13 +177,15 @@ impl Reason {
             | Reason::WindowOpen
             | Reason::Bypass
             | Reason::ValidWindow
+            | Reason::ValidFreeze
             | Reason::Override => true,
             Reason::WindowClosed
             | Reason::Frozen
             | Reason::UnknownWindow
             | Reason::InvalidBypass
             | Reason::InvalidRequest
-            | Reason::InvalidWindow => false,
+            | Reason::InvalidWindow
+            | Reason::InvalidFreeze => false,
         }
     }
 }

@@ -993,7 +993,9 @@ fn every_reason_serialises_as_in_the_specification() {
             "invalid-request",
             "valid-window",
             "invalid-window",
-            "override"
+            "override",
+            "valid-freeze",
+            "invalid-freeze"
         ]
     );
 }
