@@ -66,6 +66,7 @@ fn list_kind(plural: &str) -> &'static str {
         "kustomizations" => "KustomizationList",
         "helmreleases" => "HelmReleaseList",
         "events" => "EventList",
+        "configmaps" => "ConfigMapList",
         _ => "List",
     }
 }
@@ -78,6 +79,7 @@ fn locate(object: &Value) -> (String, (String, String)) {
         "Kustomization" => "kustomizations",
         "HelmRelease" => "helmreleases",
         "Event" => "events",
+        "ConfigMap" => "configmaps",
         other => panic!("the fake does not know kind {other}"),
     };
     let namespace = object["metadata"]["namespace"]

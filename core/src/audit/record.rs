@@ -74,6 +74,18 @@ pub struct AuditWindow {
     /// The override that held the window open, when one did.
     #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
     pub(crate) override_: Option<AuditOverride>,
+    /// The calendar event that froze the window, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) calendar: Option<AuditCalendarEvent>,
+}
+
+/// A `spec.calendars` event in force: which calendar, which event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AuditCalendarEvent {
+    pub(crate) name: String,
+    pub(crate) event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) summary: Option<String>,
 }
 
 /// A `spec.overrides` entry that opened a window.
@@ -296,6 +308,7 @@ impl AuditWindow {
                 next: None,
                 time_zone: None,
                 override_: None,
+                calendar: None,
             };
         };
         let state = &known.state;
@@ -312,6 +325,14 @@ impl AuditWindow {
                 reason: o.reason.clone(),
                 start: instant(o.start),
                 end: instant(o.end),
+            }),
+            calendar: state.freeze.as_ref().and_then(|f| {
+                let event = f.event.as_ref()?;
+                Some(AuditCalendarEvent {
+                    name: event.calendar.clone(),
+                    event: event.uid.clone(),
+                    summary: f.reason.clone(),
+                })
             }),
         }
     }

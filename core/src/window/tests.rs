@@ -1187,7 +1187,7 @@ mod since_and_next {
                     .iter()
                     .flat_map(|f| match f.times {
                         FreezeTimes::Once { start, end } => vec![start, end - ns],
-                        FreezeTimes::Recurring(_) => Vec::new(),
+                        FreezeTimes::Recurring(_) | FreezeTimes::Calendar(_) => Vec::new(),
                     })
                     .chain(window.overrides.iter().flat_map(|o| [o.start, o.end - ns]));
                 let within = samples
