@@ -631,11 +631,23 @@ fn rbac_is_least_privilege() {
         binding["subjects"],
         json!([{"kind": "ServiceAccount", "name": "fluxgate", "namespace": "fluxgate-system"}])
     );
+    // Calendars by configMapRef: the ConfigMaps of fluxgate's own namespace, read only.
+    let calendars = find(&objects, "Role", "fluxgate-calendars");
+    assert_eq!(calendars["metadata"]["namespace"], "fluxgate-system");
+    assert_eq!(
+        calendars["rules"],
+        json!([{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}])
+    );
+    let binding = find(&objects, "RoleBinding", "fluxgate-calendars");
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "fluxgate", "namespace": "fluxgate-system"}])
+    );
     let roles = objects
         .iter()
         .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
         .count();
-    assert_eq!(roles, 1, "no other role");
+    assert_eq!(roles, 2, "no other role");
 }
 
 #[test]
@@ -860,6 +872,10 @@ fn every_rendered_kubernetes_object_matches_its_api_schema() {
                 }
                 ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
                     round_trip::<rbac::v1::ClusterRoleBinding>(&object)
+                }
+                ("rbac.authorization.k8s.io/v1", "Role") => round_trip::<rbac::v1::Role>(&object),
+                ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+                    round_trip::<rbac::v1::RoleBinding>(&object)
                 }
                 ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") => {
                     round_trip::<admissionregistration::v1::ValidatingWebhookConfiguration>(&object)
