@@ -72,7 +72,10 @@ fn check_every_day(window: &Window) -> usize {
         let expected = reference.iter().find(|o| o.0 <= noon && noon < o.1);
         let state = window.state_at(noon);
         let actual = state.freeze.as_ref().map(|f| {
-            let event = f.event.as_ref().expect("a calendar's freeze names its event");
+            let event = f
+                .event
+                .as_ref()
+                .expect("a calendar's freeze names its event");
             assert_eq!(event.calendar, CALENDAR);
             (event.uid.clone(), f.reason.clone(), f.start, f.end)
         });
@@ -134,8 +137,9 @@ fn a_calendar_beside_the_windows_file_freezes_business_hours_on_every_holiday() 
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("ReconciliationWindow \"business-hours\": spec.calendars[0].path: cannot read")
-            && error.contains("calendars/de-be-public.ics: no such file"),
+        error.contains(
+            "ReconciliationWindow \"business-hours\": spec.calendars[0].path: cannot read"
+        ) && error.contains("calendars/de-be-public.ics: no such file"),
         "{error}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -208,7 +212,13 @@ async fn a_calendar_in_a_config_map_freezes_business_hours_and_its_changes_are_f
     let set = state.windows.load();
     let window = set.get("business-hours").unwrap();
     assert_eq!(
-        window.state_at(christmas).freeze.clone().unwrap().reason.as_deref(),
+        window
+            .state_at(christmas)
+            .freeze
+            .clone()
+            .unwrap()
+            .reason
+            .as_deref(),
         Some("Erster Weihnachtstag")
     );
 
@@ -225,7 +235,10 @@ async fn a_calendar_in_a_config_map_freezes_business_hours_and_its_changes_are_f
     })
     .await;
 
-    assert_eq!(metric(&state, "fluxgate_config_valid").as_deref(), Some("1"));
+    assert_eq!(
+        metric(&state, "fluxgate_config_valid").as_deref(),
+        Some("1")
+    );
     // The ConfigMap deleted: refused again, the last good version stays.
     fake.delete("v1/configmaps", "default", "holidays");
     eventually("the refusal of the missing ConfigMap", || {
@@ -309,7 +322,11 @@ async fn the_binary_shows_the_holiday_from_a_config_map_and_from_a_file() {
     let config = kubeconfig(&dir, &url);
     let folder = windows_folder("bin");
     let days = easter_days();
-    assert_eq!(days.len(), 20, "four Easter-dependent days a year: {days:?}");
+    assert_eq!(
+        days.len(),
+        20,
+        "four Easter-dependent days a year: {days:?}"
+    );
     for (at, summary) in &days {
         let at_text = at.to_rfc3339();
         let args = ["status", "-o", "json", "--at", &at_text];
@@ -329,7 +346,10 @@ async fn the_binary_shows_the_holiday_from_a_config_map_and_from_a_file() {
         let from_files = fluxgate(&[&args[..], &["--windows", &windows]].concat(), &[]);
         assert_status_frozen(&from_files, summary, *at);
     }
-    println!("{} Easter-dependent holidays checked through the binary, two ways", days.len());
+    println!(
+        "{} Easter-dependent holidays checked through the binary, two ways",
+        days.len()
+    );
 
     // The table and a denial name the event too.
     let windows = folder.display().to_string();
@@ -343,7 +363,14 @@ async fn the_binary_shows_the_holiday_from_a_config_map_and_from_a_file() {
     let review = fixture_path("admission/flux-create-deployment-rw.json");
     let review = review.display().to_string();
     let denied = fluxgate(
-        &["review", "--windows", &windows, "--at", good_friday, &review],
+        &[
+            "review",
+            "--windows",
+            &windows,
+            "--at",
+            good_friday,
+            &review,
+        ],
         &[],
     );
     let response: Value = serde_json::from_slice(&denied.stdout).unwrap();
@@ -386,7 +413,10 @@ fn bad_calendars_are_refused_at_once_naming_window_calendar_event_and_line() {
         "standup",
         "DTSTART:20260105T090000\nDURATION:PT15M\nRRULE:FREQ=HOURLY",
     );
-    let byhour = event("deploys", "DTSTART;VALUE=DATE:20260105\nRRULE:FREQ=DAILY;BYHOUR=9");
+    let byhour = event(
+        "deploys",
+        "DTSTART;VALUE=DATE:20260105\nRRULE:FREQ=DAILY;BYHOUR=9",
+    );
     let text = [
         inline("a", "freeze", &hourly),
         inline("b", "freeze", &byhour),
@@ -410,8 +440,11 @@ fn bad_calendars_are_refused_at_once_naming_window_calendar_event_and_line() {
         "{error}"
     );
     // Exactly one source, and no two calendars of one name.
-    let none = inline("c", "freeze", &hourly).replace("      ics: |\n", "      path: x.ics\n      ics: |\n");
-    let error = WindowSet::from_yaml("w.yaml", &none).unwrap_err().to_string();
+    let none = inline("c", "freeze", &hourly)
+        .replace("      ics: |\n", "      path: x.ics\n      ics: |\n");
+    let error = WindowSet::from_yaml("w.yaml", &none)
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("spec.calendars[0]: give exactly one source"),
         "{error}"
@@ -430,15 +463,23 @@ fn a_calendar_in_allow_mode_opens_the_window_during_its_events() {
     let at = |text: &str| window.state_at(text.parse().unwrap());
     let saturday = at("2026-06-06T10:00:00Z");
     assert!(saturday.open);
-    assert_eq!(saturday.since, Some("2026-06-06T06:00:00Z".parse().unwrap()));
+    assert_eq!(
+        saturday.since,
+        Some("2026-06-06T06:00:00Z".parse().unwrap())
+    );
     assert_eq!(saturday.next, Some("2026-06-06T18:00:00Z".parse().unwrap()));
     let sunday = at("2026-06-07T10:00:00Z");
     assert!(!sunday.open);
     assert_eq!(sunday.since, Some("2026-06-06T18:00:00Z".parse().unwrap()));
     assert_eq!(sunday.next, Some("2026-06-08T06:00:00Z".parse().unwrap()));
     // allowBypass is for freezes.
-    let text = inline("w", "allow", &weekend).replace("      mode: allow\n", "      mode: allow\n      allowBypass: false\n");
-    let error = WindowSet::from_yaml("w.yaml", &text).unwrap_err().to_string();
+    let text = inline("w", "allow", &weekend).replace(
+        "      mode: allow\n",
+        "      mode: allow\n      allowBypass: false\n",
+    );
+    let error = WindowSet::from_yaml("w.yaml", &text)
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("spec.calendars[0].allowBypass"), "{error}");
 }
 
@@ -482,4 +523,89 @@ fn a_huge_calendar_is_refused_in_bounded_time() {
         .to_string();
     assert!(error.contains("more than 100000 occurrences"), "{error}");
     println!("135,000 occurrences refused in {:?}", started.elapsed());
+}
+
+/// docs/calendars.md: its windows file, with Berlin's holidays as `holidays.ics` beside it, and
+/// every `$ fluxgate …` command of its console blocks, whose output is what the doc shows.
+#[test]
+fn every_command_of_docs_calendars_md_prints_what_it_shows() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/calendars.md"))
+            .unwrap();
+    let dir = std::env::temp_dir().join(format!("fluxgate-calendars-doc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = doc
+        .split("<!-- file: windows.yaml -->\n```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the doc's windows.yaml");
+    std::fs::write(dir.join("windows.yaml"), file).unwrap();
+    std::fs::write(dir.join("holidays.ics"), holidays()).unwrap();
+    let mut ran = 0;
+    for block in doc.split("```console\n").skip(1) {
+        let block = block.split("```").next().unwrap();
+        let mut lines = block.lines();
+        let command = lines.next().unwrap().strip_prefix("$ fluxgate ").unwrap();
+        let expected: Vec<&str> = lines.collect();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_fluxgate"))
+            .args(command.split_whitespace())
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{command}: {output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let actual: Vec<&str> = stdout.lines().map(str::trim_end).collect();
+        assert_eq!(actual, expected, "$ fluxgate {command}");
+        ran += 1;
+    }
+    assert_eq!(ran, 2, "the doc's commands");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Admission of a window object has only the object: a calendar in a ConfigMap is checked for
+/// its shape (one source, a name), an inline one in full.
+#[test]
+fn admission_checks_a_window_objects_calendars() {
+    let review = |calendars: Value| {
+        let mut body: Value = serde_json::from_str(
+            &std::fs::read_to_string(fixture_path(
+                "admission/flux-create-reconciliationwindow.json",
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        body["request"]["object"]["spec"]["calendars"] = calendars;
+        let body = serde_json::to_vec(&body).unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
+        let reviewed = fluxgate_core::admission::review(
+            &body,
+            &WindowSet::embedded().unwrap(),
+            &Policy::default(),
+            now,
+        )
+        .unwrap();
+        (reviewed.decision.allowed, reviewed.decision.message)
+    };
+    let (allowed, message) = review(
+        json!([{"name": "holidays.ics", "configMapRef": {"name": "holidays", "key": "holidays.ics"}}]),
+    );
+    assert!(allowed, "{message}");
+    let (allowed, message) = review(json!([{"name": "holidays.ics", "ics": holidays()}]));
+    assert!(allowed, "{message}");
+    let (allowed, message) = review(
+        json!([{"name": "x", "ics": "BEGIN:VCALENDAR\nBEGIN:VTODO\nEND:VTODO\nEND:VCALENDAR\n"}]),
+    );
+    assert!(!allowed);
+    assert!(
+        message.contains("spec.calendars[0].ics: calendar \"x\", line 2: a VTODO is not supported"),
+        "{message}"
+    );
+    let (allowed, message) = review(
+        json!([{"name": "x", "ics": holidays(), "configMapRef": {"name": "h", "key": "k"}}]),
+    );
+    assert!(!allowed);
+    assert!(
+        message.contains("spec.calendars[0]: give exactly one source"),
+        "{message}"
+    );
 }

@@ -33,7 +33,12 @@ pub(crate) struct StatusArgs {
     tz: Option<chrono_tz::Tz>,
     /// With --from-cluster: fluxgate's namespace, whose ConfigMaps hold the calendars that
     /// windows name by configMapRef.
-    #[arg(long, env = "FLUXGATE_NAMESPACE", default_value = "fluxgate-system", value_name = "NS")]
+    #[arg(
+        long,
+        env = "FLUXGATE_NAMESPACE",
+        default_value = "fluxgate-system",
+        value_name = "NS"
+    )]
     namespace: String,
 }
 
@@ -60,12 +65,10 @@ fn cluster_windows(
             .context("cannot list ReconciliationWindows")?;
         // Only when a window needs them: reading windows needs no access to ConfigMaps.
         let names_config_map = objects.items.iter().any(|w| {
-            w.spec.calendars.iter().any(|c| {
-                matches!(
-                    c.external_source(),
-                    Some(CalendarSource::ConfigMap { .. })
-                )
-            })
+            w.spec
+                .calendars
+                .iter()
+                .any(|c| matches!(c.external_source(), Some(CalendarSource::ConfigMap { .. })))
         });
         let mut config_maps = Vec::new();
         if names_config_map {

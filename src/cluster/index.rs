@@ -24,7 +24,9 @@
 
 use crate::windows::gate::{Gate, Problem};
 use chrono::{DateTime, Utc};
-use fluxgate_core::window::{CalendarSource, Document, ReconciliationWindow, WindowSet, WindowStatus};
+use fluxgate_core::window::{
+    CalendarSource, Document, ReconciliationWindow, WindowSet, WindowStatus,
+};
 use k8s_openapi::api::core::v1::ConfigMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;

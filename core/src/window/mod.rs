@@ -161,7 +161,10 @@ pub struct ConfigMapKeyRef {
 /// no I/O) and hands it over with the window ([`Document::with_calendar`]).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CalendarSource {
-    ConfigMap { name: String, key: String },
+    ConfigMap {
+        name: String,
+        key: String,
+    },
     /// As written in the spec: relative to the windows file.
     Path(String),
 }

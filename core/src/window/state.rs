@@ -675,7 +675,10 @@ impl Schedule {
                 }
                 RunStart::Unknown
             }
-            Schedule::Calendar(calendar) => calendar.run_at(t).since.map_or(RunStart::Always, RunStart::At),
+            Schedule::Calendar(calendar) => calendar
+                .run_at(t)
+                .since
+                .map_or(RunStart::Always, RunStart::At),
         }
     }
 }
