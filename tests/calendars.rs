@@ -32,8 +32,11 @@ fn holidays() -> String {
     std::fs::read_to_string(fixture_path(&format!("ics/{CALENDAR}"))).unwrap()
 }
 
-/// Python's occurrences of the Berlin calendar in Europe/Berlin: (start, end, UID, SUMMARY).
-fn reference() -> Vec<(DateTime<Utc>, DateTime<Utc>, String, Option<String>)> {
+/// An occurrence as Python expanded it: (start, end, UID, SUMMARY).
+type Reference = (DateTime<Utc>, DateTime<Utc>, String, Option<String>);
+
+/// Python's occurrences of the Berlin calendar in Europe/Berlin.
+fn reference() -> Vec<Reference> {
     let fixture: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture_path("ics-reference.json")).unwrap())
             .unwrap();
@@ -197,6 +200,11 @@ async fn a_calendar_in_a_config_map_freezes_business_hours_and_its_changes_are_f
     state.windows.reset();
     let watch = tokio::spawn(watch_windows(fake.client(), state.windows.clone(), None));
     eventually("the first lists", || state.windows.is_ready()).await;
+    eventually("the watches", || {
+        fake.watching("v1/configmaps") > 0
+            && fake.watching("fluxgate.io/v1alpha1/reconciliationwindows") > 0
+    })
+    .await;
     let set = state.windows.load();
     let frozen = check_every_day(set.get("business-hours").unwrap());
     assert!((50..=60).contains(&frozen), "{frozen} days");

@@ -38,16 +38,16 @@ pub async fn watch_windows(
     let mut index = WindowIndex::watching_config_maps(&namespace);
     let windows = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
-        .map(Change::Window);
+        .map(|event| Change::Window(Box::new(event)));
     // The ConfigMaps of fluxgate's namespace: calendars by configMapRef.
     let config_maps = watcher::watcher(config_maps, watcher::Config::default())
         .default_backoff()
-        .map(Change::ConfigMap);
+        .map(|event| Change::ConfigMap(Box::new(event)));
     let mut events = futures_util::stream::select(windows, config_maps).boxed();
     while let Some(event) = events.next().await {
         let changed = match event {
-            Change::Window(event) => apply_window(&mut index, event),
-            Change::ConfigMap(event) => apply_config_map(&mut index, event, &namespace),
+            Change::Window(event) => apply_window(&mut index, *event),
+            Change::ConfigMap(event) => apply_config_map(&mut index, *event, &namespace),
         };
         if changed && index.is_synced() {
             publish(&store, &mut index).await;
@@ -65,10 +65,10 @@ pub async fn watch_windows(
     }
 }
 
-/// An event of either watch.
+/// An event of either watch (boxed: the two differ in size).
 enum Change {
-    Window(Result<Event<ReconciliationWindow>, watcher::Error>),
-    ConfigMap(Result<Event<ConfigMap>, watcher::Error>),
+    Window(Box<Result<Event<ReconciliationWindow>, watcher::Error>>),
+    ConfigMap(Box<Result<Event<ConfigMap>, watcher::Error>>),
 }
 
 /// True when the set must be checked again.

@@ -186,6 +186,19 @@ impl Fake {
             .unwrap_or_default()
     }
 
+    /// How many watches of `collection` are open. A watch is opened after its list, and this
+    /// fake sends a watch only what happens once it is open (the real API server replays from
+    /// the list's `resourceVersion`): a test that changes objects right after the first list
+    /// waits for the watches first.
+    pub fn watching(&self, collection: &str) -> usize {
+        let store = self.store.lock().unwrap();
+        store
+            .watchers
+            .iter()
+            .filter(|(c, tx)| c == collection && !tx.is_closed())
+            .count()
+    }
+
     /// The writes received, in order.
     pub fn calls(&self) -> Vec<Call> {
         self.store.lock().unwrap().calls.clone()
