@@ -533,43 +533,6 @@ fn a_huge_calendar_is_refused_in_bounded_time() {
     println!("135,000 occurrences refused in {:?}", started.elapsed());
 }
 
-/// docs/calendars.md: its windows file, with Berlin's holidays as `holidays.ics` beside it, and
-/// every `$ fluxgate …` command of its console blocks, whose output is what the doc shows.
-#[test]
-fn every_command_of_docs_calendars_md_prints_what_it_shows() {
-    let doc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/calendars.md"))
-            .unwrap();
-    let dir = std::env::temp_dir().join(format!("fluxgate-calendars-doc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = doc
-        .split("<!-- file: windows.yaml -->\n```yaml\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("the doc's windows.yaml");
-    std::fs::write(dir.join("windows.yaml"), file).unwrap();
-    std::fs::write(dir.join("holidays.ics"), holidays()).unwrap();
-    let mut ran = 0;
-    for block in doc.split("```console\n").skip(1) {
-        let block = block.split("```").next().unwrap();
-        let mut lines = block.lines();
-        let command = lines.next().unwrap().strip_prefix("$ fluxgate ").unwrap();
-        let expected: Vec<&str> = lines.collect();
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_fluxgate"))
-            .args(command.split_whitespace())
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{command}: {output:?}");
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        let actual: Vec<&str> = stdout.lines().map(str::trim_end).collect();
-        assert_eq!(actual, expected, "$ fluxgate {command}");
-        ran += 1;
-    }
-    assert_eq!(ran, 2, "the doc's commands");
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
 /// Admission of a window object has only the object: a calendar in a ConfigMap is checked for
 /// its shape (one source, a name), an inline one in full.
 #[test]
