@@ -8,6 +8,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Europe::Berlin;
 use criterion::{Criterion, criterion_group, criterion_main};
 use fluxgate_core::calendar::Calendar;
+use fluxgate_core::window::WindowSet;
 use std::hint::black_box;
 
 const YEARS: i32 = 20;
@@ -158,5 +159,41 @@ fn bench_calendar(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_calendar);
+/// business-hours (Monday 08:00 to Thursday 17:00 in Berlin) frozen by the 20-year calendar,
+/// inline, as a windows file gives it.
+fn window_yaml(ics: &str) -> String {
+    let indented: String = ics.lines().map(|l| format!("        {l}\n")).collect();
+    format!(
+        "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata:\n  name: \
+         business-hours\nspec:\n  timeZone: Europe/Berlin\n  schedules:\n    - open: \"0 8 * * \
+         MON\"\n      close: \"0 17 * * THU\"\n  calendars:\n    - name: holidays.ics\n      \
+         ics: |\n{indented}"
+    )
+}
+
+/// A window with the 20-year holiday calendar: starting (validating the window, parsing and
+/// expanding the calendar, computing the first state, as a server does before it listens),
+/// and deciding at steady state (the state cached, as for every request between transitions).
+fn bench_window(c: &mut Criterion) {
+    let yaml = window_yaml(&holiday_calendar());
+    // Good Friday 2030, 10:00 in Berlin: frozen by the calendar.
+    let now: DateTime<Utc> = "2030-04-19T08:00:00Z".parse().unwrap();
+    let mut group = c.benchmark_group("calendar-window");
+    group.bench_function("start", |b| {
+        b.iter(|| {
+            let set = WindowSet::from_yaml("w.yaml", black_box(&yaml)).unwrap();
+            set.warm(now);
+            set
+        })
+    });
+    let set = WindowSet::from_yaml("w.yaml", &yaml).unwrap();
+    let window = set.get("business-hours").unwrap();
+    assert!(window.state_at(now).freeze.is_some());
+    group.bench_function("decide-steady-state", |b| {
+        b.iter(|| black_box(window.state_at(black_box(now))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_calendar, bench_window);
 criterion_main!(benches);

@@ -247,12 +247,29 @@ fn rbac_is_least_privilege() {
         binding["subjects"],
         json!([{"kind": "ServiceAccount", "name": "fluxgate", "namespace": "fluxgate-system"}])
     );
-    let roles: Vec<&str> = objects
+    // Calendars by configMapRef: the ConfigMaps of fluxgate's own namespace, read only.
+    let calendars = find(&objects, "Role", "fluxgate-calendars");
+    assert_eq!(calendars["metadata"]["namespace"], "fluxgate-system");
+    assert_eq!(
+        calendars["rules"],
+        json!([{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}])
+    );
+    let binding = find(&objects, "RoleBinding", "fluxgate-calendars");
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "fluxgate", "namespace": "fluxgate-system"}])
+    );
+    let mut roles: Vec<&str> = objects
         .iter()
         .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
         .map(|o| o["metadata"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(roles, ["fluxgate", "fluxgate-oncall"], "no other role");
+    roles.sort();
+    assert_eq!(
+        roles,
+        ["fluxgate", "fluxgate-calendars", "fluxgate-oncall"],
+        "no other role"
+    );
     // On-call stops the line; nothing binds the role here (the on-call group is the user's).
     let oncall = find(&objects, "ClusterRole", "fluxgate-oncall");
     assert_eq!(
@@ -274,7 +291,7 @@ fn rbac_is_least_privilege() {
         .iter()
         .filter(|o| o["kind"] == "ClusterRoleBinding" || o["kind"] == "RoleBinding")
         .count();
-    assert_eq!(bindings, 1, "only fluxgate's own");
+    assert_eq!(bindings, 2, "only fluxgate's own");
 }
 
 /// The built-in edit and admin roles aggregate every ClusterRole labelled for them: none of

@@ -212,6 +212,10 @@ fn every_rendered_kubernetes_object_matches_its_api_schema() {
                 ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
                     round_trip::<rbac::v1::ClusterRoleBinding>(&object)
                 }
+                ("rbac.authorization.k8s.io/v1", "Role") => round_trip::<rbac::v1::Role>(&object),
+                ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+                    round_trip::<rbac::v1::RoleBinding>(&object)
+                }
                 ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration") => {
                     round_trip::<admissionregistration::v1::ValidatingWebhookConfiguration>(&object)
                 }

@@ -159,6 +159,17 @@ const RUN_HERE: &[Run] = &[
         "kubectl kustomize deploy/examples/gitops/clusters/cluster-1/apps/apps-rw | fluxgate lint --windows deploy/examples/gitops/clusters/cluster-1/infra/reconciliation-windows",
         Expect::Exit(0),
     ),
+    // docs/calendars.md
+    Run {
+        command: "fluxgate status --windows windows.yaml --at 2027-03-26T10:00:00Z",
+        dir: Dir::Scratch(calendars_folder),
+        expect: Expect::Exit(0),
+    },
+    Run {
+        command: "fluxgate status --windows windows.yaml --at 2027-06-05T10:00:00Z",
+        dir: Dir::Scratch(calendars_folder),
+        expect: Expect::Exit(0),
+    },
     // deploy/README.md
     Run {
         command: "cargo run -- certs --service fluxgate --namespace fluxgate-system --out certs/",
@@ -166,6 +177,23 @@ const RUN_HERE: &[Run] = &[
         expect: Expect::Exit(0),
     },
 ];
+
+/// docs/calendars.md's folder: its windows file, with Berlin's public holidays (a calendar
+/// people publish, tests/fixtures/ics/) as the `holidays.ics` beside it.
+fn calendars_folder(dir: &Path) {
+    let doc = read("docs/calendars.md");
+    let windows = doc
+        .split("<!-- file: windows.yaml -->\n```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/calendars.md's windows.yaml");
+    std::fs::write(dir.join("windows.yaml"), windows).unwrap();
+    std::fs::copy(
+        Path::new(ROOT).join("tests/fixtures/ics/de-be-public.ics"),
+        dir.join("holidays.ics"),
+    )
+    .unwrap();
+}
 
 const GETTING_STARTED: &str = "docs/getting-started.md";
 const DEMO_WINDOW: &str =

@@ -853,7 +853,7 @@ mod tests {
         assert_eq!(
             findings[0].message,
             "ReconciliationWindow \"a\": spec: unknown field `timezone`, expected one of \
-             description, timeZone, schedules, freezes, overrides, enforcement"
+             description, timeZone, schedules, freezes, overrides, enforcement, calendars"
         );
     }
 

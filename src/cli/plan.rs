@@ -39,6 +39,15 @@ pub(crate) struct PlanArgs {
         conflicts_with = "windows"
     )]
     windows_from_cluster: bool,
+    /// With --windows-from-cluster: fluxgate's namespace, whose ConfigMaps hold the calendars
+    /// that windows name by configMapRef.
+    #[arg(
+        long,
+        env = "FLUXGATE_NAMESPACE",
+        default_value = "fluxgate-system",
+        value_name = "NS"
+    )]
+    namespace: String,
     /// Plan as of this instant (RFC 3339) instead of now.
     #[arg(long, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
     at: Option<DateTime<Utc>>,
@@ -203,7 +212,7 @@ fn windows(
         .filter_map(|d| d.object.metadata.name.clone())
         .collect();
     if args.windows_from_cluster {
-        let live = super::status::cluster_window_documents(now)?;
+        let live = super::status::cluster_window_documents(now, &args.namespace)?;
         documents.extend(live.into_iter().filter(|d| {
             d.object
                 .metadata

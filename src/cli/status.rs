@@ -31,15 +31,28 @@ pub(crate) struct StatusArgs {
     /// Show every instant in this time zone (IANA name); each window's own when absent.
     #[arg(long, env = "FLUXGATE_TZ", value_parser = week::parse_tz, value_name = "ZONE")]
     tz: Option<chrono_tz::Tz>,
+    /// With --from-cluster: fluxgate's namespace, whose ConfigMaps hold the calendars that
+    /// windows name by configMapRef.
+    #[arg(
+        long,
+        env = "FLUXGATE_NAMESPACE",
+        default_value = "fluxgate-system",
+        value_name = "NS"
+    )]
+    namespace: String,
 }
 
-/// The cluster's windows, validated as the webhook validates them, with the cluster's
-/// stop-the-line freezes added to the windows they cover, as the webhook adds them.
-fn cluster_windows(now: DateTime<Utc>) -> anyhow::Result<fluxgate_core::window::WindowSet> {
-    let documents = cluster_window_documents(now)?;
+/// The cluster's windows, validated as the webhook validates them, with the ConfigMaps their
+/// calendars name (in `namespace`, fluxgate's) and the cluster's stop-the-line freezes added to
+/// the windows they cover, as the webhook adds them.
+fn cluster_windows(
+    now: DateTime<Utc>,
+    namespace: &str,
+) -> anyhow::Result<fluxgate_core::window::WindowSet> {
+    let documents = cluster_window_documents(now, namespace)?;
     // Through the gate the webhook's windows pass, with its default bounds: a window it keeps
-    // out of force (an override longer than --max-override, one that never opens) is not shown
-    // as if it were enforced.
+    // out of force (an override longer than --max-override, one that never opens, a calendar
+    // that cannot be read) is not shown as if it were enforced.
     let checked = crate::windows::Gate::default().check(&documents, now);
     for problem in &checked.problems {
         eprintln!("fluxgate: warning: not in force: {}", problem.text);
@@ -48,19 +61,22 @@ fn cluster_windows(now: DateTime<Utc>) -> anyhow::Result<fluxgate_core::window::
 }
 
 /// The cluster's ReconciliationWindows (through the kubeconfig, as kubectl reads it), as
-/// documents for a window set, with the cluster's stop-the-line freezes added to the windows
-/// they cover, as the webhook adds them: `status --from-cluster`, `plan --windows-from-cluster`.
+/// documents for a window set: with the data of the ConfigMaps (of `namespace`) their calendars
+/// name, and the cluster's stop-the-line freezes added to the windows they cover, as the
+/// webhook adds them. `status --from-cluster`, `plan --windows-from-cluster`.
 pub(crate) fn cluster_window_documents(
     now: DateTime<Utc>,
+    namespace: &str,
 ) -> anyhow::Result<Vec<fluxgate_core::window::Document>> {
     use fluxgate_core::freeze::ReconciliationFreeze;
     use fluxgate_core::policy::Policy;
-    use fluxgate_core::window::ReconciliationWindow;
+    use fluxgate_core::window::{CalendarSource, ReconciliationWindow};
+    use k8s_openapi::api::core::v1::ConfigMap;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let (objects, freezes) = runtime.block_on(async {
+    let (objects, freezes, config_maps) = runtime.block_on(async {
         let client = kube::Client::try_default()
             .await
             .context("cannot reach the Kubernetes API (kubeconfig or in-cluster config)")?;
@@ -69,24 +85,44 @@ pub(crate) fn cluster_window_documents(
             .list(&Default::default())
             .await
             .context("cannot list ReconciliationWindows")?;
-        let api: kube::Api<ReconciliationFreeze> = kube::Api::all(client);
+        let api: kube::Api<ReconciliationFreeze> = kube::Api::all(client.clone());
         let freezes = api
             .list(&Default::default())
             .await
             .context("cannot list ReconciliationFreezes (is deploy/crds applied?)")?;
-        anyhow::Ok((windows, freezes))
+        // Only when a window needs them: reading windows needs no access to ConfigMaps.
+        let names_config_map = windows.items.iter().any(|w| {
+            w.spec
+                .calendars
+                .iter()
+                .any(|c| matches!(c.external_source(), Some(CalendarSource::ConfigMap { .. })))
+        });
+        let mut config_maps = Vec::new();
+        if names_config_map {
+            let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, namespace);
+            config_maps = api
+                .list(&Default::default())
+                .await
+                .with_context(|| format!("cannot list the ConfigMaps of {namespace}"))?
+                .items;
+        }
+        anyhow::Ok((windows, freezes, config_maps))
     })?;
     let max = Policy::default().max_freeze;
     let (freezes, refused) = crate::cluster::freezes::valid_freezes(&freezes.items, max, now);
     for refused in refused {
         eprintln!("fluxgate: {refused}");
     }
-    Ok(objects
+    let mut index = crate::cluster::index::WindowIndex::in_namespace(namespace);
+    for config_map in config_maps {
+        index.apply_config_map(config_map);
+    }
+    let objects = objects
         .items
         .into_iter()
         .map(|object| crate::cluster::index::with_freezes(object, &freezes))
-        .map(crate::cluster::index::document)
-        .collect())
+        .collect();
+    Ok(index.documents_of(objects))
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -129,6 +165,12 @@ struct FreezeJson {
     allow_bypass: bool,
     start: Option<String>,
     end: Option<String>,
+    /// The calendar whose event froze the window (`spec.calendars[].name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calendar: Option<String>,
+    /// That event's UID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -141,7 +183,7 @@ struct OverrideJson {
 pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let now = args.at.unwrap_or_else(Utc::now);
     let (windows, embedded) = if args.from_cluster {
-        (cluster_windows(now)?, false)
+        (cluster_windows(now, &args.namespace)?, false)
     } else {
         args.windows.load()?
     };
@@ -175,6 +217,8 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                             allow_bypass: f.allow_bypass,
                             start: instant(f.start),
                             end: instant(f.end),
+                            calendar: f.event.as_ref().map(|e| e.calendar.clone()),
+                            event: f.event.as_ref().map(|e| e.uid.clone()),
                         }),
                         override_: s.opened_by.as_ref().map(|o| OverrideJson {
                             reason: o.reason.clone(),
@@ -244,10 +288,7 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)], tz: Option<chrono_tz
                 } else {
                     "hard-frozen"
                 };
-                match &f.reason {
-                    Some(reason) => format!("{frozen} ({reason})"),
-                    None => frozen.to_owned(),
-                }
+                format!("{frozen}{}", f.describe())
             }
             (false, None) => "closed".to_owned(),
         };

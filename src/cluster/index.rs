@@ -26,7 +26,10 @@ use super::freezes::valid_freezes;
 use crate::windows::gate::{Gate, Problem};
 use chrono::{DateTime, Utc};
 use fluxgate_core::freeze::{ReconciliationFreeze, StopTheLine};
-use fluxgate_core::window::{Document, ReconciliationWindow, WindowSet, WindowStatus};
+use fluxgate_core::window::{
+    CalendarSource, Document, ReconciliationWindow, WindowSet, WindowStatus,
+};
+use k8s_openapi::api::core::v1::ConfigMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -39,18 +42,37 @@ pub struct Observed {
 
 type Objects = BTreeMap<String, ReconciliationWindow>;
 
+/// The ConfigMaps of fluxgate's namespace, by name: each key of `data` and `binaryData` with its
+/// bytes.
+type ConfigMaps = BTreeMap<String, BTreeMap<String, Arc<[u8]>>>;
+
+/// The versions in force, by name, each with the calendar data it was checked with: a
+/// ConfigMap changed for the worse leaves the window as it was.
+type Versions = BTreeMap<String, Document>;
+
 #[derive(Debug, Default)]
 pub(crate) struct WindowIndex {
     /// Each object as the cluster holds it, by name.
     objects: Objects,
     /// The version of each window in force: the last one the gate passed.
-    in_force: Objects,
+    in_force: Versions,
     /// Objects of a relist in progress.
     relist: Option<Objects>,
     /// True once a complete list has been seen.
     synced: bool,
     /// The cluster's ReconciliationFreezes, added to the windows they cover at each check.
     freezes: Arc<BTreeMap<String, ReconciliationFreeze>>,
+    /// fluxgate's namespace, where `configMapRef`s are looked up.
+    namespace: String,
+    config_maps: ConfigMaps,
+    /// ConfigMaps of a relist in progress.
+    config_map_relist: Option<ConfigMaps>,
+    /// True while the ConfigMaps are watched and not yet listed completely: the windows, some
+    /// of which may name one, wait for them.
+    config_maps_pending: bool,
+    /// Why the ConfigMaps could not be listed (no RBAC for them, say), until they are: windows
+    /// naming one are refused with it, the others do not wait.
+    config_map_error: Option<String>,
 }
 
 /// What the gate decides on: the cluster's objects and the versions in force, taken out of the
@@ -59,8 +81,11 @@ pub(crate) struct WindowIndex {
 #[derive(Debug)]
 pub(crate) struct Candidate {
     objects: Objects,
-    in_force: Objects,
+    in_force: Versions,
     freezes: Arc<BTreeMap<String, ReconciliationFreeze>>,
+    namespace: String,
+    config_maps: ConfigMaps,
+    config_map_error: Option<String>,
 }
 
 /// What to put in force.
@@ -68,7 +93,7 @@ pub(crate) struct Candidate {
 pub(crate) struct InForce {
     pub(crate) set: WindowSet,
     /// The version of each window of `set`.
-    pub(crate) versions: Objects,
+    pub(crate) versions: Versions,
     /// Why some object is not in force as the cluster holds it; empty when all are.
     pub(crate) problems: Vec<Problem>,
     /// The stop-the-line freezes added to the windows.
@@ -119,7 +144,108 @@ impl WindowIndex {
     }
 
     pub(crate) fn is_synced(&self) -> bool {
-        self.synced
+        self.synced && !self.config_maps_pending
+    }
+
+    /// An index whose `configMapRef`s name ConfigMaps of `namespace`, fluxgate's own.
+    pub(crate) fn in_namespace(namespace: &str) -> Self {
+        WindowIndex {
+            namespace: namespace.to_owned(),
+            ..Default::default()
+        }
+    }
+
+    /// An index for a watch of the windows and of the ConfigMaps of `namespace`: not synced
+    /// until both are listed.
+    pub(crate) fn watching_config_maps(namespace: &str) -> Self {
+        WindowIndex {
+            config_maps_pending: true,
+            ..Self::in_namespace(namespace)
+        }
+    }
+
+    /// A relist of the ConfigMaps begins.
+    pub(crate) fn begin_config_map_relist(&mut self) {
+        self.config_map_relist = Some(BTreeMap::new());
+    }
+
+    /// A ConfigMap of a relist in progress.
+    pub(crate) fn config_map_relisted(&mut self, object: ConfigMap) {
+        let relist = self.config_map_relist.get_or_insert_with(BTreeMap::new);
+        let (name, data) = config_map_data(object);
+        relist.insert(name, data);
+    }
+
+    /// The relist of the ConfigMaps is complete. True when a window names a ConfigMap that
+    /// changed.
+    pub(crate) fn end_config_map_relist(&mut self) -> bool {
+        self.config_maps_pending = false;
+        self.config_map_error = None;
+        let Some(relisted) = self.config_map_relist.take() else {
+            return false;
+        };
+        let before = std::mem::replace(&mut self.config_maps, relisted);
+        let changed = |name: &String| before.get(name) != self.config_maps.get(name);
+        let names: Vec<String> = before
+            .keys()
+            .chain(self.config_maps.keys())
+            .filter(|name| changed(name))
+            .cloned()
+            .collect();
+        names.iter().any(|name| self.names_config_map(name))
+    }
+
+    /// The ConfigMaps cannot be listed. True when this changes what windows naming one see.
+    pub(crate) fn config_maps_unavailable(&mut self, error: String) -> bool {
+        if !self.config_maps_pending && self.config_map_error.is_none() {
+            // Listed before: what was listed stays, as the windows do.
+            return false;
+        }
+        self.config_maps_pending = false;
+        self.config_map_error.replace(error).is_none()
+    }
+
+    /// A ConfigMap was added or changed. True when a window names it and its data changed, so
+    /// the set must be checked again.
+    pub(crate) fn apply_config_map(&mut self, object: ConfigMap) -> bool {
+        let (name, data) = config_map_data(object);
+        if self.config_maps.get(&name) == Some(&data) {
+            return false;
+        }
+        self.config_maps.insert(name.clone(), data);
+        self.names_config_map(&name)
+    }
+
+    /// A ConfigMap was deleted. True when a window names it.
+    pub(crate) fn delete_config_map(&mut self, object: &ConfigMap) -> bool {
+        let name = object.metadata.name.clone().unwrap_or_default();
+        self.config_maps.remove(&name).is_some() && self.names_config_map(&name)
+    }
+
+    /// Whether a window of the cluster, or in force, takes a calendar from ConfigMap `name`.
+    fn names_config_map(&self, name: &str) -> bool {
+        let names = |object: &ReconciliationWindow| {
+            object.spec.calendars.iter().any(|c| {
+                matches!(c.external_source(), Some(CalendarSource::ConfigMap { name: n, .. }) if n == name)
+            })
+        };
+        self.objects.values().any(names) || self.in_force.values().any(|d| names(&d.object))
+    }
+
+    /// `objects` as documents, with the data of the ConfigMaps their calendars name.
+    pub(crate) fn documents_of(&self, objects: Vec<ReconciliationWindow>) -> Vec<Document> {
+        objects
+            .into_iter()
+            .map(|object| document(object, &self.listed()))
+            .collect()
+    }
+
+    fn listed(&self) -> Listed<'_> {
+        Listed {
+            namespace: &self.namespace,
+            config_maps: &self.config_maps,
+            error: self.config_map_error.as_deref(),
+        }
     }
 
     /// The objects of the cluster and the versions in force, to check.
@@ -128,11 +254,14 @@ impl WindowIndex {
             objects: self.objects.clone(),
             in_force: self.in_force.clone(),
             freezes: self.freezes.clone(),
+            namespace: self.namespace.clone(),
+            config_maps: self.config_maps.clone(),
+            config_map_error: self.config_map_error.clone(),
         }
     }
 
     /// The versions a checked candidate put in force.
-    pub(crate) fn put_in_force(&mut self, versions: Objects) {
+    pub(crate) fn put_in_force(&mut self, versions: Versions) {
         self.in_force = versions;
     }
 
@@ -145,7 +274,7 @@ impl WindowIndex {
             .filter_map(|(name, object)| {
                 let in_force = self.in_force.get(name)?;
                 let observed = Observed {
-                    generation: in_force.metadata.generation,
+                    generation: in_force.object.metadata.generation,
                     status: object.status.clone(),
                 };
                 Some((name.clone(), observed))
@@ -164,20 +293,35 @@ impl Candidate {
             objects,
             in_force,
             freezes,
+            namespace,
+            config_maps,
+            config_map_error,
         } = self;
         let (freezes, refused_freezes) =
             valid_freezes(freezes.values(), gate.policy.max_freeze, now);
-        let documents = |objects: &Objects| documents(objects, &freezes);
-        let first = gate.check(&documents(&objects), now);
+        let config_maps = Listed {
+            namespace: &namespace,
+            config_maps: &config_maps,
+            error: config_map_error.as_deref(),
+        };
+        // Versions are kept as the cluster holds them; the freezes in force now are added to
+        // each check, so a freeze that ends or is deleted never lingers in a kept version.
+        let documents = |versions: &Versions| frozen(versions, &freezes);
+        let current: Versions = objects
+            .into_iter()
+            .map(|(name, object)| (name, document(object, &config_maps)))
+            .collect();
+        let first = gate.check(&documents(&current), now);
         if first.problems.is_empty() {
             return InForce {
                 set: first.set,
-                versions: objects,
+                versions: current,
                 problems: Vec::new(),
                 freezes,
                 refused_freezes,
             };
         }
+        let objects = current;
         let default = &gate.policy.default_window;
         let default_deleted = gate.lacks_default_window(&first.set)
             && !objects.contains_key(default)
@@ -233,11 +377,14 @@ impl Candidate {
 
 /// The windows as documents, each with the stop-the-line freezes that cover it: one more
 /// freeze part each, so the window's state, status and every decision see them.
-fn documents(objects: &Objects, freezes: &[StopTheLine]) -> Vec<Document> {
-    objects
+fn frozen(versions: &Versions, freezes: &[StopTheLine]) -> Vec<Document> {
+    versions
         .values()
-        .map(|object| with_freezes(object.clone(), freezes))
-        .map(document)
+        .map(|document| {
+            let mut document = document.clone();
+            document.object = with_freezes(document.object, freezes);
+            document
+        })
         .collect()
 }
 
@@ -253,10 +400,74 @@ pub(crate) fn with_freezes(
     object
 }
 
-/// A window read from the API, as a document of a window set: its origin names the object.
-pub(crate) fn document(object: ReconciliationWindow) -> Document {
+/// The ConfigMaps of fluxgate's namespace as listed, or why they could not be.
+pub(crate) struct Listed<'a> {
+    namespace: &'a str,
+    config_maps: &'a ConfigMaps,
+    error: Option<&'a str>,
+}
+
+/// A window read from the API, as a document of a window set: its origin names the object, and
+/// it carries the data of the ConfigMap keys its calendars name.
+pub(crate) fn document(object: ReconciliationWindow, listed: &Listed<'_>) -> Document {
     let origin = format!("cluster ReconciliationWindow/{}", name_of(&object));
-    Document::new(origin, object)
+    let sources: Vec<(usize, CalendarSource)> = object
+        .spec
+        .calendars
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| Some((i, c.external_source()?)))
+        .collect();
+    let mut document = Document::new(origin, object);
+    let namespace = listed.namespace;
+    for (i, source) in sources {
+        let data = match source {
+            CalendarSource::ConfigMap { name, key } => match listed.config_maps.get(&name) {
+                None => Err(match listed.error {
+                    Some(error) => format!(
+                        "ConfigMap {namespace}/{name} cannot be read: the ConfigMaps of \
+                         {namespace} could not be listed ({error}); fluxgate needs get, list \
+                         and watch on configmaps in its namespace (deploy/base/rbac.yaml)"
+                    ),
+                    None => format!(
+                        "ConfigMap {namespace}/{name} not found (calendars are read from \
+                         fluxgate's namespace, {namespace})"
+                    ),
+                }),
+                Some(keys) => keys.get(&key).cloned().ok_or_else(|| {
+                    let known: Vec<&str> = keys.keys().map(String::as_str).collect();
+                    format!(
+                        "ConfigMap {namespace}/{name} has no key {key:?} (its keys: {})",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    )
+                }),
+            },
+            CalendarSource::Path(_) => Err(
+                "path is for windows files (--windows); in the cluster give the calendar \
+                 inline (ics) or in a ConfigMap (configMapRef)"
+                    .to_owned(),
+            ),
+        };
+        document.set_calendar(i, data);
+    }
+    document
+}
+
+/// A ConfigMap's name and the bytes of each key.
+fn config_map_data(object: ConfigMap) -> (String, BTreeMap<String, Arc<[u8]>>) {
+    let name = object.metadata.name.unwrap_or_default();
+    let mut keys: BTreeMap<String, Arc<[u8]>> = BTreeMap::new();
+    for (key, bytes) in object.binary_data.unwrap_or_default() {
+        keys.insert(key, Arc::from(bytes.0));
+    }
+    for (key, text) in object.data.unwrap_or_default() {
+        keys.insert(key, Arc::from(text.into_bytes()));
+    }
+    (name, keys)
 }
 
 fn name_of(object: &ReconciliationWindow) -> String {
@@ -377,7 +588,7 @@ mod tests {
         );
         let in_force = index.candidate().in_force;
         let Some(fluxgate_core::window::ScheduleSpec { start, .. }) =
-            in_force["a"].spec.schedules.first()
+            in_force["a"].object.spec.schedules.first()
         else {
             panic!("no schedule")
         };
@@ -427,7 +638,7 @@ mod tests {
         assert_eq!(set, ["a"]);
         assert_eq!(problems.len(), 2);
         assert!(
-            index.candidate().in_force["a"].spec.overrides.len() == 1,
+            index.candidate().in_force["a"].object.spec.overrides.len() == 1,
             "the 2h override"
         );
     }
@@ -539,6 +750,6 @@ mod tests {
         );
         // The versions in force are the cluster's, without the freeze: a status write or a
         // change of the freeze is not a change of the window.
-        assert!(in_force.versions["a"].spec.freezes.is_empty());
+        assert!(in_force.versions["a"].object.spec.freezes.is_empty());
     }
 }

@@ -13,6 +13,7 @@ use crate::windows::gate::Refused;
 use crate::windows::store::Load;
 use fluxgate_core::window::ReconciliationWindow;
 use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
@@ -47,11 +48,18 @@ pub async fn watch_windows_and_freezes(
     mut freezes: watch::Receiver<FreezeObjects>,
     gauge: Option<StopTheLineFreezes>,
 ) {
-    let api: Api<ReconciliationWindow> = Api::all(client);
-    let mut index = WindowIndex::default();
-    let mut events = watcher::watcher(api, watcher::Config::default())
+    let namespace = client.default_namespace().to_owned();
+    let api: Api<ReconciliationWindow> = Api::all(client.clone());
+    let config_maps: Api<ConfigMap> = Api::namespaced(client, &namespace);
+    let mut index = WindowIndex::watching_config_maps(&namespace);
+    let windows = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
-        .boxed();
+        .map(|event| Change::Window(Box::new(event)));
+    // The ConfigMaps of fluxgate's namespace: calendars by configMapRef.
+    let config_maps = watcher::watcher(config_maps, watcher::Config::default())
+        .default_backoff()
+        .map(|event| Change::ConfigMap(Box::new(event)));
+    let mut events = futures_util::stream::select(windows, config_maps).boxed();
     let mut freezes_listed = false;
     loop {
         let event = tokio::select! {
@@ -77,27 +85,8 @@ pub async fn watch_windows_and_freezes(
             freezes_listed = true;
         }
         let changed = match event {
-            Ok(Event::Init) => {
-                index.begin_relist();
-                false
-            }
-            Ok(Event::InitApply(object)) => {
-                index.relisted(object);
-                false
-            }
-            Ok(Event::InitDone) => {
-                index.end_relist();
-                true
-            }
-            Ok(Event::Apply(object)) => index.apply(object),
-            Ok(Event::Delete(object)) => {
-                index.delete(&object);
-                true
-            }
-            Err(error) => {
-                tracing::warn!(%error, "watching ReconciliationWindows failed; retrying, the last good windows stay in force");
-                false
-            }
+            Change::Window(event) => apply_window(&mut index, *event),
+            Change::ConfigMap(event) => apply_config_map(&mut index, *event, &namespace),
         };
         if changed && index.is_synced() && freezes_listed {
             publish(&store, &mut index, gauge.as_ref()).await;
@@ -111,6 +100,72 @@ pub async fn watch_windows_and_freezes(
                 *seen = now;
                 modified
             });
+        }
+    }
+}
+
+/// An event of either watch (boxed: the two differ in size).
+enum Change {
+    Window(Box<Result<Event<ReconciliationWindow>, watcher::Error>>),
+    ConfigMap(Box<Result<Event<ConfigMap>, watcher::Error>>),
+}
+
+/// True when the set must be checked again.
+fn apply_window(
+    index: &mut WindowIndex,
+    event: Result<Event<ReconciliationWindow>, watcher::Error>,
+) -> bool {
+    match event {
+        Ok(Event::Init) => {
+            index.begin_relist();
+            false
+        }
+        Ok(Event::InitApply(object)) => {
+            index.relisted(object);
+            false
+        }
+        Ok(Event::InitDone) => {
+            index.end_relist();
+            true
+        }
+        Ok(Event::Apply(object)) => index.apply(object),
+        Ok(Event::Delete(object)) => {
+            index.delete(&object);
+            true
+        }
+        Err(error) => {
+            tracing::warn!(%error, "watching ReconciliationWindows failed; retrying, the last good windows stay in force");
+            false
+        }
+    }
+}
+
+/// True when a window names the ConfigMap that changed. The first complete list counts as a
+/// change: the windows waited for it.
+fn apply_config_map(
+    index: &mut WindowIndex,
+    event: Result<Event<ConfigMap>, watcher::Error>,
+    namespace: &str,
+) -> bool {
+    match event {
+        Ok(Event::Init) => {
+            index.begin_config_map_relist();
+            false
+        }
+        Ok(Event::InitApply(object)) => {
+            index.config_map_relisted(object);
+            false
+        }
+        Ok(Event::InitDone) => {
+            let first = !index.is_synced();
+            index.end_config_map_relist() || first
+        }
+        Ok(Event::Apply(object)) => index.apply_config_map(object),
+        Ok(Event::Delete(object)) => index.delete_config_map(&object),
+        Err(error) => {
+            tracing::warn!(%error, %namespace, "watching the ConfigMaps of calendars failed; retrying, the last good windows stay in force");
+            // Windows naming no ConfigMap do not wait for them.
+            index.config_maps_unavailable(error.to_string())
         }
     }
 }

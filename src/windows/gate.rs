@@ -92,7 +92,7 @@ impl Gate {
         for document in documents {
             // An invalid field is reported on its own line; a window that is valid but not
             // allowed, at the document.
-            let checked = match Window::from_object(&document.object) {
+            let checked = match Window::from_document(document) {
                 Ok(window) => self
                     .allow(window, now)
                     .map_err(|text| format!("{}: {text}", document.origin)),

@@ -51,16 +51,78 @@ pub fn load_windows(paths: &[PathBuf]) -> Result<WindowSet, ReadError> {
     }
 }
 
-/// Reads every window file of `paths` as one version.
+/// Reads every window file of `paths`, and the calendar files their windows name
+/// (`spec.calendars[].path`), as one version: the calendars are read with the windows files
+/// they were found in, and again if those now name others. Calendar files come last.
 pub(crate) fn read_windows(paths: &[PathBuf]) -> Result<Snapshot, FileError> {
-    let list = || {
+    let windows_files = || {
         let mut files = Vec::new();
         for path in paths {
             files.extend(yaml_files(path)?);
         }
         Ok(files)
     };
-    read_consistent(list)
+    let mut snapshot = read_consistent(windows_files)?;
+    let mut named = calendar_files(&snapshot);
+    for _ in 0..3 {
+        if named.is_empty() {
+            return Ok(snapshot);
+        }
+        let list = || {
+            let mut files = windows_files()?;
+            // A calendar missing is the window's error (which names it), not the read's.
+            let more: Vec<PathBuf> = named
+                .iter()
+                .filter(|c| !files.contains(c) && c.exists())
+                .cloned()
+                .collect();
+            files.extend(more);
+            Ok(files)
+        };
+        snapshot = read_consistent(list)?;
+        let now_named = calendar_files(&snapshot);
+        if now_named == named {
+            return Ok(snapshot);
+        }
+        named = now_named;
+    }
+    Err(FileError::Changing {
+        paths: named,
+        waited: std::time::Duration::ZERO,
+        reads: 3,
+    })
+}
+
+/// The calendar files that the windows of `snapshot` name, resolved against the directory of
+/// the windows file naming each, in order, without repeats.
+fn calendar_files(snapshot: &Snapshot) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for file in snapshot {
+        let Ok(text) = std::str::from_utf8(&file.bytes) else {
+            continue;
+        };
+        // Most windows files name no calendar: not worth a second parse.
+        if !text.contains("calendars") {
+            continue;
+        }
+        let origin = file.path.display().to_string();
+        for document in parse_documents(&origin, text).unwrap_or_default() {
+            for calendar in &document.object.spec.calendars {
+                if let Some(path) = &calendar.path {
+                    let path = beside(&file.path, path);
+                    if !files.contains(&path) {
+                        files.push(path);
+                    }
+                }
+            }
+        }
+    }
+    files
+}
+
+/// `path` as written in the windows file `file`: relative to the file's directory.
+fn beside(file: &Path, path: &str) -> PathBuf {
+    file.parent().unwrap_or(Path::new("")).join(path)
 }
 
 /// The window documents of a snapshot of `paths`, and every problem met reading them (each at
@@ -70,9 +132,14 @@ pub(crate) fn documents(
     paths: &[PathBuf],
     snapshot: &Snapshot,
 ) -> (Vec<Document>, Vec<WindowSetError>) {
-    let mut documents = Vec::new();
+    let mut documents: Vec<Document> = Vec::new();
     let mut errors = Vec::new();
+    // The calendar files named so far: read as calendars, not as windows (they come last).
+    let mut calendars: Vec<PathBuf> = Vec::new();
     for file in snapshot {
+        if calendars.contains(&file.path) {
+            continue;
+        }
         let origin = file.path.display().to_string();
         let text = match std::str::from_utf8(&file.bytes) {
             Ok(text) => text,
@@ -88,9 +155,21 @@ pub(crate) fn documents(
             continue;
         }
         match parse_documents(&origin, text) {
-            Ok(found) => documents.extend(found),
+            Ok(found) => {
+                for document in &found {
+                    for calendar in &document.object.spec.calendars {
+                        if let Some(path) = &calendar.path {
+                            calendars.push(beside(&file.path, path));
+                        }
+                    }
+                }
+                documents.extend(found);
+            }
             Err(error) => errors.push(error),
         }
+    }
+    for document in &mut documents {
+        attach_calendar_files(document, snapshot);
     }
     if errors.is_empty() && documents.is_empty() {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
@@ -99,6 +178,32 @@ pub(crate) fn documents(
         errors.push(WindowSetError::Object { origin, message });
     }
     (documents, errors)
+}
+
+/// Hands `document` the calendar files its windows name (`path:`), from `snapshot`.
+fn attach_calendar_files(document: &mut Document, snapshot: &Snapshot) {
+    let Some(file) = document.file().map(PathBuf::from) else {
+        return;
+    };
+    let named: Vec<(usize, PathBuf)> = document
+        .object
+        .spec
+        .calendars
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| Some((i, beside(&file, c.path.as_deref()?))))
+        .collect();
+    for (i, path) in named {
+        let data = match snapshot.iter().find(|copy| copy.path == path) {
+            Some(copy) => Ok(std::sync::Arc::from(copy.bytes.as_slice())),
+            None => Err(format!(
+                "cannot read {}: no such file (a path is relative to the windows file, {})",
+                path.display(),
+                file.display()
+            )),
+        };
+        document.set_calendar(i, data);
+    }
 }
 
 /// The files a path stands for.

@@ -76,6 +76,7 @@ fn list_kind(plural: &str) -> &'static str {
         "kustomizations" => "KustomizationList",
         "helmreleases" => "HelmReleaseList",
         "events" => "EventList",
+        "configmaps" => "ConfigMapList",
         _ => "List",
     }
 }
@@ -89,6 +90,7 @@ fn locate(object: &Value) -> (String, (String, String)) {
         "Kustomization" => "kustomizations",
         "HelmRelease" => "helmreleases",
         "Event" => "events",
+        "ConfigMap" => "configmaps",
         other => panic!("the fake does not know kind {other}"),
     };
     let namespace = object["metadata"]["namespace"]
@@ -272,6 +274,19 @@ impl Fake {
             .get(collection)
             .map(|c| c.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// How many watches of `collection` are open. A watch is opened after its list, and this
+    /// fake sends a watch only what happens once it is open (the real API server replays from
+    /// the list's `resourceVersion`): a test that changes objects right after the first list
+    /// waits for the watches first.
+    pub fn watching(&self, collection: &str) -> usize {
+        let store = self.store.lock().unwrap();
+        store
+            .watchers
+            .iter()
+            .filter(|(c, tx)| c == collection && !tx.is_closed())
+            .count()
     }
 
     /// The writes received, in order.

@@ -74,6 +74,18 @@ pub struct AuditWindow {
     /// The override that held the window open, when one did.
     #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
     pub(crate) override_: Option<AuditOverride>,
+    /// The calendar event that froze the window, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) calendar: Option<AuditCalendarEvent>,
+}
+
+/// A `spec.calendars` event in force: which calendar, which event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AuditCalendarEvent {
+    pub(crate) name: String,
+    pub(crate) event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) summary: Option<String>,
 }
 
 /// A `spec.overrides` entry that opened a window.
@@ -255,9 +267,22 @@ impl AuditRecord {
             .chain(&mut self.groups)
             .chain(self.windows.iter_mut().flat_map(|w| {
                 let AuditWindow {
-                    name, override_, ..
+                    name,
+                    override_,
+                    calendar,
+                    ..
                 } = w;
-                std::iter::once(name).chain(override_.iter_mut().map(|o| &mut o.reason))
+                let calendar = calendar.iter_mut().flat_map(|c| {
+                    let AuditCalendarEvent {
+                        name,
+                        event,
+                        summary,
+                    } = c;
+                    [name, event].into_iter().chain(summary)
+                });
+                std::iter::once(name)
+                    .chain(override_.iter_mut().map(|o| &mut o.reason))
+                    .chain(calendar)
             }))
             .for_each(cut_string);
         let more = self.groups.len().saturating_sub(CUT_ITEMS);
@@ -296,6 +321,7 @@ impl AuditWindow {
                 next: None,
                 time_zone: None,
                 override_: None,
+                calendar: None,
             };
         };
         let state = &known.state;
@@ -312,6 +338,14 @@ impl AuditWindow {
                 reason: o.reason.clone(),
                 start: instant(o.start),
                 end: instant(o.end),
+            }),
+            calendar: state.freeze.as_ref().and_then(|f| {
+                let event = f.event.as_ref()?;
+                Some(AuditCalendarEvent {
+                    name: event.calendar.clone(),
+                    event: event.uid.clone(),
+                    summary: f.reason.clone(),
+                })
             }),
         }
     }
@@ -439,6 +473,50 @@ mod tests {
         assert_eq!(record.windows.len(), 1);
         assert!(!record.windows[0].exists);
         assert_eq!(record.windows[0].since, None);
+    }
+
+    /// The calendar event that froze the window is recorded with it (and only then: the
+    /// golden line above, without one, is unchanged).
+    #[test]
+    fn a_freeze_from_a_calendar_names_its_event() {
+        let text = crate::window::EMBEDDED_WINDOWS.replacen(
+            "  freezes:\n",
+            "  calendars:\n    - name: holidays.ics\n      ics: |\n        BEGIN:VCALENDAR\n        \
+             VERSION:2.0\n        PRODID:-//test//EN\n        BEGIN:VEVENT\n        UID:bf-2026\n        \
+             DTSTAMP:20260101T000000Z\n        SUMMARY:Black Friday\n        \
+             DTSTART;VALUE=DATE:20261127\n        END:VEVENT\n        END:VCALENDAR\n  freezes:\n",
+            1,
+        );
+        let windows = crate::window::WindowSet::from_yaml("windows.yaml", &text).unwrap();
+        let body = serde_json::to_vec(&fixture("flux-dryrun-image-bump-deployment.json")).unwrap();
+        let now = DateTime::parse_from_rfc3339(CLOSED).unwrap().to_utc();
+        let reviewed = review(&body, &windows, &Policy::default(), now).unwrap();
+        assert!(
+            reviewed
+                .decision
+                .message
+                .contains("frozen by calendar holidays.ics (Black Friday) and closed until"),
+            "{}",
+            reviewed.decision.message
+        );
+        let mut line = Vec::new();
+        write_line(
+            &mut line,
+            &reviewed.request,
+            &reviewed.decision,
+            "x",
+            now,
+            0.1,
+        );
+        let text = String::from_utf8(line.clone()).unwrap();
+        assert!(
+            text.contains(
+                r#""calendar":{"name":"holidays.ics","event":"bf-2026","summary":"Black Friday"}"#
+            ),
+            "{text}"
+        );
+        let record: AuditRecord = serde_json::from_slice(&line).unwrap();
+        assert_eq!(String::from_utf8(record.to_line()).unwrap(), text);
     }
 
     /// An override's reason has no length limit of its own (a window file may hold 4 MiB): a

@@ -671,10 +671,7 @@ fn write_window(f: &mut std::fmt::Formatter<'_>, verdict: &WindowVerdict) -> std
         },
         Some(freeze) => {
             let hard = if freeze.allow_bypass { "" } else { "hard-" };
-            match &freeze.reason {
-                Some(reason) => write!(f, "{hard}frozen ({reason}) and closed ")?,
-                None => write!(f, "{hard}frozen and closed ")?,
-            }
+            write!(f, "{hard}frozen{} and closed ", freeze.describe())?;
         }
         None => f.write_str("closed ")?,
     }

@@ -12,8 +12,9 @@ pub use set::{
     Document, EMBEDDED_ORIGIN, EMBEDDED_WINDOWS, WindowSet, WindowSetError, parse_documents,
 };
 pub(crate) use state::evaluate_without_overrides;
-pub use state::{ActiveFreeze, WindowState, evaluate};
+pub use state::{ActiveFreeze, FreezeEvent, WindowState, evaluate};
 
+use crate::calendar::Calendar;
 use crate::cron::Cron;
 use crate::duration::parse_duration;
 use chrono::{
@@ -60,6 +61,8 @@ pub(crate) fn is_window_type(api_version: &str, kind: &str) -> bool {
     printcolumn = r#"{"name":"Time Zone","type":"string","jsonPath":".spec.timeZone"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Frozen","type":"boolean","jsonPath":".status.frozen","priority":1}"#,
+    printcolumn = r#"{"name":"Freeze","type":"string","jsonPath":".status.freezeReason","description":"The reason of the freeze in force (a calendar event's SUMMARY)","priority":1}"#,
+    printcolumn = r#"{"name":"Calendar","type":"string","jsonPath":".status.freezeCalendar","description":"The calendar whose event froze the window","priority":1}"#,
     printcolumn = r#"{"name":"Waiting","type":"integer","jsonPath":".status.waitingOwners","description":"Flux owners whose change this window denied","priority":1}"#,
     printcolumn = r#"{"name":"Description","type":"string","jsonPath":".spec.description","priority":1}"#
 )]
@@ -95,6 +98,90 @@ pub struct WindowSpec {
     /// without breaking anyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforcement: Option<Enforcement>,
+    /// iCalendar (RFC 5545) calendars: each VEVENT is a freeze (SUMMARY is its reason), or with
+    /// `mode: allow` a period during which the window is open. Each gives exactly one source:
+    /// `ics` (inline), `configMapRef` (a key of a ConfigMap in fluxgate's namespace) or, for
+    /// windows files only, `path` (relative to the file).
+    #[serde(
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub calendars: Vec<CalendarSpec>,
+}
+
+/// An iCalendar calendar of freezes (or of open periods).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CalendarSpec {
+    /// What denials, `fluxgate status` and the status call the calendar (e.g. holidays.ics).
+    pub name: String,
+    /// freeze (the default): each event closes the window. allow: each event opens it, as a
+    /// schedule does (freezes still close it), e.g. a maintenance weekend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<CalendarMode>,
+    /// The calendar itself (BEGIN:VCALENDAR …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ics: Option<String>,
+    /// A key of a ConfigMap in fluxgate's namespace holding the calendar, e.g. one made by a
+    /// kustomize configMapGenerator from a committed holidays.ics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<ConfigMapKeyRef>,
+    /// Windows files only (`--windows`): a calendar file, relative to the windows file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// false: the calendar's freezes are hard, refusing bypass annotations and overrides too.
+    /// Default true. Freeze mode only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_bypass: Option<bool>,
+}
+
+/// What a calendar's events do to the window.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CalendarMode {
+    /// Each event is a freeze.
+    #[default]
+    Freeze,
+    /// Each event opens the window, as a schedule does.
+    Allow,
+}
+
+/// A key of a ConfigMap in fluxgate's namespace.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigMapKeyRef {
+    /// The ConfigMap's name.
+    pub name: String,
+    /// The key holding the calendar (in data or binaryData).
+    pub key: String,
+}
+
+/// Where a calendar's data is, when it is not in the spec: the shell reads it (the core does
+/// no I/O) and hands it over with the window ([`Document::with_calendar`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CalendarSource {
+    ConfigMap {
+        name: String,
+        key: String,
+    },
+    /// As written in the spec: relative to the windows file.
+    Path(String),
+}
+
+impl CalendarSpec {
+    /// Where the data is when it is not inline; `None` for `ics` (or a spec naming no source or
+    /// several, which validation refuses).
+    pub fn external_source(&self) -> Option<CalendarSource> {
+        match (&self.ics, &self.config_map_ref, &self.path) {
+            (None, Some(r), None) => Some(CalendarSource::ConfigMap {
+                name: r.name.clone(),
+                key: r.key.clone(),
+            }),
+            (None, None, Some(path)) => Some(CalendarSource::Path(path.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// A list given as `freezes:` with every item commented out, which YAML reads as null: no items,
@@ -141,9 +228,15 @@ pub struct WindowStatus {
     /// Closed by a freeze, whatever the schedules say.
     #[serde(default)]
     pub frozen: bool,
-    /// The reason of the freeze in force.
+    /// The reason of the freeze in force (for a calendar's event, its SUMMARY).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freeze_reason: Option<String>,
+    /// The calendar (`spec.calendars[].name`) whose event froze the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_calendar: Option<String>,
+    /// The UID of that event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_event: Option<String>,
     /// When the current state began (RFC 3339, in the window's time zone); absent when it
     /// began before the search horizon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,10 +263,13 @@ impl WindowStatus {
         waiting_owners: i64,
     ) -> Self {
         let instant = |t| crate::naming::local_time(t, window.time_zone());
+        let event = state.freeze.as_ref().and_then(|f| f.event.as_ref());
         WindowStatus {
             open: state.open,
             frozen: state.freeze.is_some(),
             freeze_reason: state.freeze.as_ref().and_then(|f| f.reason.clone()),
+            freeze_calendar: event.map(|e| e.calendar.clone()),
+            freeze_event: event.map(|e| e.uid.clone()),
             since: state.since.map(instant),
             next: state.next.map(instant),
             observed_generation,
@@ -263,6 +359,8 @@ pub enum Schedule {
     OpenClose { open: Cron, close: Cron },
     /// Open for `duration` (elapsed time) after each `start` fire.
     StartDuration { start: Cron, duration: Duration },
+    /// Open during each event of a calendar (`mode: allow`).
+    Calendar(Arc<Calendar>),
 }
 
 /// A period during which the window is closed.
@@ -285,6 +383,8 @@ pub(crate) enum FreezeTimes {
     /// From each fire of `schedule` for `duration`: a start/duration schedule, frozen where
     /// that would be open.
     Recurring(Schedule),
+    /// During each event of a calendar; the event's SUMMARY is the reason.
+    Calendar(Arc<Calendar>),
 }
 
 /// A period during which the window is open whatever the schedules say.
@@ -307,7 +407,10 @@ pub struct WindowError {
 // === impl Window ===
 
 impl Window {
-    /// Validates an object: the one definition of a valid window.
+    /// Validates an object: the one definition of a valid window. Calendars from a ConfigMap or
+    /// a file are checked for their shape only, since their data is not in the object: the
+    /// admission check of a window object has only the object. Decisions use windows built by
+    /// [`Window::from_document`], which has the data.
     pub fn from_object(object: &ReconciliationWindow) -> Result<Self, WindowError> {
         let name = object.metadata.name.clone().unwrap_or_default();
         if name.is_empty() {
@@ -317,25 +420,57 @@ impl Window {
                 message: "a window needs a name".into(),
             });
         }
-        Self::from_spec(&name, &object.spec)
+        Self::from_spec(&name, &object.spec, Externals::Unchecked)
+    }
+
+    /// Validates a document with the data of its calendars that are not inline, as the shell
+    /// read them: what the window sets that decide are built from.
+    pub fn from_document(document: &Document) -> Result<Self, WindowError> {
+        let name = document.object.metadata.name.clone().unwrap_or_default();
+        if name.is_empty() {
+            return Self::from_object(&document.object);
+        }
+        let externals = Externals::Given(document.calendar_data());
+        Self::from_spec(&name, &document.object.spec, externals)
     }
 
     /// Validates a spec under a name: the zone first (the freezes' and overrides' local times
     /// are read in it), then the schedules, freezes and overrides, each in order, so the error
     /// names the first field that is wrong.
-    pub(crate) fn from_spec(name: &str, spec: &WindowSpec) -> Result<Self, WindowError> {
+    pub(crate) fn from_spec(
+        name: &str,
+        spec: &WindowSpec,
+        externals: Externals<'_>,
+    ) -> Result<Self, WindowError> {
         let error = |(field, message): FieldError| WindowError {
             window: name.to_owned(),
             field,
             message,
         };
         let time_zone = time_zone(spec.time_zone.as_deref()).map_err(error)?;
+        let mut schedules = schedules(&spec.schedules).map_err(error)?;
+        let mut freezes = freezes(time_zone, &spec.freezes).map_err(error)?;
+        for (i, calendar) in spec.calendars.iter().enumerate() {
+            let Some(parsed) = calendar_part(time_zone, i, calendar, &externals).map_err(error)?
+            else {
+                continue;
+            };
+            match calendar.mode.unwrap_or_default() {
+                CalendarMode::Freeze => freezes.push(Freeze {
+                    times: FreezeTimes::Calendar(parsed),
+                    reason: None,
+                    allow_bypass: calendar.allow_bypass.unwrap_or(true),
+                }),
+                CalendarMode::Allow => schedules.push(Schedule::Calendar(parsed)),
+            }
+        }
+        check_calendar_names(&spec.calendars).map_err(error)?;
         Ok(Window {
             name: name.to_owned(),
             description: spec.description.clone(),
             time_zone,
-            schedules: schedules(&spec.schedules).map_err(error)?,
-            freezes: freezes(time_zone, &spec.freezes).map_err(error)?,
+            schedules,
+            freezes,
             overrides: overrides(time_zone, &spec.overrides).map_err(error)?,
             enforcement: spec.enforcement.unwrap_or_default(),
             cache: Default::default(),
@@ -379,6 +514,7 @@ impl Window {
                 Schedule::StartDuration { start, .. } => {
                     crons.push((format!("spec.schedules[{i}].start"), start));
                 }
+                Schedule::Calendar(_) => {}
             }
         }
         for (i, freeze) in self.freezes.iter().enumerate() {
@@ -556,6 +692,112 @@ fn freezes(tz: Tz, specs: &[FreezeSpec]) -> Result<Vec<Freeze>, FieldError> {
         })
     };
     specs.iter().enumerate().map(freeze).collect()
+}
+
+/// The largest calendar read, in bytes: a ConfigMap holds at most 1 MiB, and a 20-year holiday
+/// calendar is about 50 KiB. Past it, parsing and expanding would take memory and time in
+/// proportion, on every load.
+pub const MAX_CALENDAR_BYTES: usize = 1024 * 1024;
+
+/// What the shell read of calendars that are not inline: by index in `spec.calendars`, the
+/// data or why there is none.
+pub type CalendarData = std::collections::BTreeMap<usize, Result<Arc<[u8]>, String>>;
+
+/// The data of a spec's calendars that are not inline.
+pub(crate) enum Externals<'a> {
+    /// Not at hand (an object in an admission request): such calendars are checked for their
+    /// shape only and are not part of the window built.
+    Unchecked,
+    /// As read by the shell; a calendar missing from it is an error.
+    Given(&'a CalendarData),
+}
+
+/// `spec.calendars[i]`: exactly one source, then the calendar parsed and expanded in the
+/// window's zone. `None` when its data is not at hand ([`Externals::Unchecked`]).
+fn calendar_part(
+    tz: Tz,
+    i: usize,
+    spec: &CalendarSpec,
+    externals: &Externals<'_>,
+) -> Result<Option<Arc<Calendar>>, FieldError> {
+    let at = format!("spec.calendars[{i}]");
+    if spec.name.trim().is_empty() {
+        return Err((
+            format!("{at}.name"),
+            "a calendar needs a name (denials and status show it, e.g. holidays.ics)".into(),
+        ));
+    }
+    if spec.mode == Some(CalendarMode::Allow) && spec.allow_bypass.is_some() {
+        return Err((
+            format!("{at}.allowBypass"),
+            "allowBypass is for calendars of freezes; a calendar with mode: allow opens the \
+             window"
+                .into(),
+        ));
+    }
+    let sources = [
+        spec.ics.is_some(),
+        spec.config_map_ref.is_some(),
+        spec.path.is_some(),
+    ];
+    if sources.iter().filter(|s| **s).count() != 1 {
+        return Err((
+            at,
+            "give exactly one source: ics (the calendar inline), configMapRef (name and key of \
+             a ConfigMap in fluxgate's namespace) or path (a file beside the windows file)"
+                .into(),
+        ));
+    }
+    let (field, bytes): (String, Arc<[u8]>) = match (&spec.ics, externals) {
+        (Some(ics), _) => (format!("{at}.ics"), Arc::from(ics.as_bytes())),
+        (None, Externals::Unchecked) => return Ok(None),
+        (None, Externals::Given(data)) => {
+            let field = if spec.path.is_some() {
+                format!("{at}.path")
+            } else {
+                format!("{at}.configMapRef")
+            };
+            match data.get(&i) {
+                Some(Ok(bytes)) => (field, bytes.clone()),
+                Some(Err(message)) => return Err((field, message.clone())),
+                None => return Err((field, "the calendar was not read".into())),
+            }
+        }
+    };
+    if bytes.len() > MAX_CALENDAR_BYTES {
+        return Err((
+            field,
+            format!(
+                "calendar {:?} is {} bytes, more than the {MAX_CALENDAR_BYTES} (1 MiB) a \
+                 calendar may have: keep the years that matter, or split it into several \
+                 calendars",
+                spec.name,
+                bytes.len()
+            ),
+        ));
+    }
+    let calendar = Calendar::parse(&spec.name, &bytes, tz).map_err(|errors| {
+        let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        (field, texts.join("; "))
+    })?;
+    Ok(Some(Arc::new(calendar)))
+}
+
+/// Calendar names are what denials and status show: each may appear once.
+fn check_calendar_names(specs: &[CalendarSpec]) -> Result<(), FieldError> {
+    for (i, spec) in specs.iter().enumerate() {
+        if let Some(first) = specs[..i].iter().position(|s| s.name == spec.name) {
+            return Err((
+                format!("spec.calendars[{i}].name"),
+                format!(
+                    "{:?} is the name of spec.calendars[{first}] already: give each calendar \
+                     its own name",
+                    spec.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `spec.overrides`: each a period (read in `tz`) with a reason, which the warnings, Events

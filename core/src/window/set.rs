@@ -5,7 +5,7 @@
 //! with a partial one. Reading files is the caller's
 //! business (the `fluxgate` package's `windows::read`); this module only sees text and where it came from.
 
-use super::{API_VERSION, KIND, ReconciliationWindow, Window, WindowError};
+use super::{API_VERSION, CalendarData, KIND, ReconciliationWindow, Window, WindowError};
 use crate::yaml::{self, Fields, YamlError, content_line, split_documents};
 use std::collections::BTreeMap;
 
@@ -24,6 +24,8 @@ pub struct Document {
     /// For a document read from a file: where, and its text, in which an invalid field's own
     /// line is looked up (only then: most windows are valid).
     source: Option<Source>,
+    /// The data of its calendars that are not inline, as the shell read it.
+    calendars: CalendarData,
 }
 
 /// A document's text and where it is.
@@ -161,6 +163,7 @@ fn parse_document(
         origin,
         object,
         source: Some(source),
+        calendars: CalendarData::new(),
     }))
 }
 
@@ -178,7 +181,23 @@ impl Document {
             origin,
             object,
             source: None,
+            calendars: CalendarData::new(),
         }
+    }
+
+    /// The file the document was read from, if it was.
+    pub fn file(&self) -> Option<&str> {
+        self.source.as_ref().map(|s| s.file.as_str())
+    }
+
+    /// Hands over the data of `spec.calendars[index]` (a ConfigMap's key, a file), or why it
+    /// could not be read.
+    pub fn set_calendar(&mut self, index: usize, data: Result<std::sync::Arc<[u8]>, String>) {
+        self.calendars.insert(index, data);
+    }
+
+    pub(crate) fn calendar_data(&self) -> &CalendarData {
+        &self.calendars
     }
 
     /// Where `error` is: `file:line` of the field it is about, or of the document.
@@ -218,7 +237,7 @@ impl WindowSet {
         let mut windows = Vec::with_capacity(documents.len());
         let mut errors = Vec::new();
         for document in documents {
-            match Window::from_object(&document.object) {
+            match Window::from_document(document) {
                 Ok(window) => windows.push((document.origin.clone(), window)),
                 Err(error) => errors.push(WindowSetError::Window {
                     origin: document.origin_of(&error.field),

@@ -15,6 +15,7 @@
 //! Pure: the instant is always an argument.
 
 use super::{Freeze, FreezeTimes, Override, Schedule, Window};
+use crate::calendar::Calendar;
 use crate::cron::SEARCH_HORIZON_DAYS;
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -56,6 +57,31 @@ pub struct ActiveFreeze {
     pub reason: Option<String>,
     /// False for a hard freeze: bypasses and overrides are refused.
     pub allow_bypass: bool,
+    /// For a freeze from a calendar, the event that froze the window.
+    pub event: Option<FreezeEvent>,
+}
+
+/// The calendar event behind a freeze in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FreezeEvent {
+    /// `spec.calendars[].name`.
+    pub calendar: String,
+    /// The event's UID.
+    pub uid: String,
+}
+
+impl ActiveFreeze {
+    /// What froze the window, as denials and `fluxgate status` say it: `by calendar
+    /// holidays.ics (Christmas Day)`, or the freeze's reason in parentheses; empty when it has
+    /// none.
+    pub fn describe(&self) -> String {
+        match (&self.event, &self.reason) {
+            (Some(e), Some(reason)) => format!(" by calendar {} ({reason})", e.calendar),
+            (Some(e), None) => format!(" by calendar {} (event {})", e.calendar, e.uid),
+            (None, Some(reason)) => format!(" ({reason})"),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 /// Computes the state of `window` at `t` from scratch.
@@ -185,6 +211,19 @@ impl<'a> Evaluator<'a> {
             .min_by_key(|f| f.allow_bypass)?;
         let (start, end) = match &freeze.times {
             FreezeTimes::Once { start, end } => (Some(*start), Some(*end)),
+            FreezeTimes::Calendar(calendar) => {
+                let occurrence = calendar.at(t)?;
+                return Some(ActiveFreeze {
+                    start: Some(occurrence.start),
+                    end: Some(occurrence.end),
+                    reason: occurrence.summary.as_deref().map(str::to_owned),
+                    allow_bypass: freeze.allow_bypass,
+                    event: Some(FreezeEvent {
+                        calendar: calendar.name().to_owned(),
+                        uid: occurrence.uid.to_string(),
+                    }),
+                });
+            }
             FreezeTimes::Recurring(schedule) => {
                 let ahead = t + Duration::days(SEARCH_HORIZON_DAYS);
                 let back = t - Duration::days(SEARCH_HORIZON_DAYS);
@@ -200,6 +239,7 @@ impl<'a> Evaluator<'a> {
             end,
             reason: freeze.reason.clone(),
             allow_bypass: freeze.allow_bypass,
+            event: None,
         })
     }
 
@@ -535,6 +575,7 @@ impl Schedule {
             Schedule::StartDuration { start, duration } => start
                 .prev_at_or_before(tz, t)
                 .is_some_and(|s| t < s + *duration),
+            Schedule::Calendar(calendar) => calendar.run_at(t).in_force,
         }
     }
 
@@ -586,6 +627,10 @@ impl Schedule {
                 }
                 Next::Unknown(end)
             }
+            // Events that overlap or abut open the window as one run.
+            Schedule::Calendar(calendar) => {
+                calendar_next(calendar, calendar.run_at(t).until, limit)
+            }
         }
     }
 
@@ -630,6 +675,10 @@ impl Schedule {
                 }
                 RunStart::Unknown
             }
+            Schedule::Calendar(calendar) => calendar
+                .run_at(t)
+                .since
+                .map_or(RunStart::Always, RunStart::At),
         }
     }
 }
@@ -642,15 +691,22 @@ impl Freeze {
         match &self.times {
             FreezeTimes::Once { start, end } => *start <= t && t < *end,
             FreezeTimes::Recurring(schedule) => schedule.open_at(tz, t),
+            FreezeTimes::Calendar(calendar) => calendar.at(t).is_some(),
         }
     }
 
+    /// A calendar's freeze changes at each edge of its events, not only where its runs begin
+    /// and end: where one event follows another the window stays frozen, but by another event,
+    /// which denials and the status name (and the cache must not outlive).
     fn next_change(&self, tz: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> Next {
         match &self.times {
             FreezeTimes::Once { start, end } => {
                 span_next_change(*start, *end, t).map_or(Next::Never, Next::At)
             }
             FreezeTimes::Recurring(schedule) => schedule.next_change(tz, t, limit),
+            FreezeTimes::Calendar(calendar) => {
+                calendar_next(calendar, calendar.next_edge_after(t), limit)
+            }
         }
     }
 
@@ -658,7 +714,21 @@ impl Freeze {
         match &self.times {
             FreezeTimes::Once { start, end } => span_run_start(*start, *end, t),
             FreezeTimes::Recurring(schedule) => schedule.run_start(tz, t, limit),
+            FreezeTimes::Calendar(calendar) => calendar
+                .last_edge_at_or_before(t)
+                .map_or(RunStart::Always, RunStart::At),
         }
+    }
+}
+
+/// A calendar part's next change, `next` (from the calendar's lookups), up to `limit`. With no
+/// change left in what was expanded, nothing is known past the end of the expansion.
+fn calendar_next(calendar: &Calendar, next: Option<DateTime<Utc>>, limit: DateTime<Utc>) -> Next {
+    match (next, calendar.expanded_until()) {
+        (Some(y), _) if y <= limit => Next::At(y),
+        (Some(_), _) => Next::Never,
+        (None, Some(until)) if until <= limit => Next::Unknown(until),
+        (None, _) => Next::Never,
     }
 }
 

@@ -253,7 +253,7 @@ spec:
             "w.yaml:8: ReconciliationWindow \"list-for-a-cron\": spec.schedules[0].close: expected \
              string scalar",
             "w.yaml:16: ReconciliationWindow \"misspelt\": spec: unknown field `timezone`, expected \
-             one of description, timeZone, schedules, freezes, overrides, enforcement",
+             one of description, timeZone, schedules, freezes, overrides, enforcement, calendars",
             "w.yaml:23: ReconciliationWindow \"bad-enforcement\": spec.enforcement: unknown variant \
              `Audit`, expected one of Enforce, Warn",
             "w.yaml:27: ReconciliationWindow apiVersion \"fluxgate.io/v1\" is not served: use \
@@ -1187,7 +1187,7 @@ mod since_and_next {
                     .iter()
                     .flat_map(|f| match f.times {
                         FreezeTimes::Once { start, end } => vec![start, end - ns],
-                        FreezeTimes::Recurring(_) => Vec::new(),
+                        FreezeTimes::Recurring(_) | FreezeTimes::Calendar(_) => Vec::new(),
                     })
                     .chain(window.overrides.iter().flat_map(|o| [o.start, o.end - ns]));
                 let within = samples

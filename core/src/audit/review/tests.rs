@@ -39,6 +39,7 @@ fn mk_record(name: &str) -> AuditRecord {
             next: None,
             time_zone: Some("Europe/Berlin".into()),
             override_: None,
+            calendar: None,
         }],
         owner: Some(AuditOwner {
             kind: "Kustomization".into(),
