@@ -215,6 +215,11 @@ impl Cron {
         }
     }
 
+    /// Whether the month and day fields match `day`.
+    fn day_fires(&self, day: NaiveDate) -> bool {
+        self.months & (1 << day.month()) != 0 && self.day_matches(day)
+    }
+
     /// Whether a wall-clock minute matches every field.
     pub fn matches(&self, t: NaiveDateTime) -> bool {
         self.months & (1 << t.month()) != 0
@@ -370,6 +375,91 @@ pub(crate) struct Fire {
     pub(crate) wall: NaiveDateTime,
 }
 
+/// Minutes 0..=59 of an hour.
+const ALL_MINUTES: u64 = (1 << 60) - 1;
+/// Hours 0..=23 of a day.
+const ALL_HOURS: u32 = (1 << 24) - 1;
+
+/// The last wall-clock minute `M` at or after `from` such that every minute of `[from, M]` is
+/// matched by one of `crons`, but no later than `limit` (`from` itself when it matches none).
+///
+/// Schedules whose runs last at least a minute, firing on every minute of a stretch between
+/// them, keep a window open through it (issue 21: two one-minute schedules on alternate minutes).
+/// This finds such a stretch from the crons' fields, an hour or a day at a time, rather than
+/// fire by fire.
+pub(crate) fn covered_until(
+    crons: &[&Cron],
+    from: NaiveDateTime,
+    limit: NaiveDateTime,
+) -> NaiveDateTime {
+    let from = floor_minute(from);
+    let mut hour = from - Duration::minutes(i64::from(from.minute()));
+    let mut minute = from.minute();
+    while hour <= limit {
+        let day = hour.date();
+        if minute == 0 && hour.hour() == 0 && whole_day(crons, day) {
+            hour += Duration::days(1);
+            continue;
+        }
+        let wanted = ALL_MINUTES & !((1u64 << minute) - 1);
+        let missing = wanted & !hour_minutes(crons, day, hour.hour());
+        if missing != 0 {
+            let first = hour + Duration::minutes(i64::from(missing.trailing_zeros()));
+            return (first - Duration::minutes(1)).max(from).min(limit);
+        }
+        hour += Duration::hours(1);
+        minute = 0;
+    }
+    floor_minute(limit).max(from)
+}
+
+/// The first wall-clock minute `M` at or before `from` such that every minute of `[M, from]` is
+/// matched by one of `crons`, but no earlier than `limit` (`from` itself when it matches none):
+/// [`covered_until`] backwards.
+pub(crate) fn covered_since(
+    crons: &[&Cron],
+    from: NaiveDateTime,
+    limit: NaiveDateTime,
+) -> NaiveDateTime {
+    let from = floor_minute(from);
+    let mut hour = from - Duration::minutes(i64::from(from.minute()));
+    let mut minute = from.minute();
+    while hour + Duration::minutes(59) >= limit {
+        let day = hour.date();
+        if minute == 59 && hour.hour() == 23 && whole_day(crons, day) {
+            hour -= Duration::days(1);
+            continue;
+        }
+        let wanted = (1u64 << (minute + 1)) - 1;
+        let missing = wanted & !hour_minutes(crons, day, hour.hour());
+        if missing != 0 {
+            let last = hour + Duration::minutes(i64::from(63 - missing.leading_zeros()));
+            return (last + Duration::minutes(1)).min(from).max(limit);
+        }
+        hour -= Duration::hours(1);
+        minute = 59;
+    }
+    ceil_minute(limit).min(from)
+}
+
+/// Whether one of `crons` fires every minute of `day` on its own: a day passed over in one
+/// step (two crons sharing minutes 0-58/2 and 1-59/2 of every hour count together).
+fn whole_day(crons: &[&Cron], day: NaiveDate) -> bool {
+    crons
+        .iter()
+        .filter(|c| c.hours == ALL_HOURS && c.day_fires(day))
+        .fold(0, |minutes, c| minutes | c.minutes)
+        == ALL_MINUTES
+}
+
+/// The minutes of `hour` on `day` that one of `crons` matches.
+fn hour_minutes(crons: &[&Cron], day: NaiveDate, hour: u32) -> u64 {
+    crons
+        .iter()
+        .filter(|c| c.hours & (1 << hour) != 0 && c.day_fires(day))
+        .fold(0, |minutes, c| minutes | c.minutes)
+}
+
 impl std::fmt::Display for Cron {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.source)
@@ -401,16 +491,74 @@ pub(crate) fn resolve(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
 
 /// How much the UTC offset dropped during the day before `at` (zero when it did not).
 fn fold_within_a_day(tz: Tz, at: DateTime<Utc>) -> Duration {
-    use chrono::Offset;
-    let offset = |t: DateTime<Utc>| {
-        i64::from(
-            tz.offset_from_utc_datetime(&t.naive_utc())
-                .fix()
-                .local_minus_utc(),
-        )
-    };
-    let drop = offset(at - Duration::days(1)) - offset(at);
+    let drop = offset(tz, at - Duration::days(1)) - offset(tz, at);
     Duration::seconds(drop.max(0))
+}
+
+/// The UTC offset at `t`, in seconds.
+fn offset(tz: Tz, t: DateTime<Utc>) -> i64 {
+    use chrono::Offset;
+    i64::from(
+        tz.offset_from_utc_datetime(&t.naive_utc())
+            .fix()
+            .local_minus_utc(),
+    )
+}
+
+/// How far apart [`first_fold`] and [`last_fold`] look at the offset: zones change it at most
+/// once in that time (twice a year in practice), as [`fold_within_a_day`] assumes for a day.
+const FOLD_PROBE: Duration = Duration::hours(12);
+
+/// The first instant of `(from, to]` at which the UTC offset drops (clocks set back, so wall
+/// -clock times repeat and fire once): where minutes that fire one after the other on the wall
+/// clock stop firing one after the other in time.
+pub(crate) fn first_fold(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let (mut a, mut at_a) = (from, offset(tz, from));
+    while a < to {
+        let b = (a + FOLD_PROBE).min(to);
+        let at_b = offset(tz, b);
+        if at_b < at_a {
+            return Some(offset_change(tz, a, b));
+        }
+        (a, at_a) = (b, at_b);
+    }
+    None
+}
+
+/// The last instant of `(from, to]` at which the UTC offset drops: [`first_fold`] backwards.
+pub(crate) fn last_fold(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let (mut b, mut at_b) = (to, offset(tz, to));
+    while b > from {
+        let a = (b - FOLD_PROBE).max(from);
+        let at_a = offset(tz, a);
+        if at_b < at_a {
+            return Some(offset_change(tz, a, b));
+        }
+        (b, at_b) = (a, at_a);
+    }
+    None
+}
+
+/// The instant of `(a, b]` at which the offset changes from the one at `a` (it differs at `b`,
+/// and changes once between): a whole second, as every change in the tz database is.
+fn offset_change(tz: Tz, a: DateTime<Utc>, b: DateTime<Utc>) -> DateTime<Utc> {
+    let second = |s: i64| DateTime::<Utc>::from_timestamp(s, 0).unwrap_or(b);
+    let before = offset(tz, a);
+    let (mut low, mut high) = (a.timestamp(), b.timestamp() + 1);
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if offset(tz, second(mid)) == before {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    second(high)
+}
+
+/// How much the offset drops at `fold`: how long the wall-clock times before it repeat.
+pub(crate) fn fold_length(tz: Tz, fold: DateTime<Utc>) -> Duration {
+    Duration::seconds(offset(tz, fold - Duration::seconds(1)) - offset(tz, fold))
 }
 
 /// Splits the `W#N` items off a day-of-week field: their bits, and the rest of the field
@@ -562,7 +710,7 @@ fn floor_minute(t: NaiveDateTime) -> NaiveDateTime {
     t.date().and_hms_opt(t.hour(), t.minute(), 0).unwrap_or(t)
 }
 
-fn ceil_minute(t: NaiveDateTime) -> NaiveDateTime {
+pub(crate) fn ceil_minute(t: NaiveDateTime) -> NaiveDateTime {
     let floor = floor_minute(t);
     if floor == t {
         t
