@@ -379,6 +379,8 @@ pub(crate) struct Fire {
 const ALL_MINUTES: u64 = (1 << 60) - 1;
 /// Hours 0..=23 of a day.
 const ALL_HOURS: u32 = (1 << 24) - 1;
+/// Months 1..=12.
+const ALL_MONTHS: u16 = ((1 << 13) - 1) & !1;
 
 /// The last wall-clock minute `M` at or after `from` such that every minute of `[from, M]` is
 /// matched by one of `crons`, but no later than `limit` (`from` itself when it matches none).
@@ -393,6 +395,9 @@ pub(crate) fn covered_until(
     limit: NaiveDateTime,
 ) -> NaiveDateTime {
     let from = floor_minute(from);
+    if every_minute(crons) {
+        return floor_minute(limit).max(from);
+    }
     let mut hour = from - Duration::minutes(i64::from(from.minute()));
     let mut minute = from.minute();
     while hour <= limit {
@@ -422,6 +427,9 @@ pub(crate) fn covered_since(
     limit: NaiveDateTime,
 ) -> NaiveDateTime {
     let from = floor_minute(from);
+    if every_minute(crons) {
+        return ceil_minute(limit).min(from);
+    }
     let mut hour = from - Duration::minutes(i64::from(from.minute()));
     let mut minute = from.minute();
     while hour + Duration::minutes(59) >= limit {
@@ -442,8 +450,24 @@ pub(crate) fn covered_since(
     ceil_minute(limit).min(from)
 }
 
-/// Whether one of `crons` fires every minute of `day` on its own: a day passed over in one
-/// step (two crons sharing minutes 0-58/2 and 1-59/2 of every hour count together).
+/// Whether `crons` match every minute of every day between them (`* * * * *`, or `0-58/2 * * * *`
+/// with `1-59/2 * * * *`): no day needs to be looked at.
+fn every_minute(crons: &[&Cron]) -> bool {
+    crons
+        .iter()
+        .filter(|c| {
+            c.hours == ALL_HOURS
+                && c.dom_star
+                && c.dow_star
+                && c.months == ALL_MONTHS
+                && c.nth_weekdays == 0
+        })
+        .fold(0, |minutes, c| minutes | c.minutes)
+        == ALL_MINUTES
+}
+
+/// Whether the crons that match every hour of `day` match every minute between them: a day
+/// passed over in one step.
 fn whole_day(crons: &[&Cron], day: NaiveDate) -> bool {
     crons
         .iter()
@@ -1065,6 +1089,90 @@ mod tests {
             cron.prev_before(UTC, utc("2026-11-26T08:00:00Z")),
             Some(utc("2026-11-25T08:00:00Z"))
         );
+    }
+
+    /// The stretches of minutes that crons cover between them, found an hour or a day at a
+    /// time, agree with a plain minute-by-minute scan, forwards and backwards.
+    #[test]
+    fn covered_stretches_agree_with_minute_scan() {
+        let sets: [&[&str]; 6] = [
+            &["0-58/2 * * * *", "1-59/2 * * * *"],
+            &["* 0-22/2 * * *", "* 1-23/2 * * *"],
+            &["* * * * 1-5", "0-29 * * * 0,6", "30-59 * * * 0,6"],
+            &["* 8-17 * * MON-FRI", "*/2 * * * *"],
+            &["* 23 * * *", "* 0-3 1 * *", "* * 2 * *"],
+            &["0-29 * * * *", "31-59 * * * *"],
+        ];
+        let start = NaiveDate::from_ymd_opt(2026, 11, 27)
+            .unwrap()
+            .and_time(NaiveTime::MIN);
+        let covered = |crons: &[Cron], t: NaiveDateTime| crons.iter().any(|c| c.matches(t));
+        for set in sets {
+            let crons: Vec<Cron> = set.iter().map(|e| Cron::parse(e).unwrap()).collect();
+            let refs: Vec<&Cron> = crons.iter().collect();
+            for offset in (0..10 * 24 * 60).step_by(97) {
+                let from = start + Duration::minutes(offset);
+                if !covered(&crons, from) {
+                    continue;
+                }
+                let limit = from + Duration::days(3);
+                let mut scan = from;
+                while scan < limit && covered(&crons, scan + Duration::minutes(1)) {
+                    scan += Duration::minutes(1);
+                }
+                assert_eq!(
+                    covered_until(&refs, from, limit),
+                    scan,
+                    "{set:?} from {from}"
+                );
+                let limit = from - Duration::days(3);
+                let mut scan = from;
+                while scan > limit && covered(&crons, scan - Duration::minutes(1)) {
+                    scan -= Duration::minutes(1);
+                }
+                assert_eq!(
+                    covered_since(&refs, from, limit),
+                    scan,
+                    "{set:?} back from {from}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn folds_are_found_to_the_second() {
+        // Berlin sets clocks back at 01:00 UTC on 2026-10-25, Lord Howe half an hour at 15:00
+        // UTC on 2026-04-04; spring gaps are no folds.
+        let berlin = chrono_tz::Europe::Berlin;
+        let from = utc("2026-10-20T00:00:00Z");
+        let to = utc("2026-10-30T00:00:00Z");
+        assert_eq!(
+            first_fold(berlin, from, to),
+            Some(utc("2026-10-25T01:00:00Z"))
+        );
+        assert_eq!(
+            last_fold(berlin, from, to),
+            Some(utc("2026-10-25T01:00:00Z"))
+        );
+        assert_eq!(
+            fold_length(berlin, utc("2026-10-25T01:00:00Z")),
+            Duration::hours(1)
+        );
+        let spring = (utc("2026-03-25T00:00:00Z"), utc("2026-04-05T00:00:00Z"));
+        assert_eq!(first_fold(berlin, spring.0, spring.1), None);
+        assert_eq!(last_fold(berlin, spring.0, spring.1), None);
+        let lord_howe = chrono_tz::Australia::Lord_Howe;
+        let fold = first_fold(
+            lord_howe,
+            utc("2026-04-01T00:00:00Z"),
+            utc("2026-04-08T00:00:00Z"),
+        );
+        assert_eq!(fold, Some(utc("2026-04-04T15:00:00Z")));
+        assert_eq!(fold_length(lord_howe, fold.unwrap()), Duration::minutes(30));
+        // Two folds: the first and the last.
+        let (a, b) = (utc("2025-10-01T00:00:00Z"), utc("2026-12-01T00:00:00Z"));
+        assert_eq!(first_fold(berlin, a, b), Some(utc("2025-10-26T01:00:00Z")));
+        assert_eq!(last_fold(berlin, a, b), Some(utc("2026-10-25T01:00:00Z")));
     }
 
     /// The field-jumping search must agree with a plain minute-by-minute scan.
