@@ -5,7 +5,9 @@
 //! instants, so the effective state can
 //! only change at one of them: `next` walks forward from part change to part change until the
 //! effective state differs, `since` walks backward the same way. This looks past freezes and
-//! through schedules that overlap or abut without special cases.
+//! through schedules that overlap or abut without special cases. The start/duration schedules
+//! are one part together ([`Starts`]): their runs merge into open periods whose ends are found
+//! from the crons' fields, not run by run.
 //!
 //! DST: an open/close pair orders its fires by instant and, where DST puts several on one
 //! instant (a gap fires every minute it skips at its end), by wall-clock time, so a close that a
@@ -24,7 +26,7 @@ use chrono_tz::Tz;
 use std::sync::Arc;
 
 /// How many part changes a walk visits before it gives up. Only degenerate windows get near
-/// it (a start every minute lasting longer than a minute is always open): they report no
+/// it (open/close pairs taking turns every minute are always open): they report no
 /// `since`/`next` rather than spin.
 const MAX_STEPS: usize = 5_000;
 
@@ -160,7 +162,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         if !runs.is_empty() {
-            openers.push(Opener::Starts(Starts { runs }));
+            openers.push(Opener::Starts(Starts::new(runs)));
         }
         Evaluator {
             window,
@@ -647,13 +649,24 @@ impl Opener<'_> {
 struct Starts<'a> {
     /// Each schedule's cron and run length.
     runs: Vec<(&'a Cron, Duration)>,
+    /// The crons of the runs that last a minute or more: when they start a run on every
+    /// minute of a stretch between them, the window is open from its first minute to a minute
+    /// after its last.
+    minute_crons: Vec<&'a Cron>,
 }
 
 impl<'a> Starts<'a> {
+    fn new(runs: Vec<(&'a Cron, Duration)>) -> Self {
+        let minute_crons = runs
+            .iter()
+            .filter(|(_, duration)| *duration >= Duration::minutes(1))
+            .map(|(start, _)| *start)
+            .collect();
+        Starts { runs, minute_crons }
+    }
+
     fn one(start: &'a Cron, duration: Duration) -> Self {
-        Starts {
-            runs: vec![(start, duration)],
-        }
+        Self::new(vec![(start, duration)])
     }
 
     /// Open when some schedule's latest start `s` at or before `t` has `t < s + duration`: an
@@ -753,16 +766,6 @@ impl<'a> Starts<'a> {
         RunStart::Unknown
     }
 
-    /// The crons of the runs that last at least a minute: when one of them starts a run on every
-    /// minute of a stretch, the window is open from the first to a minute after the last.
-    fn minute_crons(&self) -> Vec<&'a Cron> {
-        self.runs
-            .iter()
-            .filter(|(_, duration)| *duration >= Duration::minutes(1))
-            .map(|(start, _)| *start)
-            .collect()
-    }
-
     /// The instant of the last start in the stretch of minutes, each starting a run of a minute
     /// or more, that contains the latest of `fires` (each schedule's latest start at or before
     /// the current end); `None` when that fire begins no such stretch.
@@ -783,7 +786,10 @@ impl<'a> Starts<'a> {
             .map(|(fire, _)| *fire)
             .max_by_key(|fire| fire.wall)?;
         let wall_limit = limit.with_timezone(&tz).naive_local() + Duration::days(1);
-        let mut last = covered_until(&self.minute_crons(), from.wall, wall_limit);
+        let mut last = covered_until(&self.minute_crons, from.wall, wall_limit);
+        if last == from.wall {
+            return None;
+        }
         if let Some(fold) = first_fold(tz, from.at, resolve(tz, last)?) {
             let before_fold = (fold - Duration::seconds(1))
                 .with_timezone(&tz)
@@ -802,14 +808,17 @@ impl<'a> Starts<'a> {
         begin: DateTime<Utc>,
         limit: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        let crons = self.minute_crons();
+        let crons = &self.minute_crons;
         let wall = begin.with_timezone(&tz).naive_local();
         // Only a start at `begin` of its own wall-clock minute (not one a gap moved there).
         if !crons.iter().any(|cron| cron.matches(wall)) || resolve(tz, wall) != Some(begin) {
             return None;
         }
         let wall_limit = limit.with_timezone(&tz).naive_local() - Duration::days(1);
-        let mut first = covered_since(&crons, wall, wall_limit);
+        let mut first = covered_since(crons, wall, wall_limit);
+        if first == wall {
+            return None;
+        }
         if let Some(fold) = last_fold(tz, resolve(tz, first)?, begin) {
             // The first wall-clock minute after the repeated ones: those fire before the fold.
             let repeated_end = (fold + fold_length(tz, fold))
