@@ -450,6 +450,13 @@ pub(crate) fn covered_since(
     ceil_minute(limit).min(from)
 }
 
+/// Whether `crons` may match two minutes in a row (some cron's minute next to another's, or
+/// minute 59 and 0): without that they never cover a stretch, and nobody needs to look for one.
+pub(crate) fn may_cover_two_minutes(crons: &[&Cron]) -> bool {
+    let minutes = crons.iter().fold(0, |minutes, c| minutes | c.minutes);
+    minutes & (minutes >> 1) != 0 || (minutes & 1 != 0 && minutes & (1 << 59) != 0)
+}
+
 /// Whether `crons` match every minute of every day between them (`* * * * *`, or `0-58/2 * * * *`
 /// with `1-59/2 * * * *`): no day needs to be looked at.
 fn every_minute(crons: &[&Cron]) -> bool {

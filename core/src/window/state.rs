@@ -18,7 +18,7 @@
 
 use super::{Freeze, FreezeTimes, Override, Schedule, Window};
 use crate::cron::{
-    Cron, Fire, SEARCH_HORIZON_DAYS, ceil_minute, covered_since, covered_until, first_fold,
+    self, Cron, Fire, SEARCH_HORIZON_DAYS, ceil_minute, covered_since, covered_until, first_fold,
     fold_length, last_fold, resolve,
 };
 use chrono::{DateTime, Duration, Timelike, Utc};
@@ -657,11 +657,15 @@ struct Starts<'a> {
 
 impl<'a> Starts<'a> {
     fn new(runs: Vec<(&'a Cron, Duration)>) -> Self {
-        let minute_crons = runs
+        let mut minute_crons: Vec<&Cron> = runs
             .iter()
             .filter(|(_, duration)| *duration >= Duration::minutes(1))
             .map(|(start, _)| *start)
             .collect();
+        // None when no two minutes in a row ever fire (`*/2`): no step looks for a stretch.
+        if !cron::may_cover_two_minutes(&minute_crons) {
+            minute_crons.clear();
+        }
         Starts { runs, minute_crons }
     }
 
@@ -703,16 +707,21 @@ impl<'a> Starts<'a> {
             if end > limit {
                 return Next::Never;
             }
-            let fires: Vec<_> = self
-                .runs
-                .iter()
-                .filter_map(|(start, duration)| Some((start.last_fire(tz, end)?, *duration)))
-                .collect();
-            let furthest = fires.iter().map(|(fire, duration)| fire.at + *duration);
-            let reach = furthest
-                .chain(self.stretch_end(tz, &fires, limit))
-                .max()
-                .filter(|reach| *reach > end);
+            // The furthest end of a run started at or before `end`, and the latest such start
+            // of a run of a minute or more, where a stretch may begin.
+            let mut furthest = None;
+            let mut latest: Option<Fire> = None;
+            for (start, duration) in &self.runs {
+                let Some(fire) = start.last_fire(tz, end) else {
+                    continue;
+                };
+                furthest = furthest.max(Some(fire.at + *duration));
+                if *duration >= Duration::minutes(1) && latest.is_none_or(|l| l.wall < fire.wall) {
+                    latest = Some(fire);
+                }
+            }
+            let stretch = latest.and_then(|fire| self.stretch_end(tz, fire, limit));
+            let reach = furthest.max(stretch).filter(|reach| *reach > end);
             match reach {
                 Some(reach) => end = reach,
                 None => return Next::At(end),
@@ -767,24 +776,17 @@ impl<'a> Starts<'a> {
     }
 
     /// The instant of the last start in the stretch of minutes, each starting a run of a minute
-    /// or more, that contains the latest of `fires` (each schedule's latest start at or before
-    /// the current end); `None` when that fire begins no such stretch.
+    /// or more, that begins with `from` (the latest such start at or before the current end);
+    /// `None` when it begins no stretch.
     ///
     /// DST: minutes that follow each other on the wall clock fire one after the other in time
     /// (a gap puts the minutes it skips on its end, with the minute that ends it), except
     /// across a fold, where the repeated minutes fire once, at their first occurrence: the
     /// stretch stops before the fold.
-    fn stretch_end(
-        &self,
-        tz: Tz,
-        fires: &[(Fire, Duration)],
-        limit: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
-        let from = fires
-            .iter()
-            .filter(|(_, duration)| *duration >= Duration::minutes(1))
-            .map(|(fire, _)| *fire)
-            .max_by_key(|fire| fire.wall)?;
+    fn stretch_end(&self, tz: Tz, from: Fire, limit: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.minute_crons.is_empty() {
+            return None;
+        }
         let wall_limit = limit.with_timezone(&tz).naive_local() + Duration::days(1);
         let mut last = covered_until(&self.minute_crons, from.wall, wall_limit);
         if last == from.wall {
@@ -809,6 +811,9 @@ impl<'a> Starts<'a> {
         limit: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
         let crons = &self.minute_crons;
+        if crons.is_empty() {
+            return None;
+        }
         let wall = begin.with_timezone(&tz).naive_local();
         // Only a start at `begin` of its own wall-clock minute (not one a gap moved there).
         if !crons.iter().any(|cron| cron.matches(wall)) || resolve(tz, wall) != Some(begin) {
