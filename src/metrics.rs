@@ -1,6 +1,6 @@
 //! Every metric fluxgate exports: registered here once, counted through the methods of
-//! [`Metrics`] and the counter sets it hands out ([`EventOutcomes`], [`SyncOutcomes`],
-//! [`ReloadOutcomes`]), and served as text on the plain-HTTP metrics port.
+//! [`Metrics`] and the counter sets it hands out ([`EventCounters`], [`SyncCounters`],
+//! [`ReloadCounters`]), and served as text on the plain-HTTP metrics port.
 //!
 //! The series a window has are its own five, read at scrape time from the set in force by a
 //! [`Collector`]: open, frozen, next transition, bypasses and denials. Nothing else is labelled
@@ -15,7 +15,7 @@
 //! a loaded window's name, never one read from an object, and Flux owners beyond `MAX_OWNERS`
 //! are counted together as `OTHER_OWNERS`.
 
-use crate::windows::store::{ReloadOutcomes, ResultCounters};
+use crate::windows::store::{ReloadCounters, ResultCounters};
 use chrono::{DateTime, Utc};
 use fluxgate_core::flux::OwnerKind;
 use fluxgate_core::naming::operation_name;
@@ -93,6 +93,10 @@ const AUDIT_ERRORS: Describe = (
 const EVENTS: Describe = (
     "events",
     "Kubernetes Events for bypasses and denials, by result (published, failed, dropped)",
+);
+const NOTIFICATIONS: Describe = (
+    "notifications",
+    "Notices to Flux's notification-controller, by result (published, failed, dropped)",
 );
 const TLS_EXPIRY: Describe = (
     "tls_certificate_expiry_timestamp_seconds",
@@ -181,6 +185,7 @@ pub struct Metrics {
     tls_reloads: Family<ResultLabels, Counter>,
     audit_errors: Counter,
     events: Family<ResultLabels, Counter>,
+    notifications: Family<ResultLabels, Counter>,
     tls_expiry: Gauge,
     reconcile_requests: Family<KindResultLabels, Counter>,
     status_writes: Family<ResultLabels, Counter>,
@@ -203,6 +208,7 @@ impl Default for Metrics {
             tls_reloads: registered(r, TLS_RELOADS, Family::default()),
             audit_errors: registered(r, AUDIT_ERRORS, Counter::default()),
             events: registered(r, EVENTS, Family::default()),
+            notifications: registered(r, NOTIFICATIONS, Family::default()),
             tls_expiry: registered(r, TLS_EXPIRY, Gauge::default()),
             reconcile_requests: registered(r, RECONCILE_REQUESTS, Family::default()),
             status_writes: registered(r, STATUS_WRITES, Family::default()),
@@ -260,7 +266,7 @@ impl Metrics {
     fn record_owner_denial(&self, decision: &Decision) {
         let labels = match &decision.subject.owner {
             Some(owner) => OwnerLabels {
-                owner_kind: owner.kind,
+                owner_kind: owner.kind.kind(),
                 owner_namespace: owner.namespace.clone().unwrap_or_default(),
                 owner_name: owner.name.clone(),
             },
@@ -285,8 +291,8 @@ impl Metrics {
     }
 
     /// The counters a window store reports its loads to.
-    pub(crate) fn window_reloads(&self) -> ReloadOutcomes {
-        ReloadOutcomes {
+    pub(crate) fn window_reloads(&self) -> ReloadCounters {
+        ReloadCounters {
             reloads: result_counters(&self.window_reloads),
             valid: self.config_valid.clone(),
         }
@@ -297,9 +303,22 @@ impl Metrics {
     }
 
     /// The counters an Event publisher reports to.
-    pub fn event_outcomes(&self) -> EventOutcomes {
+    pub fn event_counters(&self) -> EventCounters {
         let counter = |result| self.events.get_or_create_owned(&ResultLabels { result });
-        EventOutcomes {
+        EventCounters {
+            published: counter("published"),
+            failed: counter("failed"),
+            dropped: counter("dropped"),
+        }
+    }
+
+    /// The counters the notification sender reports to (`serve --notification-url`).
+    pub fn notification_counters(&self) -> EventCounters {
+        let counter = |result| {
+            self.notifications
+                .get_or_create_owned(&ResultLabels { result })
+        };
+        EventCounters {
             published: counter("published"),
             failed: counter("failed"),
             dropped: counter("dropped"),
@@ -307,7 +326,7 @@ impl Metrics {
     }
 
     /// The counters the cluster sync reports its writes to.
-    pub fn sync_outcomes(&self) -> SyncOutcomes {
+    pub fn sync_counters(&self) -> SyncCounters {
         let requests = |kind: OwnerKind| {
             let counter = |ok| {
                 let labels = KindResultLabels {
@@ -321,7 +340,7 @@ impl Metrics {
                 failure: counter(false),
             }
         };
-        SyncOutcomes {
+        SyncCounters {
             status_writes: result_counters(&self.status_writes),
             reconcile_requests: OwnerKind::ALL
                 .into_iter()
@@ -387,6 +406,7 @@ impl Metrics {
         }
         for result in ["published", "failed", "dropped"] {
             drop(self.events.get_or_create(&ResultLabels { result }));
+            drop(self.notifications.get_or_create(&ResultLabels { result }));
         }
         // The codes `validate` answers before a decision (see `server::reject`).
         for code in [400, 401, 413, 415] {
@@ -512,8 +532,9 @@ fn result(ok: bool) -> ResultLabels {
     }
 }
 
-/// Counters for what became of Events: `fluxgate_events_total` by result.
-pub struct EventOutcomes {
+/// Counters for what became of Events (`fluxgate_events_total`) or notices
+/// (`fluxgate_notifications_total`), by result.
+pub struct EventCounters {
     pub(crate) published: Counter,
     pub(crate) failed: Counter,
     pub(crate) dropped: Counter,
@@ -522,7 +543,7 @@ pub struct EventOutcomes {
 /// What the cluster sync's passes report to: `fluxgate_window_status_writes_total` and
 /// `fluxgate_reconcile_requests_total` by kind.
 #[derive(Clone, Debug, Default)]
-pub struct SyncOutcomes {
+pub struct SyncCounters {
     pub(crate) status_writes: ResultCounters,
     pub(crate) reconcile_requests: BTreeMap<OwnerKind, ResultCounters>,
 }
@@ -607,6 +628,7 @@ mod tests {
             r#"fluxgate_window_reloads_total{result="failure"}"#,
             r#"fluxgate_tls_reloads_total{result="failure"}"#,
             r#"fluxgate_events_total{result="failed"}"#,
+            r#"fluxgate_notifications_total{result="dropped"}"#,
             r#"fluxgate_http_rejected_requests_total{code="400"}"#,
             r#"fluxgate_reconcile_requests_total{kind="HelmRelease",result="failure"}"#,
             r#"fluxgate_window_status_writes_total{result="failure"}"#,

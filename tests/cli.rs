@@ -153,9 +153,9 @@ fn review_of_garbage_exits_2_with_one_line() {
     assert!(out.stdout.is_empty());
 }
 
-/// The README's example of an invalid window is what fluxgate says of
+/// The example of an invalid window in docs/decision.md is what fluxgate says of
 /// `tests/fixtures/windows/broken/windows.yaml`, word for word. Issue 23: it said the line its
-/// document starts on (`windows.yaml:10:`), where the README promises the field's (18).
+/// document starts on (`windows.yaml:10:`), where the docs promise the field's (18).
 #[test]
 fn review_with_invalid_windows_exits_2_naming_the_field() {
     let broken = format!("{FIXTURES}/windows/broken/windows.yaml");
@@ -167,13 +167,13 @@ fn review_with_invalid_windows_exits_2_naming_the_field() {
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/decision.md")).unwrap();
     let example = readme
         .split_once("- **Invalid windows**")
         .and_then(|(_, rest)| rest.split_once("for example `"))
         .and_then(|(_, rest)| rest.split_once('`'))
         .map(|(example, _)| example.split_whitespace().collect::<Vec<_>>().join(" "))
-        .expect("README.md's example of an invalid window");
+        .expect("docs/decision.md's example of an invalid window");
     assert!(
         example.starts_with(
             "windows.yaml:18: ReconciliationWindow \"business-hours\": spec.schedules[0].close"
@@ -182,7 +182,7 @@ fn review_with_invalid_windows_exits_2_naming_the_field() {
     );
     assert!(
         err.contains(&example),
-        "README.md's example\n  {example}\nis not what fluxgate says:\n  {err}"
+        "docs/decision.md's example\n  {example}\nis not what fluxgate says:\n  {err}"
     );
 }
 
@@ -425,6 +425,20 @@ fn a_missing_file_prints_its_cause_once() {
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
 
+/// A file name in a windows folder is chosen by whoever commits to it: the error that names the
+/// file shows its control characters escaped, so it cannot hide the rest of the message.
+#[test]
+fn an_error_naming_a_file_escapes_its_control_characters() {
+    let dir = common::Scratch::new("error-escape");
+    std::fs::write(dir.0.join("\u{1b}[8mhidden.yaml"), "spec: [unclosed\n").unwrap();
+    let out = fluxgate(&["status", "--windows", dir.0.to_str().unwrap()], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(!err.contains('\u{1b}'), "a raw escape on stderr: {err:?}");
+    assert!(err.contains("\\u{1b}[8mhidden.yaml"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
 #[test]
 fn tz_applies_to_the_table_and_json_too() {
     let out = fluxgate(
@@ -584,7 +598,7 @@ fn an_instant_without_an_offset_is_told_to_add_z_or_an_offset() {
     );
 }
 
-/// Flag errors are one line on stderr, as the README promises (clap prints five by default).
+/// Flag errors are one line on stderr, as docs/reference.md promises (clap prints five by default).
 #[test]
 fn a_flag_error_is_one_line() {
     for args in [

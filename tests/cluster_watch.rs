@@ -240,11 +240,11 @@ fn events_app_accepting(url: &str, accept_unverified: bool) -> (Arc<AppState>, R
             .unwrap()
             .to_utc()
     };
-    let outcomes = state.metrics.event_outcomes();
+    let counters = state.metrics.event_counters();
     state.events = Some(Arc::new(EventPublisher::spawn(
         client(url),
         "fluxgate".into(),
-        outcomes,
+        counters,
     )));
     let state = Arc::new(state);
     let limits = Limits {
@@ -427,6 +427,114 @@ async fn an_override_longer_than_max_override_is_refused_from_the_cluster_as_fro
     assert!(
         end.is_some_and(|end| end <= override_end),
         "closes when the 12h override ends: {end:?}"
+    );
+    watch.abort();
+}
+
+/// POSTs an AdmissionReview to `/validate`; the response's `auditAnnotations.reason` and
+/// `allowed`.
+async fn validate(app: &Router, review: &Value) -> (String, bool) {
+    let request = axum::http::Request::post("/validate")
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(review).unwrap()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    let response = &answer["response"];
+    (
+        response["auditAnnotations"]["reason"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        response["allowed"].as_bool().unwrap(),
+    )
+}
+
+/// The install order of deploy/README.md against a cluster that has the CRD and no window yet,
+/// with the installed server's policy (`tests/install.rs` checks that the rendered Deployment's
+/// flags make `Policy::default()` and watch the cluster's windows):
+///
+/// 1. the webhook becomes ready on an empty first list, though the `--default-window` does not
+///    exist: the windows webhook is `failurePolicy: Fail`, so a server waiting for windows would
+///    refuse their creation, and nothing could ever be created (deadlock);
+/// 2. creating a window, dry-run (Flux's first step) and real, is admitted with no window in
+///    force;
+/// 3. an rw object applied before its window exists is denied `unknown-window`, which is why the
+///    labels come last; once the window is in force, it never is.
+#[tokio::test]
+async fn the_install_order_admits_windows_before_any_exists_and_then_their_rw_objects() {
+    let state = state();
+    let limits = Limits {
+        request_timeout: Duration::from_secs(5),
+        max_concurrent_requests: 4,
+    };
+    let app = router(state.clone(), &limits);
+    let readyz = || async {
+        app.clone()
+            .oneshot(
+                axum::http::Request::get("/readyz")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+            .status()
+    };
+    // The listener is up (serve sets it then); readiness now waits for the windows alone.
+    state.ready.store(true, Ordering::Release);
+    assert_eq!(Policy::default().default_window, "default");
+    let (url, _fake, feed, _server) = start_fake(vec![]).await;
+    let watch = tokio::spawn(watch_windows(client(&url), state.windows.clone(), None));
+    eventually("the first, empty, list", || state.windows.is_ready()).await;
+    assert_eq!(
+        readyz().await,
+        200,
+        "ready with zero windows and no default"
+    );
+    assert!(names(&state).is_empty());
+
+    let window_review: Value = serde_json::from_str(include_str!(
+        "fixtures/admission/flux-create-reconciliationwindow.json"
+    ))
+    .unwrap();
+    for dry_run in [true, false] {
+        let mut review = window_review.clone();
+        review["request"]["dryRun"] = json!(dry_run);
+        assert_eq!(
+            validate(&app, &review).await,
+            ("valid-window".to_string(), true),
+            "creating business-hours, dryRun {dry_run}, before any window exists"
+        );
+    }
+
+    let rw: Value = serde_json::from_str(include_str!(
+        "fixtures/admission/flux-create-deployment-rw.json"
+    ))
+    .unwrap();
+    assert_eq!(
+        validate(&app, &rw).await,
+        ("unknown-window".to_string(), false),
+        "labelled before its window exists"
+    );
+
+    // The window the API server stored, as its watch delivers it.
+    let mut stored = window_review["request"]["object"].clone();
+    stored["metadata"]["resourceVersion"] = json!("11");
+    stored["metadata"]["uid"] = json!("uid-business-hours");
+    feed.send(json!({"type": "ADDED", "object": stored}))
+        .unwrap();
+    eventually("the window in force", || {
+        names(&state) == ["business-hours"]
+    })
+    .await;
+    let (reason, _) = validate(&app, &rw).await;
+    assert!(
+        reason == "window-open" || reason == "window-closed",
+        "the rw object once its window exists: {reason}"
     );
     watch.abort();
 }

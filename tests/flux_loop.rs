@@ -126,14 +126,15 @@ fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> 
     let events = fluxgate::cluster::events::EventPublisher::spawn(
         client.clone(),
         "fluxgate".into(),
-        state.metrics.event_outcomes(),
+        state.metrics.event_counters(),
     );
     let sync = ClusterSync {
         client,
         windows: state.windows.clone(),
-        outcomes: state.metrics.sync_outcomes(),
+        counters: state.metrics.sync_counters(),
         clock: clock.clone(),
         events: Some(events),
+        notices: None,
         write_status: true,
         reconcile_on_open,
     };
@@ -509,11 +510,11 @@ fn events_server(fake: &Fake, at: &'static str) -> axum::Router {
         "saturday" => || utc("2026-11-28T12:00:00Z"),
         _ => || utc("2026-12-04T12:00:00Z"),
     };
-    let outcomes = state.metrics.event_outcomes();
+    let counters = state.metrics.event_counters();
     state.events = Some(std::sync::Arc::new(EventPublisher::spawn(
         fake.client(),
         "fluxgate".into(),
-        outcomes,
+        counters,
     )));
     let limits = fluxgate::server::Limits {
         request_timeout: Duration::from_secs(5),
@@ -608,6 +609,17 @@ async fn flux_retries_of_a_denied_dry_run_are_one_event_series_per_closed_period
 async fn fluxgate_status_reads_the_clusters_windows_through_the_kubeconfig() {
     let fake = Fake::default();
     put_windows(&fake);
+    // A window the webhook keeps out of force (its override is longer than --max-override's
+    // 24h): status does not show it as enforced, and says why.
+    let mut long = serde_json::to_value(
+        &parse_documents("w.yaml", include_str!("../deploy/examples/windows.yaml")).unwrap()[0]
+            .object,
+    )
+    .unwrap();
+    long["metadata"]["name"] = json!("long-override");
+    long["spec"]["overrides"] = json!([{"start": "2026-11-27T00:00:00Z",
+        "end": "2026-11-29T00:00:00Z", "reason": "weekend"}]);
+    fake.put(long);
     let url = fake.serve().await;
     let dir = std::env::temp_dir().join(format!("fluxgate-kubeconfig-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -649,6 +661,12 @@ async fn fluxgate_status_reads_the_clusters_windows_through_the_kubeconfig() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["business-hours", "default", "nightly"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not in force: cluster ReconciliationWindow/long-override")
+            && stderr.contains("more than --max-override 24h"),
+        "{stderr}"
+    );
     assert_eq!(rows[0]["open"], false);
     assert_eq!(rows[0]["next"], "2026-11-30T08:00:00+01:00");
 
@@ -659,4 +677,71 @@ async fn fluxgate_status_reads_the_clusters_windows_through_the_kubeconfig() {
         .await
         .unwrap();
     assert_eq!(both.status.code(), Some(2));
+}
+
+/// `fluxgate plan --windows-from-cluster`: the live windows, the head's taking the place of
+/// live ones of the same name.
+#[tokio::test]
+async fn fluxgate_plan_plans_with_the_clusters_windows() {
+    let fake = Fake::default();
+    put_windows(&fake);
+    let url = fake.serve().await;
+    let dir = std::env::temp_dir().join(format!("fluxgate-plan-kubeconfig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("config");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
+             clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
+             contexts: [{{name: fake, context: {{cluster: fake, user: me}}}}]\n\
+             users: [{{name: me, user: {{}}}}]\n"
+        ),
+    )
+    .unwrap();
+    let seed = "tests/fixtures/plan/seed";
+    // The head moves business-hours' opening to Sunday 20:00.
+    let head = dir.join("head");
+    std::fs::create_dir_all(&head).unwrap();
+    std::fs::copy(
+        format!("{seed}/head/apps-rw.yaml"),
+        head.join("apps-rw.yaml"),
+    )
+    .unwrap();
+    let windows = std::fs::read_to_string(format!("{seed}/head/reconciliation-windows.yaml"))
+        .unwrap()
+        .replace("0 8 * * MON", "0 20 * * SUN");
+    let plan = |head: String| {
+        let kubeconfig = kubeconfig.clone();
+        async move {
+            let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_fluxgate"))
+                .args(["plan", "--windows-from-cluster", "-o", "json"])
+                .args([
+                    "--base",
+                    &format!("{seed}/base/apps-rw.yaml"),
+                    "--head",
+                    &head,
+                ])
+                .args(["--at", "2026-11-28T12:00:00+01:00"])
+                .env("KUBECONFIG", &kubeconfig)
+                .output()
+                .await
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let plan: Value = serde_json::from_slice(&output.stdout).unwrap();
+            plan["owners"][0]["changes"][0]["landing"]["at"].clone()
+        }
+    };
+    // The live business-hours.
+    let live = plan(head.join("apps-rw.yaml").display().to_string()).await;
+    assert_eq!(live, "2026-11-30T08:00:00+01:00");
+    // The head's business-hours in its place.
+    std::fs::write(head.join("reconciliation-windows.yaml"), windows).unwrap();
+    let changed = plan(head.display().to_string()).await;
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(changed, "2026-11-29T20:00:00+01:00");
 }

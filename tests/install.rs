@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{documents, kubectl_available, try_kustomize};
+use common::{deployed_policy, documents, kubectl_available, try_kustomize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -412,7 +412,13 @@ fn every_kubectl_logs_selector_in_the_readmes_selects_fluxgates_pods() {
     }
     let (namespace, labels) = pod_labels();
     let mut checked = 0;
-    for readme in ["README.md", "deploy/README.md"] {
+    let mut docs: Vec<String> = std::fs::read_dir(path("docs"))
+        .unwrap()
+        .map(|e| format!("docs/{}", e.unwrap().file_name().to_string_lossy()))
+        .filter(|f| f.ends_with(".md"))
+        .collect();
+    docs.extend(["README.md".to_string(), "deploy/README.md".to_string()]);
+    for readme in &docs {
         for line in read(readme).lines() {
             let Some(at) = line.find("kubectl ") else {
                 continue;
@@ -451,7 +457,7 @@ fn every_kubectl_logs_selector_in_the_readmes_selects_fluxgates_pods() {
     }
     assert!(
         checked >= 2,
-        "the audit recipes of README.md and deploy/README.md"
+        "the audit recipes of docs/reference.md and deploy/README.md"
     );
 }
 
@@ -485,7 +491,105 @@ fn the_readmes_multi_tenant_snippet_is_the_examples_patch() {
             json_patches(&snippets[0], kind),
             json_patches(&example, kind),
             "deploy/README.md's multi-tenant {kind} patch differs from \
-             deploy/examples/multi-tenant (which tests/deploy.rs checks against the policy)"
+             deploy/examples/multi-tenant (which tests/deploy_webhook_scope.rs checks against the policy)"
         );
+    }
+}
+
+// === no deadlock, no unknown-window ===
+
+/// The steps of deploy/README.md's "Install order", by their bold lead.
+fn install_order() -> Vec<String> {
+    let readme = read("deploy/README.md");
+    let section = readme
+        .split("\n## Install order\n")
+        .nth(1)
+        .expect("deploy/README.md has an Install order")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    section
+        .lines()
+        .filter_map(|line| {
+            let (number, rest) = line.split_once(". **")?;
+            number.parse::<u32>().ok()?;
+            Some(rest.split_once("**")?.0.to_string())
+        })
+        .collect()
+}
+
+/// What keeps a correct install from deadlocking or denying an rw object as `unknown-window`,
+/// checked on what each way installs (install.yaml and Flux's `fluxgate` Kustomization; the
+/// remote overlay renders install.yaml, above):
+///
+/// - the server reads the cluster's windows (`--windows-from-cluster`, no `--windows`), so it
+///   is ready on its first list, however empty (`tests/cluster_watch.rs`
+///   `the_install_order_admits_windows_before_any_exists_and_then_their_rw_objects` runs that
+///   order against this policy), and its readiness probe is what the Service's endpoints, and so
+///   the windows webhook (`failurePolicy: Fail`), wait for;
+/// - its flags make the policy that test runs with;
+/// - the docs say CRD, webhook, windows, then labels; Flux's chain is the same
+///   (`the_flux_install_applies_crds_then_fluxgate_then_windows_each_waiting`).
+#[test]
+fn a_correct_install_neither_deadlocks_nor_denies_an_rw_object_as_unknown_window() {
+    assert_eq!(
+        install_order(),
+        [
+            "The CRD",
+            "The webhook and its server",
+            "The windows.",
+            "Label objects"
+        ]
+    );
+    if !kubectl_available() {
+        return;
+    }
+    let fluxgate = flux_objects()
+        .remove("Kustomization fluxgate")
+        .expect("the fluxgate Kustomization");
+    for (way, objects) in [
+        ("install.yaml", install_yaml()),
+        (
+            "Flux's fluxgate Kustomization",
+            render_as_flux(&fluxgate, ""),
+        ),
+    ] {
+        let deployment = find(&objects, "Deployment", "fluxgate");
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let args: Vec<&str> = container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(args.contains(&"--windows-from-cluster"), "{way}: {args:?}");
+        assert!(
+            !args
+                .iter()
+                .any(|a| a.starts_with("--windows=") || *a == "--windows"),
+            "{way}: windows files as well: {args:?}"
+        );
+        assert_eq!(
+            container["readinessProbe"]["httpGet"]["path"], "/readyz",
+            "{way}"
+        );
+        assert_eq!(
+            deployed_policy(deployment),
+            fluxgate_core::policy::Policy::default(),
+            "{way}: the policy tests/cluster_watch.rs runs the install order with"
+        );
+        let configuration = find(&objects, "ValidatingWebhookConfiguration", "fluxgate");
+        let windows = configuration["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == "windows.fluxgate.io")
+            .expect("the windows webhook");
+        assert_eq!(windows["failurePolicy"], "Fail", "{way}");
+        assert_eq!(
+            windows["clientConfig"]["service"]["name"], "fluxgate",
+            "{way}"
+        );
+        find(&objects, "Service", "fluxgate");
     }
 }

@@ -1219,9 +1219,9 @@ fn duration_longer_than_the_horizon_is_invalid() {
 /// at its step limit reports no `next`, and its state is then cached for the whole search
 /// horizon although it does change (a DST fold closes "start every minute for 2 minutes" for
 /// an hour, since a repeated wall-clock minute fires once). `state_at` then disagrees with a
-/// fresh evaluation. Fixed by bounding the cache by how far the walk really looked; and since
-/// merged runs are crossed by whole stretches of minutes (issue 21, item 9), the walk no longer
-/// gives up here: `next` is where the fold leaves the repeated hour without a fire.
+/// fresh evaluation. Since merged runs are crossed by whole stretches of minutes (issue 21,
+/// item 9), the walk no longer gives up here: `next` is where the fold leaves the repeated hour
+/// without a fire.
 #[test]
 fn cached_state_agrees_with_fresh_evaluation_after_a_walk_gives_up() {
     let text = "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata:\n  \
@@ -1263,8 +1263,7 @@ fn since_is_found_deep_inside_a_long_run() {
 /// effective state, one evaluation costs 25 million cron searches (minutes of CPU). The fuzzer
 /// found a milder form (`slow-never-opening-pair.yaml`, ~25 ms per evaluation unoptimised);
 /// this is the worst case built from it (the open fires are a subset of the close fires; an
-/// identical pair is refused at validation now). Ignored until the walks stop asking a part again
-/// before its known next change.
+/// identical pair is refused at validation now).
 #[test]
 fn never_opening_pair_evaluates_quickly() {
     let text = "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata:\n  \

@@ -89,7 +89,10 @@ async fn decisions_echo_uid_and_write_one_audit_record_each() {
     assert_eq!(records.len(), cases.len());
     for (record, (_, allowed, reason)) in records.iter().zip(cases) {
         assert_eq!(record.reason, reason);
-        assert_eq!(record.decision, fluxgate_core::audit::Outcome::of(allowed));
+        assert_eq!(
+            record.decision,
+            fluxgate_core::audit::AuditDecision::of(allowed)
+        );
         assert_eq!(record.time, friday());
         assert!(record.duration_seconds > 0.0);
     }

@@ -7,15 +7,15 @@
 
 mod common;
 
-use common::{Scratch, documents, kubectl_available, kustomization_dirs, try_kustomize};
+use common::{Scratch, documents, kubectl_available, kustomization_dirs, sh, try_kustomize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The commands README.md shows for split, as written there (`readme_shows_what_the_tests_run`
+/// The commands docs/reference.md shows for split, as written there (`readme_shows_what_the_tests_run`
 /// keeps the two the same); each runs in a test below.
 const SEED_PLAN: &str = "fluxgate split apps/nginx --rw Deployment,Service --window business-hours --clusters clusters/cluster-1";
 const SEED_WRITE: &str = "fluxgate split apps/nginx --rw Deployment,Service --window business-hours --clusters clusters/cluster-1 --write";
@@ -66,29 +66,6 @@ fn read_tree(dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     walk(dir, dir, &mut out);
     out
-}
-
-/// Runs a README line in `dir` as a shell would (bash, pipefail), with the built fluxgate first
-/// on the PATH and no FLUXGATE_* variable from the environment.
-fn sh(dir: &Path, line: &str) -> Output {
-    let bin = Path::new(env!("CARGO_BIN_EXE_fluxgate")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut command = Command::new("bash");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("FLUXGATE_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .args(["-o", "pipefail", "-c", line])
-        .current_dir(dir)
-        .env("PATH", path)
-        .output()
-        .unwrap()
 }
 
 fn stdout(output: &Output) -> String {
@@ -544,14 +521,14 @@ fn bad_flags_and_folders_exit_2() {
 
 // === README ===
 
-/// Every command the README shows for split runs, as written, in a test above.
+/// Every command docs/reference.md shows for split runs, as written, in a test above.
 #[test]
 fn readme_shows_what_the_tests_run() {
-    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("docs/reference.md")).unwrap();
     let section = readme
         .split("\n### Split an app into rt and rw\n")
         .nth(1)
-        .expect("README.md has the section")
+        .expect("docs/reference.md has the section")
         .split("\n## ")
         .next()
         .unwrap();

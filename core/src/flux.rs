@@ -13,9 +13,10 @@
 
 use crate::window::WindowSet;
 use chrono::{DateTime, SecondsFormat, Utc};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::core::DynamicObject;
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Flux's "reconcile now" annotation: a new value makes the controller reconcile at once.
 pub(crate) const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
@@ -79,15 +80,79 @@ impl OwnerKind {
         }
     }
 
-    /// From the `kind` in a Flux owner label pair (see `policy::FluxOwner`).
-    pub fn from_kind(kind: &str) -> Option<Self> {
-        OwnerKind::ALL.into_iter().find(|k| k.kind() == kind)
+    /// The kind of a manifest with this `apiVersion` and `kind`, if it is a Flux owner (any
+    /// version of the group counts: Flux still serves older ones).
+    pub fn of(api_version: &str, kind: &str) -> Option<Self> {
+        let group = crate::naming::api_group(api_version);
+        OwnerKind::ALL
+            .into_iter()
+            .find(|k| k.kind() == kind && k.group() == group)
+    }
+
+    /// The labels Flux sets on everything this kind applies: the owner's name and namespace.
+    fn owner_labels(self) -> [&'static str; 2] {
+        match self {
+            OwnerKind::Kustomization => [
+                "kustomize.toolkit.fluxcd.io/name",
+                "kustomize.toolkit.fluxcd.io/namespace",
+            ],
+            OwnerKind::HelmRelease => [
+                "helm.toolkit.fluxcd.io/name",
+                "helm.toolkit.fluxcd.io/namespace",
+            ],
+        }
+    }
+
+    /// The object `namespace/name` of this kind, as an Event refers to it.
+    fn reference(self, namespace: Option<String>, name: String) -> ObjectReference {
+        ObjectReference {
+            api_version: Some(self.api_version()),
+            kind: Some(self.kind().to_owned()),
+            namespace,
+            name: Some(name),
+            ..Default::default()
+        }
     }
 }
 
 impl std::fmt::Display for OwnerKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.kind())
+    }
+}
+
+/// The Flux object that applied a change, from the labels Flux puts on everything it applies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FluxOwner {
+    pub kind: OwnerKind,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl FluxOwner {
+    /// The owner named by the labels Flux sets on what it applies, if any.
+    pub fn from_labels(labels: &BTreeMap<String, String>) -> Option<Self> {
+        OwnerKind::ALL.into_iter().find_map(|kind| {
+            let [name, namespace] = kind.owner_labels();
+            Some(FluxOwner {
+                kind,
+                name: labels.get(name)?.clone(),
+                namespace: labels.get(namespace).filter(|ns| !ns.is_empty()).cloned(),
+            })
+        })
+    }
+
+    /// The owner, as the Event about a change it applied relates it.
+    pub fn reference(&self) -> ObjectReference {
+        self.kind
+            .reference(self.namespace.clone(), self.name.clone())
+    }
+}
+
+impl std::fmt::Display for FluxOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = crate::naming::object(self.kind.kind(), self.namespace.as_deref(), &self.name);
+        f.write_str(&text)
     }
 }
 
@@ -192,6 +257,12 @@ impl Owner {
             self.denied_by = previous.denied_by.clone();
             self.denied_at = previous.denied_at;
         }
+    }
+
+    /// The owner, as the Event about a reconcile asked of it refers to it.
+    pub fn reference(&self) -> ObjectReference {
+        self.kind
+            .reference(Some(self.namespace.clone()), self.name.clone())
     }
 
     /// `Kustomization flux-system/apps-rw`.

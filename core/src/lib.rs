@@ -10,6 +10,7 @@
 //! - [`lint`]: `fluxgate lint`'s checks of rendered manifests, with the webhook's own rules.
 //! - [`flux`]: what Flux's Kustomizations and HelmReleases say about a denial, and when to ask
 //!   them to reconcile again.
+//! - [`plan`]: `fluxgate plan`'s landing time of every change of a pull request.
 //! - [`render`]: text tables and the week view.
 //! - [`split`]: `fluxgate split`'s plan for moving an app's objects into rt and rw folders.
 //! - [`object`] and [`naming`]: the objects of a review, and how they are named in messages.
@@ -25,6 +26,7 @@ pub mod flux;
 pub mod lint;
 pub mod naming;
 pub mod object;
+pub mod plan;
 pub mod policy;
 pub mod render;
 pub mod split;

@@ -8,8 +8,9 @@
 //! [`Window::from_object`], the labels are [`MODE_LABEL`] (read by `Mode::of`) and [`WINDOW_LABEL`].
 
 use crate::duration::format_duration;
+use crate::flux::{FluxOwner, OwnerKind};
 use crate::policy::{
-    BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, FluxOwner, MODE_LABEL, Mode, Policy,
+    BYPASS_REASON_ANNOTATION, BYPASS_UNTIL_ANNOTATION, Bypass, MODE_LABEL, Mode, Policy,
     WINDOW_LABEL, window_problem,
 };
 use crate::window::{Window, WindowSet, WindowSetError, parse_documents};
@@ -37,6 +38,9 @@ pub struct Manifest {
     pub(crate) annotations: BTreeMap<String, String>,
     /// The document's own text, for objects that are validated whole (ReconciliationWindow).
     text: String,
+    /// The document as parsed: `fluxgate plan` compares and decides the whole object, and
+    /// parsing the text again would double its cost.
+    pub(crate) value: Value,
 }
 
 /// Input that is not a stream of Kubernetes objects.
@@ -128,17 +132,18 @@ pub fn parse_manifests(origin: &str, text: &str) -> Result<Vec<Manifest>, Manife
             for item in items {
                 // JSON is YAML: the item's text, for the objects validated whole.
                 let item_text = item.to_string();
-                manifests
-                    .push(manifest(origin, line, item, item_text).map_err(|m| error(line, m))?);
+                manifests.push(
+                    manifest(origin, line, item.clone(), item_text).map_err(|m| error(line, m))?,
+                );
             }
             continue;
         }
-        manifests.push(manifest(origin, line, &value, chunk).map_err(|m| error(line, m))?);
+        manifests.push(manifest(origin, line, value, chunk).map_err(|m| error(line, m))?);
     }
     Ok(manifests)
 }
 
-fn manifest(origin: &str, line: usize, value: &Value, text: String) -> Result<Manifest, String> {
+fn manifest(origin: &str, line: usize, value: Value, text: String) -> Result<Manifest, String> {
     if !value.is_object() {
         return Err("not a Kubernetes object (a YAML mapping with apiVersion and kind)".into());
     }
@@ -173,6 +178,7 @@ fn manifest(origin: &str, line: usize, value: &Value, text: String) -> Result<Ma
         labels: map("labels"),
         annotations: map("annotations"),
         text,
+        value,
     })
 }
 
@@ -198,7 +204,7 @@ impl Manifest {
         format!("{}:{}", self.origin, self.line)
     }
 
-    fn group(&self) -> &str {
+    pub(crate) fn group(&self) -> &str {
         crate::naming::api_group(&self.api_version)
     }
 
@@ -211,12 +217,12 @@ impl Manifest {
     }
 
     /// The Flux Kustomization or HelmRelease that applies it, `Kind namespace/name`.
-    fn owner(&self) -> Option<String> {
+    pub(crate) fn owner(&self) -> Option<String> {
         FluxOwner::from_labels(&self.labels).map(|owner| owner.to_string())
     }
 
     /// The webhook's own reading of the label.
-    fn mode(&self) -> Mode {
+    pub(crate) fn mode(&self) -> Mode {
         Mode::of(self.labels.get(MODE_LABEL).map(String::as_str))
     }
 
@@ -268,15 +274,12 @@ pub fn lint(
                 }
                 known.insert(name);
             }
-            Err(message) => findings.push(
-                m.finding(
-                    Severity::Error,
-                    check::INVALID_WINDOW,
-                    message,
-                    "correct the field the message names; the webhook rejects this window as it is"
-                        .into(),
-                ),
-            ),
+            Err(message) => findings.push(m.finding(
+                Severity::Error,
+                check::INVALID_WINDOW,
+                message,
+                INVALID_WINDOW_FIX.into(),
+            )),
         }
     }
     for m in manifests {
@@ -293,6 +296,32 @@ pub fn lint(
     }
     findings.sort_by_key(|f| order.get(&f.at).copied().unwrap_or(usize::MAX));
     findings
+}
+
+const INVALID_WINDOW_FIX: &str =
+    "correct the field the message names; the webhook rejects this window as it is";
+
+/// The fix lint gives for what the webhook denies `m` with (`reason`), when lint has one:
+/// `fluxgate plan` shows it beside a change that can never land, so both say the same.
+pub(crate) fn fix_for(
+    reason: crate::policy::Reason,
+    m: &Manifest,
+    known: &BTreeSet<String>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    use crate::policy::Reason;
+    let finding = match reason {
+        Reason::UnknownWindow => unknown_window(m, known, policy),
+        Reason::InvalidBypass => {
+            Bypass::from_annotations(&m.annotations).map(|b| bypass_state(m, &b, policy, now))
+        }
+        Reason::InvalidRequest if m.mode() == Mode::Invalid => Some(invalid_mode(m)),
+        Reason::InvalidRequest => unknown_window(m, known, policy),
+        Reason::InvalidWindow => return Some(INVALID_WINDOW_FIX.to_owned()),
+        _ => None,
+    };
+    finding.map(|f| f.fix)
 }
 
 /// Validates a ReconciliationWindow document the way the loader and the webhook do.
@@ -522,7 +551,7 @@ fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
         )
     };
     let consequence = "a denial fails its Helm upgrade half-way, and the release stalls";
-    if m.kind == "HelmRelease" && m.group() == "helm.toolkit.fluxcd.io" {
+    if OwnerKind::of(&m.api_version, &m.kind) == Some(OwnerKind::HelmRelease) {
         let spec = yaml::from_str::<Value>(&m.text, 1)
             .ok()
             .and_then(|v| v.get("spec").cloned());
@@ -555,7 +584,9 @@ fn check_helm_release_object(m: &Manifest, findings: &mut Vec<Finding>) {
         ));
         return;
     }
-    let Some(owner) = FluxOwner::from_labels(&m.labels).filter(|o| o.kind == "HelmRelease") else {
+    let Some(owner) =
+        FluxOwner::from_labels(&m.labels).filter(|o| o.kind == OwnerKind::HelmRelease)
+    else {
         return;
     };
     if m.mode() != Mode::Rw {
@@ -644,13 +675,7 @@ fn check_cascades(manifests: &[Manifest], findings: &mut Vec<Finding>) {
 const PRUNE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/prune";
 
 fn check_owners(manifests: &[Manifest], findings: &mut Vec<Finding>) {
-    struct Group<'a> {
-        first: &'a Manifest,
-        owner: String,
-        rw: Vec<&'a Manifest>,
-        rt: Vec<&'a Manifest>,
-    }
-    let mut groups: Vec<Group> = Vec::new();
+    let mut groups: Vec<(String, Vec<&Manifest>)> = Vec::new();
     for m in manifests {
         let owner = m.owner().unwrap_or_else(|| {
             format!(
@@ -658,57 +683,59 @@ fn check_owners(manifests: &[Manifest], findings: &mut Vec<Finding>) {
                 m.origin, "kustomize.toolkit.fluxcd.io/name"
             )
         });
-        let index = match groups.iter().position(|g| g.owner == owner) {
-            Some(i) => i,
-            None => {
-                groups.push(Group {
-                    first: m,
-                    owner,
-                    rw: Vec::new(),
-                    rt: Vec::new(),
-                });
-                groups.len() - 1
-            }
-        };
-        match m.mode() {
-            Mode::Rw => groups[index].rw.push(m),
-            Mode::Rt => groups[index].rt.push(m),
-            Mode::Invalid => {}
+        match groups.iter_mut().find(|(o, _)| *o == owner) {
+            Some((_, objects)) => objects.push(m),
+            None => groups.push((owner, vec![m])),
         }
     }
-    for g in groups {
-        if g.rw.is_empty() || g.rt.is_empty() {
-            continue;
-        }
-        let names = |objects: &[&Manifest]| {
-            let mut text: Vec<String> = objects
-                .iter()
-                .take(MAX_NAMED)
-                .map(|m| m.display())
-                .collect();
-            if objects.len() > MAX_NAMED {
-                text.push(format!("and {} more", objects.len() - MAX_NAMED));
-            }
-            text.join(", ")
-        };
-        findings.push(Finding {
-            severity: Severity::Error,
-            check: check::MIXED_OWNER,
-            object: g.owner.clone(),
-            at: g.first.at(),
-            message: format!(
-                "applies {} rw and {} rt objects together (rw: {}; rt: {}): one denied rw object \
-                 fails the whole apply, so the rt changes wait for the window too",
-                g.rw.len(),
-                g.rt.len(),
-                names(&g.rw),
-                names(&g.rt)
-            ),
-            fix: "split them: rt objects in <app>-rt, rw objects (labelled fluxgate.io/mode: rw) \
-                  in <app>-rw, each under its own Flux Kustomization"
-                .into(),
-        });
+    for (owner, objects) in groups {
+        findings.extend(mixed_owner(owner, &objects));
     }
+}
+
+/// The mixed-owner finding for the objects one Flux owner applies (`None` when they are all rw
+/// or all rt): lint's, and `fluxgate plan`'s note on an owner.
+pub(crate) fn mixed_owner(owner: String, objects: &[&Manifest]) -> Option<Finding> {
+    let first = objects.first()?;
+    let of_mode = |mode: Mode| -> Vec<&Manifest> {
+        objects
+            .iter()
+            .copied()
+            .filter(|m| m.mode() == mode)
+            .collect()
+    };
+    let (rw, rt) = (of_mode(Mode::Rw), of_mode(Mode::Rt));
+    if rw.is_empty() || rt.is_empty() {
+        return None;
+    }
+    let names = |objects: &[&Manifest]| {
+        let mut text: Vec<String> = objects
+            .iter()
+            .take(MAX_NAMED)
+            .map(|m| m.display())
+            .collect();
+        if objects.len() > MAX_NAMED {
+            text.push(format!("and {} more", objects.len() - MAX_NAMED));
+        }
+        text.join(", ")
+    };
+    Some(Finding {
+        severity: Severity::Error,
+        check: check::MIXED_OWNER,
+        object: owner,
+        at: first.at(),
+        message: format!(
+            "applies {} rw and {} rt objects together (rw: {}; rt: {}): one denied rw object \
+             fails the whole apply, so the rt changes wait for the window too",
+            rw.len(),
+            rt.len(),
+            names(&rw),
+            names(&rt)
+        ),
+        fix: "split them: rt objects in <app>-rt, rw objects (labelled fluxgate.io/mode: rw) \
+              in <app>-rw, each under its own Flux Kustomization"
+            .into(),
+    })
 }
 
 #[cfg(test)]

@@ -93,6 +93,6 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(line.iter().position(|&b| b == b'\n'), Some(line.len() - 1));
     let record: audit::AuditRecord =
         serde_json::from_slice(&line).expect("the audit line reads back");
-    assert_eq!(record.decision, audit::Outcome::of(decision.allowed));
+    assert_eq!(record.decision, audit::AuditDecision::of(decision.allowed));
     assert_eq!(record.reason, decision.reason);
 });

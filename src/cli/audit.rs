@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
 use fluxgate_core::audit::AuditRecord;
 use fluxgate_core::audit::review::{
-    Counts, Filter, Finished, Outcome, ReadError, Review, SkippedLines, Stats, SummaryReport,
+    AuditDecision, Counts, Filter, Finished, ReadError, Review, SkippedLines, Stats, SummaryReport,
     TimeSpec, object_display,
 };
 use fluxgate_core::policy::Reason;
@@ -179,8 +179,8 @@ pub(crate) fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             .decision
             .iter()
             .map(|d| match d {
-                DecisionArg::Allow => Outcome::Allow,
-                DecisionArg::Deny => Outcome::Deny,
+                DecisionArg::Allow => AuditDecision::Allow,
+                DecisionArg::Deny => AuditDecision::Deny,
             })
             .collect(),
         reasons: args.reason.clone(),

@@ -2,13 +2,15 @@
 //! the subcommand. Exit codes are decided here and only here.
 //!
 //! Exit 0: the command did its job (whatever the admission decision). Exit 1: `lint` found
-//! errors, or `split` refused to move something. Exit 2: bad flags, or input or windows that
+//! errors, `split` refused to move something, or `plan --fail-on` found a change blocked or
+//! waiting. Exit 2: bad flags, or input or windows that
 //! cannot be read, with a one-line error on stderr.
 
 mod audit;
 mod certs;
 mod crd;
 mod lint;
+mod plan;
 mod review;
 mod serve;
 mod split;
@@ -20,6 +22,7 @@ use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Parser, Subcommand};
 use fluxgate_core::duration::parse_duration;
 use fluxgate_core::policy::Policy;
+use fluxgate_core::render::escape::escape;
 use fluxgate_core::window::WindowSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +54,9 @@ enum Command {
     Audit(Box<audit::AuditArgs>),
     /// Check rendered manifests (kustomize build output) for rw/rt mistakes and bad bypasses.
     Lint(lint::LintArgs),
+    /// When each change between two renders (a pull request's base and head) lands: now, at
+    /// the opening of its windows, by bypass, or never, and why.
+    Plan(Box<plan::PlanArgs>),
     /// Split app folders into <app>-rt and <app>-rw (and the cluster's entry points into
     /// apps-rt and apps-rw); prints the plan, applies it with --write.
     Split(split::SplitArgs),
@@ -253,11 +259,16 @@ pub fn main() -> ExitCode {
         Command::Audit(args) => audit::run(*args),
         Command::Lint(args) => lint::run(args),
         Command::Split(args) => split::run(args),
+        Command::Plan(args) => plan::run(*args),
     };
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("fluxgate: {}", error_text(&error));
+            // An error quotes names and values from files and requests: each of its lines is
+            // escaped, so none can recolour the terminal or hide what follows.
+            let text = error_text(&error);
+            let lines: Vec<_> = text.split('\n').map(escape).collect();
+            eprintln!("fluxgate: {}", lines.join("\n"));
             ExitCode::from(2)
         }
     }

@@ -4,6 +4,7 @@ use super::CommonArgs;
 use crate::audit_log::{AuditSink, FileSink, StdoutSink};
 use crate::certs;
 use crate::cluster::events::EventPublisher;
+use crate::cluster::notifications::Notifications;
 use crate::cluster::owners::watch_owners;
 use crate::cluster::sync::ClusterSync;
 use crate::cluster::watch::watch_windows;
@@ -44,6 +45,12 @@ pub(crate) struct ServeArgs {
     /// so a Stalled release tries again).
     #[arg(long, env = "FLUXGATE_RECONCILE_ON_OPEN")]
     reconcile_on_open: bool,
+    /// Post Flux events to this notification-controller address (Flux's event API), so the
+    /// Alerts for Kustomizations and HelmReleases say when a change waits for a window, when it
+    /// lands (with --reconcile-on-open), and bypasses, overrides and blocked changes. E.g.
+    /// http://notification-controller.flux-system.svc.cluster.local./ (docs/notifications.md).
+    #[arg(long, env = "FLUXGATE_NOTIFICATION_URL", value_name = "URL", value_parser = crate::cluster::notifications::parse_url)]
+    notification_url: Option<hyper::Uri>,
     /// HTTPS address of /validate, /healthz and /readyz.
     #[arg(long, env = "FLUXGATE_ADDR", default_value = "0.0.0.0:8443")]
     addr: SocketAddr,
@@ -248,7 +255,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
              and audited, but publish no Events and count no bypasses (--accept-unverified-callers)"
         );
     }
-    let client = if args.windows_from_cluster || args.events || args.reconcile_on_open {
+    let client = if args.windows_from_cluster
+        || args.events
+        || args.reconcile_on_open
+        || args.notification_url.is_some()
+    {
         Some(
             kube::Client::try_default()
                 .await
@@ -258,25 +269,35 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
     let publisher = match &client {
-        Some(client) if args.events || args.reconcile_on_open => {
-            let reporter = crate::cluster::events::Reporter {
-                controller: "fluxgate".into(),
-                instance: std::env::var("POD_NAME").unwrap_or_else(|_| "fluxgate".into()),
-            };
-            Some(EventPublisher::spawn(
-                client.clone(),
-                reporter,
-                state.metrics.event_outcomes(),
-            ))
-        }
+        Some(client) if args.events || args.reconcile_on_open => Some(EventPublisher::spawn(
+            client.clone(),
+            reporter(),
+            state.metrics.event_counters(),
+        )),
         _ => None,
     };
     if args.events {
         state.events = publisher.clone().map(|p| Arc::new(p) as Arc<dyn Notifier>);
     }
+    let notices = match (&client, &args.notification_url) {
+        (Some(client), Some(url)) => Some(Notifications::spawn(
+            client.clone(),
+            url.clone(),
+            reporter(),
+            state.metrics.notification_counters(),
+        )),
+        _ => None,
+    };
+    if notices.is_some() && !args.reconcile_on_open {
+        tracing::warn!(
+            "--notification-url without --reconcile-on-open: no landing notices (the landing \
+             notice is the reconcile fluxgate asks for when a window opens)"
+        );
+    }
+    state.notices = notices.clone().map(|n| Arc::new(n) as Arc<dyn Notifier>);
     let state = Arc::new(state);
     if let Some(client) = client {
-        spawn_cluster_tasks(&args, client, state.clone(), publisher);
+        spawn_cluster_tasks(&args, client, state.clone(), publisher, notices);
     }
 
     let resolver = Arc::new(initial_certificate(&args, &state)?);
@@ -367,6 +388,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Who reports Events and notices: `fluxgate`, and the pod.
+fn reporter() -> crate::cluster::events::Reporter {
+    crate::cluster::events::Reporter {
+        controller: "fluxgate".into(),
+        instance: std::env::var("POD_NAME").unwrap_or_else(|_| "fluxgate".into()),
+    }
+}
+
 /// The window watch, and what keeps the cluster in step: window status (with the windows from
 /// the cluster) and the catch-up at each opening (with `--reconcile-on-open`).
 fn spawn_cluster_tasks(
@@ -374,6 +403,7 @@ fn spawn_cluster_tasks(
     client: kube::Client,
     state: Arc<AppState>,
     events: Option<EventPublisher>,
+    notices: Option<Notifications>,
 ) {
     let (observed_tx, observed) = tokio::sync::watch::channel(None);
     if args.windows_from_cluster {
@@ -394,9 +424,10 @@ fn spawn_cluster_tasks(
     let sync = ClusterSync {
         client,
         windows: state.windows.clone(),
-        outcomes: state.metrics.sync_outcomes(),
+        counters: state.metrics.sync_counters(),
         clock: Arc::new(chrono::Utc::now),
         events: events.filter(|_| args.reconcile_on_open),
+        notices: notices.filter(|_| args.reconcile_on_open),
         write_status: args.windows_from_cluster,
         reconcile_on_open: args.reconcile_on_open,
     };
@@ -537,5 +568,17 @@ impl Notifier for EventPublisher {
         now: chrono::DateTime<chrono::Utc>,
     ) {
         EventPublisher::notify(self, request, decision, now);
+    }
+}
+
+/// The server tells the notification sender of its decisions, as it tells the Event publisher.
+impl Notifier for Notifications {
+    fn notify(
+        &self,
+        request: &kube::core::admission::AdmissionRequest<fluxgate_core::object::Object>,
+        decision: &fluxgate_core::policy::Decision,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        Notifications::notify(self, request, decision, now);
     }
 }

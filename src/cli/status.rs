@@ -34,8 +34,22 @@ pub(crate) struct StatusArgs {
 }
 
 /// The cluster's windows, validated as the webhook validates them.
-fn cluster_windows() -> anyhow::Result<fluxgate_core::window::WindowSet> {
-    use fluxgate_core::window::{ReconciliationWindow, WindowSet};
+fn cluster_windows(now: DateTime<Utc>) -> anyhow::Result<fluxgate_core::window::WindowSet> {
+    let documents = cluster_window_documents()?;
+    // Through the gate the webhook's windows pass, with its default bounds: a window it keeps
+    // out of force (an override longer than --max-override, one that never opens) is not shown
+    // as if it were enforced.
+    let checked = crate::windows::Gate::default().check(&documents, now);
+    for problem in &checked.problems {
+        eprintln!("fluxgate: warning: not in force: {}", problem.text);
+    }
+    Ok(checked.set)
+}
+
+/// The cluster's ReconciliationWindows (through the kubeconfig, as kubectl reads it), as
+/// documents for a window set: `status --from-cluster`, `plan --windows-from-cluster`.
+pub(crate) fn cluster_window_documents() -> anyhow::Result<Vec<fluxgate_core::window::Document>> {
+    use fluxgate_core::window::ReconciliationWindow;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -49,12 +63,11 @@ fn cluster_windows() -> anyhow::Result<fluxgate_core::window::WindowSet> {
             .await
             .context("cannot list ReconciliationWindows")
     })?;
-    let documents: Vec<_> = objects
+    Ok(objects
         .items
         .into_iter()
         .map(crate::cluster::index::document)
-        .collect();
-    Ok(WindowSet::from_documents(&documents)?)
+        .collect())
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -107,12 +120,12 @@ struct OverrideJson {
 }
 
 pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let now = args.at.unwrap_or_else(Utc::now);
     let (windows, embedded) = if args.from_cluster {
-        (cluster_windows()?, false)
+        (cluster_windows(now)?, false)
     } else {
         args.windows.load()?
     };
-    let now = args.at.unwrap_or_else(Utc::now);
     if args.week {
         if embedded {
             eprintln!("fluxgate: no --windows given: showing the embedded example windows");

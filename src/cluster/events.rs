@@ -14,11 +14,11 @@
 //! series are kept here, until the closed period they belong to ends. The Event's name is derived
 //! from the series, so a second replica, or this one after a restart, continues the same Event.
 
-use crate::metrics::EventOutcomes;
+use crate::metrics::EventCounters;
 use chrono::{DateTime, SecondsFormat, Utc};
-use fluxgate_core::flux::OwnerKind;
+use fluxgate_core::flux::FluxOwner;
 use fluxgate_core::object::Object;
-use fluxgate_core::policy::{Decision, FluxOwner, Reason};
+use fluxgate_core::policy::{Decision, Reason};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -90,22 +90,8 @@ pub(crate) fn event_for(
         regarding.name.as_deref().unwrap_or_default(),
         regarding.uid.as_deref().unwrap_or_default(),
     );
-    let mut until: Option<DateTime<Utc>> = None;
-    for verdict in &decision.windows {
-        series.push('|');
-        series.push_str(&verdict.name);
-        if let Some(known) = &verdict.known {
-            if let Some(since) = known.state.since {
-                series.push('@');
-                series.push_str(&since.to_rfc3339_opts(SecondsFormat::Secs, true));
-            }
-            if !known.state.open
-                && let Some(next) = known.state.next
-            {
-                until = Some(until.map_or(next, |u| u.max(next)));
-            }
-        }
-    }
+    let (periods, until) = periods(decision);
+    series.push_str(&periods);
     // A bypass is admitted once per change that needs it: each is its own Event.
     let series = (decision.reason != Reason::Bypass).then_some(series);
     Some(Notice {
@@ -114,27 +100,40 @@ pub(crate) fn event_for(
         action,
         note: truncate(&note, MAX_NOTE_BYTES),
         regarding,
-        related: owner.and_then(owner_reference),
+        related: owner.map(FluxOwner::reference),
         series,
         series_until: until,
         at,
     })
 }
 
+/// The windows of a decision with the instant each one's current state began (`|name@since`
+/// each), which tells one closed period from the next, and when the last closed one opens.
+/// Events and notifications dedup on it alike.
+pub(crate) fn periods(decision: &Decision) -> (String, Option<DateTime<Utc>>) {
+    let mut key = String::new();
+    let mut until: Option<DateTime<Utc>> = None;
+    for verdict in &decision.windows {
+        key.push('|');
+        key.push_str(&verdict.name);
+        if let Some(known) = &verdict.known {
+            if let Some(since) = known.state.since {
+                key.push('@');
+                key.push_str(&since.to_rfc3339_opts(SecondsFormat::Secs, true));
+            }
+            if !known.state.open
+                && let Some(next) = known.state.next
+            {
+                until = Some(until.map_or(next, |u| u.max(next)));
+            }
+        }
+    }
+    (key, until)
+}
+
 /// `Flux Kustomization flux-system/apps-rw`.
 fn owner_text(owner: &FluxOwner) -> String {
     format!("Flux {owner}")
-}
-
-fn owner_reference(owner: &FluxOwner) -> Option<ObjectReference> {
-    let kind = OwnerKind::from_kind(owner.kind)?;
-    Some(ObjectReference {
-        api_version: Some(kind.api_version()),
-        kind: Some(kind.kind().to_owned()),
-        namespace: owner.namespace.clone(),
-        name: Some(owner.name.clone()),
-        ..Default::default()
-    })
 }
 
 /// The object a request is about.
@@ -208,7 +207,7 @@ fn micro_time(t: DateTime<Utc>) -> MicroTime {
 }
 
 /// FNV-1a: stable across processes and versions, unlike std's hasher.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
@@ -245,13 +244,13 @@ impl From<&str> for Reporter {
 
 impl EventPublisher {
     /// Starts the publishing task. `published` / `failed` / `dropped` count outcomes.
-    pub fn spawn(client: Client, reporter: Reporter, outcomes: EventOutcomes) -> Self {
+    pub fn spawn(client: Client, reporter: Reporter, counters: EventCounters) -> Self {
         let (queue, mut pending) = mpsc::channel::<Notice>(QUEUE);
-        let EventOutcomes {
+        let EventCounters {
             published,
             failed,
             dropped,
-        } = outcomes;
+        } = counters;
         tokio::spawn(async move {
             let mut series: HashMap<String, Series> = HashMap::new();
             while let Some(notice) = pending.recv().await {

@@ -7,6 +7,7 @@
 
 pub mod events;
 pub(crate) mod index;
+pub mod notifications;
 pub mod owners;
 pub mod sync;
 pub mod watch;

@@ -10,9 +10,10 @@
 //! write identical content: the API server sees the second write as a no-op.
 
 use super::events::{EventPublisher, Notice};
+use super::notifications::{Notifications, landing};
 use super::owners::{Owners, api_resource};
 use super::watch::ObservedWindows;
-use crate::metrics::SyncOutcomes;
+use crate::metrics::SyncCounters;
 use crate::windows::store::WindowStore;
 use chrono::{DateTime, Utc};
 use fluxgate_core::flux::{FIELD_MANAGER, Owner, OwnerKind, catch_up};
@@ -54,9 +55,11 @@ pub struct ClusterSync {
     /// The windows in force, whose states the passes write and act on.
     pub windows: Arc<WindowStore>,
     pub clock: Clock,
-    pub outcomes: SyncOutcomes,
+    pub counters: SyncCounters,
     /// Events on the owners asked to reconcile.
     pub events: Option<EventPublisher>,
+    /// Landing notices to notification-controller for the owners asked to reconcile.
+    pub notices: Option<Notifications>,
     /// Write ReconciliationWindow status (needs the windows from the cluster).
     pub write_status: bool,
     /// Ask Flux owners to reconcile when the window that denied them opens.
@@ -166,13 +169,13 @@ impl ClusterSync {
                 .await
             {
                 Ok(_) => {
-                    self.outcomes.status_writes.record(true);
+                    self.counters.status_writes.record(true);
                     tracing::debug!(window = window.name(), open = desired.open, next = ?desired.next, "window status written");
                     written.insert(window.name().to_owned(), pending);
                 }
                 Err(error) => {
                     ok = false;
-                    self.outcomes.status_writes.record(false);
+                    self.counters.status_writes.record(false);
                     tracing::warn!(%error, window = window.name(), "cannot write the window's status; retrying");
                 }
             }
@@ -198,10 +201,10 @@ impl ClusterSync {
                 Err(kube::Error::Api(status)) if status.code == 409 => {
                     tracing::debug!(owner = %owner.display(), "owner changed since read; deciding again");
                 }
-                Ok(()) => {
+                Ok(asked) => {
                     self.record_reconcile_request(owner.kind, true);
                     tracing::info!(owner = %owner.display(), windows = ?owner.denied_by, requested_at = %value, "window opened: asked Flux to reconcile the change it denied");
-                    self.notify(owner, &value, set, now);
+                    self.notify(owner, &asked, &value, set, now);
                 }
                 Err(error) => {
                     ok = false;
@@ -214,12 +217,17 @@ impl ClusterSync {
     }
 
     fn record_reconcile_request(&self, kind: OwnerKind, ok: bool) {
-        if let Some(counters) = self.outcomes.reconcile_requests.get(&kind) {
+        if let Some(counters) = self.counters.reconcile_requests.get(&kind) {
             counters.record(ok);
         }
     }
 
-    async fn request_reconcile(&self, owner: &Owner, value: &str) -> Result<(), kube::Error> {
+    /// The owner as the request left it.
+    async fn request_reconcile(
+        &self,
+        owner: &Owner,
+        value: &str,
+    ) -> Result<DynamicObject, kube::Error> {
         let api: Api<DynamicObject> = Api::namespaced_with(
             self.client.clone(),
             &owner.namespace,
@@ -241,14 +249,22 @@ impl ClusterSync {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..Default::default()
         };
-        api.patch(&owner.name, &params, &Patch::Merge(&patch))
-            .await
-            .map(drop)
+        api.patch(&owner.name, &params, &Patch::Merge(&patch)).await
     }
 
-    /// An Event on the owner, naming the window that opened.
-    fn notify(&self, owner: &Owner, value: &str, set: &WindowSet, now: DateTime<Utc>) {
-        let Some(events) = &self.events else { return };
+    /// An Event on the owner, and a landing notice, naming the window that opened. Only the
+    /// replica whose request succeeded gets here: one of each.
+    fn notify(
+        &self,
+        owner: &Owner,
+        asked: &DynamicObject,
+        value: &str,
+        set: &WindowSet,
+        now: DateTime<Utc>,
+    ) {
+        if self.events.is_none() && self.notices.is_none() {
+            return;
+        }
         let windows: Vec<String> = owner.denied_by.iter().map(|w| format!("{w:?}")).collect();
         // The value is the opening instant; say it in the window's own time zone.
         let zone = owner.denied_by.iter().find_map(|name| set.get(name));
@@ -265,18 +281,16 @@ impl ClusterSync {
             owner.display(),
             owner.kind.request_annotations().join(", "),
         );
+        if let Some(notices) = &self.notices {
+            notices.send(landing(owner, asked, value, &note, now));
+        }
+        let Some(events) = &self.events else { return };
         events.send(Notice {
             warning: false,
             reason: "ReconcileRequested",
             action: "Reconcile",
             note,
-            regarding: ObjectReference {
-                api_version: Some(owner.kind.api_version()),
-                kind: Some(owner.kind.kind().to_owned()),
-                namespace: Some(owner.namespace.clone()),
-                name: Some(owner.name.clone()),
-                ..Default::default()
-            },
+            regarding: owner.reference(),
             related: owner.denied_by.iter().next().map(|w| ObjectReference {
                 api_version: Some(API_VERSION.to_owned()),
                 kind: Some(KIND.to_owned()),

@@ -61,6 +61,8 @@ pub struct AppState {
     pub(crate) body_budget: BodyBudget,
     /// Events for bypasses and denials, when the server talks to the cluster.
     pub events: Option<Arc<dyn Notifier>>,
+    /// Notices to Flux's notification-controller (`serve --notification-url`).
+    pub notices: Option<Arc<dyn Notifier>>,
     /// The clock: `Utc::now` in production, fixed in tests.
     pub clock: fn() -> DateTime<Utc>,
 }
@@ -81,6 +83,7 @@ impl AppState {
             accept_unverified: false,
             body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
             events: None,
+            notices: None,
             clock: Utc::now,
         }
     }
@@ -270,6 +273,9 @@ async fn validate(
         .record_decision(&reviewed.request, &reviewed.decision, seconds, trusted);
     if let (Some(events), true) = (&state.events, trusted) {
         events.notify(&reviewed.request, &reviewed.decision, now);
+    }
+    if let (Some(notices), true) = (&state.notices, trusted) {
+        notices.notify(&reviewed.request, &reviewed.decision, now);
     }
     // Only the answer and the uid wait for the audit write; the body's share of the budget
     // goes back now.

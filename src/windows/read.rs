@@ -102,7 +102,7 @@ pub(crate) fn documents(
 }
 
 /// The files a path stands for.
-fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, FileError> {
+pub(crate) fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, FileError> {
     let io = |source| FileError::io(path, source);
     let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_dir() {
@@ -158,8 +158,7 @@ mod tests {
         );
         std::fs::remove_file(&big).unwrap();
         let fifo = dir.join("fifo.yaml");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-        if made.is_ok_and(|s| s.success()) {
+        if crate::files::mkfifo(&fifo) {
             let error = load_windows(std::slice::from_ref(&fifo)).unwrap_err();
             assert_eq!(
                 error.to_string(),

@@ -31,7 +31,7 @@ impl ResultCounters {
 
 /// What loads report to: `fluxgate_window_reloads_total` and `fluxgate_config_valid`.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct ReloadOutcomes {
+pub(crate) struct ReloadCounters {
     pub(crate) reloads: ResultCounters,
     /// 1 while what is configured is in force, 0 from a refused load until one succeeds.
     pub(crate) valid: Gauge,
@@ -53,29 +53,29 @@ pub struct WindowStore {
     current: ArcSwap<WindowSet>,
     /// False until the windows are known (read at start, or listed once from the cluster).
     ready: AtomicBool,
-    outcomes: ReloadOutcomes,
+    counters: ReloadCounters,
     /// What every set is held to before it is put in force.
     gate: Gate,
 }
 
 impl WindowStore {
     /// A store holding `windows`, ready, with the default policy's gate.
-    pub(crate) fn new(windows: WindowSet, outcomes: ReloadOutcomes) -> Self {
+    pub(crate) fn new(windows: WindowSet, counters: ReloadCounters) -> Self {
         WindowStore {
             current: ArcSwap::from_pointee(windows),
             ready: AtomicBool::new(true),
-            outcomes,
+            counters,
             gate: Gate::default(),
         }
     }
 
     /// An empty store, not ready until its first set is put in force: while the windows load,
     /// every rw change is denied as unknown-window and `/readyz` is 503.
-    pub(crate) fn loading(gate: Gate, outcomes: ReloadOutcomes) -> Self {
+    pub(crate) fn loading(gate: Gate, counters: ReloadCounters) -> Self {
         WindowStore {
             current: Default::default(),
             ready: AtomicBool::new(false),
-            outcomes,
+            counters,
             gate,
         }
     }
@@ -122,8 +122,8 @@ impl WindowStore {
         match load {
             Load::Start => {}
             Load::Reload => {
-                self.outcomes.reloads.record(true);
-                self.outcomes.valid.set(1);
+                self.counters.reloads.record(true);
+                self.counters.valid.set(1);
             }
             Load::InPart(problems) => {
                 self.reject();
@@ -147,8 +147,8 @@ impl WindowStore {
 
     /// Counts a refused load.
     pub(crate) fn reject(&self) {
-        self.outcomes.reloads.record(false);
-        self.outcomes.valid.set(0);
+        self.counters.reloads.record(false);
+        self.counters.valid.set(0);
     }
 }
 
@@ -162,8 +162,8 @@ mod tests {
 
     #[test]
     fn a_loading_store_is_ready_after_its_first_set_and_counts_every_reload() {
-        let outcomes = ReloadOutcomes::default();
-        let store = WindowStore::loading(Gate::default(), outcomes.clone());
+        let counters = ReloadCounters::default();
+        let store = WindowStore::loading(Gate::default(), counters.clone());
         assert!(!store.is_ready());
         assert!(store.load().is_empty());
 
@@ -171,23 +171,23 @@ mod tests {
         store.refuse(&"broken");
         assert!(!store.is_ready(), "a refused set makes nothing ready");
         assert_eq!(
-            (outcomes.reloads.failure.get(), outcomes.valid.get()),
+            (counters.reloads.failure.get(), counters.valid.get()),
             (1, 0)
         );
         assert!(store.put_in_force(embedded(), now, Load::Start));
         assert!(store.is_ready());
         assert_eq!(store.load().len(), embedded().len());
-        assert_eq!(outcomes.reloads.success.get(), 0, "the start is no reload");
+        assert_eq!(counters.reloads.success.get(), 0, "the start is no reload");
         assert!(!store.publish(embedded(), now), "already ready");
         assert_eq!(
-            (outcomes.reloads.success.get(), outcomes.valid.get()),
+            (counters.reloads.success.get(), counters.valid.get()),
             (1, 1)
         );
         let problems = Refused(vec![]);
         store.put_in_force(WindowSet::default(), now, Load::InPart(&problems));
         assert!(store.load().is_empty());
         assert_eq!(
-            (outcomes.reloads.failure.get(), outcomes.valid.get()),
+            (counters.reloads.failure.get(), counters.valid.get()),
             (2, 0)
         );
     }

@@ -3,7 +3,7 @@
 //! always be one whole version of the files, never a moment of a write.
 
 use super::read::read_windows;
-use super::store::{ReloadOutcomes, WindowStore};
+use super::store::{ReloadCounters, WindowStore};
 use super::{Gate, reload};
 use crate::files::Watcher;
 use std::path::{Path, PathBuf};
@@ -88,8 +88,8 @@ fn poll(
     }
 }
 
-fn store(outcomes: &ReloadOutcomes, paths: &[PathBuf]) -> Arc<WindowStore> {
-    let store = WindowStore::loading(Gate::default(), outcomes.clone());
+fn store(counters: &ReloadCounters, paths: &[PathBuf]) -> Arc<WindowStore> {
+    let store = WindowStore::loading(Gate::default(), counters.clone());
     let snapshot = read_windows(paths).unwrap();
     let now = chrono::Utc::now();
     let windows = Gate::default().check_files(paths, &snapshot, now).unwrap();
@@ -107,8 +107,8 @@ fn a_file_rewritten_in_place_is_never_taken_half_written() {
     let head = |n: usize| window("business-hours", &format!("version {n}"), "");
     std::fs::write(&file, head(0) + FREEZE).unwrap();
     let paths = vec![file.clone()];
-    let outcomes = ReloadOutcomes::default();
-    let store = store(&outcomes, &paths);
+    let counters = ReloadCounters::default();
+    let store = store(&counters, &paths);
     let (done, seen) = (AtomicBool::new(false), Seen::default());
     const REWRITES: usize = 40;
     let started = Instant::now();
@@ -141,12 +141,12 @@ fn a_file_rewritten_in_place_is_never_taken_half_written() {
         started.elapsed(),
         seen.polls.load(Ordering::Relaxed),
         seen.applied.load(Ordering::Relaxed),
-        outcomes.reloads.failure.get(),
+        counters.reloads.failure.get(),
         wrong.len()
     );
     assert!(wrong.is_empty(), "partial sets in force: {wrong:?}");
     assert_eq!(
-        outcomes.reloads.failure.get(),
+        counters.reloads.failure.get(),
         0,
         "a write in progress is no failed reload"
     );
@@ -287,21 +287,21 @@ fn a_reload_without_the_default_window_is_refused() {
     let both = [window("main", "m", ""), window("other", "o", "")].join("---\n");
     std::fs::write(&file, &both).unwrap();
     let paths = vec![file.clone()];
-    let outcomes = ReloadOutcomes::default();
+    let counters = ReloadCounters::default();
     let policy = fluxgate_core::policy::Policy {
         default_window: "main".into(),
         ..Default::default()
     };
     let gate = Gate::new(policy, true);
-    let store = WindowStore::loading(gate, outcomes.clone());
+    let store = WindowStore::loading(gate, counters.clone());
     let now = chrono::Utc::now();
     reload(&store, &paths, &read_windows(&paths).unwrap(), now);
-    assert_eq!(outcomes.reloads.success.get(), 1);
+    assert_eq!(counters.reloads.success.get(), 1);
 
     std::fs::write(&file, window("other", "o", "")).unwrap();
     reload(&store, &paths, &read_windows(&paths).unwrap(), now);
     assert_eq!(
-        (outcomes.reloads.failure.get(), outcomes.valid.get()),
+        (counters.reloads.failure.get(), counters.valid.get()),
         (1, 0)
     );
     assert!(

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod deploy;
+
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::net::{SocketAddr, TcpListener};
@@ -39,6 +41,93 @@ pub fn run_fluxgate(args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> std::p
 
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}/admission/{name}")).unwrap()
+}
+
+/// Runs a documented command line in `dir` as a shell would (bash, pipefail), with the built
+/// fluxgate first on the PATH and no FLUXGATE_* variable from the environment.
+pub fn sh(dir: &Path, line: &str) -> std::process::Output {
+    sh_command(dir, line).output().unwrap()
+}
+
+/// The `bash` of [`sh`], to spawn (a server) rather than wait for. `cargo run -- ARGS`, as the
+/// docs write it from a checkout, runs the built fluxgate too: a `cargo` first on the PATH
+/// runs nothing else.
+pub fn sh_command(dir: &Path, line: &str) -> Command {
+    let fluxgate = Path::new(env!("CARGO_BIN_EXE_fluxgate"));
+    let shims = Path::new(env!("CARGO_TARGET_TMPDIR")).join("doc-shims");
+    std::fs::create_dir_all(&shims).unwrap();
+    let cargo = format!(
+        "#!/bin/sh\n\
+         if [ \"$1\" = run ] && [ \"$2\" = -- ]; then shift 2; exec '{}' \"$@\"; fi\n\
+         echo \"cargo (test shim): only 'cargo run -- ...' runs here\" >&2; exit 127\n",
+        fluxgate.display()
+    );
+    // Written to a fresh name and renamed: tests running at once never see it half-written.
+    let file = shims.join(format!("cargo.{}", std::process::id()));
+    std::fs::write(&file, cargo).unwrap();
+    let mut permissions = std::fs::metadata(&file).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&file, permissions).unwrap();
+    std::fs::rename(&file, shims.join("cargo")).unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        shims.display(),
+        fluxgate.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut command = Command::new("bash");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("FLUXGATE_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .args(["-o", "pipefail", "-c", line])
+        .current_dir(dir)
+        .env("PATH", path);
+    command
+}
+
+/// What `fluxgate serve` is given in `deployment`: the policy its --flux-* and
+/// --default-window flags make, through the same code the binary runs.
+pub fn deployed_policy(deployment: &serde_json::Value) -> fluxgate_core::policy::Policy {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        common: fluxgate::cli::CommonArgs,
+    }
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    for variable in container["env"].as_array().into_iter().flatten() {
+        let name = variable["name"].as_str().unwrap();
+        assert!(
+            !name.starts_with("FLUXGATE_FLUX_") && name != "FLUXGATE_DEFAULT_WINDOW",
+            "set {name} as a flag, where tests/deploy_webhook_scope.rs compares it with the webhook"
+        );
+    }
+    let policy_flags = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .filter(|a| a.starts_with("--flux-") || a.starts_with("--default-window"));
+    let flags = Flags::try_parse_from(std::iter::once("serve").chain(policy_flags))
+        .unwrap_or_else(|e| panic!("{e}"));
+    flags.common.to_config().unwrap().policy
+}
+
+/// GitHub's anchor of a Markdown heading: lower case, spaces to '-', punctuation dropped.
+pub fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
 }
 
 // === external tools ===
@@ -163,7 +252,14 @@ impl Server {
     /// As [`Server::start`], with the binary run through `prefix` (a command that takes the
     /// binary and its arguments last, e.g. `prlimit --fsize=…`).
     pub async fn start_under(dir: &Scratch, prefix: &[&str], args: &[&str]) -> Server {
-        let server = Self::spawn_under(dir, prefix, args, false);
+        let server = Self::spawn_under(dir, prefix, args, false, &[]);
+        server.wait_ready().await;
+        server
+    }
+
+    /// As [`Server::start`], with extra environment (`KUBECONFIG`, `POD_NAME`).
+    pub async fn start_with_env(dir: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let server = Self::spawn_under(dir, &[], args, false, env);
         server.wait_ready().await;
         server
     }
@@ -172,17 +268,23 @@ impl Server {
     /// and stderr appended to one file, `dir/merged.log`: the one stream `kubectl logs` shows.
     /// `audit_log` and `stderr` both name that file.
     pub async fn start_merged(dir: &Scratch, args: &[&str]) -> Server {
-        let server = Self::spawn_under(dir, &[], args, true);
+        let server = Self::spawn_under(dir, &[], args, true, &[]);
         server.wait_ready().await;
         server
     }
 
     /// As [`Server::start`], without waiting for ready.
     pub fn spawn(dir: &Scratch, args: &[&str]) -> Server {
-        Self::spawn_under(dir, &[], args, false)
+        Self::spawn_under(dir, &[], args, false, &[])
     }
 
-    fn spawn_under(dir: &Scratch, prefix: &[&str], args: &[&str], merged: bool) -> Server {
+    fn spawn_under(
+        dir: &Scratch,
+        prefix: &[&str],
+        args: &[&str],
+        merged: bool,
+        env: &[(&str, &str)],
+    ) -> Server {
         let addr = free_port();
         let metrics_addr = free_port();
         let ca = dir.path("ca.pem");
@@ -209,6 +311,7 @@ impl Server {
             ])
             .args(["--watch-interval", "100ms"])
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null());
         if merged {
             let log = std::fs::File::options()

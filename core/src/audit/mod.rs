@@ -5,4 +5,4 @@ mod record;
 pub mod review;
 
 pub(crate) use record::AuditOverride;
-pub use record::{AuditOwner, AuditRecord, AuditWindow, MAX_LINE_BYTES, Outcome, write_line};
+pub use record::{AuditDecision, AuditOwner, AuditRecord, AuditWindow, MAX_LINE_BYTES, write_line};

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 pub struct AuditRecord {
     pub time: DateTime<Utc>,
     pub uid: String,
-    pub decision: Outcome,
+    pub decision: AuditDecision,
     pub reason: Reason,
     pub(crate) message: String,
     pub dry_run: bool,
@@ -107,29 +107,29 @@ pub(crate) struct AuditBypass {
 /// Whether the change was admitted: `allow` or `deny`, as the record spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Outcome {
+pub enum AuditDecision {
     Allow,
     Deny,
 }
 
-impl Outcome {
-    pub fn of(allowed: bool) -> Outcome {
+impl AuditDecision {
+    pub fn of(allowed: bool) -> AuditDecision {
         if allowed {
-            Outcome::Allow
+            AuditDecision::Allow
         } else {
-            Outcome::Deny
+            AuditDecision::Deny
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Allow => "allow",
-            Outcome::Deny => "deny",
+            AuditDecision::Allow => "allow",
+            AuditDecision::Deny => "deny",
         }
     }
 }
 
-impl std::fmt::Display for Outcome {
+impl std::fmt::Display for AuditDecision {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -158,7 +158,7 @@ impl AuditRecord {
         AuditRecord {
             time,
             uid: request.uid.clone(),
-            decision: Outcome::of(decision.allowed),
+            decision: AuditDecision::of(decision.allowed),
             reason: decision.reason,
             message: decision.message.clone(),
             dry_run: request.dry_run,
@@ -174,7 +174,7 @@ impl AuditRecord {
             mode: mode.clone(),
             windows: decision.windows.iter().map(AuditWindow::of).collect(),
             owner: owner.as_ref().map(|o| AuditOwner {
-                kind: o.kind.to_owned(),
+                kind: o.kind.kind().to_owned(),
                 namespace: o.namespace.clone(),
                 name: o.name.clone(),
             }),
@@ -393,7 +393,7 @@ mod tests {
         let (_, record) = line_of(&fixture("flux-dryrun-image-bump-deployment.json"));
         assert_eq!(
             (record.decision, record.reason),
-            (Outcome::Deny, Reason::WindowClosed)
+            (AuditDecision::Deny, Reason::WindowClosed)
         );
         assert_eq!(record.operation, Operation::Update);
         assert!(record.dry_run);

@@ -268,3 +268,59 @@ fn while_flux_reconciles_nothing_is_asked_and_the_last_denial_still_counts() {
     ready.carry_over(&denied);
     assert!(!ready.waits_for("business-hours"));
 }
+
+#[test]
+fn only_flux_groups_make_owner_kinds() {
+    use OwnerKind::*;
+    assert_eq!(
+        OwnerKind::of("kustomize.toolkit.fluxcd.io/v1", "Kustomization"),
+        Some(Kustomization)
+    );
+    // Older served versions are Flux's objects too.
+    assert_eq!(
+        OwnerKind::of("helm.toolkit.fluxcd.io/v2beta2", "HelmRelease"),
+        Some(HelmRelease)
+    );
+    // kustomize's own kustomization file, and kinds under the other kind's group, are not.
+    assert_eq!(
+        OwnerKind::of("kustomize.config.k8s.io/v1beta1", "Kustomization"),
+        None
+    );
+    assert_eq!(
+        OwnerKind::of("helm.toolkit.fluxcd.io/v2", "Kustomization"),
+        None
+    );
+    assert_eq!(OwnerKind::of("Kustomization", "Kustomization"), None);
+}
+
+#[test]
+fn the_owner_labels_name_the_owner_and_its_event_reference() {
+    let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let owner = FluxOwner::from_labels(&labels(&[
+        ("helm.toolkit.fluxcd.io/name", "podinfo"),
+        ("helm.toolkit.fluxcd.io/namespace", "apps"),
+    ]))
+    .unwrap();
+    assert_eq!(owner.kind, OwnerKind::HelmRelease);
+    assert_eq!(owner.to_string(), "HelmRelease apps/podinfo");
+    let reference = owner.reference();
+    assert_eq!(
+        (reference.api_version.as_deref(), reference.kind.as_deref()),
+        (Some("helm.toolkit.fluxcd.io/v2"), Some("HelmRelease"))
+    );
+    // An empty namespace label is no namespace; a namespace alone names no owner.
+    let owner = FluxOwner::from_labels(&labels(&[
+        ("kustomize.toolkit.fluxcd.io/name", "apps-rw"),
+        ("kustomize.toolkit.fluxcd.io/namespace", ""),
+    ]))
+    .unwrap();
+    assert_eq!(owner.to_string(), "Kustomization apps-rw");
+    assert_eq!(owner.reference().namespace, None);
+    let namespace_only = labels(&[("kustomize.toolkit.fluxcd.io/namespace", "flux-system")]);
+    assert_eq!(FluxOwner::from_labels(&namespace_only), None);
+}

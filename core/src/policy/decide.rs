@@ -8,6 +8,7 @@ use super::{
     Policy, Reason, WINDOW_LABEL, WindowVerdict,
 };
 use crate::duration::format_duration;
+use crate::flux::FluxOwner;
 use crate::naming::local_time;
 use crate::object::Object;
 use crate::window::{self, Enforcement, ReconciliationWindow, Window, WindowSet};
@@ -28,28 +29,6 @@ pub struct Subject {
     pub owner: Option<FluxOwner>,
 }
 
-/// The Flux object that applied a change, from the labels Flux puts on everything it applies.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FluxOwner {
-    /// `Kustomization` or `HelmRelease`.
-    pub kind: &'static str,
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-const FLUX_OWNER_LABELS: [(&str, &str, &str); 2] = [
-    (
-        "Kustomization",
-        "kustomize.toolkit.fluxcd.io/name",
-        "kustomize.toolkit.fluxcd.io/namespace",
-    ),
-    (
-        "HelmRelease",
-        "helm.toolkit.fluxcd.io/name",
-        "helm.toolkit.fluxcd.io/namespace",
-    ),
-];
-
 /// Decides one AdmissionRequest at `now`.
 pub fn decide(
     request: &AdmissionRequest<Object>,
@@ -57,13 +36,13 @@ pub fn decide(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Decision {
-    let outcome = Outcome {
+    let draft = Draft {
         subject: Subject::of(request),
     };
 
     // 1. ReconciliationWindow objects are validated, whoever sends them.
     if is_window_request(request) {
-        return outcome.validate_window(request, policy, now);
+        return draft.validate_window(request, policy, now);
     }
 
     // 2. Only Flux is held to windows.
@@ -72,46 +51,46 @@ pub fn decide(
         let message = format!(
             "{} may change {}: not a Flux actor",
             user.unwrap_or("<anonymous>"),
-            outcome.subject.display
+            draft.subject.display
         );
-        return outcome.allow(Reason::NotFlux, message);
+        return draft.allow(Reason::NotFlux, message);
     }
 
     // 3. The windows of the old and the new object govern.
     let names = match governing_windows(request, policy) {
         Ok(names) => names,
         Err(problem) => {
-            let message = format!("{}: {problem}", outcome.subject.display);
-            return outcome.deny(Reason::InvalidRequest, message);
+            let message = format!("{}: {problem}", draft.subject.display);
+            return draft.deny(Reason::InvalidRequest, message);
         }
     };
     if names.is_empty() {
         let message = format!(
             "{} is real-time (not labelled {MODE_LABEL}: rw): admitted",
-            outcome.subject.display
+            draft.subject.display
         );
-        return outcome.allow(Reason::NotGoverned, message);
+        return draft.allow(Reason::NotGoverned, message);
     }
-    let outcome = outcome.with_names(&names, windows, policy, now);
+    let draft = draft.with_names(&names, windows, policy, now);
 
     // 4. An UPDATE that changes nothing is admitted quietly.
     if is_no_op(request) {
-        let message = format!("{} is unchanged: admitted", outcome.subject.display);
-        return outcome.allow(Reason::NoOp, message);
+        let message = format!("{} is unchanged: admitted", draft.subject.display);
+        return draft.allow(Reason::NoOp, message);
     }
 
     // 5. A window that does not exist denies: a typo must not disable enforcement.
-    if let Some(message) = unknown_windows(&outcome, windows) {
-        return outcome.deny(Reason::UnknownWindow, message);
+    if let Some(message) = unknown_windows(&draft, windows) {
+        return draft.deny(Reason::UnknownWindow, message);
     }
 
     // 6. All governing windows open, by their schedules or by an override: admit.
-    if outcome.windows.iter().all(is_open) {
-        return admit_open(outcome);
+    if draft.windows.iter().all(is_open) {
+        return admit_open(draft);
     }
 
     // 7. A bypass can admit the change, except during a hard freeze. 8. Otherwise deny.
-    let decision = decide_closed(outcome, bypass_of(request), policy, now);
+    let decision = decide_closed(draft, bypass_of(request), policy, now);
 
     // 9. A denial by windows that only warn is admitted, saying what would have happened.
     warn_only(decision)
@@ -153,8 +132,8 @@ fn is_no_op(request: &AdmissionRequest<Object>) -> bool {
 }
 
 /// Step 5: the denial message when a governing window does not exist, naming the known ones.
-fn unknown_windows(outcome: &OutcomeWithWindows, windows: &WindowSet) -> Option<String> {
-    let unknown: Vec<&str> = outcome
+fn unknown_windows(draft: &DraftWithWindows, windows: &WindowSet) -> Option<String> {
+    let unknown: Vec<&str> = draft
         .windows
         .iter()
         .filter(|w| w.known.is_none())
@@ -167,7 +146,7 @@ fn unknown_windows(outcome: &OutcomeWithWindows, windows: &WindowSet) -> Option<
     Some(format!(
         "{} names reconciliation window {} (label {WINDOW_LABEL}, or --default-window), \
          which does not exist; known windows: {}",
-        outcome.subject.display,
+        draft.subject.display,
         quote_list(&unknown),
         if known.is_empty() {
             "none".to_owned()
@@ -216,7 +195,7 @@ fn warn_only(mut decision: Decision) -> Decision {
 /// denies saying what is wrong, none denies with the bypass hint; during a hard freeze no
 /// bypass admits and the denial says so.
 fn decide_closed(
-    outcome: OutcomeWithWindows,
+    draft: DraftWithWindows,
     bypass: Option<Bypass>,
     policy: &Policy,
     now: DateTime<Utc>,
@@ -226,11 +205,11 @@ fn decide_closed(
     let _ = write!(
         message,
         "{} is governed by {}",
-        outcome.subject.display,
-        WindowsText(&outcome.windows)
+        draft.subject.display,
+        WindowsText(&draft.windows)
     );
     let freezes = || {
-        outcome
+        draft
             .windows
             .iter()
             .filter_map(|w| Some((&w.name, w.known.as_ref()?.state.freeze.as_ref()?)))
@@ -242,7 +221,7 @@ fn decide_closed(
             "; window {name:?} is in a hard freeze (allowBypass: false): bypass annotations and \
              overrides are refused until it ends"
         );
-        let mut decision = outcome.deny(Reason::Frozen, message);
+        let mut decision = draft.deny(Reason::Frozen, message);
         decision.bypass = bypass;
         return decision;
     }
@@ -259,7 +238,7 @@ fn decide_closed(
         } else {
             Reason::WindowClosed
         };
-        return outcome.deny(reason, message);
+        return draft.deny(reason, message);
     };
     match bypass.validate(now, policy.max_bypass) {
         Ok(until) => {
@@ -269,14 +248,14 @@ fn decide_closed(
                 bypass.reason.as_deref().unwrap_or_default().trim()
             );
             let _ = write!(message, "; admitted by emergency bypass until {until_text}");
-            let mut decision = outcome.allow(Reason::Bypass, message);
+            let mut decision = draft.allow(Reason::Bypass, message);
             decision.warnings.push(warning);
             decision.bypass = Some(bypass);
             decision
         }
         Err(problem) => {
             let _ = write!(message, "; the emergency bypass is invalid: {problem}");
-            let mut decision = outcome.deny(Reason::InvalidBypass, message);
+            let mut decision = draft.deny(Reason::InvalidBypass, message);
             decision.bypass = Some(bypass);
             decision
         }
@@ -289,8 +268,8 @@ fn is_open(window: &WindowVerdict) -> bool {
 
 /// Admits a change whose windows are all open: reason `override` (with a warning per
 /// override) when an override is what holds one open.
-fn admit_open(outcome: OutcomeWithWindows) -> Decision {
-    let warnings: Vec<String> = outcome
+fn admit_open(draft: DraftWithWindows) -> Decision {
+    let warnings: Vec<String> = draft
         .windows
         .iter()
         .filter_map(|w| {
@@ -307,35 +286,36 @@ fn admit_open(outcome: OutcomeWithWindows) -> Decision {
         .collect();
     let message = format!(
         "{} is governed by {}",
-        outcome.subject.display,
-        WindowsText(&outcome.windows)
+        draft.subject.display,
+        WindowsText(&draft.windows)
     );
     if warnings.is_empty() {
-        return outcome.allow(Reason::WindowOpen, message);
+        return draft.allow(Reason::WindowOpen, message);
     }
-    let mut decision = outcome.allow(Reason::Override, message);
+    let mut decision = draft.allow(Reason::Override, message);
     decision.warnings = warnings;
     decision
 }
 
-/// Builds decisions that share a subject and windows.
-struct Outcome {
+/// A [`Decision`] being drafted: what every decision on one request shares, its subject, and
+/// from step 3 on its windows ([`DraftWithWindows`]).
+struct Draft {
     subject: Subject,
 }
 
-struct OutcomeWithWindows {
+struct DraftWithWindows {
     subject: Subject,
     windows: Vec<WindowVerdict>,
 }
 
-impl Outcome {
+impl Draft {
     fn with_names(
         self,
         names: &BTreeSet<String>,
         windows: &WindowSet,
         policy: &Policy,
         now: DateTime<Utc>,
-    ) -> OutcomeWithWindows {
+    ) -> DraftWithWindows {
         let windows = names
             .iter()
             .map(|name| WindowVerdict {
@@ -343,7 +323,7 @@ impl Outcome {
                 known: windows.get(name).map(|w| known_window(w, policy, now)),
             })
             .collect();
-        OutcomeWithWindows {
+        DraftWithWindows {
             subject: self.subject,
             windows,
         }
@@ -357,8 +337,8 @@ impl Outcome {
         self.with_no_windows().deny(reason, message)
     }
 
-    fn with_no_windows(self) -> OutcomeWithWindows {
-        OutcomeWithWindows {
+    fn with_no_windows(self) -> DraftWithWindows {
+        DraftWithWindows {
             subject: self.subject,
             windows: Vec::new(),
         }
@@ -405,7 +385,7 @@ impl Outcome {
     }
 }
 
-impl OutcomeWithWindows {
+impl DraftWithWindows {
     fn decision(self, allowed: bool, reason: Reason, message: String) -> Decision {
         Decision {
             allowed,
@@ -690,27 +670,5 @@ impl Subject {
             mode,
             owner,
         }
-    }
-}
-
-impl FluxOwner {
-    /// The owner named by the labels Flux sets on what it applies, if any.
-    pub fn from_labels(labels: &BTreeMap<String, String>) -> Option<Self> {
-        FLUX_OWNER_LABELS
-            .iter()
-            .find_map(|(kind, name_key, ns_key)| {
-                Some(FluxOwner {
-                    kind,
-                    name: labels.get(*name_key)?.clone(),
-                    namespace: labels.get(*ns_key).filter(|ns| !ns.is_empty()).cloned(),
-                })
-            })
-    }
-}
-
-impl std::fmt::Display for FluxOwner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text = crate::naming::object(self.kind, self.namespace.as_deref(), &self.name);
-        f.write_str(&text)
     }
 }

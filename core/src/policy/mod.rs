@@ -12,7 +12,8 @@ mod response;
 
 pub use bypass::Bypass;
 pub(crate) use decide::Subject;
-pub use decide::{FluxOwner, decide, field_manager, window_problem};
+pub use decide::{decide, field_manager, window_problem};
+pub(crate) use noop::unchanged;
 pub use response::{ResponseReview, response};
 
 use crate::window::{Enforcement, Override, WindowState};
@@ -201,7 +202,15 @@ pub struct KnownWindow {
     pub(crate) enforcement: Enforcement,
 }
 
-/// The outcome of one AdmissionRequest.
+impl KnownWindow {
+    /// An override that would have opened the window but was refused as longer than
+    /// `--max-override`: notices report it as an error, not as a plain wait.
+    pub fn ignored_override(&self) -> Option<&Override> {
+        self.ignored_override.as_ref()
+    }
+}
+
+/// The decision on one AdmissionRequest.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
     pub allowed: bool,

@@ -4,12 +4,11 @@
 
 use super::path;
 use super::yaml::{self, Text};
+use crate::flux::OwnerKind;
 use crate::window::is_window_type;
 use crate::yaml::split_documents;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-
-const API_GROUP: &str = "kustomize.toolkit.fluxcd.io/";
 
 /// One Flux Kustomization of a `--clusters` folder.
 #[derive(Clone, Debug)]
@@ -146,11 +145,8 @@ pub(crate) fn window_names(text: &str) -> Vec<String> {
 }
 
 fn is_flux_kustomization(value: &Value) -> bool {
-    value.get("kind").and_then(Value::as_str) == Some("Kustomization")
-        && value
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .is_some_and(|v| v.starts_with(API_GROUP))
+    let field = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default();
+    OwnerKind::of(field("apiVersion"), field("kind")) == Some(OwnerKind::Kustomization)
 }
 
 /// A `spec.path` as a folder relative to where split runs.

@@ -3,8 +3,8 @@
 //!
 //! Pure: relative times (`--since 24h`) are resolved against an instant the caller passes in.
 
+pub use crate::audit::AuditDecision;
 use crate::audit::AuditRecord;
-pub use crate::audit::Outcome;
 use crate::duration::parse_duration;
 use crate::policy::Reason;
 use crate::window::Enforcement;
@@ -70,7 +70,7 @@ pub struct Filter {
     /// Records before this instant.
     pub until: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub decisions: Vec<Outcome>,
+    pub decisions: Vec<AuditDecision>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<Reason>,
     /// Any window involved in the decision.
@@ -144,7 +144,7 @@ impl Filter {
 /// been denied): what Flux sends at every interval to detect drift.
 fn is_drift_check(record: &AuditRecord) -> bool {
     record.dry_run
-        && record.decision == Outcome::Allow
+        && record.decision == AuditDecision::Allow
         && record.bypass.is_none()
         && record.enforcement.is_none()
 }

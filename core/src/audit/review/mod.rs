@@ -22,7 +22,7 @@ mod filter;
 mod summary;
 
 use filter::Verdict;
-pub use filter::{Filter, Outcome, TimeSpec};
+pub use filter::{AuditDecision, Filter, TimeSpec};
 use summary::Summary;
 pub use summary::{
     BypassEntry, Counts, DecisionCounts, DeniedObject, OverrideEntry, SummaryReport, object_display,

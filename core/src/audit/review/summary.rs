@@ -3,7 +3,7 @@
 //! windows, owners and denied objects, and with the number of bypasses, never with the number
 //! of records.
 
-use crate::audit::{AuditOverride, AuditRecord, Outcome};
+use crate::audit::{AuditDecision, AuditOverride, AuditRecord};
 use crate::policy::Reason;
 use chrono::{DateTime, Utc};
 use kube::core::admission::Operation;
@@ -19,7 +19,7 @@ pub struct Counts {
 
 impl Counts {
     fn add(&mut self, record: &AuditRecord) {
-        if record.decision == Outcome::Deny {
+        if record.decision == AuditDecision::Deny {
             self.deny += 1;
         } else {
             self.allow += 1;
@@ -63,7 +63,7 @@ pub struct BypassEntry {
     pub until: Option<String>,
     /// True when the bypass admitted the change; false when it was invalid and the change denied.
     pub valid: bool,
-    pub(crate) decision: Outcome,
+    pub(crate) decision: AuditDecision,
     pub(crate) decision_reason: Reason,
     pub windows: Vec<String>,
     /// The Flux Kustomization or HelmRelease, `Kind namespace/name`.
@@ -162,7 +162,7 @@ impl Summary {
         if let Some(owner) = owner_display(record) {
             self.by_owner.entry(owner).or_default().add(record);
         }
-        if record.decision == Outcome::Deny {
+        if record.decision == AuditDecision::Deny {
             let object = object_display(record);
             let entry = self
                 .denied

@@ -16,7 +16,7 @@ fn mk_record(name: &str) -> AuditRecord {
     AuditRecord {
         time: utc("2026-11-27T12:00:00Z"),
         uid: format!("uid-{name}"),
-        decision: Outcome::Deny,
+        decision: AuditDecision::Deny,
         reason: Reason::WindowClosed,
         message: "closed".into(),
         dry_run: false,
@@ -53,7 +53,7 @@ fn mk_record(name: &str) -> AuditRecord {
 }
 
 fn allow(mut r: AuditRecord, reason: Reason) -> AuditRecord {
-    r.decision = Outcome::Allow;
+    r.decision = AuditDecision::Allow;
     r.reason = reason;
     r
 }
@@ -116,13 +116,13 @@ fn filters_combine_and_values_within_one_are_alternatives() {
     let check = |f: Filter| f.check(&r);
     assert_eq!(check(Filter::default()), Verdict::Match);
     let deny = Filter {
-        decisions: vec![Outcome::Deny],
+        decisions: vec![AuditDecision::Deny],
         ..Filter::default()
     };
     assert_eq!(check(deny.clone()), Verdict::Match);
     assert_eq!(
         check(Filter {
-            decisions: vec![Outcome::Allow],
+            decisions: vec![AuditDecision::Allow],
             ..Filter::default()
         }),
         Verdict::NoMatch
@@ -268,11 +268,11 @@ fn only_admitted_dry_runs_are_hidden_unless_asked_for() {
     // Flux's drift check: an admitted dry-run.
     let mut drift = mk_record("nginx");
     drift.dry_run = true;
-    drift.decision = Outcome::Allow;
+    drift.decision = AuditDecision::Allow;
     drift.reason = Reason::NoOp;
     assert_eq!(Filter::default().check(&drift), Verdict::HiddenDryRun);
     let deny_only = Filter {
-        decisions: vec![Outcome::Deny],
+        decisions: vec![AuditDecision::Deny],
         ..Filter::default()
     };
     assert_eq!(deny_only.check(&drift), Verdict::NoMatch);
