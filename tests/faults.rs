@@ -21,7 +21,7 @@ fn windows(open: bool) -> String {
         let freeze = if open {
             String::new()
         } else {
-            "  freezes: [{start: \"2000-01-01T00:00:00Z\", end: \"2200-01-01T00:00:00Z\"}]\n"
+            "  freezes: [{start: \"2000-01-01T00:00:00Z\", end: \"2035-01-01T00:00:00Z\"}]\n"
                 .to_owned()
         };
         yaml.push_str(&format!(

@@ -215,6 +215,11 @@ impl Cron {
         }
     }
 
+    /// Whether the month and day fields match `day`.
+    fn day_fires(&self, day: NaiveDate) -> bool {
+        self.months & (1 << day.month()) != 0 && self.day_matches(day)
+    }
+
     /// Whether a wall-clock minute matches every field.
     pub fn matches(&self, t: NaiveDateTime) -> bool {
         self.months & (1 << t.month()) != 0
@@ -370,6 +375,122 @@ pub(crate) struct Fire {
     pub(crate) wall: NaiveDateTime,
 }
 
+/// Minutes 0..=59 of an hour.
+const ALL_MINUTES: u64 = (1 << 60) - 1;
+/// Hours 0..=23 of a day.
+const ALL_HOURS: u32 = (1 << 24) - 1;
+/// Months 1..=12.
+const ALL_MONTHS: u16 = ((1 << 13) - 1) & !1;
+
+/// The last wall-clock minute `M` at or after `from` such that every minute of `[from, M]` is
+/// matched by one of `crons`, but no later than `limit` (`from` itself when it matches none).
+///
+/// Schedules whose runs last at least a minute, firing on every minute of a stretch between
+/// them, keep a window open through it (issue 21: two one-minute schedules on alternate minutes).
+/// This finds such a stretch from the crons' fields, an hour or a day at a time, rather than
+/// fire by fire.
+pub(crate) fn covered_until(
+    crons: &[&Cron],
+    from: NaiveDateTime,
+    limit: NaiveDateTime,
+) -> NaiveDateTime {
+    let from = floor_minute(from);
+    if every_minute(crons) {
+        return floor_minute(limit).max(from);
+    }
+    let mut hour = from - Duration::minutes(i64::from(from.minute()));
+    let mut minute = from.minute();
+    while hour <= limit {
+        let day = hour.date();
+        if minute == 0 && hour.hour() == 0 && whole_day(crons, day) {
+            hour += Duration::days(1);
+            continue;
+        }
+        let wanted = ALL_MINUTES & !((1u64 << minute) - 1);
+        let missing = wanted & !hour_minutes(crons, day, hour.hour());
+        if missing != 0 {
+            let first = hour + Duration::minutes(i64::from(missing.trailing_zeros()));
+            return (first - Duration::minutes(1)).max(from).min(limit);
+        }
+        hour += Duration::hours(1);
+        minute = 0;
+    }
+    floor_minute(limit).max(from)
+}
+
+/// The first wall-clock minute `M` at or before `from` such that every minute of `[M, from]` is
+/// matched by one of `crons`, but no earlier than `limit` (`from` itself when it matches none):
+/// [`covered_until`] backwards.
+pub(crate) fn covered_since(
+    crons: &[&Cron],
+    from: NaiveDateTime,
+    limit: NaiveDateTime,
+) -> NaiveDateTime {
+    let from = floor_minute(from);
+    if every_minute(crons) {
+        return ceil_minute(limit).min(from);
+    }
+    let mut hour = from - Duration::minutes(i64::from(from.minute()));
+    let mut minute = from.minute();
+    while hour + Duration::minutes(59) >= limit {
+        let day = hour.date();
+        if minute == 59 && hour.hour() == 23 && whole_day(crons, day) {
+            hour -= Duration::days(1);
+            continue;
+        }
+        let wanted = (1u64 << (minute + 1)) - 1;
+        let missing = wanted & !hour_minutes(crons, day, hour.hour());
+        if missing != 0 {
+            let last = hour + Duration::minutes(i64::from(63 - missing.leading_zeros()));
+            return (last + Duration::minutes(1)).min(from).max(limit);
+        }
+        hour -= Duration::hours(1);
+        minute = 59;
+    }
+    ceil_minute(limit).min(from)
+}
+
+/// Whether `crons` may match two minutes in a row (some cron's minute next to another's, or
+/// minute 59 and 0): without that they never cover a stretch, and nobody needs to look for one.
+pub(crate) fn may_cover_two_minutes(crons: &[&Cron]) -> bool {
+    let minutes = crons.iter().fold(0, |minutes, c| minutes | c.minutes);
+    minutes & (minutes >> 1) != 0 || (minutes & 1 != 0 && minutes & (1 << 59) != 0)
+}
+
+/// Whether `crons` match every minute of every day between them (`* * * * *`, or `0-58/2 * * * *`
+/// with `1-59/2 * * * *`): no day needs to be looked at.
+fn every_minute(crons: &[&Cron]) -> bool {
+    crons
+        .iter()
+        .filter(|c| {
+            c.hours == ALL_HOURS
+                && c.dom_star
+                && c.dow_star
+                && c.months == ALL_MONTHS
+                && c.nth_weekdays == 0
+        })
+        .fold(0, |minutes, c| minutes | c.minutes)
+        == ALL_MINUTES
+}
+
+/// Whether the crons that match every hour of `day` match every minute between them: a day
+/// passed over in one step.
+fn whole_day(crons: &[&Cron], day: NaiveDate) -> bool {
+    crons
+        .iter()
+        .filter(|c| c.hours == ALL_HOURS && c.day_fires(day))
+        .fold(0, |minutes, c| minutes | c.minutes)
+        == ALL_MINUTES
+}
+
+/// The minutes of `hour` on `day` that one of `crons` matches.
+fn hour_minutes(crons: &[&Cron], day: NaiveDate, hour: u32) -> u64 {
+    crons
+        .iter()
+        .filter(|c| c.hours & (1 << hour) != 0 && c.day_fires(day))
+        .fold(0, |minutes, c| minutes | c.minutes)
+}
+
 impl std::fmt::Display for Cron {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.source)
@@ -401,16 +522,74 @@ pub(crate) fn resolve(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
 
 /// How much the UTC offset dropped during the day before `at` (zero when it did not).
 fn fold_within_a_day(tz: Tz, at: DateTime<Utc>) -> Duration {
-    use chrono::Offset;
-    let offset = |t: DateTime<Utc>| {
-        i64::from(
-            tz.offset_from_utc_datetime(&t.naive_utc())
-                .fix()
-                .local_minus_utc(),
-        )
-    };
-    let drop = offset(at - Duration::days(1)) - offset(at);
+    let drop = offset(tz, at - Duration::days(1)) - offset(tz, at);
     Duration::seconds(drop.max(0))
+}
+
+/// The UTC offset at `t`, in seconds.
+fn offset(tz: Tz, t: DateTime<Utc>) -> i64 {
+    use chrono::Offset;
+    i64::from(
+        tz.offset_from_utc_datetime(&t.naive_utc())
+            .fix()
+            .local_minus_utc(),
+    )
+}
+
+/// How far apart [`first_fold`] and [`last_fold`] look at the offset: zones change it at most
+/// once in that time (twice a year in practice), as [`fold_within_a_day`] assumes for a day.
+const FOLD_PROBE: Duration = Duration::hours(12);
+
+/// The first instant of `(from, to]` at which the UTC offset drops (clocks set back, so wall
+/// -clock times repeat and fire once): where minutes that fire one after the other on the wall
+/// clock stop firing one after the other in time.
+pub(crate) fn first_fold(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let (mut a, mut at_a) = (from, offset(tz, from));
+    while a < to {
+        let b = (a + FOLD_PROBE).min(to);
+        let at_b = offset(tz, b);
+        if at_b < at_a {
+            return Some(offset_change(tz, a, b));
+        }
+        (a, at_a) = (b, at_b);
+    }
+    None
+}
+
+/// The last instant of `(from, to]` at which the UTC offset drops: [`first_fold`] backwards.
+pub(crate) fn last_fold(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let (mut b, mut at_b) = (to, offset(tz, to));
+    while b > from {
+        let a = (b - FOLD_PROBE).max(from);
+        let at_a = offset(tz, a);
+        if at_b < at_a {
+            return Some(offset_change(tz, a, b));
+        }
+        (b, at_b) = (a, at_a);
+    }
+    None
+}
+
+/// The instant of `(a, b]` at which the offset changes from the one at `a` (it differs at `b`,
+/// and changes once between): a whole second, as every change in the tz database is.
+fn offset_change(tz: Tz, a: DateTime<Utc>, b: DateTime<Utc>) -> DateTime<Utc> {
+    let second = |s: i64| DateTime::<Utc>::from_timestamp(s, 0).unwrap_or(b);
+    let before = offset(tz, a);
+    let (mut low, mut high) = (a.timestamp(), b.timestamp() + 1);
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if offset(tz, second(mid)) == before {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    second(high)
+}
+
+/// How much the offset drops at `fold`: how long the wall-clock times before it repeat.
+pub(crate) fn fold_length(tz: Tz, fold: DateTime<Utc>) -> Duration {
+    Duration::seconds(offset(tz, fold - Duration::seconds(1)) - offset(tz, fold))
 }
 
 /// Splits the `W#N` items off a day-of-week field: their bits, and the rest of the field
@@ -562,7 +741,7 @@ fn floor_minute(t: NaiveDateTime) -> NaiveDateTime {
     t.date().and_hms_opt(t.hour(), t.minute(), 0).unwrap_or(t)
 }
 
-fn ceil_minute(t: NaiveDateTime) -> NaiveDateTime {
+pub(crate) fn ceil_minute(t: NaiveDateTime) -> NaiveDateTime {
     let floor = floor_minute(t);
     if floor == t {
         t
@@ -917,6 +1096,90 @@ mod tests {
             cron.prev_before(UTC, utc("2026-11-26T08:00:00Z")),
             Some(utc("2026-11-25T08:00:00Z"))
         );
+    }
+
+    /// The stretches of minutes that crons cover between them, found an hour or a day at a
+    /// time, agree with a plain minute-by-minute scan, forwards and backwards.
+    #[test]
+    fn covered_stretches_agree_with_minute_scan() {
+        let sets: [&[&str]; 6] = [
+            &["0-58/2 * * * *", "1-59/2 * * * *"],
+            &["* 0-22/2 * * *", "* 1-23/2 * * *"],
+            &["* * * * 1-5", "0-29 * * * 0,6", "30-59 * * * 0,6"],
+            &["* 8-17 * * MON-FRI", "*/2 * * * *"],
+            &["* 23 * * *", "* 0-3 1 * *", "* * 2 * *"],
+            &["0-29 * * * *", "31-59 * * * *"],
+        ];
+        let start = NaiveDate::from_ymd_opt(2026, 11, 27)
+            .unwrap()
+            .and_time(NaiveTime::MIN);
+        let covered = |crons: &[Cron], t: NaiveDateTime| crons.iter().any(|c| c.matches(t));
+        for set in sets {
+            let crons: Vec<Cron> = set.iter().map(|e| Cron::parse(e).unwrap()).collect();
+            let refs: Vec<&Cron> = crons.iter().collect();
+            for offset in (0..10 * 24 * 60).step_by(97) {
+                let from = start + Duration::minutes(offset);
+                if !covered(&crons, from) {
+                    continue;
+                }
+                let limit = from + Duration::days(3);
+                let mut scan = from;
+                while scan < limit && covered(&crons, scan + Duration::minutes(1)) {
+                    scan += Duration::minutes(1);
+                }
+                assert_eq!(
+                    covered_until(&refs, from, limit),
+                    scan,
+                    "{set:?} from {from}"
+                );
+                let limit = from - Duration::days(3);
+                let mut scan = from;
+                while scan > limit && covered(&crons, scan - Duration::minutes(1)) {
+                    scan -= Duration::minutes(1);
+                }
+                assert_eq!(
+                    covered_since(&refs, from, limit),
+                    scan,
+                    "{set:?} back from {from}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn folds_are_found_to_the_second() {
+        // Berlin sets clocks back at 01:00 UTC on 2026-10-25, Lord Howe half an hour at 15:00
+        // UTC on 2026-04-04; spring gaps are no folds.
+        let berlin = chrono_tz::Europe::Berlin;
+        let from = utc("2026-10-20T00:00:00Z");
+        let to = utc("2026-10-30T00:00:00Z");
+        assert_eq!(
+            first_fold(berlin, from, to),
+            Some(utc("2026-10-25T01:00:00Z"))
+        );
+        assert_eq!(
+            last_fold(berlin, from, to),
+            Some(utc("2026-10-25T01:00:00Z"))
+        );
+        assert_eq!(
+            fold_length(berlin, utc("2026-10-25T01:00:00Z")),
+            Duration::hours(1)
+        );
+        let spring = (utc("2026-03-25T00:00:00Z"), utc("2026-04-05T00:00:00Z"));
+        assert_eq!(first_fold(berlin, spring.0, spring.1), None);
+        assert_eq!(last_fold(berlin, spring.0, spring.1), None);
+        let lord_howe = chrono_tz::Australia::Lord_Howe;
+        let fold = first_fold(
+            lord_howe,
+            utc("2026-04-01T00:00:00Z"),
+            utc("2026-04-08T00:00:00Z"),
+        );
+        assert_eq!(fold, Some(utc("2026-04-04T15:00:00Z")));
+        assert_eq!(fold_length(lord_howe, fold.unwrap()), Duration::minutes(30));
+        // Two folds: the first and the last.
+        let (a, b) = (utc("2025-10-01T00:00:00Z"), utc("2026-12-01T00:00:00Z"));
+        assert_eq!(first_fold(berlin, a, b), Some(utc("2025-10-26T01:00:00Z")));
+        assert_eq!(last_fold(berlin, a, b), Some(utc("2026-10-25T01:00:00Z")));
     }
 
     /// The field-jumping search must agree with a plain minute-by-minute scan.

@@ -633,10 +633,12 @@ pub async fn plain_get(addr: SocketAddr, path: &str) -> String {
 
 /// Windows YAML: `business-hours` always open or closed for good.
 pub fn windows_yaml(business_hours_open: bool) -> String {
+    // Closed by a freeze that ends within the ten years fluxgate looks ahead: a window that
+    // never opens again is refused (issue 21 lets the search see that far through these runs).
     let freeze = if business_hours_open {
         ""
     } else {
-        "  freezes:\n    - start: \"2000-01-01T00:00:00Z\"\n      end: \"2200-01-01T00:00:00Z\"\n      reason: closed for the test\n"
+        "  freezes:\n    - start: \"2000-01-01T00:00:00Z\"\n      end: \"2035-01-01T00:00:00Z\"\n      reason: closed for the test\n"
     };
     format!(
         "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata:\n  name: business-hours\nspec:\n  schedules:\n    - start: \"* * * * *\"\n      duration: 2m\n{freeze}"

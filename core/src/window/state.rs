@@ -5,7 +5,9 @@
 //! instants, so the effective state can
 //! only change at one of them: `next` walks forward from part change to part change until the
 //! effective state differs, `since` walks backward the same way. This looks past freezes and
-//! through schedules that overlap or abut without special cases.
+//! through schedules that overlap or abut without special cases. The start/duration schedules
+//! are one part together ([`Starts`]): their runs merge into open periods whose ends are found
+//! from the crons' fields, not run by run.
 //!
 //! DST: an open/close pair orders its fires by instant and, where DST puts several on one
 //! instant (a gap fires every minute it skips at its end), by wall-clock time, so a close that a
@@ -16,13 +18,16 @@
 
 use super::{Freeze, FreezeTimes, Override, Schedule, Window};
 use crate::calendar::Calendar;
-use crate::cron::SEARCH_HORIZON_DAYS;
-use chrono::{DateTime, Duration, Utc};
+use crate::cron::{
+    self, Cron, Fire, SEARCH_HORIZON_DAYS, ceil_minute, covered_since, covered_until, first_fold,
+    fold_length, last_fold, resolve,
+};
+use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
 use std::sync::Arc;
 
 /// How many part changes a walk visits before it gives up. Only degenerate windows get near
-/// it (a start every minute lasting longer than a minute is always open): they report no
+/// it (open/close pairs taking turns every minute are always open): they report no
 /// `since`/`next` rather than spin.
 const MAX_STEPS: usize = 5_000;
 
@@ -92,11 +97,7 @@ pub fn evaluate(window: &Window, t: DateTime<Utc>) -> WindowState {
 /// The state at `t` as if the window had no overrides: what a decision falls back on when an
 /// override is longer than the policy allows.
 pub(crate) fn evaluate_without_overrides(window: &Window, t: DateTime<Utc>) -> WindowState {
-    let eval = Evaluator {
-        window,
-        overrides: &[],
-    };
-    evaluate_with_reach(eval, t).0
+    evaluate_with_reach(Evaluator::with_overrides(window, &[]), t).0
 }
 
 /// The state at `t`, and the instant up to which it is known not to change: `next` when there
@@ -167,13 +168,34 @@ struct Evaluator<'a> {
     window: &'a Window,
     /// The overrides that count (all of the window's, or none).
     overrides: &'a [Override],
+    /// The schedules as the walk asks them: each open/close pair, then the start/duration
+    /// schedules together.
+    openers: Vec<Opener<'a>>,
 }
 
 impl<'a> Evaluator<'a> {
     fn new(window: &'a Window) -> Self {
+        Self::with_overrides(window, &window.overrides)
+    }
+
+    fn with_overrides(window: &'a Window, overrides: &'a [Override]) -> Self {
+        let mut openers = Vec::new();
+        let mut runs = Vec::new();
+        for schedule in &window.schedules {
+            match schedule {
+                Schedule::OpenClose { .. } | Schedule::Calendar(_) => {
+                    openers.push(Opener::Pair(schedule))
+                }
+                Schedule::StartDuration { start, duration } => runs.push((start, *duration)),
+            }
+        }
+        if !runs.is_empty() {
+            openers.push(Opener::Starts(Starts::new(runs)));
+        }
         Evaluator {
             window,
-            overrides: &window.overrides,
+            overrides,
+            openers,
         }
     }
 
@@ -193,10 +215,7 @@ impl<'a> Evaluator<'a> {
 
     /// Open by the schedules and freezes alone.
     fn scheduled_open_at(&self, t: DateTime<Utc>) -> bool {
-        self.window
-            .schedules
-            .iter()
-            .any(|s| s.open_at(self.tz(), t))
+        self.openers.iter().any(|o| o.open_at(self.tz(), t))
             && !self.window.freezes.iter().any(|f| f.covers(self.tz(), t))
     }
 
@@ -247,7 +266,7 @@ impl<'a> Evaluator<'a> {
     /// overrides).
     fn part_next(&self, i: usize, x: DateTime<Utc>, limit: DateTime<Utc>) -> Next {
         match self.part(i) {
-            Part::Schedule(schedule) => schedule.next_change(self.tz(), x, limit),
+            Part::Opener(opener) => opener.next_change(self.tz(), x, limit),
             Part::Freeze(freeze) => freeze.next_change(self.tz(), x, limit),
             Part::Override(o) => span_next_change(o.start, o.end, x).map_or(Next::Never, Next::At),
         }
@@ -255,7 +274,7 @@ impl<'a> Evaluator<'a> {
 
     fn part_run_start(&self, i: usize, x: DateTime<Utc>, limit: DateTime<Utc>) -> RunStart {
         match self.part(i) {
-            Part::Schedule(schedule) => schedule.run_start(self.tz(), x, limit),
+            Part::Opener(opener) => opener.run_start(self.tz(), x, limit),
             Part::Freeze(freeze) => freeze.run_start(self.tz(), x, limit),
             Part::Override(o) => span_run_start(o.start, o.end, x),
         }
@@ -263,10 +282,10 @@ impl<'a> Evaluator<'a> {
 
     fn part(&self, i: usize) -> Part<'_> {
         let window = self.window;
-        if let Some(schedule) = window.schedules.get(i) {
-            return Part::Schedule(schedule);
+        if let Some(opener) = self.openers.get(i) {
+            return Part::Opener(opener);
         }
-        let i = i - window.schedules.len();
+        let i = i - self.openers.len();
         match window.freezes.get(i) {
             Some(freeze) => Part::Freeze(freeze),
             None => Part::Override(&self.overrides[i - window.freezes.len()]),
@@ -274,7 +293,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn parts(&self) -> usize {
-        self.window.schedules.len() + self.window.freezes.len() + self.overrides.len()
+        self.openers.len() + self.window.freezes.len() + self.overrides.len()
     }
 
     /// The next effective change after `t`, and how far the state is known: see
@@ -332,7 +351,7 @@ impl<'a> Evaluator<'a> {
         horizon: DateTime<Utc>,
         stale: impl Fn(&Next) -> bool,
     ) {
-        let schedules = self.window.schedules.len();
+        let schedules = self.openers.len();
         for (i, next) in pending.iter_mut().enumerate().skip(schedules) {
             if stale(next) {
                 *next = self.part_next(i, x, horizon);
@@ -356,7 +375,7 @@ impl<'a> Evaluator<'a> {
     /// next: where a freeze or override changes, or where the last of the schedules open at
     /// `x` closes, whichever comes first. `None` when no schedule holds it open.
     fn held_open_until(&self, pending: &[Next], x: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let (schedules, rest) = pending.split_at(self.window.schedules.len());
+        let (schedules, rest) = pending.split_at(self.openers.len());
         // Only a schedule that changes after the first change of any part can hold the window
         // open past it; without one, the states are not worth asking (schedules that take
         // turns every minute: 23% of their evaluation).
@@ -367,11 +386,10 @@ impl<'a> Evaluator<'a> {
         }
         let others = rest.iter().filter_map(Next::instant).min();
         let held = self
-            .window
-            .schedules
+            .openers
             .iter()
             .zip(schedules)
-            .filter(|(schedule, _)| schedule.open_at(self.tz(), x))
+            .filter(|(opener, _)| opener.open_at(self.tz(), x))
             .map(|(_, next)| match next {
                 Next::At(y) | Next::NotBefore(y) | Next::Unknown(y) => *y,
                 Next::Never => DateTime::<Utc>::MAX_UTC,
@@ -422,7 +440,7 @@ impl<'a> Evaluator<'a> {
         horizon: DateTime<Utc>,
         stale: impl Fn(&RunStart) -> bool,
     ) {
-        let schedules = self.window.schedules.len();
+        let schedules = self.openers.len();
         for (i, start) in starts.iter_mut().enumerate().skip(schedules) {
             if stale(start) {
                 *start = self.part_run_start(i, x, horizon);
@@ -449,13 +467,13 @@ impl<'a> Evaluator<'a> {
     /// over every change of the other schedules at once, so a window kept open for months by
     /// one schedule while others change hourly is walked in one step, not thousands.
     fn open_run_back(&self, starts: &[RunStart], x: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let (schedules, rest) = starts.split_at(self.window.schedules.len());
+        let (schedules, rest) = starts.split_at(self.openers.len());
         let (freezes, overrides) = rest.split_at(self.window.freezes.len());
         // The earliest run start among the open schedules; `None` when one has been open since
         // before anyone can tell.
         let mut covered_since: Option<Option<DateTime<Utc>>> = None;
-        for (schedule, start) in self.window.schedules.iter().zip(schedules) {
-            if schedule.open_at(self.tz(), x) {
+        for (opener, start) in self.openers.iter().zip(schedules) {
+            if opener.open_at(self.tz(), x) {
                 let start = start.instant();
                 covered_since = Some(covered_since.map_or(start, |c| c.min(start)));
             }
@@ -475,7 +493,7 @@ impl<'a> Evaluator<'a> {
     /// start of the freezes in force, if any, whatever the schedules did meanwhile (but not
     /// past an override's end); else to the latest change of any part.
     fn closed_run_back(&self, starts: &[RunStart], x: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let rest = &starts[self.window.schedules.len()..];
+        let rest = &starts[self.openers.len()..];
         let (freezes, overrides) = rest.split_at(self.window.freezes.len());
         let last_override_change = overrides.iter().filter_map(RunStart::instant).max();
         let frozen_since = self
@@ -582,12 +600,11 @@ impl Schedule {
     /// The first instant after `t` at which this schedule's state differs from its state at
     /// `t`, looking no further than `limit`.
     fn next_change(&self, tz: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> Next {
-        let is_open = self.open_at(tz, t);
-        let at = |t: Option<DateTime<Utc>>| t.filter(|t| *t <= limit).map_or(Next::Never, Next::At);
         match self {
             Schedule::OpenClose { open, close } => {
                 // The next fire of the other kind changes the state, unless a fire of this
                 // kind lands on the same instant after it on the wall clock (see `open_at`).
+                let is_open = self.open_at(tz, t);
                 let other = if is_open { close } else { open };
                 let mut x = t;
                 for _ in 0..MAX_STEPS {
@@ -602,30 +619,7 @@ impl Schedule {
                 Next::Unknown(x)
             }
             Schedule::StartDuration { start, duration } => {
-                if !is_open {
-                    return at(start.next_after(tz, t));
-                }
-                // Runs that overlap or abut merge into one open period.
-                let Some(mut last) = start.prev_at_or_before(tz, t) else {
-                    return Next::Never;
-                };
-                // Every run has the same length, so the latest start at or before the current
-                // end is the one that extends it furthest: a step per `duration`, not per fire
-                // (a start every minute lasting 1h walks hours at a time).
-                let mut end = last + *duration;
-                for _ in 0..MAX_STEPS {
-                    if end > limit {
-                        return Next::Never;
-                    }
-                    match start.prev_at_or_before(tz, end) {
-                        Some(s) if s > last => {
-                            end = s + *duration;
-                            last = s;
-                        }
-                        _ => return Next::At(end),
-                    }
-                }
-                Next::Unknown(end)
+                Starts::one(start, *duration).next_change(tz, t, limit)
             }
             // Events that overlap or abut open the window as one run.
             Schedule::Calendar(calendar) => {
@@ -637,9 +631,9 @@ impl Schedule {
     /// Where this schedule's current run (open or closed) containing `t` began, looking back no
     /// further than `limit`.
     fn run_start(&self, tz: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> RunStart {
-        let is_open = self.open_at(tz, t);
         match self {
             Schedule::OpenClose { open, close } => {
+                let is_open = self.open_at(tz, t);
                 // The latest fire of the other kind began the run: at its instant when the
                 // state there is already this one (a fire of this kind landed on it later on
                 // the wall clock), else at the first fire of this kind after it.
@@ -655,31 +649,241 @@ impl Schedule {
                 }
             }
             Schedule::StartDuration { start, duration } => {
-                let Some(last) = start.prev_at_or_before(tz, t) else {
-                    return RunStart::Unknown;
-                };
-                if !is_open {
-                    return RunStart::At(last + *duration);
-                }
-                // The earliest start whose run reaches `begin` extends the run furthest back:
-                // a step per `duration`, as in `next_change`.
-                let mut begin = last;
-                for _ in 0..MAX_STEPS {
-                    if begin < limit {
-                        return RunStart::Before(limit);
-                    }
-                    match start.next_at_or_after(tz, begin - *duration) {
-                        Some(s) if s < begin => begin = s,
-                        _ => return RunStart::At(begin),
-                    }
-                }
-                RunStart::Unknown
+                Starts::one(start, *duration).run_start(tz, t, limit)
             }
             Schedule::Calendar(calendar) => calendar
                 .run_at(t)
                 .since
                 .map_or(RunStart::Always, RunStart::At),
         }
+    }
+}
+
+// === impl Opener ===
+
+/// What opens a window, as the walk asks it: an open/close pair or an allow calendar (each on
+/// its own), or the window's start/duration
+/// schedules together.
+enum Opener<'a> {
+    Pair(&'a Schedule),
+    Starts(Starts<'a>),
+}
+
+impl Opener<'_> {
+    fn open_at(&self, tz: Tz, t: DateTime<Utc>) -> bool {
+        match self {
+            Opener::Pair(schedule) => schedule.open_at(tz, t),
+            Opener::Starts(starts) => starts.open_at(tz, t),
+        }
+    }
+
+    fn next_change(&self, tz: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> Next {
+        match self {
+            Opener::Pair(schedule) => schedule.next_change(tz, t, limit),
+            Opener::Starts(starts) => starts.next_change(tz, t, limit),
+        }
+    }
+
+    fn run_start(&self, tz: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> RunStart {
+        match self {
+            Opener::Pair(schedule) => schedule.run_start(tz, t, limit),
+            Opener::Starts(starts) => starts.run_start(tz, t, limit),
+        }
+    }
+}
+
+// === impl Starts ===
+
+/// Start/duration schedules taken together: open while a run of any of them is, so runs that
+/// overlap or abut, of one schedule or of several, make one open period, whose ends are found
+/// here rather than by the walk, part change by part change (issue 21: two one-minute schedules
+/// on alternate minutes are one period that the walk crossed a minute per step).
+struct Starts<'a> {
+    /// Each schedule's cron and run length.
+    runs: Vec<(&'a Cron, Duration)>,
+    /// The crons of the runs that last a minute or more: when they start a run on every
+    /// minute of a stretch between them, the window is open from its first minute to a minute
+    /// after its last.
+    minute_crons: Vec<&'a Cron>,
+}
+
+impl<'a> Starts<'a> {
+    fn new(runs: Vec<(&'a Cron, Duration)>) -> Self {
+        let mut minute_crons: Vec<&Cron> = runs
+            .iter()
+            .filter(|(_, duration)| *duration >= Duration::minutes(1))
+            .map(|(start, _)| *start)
+            .collect();
+        // None when no two minutes in a row ever fire (`*/2`): no step looks for a stretch.
+        if !cron::may_cover_two_minutes(&minute_crons) {
+            minute_crons.clear();
+        }
+        Starts { runs, minute_crons }
+    }
+
+    fn one(start: &'a Cron, duration: Duration) -> Self {
+        Self::new(vec![(start, duration)])
+    }
+
+    /// Open when some schedule's latest start `s` at or before `t` has `t < s + duration`: an
+    /// earlier start cannot reach further, since each of its runs has the same length.
+    fn open_at(&self, tz: Tz, t: DateTime<Utc>) -> bool {
+        self.runs.iter().any(|(start, duration)| {
+            start
+                .prev_at_or_before(tz, t)
+                .is_some_and(|s| t < s + *duration)
+        })
+    }
+
+    /// The first instant after `t`, up to `limit`, at which the state differs from the one at
+    /// `t`. Open: the runs covering `t` end at `end`, and each step moves `end` to the furthest
+    /// end of a run started at or before it (the latest start of each schedule), or past a
+    /// stretch of minutes that start runs one after the other ([`Self::stretch_end`]), until
+    /// nothing reaches past it.
+    fn next_change(&self, tz: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> Next {
+        let covering = self.runs.iter().filter_map(|(start, duration)| {
+            let end = start.prev_at_or_before(tz, t)? + *duration;
+            (t < end).then_some(end)
+        });
+        let Some(mut end) = covering.max() else {
+            let first = self
+                .runs
+                .iter()
+                .filter_map(|(start, _)| start.next_after(tz, t));
+            return first
+                .min()
+                .filter(|y| *y <= limit)
+                .map_or(Next::Never, Next::At);
+        };
+        for _ in 0..MAX_STEPS {
+            if end > limit {
+                return Next::Never;
+            }
+            // The furthest end of a run started at or before `end`, and the latest such start
+            // of a run of a minute or more, where a stretch may begin.
+            let mut furthest = None;
+            let mut latest: Option<Fire> = None;
+            for (start, duration) in &self.runs {
+                let Some(fire) = start.last_fire(tz, end) else {
+                    continue;
+                };
+                furthest = furthest.max(Some(fire.at + *duration));
+                if *duration >= Duration::minutes(1) && latest.is_none_or(|l| l.wall < fire.wall) {
+                    latest = Some(fire);
+                }
+            }
+            let stretch = latest.and_then(|fire| self.stretch_end(tz, fire, limit));
+            let reach = furthest.max(stretch).filter(|reach| *reach > end);
+            match reach {
+                Some(reach) => end = reach,
+                None => return Next::At(end),
+            }
+        }
+        Next::Unknown(end)
+    }
+
+    /// Where the run (open or closed) containing `t` began, looking back no further than
+    /// `limit`: [`Self::next_change`] backwards.
+    fn run_start(&self, tz: Tz, t: DateTime<Utc>, limit: DateTime<Utc>) -> RunStart {
+        let mut last = Vec::with_capacity(self.runs.len());
+        for (start, duration) in &self.runs {
+            let Some(s) = start.prev_at_or_before(tz, t) else {
+                continue;
+            };
+            last.push((s, *duration));
+        }
+        let covering = last.iter().filter(|(s, duration)| t < *s + *duration);
+        let Some(mut begin) = covering.map(|(s, _)| *s).min() else {
+            // Closed since the latest run ended; unknown if a schedule's last start is past
+            // the horizon (its run may have ended later).
+            if last.len() < self.runs.len() {
+                return RunStart::Unknown;
+            }
+            return last
+                .iter()
+                .map(|(s, duration)| *s + *duration)
+                .max()
+                .map_or(RunStart::Unknown, RunStart::At);
+        };
+        for _ in 0..MAX_STEPS {
+            if begin < limit {
+                return RunStart::Before(limit);
+            }
+            // The earliest start of each schedule whose run reaches `begin`.
+            let earliest = self.runs.iter().filter_map(|(start, duration)| {
+                start
+                    .next_at_or_after(tz, begin - *duration)
+                    .filter(|s| *s < begin)
+            });
+            let reach = earliest
+                .chain(self.stretch_start(tz, begin, limit))
+                .min()
+                .filter(|reach| *reach < begin);
+            match reach {
+                Some(reach) => begin = reach,
+                None => return RunStart::At(begin),
+            }
+        }
+        RunStart::Unknown
+    }
+
+    /// The instant of the last start in the stretch of minutes, each starting a run of a minute
+    /// or more, that begins with `from` (the latest such start at or before the current end);
+    /// `None` when it begins no stretch.
+    ///
+    /// DST: minutes that follow each other on the wall clock fire one after the other in time
+    /// (a gap puts the minutes it skips on its end, with the minute that ends it), except
+    /// across a fold, where the repeated minutes fire once, at their first occurrence: the
+    /// stretch stops before the fold.
+    fn stretch_end(&self, tz: Tz, from: Fire, limit: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.minute_crons.is_empty() {
+            return None;
+        }
+        let wall_limit = limit.with_timezone(&tz).naive_local() + Duration::days(1);
+        let mut last = covered_until(&self.minute_crons, from.wall, wall_limit);
+        if last == from.wall {
+            return None;
+        }
+        if let Some(fold) = first_fold(tz, from.at, resolve(tz, last)?) {
+            let before_fold = (fold - Duration::seconds(1))
+                .with_timezone(&tz)
+                .naive_local();
+            last = last.min(before_fold.with_second(0)?.with_nanosecond(0)?);
+        }
+        (last > from.wall).then(|| resolve(tz, last)).flatten()
+    }
+
+    /// The instant of the first start in the stretch of minutes, each starting a run of a
+    /// minute or more, that ends with the start at `begin`: [`Self::stretch_end`] backwards,
+    /// stopping after a fold.
+    fn stretch_start(
+        &self,
+        tz: Tz,
+        begin: DateTime<Utc>,
+        limit: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let crons = &self.minute_crons;
+        if crons.is_empty() {
+            return None;
+        }
+        let wall = begin.with_timezone(&tz).naive_local();
+        // Only a start at `begin` of its own wall-clock minute (not one a gap moved there).
+        if !crons.iter().any(|cron| cron.matches(wall)) || resolve(tz, wall) != Some(begin) {
+            return None;
+        }
+        let wall_limit = limit.with_timezone(&tz).naive_local() - Duration::days(1);
+        let mut first = covered_since(crons, wall, wall_limit);
+        if first == wall {
+            return None;
+        }
+        if let Some(fold) = last_fold(tz, resolve(tz, first)?, begin) {
+            // The first wall-clock minute after the repeated ones: those fire before the fold.
+            let repeated_end = (fold + fold_length(tz, fold))
+                .with_timezone(&tz)
+                .naive_local();
+            first = first.max(ceil_minute(repeated_end));
+        }
+        (first < wall).then(|| resolve(tz, first)).flatten()
     }
 }
 
@@ -754,7 +958,7 @@ impl Window {
 
 /// One part of a window's state.
 enum Part<'a> {
-    Schedule(&'a Schedule),
+    Opener(&'a Opener<'a>),
     Freeze(&'a Freeze),
     Override(&'a Override),
 }

@@ -700,13 +700,32 @@ fn next_is_found_past_days_of_merged_minute_runs() {
     assert_eq!(s.since, Some(utc("2026-11-30T13:00:00Z")));
 }
 
+/// Issue 21, item 9 (`alternate` in benches/support/heavy-windows.yaml): two one-minute
+/// schedules on alternate minutes are open for good; a freeze in six months closes them. The
+/// walk crossed their runs a minute per step and gave up after 5,000 (3.5 days) both ways.
 #[test]
-fn a_search_that_stops_says_where() {
-    // Runs of 1 minute every minute, that never merge past MAX_STEPS: 2 schedules whose
-    // open/close pair changes every minute, a freeze far ahead. The walk gives up at some
-    // instant and says so instead of claiming "no change".
+fn next_and_since_are_found_past_months_of_runs_on_alternate_minutes() {
     let w = mk_window(
         "schedules:\n  - start: '0-58/2 * * * *'\n    duration: 1m\n  - start: '1-59/2 * * * *'\n    duration: 1m\n\
+         freezes: [{start: '2027-06-01T00:00:00Z', end: '2027-06-02T00:00:00Z'}]",
+    );
+    let s = evaluate(&w, utc("2026-11-26T12:00:30Z"));
+    assert!(s.open);
+    assert_eq!(s.next, Some(utc("2027-06-01T00:00:00Z")));
+    assert_eq!(s.searched_until, None);
+    // Open since before the horizon: no since.
+    assert_eq!(s.since, None);
+    let s = evaluate(&w, utc("2027-06-20T12:00:00Z"));
+    assert_eq!(s.since, Some(utc("2027-06-02T00:00:00Z")));
+}
+
+#[test]
+fn a_search_that_stops_says_where() {
+    // Two open/close pairs taking turns every minute: always open, each pair changing every
+    // minute, a freeze far ahead. The walk gives up at some instant and says so instead of
+    // claiming "no change".
+    let w = mk_window(
+        "schedules:\n  - open: '0-58/2 * * * *'\n    close: '1-59/2 * * * *'\n  - open: '1-59/2 * * * *'\n    close: '0-58/2 * * * *'\n\
          freezes: [{start: '2027-06-01T00:00:00Z', end: '2027-06-02T00:00:00Z'}]",
     );
     let s = evaluate(&w, utc("2026-11-26T12:00:30Z"));
