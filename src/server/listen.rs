@@ -14,13 +14,14 @@ use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
+use parking_lot::Mutex;
 use rustls::ServerConfig;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore, watch};
@@ -57,7 +58,7 @@ struct PeerSlot {
 
 impl Peers {
     fn take(self: &Arc<Self>, ip: IpAddr, most: usize) -> Option<PeerSlot> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.lock();
         let count = open.entry(ip).or_default();
         if *count >= most {
             return None;
@@ -72,7 +73,7 @@ impl Peers {
 
 impl Drop for PeerSlot {
     fn drop(&mut self) {
-        let mut open = self.peers.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.peers.open.lock();
         if let Some(count) = open.get_mut(&self.ip) {
             *count -= 1;
             if *count == 0 {

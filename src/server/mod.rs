@@ -150,7 +150,7 @@ async fn request_limits(
     };
     let in_flight = InFlight(Arc::new(InFlightState {
         deadline,
-        slot: std::sync::Mutex::new(Some(slot)),
+        slot: parking_lot::Mutex::new(Some(slot)),
         committed: AtomicBool::new(false),
     }));
     request.extensions_mut().insert(in_flight.clone());
@@ -174,7 +174,7 @@ struct InFlight(Arc<InFlightState>);
 
 struct InFlightState {
     deadline: tokio::time::Instant,
-    slot: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
+    slot: parking_lot::Mutex<Option<OwnedSemaphorePermit>>,
     committed: AtomicBool,
 }
 
@@ -183,8 +183,7 @@ impl InFlight {
     /// its slot is free for the next one.
     fn commit(&self) {
         self.0.committed.store(true, Ordering::Release);
-        let mut slot = self.0.slot.lock().unwrap_or_else(|p| p.into_inner());
-        slot.take();
+        self.0.slot.lock().take();
     }
 
     fn committed(&self) -> bool {
@@ -319,7 +318,7 @@ fn unrecorded(state: &AppState, uid: &str, error: &str) -> Response {
 pub(crate) struct BodyBudget {
     all: Arc<Semaphore>,
     per_peer: usize,
-    peers: Arc<std::sync::Mutex<PeerShares>>,
+    peers: Arc<parking_lot::Mutex<PeerShares>>,
 }
 
 type PeerShares = std::collections::HashMap<std::net::IpAddr, Arc<Semaphore>>;
@@ -347,7 +346,9 @@ impl BodyBudget {
             all: None,
         };
         if let Some(ip) = peer {
-            let of_peer = lock(&self.peers)
+            let of_peer = self
+                .peers
+                .lock()
                 .entry(ip)
                 .or_insert_with(|| Arc::new(Semaphore::new(self.per_peer)))
                 .clone();
@@ -358,14 +359,10 @@ impl BodyBudget {
     }
 }
 
-fn lock(peers: &std::sync::Mutex<PeerShares>) -> std::sync::MutexGuard<'_, PeerShares> {
-    peers.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// A body's share of the budget, given back on drop, when the entries of peers that hold
 /// (and wait for) nothing go too.
 struct Share {
-    peers: Arc<std::sync::Mutex<PeerShares>>,
+    peers: Arc<parking_lot::Mutex<PeerShares>>,
     of_peer: Option<OwnedSemaphorePermit>,
     all: Option<OwnedSemaphorePermit>,
 }
@@ -374,7 +371,9 @@ impl Drop for Share {
     fn drop(&mut self) {
         self.all.take();
         if self.of_peer.take().is_some() {
-            lock(&self.peers).retain(|_, share| Arc::strong_count(share) > 1);
+            self.peers
+                .lock()
+                .retain(|_, share| Arc::strong_count(share) > 1);
         }
     }
 }
