@@ -245,7 +245,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     state.require_client_cert = args.client_ca.is_some();
     state.accept_unverified = args.accept_unverified_callers;
-    state.body_budget = crate::server::BodyBudget::new(args.max_body_bytes_in_flight);
+    state.body_budget = crate::server::body_budget(args.max_body_bytes_in_flight);
     // A decision waits at most this long for its audit record, and a sink stuck longer makes
     // the replica not ready: well inside the request timeout.
     state.audit.set_stall_bound(args.request_timeout / 2);

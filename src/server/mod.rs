@@ -6,6 +6,7 @@
 
 mod idle;
 pub(crate) mod listen;
+pub(crate) mod peer_limit;
 pub mod tls;
 
 use crate::audit_log::{AuditSink, GroupCommit};
@@ -26,6 +27,7 @@ use fluxgate_core::object::Object;
 use fluxgate_core::policy::{Decision, Policy};
 use fluxgate_core::window::WindowSet;
 use kube::core::admission::AdmissionRequest;
+use peer_limit::{PeerLimit, Share};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -58,7 +60,7 @@ pub struct AppState {
     pub accept_unverified: bool,
     /// Bytes of request bodies that may be held at once: a body waits for its share before it
     /// is read, so many large bodies at once cannot push memory past the pod's limit.
-    pub(crate) body_budget: BodyBudget,
+    pub(crate) body_budget: PeerLimit,
     /// Events for bypasses and denials, when the server talks to the cluster.
     pub events: Option<Arc<dyn Notifier>>,
     /// Notices to Flux's notification-controller (`serve --notification-url`).
@@ -81,7 +83,7 @@ impl AppState {
             ready: AtomicBool::new(false),
             require_client_cert: false,
             accept_unverified: false,
-            body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
+            body_budget: body_budget(DEFAULT_BODY_BUDGET),
             events: None,
             notices: None,
             clock: Utc::now,
@@ -313,69 +315,11 @@ fn unrecorded(state: &AppState, uid: &str, error: &str) -> Response {
     reject(state, StatusCode::SERVICE_UNAVAILABLE, message)
 }
 
-/// The bytes of request bodies held at once, in all and per peer address: one peer (a pod
-/// holding large bodies open) may hold at most half, so the API server always has the rest.
-pub(crate) struct BodyBudget {
-    all: Arc<Semaphore>,
-    per_peer: usize,
-    peers: Arc<parking_lot::Mutex<PeerShares>>,
-}
-
-type PeerShares = std::collections::HashMap<std::net::IpAddr, Arc<Semaphore>>;
-
-impl BodyBudget {
-    /// `bytes` in all; a peer's share is half of it, and at least one largest body.
-    pub(crate) fn new(bytes: usize) -> Self {
-        BodyBudget {
-            all: Arc::new(Semaphore::new(bytes)),
-            per_peer: (bytes / 2).max(MAX_BODY_BYTES),
-            peers: Default::default(),
-        }
-    }
-
-    /// Waits until `bytes` fit in `peer`'s share, then in the whole budget: the peer's first,
-    /// so a peer waiting on itself holds none of the others'.
-    async fn take(
-        &self,
-        peer: Option<std::net::IpAddr>,
-        bytes: u32,
-    ) -> Result<Share, tokio::sync::AcquireError> {
-        let mut share = Share {
-            peers: self.peers.clone(),
-            of_peer: None,
-            all: None,
-        };
-        if let Some(ip) = peer {
-            let of_peer = self
-                .peers
-                .lock()
-                .entry(ip)
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_peer)))
-                .clone();
-            share.of_peer = Some(of_peer.acquire_many_owned(bytes).await?);
-        }
-        share.all = Some(self.all.clone().acquire_many_owned(bytes).await?);
-        Ok(share)
-    }
-}
-
-/// A body's share of the budget, given back on drop, when the entries of peers that hold
-/// (and wait for) nothing go too.
-struct Share {
-    peers: Arc<parking_lot::Mutex<PeerShares>>,
-    of_peer: Option<OwnedSemaphorePermit>,
-    all: Option<OwnedSemaphorePermit>,
-}
-
-impl Drop for Share {
-    fn drop(&mut self) {
-        self.all.take();
-        if self.of_peer.take().is_some() {
-            self.peers
-                .lock()
-                .retain(|_, share| Arc::strong_count(share) > 1);
-        }
-    }
+/// The bytes of request bodies held at once, `bytes` in all: one peer (a pod holding large
+/// bodies open) may hold at most half, and at least one largest body, so the API server always
+/// has the rest.
+pub(crate) fn body_budget(bytes: usize) -> PeerLimit {
+    PeerLimit::new(bytes, (bytes / 2).max(MAX_BODY_BYTES))
 }
 
 /// An AdmissionReview's body, read once its bytes fit in [`AppState::body_budget`]; the share
