@@ -141,8 +141,9 @@ impl GroupCommit {
     }
 
     /// How long a write may take before the sink counts as stuck (see [`Self::stalled`]).
-    pub(crate) fn set_stall_bound(&mut self, bound: Duration) {
+    pub(crate) fn with_stall_bound(mut self, bound: Duration) -> Self {
         self.stall_bound = bound;
+        self
     }
 
     pub(crate) fn stall_bound(&self) -> Duration {
@@ -618,8 +619,7 @@ mod tests {
     async fn a_stuck_sink_refuses_lines_and_resumes_losing_and_doubling_none() {
         let sink = Arc::new(Writes::default());
         sink.set_gate(true);
-        let mut log = GroupCommit::new(sink.clone());
-        log.set_stall_bound(Duration::from_millis(50));
+        let log = GroupCommit::new(sink.clone()).with_stall_bound(Duration::from_millis(50));
         let first = log.append(text("first\n")).unwrap();
         // The writer takes `first` and blocks in the sink.
         while log.shared.lock().writing_since.is_none() {

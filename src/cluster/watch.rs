@@ -6,6 +6,7 @@
 //! held to the gate windows files pass, object by object ([`super::index`]).
 
 use super::index::{Observed, WindowIndex};
+use crate::clock::Clock;
 use crate::windows::WindowStore;
 use crate::windows::gate::Refused;
 use crate::windows::store::Load;
@@ -25,11 +26,12 @@ pub(crate) type ObservedWindows = Option<Arc<BTreeMap<String, Observed>>>;
 /// Watches ReconciliationWindow objects until the stream ends (it does not, short of the task
 /// being dropped: errors are retried with backoff), and puts their set in force in `store` at
 /// every change. `observed`, when given, follows what the cluster holds of each window (see
-/// [`crate::cluster::sync`]).
+/// [`crate::cluster::sync`]). `clock` is what the windows are checked and computed at.
 pub async fn watch_windows(
     client: Client,
     store: Arc<WindowStore>,
     observed: Option<watch::Sender<ObservedWindows>>,
+    clock: Clock,
 ) {
     let api: Api<ReconciliationWindow> = Api::all(client);
     let mut index = WindowIndex::default();
@@ -61,7 +63,7 @@ pub async fn watch_windows(
             }
         };
         if changed && index.is_synced() {
-            publish(&store, &mut index).await;
+            publish(&store, &mut index, &clock).await;
         }
         if let Some(observed) = &observed
             && index.is_synced()
@@ -78,11 +80,11 @@ pub async fn watch_windows(
 
 /// Holds the cluster's objects to the gate and computes the states of the set on a blocking
 /// thread (some windows take thousands of cron steps), then puts it in force.
-async fn publish(store: &Arc<WindowStore>, index: &mut WindowIndex) {
+async fn publish(store: &Arc<WindowStore>, index: &mut WindowIndex, clock: &Clock) {
     let candidate = index.candidate();
     let checking = store.clone();
+    let now = clock.now();
     let checked = tokio::task::spawn_blocking(move || {
-        let now = chrono::Utc::now();
         let in_force = candidate.check(checking.gate(), now);
         let count = in_force.set.len();
         let problems = Refused(in_force.problems);

@@ -6,10 +6,11 @@
 
 mod idle;
 pub(crate) mod listen;
-pub(crate) mod peer_limit;
+mod peer_limit;
 pub mod tls;
 
-use crate::audit_log::{AuditSink, GroupCommit};
+use crate::audit_log::{AuditSink, DEFAULT_STALL_BOUND, GroupCommit};
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::windows::store::WindowStore;
 use axum::Extension;
@@ -42,52 +43,108 @@ pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 /// (`--max-body-bytes-in-flight`); see RELIABILITY.md for what it keeps memory at.
 pub(crate) const DEFAULT_BODY_BUDGET: usize = 32 * 1024 * 1024;
 
-/// Everything a request needs; shared by all connections.
-pub struct AppState {
+/// What the server is built from: the flags' values, and the pieces `serve` (or a test) made
+/// for it. [`Settings::new`] gives a test's defaults; `serve` fills in every field.
+pub struct Settings {
     /// The windows in force, published into by the file and cluster watches.
     pub windows: Arc<WindowStore>,
-    pub(crate) policy: Policy,
-    /// The audit sink, behind group commit.
-    pub(crate) audit: GroupCommit,
+    pub policy: Policy,
+    pub audit: Arc<dyn AuditSink>,
+    /// How long a decision waits for its audit record, and a write may take before the sink
+    /// counts as stuck and the replica not ready.
+    pub audit_stall_bound: Duration,
+    /// Where every metric is; `windows` reports its loads to the same.
     pub metrics: Metrics,
-    /// False until the TLS listener is up, and again once shutdown begins.
-    pub ready: AtomicBool,
     /// `/validate` only answers clients with a certificate from `--client-ca` (the API server).
-    pub(crate) require_client_cert: bool,
+    pub require_client_cert: bool,
     /// Whether a caller without a verified client certificate may make fluxgate publish Events
     /// and count bypasses (`--accept-unverified-callers`). Its decisions are answered and
     /// audited either way, with the caller's address.
     pub accept_unverified: bool,
-    /// Bytes of request bodies that may be held at once: a body waits for its share before it
-    /// is read, so many large bodies at once cannot push memory past the pod's limit.
-    pub(crate) body_budget: PeerLimit,
+    /// Bytes of request bodies held at once (`--max-body-bytes-in-flight`).
+    pub body_bytes_in_flight: usize,
     /// Events for bypasses and denials, when the server talks to the cluster.
     pub events: Option<Arc<dyn Notifier>>,
     /// Notices to Flux's notification-controller (`serve --notification-url`).
     pub notices: Option<Arc<dyn Notifier>>,
-    /// The clock: `Utc::now` in production, fixed in tests.
-    pub clock: fn() -> DateTime<Utc>,
+    pub clock: Clock,
+}
+
+impl Settings {
+    /// `windows` in force (held to `policy`'s gate), the system clock, and every limit at its
+    /// default.
+    pub fn new(windows: WindowSet, policy: Policy, audit: Arc<dyn AuditSink>) -> Self {
+        let metrics = Metrics::default();
+        let gate = crate::windows::Gate::new(policy.clone(), false);
+        Settings {
+            windows: Arc::new(WindowStore::new(windows, metrics.window_reloads()).with_gate(gate)),
+            policy,
+            audit,
+            audit_stall_bound: DEFAULT_STALL_BOUND,
+            metrics,
+            require_client_cert: false,
+            accept_unverified: false,
+            body_bytes_in_flight: DEFAULT_BODY_BUDGET,
+            events: None,
+            notices: None,
+            clock: Clock::system(),
+        }
+    }
+}
+
+/// Everything a request needs; shared by all connections.
+pub struct AppState {
+    windows: Arc<WindowStore>,
+    policy: Policy,
+    /// The audit sink, behind group commit.
+    audit: GroupCommit,
+    metrics: Metrics,
+    /// False until the TLS listener is up, and again once shutdown begins.
+    ready: AtomicBool,
+    require_client_cert: bool,
+    accept_unverified: bool,
+    /// Bytes of request bodies that may be held at once: a body waits for its share before it
+    /// is read, so many large bodies at once cannot push memory past the pod's limit.
+    body_budget: PeerLimit,
+    events: Option<Arc<dyn Notifier>>,
+    notices: Option<Arc<dyn Notifier>>,
+    clock: Clock,
 }
 
 impl AppState {
-    pub fn new(windows: WindowSet, policy: Policy, audit: Arc<dyn AuditSink>) -> Self {
-        let metrics = Metrics::default();
+    /// Not ready until [`AppState::set_ready`].
+    pub fn new(settings: Settings) -> Self {
         AppState {
-            windows: Arc::new(
-                WindowStore::new(windows, metrics.window_reloads())
-                    .with_gate(crate::windows::Gate::new(policy.clone(), false)),
-            ),
-            policy,
-            audit: GroupCommit::new(audit),
-            metrics,
+            windows: settings.windows,
+            policy: settings.policy,
+            audit: GroupCommit::new(settings.audit).with_stall_bound(settings.audit_stall_bound),
+            metrics: settings.metrics,
             ready: AtomicBool::new(false),
-            require_client_cert: false,
-            accept_unverified: false,
-            body_budget: body_budget(DEFAULT_BODY_BUDGET),
-            events: None,
-            notices: None,
-            clock: Utc::now,
+            require_client_cert: settings.require_client_cert,
+            accept_unverified: settings.accept_unverified,
+            body_budget: body_budget(settings.body_bytes_in_flight),
+            events: settings.events,
+            notices: settings.notices,
+            clock: settings.clock,
         }
+    }
+
+    /// The windows in force.
+    pub fn windows(&self) -> &Arc<WindowStore> {
+        &self.windows
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Ready once the TLS listener is up; not ready again once shutdown begins.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
     }
 }
 
@@ -232,7 +289,7 @@ async fn validate(
         Ok(body) => body,
         Err((status, message)) => return reject(&state, status, message),
     };
-    let now = (state.clock)();
+    let now = state.clock.now();
     let windows = state.windows.load();
     let mut reviewed = match review(&body.bytes, &windows, &state.policy, now) {
         Ok(reviewed) => reviewed,
@@ -318,7 +375,7 @@ fn unrecorded(state: &AppState, uid: &str, error: &str) -> Response {
 /// The bytes of request bodies held at once, `bytes` in all: one peer (a pod holding large
 /// bodies open) may hold at most half, and at least one largest body, so the API server always
 /// has the rest.
-pub(crate) fn body_budget(bytes: usize) -> PeerLimit {
+fn body_budget(bytes: usize) -> PeerLimit {
     PeerLimit::new(bytes, (bytes / 2).max(MAX_BODY_BYTES))
 }
 
@@ -468,7 +525,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 /// thousands of schedule changes, which must not hold an async worker.
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let encoded = tokio::task::spawn_blocking(move || {
-        state.metrics.encode(&state.windows.load(), (state.clock)())
+        state
+            .metrics
+            .encode(&state.windows.load(), state.clock.now())
     })
     .await;
     let Ok(text) = encoded else {
