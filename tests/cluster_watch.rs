@@ -143,6 +143,16 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
     }
 }
 
+/// The window watch of `state`, against the fake at `url`.
+fn watch(url: &str, state: &AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(watch_windows(
+        client(url),
+        state.windows().clone(),
+        None,
+        state.clock().clone(),
+    ))
+}
+
 fn names(state: &AppState) -> Vec<String> {
     state.windows().load().names().map(str::to_owned).collect()
 }
@@ -156,12 +166,7 @@ async fn windows_follow_the_cluster_and_the_last_good_set_survives_the_api_going
     .await;
     let state = state();
     assert!(!state.windows().is_ready());
-    let watch = tokio::spawn(watch_windows(
-        client(&url),
-        state.windows().clone(),
-        None,
-        state.clock().clone(),
-    ));
+    let watch = watch(&url, &state);
 
     eventually("the first list", || state.windows().is_ready()).await;
     assert_eq!(names(&state), ["business-hours", "nightly"]);
@@ -223,12 +228,7 @@ async fn readiness_waits_for_the_first_complete_list() {
     assert_eq!(readyz().await, 503);
     let (url, _fake, _feed, _server) =
         start_fake(vec![window("business-hours", "5", "0 8 * * *")]).await;
-    let watch = tokio::spawn(watch_windows(
-        client(&url),
-        state.windows().clone(),
-        None,
-        state.clock().clone(),
-    ));
+    let watch = watch(&url, &state);
     eventually("the first list", || state.windows().is_ready()).await;
     assert_eq!(readyz().await, 200);
     watch.abort();
@@ -384,12 +384,7 @@ async fn an_override_longer_than_max_override_is_refused_from_the_cluster_as_fro
     ])
     .await;
     let state = state();
-    let watch = tokio::spawn(watch_windows(
-        client(&url),
-        state.windows().clone(),
-        None,
-        state.clock().clone(),
-    ));
+    let watch = watch(&url, &state);
     eventually("the first list", || state.windows().is_ready()).await;
     assert_eq!(
         names(&state),

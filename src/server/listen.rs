@@ -24,6 +24,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tower::ServiceExt;
 
 use super::idle::IdleStream;
@@ -203,36 +204,14 @@ impl Connections {
         let acceptor = self.acceptor.clone();
         let (http1_builder, http2_builder) = (self.http1.clone(), self.http2.clone());
         let app = self.app.clone();
-        let handshake_timeout = self.limits.tls_handshake_timeout;
-        let idle_timeout = self.limits.idle_timeout;
+        let limits = self.limits.clone();
         let header_read_timeout = self.limits.header_read_timeout;
         let draining = self.draining.clone();
         let mut stop = self.stop.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            // hyper's header timer only starts at a request's first byte: without this, a
-            // client that completes TLS and then stays silent would hold a connection forever.
-            let tcp = IdleStream::new(tcp, idle_timeout);
-            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            // rustls only completes a handshake with a certificate that chains to --client-ca.
-            let identity = PeerIdentity {
-                subject: stream
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .map(|cert| super::tls::subject(cert).into()),
-                address: peer,
+            let Some((stream, identity)) = handshake(&acceptor, tcp, peer, &limits).await else {
+                return;
             };
             // HTTP/2 has no `Connection` header: its clients get a GOAWAY when the delay ends.
             // Without ALPN a client speaks HTTP/1.1 (RFC 7301; HTTP/2 over TLS needs it).
@@ -283,4 +262,39 @@ impl Connections {
             }
         });
     }
+}
+
+/// The TLS handshake of `tcp`, within its timeout, and who the peer is.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    limits: &ConnectionLimits,
+) -> Option<(TlsStream<IdleStream<TcpStream>>, PeerIdentity)> {
+    // hyper's header timer only starts at a request's first byte: without this, a client that
+    // completes TLS and then stays silent would hold a connection forever.
+    let tcp = IdleStream::new(tcp, limits.idle_timeout);
+    let stream =
+        match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "TLS handshake failed");
+                return None;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return None;
+            }
+        };
+    // rustls only completes a handshake with a certificate that chains to --client-ca.
+    let identity = PeerIdentity {
+        subject: stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|cert| super::tls::subject(cert).into()),
+        address: peer,
+    };
+    Some((stream, identity))
 }

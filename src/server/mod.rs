@@ -9,7 +9,7 @@ pub(crate) mod listen;
 mod peer_limit;
 pub mod tls;
 
-use crate::audit_log::{AuditSink, DEFAULT_STALL_BOUND, GroupCommit};
+use crate::audit_log::{AuditSink, DEFAULT_STALL_BOUND, GroupCommit, Queued};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::windows::store::WindowStore;
@@ -338,28 +338,37 @@ async fn validate(
     // Only the answer and the uid wait for the audit write; the body's share of the budget
     // goes back now.
     drop((reviewed, body, windows));
-    // Answered as the record goes: 200 once it is written, an error only while it can never
-    // be (a decision that cannot be recorded does not stand; the API server fails closed).
-    // A line the writer has not taken within the stall bound, or by the request's deadline, is
-    // taken back. A line it has taken is in a write that may still succeed, so only that
-    // write's outcome may answer, however long it takes (a stuck write holds one batch of
-    // requests; later ones are refused at once, `Unavailable::Stuck`).
+    if let Err(answer) = recorded(&state, &in_flight, queued, &uid).await {
+        return answer;
+    }
+    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+}
+
+/// Waits for a decision's audit record: the request is answered as the record goes, 200 once
+/// it is written, an error only while it can never be (a decision that cannot be recorded does
+/// not stand; the API server fails closed). A line the writer has not taken within the stall
+/// bound, or by the request's deadline, is taken back. A line it has taken is in a write that
+/// may still succeed, so only that write's outcome may answer, however long it takes (a stuck
+/// write holds one batch of requests; later ones are refused at once, `Unavailable::Stuck`).
+async fn recorded(
+    state: &AppState,
+    in_flight: &InFlight,
+    queued: Queued,
+    uid: &str,
+) -> Result<(), Response> {
     let stall = state.audit.stall_bound();
     let left = in_flight.left();
     let written = match tokio::time::timeout(stall.min(left), queued.wait()).await {
         Ok(written) => written,
         Err(_) => match queued.cancel() {
-            true if left < stall => return timed_out(),
+            true if left < stall => return Err(timed_out()),
             true => Err(std::io::Error::other(format!(
                 "the audit log did not take the record within {stall:?}; it will not be written"
             ))),
             false => queued.wait().await,
         },
     };
-    if let Err(error) = written {
-        return unrecorded(&state, &uid, &error.to_string());
-    }
-    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+    written.map_err(|error| unrecorded(state, uid, &error.to_string()))
 }
 
 /// The answer when the audit record of a decision cannot be written: 503, counted.
