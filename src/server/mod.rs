@@ -274,16 +274,8 @@ async fn validate(
     let started = Instant::now();
     let identity = identity.map(|Extension(id)| id);
     let verified = identity.as_ref().is_some_and(PeerIdentity::verified);
-    if state.require_client_cert && !verified {
-        let message = "a client certificate signed by --client-ca is required".to_owned();
-        return reject(&state, StatusCode::UNAUTHORIZED, message);
-    }
-    if !declares_json {
-        return reject(
-            &state,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content type must be application/json".into(),
-        );
+    if let Some(refused) = refused_caller_or_type(&state, verified, declares_json) {
+        return refused;
     }
     let body = match body {
         Ok(body) => body,
@@ -329,11 +321,9 @@ async fn validate(
     state
         .metrics
         .record_decision(&reviewed.request, &reviewed.decision, seconds, trusted);
-    if let (Some(events), true) = (&state.events, trusted) {
-        events.notify(&reviewed.request, &reviewed.decision, now);
-    }
-    if let (Some(notices), true) = (&state.notices, trusted) {
-        notices.notify(&reviewed.request, &reviewed.decision, now);
+    let notifiers = state.events.iter().chain(&state.notices);
+    for notifier in notifiers.filter(|_| trusted) {
+        notifier.notify(&reviewed.request, &reviewed.decision, now);
     }
     // Only the answer and the uid wait for the audit write; the body's share of the budget
     // goes back now.
@@ -342,6 +332,21 @@ async fn validate(
         return answer;
     }
     ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+}
+
+/// A request refused before its review is read: a caller without the certificate
+/// `--client-ca` requires, or a body that is not declared JSON.
+fn refused_caller_or_type(
+    state: &AppState,
+    verified: bool,
+    declares_json: bool,
+) -> Option<Response> {
+    if state.require_client_cert && !verified {
+        let message = "a client certificate signed by --client-ca is required".to_owned();
+        return Some(reject(state, StatusCode::UNAUTHORIZED, message));
+    }
+    let message = "content type must be application/json";
+    (!declares_json).then(|| reject(state, StatusCode::UNSUPPORTED_MEDIA_TYPE, message.into()))
 }
 
 /// Waits for a decision's audit record: the request is answered as the record goes, 200 once
