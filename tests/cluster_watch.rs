@@ -503,11 +503,11 @@ async fn the_install_order_admits_windows_before_any_exists_and_then_their_rw_ob
             .status()
     };
     // The listener is up (serve sets it then); readiness now waits for the windows alone.
-    state.ready.store(true, Ordering::Release);
+    state.set_ready(true);
     assert_eq!(Policy::default().default_window, "default");
     let (url, _fake, feed, _server) = start_fake(vec![]).await;
-    let watch = tokio::spawn(watch_windows(client(&url), state.windows.clone(), None));
-    eventually("the first, empty, list", || state.windows.is_ready()).await;
+    let watch = watch(&url, &state);
+    eventually("the first, empty, list", || state.windows().is_ready()).await;
     assert_eq!(
         readyz().await,
         200,
