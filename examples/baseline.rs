@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:8444".into());
     let ca_out = args.next().unwrap_or_else(|| "/tmp/baseline-ca.pem".into());
-    let certs = fluxgate::certs::generate(&[])?;
+    let certs = fluxgate::certs::generate(&[], chrono::Utc::now())?;
     std::fs::write(&ca_out, &certs.ca_pem)?;
     let key =
         fluxgate::server::tls::certified_key(certs.cert_pem.as_bytes(), certs.key_pem.as_bytes())?;

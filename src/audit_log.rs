@@ -9,9 +9,10 @@
 //! lines themselves are `fluxgate_core::audit::AuditRecord`s.
 
 use fluxgate_core::audit::AuditRecord;
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Where audit records go.
@@ -140,8 +141,9 @@ impl GroupCommit {
     }
 
     /// How long a write may take before the sink counts as stuck (see [`Self::stalled`]).
-    pub(crate) fn set_stall_bound(&mut self, bound: Duration) {
+    pub(crate) fn with_stall_bound(mut self, bound: Duration) -> Self {
         self.stall_bound = bound;
+        self
     }
 
     pub(crate) fn stall_bound(&self) -> Duration {
@@ -205,10 +207,8 @@ impl Queue {
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock()
     }
 
     /// The writer thread: takes the whole open batch, writes it, tells its requests.
@@ -218,10 +218,7 @@ impl Shared {
             let batch = {
                 let mut queue = self.lock();
                 while queue.entries.is_empty() && !queue.closed {
-                    queue = self
-                        .work
-                        .wait(queue)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    self.work.wait(&mut queue);
                     // Woken by the first line of a batch: let the requests being decided on
                     // this core add theirs before taking it, or each write carries one line.
                     // On one core that was 27,000 context switches a second at 8,200 requests/s,
@@ -295,7 +292,7 @@ impl Queued {
 
 /// A line being written into the batch. Should its writer panic halfway (it cannot, but the
 /// log must not depend on that), the half line is cut back out when this drops, so that the
-/// lines after it stay whole: the queue's lock recovers from the poisoning.
+/// lines after it stay whole (the queue's lock does not poison, so they are still taken).
 struct Partial<'a> {
     lines: &'a mut Vec<u8>,
     start: usize,
@@ -393,7 +390,7 @@ pub(crate) struct StdoutSink {
 
 impl AuditSink for StdoutSink {
     fn write(&self, lines: &[u8]) -> Result<(), Failed> {
-        let mut torn = self.torn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut torn = self.torn.lock();
         let mut out = std::io::stdout().lock();
         // A pipe cannot be cut back.
         write_lines(&mut out, &mut torn, lines, |_| {
@@ -427,10 +424,7 @@ impl FileSink {
 
 impl AuditSink for FileSink {
     fn write(&self, lines: &[u8]) -> Result<(), Failed> {
-        let mut guard = self
-            .file
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self.file.lock();
         let (file, torn) = &mut *guard;
         // Where the file ended: a write that fails partway (a full disk) is cut back to it.
         let meta = file.metadata()?;
@@ -445,10 +439,7 @@ impl AuditSink for FileSink {
 
     fn reopen(&self) -> std::io::Result<()> {
         let fresh = Self::open_append(&self.path)?;
-        *self
-            .file
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = (fresh, false);
+        *self.file.lock() = (fresh, false);
         Ok(())
     }
 }
@@ -462,10 +453,7 @@ pub struct MemorySink {
 
 impl MemorySink {
     pub fn records(&self) -> Vec<AuditRecord> {
-        self.records
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.records.lock().clone()
     }
 }
 
@@ -475,10 +463,7 @@ impl AuditSink for MemorySink {
             .into_iter::<AuditRecord>()
             .collect::<Result<Vec<_>, _>>()
             .map_err(std::io::Error::from)?;
-        self.records
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .extend(records);
+        self.records.lock().extend(records);
         Ok(())
     }
 }
@@ -504,16 +489,16 @@ mod tests {
 
     impl AuditSink for Writes {
         fn write(&self, lines: &[u8]) -> Result<(), Failed> {
-            let mut closed = self.gate.lock().unwrap();
+            let mut closed = self.gate.lock();
             while *closed {
-                closed = self.opened.wait(closed).unwrap();
+                self.opened.wait(&mut closed);
             }
             drop(closed);
             std::thread::sleep(self.delay);
             if self.fail {
                 return Err(std::io::Error::other("disk full").into());
             }
-            let mut writes = self.writes.lock().unwrap();
+            let mut writes = self.writes.lock();
             if self.pipe_breaks && !writes.is_empty() {
                 let first = lines.iter().position(|&b| b == b'\n').unwrap() + 1;
                 return Err(Failed {
@@ -528,7 +513,7 @@ mod tests {
 
     impl Writes {
         fn lines(&self) -> Vec<String> {
-            let writes = self.writes.lock().unwrap();
+            let writes = self.writes.lock();
             writes
                 .iter()
                 .flat_map(|w| {
@@ -542,7 +527,7 @@ mod tests {
         }
 
         fn set_gate(&self, closed: bool) {
-            *self.gate.lock().unwrap() = closed;
+            *self.gate.lock() = closed;
             self.opened.notify_all();
         }
     }
@@ -581,7 +566,7 @@ mod tests {
         let mut expected: Vec<String> = (0..50).map(|i| format!("line {i}")).collect();
         expected.sort();
         assert_eq!(lines, expected, "every line exactly once");
-        let writes = sink.writes.lock().unwrap().len();
+        let writes = sink.writes.lock().len();
         assert!(writes < 50, "{writes} writes for 50 lines");
     }
 
@@ -634,8 +619,7 @@ mod tests {
     async fn a_stuck_sink_refuses_lines_and_resumes_losing_and_doubling_none() {
         let sink = Arc::new(Writes::default());
         sink.set_gate(true);
-        let mut log = GroupCommit::new(sink.clone());
-        log.set_stall_bound(Duration::from_millis(50));
+        let log = GroupCommit::new(sink.clone()).with_stall_bound(Duration::from_millis(50));
         let first = log.append(text("first\n")).unwrap();
         // The writer takes `first` and blocks in the sink.
         while log.shared.lock().writing_since.is_none() {

@@ -3,6 +3,7 @@
 //! Used by `fluxgate serve` when no certificate is given. The CA is what the API server must
 //! trust (`caBundle`); the serving certificate carries the names clients connect to.
 
+use chrono::{DateTime, Utc};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
@@ -31,15 +32,15 @@ const CA_DAYS: i64 = 10 * 365;
 const LEAF_DAYS: i64 = 365;
 
 /// Generates a CA and a serving certificate for `localhost`, the loopback addresses and
-/// `dns_names`.
-pub fn generate(dns_names: &[String]) -> Result<GeneratedCerts, rcgen::Error> {
-    issue(dns_names, &generate_ca()?)
+/// `dns_names`, valid from the day before `now`.
+pub fn generate(dns_names: &[String], now: DateTime<Utc>) -> Result<GeneratedCerts, rcgen::Error> {
+    issue(dns_names, &generate_ca(now)?, now)
 }
 
 /// A new CA, valid for ten years.
-pub(crate) fn generate_ca() -> Result<Ca, rcgen::Error> {
+pub(crate) fn generate_ca(now: DateTime<Utc>) -> Result<Ca, rcgen::Error> {
     let key = KeyPair::generate()?;
-    let cert = ca_params(CA_DAYS).self_signed(&key)?;
+    let cert = ca_params(CA_DAYS, now).self_signed(&key)?;
     Ok(Ca {
         pem: cert.pem(),
         key_pem: key.serialize_pem(),
@@ -48,7 +49,7 @@ pub(crate) fn generate_ca() -> Result<Ca, rcgen::Error> {
 
 /// The CA's certificate parameters; the same for every fluxgate CA, so a CA is rebuilt from
 /// its key alone to sign (the subject and key identify it, and `ca.crt` stays what it was).
-fn ca_params(days: i64) -> CertificateParams {
+fn ca_params(days: i64, now: DateTime<Utc>) -> CertificateParams {
     let mut ca_params = CertificateParams::default();
     ca_params.distinguished_name = DistinguishedName::new();
     ca_params
@@ -56,15 +57,19 @@ fn ca_params(days: i64) -> CertificateParams {
         .push(DnType::CommonName, "fluxgate CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    set_validity(&mut ca_params, days);
+    set_validity(&mut ca_params, days, now);
     ca_params
 }
 
 /// A serving certificate for `localhost`, the loopback addresses and `dns_names`, signed by
 /// `ca`, valid for a year.
-pub(crate) fn issue(dns_names: &[String], ca: &Ca) -> Result<GeneratedCerts, rcgen::Error> {
+pub(crate) fn issue(
+    dns_names: &[String],
+    ca: &Ca,
+    now: DateTime<Utc>,
+) -> Result<GeneratedCerts, rcgen::Error> {
     let ca_key = KeyPair::from_pem(&ca.key_pem)?;
-    let issuer = Issuer::new(ca_params(CA_DAYS), ca_key);
+    let issuer = Issuer::new(ca_params(CA_DAYS, now), ca_key);
 
     let mut names: Vec<String> = LOOPBACK_NAMES.iter().map(|n| n.to_string()).collect();
     names.extend(dns_names.iter().cloned());
@@ -86,7 +91,7 @@ pub(crate) fn issue(dns_names: &[String], ca: &Ca) -> Result<GeneratedCerts, rcg
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
-    set_validity(&mut params, LEAF_DAYS);
+    set_validity(&mut params, LEAF_DAYS, now);
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &issuer)?;
     Ok(GeneratedCerts {
@@ -106,11 +111,11 @@ pub(crate) fn service_names(service: &str, namespace: &str) -> Vec<String> {
     ]
 }
 
-/// Valid from yesterday (clock skew between nodes) to `days` from today.
-fn set_validity(params: &mut CertificateParams, days: i64) {
+/// Valid from the day before `now` (clock skew between nodes) to `days` after it.
+fn set_validity(params: &mut CertificateParams, days: i64, now: DateTime<Utc>) {
     use chrono::Datelike;
     let day = |d: chrono::NaiveDate| rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8);
-    let today = chrono::Utc::now().date_naive();
+    let today = now.date_naive();
     params.not_before = day(today - chrono::Duration::days(1));
     params.not_after = day(today + chrono::Duration::days(days));
 }

@@ -12,12 +12,14 @@
 //! - [`cluster`]: the windows and Flux owners watched in the cluster, window status, catch-up
 //!   reconciles and Events.
 //! - [`certs`]: the CA and serving certificates `fluxgate certs` issues.
+//! - [`clock`]: the wall clock, injected wherever the time is read.
 
 #![forbid(unsafe_code)]
 
 pub mod audit_log;
 pub mod certs;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub(crate) mod files;
 pub mod metrics;

@@ -8,7 +8,8 @@ use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
 use fluxgate::audit_log::FileSink;
-use fluxgate::server::{AppState, Limits, router};
+use fluxgate::clock::Clock;
+use fluxgate::server::{AppState, Limits, Settings, router};
 use fluxgate::windows::load_windows;
 use fluxgate_core::policy::Policy;
 use serde_json::{Value, json};
@@ -93,8 +94,10 @@ async fn decide_with(
     reviews: &[Value],
 ) {
     let sink = Arc::new(FileSink::open(log.to_owned()).unwrap());
-    let mut state = AppState::new(windows, Policy::default(), sink);
-    state.clock = clock;
+    let state = AppState::new(Settings {
+        clock: Clock::from_fn(clock),
+        ..Settings::new(windows, Policy::default(), sink)
+    });
     let limits = Limits {
         request_timeout: std::time::Duration::from_secs(5),
         max_concurrent_requests: 4,

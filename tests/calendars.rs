@@ -12,8 +12,9 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::Berlin;
 use fake_api::Fake;
 use fluxgate::audit_log::MemorySink;
+use fluxgate::clock::Clock;
 use fluxgate::cluster::watch::watch_windows;
-use fluxgate::server::AppState;
+use fluxgate::server::{AppState, Settings};
 use fluxgate_core::policy::Policy;
 use fluxgate_core::window::{Window, WindowSet};
 use serde_json::{Value, json};
@@ -168,8 +169,8 @@ fn window_object() -> Value {
 
 fn metric(state: &AppState, series: &str) -> Option<String> {
     let text = state
-        .metrics
-        .encode(&state.windows.load(), chrono::Utc::now());
+        .metrics()
+        .encode(&state.windows().load(), chrono::Utc::now());
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
 }
@@ -192,20 +193,25 @@ async fn a_calendar_in_a_config_map_freezes_business_hours_and_its_changes_are_f
     fake.put(config_map("default", &holidays()));
     fake.put(config_map("elsewhere", "not a calendar"));
     fake.put(window_object());
-    let state = AppState::new(
+    let state = AppState::new(Settings::new(
         WindowSet::default(),
         Policy::default(),
         Arc::new(MemorySink::default()),
-    );
-    state.windows.reset();
-    let watch = tokio::spawn(watch_windows(fake.client(), state.windows.clone(), None));
-    eventually("the first lists", || state.windows.is_ready()).await;
+    ));
+    state.windows().reset();
+    let watch = tokio::spawn(watch_windows(
+        fake.client(),
+        state.windows().clone(),
+        None,
+        Clock::system(),
+    ));
+    eventually("the first lists", || state.windows().is_ready()).await;
     eventually("the watches", || {
         fake.watching("v1/configmaps") > 0
             && fake.watching("fluxgate.io/v1alpha1/reconciliationwindows") > 0
     })
     .await;
-    let set = state.windows.load();
+    let set = state.windows().load();
     let frozen = check_every_day(set.get("business-hours").unwrap());
     assert!((50..=60).contains(&frozen), "{frozen} days");
 
@@ -217,7 +223,7 @@ async fn a_calendar_in_a_config_map_freezes_business_hours_and_its_changes_are_f
         metric(&state, "fluxgate_config_valid").as_deref() == Some("0")
     })
     .await;
-    let set = state.windows.load();
+    let set = state.windows().load();
     let window = set.get("business-hours").unwrap();
     assert_eq!(
         window
@@ -237,7 +243,7 @@ async fn a_calendar_in_a_config_map_freezes_business_hours_and_its_changes_are_f
     let without = format!("{}{}", &holidays()[..begin], &holidays()[end..]);
     fake.put(config_map("default", &without));
     eventually("the calendar without Christmas", || {
-        let set = state.windows.load();
+        let set = state.windows().load();
         set.get("business-hours")
             .is_some_and(|w| w.state_at(christmas).freeze.is_none())
     })
@@ -253,7 +259,7 @@ async fn a_calendar_in_a_config_map_freezes_business_hours_and_its_changes_are_f
         metric(&state, "fluxgate_config_valid").as_deref() == Some("0")
     })
     .await;
-    assert!(state.windows.load().get("business-hours").is_some());
+    assert!(state.windows().load().get("business-hours").is_some());
     watch.abort();
 }
 

@@ -8,13 +8,13 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::routing::{get, post};
 use fluxgate::audit_log::MemorySink;
+use fluxgate::clock::Clock;
 use fluxgate::cluster::events::EventPublisher;
 use fluxgate::cluster::watch::watch_windows;
-use fluxgate::server::{AppState, Limits, router};
+use fluxgate::server::{AppState, Limits, Settings, router};
 use fluxgate_core::policy::Policy;
 use fluxgate_core::window::WindowSet;
 use serde_json::{Value, json};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -126,12 +126,12 @@ fn client(url: &str) -> kube::Client {
 }
 
 fn state() -> Arc<AppState> {
-    let state = AppState::new(
+    let state = AppState::new(Settings::new(
         WindowSet::default(),
         Policy::default(),
         Arc::new(MemorySink::default()),
-    );
-    state.windows.reset();
+    ));
+    state.windows().reset();
     Arc::new(state)
 }
 
@@ -143,8 +143,18 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
     }
 }
 
+/// The window watch of `state`, against the fake at `url`.
+fn watch(url: &str, state: &AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(watch_windows(
+        client(url),
+        state.windows().clone(),
+        None,
+        state.clock().clone(),
+    ))
+}
+
 fn names(state: &AppState) -> Vec<String> {
-    state.windows.load().names().map(str::to_owned).collect()
+    state.windows().load().names().map(str::to_owned).collect()
 }
 
 #[tokio::test]
@@ -155,10 +165,10 @@ async fn windows_follow_the_cluster_and_the_last_good_set_survives_the_api_going
     ])
     .await;
     let state = state();
-    assert!(!state.windows.is_ready());
-    let watch = tokio::spawn(watch_windows(client(&url), state.windows.clone(), None));
+    assert!(!state.windows().is_ready());
+    let watch = watch(&url, &state);
 
-    eventually("the first list", || state.windows.is_ready()).await;
+    eventually("the first list", || state.windows().is_ready()).await;
     assert_eq!(names(&state), ["business-hours", "nightly"]);
 
     feed.send(json!({"type": "ADDED", "object": window("weekend", "11", "0 0 * * SAT")}))
@@ -191,14 +201,14 @@ async fn windows_follow_the_cluster_and_the_last_good_set_survives_the_api_going
     drop(feed);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(names(&state), ["business-hours", "marker", "weekend"]);
-    assert!(state.windows.is_ready());
+    assert!(state.windows().is_ready());
     watch.abort();
 }
 
 #[tokio::test]
 async fn readiness_waits_for_the_first_complete_list() {
     let state = state();
-    state.ready.store(true, Ordering::Release);
+    state.set_ready(true);
     let limits = Limits {
         request_timeout: Duration::from_secs(5),
         max_concurrent_requests: 4,
@@ -218,8 +228,8 @@ async fn readiness_waits_for_the_first_complete_list() {
     assert_eq!(readyz().await, 503);
     let (url, _fake, _feed, _server) =
         start_fake(vec![window("business-hours", "5", "0 8 * * *")]).await;
-    let watch = tokio::spawn(watch_windows(client(&url), state.windows.clone(), None));
-    eventually("the first list", || state.windows.is_ready()).await;
+    let watch = watch(&url, &state);
+    eventually("the first list", || state.windows().is_ready()).await;
     assert_eq!(readyz().await, 200);
     watch.abort();
 }
@@ -233,20 +243,22 @@ fn events_app(url: &str) -> (Arc<AppState>, Router) {
 
 fn events_app_accepting(url: &str, accept_unverified: bool) -> (Arc<AppState>, Router) {
     let windows = fluxgate::windows::load_windows(&[]).unwrap();
-    let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
-    state.accept_unverified = accept_unverified;
-    state.clock = || {
-        chrono::DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
-            .unwrap()
-            .to_utc()
-    };
-    let counters = state.metrics.event_counters();
-    state.events = Some(Arc::new(EventPublisher::spawn(
+    let settings = Settings::new(windows, Policy::default(), Arc::new(MemorySink::default()));
+    let events = EventPublisher::spawn(
         client(url),
         "fluxgate".into(),
-        counters,
-    )));
-    let state = Arc::new(state);
+        settings.metrics.event_counters(),
+    );
+    let state = Arc::new(AppState::new(Settings {
+        accept_unverified,
+        clock: Clock::fixed(
+            chrono::DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+                .unwrap()
+                .to_utc(),
+        ),
+        events: Some(Arc::new(events)),
+        ..settings
+    }));
     let limits = Limits {
         request_timeout: Duration::from_secs(5),
         max_concurrent_requests: 4,
@@ -297,7 +309,9 @@ async fn an_unverified_caller_publishes_no_event() {
     // What the accepted caller's denial published within this time in the test above.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(fake.events.lock().unwrap().is_empty());
-    let text = state.metrics.encode(&state.windows.load(), (state.clock)());
+    let text = state
+        .metrics()
+        .encode(&state.windows().load(), state.clock().now());
     assert!(
         !text.contains("fluxgate_events_total{result=\"published\"} 1"),
         "{text}"
@@ -320,7 +334,9 @@ async fn an_unreachable_events_api_never_changes_a_decision() {
     let review: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(review["response"]["allowed"], false);
     assert_eq!(review["response"]["status"]["code"], 403);
-    let metrics_text = state.metrics.encode(&state.windows.load(), (state.clock)());
+    let metrics_text = state
+        .metrics()
+        .encode(&state.windows().load(), state.clock().now());
     let failed = "fluxgate_events_total{result=\"failed\"} 1";
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut text = metrics_text;
@@ -330,7 +346,9 @@ async fn an_unreachable_events_api_never_changes_a_decision() {
             "no failed Event counted:\n{text}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-        text = state.metrics.encode(&state.windows.load(), (state.clock)());
+        text = state
+            .metrics()
+            .encode(&state.windows().load(), state.clock().now());
     }
 }
 
@@ -348,8 +366,8 @@ fn overridden(name: &str, rv: &str, hours: i64) -> Value {
 /// One series of the state's metrics (`name{labels}`), if exported.
 fn metric(state: &AppState, series: &str) -> Option<String> {
     let text = state
-        .metrics
-        .encode(&state.windows.load(), chrono::Utc::now());
+        .metrics()
+        .encode(&state.windows().load(), chrono::Utc::now());
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
 }
@@ -366,8 +384,8 @@ async fn an_override_longer_than_max_override_is_refused_from_the_cluster_as_fro
     ])
     .await;
     let state = state();
-    let watch = tokio::spawn(watch_windows(client(&url), state.windows.clone(), None));
-    eventually("the first list", || state.windows.is_ready()).await;
+    let watch = watch(&url, &state);
+    eventually("the first list", || state.windows().is_ready()).await;
     assert_eq!(
         names(&state),
         ["business-hours"],
@@ -388,7 +406,7 @@ async fn an_override_longer_than_max_override_is_refused_from_the_cluster_as_fro
     })
     .await;
     let open = |state: &AppState| {
-        let windows = state.windows.load();
+        let windows = state.windows().load();
         windows
             .get("release")
             .unwrap()
@@ -417,7 +435,7 @@ async fn an_override_longer_than_max_override_is_refused_from_the_cluster_as_fro
         Some("0")
     );
     let end = state
-        .windows
+        .windows()
         .load()
         .get("release")
         .unwrap()
@@ -485,11 +503,11 @@ async fn the_install_order_admits_windows_before_any_exists_and_then_their_rw_ob
             .status()
     };
     // The listener is up (serve sets it then); readiness now waits for the windows alone.
-    state.ready.store(true, Ordering::Release);
+    state.set_ready(true);
     assert_eq!(Policy::default().default_window, "default");
     let (url, _fake, feed, _server) = start_fake(vec![]).await;
-    let watch = tokio::spawn(watch_windows(client(&url), state.windows.clone(), None));
-    eventually("the first, empty, list", || state.windows.is_ready()).await;
+    let watch = watch(&url, &state);
+    eventually("the first, empty, list", || state.windows().is_ready()).await;
     assert_eq!(
         readyz().await,
         200,

@@ -130,8 +130,8 @@ fn audit_lines(dir: &Scratch) -> usize {
 async fn faults_under_load_lose_no_request_and_no_audit_record() {
     let dir = Scratch::new("faults");
     let (first, second) = (
-        fluxgate::certs::generate(&[]).unwrap(),
-        fluxgate::certs::generate(&[]).unwrap(),
+        fluxgate::certs::generate(&[], chrono::Utc::now()).unwrap(),
+        fluxgate::certs::generate(&[], chrono::Utc::now()).unwrap(),
     );
     mount_certs(&dir, "v1", &first);
     std::fs::write(

@@ -9,10 +9,11 @@ mod fake_api;
 use chrono::{DateTime, Utc};
 use fake_api::Fake;
 use fluxgate::audit_log::MemorySink;
+use fluxgate::clock::Clock;
 use fluxgate::cluster::owners::watch_owners;
-use fluxgate::cluster::sync::{Clock, ClusterSync};
+use fluxgate::cluster::sync::ClusterSync;
 use fluxgate::cluster::watch::watch_windows;
-use fluxgate::server::AppState;
+use fluxgate::server::{AppState, Settings};
 use fluxgate_core::flux::OwnerKind;
 use fluxgate_core::policy::Policy;
 use fluxgate_core::window::{WindowSet, parse_documents};
@@ -98,23 +99,26 @@ impl Drop for Replica {
 
 /// A replica whose clock reads `start` now; its Events go to the fake.
 fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> Replica {
-    let state = AppState::new(
-        WindowSet::default(),
-        Policy::default(),
-        Arc::new(MemorySink::default()),
-    );
-    state.windows.reset();
-    let state = Arc::new(state);
     let base = tokio::time::Instant::now();
-    let clock: Clock =
-        Arc::new(move || start + chrono::Duration::from_std(base.elapsed()).unwrap());
+    let clock = Clock::from_fn(move || start + chrono::Duration::from_std(base.elapsed()).unwrap());
+    let state = AppState::new(Settings {
+        clock: clock.clone(),
+        ..Settings::new(
+            WindowSet::default(),
+            Policy::default(),
+            Arc::new(MemorySink::default()),
+        )
+    });
+    state.windows().reset();
+    let state = Arc::new(state);
     let client = fake.client();
     let (observed_tx, observed) = tokio::sync::watch::channel(None);
     let (owners_tx, owners) = tokio::sync::watch::channel(Default::default());
     let mut tasks = vec![tokio::spawn(watch_windows(
         client.clone(),
-        state.windows.clone(),
+        state.windows().clone(),
         Some(observed_tx),
+        clock.clone(),
     ))];
     for kind in OwnerKind::ALL {
         tasks.push(tokio::spawn(watch_owners(
@@ -126,12 +130,12 @@ fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> 
     let events = fluxgate::cluster::events::EventPublisher::spawn(
         client.clone(),
         "fluxgate".into(),
-        state.metrics.event_counters(),
+        state.metrics().event_counters(),
     );
     let sync = ClusterSync {
         client,
-        windows: state.windows.clone(),
-        counters: state.metrics.sync_counters(),
+        windows: state.windows().clone(),
+        counters: state.metrics().sync_counters(),
         clock: clock.clone(),
         events: Some(events),
         notices: None,
@@ -245,7 +249,7 @@ async fn the_friday_merge_lands_at_the_monday_opening_and_nothing_else_moves() {
         requested_at(f, "apps-rw") == "2026-11-30T07:00:00Z"
     })
     .await;
-    let after = (replica.clock)() - opening;
+    let after = replica.clock.now() - opening;
     assert!(
         after >= chrono::Duration::zero() && after < chrono::Duration::seconds(2),
         "landed {after} after the opening"
@@ -406,8 +410,8 @@ async fn two_replicas_make_one_reconcile_and_one_status_per_transition() {
 fn metric(replica: &Replica, series: &str) -> u64 {
     let text = replica
         .state
-        .metrics
-        .encode(&replica.state.windows.load(), (replica.clock)());
+        .metrics()
+        .encode(&replica.state.windows().load(), replica.clock.now());
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {series} in\n{text}"))
@@ -502,20 +506,24 @@ async fn post_denied_dry_run(app: &axum::Router, at: &str) {
 fn events_server(fake: &Fake, at: &'static str) -> axum::Router {
     use fluxgate::cluster::events::EventPublisher;
     let windows = fluxgate::windows::load_windows(&[]).unwrap();
-    let mut state = AppState::new(windows, Policy::default(), Arc::new(MemorySink::default()));
-    // The router is driven without TLS, so no caller is verified: accepted, as deploy/base does.
-    state.accept_unverified = true;
-    state.clock = match at {
-        "friday" => || utc("2026-11-27T12:00:00Z"),
-        "saturday" => || utc("2026-11-28T12:00:00Z"),
-        _ => || utc("2026-12-04T12:00:00Z"),
-    };
-    let counters = state.metrics.event_counters();
-    state.events = Some(std::sync::Arc::new(EventPublisher::spawn(
+    let settings = Settings::new(windows, Policy::default(), Arc::new(MemorySink::default()));
+    let events = EventPublisher::spawn(
         fake.client(),
         "fluxgate".into(),
-        counters,
-    )));
+        settings.metrics.event_counters(),
+    );
+    let state = AppState::new(Settings {
+        // The router is driven without TLS, so no caller is verified: accepted, as deploy/base
+        // does.
+        accept_unverified: true,
+        clock: Clock::fixed(match at {
+            "friday" => utc("2026-11-27T12:00:00Z"),
+            "saturday" => utc("2026-11-28T12:00:00Z"),
+            _ => utc("2026-12-04T12:00:00Z"),
+        }),
+        events: Some(Arc::new(events)),
+        ..settings
+    });
     let limits = fluxgate::server::Limits {
         request_timeout: Duration::from_secs(5),
         max_concurrent_requests: 4,

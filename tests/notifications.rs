@@ -343,22 +343,22 @@ async fn the_fake_controller_refuses_what_notification_controller_would_lose() {
 }
 
 /// A server deciding as on Friday (business-hours closed), with no TLS: callers accepted.
-fn friday_state() -> fluxgate::server::AppState {
+fn friday_settings() -> fluxgate::server::Settings {
     use fluxgate::audit_log::MemorySink;
     let windows = fluxgate::windows::load_windows(&[]).unwrap();
     let policy = fluxgate_core::policy::Policy::default();
-    let mut state = fluxgate::server::AppState::new(
-        windows,
-        policy,
-        std::sync::Arc::new(MemorySink::default()),
-    );
-    state.accept_unverified = true;
-    state.clock = || {
-        DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
-            .unwrap()
-            .to_utc()
-    };
-    state
+    let friday = DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+        .unwrap()
+        .to_utc();
+    fluxgate::server::Settings {
+        accept_unverified: true,
+        clock: fluxgate::clock::Clock::fixed(friday),
+        ..fluxgate::server::Settings::new(
+            windows,
+            policy,
+            std::sync::Arc::new(MemorySink::default()),
+        )
+    }
 }
 
 /// Flux's retries of the seed's dry-run, `reviews` of them, each answered 200; how long they took.
@@ -385,6 +385,7 @@ async fn retries(state: std::sync::Arc<fluxgate::server::AppState>, reviews: usi
 #[tokio::test]
 async fn a_dead_notification_controller_costs_the_webhook_nothing_and_drops_are_counted() {
     use fluxgate::cluster::notifications::{Notifications, parse_url};
+    use fluxgate::server::{AppState, Settings};
     use std::sync::Arc;
 
     let api = Fake::default();
@@ -395,20 +396,24 @@ async fn a_dead_notification_controller_costs_the_webhook_nothing_and_drops_are_
     drop(dead);
     let reviews = 400;
     // The same retries without notices, for the figure printed.
-    let without = retries(Arc::new(friday_state()), reviews).await;
-    let mut state = friday_state();
+    let without = retries(Arc::new(AppState::new(friday_settings())), reviews).await;
+    let settings = friday_settings();
     let notices = Notifications::spawn(
         api.client(),
         url,
         "fluxgate".into(),
-        state.metrics.notification_counters(),
+        settings.metrics.notification_counters(),
     );
-    state.notices = Some(Arc::new(notices));
-    let state = Arc::new(state);
+    let state = Arc::new(AppState::new(Settings {
+        notices: Some(Arc::new(notices)),
+        ..settings
+    }));
     // Far more than the queue holds, while the sender retries a dead address.
     let with = retries(state.clone(), reviews).await;
     let metric = |result: &str| -> u64 {
-        let text = state.metrics.encode(&state.windows.load(), (state.clock)());
+        let text = state
+            .metrics()
+            .encode(&state.windows().load(), state.clock().now());
         let series = format!("fluxgate_notifications_total{{result=\"{result}\"}}");
         text.lines()
             .find_map(|l| l.strip_prefix(&series)?.trim().parse().ok())

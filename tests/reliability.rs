@@ -983,12 +983,11 @@ async fn answers_racing_the_request_timeout_match_the_records_written() {
         delay: Duration::from_millis(20),
         ..TestSink::default()
     });
-    let mut state = fluxgate::server::AppState::new(
+    let state = fluxgate::server::AppState::new(fluxgate::server::Settings::new(
         fluxgate::windows::load_windows(&[]).unwrap(),
         fluxgate_core::policy::Policy::default(),
         sink.clone(),
-    );
-    state.clock = || chrono::Utc::now();
+    ));
     let limits = fluxgate::server::Limits {
         request_timeout: timeout,
         max_concurrent_requests: 256,
@@ -1062,11 +1061,11 @@ async fn a_request_waiting_for_a_stalled_write_holds_no_slot() {
     use tower::ServiceExt;
     let sink = Arc::new(TestSink::default());
     *sink.gate.lock().unwrap() = true;
-    let state = fluxgate::server::AppState::new(
+    let state = fluxgate::server::AppState::new(fluxgate::server::Settings::new(
         fluxgate::windows::load_windows(&[]).unwrap(),
         fluxgate_core::policy::Policy::default(),
         sink.clone(),
-    );
+    ));
     let limits = fluxgate::server::Limits {
         request_timeout: Duration::from_millis(300),
         max_concurrent_requests: 1,

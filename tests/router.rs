@@ -5,7 +5,8 @@ use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use chrono::{DateTime, Utc};
 use fluxgate::audit_log::MemorySink;
-use fluxgate::server::{AppState, Limits, MAX_BODY_BYTES, metrics_router, router};
+use fluxgate::clock::Clock;
+use fluxgate::server::{AppState, Limits, MAX_BODY_BYTES, Settings, metrics_router, router};
 use fluxgate::windows::load_windows;
 use fluxgate_core::policy::{Policy, Reason};
 use serde_json::Value;
@@ -24,9 +25,10 @@ fn friday() -> DateTime<Utc> {
 
 fn setup() -> (Arc<AppState>, Arc<MemorySink>, axum::Router) {
     let audit = Arc::new(MemorySink::default());
-    let mut state = AppState::new(load_windows(&[]).unwrap(), Policy::default(), audit.clone());
-    state.clock = friday;
-    let state = Arc::new(state);
+    let state = Arc::new(AppState::new(Settings {
+        clock: Clock::fixed(friday()),
+        ..Settings::new(load_windows(&[]).unwrap(), Policy::default(), audit.clone())
+    }));
     let limits = Limits {
         request_timeout: Duration::from_secs(5),
         max_concurrent_requests: 16,
@@ -253,9 +255,7 @@ async fn health_and_readiness() {
     };
     assert_eq!(get("/healthz").await, StatusCode::OK);
     assert_eq!(get("/readyz").await, StatusCode::SERVICE_UNAVAILABLE);
-    state
-        .ready
-        .store(true, std::sync::atomic::Ordering::Release);
+    state.set_ready(true);
     assert_eq!(get("/readyz").await, StatusCode::OK);
     assert_eq!(get("/validate").await, StatusCode::METHOD_NOT_ALLOWED);
 }

@@ -168,8 +168,8 @@ fn mount_secret(dir: &Scratch, version: &str, certs: &fluxgate::certs::Generated
 #[tokio::test]
 async fn certificates_swapped_through_a_symlink_are_served_on_the_next_handshake() {
     let dir = Scratch::new("certs");
-    let first = fluxgate::certs::generate(&[]).unwrap();
-    let second = fluxgate::certs::generate(&[]).unwrap();
+    let first = fluxgate::certs::generate(&[], chrono::Utc::now()).unwrap();
+    let second = fluxgate::certs::generate(&[], chrono::Utc::now()).unwrap();
     mount_secret(&dir, "v1", &first);
     // The harness waits for readiness with dir/ca.pem: point it at the first CA.
     std::fs::write(dir.path("ca.pem"), &first.ca_pem).unwrap();
@@ -212,7 +212,7 @@ async fn certificates_swapped_through_a_symlink_are_served_on_the_next_handshake
     assert_eq!(read_response(&mut before).await.unwrap().status, 200);
 
     // A key that does not fit is rejected and the current certificate stays.
-    let third = fluxgate::certs::generate(&[]).unwrap();
+    let third = fluxgate::certs::generate(&[], chrono::Utc::now()).unwrap();
     let broken = fluxgate::certs::GeneratedCerts {
         key_pem: first.key_pem.clone(),
         ..third

@@ -11,11 +11,12 @@ mod fake_api;
 use chrono::{DateTime, Timelike, Utc};
 use fake_api::{Fake, Kubeconfig};
 use fluxgate::audit_log::MemorySink;
+use fluxgate::clock::Clock;
 use fluxgate::cluster::freezes::{Creators, watch_freezes};
 use fluxgate::cluster::owners::watch_owners;
-use fluxgate::cluster::sync::{Clock, ClusterSync};
+use fluxgate::cluster::sync::ClusterSync;
 use fluxgate::cluster::watch::watch_windows_and_freezes;
-use fluxgate::server::{AppState, Limits, Notifier, router};
+use fluxgate::server::{AppState, Limits, Notifier, Settings, router};
 use fluxgate_core::flux::OwnerKind;
 use fluxgate_core::policy::Policy;
 use fluxgate_core::window::WindowSet;
@@ -74,13 +75,16 @@ fn start_replica(fake: &Fake) -> Replica {
 /// A replica whose webhook decides at `clock`.
 fn start_replica_at(fake: &Fake, clock: fn() -> DateTime<Utc>) -> Replica {
     let audit = Arc::new(MemorySink::default());
-    let mut state = AppState::new(WindowSet::default(), Policy::default(), audit.clone());
-    state.clock = clock;
-    state.windows.reset();
-    // The router is driven without TLS, so no caller is verified: accepted, as deploy/base does.
-    state.accept_unverified = true;
     let creators = Creators::default();
-    state.events = Some(Arc::new(creators.clone()) as Arc<dyn Notifier>);
+    let state = AppState::new(Settings {
+        clock: Clock::from_fn(clock),
+        // The router is driven without TLS, so no caller is verified: accepted, as deploy/base
+        // does.
+        accept_unverified: true,
+        events: Some(Arc::new(creators.clone()) as Arc<dyn Notifier>),
+        ..Settings::new(WindowSet::default(), Policy::default(), audit.clone())
+    });
+    state.windows().reset();
     let state = Arc::new(state);
     let client = fake.client();
     let (observed_tx, observed) = tokio::sync::watch::channel(None);
@@ -90,10 +94,11 @@ fn start_replica_at(fake: &Fake, clock: fn() -> DateTime<Utc>) -> Replica {
         tokio::spawn(watch_freezes(client.clone(), freezes_tx, creators)),
         tokio::spawn(watch_windows_and_freezes(
             client.clone(),
-            state.windows.clone(),
+            state.windows().clone(),
             Some(observed_tx),
             freezes,
-            Some(state.metrics.stop_the_line()),
+            Some(state.metrics().stop_the_line()),
+            Clock::system(),
         )),
     ];
     for kind in OwnerKind::ALL {
@@ -103,11 +108,11 @@ fn start_replica_at(fake: &Fake, clock: fn() -> DateTime<Utc>) -> Replica {
             owners_tx.clone(),
         )));
     }
-    let clock: Clock = Arc::new(Utc::now);
+    let clock = Clock::system();
     let sync = ClusterSync {
         client,
-        windows: state.windows.clone(),
-        counters: state.metrics.sync_counters(),
+        windows: state.windows().clone(),
+        counters: state.metrics().sync_counters(),
         clock,
         events: None,
         notices: None,
@@ -136,7 +141,10 @@ async fn cluster() -> (Fake, String, Replica) {
     put_window(&fake, Utc::now());
     let url = fake.serve().await;
     let replica = start_replica(&fake);
-    until("the windows in force", || replica.state.windows.is_ready()).await;
+    until("the windows in force", || {
+        replica.state.windows().is_ready()
+    })
+    .await;
     (fake, url, replica)
 }
 
@@ -253,8 +261,8 @@ fn put_denied_kustomization(fake: &Fake, message: &str, at: DateTime<Utc>) {
 fn metric(replica: &Replica, series: &str) -> Option<String> {
     let text = replica
         .state
-        .metrics
-        .encode(&replica.state.windows.load(), Utc::now());
+        .metrics()
+        .encode(&replica.state.windows().load(), Utc::now());
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{series} ")).map(str::to_owned))
 }
@@ -604,7 +612,10 @@ async fn the_doc_shows_the_real_output_of_every_command() {
     }
     let url = fake.serve().await;
     let replica = start_replica_at(&fake, doc_clock);
-    until("the windows in force", || replica.state.windows.is_ready()).await;
+    until("the windows in force", || {
+        replica.state.windows().is_ready()
+    })
+    .await;
     let kubeconfig = Kubeconfig::new(&url, "alice@example.com");
 
     let mut wrong = Vec::new();
@@ -647,24 +658,25 @@ async fn the_doc_shows_the_real_output_of_every_command() {
 async fn no_window_is_in_force_before_the_freezes_are_listed() {
     let fake = Fake::default();
     put_window(&fake, Utc::now());
-    let state = AppState::new(
+    let state = AppState::new(Settings::new(
         WindowSet::default(),
         Policy::default(),
         Arc::new(MemorySink::default()),
-    );
-    state.windows.reset();
+    ));
+    state.windows().reset();
     let (freezes_tx, freezes) = tokio::sync::watch::channel(None);
     let watch = tokio::spawn(watch_windows_and_freezes(
         fake.client(),
-        state.windows.clone(),
+        state.windows().clone(),
         None,
         freezes,
         None,
+        Clock::system(),
     ));
     // The windows are listed at once; give the watch time to (wrongly) publish them.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
-        !state.windows.is_ready(),
+        !state.windows().is_ready(),
         "ready before the freezes were listed"
     );
     let end = (Utc::now() + chrono::Duration::minutes(30)).to_rfc3339();
@@ -675,8 +687,8 @@ async fn no_window_is_in_force_before_the_freezes_are_listed() {
     }))
     .unwrap();
     freezes_tx.send_replace(Some(Arc::new([("inc-1".to_owned(), frozen)].into())));
-    until("the windows in force", || state.windows.is_ready()).await;
-    let windows = state.windows.load();
+    until("the windows in force", || state.windows().is_ready()).await;
+    let windows = state.windows().load();
     let business_hours = windows.get("business-hours").unwrap().state_at(Utc::now());
     assert!(!business_hours.open, "frozen from the first set in force");
     watch.abort();

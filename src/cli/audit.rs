@@ -4,7 +4,7 @@
 //! summary printed. The table of matching decisions is written as records arrive (or, with
 //! `--limit N`, only the last N are kept), so memory never grows with the log.
 
-use super::parse_instant;
+use super::{AtArg, Format, OutputArg};
 use anyhow::Context;
 use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, ValueEnum};
@@ -25,6 +25,9 @@ use std::process::ExitCode;
 // environment may well hold FLUXGATE_NAMESPACE-like variables meant for something else, and a
 // filter picked up by accident would silently hide records.
 #[derive(Debug, Args)]
+#[command(mut_arg("at", |a| {
+    a.help("Count relative times (--since 24h) back from this instant (RFC 3339) instead of now")
+}))]
 pub(crate) struct AuditArgs {
     /// Audit log files (JSON lines); `-` or none: standard input.
     #[arg(value_name = "FILE")]
@@ -108,9 +111,8 @@ pub(crate) struct AuditArgs {
     /// so those are left out by default). Denied dry-runs and bypasses are always shown.
     #[arg(long, env = "FLUXGATE_AUDIT_INCLUDE_DRY_RUN")]
     include_dry_run: bool,
-    /// Count relative times (--since 24h) back from this instant (RFC 3339) instead of now.
-    #[arg(long, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
-    at: Option<DateTime<Utc>>,
+    #[command(flatten)]
+    at: AtArg,
     /// Show only the last N matching decisions (0: the summary only); all by default.
     #[arg(long, env = "FLUXGATE_AUDIT_LIMIT", value_name = "N")]
     limit: Option<usize>,
@@ -122,9 +124,8 @@ pub(crate) struct AuditArgs {
         value_name = "N"
     )]
     top: usize,
-    /// Output format.
-    #[arg(short = 'o', long = "output", env = "FLUXGATE_OUTPUT", value_enum, default_value_t = Format::Table)]
-    output: Format,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -137,12 +138,6 @@ enum DecisionArg {
 enum EnforcementArg {
     Enforce,
     Warn,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Format {
-    Table,
-    Json,
 }
 
 fn parse_reason(text: &str) -> Result<Reason, String> {
@@ -171,7 +166,7 @@ impl Input {
 }
 
 pub(crate) fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let now = args.at.unwrap_or_else(Utc::now);
+    let now = args.at.clock().now();
     let filter = Filter {
         since: args.since.map(|t| t.resolve(now)),
         until: args.until.map(|t| t.resolve(now)),
@@ -205,7 +200,7 @@ pub(crate) fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let report = Review::new(filter, args.top);
     let out = std::io::stdout().lock();
     let mut out = std::io::BufWriter::new(out);
-    let result = match args.output {
+    let result = match args.output.output {
         Format::Table => table(&mut out, report, inputs, &names, args.limit),
         Format::Json => json(&mut out, report, inputs, &names, args.limit),
     };

@@ -5,6 +5,7 @@
 //! Keys are written owner-readable only and never belong in Git.
 
 use crate::certs::{Ca, generate_ca, issue, service_names};
+use crate::clock::Clock;
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use clap::Args;
@@ -74,11 +75,12 @@ pub(crate) fn run(args: CertsArgs) -> anyhow::Result<ExitCode> {
         })
         .transpose()?;
     let kept_ca = existing.is_some();
+    let now = Clock::system().now();
     let ca = match existing {
         Some(ca) => ca,
-        None => generate_ca().context("cannot generate a CA")?,
+        None => generate_ca(now).context("cannot generate a CA")?,
     };
-    let generated = issue(&names, &ca).with_context(|| {
+    let generated = issue(&names, &ca, now).with_context(|| {
         format!(
             "cannot sign with {} (pass --rotate-ca for a new CA)",
             path("ca.key").display()

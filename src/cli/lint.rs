@@ -2,10 +2,9 @@
 //!
 //! Glue only: reads the inputs and the windows, passes the clock's `now` to [`lint`], prints.
 
-use super::{CommonArgs, parse_instant};
+use super::{AtArg, CommonArgs, Format, OutputArg};
 use anyhow::Context;
-use chrono::{DateTime, Utc};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use fluxgate_core::lint::{Finding, Manifest, Severity, lint, parse_manifests};
 use fluxgate_core::render::escape;
 use serde::Serialize;
@@ -14,6 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
+#[command(mut_arg("at", |a| a.help("Check bypass expiries as of this instant (RFC 3339) instead of now")))]
 pub(crate) struct LintArgs {
     #[command(flatten)]
     common: CommonArgs,
@@ -21,18 +21,10 @@ pub(crate) struct LintArgs {
     /// standard input. Each input is one Flux Kustomization's worth of objects.
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Check bypass expiries as of this instant (RFC 3339) instead of now.
-    #[arg(long, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
-    at: Option<DateTime<Utc>>,
-    /// Output format.
-    #[arg(short = 'o', long = "output", env = "FLUXGATE_OUTPUT", value_enum, default_value_t = Format::Table)]
-    output: Format,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Format {
-    Table,
-    Json,
+    #[command(flatten)]
+    at: AtArg,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 #[derive(Serialize)]
@@ -46,7 +38,7 @@ struct LintJson<'a> {
 
 pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
     let config = args.common.to_config()?;
-    let now = args.at.unwrap_or_else(Utc::now);
+    let now = args.at.clock().now();
     let (names, manifests) = read_inputs(&args.files)?;
     if config.embedded {
         eprintln!(
@@ -68,63 +60,66 @@ pub(crate) fn run(args: LintArgs) -> anyhow::Result<ExitCode> {
         .filter(|f| f.severity == Severity::Error)
         .count();
     let warnings = findings.len() - errors;
+    let report = LintJson {
+        inputs: &names,
+        objects: manifests.len(),
+        errors,
+        warnings,
+        findings: &findings,
+    };
     let mut out = std::io::stdout().lock();
-    match args.output {
+    match args.output.output {
         Format::Json => {
-            let report = LintJson {
-                inputs: &names,
-                objects: manifests.len(),
-                errors,
-                warnings,
-                findings: &findings,
-            };
             serde_json::to_writer_pretty(&mut out, &report).context("cannot write stdout")?;
             writeln!(out).context("cannot write stdout")?;
         }
-        Format::Table => {
-            let mut text = String::new();
-            // Object names, file names and annotation values come from the manifests under
-            // review: shown escaped, so none can print a finding of its own or hide one.
-            for f in &findings {
-                text.push_str(&format!(
-                    "{}[{}] {} ({})\n  {}\n  fix: {}\n",
-                    f.severity.as_str(),
-                    f.check,
-                    escape(&f.object),
-                    escape(&f.at),
-                    escape(&f.message),
-                    escape(&f.fix)
-                ));
-            }
-            let plural =
-                |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-            let verdict = if findings.is_empty() {
-                "no problems".to_owned()
-            } else {
-                format!(
-                    "{}, {}",
-                    plural(errors, "error"),
-                    plural(warnings, "warning")
-                )
-            };
-            if !findings.is_empty() {
-                text.push('\n');
-            }
-            let names: Vec<_> = names.iter().map(|n| escape(n)).collect();
-            text.push_str(&format!(
-                "{} in {}: {verdict}\n",
-                plural(manifests.len(), "object"),
-                names.join(", ")
-            ));
-            out.write_all(text.as_bytes())
-                .context("cannot write stdout")?;
-        }
+        Format::Table => out
+            .write_all(table(&report).as_bytes())
+            .context("cannot write stdout")?,
     }
     Ok(if errors > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The findings, then a line that counts them.
+fn table(report: &LintJson) -> String {
+    let mut text = String::new();
+    // Object names, file names and annotation values come from the manifests under review:
+    // shown escaped, so none can print a finding of its own or hide one.
+    for f in report.findings {
+        text.push_str(&format!(
+            "{}[{}] {} ({})\n  {}\n  fix: {}\n",
+            f.severity.as_str(),
+            f.check,
+            escape(&f.object),
+            escape(&f.at),
+            escape(&f.message),
+            escape(&f.fix)
+        ));
+    }
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let verdict = if report.findings.is_empty() {
+        "no problems".to_owned()
+    } else {
+        format!(
+            "{}, {}",
+            plural(report.errors, "error"),
+            plural(report.warnings, "warning")
+        )
+    };
+    if !report.findings.is_empty() {
+        text.push('\n');
+    }
+    let names: Vec<_> = report.inputs.iter().map(|n| escape(n)).collect();
+    text.push_str(&format!(
+        "{} in {}: {verdict}\n",
+        plural(report.objects, "object"),
+        names.join(", ")
+    ));
+    text
 }
 
 /// Reads and parses every input; the first unreadable one is an error (exit 2).

@@ -17,10 +17,11 @@ mod serve;
 mod split;
 mod status;
 
+use crate::clock::Clock;
 use crate::windows::{Gate, load_windows};
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use fluxgate_core::duration::parse_duration;
 use fluxgate_core::policy::Policy;
 use fluxgate_core::render::escape::escape;
@@ -192,8 +193,37 @@ impl CommonArgs {
     }
 }
 
+/// `--at`, shared by the commands that evaluate at an instant; each says in its own help what
+/// it evaluates (`#[command(mut_arg("at", …))]` beside its `#[command(flatten)]`).
+#[derive(Debug, Args)]
+pub(crate) struct AtArg {
+    #[arg(long, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
+    at: Option<DateTime<Utc>>,
+}
+
+impl AtArg {
+    /// The clock the command reads: fixed at `--at`, else the system's.
+    pub(crate) fn clock(&self) -> Clock {
+        self.at.map_or_else(Clock::system, Clock::fixed)
+    }
+}
+
+/// `-o`/`--output`, shared by the commands that print a table or JSON.
+#[derive(Debug, Args)]
+pub(crate) struct OutputArg {
+    /// Output format.
+    #[arg(short = 'o', long = "output", env = "FLUXGATE_OUTPUT", value_enum, default_value_t = Format::Table)]
+    pub(crate) output: Format,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum Format {
+    Table,
+    Json,
+}
+
 /// `--at`: an RFC 3339 instant.
-pub(crate) fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {

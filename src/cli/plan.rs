@@ -5,7 +5,7 @@
 //! cluster's), holds the windows to the webhook's gate, passes the clock's `now` to
 //! [`fluxgate_core::plan::plan`], prints, and turns `--fail-on` into the exit code.
 
-use super::{CommonArgs, parse_instant};
+use super::{AtArg, CommonArgs};
 use crate::windows::Gate;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -17,7 +17,9 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+// Its own -o: plan also writes Markdown.
 #[derive(Debug, Args)]
+#[command(mut_arg("at", |a| a.help("Plan as of this instant (RFC 3339) instead of now")))]
 pub(crate) struct PlanArgs {
     /// The rendered manifests before the change (kubectl kustomize / flux build output): a
     /// file, a folder of them, or `-` for standard input (repeatable). Each file is one Flux
@@ -48,9 +50,8 @@ pub(crate) struct PlanArgs {
         value_name = "NS"
     )]
     namespace: String,
-    /// Plan as of this instant (RFC 3339) instead of now.
-    #[arg(long, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
-    at: Option<DateTime<Utc>>,
+    #[command(flatten)]
+    at: AtArg,
     /// Output format: a table, a Markdown pull-request comment, or JSON (docs/plan.md).
     #[arg(short = 'o', long = "output", env = "FLUXGATE_OUTPUT", value_enum, default_value_t = Format::Table)]
     output: Format,
@@ -81,7 +82,7 @@ struct Source {
 }
 
 pub(crate) fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let now = args.at.unwrap_or_else(Utc::now);
+    let now = args.at.clock().now();
     anyhow::ensure!(
         args.base
             .iter()

@@ -1,10 +1,9 @@
 //! `fluxgate review`: an AdmissionReview in a file or on stdin, the response on stdout, through the same
 //! code path as the server, with the clock fixed at `--at`.
 
-use super::{CommonArgs, parse_instant};
+use super::{AtArg, CommonArgs};
 use crate::windows::load_checked;
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use clap::Args;
 use fluxgate_core::admission::review;
 use std::io::{Read, Write};
@@ -12,19 +11,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
+#[command(mut_arg("at", |a| a.help("Decide as of this instant (RFC 3339) instead of now")))]
 pub(crate) struct ReviewArgs {
     #[command(flatten)]
     common: CommonArgs,
-    /// Decide as of this instant (RFC 3339) instead of now.
-    #[arg(long, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
-    at: Option<DateTime<Utc>>,
+    #[command(flatten)]
+    at: AtArg,
     /// The AdmissionReview JSON; `-` or none: standard input.
     #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: ReviewArgs) -> anyhow::Result<ExitCode> {
-    let now = args.at.unwrap_or_else(Utc::now);
+    let now = args.at.clock().now();
     let windows = load_checked(args.common.window_paths(), &args.common.gate(), now)?;
     let (input, name) = match args.file.as_deref().filter(|f| f.as_os_str() != "-") {
         Some(path) => {

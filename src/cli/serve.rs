@@ -3,6 +3,7 @@
 use super::CommonArgs;
 use crate::audit_log::{AuditSink, FileSink, StdoutSink};
 use crate::certs;
+use crate::clock::Clock;
 use crate::cluster::events::EventPublisher;
 use crate::cluster::freezes::{Creators, watch_freezes};
 use crate::cluster::notifications::Notifications;
@@ -10,20 +11,25 @@ use crate::cluster::owners::watch_owners;
 use crate::cluster::sync::ClusterSync;
 use crate::cluster::watch::watch_windows_and_freezes;
 use crate::files::{Snapshot, read_files, watch};
+use crate::metrics::Metrics;
 use crate::server::listen::{ConnectionLimits, serve_tls};
 use crate::server::tls::{
-    CertResolver, PemFileError, certified_key, check_validity, read_pem_files, server_config,
+    CertResolver, PemFileError, TlsError, certified_key, check_validity, read_pem_files,
+    server_config,
 };
-use crate::server::{AppState, Limits, MAX_BODY_BYTES, Notifier, metrics_router, router};
+use crate::server::{AppState, Limits, MAX_BODY_BYTES, Notifier, Settings, metrics_router, router};
 use crate::windows::read::read_windows;
 use crate::windows::{WindowStore, load_at_start};
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
+use rustls::ServerConfig;
+use rustls::sign::CertifiedKey;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -214,7 +220,58 @@ fn init_logging(format: LogFormat) {
     }));
 }
 
+/// The server, from flags to shutdown: the settings, the state, the reloaders, the metrics
+/// server, the listener, and the shutdown.
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    check_flags(&args)?;
+    let clock = Clock::system();
+    let audit = audit_sink(&args)?;
+    let client = cluster_client(&args).await?;
+    let metrics = Metrics::default();
+    let publisher = event_publisher(&args, client.as_ref(), &metrics);
+    let notices = notifications(&args, client.as_ref(), &metrics);
+    let senders = Senders {
+        events: publisher,
+        notices,
+        // Who created each ReconciliationFreeze, as this replica admitted it (cluster::freezes).
+        creators: Creators::default(),
+    };
+    let settings = settings(&args, metrics, audit.clone(), &senders, clock.clone());
+    let state = Arc::new(AppState::new(settings));
+    if let Some(client) = client {
+        spawn_cluster_tasks(&args, client, &state, senders, &clock);
+    }
+    let tls = tls_config(&args, &state)?;
+    spawn_audit_reopen(audit);
+
+    let listener = bind(args.addr).await?;
+    let metrics_server = MetricsServer::start(args.metrics_addr, state.clone()).await?;
+    let app = router(state.clone(), &request_limits(&args));
+    state.set_ready(true);
+    tracing::info!(addr = %listener.local_addr()?, metrics = %args.metrics_addr, "serving");
+
+    let draining = Arc::new(AtomicBool::new(false));
+    let shutdown = shutdown(state.clone(), draining.clone(), args.shutdown_delay);
+    let serving = serve_tls(
+        listener,
+        tls,
+        app,
+        connection_limits(&args),
+        draining,
+        shutdown,
+    );
+    tokio::select! {
+        () = serving => {}
+        Err(error) = windows_from_files(&args, state.clone(), clock) => return Err(error),
+    }
+    metrics_server.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What the flags cannot say on their own: limits that contradict each other, and the warnings
+/// of a setup that works but is probably not meant.
+fn check_flags(args: &ServeArgs) -> anyhow::Result<()> {
     if args.idle_timeout <= args.request_timeout {
         anyhow::bail!(
             "--idle-timeout ({:?}) must be longer than --request-timeout ({:?}): a request in \
@@ -233,227 +290,64 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.common.window_paths().is_empty() && !args.windows_from_cluster {
         tracing::warn!("no --windows given: serving the embedded example windows");
     }
-
-    let audit: Arc<dyn AuditSink> = match &args.audit_log {
-        Some(path) => Arc::new(
-            FileSink::open(path.clone())
-                .with_context(|| format!("cannot open audit log {}", path.display()))?,
-        ),
-        None => Arc::new(StdoutSink::default()),
-    };
-    let mut gate = args.common.gate();
-    gate.policy.max_freeze = args.max_freeze;
-    let mut state = AppState::new(Default::default(), gate.policy.clone(), audit.clone());
-    // Not ready, and every rw change denied as unknown-window, until the first set is in force:
-    // read from files once the listener answers /healthz, or listed from the cluster.
-    state.windows = Arc::new(WindowStore::loading(gate, state.metrics.window_reloads()));
-    state.require_client_cert = args.client_ca.is_some();
-    state.accept_unverified = args.accept_unverified_callers;
-    state.body_budget = crate::server::BodyBudget::new(args.max_body_bytes_in_flight);
-    // A decision waits at most this long for its audit record, and a sink stuck longer makes
-    // the replica not ready: well inside the request timeout.
-    state.audit.set_stall_bound(args.request_timeout / 2);
     if args.client_ca.is_none() && !args.accept_unverified_callers {
         tracing::warn!(
             "no --client-ca: reviews from callers without a verified certificate are answered \
              and audited, but publish no Events and count no bypasses (--accept-unverified-callers)"
         );
     }
-    let client = if args.windows_from_cluster
-        || args.events
-        || args.reconcile_on_open
-        || args.notification_url.is_some()
-    {
-        Some(
-            kube::Client::try_default()
-                .await
-                .context("cannot reach the Kubernetes API")?,
-        )
-    } else {
-        None
-    };
-    let publisher = match &client {
-        Some(client) if args.events || args.reconcile_on_open => Some(EventPublisher::spawn(
-            client.clone(),
-            reporter(),
-            state.metrics.event_counters(),
-        )),
-        _ => None,
-    };
-    // Who created each ReconciliationFreeze, as this replica admitted it (cluster::freezes).
-    let creators = Creators::default();
-    let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
-    if args.events
-        && let Some(publisher) = publisher.clone()
-    {
-        notifiers.push(Arc::new(publisher));
-    }
-    if args.windows_from_cluster {
-        notifiers.push(Arc::new(creators.clone()));
-    }
-    state.events = match notifiers.len() {
-        0 => None,
-        1 => notifiers.pop(),
-        _ => Some(Arc::new(Notifiers(notifiers))),
-    };
-    let notices = match (&client, &args.notification_url) {
-        (Some(client), Some(url)) => Some(Notifications::spawn(
-            client.clone(),
-            url.clone(),
-            reporter(),
-            state.metrics.notification_counters(),
-        )),
-        _ => None,
-    };
-    if notices.is_some() && !args.reconcile_on_open {
-        tracing::warn!(
-            "--notification-url without --reconcile-on-open: no landing notices (the landing \
-             notice is the reconcile fluxgate asks for when a window opens)"
-        );
-    }
-    state.notices = notices.clone().map(|n| Arc::new(n) as Arc<dyn Notifier>);
-    let state = Arc::new(state);
-    if let Some(client) = client {
-        spawn_cluster_tasks(&args, client, state.clone(), publisher, notices, creators);
-    }
-
-    let resolver = Arc::new(initial_certificate(&args, &state)?);
-    let client_ca = match &args.client_ca {
-        Some(path) => read_pem_files(std::slice::from_ref(path))?
-            .pop()
-            .map(|file| file.bytes),
-        None => None,
-    };
-    let tls = server_config(resolver.clone(), client_ca.as_deref())
-        .context("cannot configure TLS (--client-ca)")?;
-    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        let files = [cert.clone(), key.clone()];
-        let initial = read_pem_files(&files).ok();
-        let (state, resolver) = (state.clone(), resolver.clone());
-        let failures = state.clone();
-        tokio::spawn(watch(
-            args.watch_interval,
-            initial,
-            move || read_files(&files),
-            move |snapshot| reload_certificate(&state, &resolver, snapshot),
-            move |error| {
-                let error = PemFileError::from(error);
-                failures.metrics.record_tls_reload(false);
-                tracing::warn!(%error, "cannot read the certificate files; keeping the current certificate");
-            },
-        ));
-    }
-    spawn_audit_reopen(audit);
-
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.addr))?;
-    let metrics_listener = tokio::net::TcpListener::bind(args.metrics_addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.metrics_addr))?;
-    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-    let metrics_app = metrics_router(state.clone());
-    let metrics_server = tokio::spawn(async move {
-        let shutdown = async {
-            let _ = metrics_stopped.await;
-        };
-        if let Err(error) = axum::serve(metrics_listener, metrics_app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(%error, "metrics server failed");
-        }
-    });
-
-    let limits = Limits {
-        request_timeout: args.request_timeout,
-        max_concurrent_requests: args.max_concurrent_requests,
-    };
-    let app = router(state.clone(), &limits);
-    let connection_limits = ConnectionLimits {
-        tls_handshake_timeout: args.tls_handshake_timeout,
-        header_read_timeout: args.header_read_timeout,
-        idle_timeout: args.idle_timeout,
-        max_connections: args.max_connections,
-        max_connections_per_peer: args
-            .max_connections_per_peer
-            .unwrap_or((args.max_connections / 4).max(1)),
-        drain_timeout: args.drain_timeout,
-    };
-    state.ready.store(true, Ordering::Release);
-    tracing::info!(addr = %listener.local_addr()?, metrics = %args.metrics_addr, "serving");
-
-    let shutdown_delay = args.shutdown_delay;
-    let shutdown_state = state.clone();
-    let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let draining_set = draining.clone();
-    let shutdown = async move {
-        terminated().await;
-        draining_set.store(true, Ordering::Release);
-        shutdown_state.ready.store(false, Ordering::Release);
-        tracing::info!(delay = ?shutdown_delay, "shutting down: not ready; still serving during the delay, with Connection: close");
-        tokio::time::sleep(shutdown_delay).await;
-    };
-    let serving = serve_tls(listener, tls, app, connection_limits, draining, shutdown);
-    tokio::select! {
-        () = serving => {}
-        Err(error) = windows_from_files(&args, state.clone()) => return Err(error),
-    }
-    let _ = stop_metrics.send(());
-    let _ = metrics_server.await;
-    tracing::info!("stopped");
     Ok(())
 }
 
-/// Who reports Events and notices: `fluxgate`, and the pod.
-fn reporter() -> crate::cluster::events::Reporter {
-    crate::cluster::events::Reporter {
-        controller: "fluxgate".into(),
-        instance: std::env::var("POD_NAME").unwrap_or_else(|_| "fluxgate".into()),
+/// The server's settings from the flags, with the pieces made from them.
+fn settings(
+    args: &ServeArgs,
+    metrics: Metrics,
+    audit: Arc<dyn AuditSink>,
+    senders: &Senders,
+    clock: Clock,
+) -> Settings {
+    Settings {
+        // Not ready, and every rw change denied as unknown-window, until the first set is in
+        // force: read from files once the listener answers /healthz, or listed from the cluster.
+        windows: Arc::new(WindowStore::loading(gate(args), metrics.window_reloads())),
+        policy: gate(args).policy,
+        audit,
+        // A decision waits at most this long for its audit record, and a sink stuck longer
+        // makes the replica not ready: well inside the request timeout.
+        audit_stall_bound: args.request_timeout / 2,
+        metrics,
+        require_client_cert: args.client_ca.is_some(),
+        accept_unverified: args.accept_unverified_callers,
+        body_bytes_in_flight: args.max_body_bytes_in_flight,
+        events: notifiers(args, senders),
+        notices: (senders.notices.clone()).map(|n| Arc::new(n) as Arc<dyn Notifier>),
+        clock,
     }
 }
 
-/// The window watch, and what keeps the cluster in step: window status (with the windows from
-/// the cluster) and the catch-up at each opening (with `--reconcile-on-open`).
-fn spawn_cluster_tasks(
-    args: &ServeArgs,
-    client: kube::Client,
-    state: Arc<AppState>,
-    events: Option<EventPublisher>,
-    notices: Option<Notifications>,
-    creators: Creators,
-) {
-    let (observed_tx, observed) = tokio::sync::watch::channel(None);
+/// What windows are held to: the policy's flags, and `--max-freeze`.
+fn gate(args: &ServeArgs) -> crate::windows::Gate {
+    let mut gate = args.common.gate();
+    gate.policy.max_freeze = args.max_freeze;
+    gate
+}
+
+/// Who the server tells of each decision: the Event publisher (`--events`), and the record of
+/// who created each ReconciliationFreeze (with the windows from the cluster).
+fn notifiers(args: &ServeArgs, senders: &Senders) -> Option<Arc<dyn Notifier>> {
+    let mut notifiers: Vec<Arc<dyn Notifier>> = Vec::new();
+    if let Some(publisher) = senders.events.clone().filter(|_| args.events) {
+        notifiers.push(Arc::new(publisher));
+    }
     if args.windows_from_cluster {
-        let (freezes_tx, freezes) = tokio::sync::watch::channel(None);
-        tokio::spawn(watch_freezes(client.clone(), freezes_tx, creators));
-        tokio::spawn(watch_windows_and_freezes(
-            client.clone(),
-            state.windows.clone(),
-            Some(observed_tx),
-            freezes,
-            Some(state.metrics.stop_the_line()),
-        ));
+        notifiers.push(Arc::new(senders.creators.clone()));
     }
-    if !args.windows_from_cluster && !args.reconcile_on_open {
-        return;
+    match notifiers.len() {
+        0 => None,
+        1 => notifiers.pop(),
+        _ => Some(Arc::new(Notifiers(notifiers))),
     }
-    // Owners are watched for the status's waiting count too.
-    let (owners_tx, owners) = tokio::sync::watch::channel(Default::default());
-    for kind in fluxgate_core::flux::OwnerKind::ALL {
-        tokio::spawn(watch_owners(client.clone(), kind, owners_tx.clone()));
-    }
-    let sync = ClusterSync {
-        client,
-        windows: state.windows.clone(),
-        counters: state.metrics.sync_counters(),
-        clock: Arc::new(chrono::Utc::now),
-        events: events.filter(|_| args.reconcile_on_open),
-        notices: notices.filter(|_| args.reconcile_on_open),
-        write_status: args.windows_from_cluster,
-        reconcile_on_open: args.reconcile_on_open,
-    };
-    tokio::spawn(sync.run(observed, owners));
 }
 
 /// Every notifier told of each decision, in order.
@@ -472,6 +366,188 @@ impl Notifier for Notifiers {
     }
 }
 
+fn request_limits(args: &ServeArgs) -> Limits {
+    Limits {
+        request_timeout: args.request_timeout,
+        max_concurrent_requests: args.max_concurrent_requests,
+    }
+}
+
+fn connection_limits(args: &ServeArgs) -> ConnectionLimits {
+    ConnectionLimits {
+        tls_handshake_timeout: args.tls_handshake_timeout,
+        header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
+        max_connections: args.max_connections,
+        max_connections_per_peer: args
+            .max_connections_per_peer
+            .unwrap_or((args.max_connections / 4).max(1)),
+        drain_timeout: args.drain_timeout,
+    }
+}
+
+/// `--audit-log`, or stdout.
+fn audit_sink(args: &ServeArgs) -> anyhow::Result<Arc<dyn AuditSink>> {
+    Ok(match &args.audit_log {
+        Some(path) => Arc::new(
+            FileSink::open(path.clone())
+                .with_context(|| format!("cannot open audit log {}", path.display()))?,
+        ),
+        None => Arc::new(StdoutSink::default()),
+    })
+}
+
+/// A client of the Kubernetes API, when a flag needs one.
+async fn cluster_client(args: &ServeArgs) -> anyhow::Result<Option<kube::Client>> {
+    if !(args.windows_from_cluster
+        || args.events
+        || args.reconcile_on_open
+        || args.notification_url.is_some())
+    {
+        return Ok(None);
+    }
+    let client = kube::Client::try_default()
+        .await
+        .context("cannot reach the Kubernetes API")?;
+    Ok(Some(client))
+}
+
+/// The Event publisher, for `--events` and for the Events of `--reconcile-on-open`.
+fn event_publisher(
+    args: &ServeArgs,
+    client: Option<&kube::Client>,
+    metrics: &Metrics,
+) -> Option<EventPublisher> {
+    let client = client.filter(|_| args.events || args.reconcile_on_open)?;
+    Some(EventPublisher::spawn(
+        client.clone(),
+        reporter(),
+        metrics.event_counters(),
+    ))
+}
+
+/// The notices to notification-controller, for `--notification-url`.
+fn notifications(
+    args: &ServeArgs,
+    client: Option<&kube::Client>,
+    metrics: &Metrics,
+) -> Option<Notifications> {
+    let (client, url) = (client?, args.notification_url.as_ref()?);
+    if !args.reconcile_on_open {
+        tracing::warn!(
+            "--notification-url without --reconcile-on-open: no landing notices (the landing \
+             notice is the reconcile fluxgate asks for when a window opens)"
+        );
+    }
+    Some(Notifications::spawn(
+        client.clone(),
+        url.clone(),
+        reporter(),
+        metrics.notification_counters(),
+    ))
+}
+
+/// Who reports Events and notices: `fluxgate`, and the pod.
+fn reporter() -> crate::cluster::events::Reporter {
+    crate::cluster::events::Reporter {
+        controller: "fluxgate".into(),
+        instance: std::env::var("POD_NAME").unwrap_or_else(|_| "fluxgate".into()),
+    }
+}
+
+/// What tells the cluster of decisions and openings: Events, and notices to
+/// notification-controller.
+struct Senders {
+    events: Option<EventPublisher>,
+    notices: Option<Notifications>,
+    creators: Creators,
+}
+
+/// The window watch, and what keeps the cluster in step: window status (with the windows from
+/// the cluster) and the catch-up at each opening (with `--reconcile-on-open`).
+fn spawn_cluster_tasks(
+    args: &ServeArgs,
+    client: kube::Client,
+    state: &AppState,
+    senders: Senders,
+    clock: &Clock,
+) {
+    let (observed_tx, observed) = tokio::sync::watch::channel(None);
+    if args.windows_from_cluster {
+        let (freezes_tx, freezes) = tokio::sync::watch::channel(None);
+        tokio::spawn(watch_freezes(client.clone(), freezes_tx, senders.creators));
+        tokio::spawn(watch_windows_and_freezes(
+            client.clone(),
+            state.windows().clone(),
+            Some(observed_tx),
+            freezes,
+            Some(state.metrics().stop_the_line()),
+            clock.clone(),
+        ));
+    }
+    if !args.windows_from_cluster && !args.reconcile_on_open {
+        return;
+    }
+    // Owners are watched for the status's waiting count too.
+    let (owners_tx, owners) = tokio::sync::watch::channel(Default::default());
+    for kind in fluxgate_core::flux::OwnerKind::ALL {
+        tokio::spawn(watch_owners(client.clone(), kind, owners_tx.clone()));
+    }
+    let sync = ClusterSync {
+        client,
+        windows: state.windows().clone(),
+        counters: state.metrics().sync_counters(),
+        clock: clock.clone(),
+        events: senders.events.filter(|_| args.reconcile_on_open),
+        notices: senders.notices.filter(|_| args.reconcile_on_open),
+        write_status: args.windows_from_cluster,
+        reconcile_on_open: args.reconcile_on_open,
+    };
+    tokio::spawn(sync.run(observed, owners));
+}
+
+/// The TLS configuration: the serving certificate (from `--tls-cert` and `--tls-key`, reloaded
+/// as they change, or generated) and `--client-ca`.
+fn tls_config(args: &ServeArgs, state: &Arc<AppState>) -> anyhow::Result<Arc<ServerConfig>> {
+    let resolver = Arc::new(initial_certificate(args, state)?);
+    let client_ca = match &args.client_ca {
+        Some(path) => read_pem_files(std::slice::from_ref(path))?
+            .pop()
+            .map(|file| file.bytes),
+        None => None,
+    };
+    let tls = server_config(resolver.clone(), client_ca.as_deref())
+        .context("cannot configure TLS (--client-ca)")?;
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let files = [cert.clone(), key.clone()];
+        let initial = read_pem_files(&files).ok();
+        let (state, failures) = (state.clone(), state.clone());
+        tokio::spawn(watch(
+            args.watch_interval,
+            initial,
+            move || read_files(&files),
+            move |snapshot| reload_certificate(&state, &resolver, snapshot),
+            move |error| {
+                let error = PemFileError::from(error);
+                failures.metrics().record_tls_reload(false);
+                tracing::warn!(%error, "cannot read the certificate files; keeping the current certificate");
+            },
+        ));
+    }
+    Ok(tls)
+}
+
+/// A certificate and key that can be served at `now`, and when the certificate expires.
+fn usable_key(
+    cert: &[u8],
+    key: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(CertifiedKey, DateTime<Utc>), TlsError> {
+    let key = certified_key(cert, key)?;
+    let expiry = check_validity(&key, now)?;
+    Ok((key, expiry))
+}
+
 fn initial_certificate(args: &ServeArgs, state: &AppState) -> anyhow::Result<CertResolver> {
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let files = read_pem_files(&[cert.clone(), key.clone()])?;
@@ -483,22 +559,22 @@ fn initial_certificate(args: &ServeArgs, state: &AppState) -> anyhow::Result<Cer
                 files.len()
             );
         };
-        let key = certified_key(&cert_file.bytes, &key_file.bytes)
-            .and_then(|key| {
-                let expiry = check_validity(&key, chrono::Utc::now())?;
-                state.metrics.set_tls_expiry(expiry.timestamp());
-                Ok(key)
-            })
+        let (key, expiry) = usable_key(&cert_file.bytes, &key_file.bytes, state.clock().now())
             .with_context(|| format!("cannot use {} and {}", cert.display(), key.display()))?;
+        state.metrics().set_tls_expiry(expiry.timestamp());
         tracing::info!(cert = %cert.display(), "serving certificate loaded");
         return Ok(CertResolver::new(key));
     }
-    let generated = certs::generate(&args.dns_names).context("cannot generate a certificate")?;
-    let key = certified_key(generated.cert_pem.as_bytes(), generated.key_pem.as_bytes())
-        .context("cannot use the generated certificate")?;
-    let expiry =
-        check_validity(&key, chrono::Utc::now()).context("cannot use the generated certificate")?;
-    state.metrics.set_tls_expiry(expiry.timestamp());
+    let now = state.clock().now();
+    let generated =
+        certs::generate(&args.dns_names, now).context("cannot generate a certificate")?;
+    let (key, expiry) = usable_key(
+        generated.cert_pem.as_bytes(),
+        generated.key_pem.as_bytes(),
+        now,
+    )
+    .context("cannot use the generated certificate")?;
+    state.metrics().set_tls_expiry(expiry.timestamp());
     match &args.ca_out {
         Some(path) => {
             std::fs::write(path, &generated.ca_pem)
@@ -517,20 +593,65 @@ fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &Snap
         return;
     };
     let cert_path = &cert.path;
-    let checked = certified_key(&cert.bytes, &key.bytes)
-        .and_then(|key| Ok((check_validity(&key, chrono::Utc::now())?, key)));
-    match checked {
-        Ok((expiry, key)) => {
+    match usable_key(&cert.bytes, &key.bytes, state.clock().now()) {
+        Ok((key, expiry)) => {
             resolver.replace(key);
-            state.metrics.set_tls_expiry(expiry.timestamp());
-            state.metrics.record_tls_reload(true);
+            state.metrics().set_tls_expiry(expiry.timestamp());
+            state.metrics().record_tls_reload(true);
             tracing::info!(cert = %cert_path.display(), %expiry, "serving certificate reloaded");
         }
         Err(error) => {
-            state.metrics.record_tls_reload(false);
+            state.metrics().record_tls_reload(false);
             tracing::error!(%error, cert = %cert_path.display(), "new certificate rejected; keeping the current one");
         }
     }
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// `/metrics` over plain HTTP, until stopped.
+struct MetricsServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MetricsServer {
+    async fn start(addr: SocketAddr, state: Arc<AppState>) -> anyhow::Result<Self> {
+        let listener = bind(addr).await?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = metrics_router(state);
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(error) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(%error, "metrics server failed");
+            }
+        });
+        Ok(MetricsServer { stop, task })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Resolves once shutdown has begun (SIGTERM or SIGINT) and its delay is over. From the signal
+/// on, the replica is not ready and `draining` is set, while it still serves during the delay.
+async fn shutdown(state: Arc<AppState>, draining: Arc<AtomicBool>, delay: Duration) {
+    terminated().await;
+    draining.store(true, Ordering::Release);
+    state.set_ready(false);
+    tracing::info!(delay = ?delay, "shutting down: not ready; still serving during the delay, with Connection: close");
+    tokio::time::sleep(delay).await;
 }
 
 /// Loads the windows files (or the embedded examples) once the listener is up, then watches
@@ -539,20 +660,22 @@ fn reload_certificate(state: &AppState, resolver: &CertResolver, snapshot: &Snap
 async fn windows_from_files(
     args: &ServeArgs,
     state: Arc<AppState>,
+    clock: Clock,
 ) -> anyhow::Result<std::convert::Infallible> {
     if args.windows_from_cluster {
         return std::future::pending().await;
     }
     let paths = args.common.window_paths().to_vec();
-    let initial = load_at_start(state.windows.clone(), paths.clone(), state.clock).await?;
+    let store = state.windows().clone();
+    let initial = load_at_start(store.clone(), paths.clone(), clock.clone()).await?;
     if !paths.is_empty() {
-        let (store, failures, clock) = (state.windows.clone(), state.windows.clone(), state.clock);
+        let failures = store.clone();
         let read_paths = paths.clone();
         tokio::spawn(watch(
             args.watch_interval,
             initial,
             move || read_windows(&read_paths),
-            move |snapshot| crate::windows::reload(&store, &paths, snapshot, clock()),
+            move |snapshot| crate::windows::reload(&store, &paths, snapshot, clock.now()),
             move |error| failures.refuse(&crate::windows::ReadError::from(error)),
         ));
     }

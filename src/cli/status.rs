@@ -1,9 +1,9 @@
 //! `fluxgate status`: every window, open or closed, since when, next transition.
 
-use super::{WindowArgs, parse_instant};
+use super::{AtArg, Format, OutputArg, WindowArgs};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use fluxgate_core::naming::local_time;
 use fluxgate_core::render::week;
 use fluxgate_core::window::{Window, WindowState};
@@ -12,15 +12,14 @@ use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
+#[command(mut_arg("at", |a| a.help("Evaluate as of this instant (RFC 3339) instead of now")))]
 pub(crate) struct StatusArgs {
     #[command(flatten)]
     windows: WindowArgs,
-    /// Evaluate as of this instant (RFC 3339) instead of now.
-    #[arg(long, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
-    at: Option<DateTime<Utc>>,
-    /// Output format.
-    #[arg(short = 'o', long = "output", env = "FLUXGATE_OUTPUT", value_enum, default_value_t = Format::Table)]
-    output: Format,
+    #[command(flatten)]
+    at: AtArg,
+    #[command(flatten)]
+    output: OutputArg,
     /// Show the week from today 00:00, hour by hour, instead of the table.
     #[arg(long, env = "FLUXGATE_WEEK", conflicts_with = "output")]
     week: bool,
@@ -125,12 +124,6 @@ pub(crate) fn cluster_window_documents(
     Ok(index.documents_of(objects))
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Format {
-    Table,
-    Json,
-}
-
 /// One window in `-o json`; instants in RFC 3339, in the window's time zone.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -181,7 +174,7 @@ struct OverrideJson {
 }
 
 pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let now = args.at.unwrap_or_else(Utc::now);
+    let now = args.at.clock().now();
     let (windows, embedded) = if args.from_cluster {
         (cluster_windows(now, &args.namespace)?, false)
     } else {
@@ -198,7 +191,7 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let states: Vec<(&Window, std::sync::Arc<WindowState>)> =
         windows.iter().map(|w| (w, w.state_at(now))).collect();
     let mut out = std::io::stdout().lock();
-    match args.output {
+    match args.output.output {
         Format::Json => {
             let rows: Vec<StatusJson> = states
                 .iter()

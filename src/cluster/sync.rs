@@ -13,6 +13,7 @@ use super::events::{EventPublisher, Notice};
 use super::notifications::{Notifications, landing};
 use super::owners::{Owners, api_resource};
 use super::watch::ObservedWindows;
+use crate::clock::Clock;
 use crate::metrics::SyncCounters;
 use crate::windows::store::WindowStore;
 use chrono::{DateTime, Utc};
@@ -45,9 +46,6 @@ const SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 /// so that it carries the waiting count rather than a zero corrected a moment later. A kind
 /// whose CRD is missing (no helm-controller) never lists; the status goes out without it.
 const OWNERS_GRACE: Duration = Duration::from_secs(10);
-
-/// The wall clock; a test moves it.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// What to keep in step.
 pub struct ClusterSync {
@@ -82,7 +80,7 @@ impl ClusterSync {
         let mut written = Written::default();
         let started = tokio::time::Instant::now();
         loop {
-            let now = (self.clock)();
+            let now = self.clock.now();
             let set = self.windows.load_full();
             // Past a transition a window's state is computed anew, which for some windows takes
             // thousands of cron steps: on a blocking thread, so the passes below read the cache.

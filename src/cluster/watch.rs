@@ -7,6 +7,7 @@
 
 use super::freezes::{FreezeObjects, no_freezes};
 use super::index::{Observed, WindowIndex};
+use crate::clock::Clock;
 use crate::metrics::StopTheLineFreezes;
 use crate::windows::WindowStore;
 use crate::windows::gate::Refused;
@@ -28,13 +29,14 @@ pub(crate) type ObservedWindows = Option<Arc<BTreeMap<String, Observed>>>;
 /// Watches ReconciliationWindow objects until the stream ends (it does not, short of the task
 /// being dropped: errors are retried with backoff), and puts their set in force in `store` at
 /// every change. `observed`, when given, follows what the cluster holds of each window (see
-/// [`crate::cluster::sync`]).
+/// [`crate::cluster::sync`]). `clock` is what the windows are checked and computed at.
 pub async fn watch_windows(
     client: Client,
     store: Arc<WindowStore>,
     observed: Option<watch::Sender<ObservedWindows>>,
+    clock: Clock,
 ) {
-    watch_windows_and_freezes(client, store, observed, no_freezes(), None).await
+    watch_windows_and_freezes(client, store, observed, no_freezes(), None, clock).await
 }
 
 /// [`watch_windows`], with the stop-the-line freezes `freezes` follows
@@ -47,6 +49,7 @@ pub async fn watch_windows_and_freezes(
     observed: Option<watch::Sender<ObservedWindows>>,
     mut freezes: watch::Receiver<FreezeObjects>,
     gauge: Option<StopTheLineFreezes>,
+    clock: Clock,
 ) {
     let namespace = client.default_namespace().to_owned();
     let api: Api<ReconciliationWindow> = Api::all(client.clone());
@@ -72,7 +75,7 @@ pub async fn watch_windows_and_freezes(
                 index.set_freezes(listed);
                 freezes_listed = true;
                 if index.is_synced() {
-                    publish(&store, &mut index, gauge.as_ref()).await;
+                    publish(&store, &mut index, gauge.as_ref(), &clock).await;
                     if let Some(observed) = &observed {
                         observed.send_modify(|_| {});
                     }
@@ -89,7 +92,7 @@ pub async fn watch_windows_and_freezes(
             Change::ConfigMap(event) => apply_config_map(&mut index, *event, &namespace),
         };
         if changed && index.is_synced() && freezes_listed {
-            publish(&store, &mut index, gauge.as_ref()).await;
+            publish(&store, &mut index, gauge.as_ref(), &clock).await;
         }
         if let Some(observed) = &observed
             && index.is_synced()
@@ -176,11 +179,12 @@ async fn publish(
     store: &Arc<WindowStore>,
     index: &mut WindowIndex,
     gauge: Option<&StopTheLineFreezes>,
+    clock: &Clock,
 ) {
     let candidate = index.candidate();
     let checking = store.clone();
+    let now = clock.now();
     let checked = tokio::task::spawn_blocking(move || {
-        let now = chrono::Utc::now();
         let in_force = candidate.check(checking.gate(), now);
         let count = in_force.set.len();
         for refused in &in_force.refused_freezes {

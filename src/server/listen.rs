@@ -15,19 +15,20 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tower::ServiceExt;
 
 use super::idle::IdleStream;
+use super::peer_limit::{Full, PeerLimit};
 use super::tls::PeerIdentity;
 
 /// Connection-level limits.
@@ -42,44 +43,6 @@ pub(crate) struct ConnectionLimits {
     pub(crate) max_connections_per_peer: usize,
     /// How long in-flight requests get to finish after shutdown begins.
     pub(crate) drain_timeout: Duration,
-}
-
-/// The connections open per peer address; a [`PeerSlot`] gives its slot back on drop.
-#[derive(Default)]
-struct Peers {
-    open: Mutex<HashMap<IpAddr, usize>>,
-}
-
-struct PeerSlot {
-    peers: Arc<Peers>,
-    ip: IpAddr,
-}
-
-impl Peers {
-    fn take(self: &Arc<Self>, ip: IpAddr, most: usize) -> Option<PeerSlot> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let count = open.entry(ip).or_default();
-        if *count >= most {
-            return None;
-        }
-        *count += 1;
-        Some(PeerSlot {
-            peers: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for PeerSlot {
-    fn drop(&mut self) {
-        let mut open = self.peers.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.ip);
-            }
-        }
-    }
 }
 
 /// Serves `app` over TLS on `listener` until `shutdown` completes, then drains. From when
@@ -190,8 +153,7 @@ struct Connections {
     http2: Arc<Builder<TokioExecutor>>,
     app: Router,
     /// Open connections, in all and per peer address.
-    slots: Arc<Semaphore>,
-    peers: Arc<Peers>,
+    open: PeerLimit,
     limits: ConnectionLimits,
     draining: Arc<AtomicBool>,
     /// Turns true when the delay ends: each connection (HTTP/1) finishes the request it serves,
@@ -218,8 +180,7 @@ impl Connections {
             http1: Arc::new(builder.clone().http1_only()),
             http2: Arc::new(builder.http2_only()),
             app,
-            slots: Arc::new(Semaphore::new(limits.max_connections)),
-            peers: Arc::new(Peers::default()),
+            open: PeerLimit::new(limits.max_connections, limits.max_connections_per_peer),
             limits: limits.clone(),
             draining,
             stop,
@@ -228,52 +189,29 @@ impl Connections {
 
     /// Serves one accepted connection on a task of its own.
     fn serve(&self, tcp: TcpStream, peer: SocketAddr) {
-        // The peer's slot first: a peer at its limit must not take one of the shared slots.
-        let Some(peer_slot) = self
-            .peers
-            .take(peer.ip(), self.limits.max_connections_per_peer)
-        else {
-            tracing::warn!(%peer, max = self.limits.max_connections_per_peer, "too many connections from this address; closing");
-            return;
-        };
-        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max = self.limits.max_connections, "too many connections; closing");
-            return;
+        let slot = match self.open.try_take(peer.ip(), 1) {
+            Ok(slot) => slot,
+            Err(Full::Peer) => {
+                tracing::warn!(%peer, max = self.limits.max_connections_per_peer, "too many connections from this address; closing");
+                return;
+            }
+            Err(Full::All) => {
+                tracing::warn!(%peer, max = self.limits.max_connections, "too many connections; closing");
+                return;
+            }
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = self.acceptor.clone();
         let (http1_builder, http2_builder) = (self.http1.clone(), self.http2.clone());
         let app = self.app.clone();
-        let handshake_timeout = self.limits.tls_handshake_timeout;
-        let idle_timeout = self.limits.idle_timeout;
+        let limits = self.limits.clone();
         let header_read_timeout = self.limits.header_read_timeout;
         let draining = self.draining.clone();
         let mut stop = self.stop.clone();
         tokio::spawn(async move {
-            let _permit = (permit, peer_slot);
-            // hyper's header timer only starts at a request's first byte: without this, a
-            // client that completes TLS and then stays silent would hold a connection forever.
-            let tcp = IdleStream::new(tcp, idle_timeout);
-            let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            // rustls only completes a handshake with a certificate that chains to --client-ca.
-            let identity = PeerIdentity {
-                subject: stream
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .map(|cert| super::tls::subject(cert).into()),
-                address: peer,
+            let _slot = slot;
+            let Some((stream, identity)) = handshake(&acceptor, tcp, peer, &limits).await else {
+                return;
             };
             // HTTP/2 has no `Connection` header: its clients get a GOAWAY when the delay ends.
             // Without ALPN a client speaks HTTP/1.1 (RFC 7301; HTTP/2 over TLS needs it).
@@ -324,4 +262,39 @@ impl Connections {
             }
         });
     }
+}
+
+/// The TLS handshake of `tcp`, within its timeout, and who the peer is.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    limits: &ConnectionLimits,
+) -> Option<(TlsStream<IdleStream<TcpStream>>, PeerIdentity)> {
+    // hyper's header timer only starts at a request's first byte: without this, a client that
+    // completes TLS and then stays silent would hold a connection forever.
+    let tcp = IdleStream::new(tcp, limits.idle_timeout);
+    let stream =
+        match tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "TLS handshake failed");
+                return None;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return None;
+            }
+        };
+    // rustls only completes a handshake with a certificate that chains to --client-ca.
+    let identity = PeerIdentity {
+        subject: stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|cert| super::tls::subject(cert).into()),
+        address: peer,
+    };
+    Some((stream, identity))
 }

@@ -6,9 +6,11 @@
 
 mod idle;
 pub(crate) mod listen;
+mod peer_limit;
 pub mod tls;
 
-use crate::audit_log::{AuditSink, GroupCommit};
+use crate::audit_log::{AuditSink, DEFAULT_STALL_BOUND, GroupCommit, Queued};
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::windows::store::WindowStore;
 use axum::Extension;
@@ -26,6 +28,7 @@ use fluxgate_core::object::Object;
 use fluxgate_core::policy::{Decision, Policy};
 use fluxgate_core::window::WindowSet;
 use kube::core::admission::AdmissionRequest;
+use peer_limit::{PeerLimit, Share};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -40,52 +43,108 @@ pub const MAX_BODY_BYTES: usize = 7 * 1024 * 1024;
 /// (`--max-body-bytes-in-flight`); see RELIABILITY.md for what it keeps memory at.
 pub(crate) const DEFAULT_BODY_BUDGET: usize = 32 * 1024 * 1024;
 
-/// Everything a request needs; shared by all connections.
-pub struct AppState {
+/// What the server is built from: the flags' values, and the pieces `serve` (or a test) made
+/// for it. [`Settings::new`] gives a test's defaults; `serve` fills in every field.
+pub struct Settings {
     /// The windows in force, published into by the file and cluster watches.
     pub windows: Arc<WindowStore>,
-    pub(crate) policy: Policy,
-    /// The audit sink, behind group commit.
-    pub(crate) audit: GroupCommit,
+    pub policy: Policy,
+    pub audit: Arc<dyn AuditSink>,
+    /// How long a decision waits for its audit record, and a write may take before the sink
+    /// counts as stuck and the replica not ready.
+    pub audit_stall_bound: Duration,
+    /// Where every metric is; `windows` reports its loads to the same.
     pub metrics: Metrics,
-    /// False until the TLS listener is up, and again once shutdown begins.
-    pub ready: AtomicBool,
     /// `/validate` only answers clients with a certificate from `--client-ca` (the API server).
-    pub(crate) require_client_cert: bool,
+    pub require_client_cert: bool,
     /// Whether a caller without a verified client certificate may make fluxgate publish Events
     /// and count bypasses (`--accept-unverified-callers`). Its decisions are answered and
     /// audited either way, with the caller's address.
     pub accept_unverified: bool,
-    /// Bytes of request bodies that may be held at once: a body waits for its share before it
-    /// is read, so many large bodies at once cannot push memory past the pod's limit.
-    pub(crate) body_budget: BodyBudget,
+    /// Bytes of request bodies held at once (`--max-body-bytes-in-flight`).
+    pub body_bytes_in_flight: usize,
     /// Events for bypasses and denials, when the server talks to the cluster.
     pub events: Option<Arc<dyn Notifier>>,
     /// Notices to Flux's notification-controller (`serve --notification-url`).
     pub notices: Option<Arc<dyn Notifier>>,
-    /// The clock: `Utc::now` in production, fixed in tests.
-    pub clock: fn() -> DateTime<Utc>,
+    pub clock: Clock,
+}
+
+impl Settings {
+    /// `windows` in force (held to `policy`'s gate), the system clock, and every limit at its
+    /// default.
+    pub fn new(windows: WindowSet, policy: Policy, audit: Arc<dyn AuditSink>) -> Self {
+        let metrics = Metrics::default();
+        let gate = crate::windows::Gate::new(policy.clone(), false);
+        Settings {
+            windows: Arc::new(WindowStore::new(windows, metrics.window_reloads()).with_gate(gate)),
+            policy,
+            audit,
+            audit_stall_bound: DEFAULT_STALL_BOUND,
+            metrics,
+            require_client_cert: false,
+            accept_unverified: false,
+            body_bytes_in_flight: DEFAULT_BODY_BUDGET,
+            events: None,
+            notices: None,
+            clock: Clock::system(),
+        }
+    }
+}
+
+/// Everything a request needs; shared by all connections.
+pub struct AppState {
+    windows: Arc<WindowStore>,
+    policy: Policy,
+    /// The audit sink, behind group commit.
+    audit: GroupCommit,
+    metrics: Metrics,
+    /// False until the TLS listener is up, and again once shutdown begins.
+    ready: AtomicBool,
+    require_client_cert: bool,
+    accept_unverified: bool,
+    /// Bytes of request bodies that may be held at once: a body waits for its share before it
+    /// is read, so many large bodies at once cannot push memory past the pod's limit.
+    body_budget: PeerLimit,
+    events: Option<Arc<dyn Notifier>>,
+    notices: Option<Arc<dyn Notifier>>,
+    clock: Clock,
 }
 
 impl AppState {
-    pub fn new(windows: WindowSet, policy: Policy, audit: Arc<dyn AuditSink>) -> Self {
-        let metrics = Metrics::default();
+    /// Not ready until [`AppState::set_ready`].
+    pub fn new(settings: Settings) -> Self {
         AppState {
-            windows: Arc::new(
-                WindowStore::new(windows, metrics.window_reloads())
-                    .with_gate(crate::windows::Gate::new(policy.clone(), false)),
-            ),
-            policy,
-            audit: GroupCommit::new(audit),
-            metrics,
+            windows: settings.windows,
+            policy: settings.policy,
+            audit: GroupCommit::new(settings.audit).with_stall_bound(settings.audit_stall_bound),
+            metrics: settings.metrics,
             ready: AtomicBool::new(false),
-            require_client_cert: false,
-            accept_unverified: false,
-            body_budget: BodyBudget::new(DEFAULT_BODY_BUDGET),
-            events: None,
-            notices: None,
-            clock: Utc::now,
+            require_client_cert: settings.require_client_cert,
+            accept_unverified: settings.accept_unverified,
+            body_budget: body_budget(settings.body_bytes_in_flight),
+            events: settings.events,
+            notices: settings.notices,
+            clock: settings.clock,
         }
+    }
+
+    /// The windows in force.
+    pub fn windows(&self) -> &Arc<WindowStore> {
+        &self.windows
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Ready once the TLS listener is up; not ready again once shutdown begins.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
     }
 }
 
@@ -150,7 +209,7 @@ async fn request_limits(
     };
     let in_flight = InFlight(Arc::new(InFlightState {
         deadline,
-        slot: std::sync::Mutex::new(Some(slot)),
+        slot: parking_lot::Mutex::new(Some(slot)),
         committed: AtomicBool::new(false),
     }));
     request.extensions_mut().insert(in_flight.clone());
@@ -174,7 +233,7 @@ struct InFlight(Arc<InFlightState>);
 
 struct InFlightState {
     deadline: tokio::time::Instant,
-    slot: std::sync::Mutex<Option<OwnedSemaphorePermit>>,
+    slot: parking_lot::Mutex<Option<OwnedSemaphorePermit>>,
     committed: AtomicBool,
 }
 
@@ -183,8 +242,7 @@ impl InFlight {
     /// its slot is free for the next one.
     fn commit(&self) {
         self.0.committed.store(true, Ordering::Release);
-        let mut slot = self.0.slot.lock().unwrap_or_else(|p| p.into_inner());
-        slot.take();
+        self.0.slot.lock().take();
     }
 
     fn committed(&self) -> bool {
@@ -216,22 +274,14 @@ async fn validate(
     let started = Instant::now();
     let identity = identity.map(|Extension(id)| id);
     let verified = identity.as_ref().is_some_and(PeerIdentity::verified);
-    if state.require_client_cert && !verified {
-        let message = "a client certificate signed by --client-ca is required".to_owned();
-        return reject(&state, StatusCode::UNAUTHORIZED, message);
-    }
-    if !declares_json {
-        return reject(
-            &state,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content type must be application/json".into(),
-        );
+    if let Some(refused) = refused_caller_or_type(&state, verified, declares_json) {
+        return refused;
     }
     let body = match body {
         Ok(body) => body,
         Err((status, message)) => return reject(&state, status, message),
     };
-    let now = (state.clock)();
+    let now = state.clock.now();
     let windows = state.windows.load();
     let mut reviewed = match review(&body.bytes, &windows, &state.policy, now) {
         Ok(reviewed) => reviewed,
@@ -271,37 +321,59 @@ async fn validate(
     state
         .metrics
         .record_decision(&reviewed.request, &reviewed.decision, seconds, trusted);
-    if let (Some(events), true) = (&state.events, trusted) {
-        events.notify(&reviewed.request, &reviewed.decision, now);
-    }
-    if let (Some(notices), true) = (&state.notices, trusted) {
-        notices.notify(&reviewed.request, &reviewed.decision, now);
+    let notifiers = state.events.iter().chain(&state.notices);
+    for notifier in notifiers.filter(|_| trusted) {
+        notifier.notify(&reviewed.request, &reviewed.decision, now);
     }
     // Only the answer and the uid wait for the audit write; the body's share of the budget
     // goes back now.
     drop((reviewed, body, windows));
-    // Answered as the record goes: 200 once it is written, an error only while it can never
-    // be (a decision that cannot be recorded does not stand; the API server fails closed).
-    // A line the writer has not taken within the stall bound, or by the request's deadline, is
-    // taken back. A line it has taken is in a write that may still succeed, so only that
-    // write's outcome may answer, however long it takes (a stuck write holds one batch of
-    // requests; later ones are refused at once, `Unavailable::Stuck`).
+    if let Err(answer) = recorded(&state, &in_flight, queued, &uid).await {
+        return answer;
+    }
+    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+}
+
+/// A request refused before its review is read: a caller without the certificate
+/// `--client-ca` requires, or a body that is not declared JSON.
+fn refused_caller_or_type(
+    state: &AppState,
+    verified: bool,
+    declares_json: bool,
+) -> Option<Response> {
+    if state.require_client_cert && !verified {
+        let message = "a client certificate signed by --client-ca is required".to_owned();
+        return Some(reject(state, StatusCode::UNAUTHORIZED, message));
+    }
+    let message = "content type must be application/json";
+    (!declares_json).then(|| reject(state, StatusCode::UNSUPPORTED_MEDIA_TYPE, message.into()))
+}
+
+/// Waits for a decision's audit record: the request is answered as the record goes, 200 once
+/// it is written, an error only while it can never be (a decision that cannot be recorded does
+/// not stand; the API server fails closed). A line the writer has not taken within the stall
+/// bound, or by the request's deadline, is taken back. A line it has taken is in a write that
+/// may still succeed, so only that write's outcome may answer, however long it takes (a stuck
+/// write holds one batch of requests; later ones are refused at once, `Unavailable::Stuck`).
+async fn recorded(
+    state: &AppState,
+    in_flight: &InFlight,
+    queued: Queued,
+    uid: &str,
+) -> Result<(), Response> {
     let stall = state.audit.stall_bound();
     let left = in_flight.left();
     let written = match tokio::time::timeout(stall.min(left), queued.wait()).await {
         Ok(written) => written,
         Err(_) => match queued.cancel() {
-            true if left < stall => return timed_out(),
+            true if left < stall => return Err(timed_out()),
             true => Err(std::io::Error::other(format!(
                 "the audit log did not take the record within {stall:?}; it will not be written"
             ))),
             false => queued.wait().await,
         },
     };
-    if let Err(error) = written {
-        return unrecorded(&state, &uid, &error.to_string());
-    }
-    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+    written.map_err(|error| unrecorded(state, uid, &error.to_string()))
 }
 
 /// The answer when the audit record of a decision cannot be written: 503, counted.
@@ -314,69 +386,11 @@ fn unrecorded(state: &AppState, uid: &str, error: &str) -> Response {
     reject(state, StatusCode::SERVICE_UNAVAILABLE, message)
 }
 
-/// The bytes of request bodies held at once, in all and per peer address: one peer (a pod
-/// holding large bodies open) may hold at most half, so the API server always has the rest.
-pub(crate) struct BodyBudget {
-    all: Arc<Semaphore>,
-    per_peer: usize,
-    peers: Arc<std::sync::Mutex<PeerShares>>,
-}
-
-type PeerShares = std::collections::HashMap<std::net::IpAddr, Arc<Semaphore>>;
-
-impl BodyBudget {
-    /// `bytes` in all; a peer's share is half of it, and at least one largest body.
-    pub(crate) fn new(bytes: usize) -> Self {
-        BodyBudget {
-            all: Arc::new(Semaphore::new(bytes)),
-            per_peer: (bytes / 2).max(MAX_BODY_BYTES),
-            peers: Default::default(),
-        }
-    }
-
-    /// Waits until `bytes` fit in `peer`'s share, then in the whole budget: the peer's first,
-    /// so a peer waiting on itself holds none of the others'.
-    async fn take(
-        &self,
-        peer: Option<std::net::IpAddr>,
-        bytes: u32,
-    ) -> Result<Share, tokio::sync::AcquireError> {
-        let mut share = Share {
-            peers: self.peers.clone(),
-            of_peer: None,
-            all: None,
-        };
-        if let Some(ip) = peer {
-            let of_peer = lock(&self.peers)
-                .entry(ip)
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_peer)))
-                .clone();
-            share.of_peer = Some(of_peer.acquire_many_owned(bytes).await?);
-        }
-        share.all = Some(self.all.clone().acquire_many_owned(bytes).await?);
-        Ok(share)
-    }
-}
-
-fn lock(peers: &std::sync::Mutex<PeerShares>) -> std::sync::MutexGuard<'_, PeerShares> {
-    peers.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A body's share of the budget, given back on drop, when the entries of peers that hold
-/// (and wait for) nothing go too.
-struct Share {
-    peers: Arc<std::sync::Mutex<PeerShares>>,
-    of_peer: Option<OwnedSemaphorePermit>,
-    all: Option<OwnedSemaphorePermit>,
-}
-
-impl Drop for Share {
-    fn drop(&mut self) {
-        self.all.take();
-        if self.of_peer.take().is_some() {
-            lock(&self.peers).retain(|_, share| Arc::strong_count(share) > 1);
-        }
-    }
+/// The bytes of request bodies held at once, `bytes` in all: one peer (a pod holding large
+/// bodies open) may hold at most half, and at least one largest body, so the API server always
+/// has the rest.
+fn body_budget(bytes: usize) -> PeerLimit {
+    PeerLimit::new(bytes, (bytes / 2).max(MAX_BODY_BYTES))
 }
 
 /// An AdmissionReview's body, read once its bytes fit in [`AppState::body_budget`]; the share
@@ -525,7 +539,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 /// thousands of schedule changes, which must not hold an async worker.
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let encoded = tokio::task::spawn_blocking(move || {
-        state.metrics.encode(&state.windows.load(), (state.clock)())
+        state
+            .metrics
+            .encode(&state.windows.load(), state.clock.now())
     })
     .await;
     let Ok(text) = encoded else {

@@ -20,6 +20,7 @@ pub(crate) use gate::{Gate, Refused};
 pub use read::{ReadError, load_windows};
 pub use store::WindowStore;
 
+use crate::clock::Clock;
 use crate::files::{FileError, Snapshot, settled};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -74,7 +75,7 @@ pub(crate) fn load_checked(
 pub(crate) async fn load_at_start(
     store: Arc<WindowStore>,
     paths: Vec<PathBuf>,
-    clock: fn() -> DateTime<Utc>,
+    clock: Clock,
 ) -> anyhow::Result<Option<Snapshot>> {
     let snapshot = if paths.is_empty() {
         None
@@ -83,7 +84,7 @@ pub(crate) async fn load_at_start(
     };
     let first = snapshot.clone();
     let count = tokio::task::spawn_blocking(move || {
-        let now = clock();
+        let now = clock.now();
         let windows = match &first {
             Some(snapshot) => store.gate().check_files(&paths, snapshot, now),
             None => store.gate().check_embedded(now),
