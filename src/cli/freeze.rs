@@ -6,7 +6,7 @@
 //! watch puts it in force. What the command checks first is the core's own check, so a
 //! mistake is said before anything is sent.
 
-use super::parse_instant;
+use super::AtArg;
 use anyhow::Context;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use clap::{ArgGroup, Args, Subcommand};
@@ -17,12 +17,12 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
+#[command(mut_arg("at", |a| a.global(true).help("Act as of this instant (RFC 3339) instead of now")))]
 pub(crate) struct FreezeArgs {
     #[command(subcommand)]
     command: FreezeCommand,
-    /// Act as of this instant (RFC 3339) instead of now.
-    #[arg(long, global = true, env = "FLUXGATE_AT", value_parser = parse_instant, value_name = "T")]
-    at: Option<DateTime<Utc>>,
+    #[command(flatten)]
+    at: AtArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,7 +62,7 @@ struct StartArgs {
 }
 
 pub(crate) fn run(args: FreezeArgs) -> anyhow::Result<ExitCode> {
-    let now = args.at.unwrap_or_else(Utc::now);
+    let now = args.at.clock().now();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
