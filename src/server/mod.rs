@@ -315,8 +315,15 @@ async fn validate(
         Err(unavailable) => return unrecorded(&state, &uid, &unavailable.to_string()),
     };
     in_flight.commit();
-    // Anyone who reaches the port can send a made-up review: only the API server's (or an
-    // accepted) caller may make fluxgate publish Events or count a bypass.
+    // The body's share of the budget goes back now; the decision waits for its audit write.
+    drop((body, windows));
+    if let Err(answer) = recorded(&state, &in_flight, queued, &uid).await {
+        return answer;
+    }
+    // Counted and told only once it stands: a decision answered with an error (its record
+    // could not be written) moves no metric and sends no Event or notice. Anyone who reaches
+    // the port can send a made-up review: only the API server's (or an accepted) caller may
+    // make fluxgate publish Events or count a bypass.
     let trusted = verified || state.accept_unverified;
     state
         .metrics
@@ -324,12 +331,6 @@ async fn validate(
     let notifiers = state.events.iter().chain(&state.notices);
     for notifier in notifiers.filter(|_| trusted) {
         notifier.notify(&reviewed.request, &reviewed.decision, now);
-    }
-    // Only the answer and the uid wait for the audit write; the body's share of the budget
-    // goes back now.
-    drop((reviewed, body, windows));
-    if let Err(answer) = recorded(&state, &in_flight, queued, &uid).await {
-        return answer;
     }
     ([(header::CONTENT_TYPE, "application/json")], json).into_response()
 }

@@ -411,6 +411,17 @@ impl Server {
             .unwrap_or(0.0)
     }
 
+    /// The sum of every series of `family` (all its label sets).
+    pub async fn metric_sum(&self, family: &str) -> f64 {
+        let text = plain_get(self.metrics_addr, "/metrics").await;
+        let prefix = format!("{family}{{");
+        text.lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| l.rsplit_once(' '))
+            .map(|(_, v)| v.trim().parse::<f64>().unwrap())
+            .sum()
+    }
+
     /// Waits until `check` holds, polling; fails with the server log after `timeout`.
     pub async fn eventually<F, Fut>(&self, what: &str, timeout: Duration, check: F)
     where
