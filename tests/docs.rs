@@ -57,6 +57,11 @@ const fn here(command: &'static str, expect: Expect) -> Run {
 
 /// Commands this file runs as written.
 const RUN_HERE: &[Run] = &[
+    // README.md: plan
+    here(
+        "cargo run -- plan --base tests/fixtures/plan/seed/base --head tests/fixtures/plan/seed/head --at 2026-11-28T12:00:00+01:00",
+        Expect::Exit(0),
+    ),
     // docs/plan.md (tests/plan_cli.rs also checks the output it shows, line for line)
     here(
         "fluxgate plan --base tests/fixtures/plan/seed/base --head tests/fixtures/plan/seed/head --at 2026-11-28T12:00:00+01:00",
