@@ -262,9 +262,7 @@ async fn faults_under_load_lose_no_request_and_no_audit_record() {
         "no decision saw a half-loaded set"
     );
     assert_eq!(written, ok, "every decision answered was audited");
-    let counted = server
-        .metric_sum("fluxgate_admission_requests_total")
-        .await as usize;
+    let counted = server.metric_sum("fluxgate_admission_requests_total").await as usize;
     assert_eq!(
         counted, ok,
         "the decisions counted are the decisions answered: none refused as unrecorded"
