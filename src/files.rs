@@ -445,7 +445,7 @@ mod tests {
         let (mut applied, mut failed) = (0, Vec::new());
         let started = std::time::Instant::now();
         std::thread::scope(|scope| {
-            scope.spawn(|| {
+            let writer = scope.spawn(|| {
                 let mut n = 0;
                 while !stop.load(std::sync::atomic::Ordering::Acquire) {
                     n += 1;
@@ -468,6 +468,9 @@ mod tests {
             watcher.check();
             watcher.check();
             stop.store(true, std::sync::atomic::Ordering::Release);
+            // No write of the writer may land after the one below (a loaded machine can hold
+            // it past any sleep).
+            writer.join().unwrap();
             // Back where it was: what is in force is what is configured again, and said so.
             std::thread::sleep(Duration::from_millis(20));
             std::fs::write(&file, "0").unwrap();
