@@ -263,23 +263,6 @@ async fn a_calendar_in_a_config_map_freezes_business_hours_and_its_changes_are_f
     watch.abort();
 }
 
-/// A kubeconfig for the fake API server at `url`, in `dir`.
-fn kubeconfig(dir: &Path, url: &str) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join("config");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
-             clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
-             contexts: [{{name: fake, context: {{cluster: fake, user: me}}}}]\n\
-             users: [{{name: me, user: {{}}}}]\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
 fn fluxgate(args: &[&str], env: &[(&str, &Path)]) -> std::process::Output {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_fluxgate"));
     command.args(args);
@@ -332,8 +315,8 @@ async fn the_binary_shows_the_holiday_from_a_config_map_and_from_a_file() {
     fake.put(config_map("fluxgate-system", &holidays()));
     fake.put(window_object());
     let url = fake.serve().await;
-    let dir = std::env::temp_dir().join(format!("fluxgate-calendars-bin-{}", std::process::id()));
-    let config = kubeconfig(&dir, &url);
+    let kubeconfig = fake_api::Kubeconfig::new(&url, "me");
+    let config = kubeconfig.0.clone();
     let folder = windows_folder("bin");
     let days = easter_days();
     assert_eq!(
@@ -397,7 +380,6 @@ async fn the_binary_shows_the_holiday_from_a_config_map_and_from_a_file() {
         ),
         "{message}"
     );
-    std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&folder).ok();
 }
 

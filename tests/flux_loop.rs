@@ -694,19 +694,9 @@ async fn fluxgate_plan_plans_with_the_clusters_windows() {
     let fake = Fake::default();
     put_windows(&fake);
     let url = fake.serve().await;
-    let dir = std::env::temp_dir().join(format!("fluxgate-plan-kubeconfig-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("config");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
-             clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
-             contexts: [{{name: fake, context: {{cluster: fake, user: me}}}}]\n\
-             users: [{{name: me, user: {{}}}}]\n"
-        ),
-    )
-    .unwrap();
+    let dir = std::env::temp_dir().join(format!("fluxgate-plan-head-{}", std::process::id()));
+    let config = fake_api::Kubeconfig::new(&url, "me");
+    let kubeconfig = config.0.clone();
     let seed = "tests/fixtures/plan/seed";
     // The head moves business-hours' opening to Sunday 20:00.
     let head = dir.join("head");

@@ -81,21 +81,6 @@ fn record_denial(fake: &Fake, message: &str) {
     fake.put(object);
 }
 
-fn kubeconfig(dir: &Scratch, url: &str) -> String {
-    let path = dir.path("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: fake\n\
-             clusters: [{{name: fake, cluster: {{server: \"{url}\"}}}}]\n\
-             contexts: [{{name: fake, context: {{cluster: fake, user: me}}}}]\n\
-             users: [{{name: me, user: {{}}}}]\n"
-        ),
-    )
-    .unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 /// A replica: windows and owners from the fake API, notices to the fake controller.
 async fn replica(kubeconfig: &str, notifications: &str, pod: &str) -> (Scratch, Server) {
     let dir = Scratch::new(&format!("notify-{pod}"));
@@ -146,8 +131,8 @@ async fn the_seeds_commit_waits_once_and_lands_once_across_two_replicas_and_a_re
     let api_url = api.serve().await;
     let controller = FakeNotificationController::default();
     let controller_url = controller.serve().await;
-    let scratch = Scratch::new("notify-kubeconfig");
-    let config = kubeconfig(&scratch, &api_url);
+    let kubeconfig = fake_api::Kubeconfig::new(&api_url, "me");
+    let config = kubeconfig.0.to_str().unwrap().to_owned();
 
     let (_a_dir, a) = replica(&config, &controller_url, "fluxgate-a").await;
     let (_b_dir, b) = replica(&config, &controller_url, "fluxgate-b").await;
