@@ -8,8 +8,9 @@
 //! - [`read_consistent`] reads every file, then checks that nothing it read changed meanwhile
 //!   (the listing, and each file's device, inode, size, mtime and ctime through its path), and
 //!   reads again if something did. Kubernetes updates a Secret or ConfigMap volume by swapping a
-//!   `..data` symlink to a new folder: a file read before the swap and one read after it would
-//!   be two versions; the second path then leads to another inode, and the read is retried.
+//!   `..data` symlink to a new folder: every file of such a volume is opened inside the folder
+//!   the link named when the read began ([`Volumes`]), so a read never takes files of two
+//!   versions, even from a link swapped back and forth.
 //! - [`settled`] takes a change only once two reads [`SETTLE_PAUSE`] apart agree (contents and
 //!   stamps). A file rewritten in place (an editor's truncate-then-write) is first empty, then a
 //!   prefix of the new file that can look complete; neither lasts that long.
@@ -149,7 +150,8 @@ pub(crate) fn read_consistent(
             std::thread::sleep(RETRY_PAUSE);
         }
         let files = list()?;
-        let copies = match files.iter().map(|f| read_file(f)).collect() {
+        let mut volumes = Volumes::default();
+        let copies = match files.iter().map(|f| read_file(f, &mut volumes)).collect() {
             Ok(copies) => copies,
             Err(error) if error.is_not_found() && attempt < CONSISTENT_TRIES => continue,
             Err(error) => return Err(error),
@@ -183,10 +185,58 @@ fn changed_since(files: &[PathBuf], copies: &Snapshot, listed: &[PathBuf]) -> Ve
     changed
 }
 
-fn read_file(path: &Path) -> Result<FileCopy, FileError> {
+/// The Kubernetes volumes (ConfigMap, Secret, projected) met in one read, each pinned to the
+/// version its `..data` symlink named when first met.
+///
+/// The kubelet writes each version of such a volume into a new hidden folder, never changed
+/// afterwards, and publishes it by renaming `..data` to point at it; the visible names are
+/// symlinks through `..data`. Every file of one read is opened inside the folder `..data` named
+/// when the read met the volume, so one read is one version by construction, however often the
+/// link swaps meanwhile. The check after the read ([`changed_since`]) then only decides
+/// whether a newer version is worth a second read. Checking stamps alone is not enough: a link
+/// swapped back and forth between version folders (or an inode reused with the same size and
+/// timestamps) can show every file at the stamp it was read at, though they were read from two
+/// versions.
+#[derive(Default)]
+struct Volumes(std::collections::HashMap<PathBuf, Option<PathBuf>>);
+
+impl Volumes {
+    /// Where to open `path`: inside its volume's pinned version folder when it is a name the
+    /// kubelet publishes through `..data`, else `path` itself.
+    fn pinned(&mut self, path: &Path) -> PathBuf {
+        for volume in path.ancestors().skip(1) {
+            let Ok(inside) = path.strip_prefix(volume) else {
+                continue;
+            };
+            let version = self
+                .0
+                .entry(volume.to_owned())
+                .or_insert_with(|| std::fs::read_link(volume.join(DATA_LINK)).ok());
+            let Some(version) = version else {
+                continue;
+            };
+            // Only names published through the link: `name -> ..data/name`.
+            let Some(first) = inside.components().next() else {
+                continue;
+            };
+            let published = std::fs::read_link(volume.join(first))
+                .is_ok_and(|target| target.starts_with(DATA_LINK));
+            if published {
+                return volume.join(version.as_path()).join(inside);
+            }
+        }
+        path.to_owned()
+    }
+}
+
+/// The symlink through which the kubelet publishes a volume's current version.
+const DATA_LINK: &str = "..data";
+
+fn read_file(path: &Path, volumes: &mut Volumes) -> Result<FileCopy, FileError> {
     use std::io::Read;
     let io = |source| FileError::io(path, source);
-    let meta = std::fs::metadata(path).map_err(io)?;
+    let pinned = volumes.pinned(path);
+    let meta = std::fs::metadata(&pinned).map_err(io)?;
     if !meta.is_file() {
         return Err(FileError::NotAFile {
             path: path.to_owned(),
@@ -199,7 +249,7 @@ fn read_file(path: &Path) -> Result<FileCopy, FileError> {
     if meta.len() > MAX_FILE_BYTES {
         return Err(too_large(meta.len()));
     }
-    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut file = std::fs::File::open(&pinned).map_err(io)?;
     // The stamp of what was opened, before it is read: the path may lead elsewhere by now, and
     // a write during the read leaves the file at another stamp, which the check after the read
     // sees.
@@ -429,6 +479,49 @@ mod tests {
             let error = read_files(std::slice::from_ref(&fifo)).unwrap_err();
             assert!(matches!(error, FileError::NotAFile { .. }), "{error}");
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The mechanism behind `windows::tests::a_configmap_swapped_while_read_is_never_read_as_a_mix`,
+    /// without its timing: once a read has met a kubelet volume, its other files come from the
+    /// same version folder though `..data` now names another, and files outside a volume, or
+    /// not published through `..data`, are read as named.
+    #[test]
+    fn the_files_of_one_read_come_from_the_version_its_volume_named_first() {
+        let dir = std::env::temp_dir().join(format!("fluxgate-volume-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for version in ["..v1", "..v2"] {
+            std::fs::create_dir_all(dir.join(version)).unwrap();
+            for name in ["a.yaml", "b.yaml"] {
+                std::fs::write(dir.join(version).join(name), format!("{version} {name}")).unwrap();
+            }
+        }
+        let link = |target: &str, name: &str| {
+            let tmp = dir.join(format!("{name}.tmp"));
+            std::os::unix::fs::symlink(target, &tmp).unwrap();
+            std::fs::rename(&tmp, dir.join(name)).unwrap();
+        };
+        link("..v1", "..data");
+        link("..data/a.yaml", "a.yaml");
+        link("..data/b.yaml", "b.yaml");
+        std::fs::write(dir.join("plain.yaml"), "plain").unwrap();
+        let mut volumes = Volumes::default();
+        let a = read_file(&dir.join("a.yaml"), &mut volumes).unwrap();
+        link("..v2", "..data");
+        let b = read_file(&dir.join("b.yaml"), &mut volumes).unwrap();
+        let plain = read_file(&dir.join("plain.yaml"), &mut volumes).unwrap();
+        assert_eq!(a.bytes, b"..v1 a.yaml");
+        assert_eq!(
+            b.bytes, b"..v1 b.yaml",
+            "b read from the version a was read from"
+        );
+        assert_eq!(b.path, dir.join("b.yaml"), "named as given");
+        assert_eq!(plain.bytes, b"plain");
+        // The next read meets the new version, and the check after the first read saw the swap.
+        let fresh = read_file(&dir.join("b.yaml"), &mut Volumes::default()).unwrap();
+        assert_eq!(fresh.bytes, b"..v2 b.yaml");
+        let files = [dir.join("a.yaml"), dir.join("b.yaml")];
+        assert_eq!(changed_since(&files, &vec![a, b], &files), files);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -204,14 +204,16 @@ impl Volume<'_> {
 /// Issue 21, item 2: a ConfigMap volume read while the kubelet swaps it. Version `n` holds
 /// window `a-n` in a.yaml, `b-n` in b.yaml, and so on: a read with `a-n` and `b-m` is a mix of
 /// two versions. The reader the file watch polls with, in a tight loop against swaps as fast as
-/// renames go, never returns one.
+/// renames go, never returns one. Two versions swapped back and forth, as no kubelet does, is
+/// the hardest case: every file can be back at the stamp it was read at by the time it is
+/// checked, so only reading one version folder ([`crate::files`]) keeps a read whole.
 #[test]
 fn a_configmap_swapped_while_read_is_never_read_as_a_mix() {
     let dir = Scratch::new("configmap");
     const FILES: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
     let files = |n: usize| FILES.map(|f| (format!("{f}.yaml"), window(&format!("{f}-{n}"), f, "")));
     let volume = Volume(&dir.0);
-    const VERSIONS: usize = 8;
+    const VERSIONS: usize = 2;
     for n in 0..VERSIONS {
         volume.write(n, &files(n));
     }
