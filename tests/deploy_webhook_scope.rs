@@ -187,8 +187,13 @@ fn conditions_hold(conditions: &[(String, cel::Program)], request: &Value) -> Re
 
 /// Whether the API server sends `request` to `webhook`: rules (no subresources here),
 /// namespaceSelector (namespace labels as the API server sets them), objectSelector (the new
-/// object for CREATE, the old one for DELETE, either for UPDATE), then matchConditions.
-fn api_server_sends(webhook: &Value, request: &Value) -> Result<bool, String> {
+/// object for CREATE, the old one for DELETE, either for UPDATE), then matchConditions (the
+/// webhook's, compiled once by [`match_conditions`]).
+fn api_server_sends(
+    webhook: &Value,
+    conditions: &[(String, cel::Program)],
+    request: &Value,
+) -> Result<bool, String> {
     let operation = request["operation"].as_str().unwrap();
     let kind = &request["kind"];
     let by_rule = webhook["rules"].as_array().unwrap().iter().any(|rule| {
@@ -228,8 +233,7 @@ fn api_server_sends(webhook: &Value, request: &Value) -> Result<bool, String> {
     if !by_object {
         return Ok(false);
     }
-    let (conditions, _) = match_conditions(webhook);
-    conditions_hold(&conditions, request)
+    conditions_hold(conditions, request)
 }
 
 /// Whether fluxgate's answer to `request` depends on fluxgate: anything but "not Flux" and
@@ -239,10 +243,13 @@ fn policy_needs(request: &Value, policy: &fluxgate_core::policy::Policy) -> bool
     let review =
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request});
     let body = serde_json::to_vec(&review).unwrap();
-    let windows = fluxgate::windows::load_windows(&[]).unwrap();
+    // The embedded windows, parsed once: this runs for thousands of requests.
+    static WINDOWS: std::sync::OnceLock<fluxgate_core::window::WindowSet> =
+        std::sync::OnceLock::new();
+    let windows = WINDOWS.get_or_init(|| fluxgate::windows::load_windows(&[]).unwrap());
     let reviewed = fluxgate_core::admission::review(
         &body,
-        &windows,
+        windows,
         policy,
         "2026-11-27T12:00:00Z".parse().unwrap(),
     )
@@ -285,11 +292,14 @@ fn the_recorded_reviews_reach_fluxgate_exactly_when_its_answer_matters() {
     let rw = webhook(&objects, "rw.fluxgate.io");
     let windows = webhook(&objects, "windows.fluxgate.io");
     let policy = deployed_policy(find(&objects, "Deployment", "fluxgate"));
+    let (rw_conditions, _) = match_conditions(rw);
+    let (windows_conditions, _) = match_conditions(windows);
     let mut sent = BTreeMap::new();
     for (name, request) in recorded_reviews() {
-        let to_rw = api_server_sends(rw, &request).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let to_windows =
-            api_server_sends(windows, &request).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let to_rw = api_server_sends(rw, &rw_conditions, &request)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let to_windows = api_server_sends(windows, &windows_conditions, &request)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let is_window = request["kind"]["kind"] == "ReconciliationWindow";
         if !is_window {
             assert_eq!(to_rw, policy_needs(&request, &policy), "{name}");
@@ -327,11 +337,16 @@ fn varied_request(
     old: Option<&str>,
     new: Option<&str>,
 ) -> Value {
-    let text = std::fs::read_to_string(path(
-        "tests/fixtures/admission/flux-dryrun-image-bump-deployment.json",
-    ))
-    .unwrap();
-    let mut request = serde_json::from_str::<Value>(&text).unwrap()["request"].take();
+    static RECORDED: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let mut request = RECORDED
+        .get_or_init(|| {
+            let text = std::fs::read_to_string(path(
+                "tests/fixtures/admission/flux-dryrun-image-bump-deployment.json",
+            ))
+            .unwrap();
+            serde_json::from_str::<Value>(&text).unwrap()["request"].take()
+        })
+        .clone();
     request["operation"] = json!(operation);
     match user {
         Some(user) => request["userInfo"]["username"] = json!(user),
@@ -395,7 +410,7 @@ fn every_installed_webhook_sends_exactly_what_the_deployed_policy_needs() {
         );
         let rw = webhook(&objects, "rw.fluxgate.io");
         let policy = deployed_policy(find(&objects, "Deployment", "fluxgate"));
-        let (_, literals) = match_conditions(rw);
+        let (conditions, literals) = match_conditions(rw);
 
         // Every user, group and field manager either side knows, and some neither does.
         let mut users: BTreeSet<String> = policy.flux_users.iter().cloned().collect();
@@ -480,7 +495,7 @@ fn every_installed_webhook_sends_exactly_what_the_deployed_policy_needs() {
                                 *old,
                                 *new,
                             );
-                            let sends = api_server_sends(rw, &request)
+                            let sends = api_server_sends(rw, &conditions, &request)
                                 .unwrap_or_else(|e| panic!("{}: {e}: {request}", dir.display()));
                             assert_eq!(
                                 sends,
