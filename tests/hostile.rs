@@ -349,21 +349,7 @@ async fn http2_oversized(
         .header("content-length", length)
         .body(axum::body::Body::from_stream(chunks))
         .unwrap();
-    let answer = async {
-        let response = client
-            .send_request(request)
-            .await
-            .map_err(|e| format!("no response: {e:?}"))?;
-        let status = response.status().as_u16();
-        let body = axum::body::to_bytes(axum::body::Body::new(response.into_body()), 1 << 20)
-            .await
-            .map_err(|e| format!("status {status}, then the body failed: {e:?}"))?;
-        Ok(Response {
-            status,
-            body: body.to_vec(),
-        })
-    };
-    let answer = tokio::time::timeout(Duration::from_secs(20), answer)
+    let answer = tokio::time::timeout(Duration::from_secs(20), http2_send(client, request))
         .await
         .expect("no answer within 20 s");
     let _ = tokio::time::timeout(Duration::from_secs(20), body_dropped).await;

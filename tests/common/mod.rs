@@ -542,6 +542,14 @@ pub async fn http2_validate(
         .header("content-type", "application/json")
         .body(axum::body::Body::from(body))
         .unwrap();
+    http2_send(sender, request).await
+}
+
+/// Sends `request` on an HTTP/2 connection and reads the whole answer.
+pub async fn http2_send(
+    sender: &mut hyper::client::conn::http2::SendRequest<axum::body::Body>,
+    request: hyper::Request<axum::body::Body>,
+) -> Result<Response, String> {
     let response = sender
         .send_request(request)
         .await
