@@ -233,6 +233,13 @@ async fn the_friday_merge_lands_at_the_monday_opening_and_nothing_else_moves() {
             "next": "2026-11-30T08:00:00+01:00",
             "observedGeneration": 1,
             "waitingOwners": 3,
+            "conditions": [{
+                "type": "Ready",
+                "status": "True",
+                "reason": "InForce",
+                "message": "fluxgate has generation 1 of the window in force",
+                "observedGeneration": 1,
+            }],
         })
     );
     let writes = fake.calls_to("/status");

@@ -599,3 +599,202 @@ fn a_correct_install_neither_deadlocks_nor_denies_an_rw_object_as_unknown_window
         find(&objects, "Service", "fluxgate");
     }
 }
+
+// === Flux waits until fluxgate has the windows in force ===
+
+/// Flux's verdict on one object under a Kustomization's `healthCheckExprs` entry, as
+/// kustomize-controller reaches it (fluxcd/pkg `runtime/cel`, RFC 0009): "InProgress" while
+/// `status.observedGeneration` exists and differs from `metadata.generation`; otherwise the
+/// first of `inProgress`, `failed`, `current` that is true, "InProgress" when none is. The
+/// expressions are parsed without declarations and see each top-level field of the object as a
+/// variable, so a missing field is an evaluation error: `Err`, which Flux reports as status
+/// Unknown and waits on until its timeout.
+fn flux_health(entry: &Value, object: &Value) -> Result<&'static str, String> {
+    let observed = &object["status"]["observedGeneration"];
+    if !observed.is_null() && *observed != object["metadata"]["generation"] {
+        return Ok("InProgress");
+    }
+    let mut context = cel::Context::default();
+    for (field, value) in object.as_object().unwrap() {
+        context.add_variable(field.as_str(), value).unwrap();
+    }
+    for (key, verdict) in [
+        ("inProgress", "InProgress"),
+        ("failed", "Failed"),
+        ("current", "Current"),
+    ] {
+        let Some(source) = entry[key].as_str() else {
+            continue;
+        };
+        let program = cel::Program::compile(source).map_err(|e| format!("{key}: {e}"))?;
+        match program.execute(&context) {
+            Ok(cel::Value::Bool(true)) => return Ok(verdict),
+            Ok(cel::Value::Bool(false)) => {}
+            Ok(other) => return Err(format!("{key} is {other:?}, not a bool")),
+            Err(e) => return Err(format!("{key}: {e}")),
+        }
+    }
+    Ok("InProgress")
+}
+
+/// Every Flux Kustomization in deploy/ that applies ReconciliationWindows, and the file it is in.
+fn window_kustomizations() -> Vec<(&'static str, Value)> {
+    [
+        "deploy/examples/flux-install/clusters/my-cluster/fluxgate/windows.yaml",
+        "deploy/examples/gitops/clusters/cluster-1/flux/reconciliation-windows.yaml",
+    ]
+    .into_iter()
+    .map(|file| (file, documents(&read(file)).remove(0)))
+    .collect()
+}
+
+/// The `healthCheckExprs` entry of a Kustomization for ReconciliationWindows, with its fields
+/// checked against Flux's CRD.
+fn window_health_check(file: &str, kustomization: &Value) -> Value {
+    let crd = documents(&read(
+        "tests/fixtures/flux-crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+    ))
+    .remove(0);
+    let version = crd["spec"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "v1")
+        .unwrap();
+    let item = &version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["healthCheckExprs"]
+        ["items"];
+    let entries = kustomization["spec"]["healthCheckExprs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{file}: no spec.healthCheckExprs"));
+    assert_eq!(entries.len(), 1, "{file}");
+    let entry = entries[0].clone();
+    for field in entry.as_object().unwrap().keys() {
+        assert!(
+            item["properties"][field].is_object(),
+            "{file}: healthCheckExprs[0].{field} is not a field of Flux's Kustomization"
+        );
+    }
+    for required in item["required"].as_array().unwrap() {
+        assert!(
+            entry[required.as_str().unwrap()].is_string(),
+            "{file}: healthCheckExprs[0] needs {required}"
+        );
+    }
+    assert_eq!(
+        entry["apiVersion"],
+        fluxgate_core::window::API_VERSION,
+        "{file}"
+    );
+    assert_eq!(entry["kind"], fluxgate_core::window::KIND, "{file}");
+    assert_eq!(
+        kustomization["spec"]["wait"], true,
+        "{file}: health checks run with wait"
+    );
+    entry
+}
+
+/// The example window as the API server returns it at `generation`, with `status` (None: as
+/// created, before fluxgate wrote any).
+fn stored_window(generation: i64, status: Option<fluxgate_core::window::WindowStatus>) -> Value {
+    let mut object = documents(&read(&format!(
+        "{FLUX_INSTALL}/infrastructure/fluxgate-windows/business-hours.yaml"
+    )))
+    .remove(0);
+    let metadata = &mut object["metadata"];
+    metadata["generation"] = generation.into();
+    metadata["uid"] = "0b6d3c6e-3a8e-4a51-9b0e-6c1f0e0d2a11".into();
+    metadata["resourceVersion"] = "4711".into();
+    metadata["creationTimestamp"] = "2026-11-27T12:00:00Z".into();
+    if let Some(status) = status {
+        object["status"] = serde_json::to_value(status).unwrap();
+    }
+    object
+}
+
+/// What fluxgate writes (`fluxgate_core::window::WindowStatus`, as `src/cluster/sync.rs` builds
+/// it) for the example window: with `in_force` the generation it has in force, and `refused`
+/// the cluster's generation it refuses, if any.
+fn written_status(
+    in_force: Option<i64>,
+    refused: Option<i64>,
+) -> fluxgate_core::window::WindowStatus {
+    use fluxgate_core::window::{Window, WindowStatus, parse_documents};
+    let file = format!("{FLUX_INSTALL}/infrastructure/fluxgate-windows/business-hours.yaml");
+    let document = parse_documents(&file, &read(&file)).unwrap().remove(0);
+    let window = Window::from_document(&document).unwrap();
+    let now = "2026-11-27T12:00:00Z".parse().unwrap();
+    let status = match in_force {
+        Some(_) => WindowStatus::of(&window, &window.state_at(now), in_force, 0),
+        None => WindowStatus::default(),
+    };
+    match refused {
+        Some(generation) => status.refused(
+            Some(generation),
+            "cluster ReconciliationWindow/business-hours: spec.schedules[0].open: …; not in force",
+        ),
+        None => status,
+    }
+}
+
+/// Issue 23: `wait: true` alone counts a window as ready once the API server stored it (kstatus
+/// takes a custom resource without status as Current), before fluxgate's watch took it in, so
+/// an rw object applied next could be denied `unknown-window`. The committed health checks,
+/// evaluated as Flux does on what fluxgate writes, hold the Kustomization that applies windows
+/// (and so every Kustomization that dependsOn it) until fluxgate has each one's generation in
+/// force, and fail it at once when fluxgate refuses one.
+#[test]
+fn flux_counts_a_window_ready_only_once_fluxgate_has_its_generation_in_force() {
+    for (file, kustomization) in window_kustomizations() {
+        let entry = window_health_check(file, &kustomization);
+        let cases: [(&str, Value, Result<&str, ()>); 7] = [
+            ("as created, no status yet", stored_window(1, None), Err(())),
+            (
+                "status of generation 1, generation 2 just applied",
+                stored_window(2, Some(written_status(Some(1), None))),
+                Ok("InProgress"),
+            ),
+            (
+                "generation 2 in force",
+                stored_window(2, Some(written_status(Some(2), None))),
+                Ok("Current"),
+            ),
+            (
+                "generation 1 refused, nothing in force",
+                stored_window(1, Some(written_status(None, Some(1)))),
+                Ok("Failed"),
+            ),
+            (
+                "generation 2 refused, generation 1 stays in force",
+                stored_window(2, Some(written_status(Some(1), Some(2)))),
+                Ok("Failed"),
+            ),
+            (
+                "generation 1 refused, generation 2 applied, not seen yet",
+                stored_window(2, Some(written_status(None, Some(1)))),
+                Ok("InProgress"),
+            ),
+            (
+                "written by a fluxgate without the condition",
+                {
+                    let mut object = stored_window(2, Some(written_status(Some(2), None)));
+                    object["status"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("conditions");
+                    object
+                },
+                Err(()),
+            ),
+        ];
+        for (case, object, expected) in cases {
+            let verdict = flux_health(&entry, &object);
+            match expected {
+                Ok(expected) => assert_eq!(verdict, Ok(expected), "{file}: {case}"),
+                Err(()) => assert!(
+                    verdict.is_err(),
+                    "{file}: {case}: Flux must wait (an evaluation error), not {verdict:?}"
+                ),
+            }
+        }
+    }
+}
