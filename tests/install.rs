@@ -7,8 +7,11 @@
 //! pass, except in CI (`CI` set), where they fail: `.ci/run` installs it.
 
 mod common;
+#[path = "common/flux_health.rs"]
+mod flux_health;
 
 use common::{deployed_policy, documents, kubectl_available, try_kustomize};
+use flux_health::{WINDOW_KUSTOMIZATIONS, flux_health, window_health_check};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -602,97 +605,6 @@ fn a_correct_install_neither_deadlocks_nor_denies_an_rw_object_as_unknown_window
 
 // === Flux waits until fluxgate has the windows in force ===
 
-/// Flux's verdict on one object under a Kustomization's `healthCheckExprs` entry, as
-/// kustomize-controller reaches it (fluxcd/pkg `runtime/cel`, RFC 0009): "InProgress" while
-/// `status.observedGeneration` exists and differs from `metadata.generation`; otherwise the
-/// first of `inProgress`, `failed`, `current` that is true, "InProgress" when none is. The
-/// expressions are parsed without declarations and see each top-level field of the object as a
-/// variable, so a missing field is an evaluation error: `Err`, which Flux reports as status
-/// Unknown and waits on until its timeout.
-fn flux_health(entry: &Value, object: &Value) -> Result<&'static str, String> {
-    let observed = &object["status"]["observedGeneration"];
-    if !observed.is_null() && *observed != object["metadata"]["generation"] {
-        return Ok("InProgress");
-    }
-    let mut context = cel::Context::default();
-    for (field, value) in object.as_object().unwrap() {
-        context.add_variable(field.as_str(), value).unwrap();
-    }
-    for (key, verdict) in [
-        ("inProgress", "InProgress"),
-        ("failed", "Failed"),
-        ("current", "Current"),
-    ] {
-        let Some(source) = entry[key].as_str() else {
-            continue;
-        };
-        let program = cel::Program::compile(source).map_err(|e| format!("{key}: {e}"))?;
-        match program.execute(&context) {
-            Ok(cel::Value::Bool(true)) => return Ok(verdict),
-            Ok(cel::Value::Bool(false)) => {}
-            Ok(other) => return Err(format!("{key} is {other:?}, not a bool")),
-            Err(e) => return Err(format!("{key}: {e}")),
-        }
-    }
-    Ok("InProgress")
-}
-
-/// Every Flux Kustomization in deploy/ that applies ReconciliationWindows, and the file it is in.
-fn window_kustomizations() -> Vec<(&'static str, Value)> {
-    [
-        "deploy/examples/flux-install/clusters/my-cluster/fluxgate/windows.yaml",
-        "deploy/examples/gitops/clusters/cluster-1/flux/reconciliation-windows.yaml",
-    ]
-    .into_iter()
-    .map(|file| (file, documents(&read(file)).remove(0)))
-    .collect()
-}
-
-/// The `healthCheckExprs` entry of a Kustomization for ReconciliationWindows, with its fields
-/// checked against Flux's CRD.
-fn window_health_check(file: &str, kustomization: &Value) -> Value {
-    let crd = documents(&read(
-        "tests/fixtures/flux-crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
-    ))
-    .remove(0);
-    let version = crd["spec"]["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "v1")
-        .unwrap();
-    let item = &version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["healthCheckExprs"]
-        ["items"];
-    let entries = kustomization["spec"]["healthCheckExprs"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{file}: no spec.healthCheckExprs"));
-    assert_eq!(entries.len(), 1, "{file}");
-    let entry = entries[0].clone();
-    for field in entry.as_object().unwrap().keys() {
-        assert!(
-            item["properties"][field].is_object(),
-            "{file}: healthCheckExprs[0].{field} is not a field of Flux's Kustomization"
-        );
-    }
-    for required in item["required"].as_array().unwrap() {
-        assert!(
-            entry[required.as_str().unwrap()].is_string(),
-            "{file}: healthCheckExprs[0] needs {required}"
-        );
-    }
-    assert_eq!(
-        entry["apiVersion"],
-        fluxgate_core::window::API_VERSION,
-        "{file}"
-    );
-    assert_eq!(entry["kind"], fluxgate_core::window::KIND, "{file}");
-    assert_eq!(
-        kustomization["spec"]["wait"], true,
-        "{file}: health checks run with wait"
-    );
-    entry
-}
-
 /// The example window as the API server returns it at `generation`, with `status` (None: as
 /// created, before fluxgate wrote any).
 fn stored_window(generation: i64, status: Option<fluxgate_core::window::WindowStatus>) -> Value {
@@ -744,8 +656,8 @@ fn written_status(
 /// force, and fail it at once when fluxgate refuses one.
 #[test]
 fn flux_counts_a_window_ready_only_once_fluxgate_has_its_generation_in_force() {
-    for (file, kustomization) in window_kustomizations() {
-        let entry = window_health_check(file, &kustomization);
+    for file in WINDOW_KUSTOMIZATIONS {
+        let entry = window_health_check(file);
         let cases: [(&str, Value, Result<&str, ()>); 7] = [
             ("as created, no status yet", stored_window(1, None), Err(())),
             (
