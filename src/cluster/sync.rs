@@ -8,6 +8,12 @@
 //! window's next transition, and at least once a minute (a clock that jumps, a windows file
 //! reloaded). The values written derive from the windows and the instant alone, so replicas
 //! write identical content: the API server sees the second write as a no-op.
+//!
+//! A status is written only from what this replica has in force: `observedGeneration` and
+//! condition `Ready` "True" name the generation in force, so Flux's health check and `kubectl
+//! wait` (deploy/README.md, "Install order") see a window as current only once it is; a window
+//! whose version in the cluster the gate refuses gets `Ready` "False" with why, never a status
+//! that looks current.
 
 use super::events::{EventPublisher, Notice};
 use super::notifications::{Notifications, landing};
