@@ -870,11 +870,16 @@ async fn flux_sees_a_window_current_only_once_fluxgate_has_its_generation_in_for
     let stored = |fake: &Fake, name: &str| fake.get(WINDOWS, "", name).unwrap();
 
     // Created: stored, no status yet. Flux waits; fluxgate has not taken it in.
+    let stored_at = std::time::Instant::now();
     apply_window(&fake, "business-hours", 1, weekdays);
     assert!(flux_health::flux_health(&entry, &stored(&fake, "business-hours")).is_err());
     assert_eq!(decide(&app, "business-hours").await, "unknown-window");
     let verdict = flux_waits_for(&fake, &app, &entry, "business-hours", "window-closed").await;
     assert_eq!(verdict, "Current");
+    println!(
+        "created: Current {:?} after the API server stored it",
+        stored_at.elapsed()
+    );
 
     // Changed: the status of generation 1 is in progress for generation 2 until fluxgate
     // decides with generation 2 (open daily, so open now).
