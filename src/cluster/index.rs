@@ -36,8 +36,12 @@ use std::sync::Arc;
 /// What the cluster holds of a window beyond its spec: what the status writer compares with.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Observed {
+    /// The generation in force; `None` while the cluster's is refused.
     pub(crate) generation: Option<i64>,
     pub(crate) status: Option<WindowStatus>,
+    /// Why the gate refuses the cluster's version (its generation and the problems), so the
+    /// status says so instead of looking current.
+    pub(crate) refused: Option<(Option<i64>, String)>,
 }
 
 type Objects = BTreeMap<String, ReconciliationWindow>;
@@ -56,6 +60,9 @@ pub(crate) struct WindowIndex {
     objects: Objects,
     /// The version of each window in force: the last one the gate passed.
     in_force: Versions,
+    /// The windows whose version in the cluster the gate refused at the last check: the
+    /// generation refused, and the problems.
+    refused: BTreeMap<String, (Option<i64>, String)>,
     /// Objects of a relist in progress.
     relist: Option<Objects>,
     /// True once a complete list has been seen.
@@ -122,14 +129,14 @@ impl WindowIndex {
         self.synced = true;
     }
 
-    /// An object was added or changed. True when its spec changed, so the set must be checked
-    /// again: a status write changes only what [`WindowIndex::observed`] reports.
+    /// An object was added or changed. True when its spec (or generation: the status says which
+    /// one is in force) changed, so the set must be checked again: a status write changes only
+    /// what [`WindowIndex::observed`] reports.
     pub(crate) fn apply(&mut self, object: ReconciliationWindow) -> bool {
         let name = name_of(&object);
-        let changed = self
-            .objects
-            .get(&name)
-            .is_none_or(|known| known.spec != object.spec);
+        let changed = self.objects.get(&name).is_none_or(|known| {
+            known.spec != object.spec || known.metadata.generation != object.metadata.generation
+        });
         self.objects.insert(name, object);
         changed
     }
@@ -265,17 +272,51 @@ impl WindowIndex {
         self.in_force = versions;
     }
 
-    /// Generation and status of every window in force that the cluster holds, by name: the
-    /// generation of the version in force (a refused one was not observed), the status the
-    /// cluster shows.
+    /// The problems of the check that chose the versions in force: those about a window the
+    /// cluster holds are about its version there (the candidate was taken from this index, which
+    /// has not changed since).
+    pub(crate) fn set_refused(&mut self, problems: &[Problem]) {
+        let mut refused: BTreeMap<String, (Option<i64>, String)> = BTreeMap::new();
+        for problem in problems {
+            let Some(name) = &problem.window else {
+                continue;
+            };
+            let Some(object) = self.objects.get(name) else {
+                continue;
+            };
+            let generation = object.metadata.generation;
+            refused
+                .entry(name.clone())
+                .and_modify(|(_, text)| {
+                    text.push('\n');
+                    text.push_str(&problem.text);
+                })
+                .or_insert_with(|| (generation, problem.text.clone()));
+        }
+        self.refused = refused;
+    }
+
+    /// Generation and status of every window the cluster holds that was checked, by name: the
+    /// generation of the version in force (a refused one was not taken in), or none and why
+    /// when the cluster's version is refused; the status the cluster shows.
     pub(crate) fn observed(&self) -> BTreeMap<String, Observed> {
         self.objects
             .iter()
             .filter_map(|(name, object)| {
-                let in_force = self.in_force.get(name)?;
+                let refused = self
+                    .refused
+                    .get(name)
+                    .filter(|(generation, _)| *generation == object.metadata.generation)
+                    .cloned();
+                let generation = match (&refused, self.in_force.get(name)) {
+                    (Some(_), _) => None,
+                    (None, Some(in_force)) => in_force.object.metadata.generation,
+                    (None, None) => return None,
+                };
                 let observed = Observed {
-                    generation: in_force.object.metadata.generation,
+                    generation,
                     status: object.status.clone(),
+                    refused,
                 };
                 Some((name.clone(), observed))
             })
@@ -513,6 +554,7 @@ mod tests {
     fn check(index: &mut WindowIndex, gate: &Gate) -> (Vec<String>, Vec<String>) {
         let in_force = index.candidate().check(gate, now());
         index.put_in_force(in_force.versions);
+        index.set_refused(&in_force.problems);
         let names = in_force.set.names().map(str::to_owned).collect();
         let problems = in_force.problems.into_iter().map(|p| p.text).collect();
         (names, problems)
@@ -593,18 +635,34 @@ mod tests {
             panic!("no schedule")
         };
         assert_eq!(start.as_deref(), Some("0 1 * * *"));
+        let observed = &index.observed()["a"];
         assert_eq!(
-            index.observed()["a"].generation,
-            Some(1),
-            "the version in force"
+            observed.generation, None,
+            "generation 1 stays in force, but the cluster's, 2, is not: nothing may read the \
+             status as current"
         );
+        let (refused, why) = observed.refused.as_ref().expect("why 2 is refused");
+        assert_eq!(*refused, Some(2));
+        assert_eq!(why, &problems[0]);
         // A new invalid window stays absent, and the others still change.
-        index.apply(window("b", "not cron"));
+        let mut b = window("b", "not cron");
+        b.metadata.generation = Some(1);
+        index.apply(b);
         index.apply(window("c", "0 4 * * *"));
         let (set, problems) = check(&mut index, &Gate::default());
         assert_eq!(set, ["a", "c"]);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[1].ends_with("; not in force"), "{problems:?}");
+        let observed = index.observed();
+        assert_eq!(observed["b"].generation, None, "never in force");
+        assert_eq!(observed["b"].refused, Some((Some(1), problems[1].clone())));
+        assert_eq!(observed["c"].refused, None);
+        // Its next generation, not checked yet, is not said to be refused: the refusal names
+        // the generation it is about.
+        let mut b2 = window("b", "0 6 * * *");
+        b2.metadata.generation = Some(2);
+        index.objects.insert("b".into(), b2);
+        assert!(!index.observed().contains_key("b"), "not checked yet");
         // The same holds across a relist.
         index.begin_relist();
         index.relisted(window("a", "0 99 * * *"));

@@ -8,6 +8,12 @@
 //! window's next transition, and at least once a minute (a clock that jumps, a windows file
 //! reloaded). The values written derive from the windows and the instant alone, so replicas
 //! write identical content: the API server sees the second write as a no-op.
+//!
+//! A status is written only from what this replica has in force: `observedGeneration` and
+//! condition `Ready` "True" name the generation in force, so Flux's health check and `kubectl
+//! wait` (deploy/README.md, "Install order") see a window as current only once it is; a window
+//! whose version in the cluster the gate refuses gets `Ready` "False" with why, never a status
+//! that looks current.
 
 use super::events::{EventPublisher, Notice};
 use super::notifications::{Notifications, landing};
@@ -81,6 +87,10 @@ impl ClusterSync {
         let started = tokio::time::Instant::now();
         loop {
             let now = self.clock.now();
+            // What the watch observed first, then the set: the watch puts a set in force before
+            // it tells what it observed, so the set is at least as new as what is observed, and
+            // a window observed in force is in it.
+            let observed = windows.borrow_and_update().clone();
             let set = self.windows.load_full();
             // Past a transition a window's state is computed anew, which for some windows takes
             // thousands of cron steps: on a blocking thread, so the passes below read the cache.
@@ -88,7 +98,6 @@ impl ClusterSync {
             if let Err(error) = tokio::task::spawn_blocking(move || warming.warm(now)).await {
                 tracing::error!(%error, "computing the windows' states failed");
             }
-            let observed = windows.borrow_and_update().clone();
             let all: Vec<Owner> = owners
                 .borrow_and_update()
                 .values()
@@ -133,18 +142,34 @@ impl ClusterSync {
         let params = PatchParams::apply(STATUS_FIELD_MANAGER).force();
         written.retain(|name, _| observed.contains_key(name));
         let mut ok = true;
-        for window in set.iter() {
-            let Some(seen) = observed.get(window.name()) else {
-                continue;
+        for (name, seen) in observed {
+            let waiting = owners.iter().filter(|o| o.waits_for(name)).count() as i64;
+            // A window whose version in the cluster is refused gets a status that says so (the
+            // state of the version still in force, if any), never one that looks current.
+            let (desired, next) = match (set.get(name), &seen.refused) {
+                (Some(window), refused) => {
+                    let state = window.state_at(now);
+                    let status = WindowStatus::of(window, &state, seen.generation, waiting);
+                    let status = match refused {
+                        Some((generation, why)) => status.refused(*generation, why),
+                        None => status,
+                    };
+                    (status, state.next)
+                }
+                (None, Some((generation, why))) => {
+                    let status = WindowStatus {
+                        waiting_owners: waiting,
+                        ..Default::default()
+                    };
+                    (status.refused(*generation, why), None)
+                }
+                (None, None) => continue,
             };
-            let waiting = owners.iter().filter(|o| o.waits_for(window.name())).count();
-            let state = window.state_at(now);
-            let desired = WindowStatus::of(window, &state, seen.generation, waiting as i64);
             if seen.status.as_ref() == Some(&desired) {
-                written.remove(window.name());
+                written.remove(name);
                 continue;
             }
-            if let (Some(seen), Some(next)) = (&seen.status, state.next)
+            if let (Some(seen), Some(next)) = (&seen.status, next)
                 && seen.since == desired.next
                 && next - now <= SKEW
             {
@@ -153,28 +178,25 @@ impl ClusterSync {
                 continue;
             }
             let pending = (desired.clone(), seen.status.clone());
-            if written.get(window.name()) == Some(&pending) {
+            if written.get(name) == Some(&pending) {
                 continue;
             }
             let patch = serde_json::json!({
                 "apiVersion": API_VERSION,
                 "kind": KIND,
-                "metadata": {"name": window.name()},
+                "metadata": {"name": name},
                 "status": desired,
             });
-            match api
-                .patch_status(window.name(), &params, &Patch::Apply(&patch))
-                .await
-            {
+            match api.patch_status(name, &params, &Patch::Apply(&patch)).await {
                 Ok(_) => {
                     self.counters.status_writes.record(true);
-                    tracing::debug!(window = window.name(), open = desired.open, next = ?desired.next, "window status written");
-                    written.insert(window.name().to_owned(), pending);
+                    tracing::debug!(window = %name, open = desired.open, next = ?desired.next, "window status written");
+                    written.insert(name.clone(), pending);
                 }
                 Err(error) => {
                     ok = false;
                     self.counters.status_writes.record(false);
-                    tracing::warn!(%error, window = window.name(), "cannot write the window's status; retrying");
+                    tracing::warn!(%error, window = %name, "cannot write the window's status; retrying");
                 }
             }
         }

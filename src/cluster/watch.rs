@@ -197,12 +197,13 @@ async fn publish(
             Load::InPart(&problems)
         };
         let first = checking.put_in_force(in_force.set, now, load);
-        (in_force.versions, in_force.freezes, first, count)
+        (in_force.versions, in_force.freezes, first, count, problems)
     })
     .await;
     match checked {
-        Ok((versions, freezes, first, count)) => {
+        Ok((versions, freezes, first, count, problems)) => {
             index.put_in_force(versions);
+            index.set_refused(&problems.0);
             if let Some(gauge) = gauge {
                 gauge.set(freezes);
             }

@@ -338,6 +338,17 @@ async fn handle(
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or_default().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if method == Method::GET
+        && let Some(discovery) = discovery(&segments)
+    {
+        return axum::Json(discovery).into_response();
+    }
+    // `fieldSelector=metadata.name=NAME` (kubectl wait), the only selector served.
+    let only: Option<String> = query.split('&').find_map(|p| {
+        p.strip_prefix("fieldSelector=metadata.name%3D")
+            .or_else(|| p.strip_prefix("fieldSelector=metadata.name="))
+            .map(str::to_owned)
+    });
     // /apis/{group}/{version}/… or /api/v1/…
     let (group_version, rest) = match segments.as_slice() {
         ["apis", group, version, rest @ ..] => (format!("{group}/{version}"), rest.to_vec()),
@@ -377,11 +388,19 @@ async fn handle(
         {
             let (tx, rx) = mpsc::unbounded_channel::<Value>();
             fake.store.lock().unwrap().watchers.push((collection, tx));
-            let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-                let event = rx.recv().await?;
+            let stream = futures_util::stream::unfold((rx, only), |(mut rx, only)| async move {
+                let event = loop {
+                    let event = rx.recv().await?;
+                    if only
+                        .as_ref()
+                        .is_none_or(|n| event["object"]["metadata"]["name"] == **n)
+                    {
+                        break event;
+                    }
+                };
                 let mut line = serde_json::to_vec(&event).unwrap();
                 line.push(b'\n');
-                Some((Ok::<_, std::io::Error>(line), rx))
+                Some((Ok::<_, std::io::Error>(line), (rx, only)))
             });
             Response::builder()
                 .header("content-type", "application/json")
@@ -396,6 +415,7 @@ async fn handle(
                 .map(|c| {
                     c.iter()
                         .filter(|((ns, _), _)| namespace.is_empty() || *ns == namespace)
+                        .filter(|((_, n), _)| only.as_ref().is_none_or(|only| n == only))
                         .map(|(_, o)| o.clone())
                         .collect()
                 })
@@ -571,6 +591,92 @@ async fn handle(
             axum::Json(current).into_response()
         }
         _ => status(405, "MethodNotAllowed", format!("{method} {path}")),
+    }
+}
+
+/// The discovery documents of what the fake serves (kubectl maps `rwin` to its resource with
+/// them): `/api`, `/api/v1`, `/apis` and `/apis/GROUP/VERSION`.
+fn discovery(segments: &[&str]) -> Option<Value> {
+    let resource = |name: &str, kind: &str, namespaced: bool, short: &[&str]| {
+        json!({"name": name, "singularName": "", "namespaced": namespaced, "kind": kind,
+            "shortNames": short,
+            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]})
+    };
+    let groups: [(&str, &str, Vec<Value>); 5] = [
+        (
+            "fluxgate.io",
+            "v1alpha1",
+            vec![
+                resource(
+                    "reconciliationwindows",
+                    "ReconciliationWindow",
+                    false,
+                    &["rwin"],
+                ),
+                resource(
+                    "reconciliationwindows/status",
+                    "ReconciliationWindow",
+                    false,
+                    &[],
+                ),
+                resource("reconciliationfreezes", "ReconciliationFreeze", false, &[]),
+            ],
+        ),
+        (
+            "kustomize.toolkit.fluxcd.io",
+            "v1",
+            vec![resource("kustomizations", "Kustomization", true, &["ks"])],
+        ),
+        (
+            "helm.toolkit.fluxcd.io",
+            "v2",
+            vec![resource("helmreleases", "HelmRelease", true, &["hr"])],
+        ),
+        (
+            "events.k8s.io",
+            "v1",
+            vec![resource("events", "Event", true, &["ev"])],
+        ),
+        (
+            "",
+            "v1",
+            vec![
+                resource("configmaps", "ConfigMap", true, &["cm"]),
+                resource("events", "Event", true, &["ev"]),
+            ],
+        ),
+    ];
+    let list = |group: &str, version: &str, resources: &[Value]| {
+        let group_version = if group.is_empty() {
+            version.to_owned()
+        } else {
+            format!("{group}/{version}")
+        };
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+            "resources": resources})
+    };
+    match segments {
+        ["api"] => Some(json!({"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": []})),
+        ["apis"] => Some(
+            json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups
+            .iter()
+            .filter(|(group, _, _)| !group.is_empty())
+            .map(|(group, version, _)| {
+                let gv = json!({"groupVersion": format!("{group}/{version}"), "version": version});
+                json!({"name": group, "versions": [gv], "preferredVersion": gv})
+            })
+            .collect::<Vec<_>>()}),
+        ),
+        ["api", "v1"] => groups
+            .iter()
+            .find(|(group, _, _)| group.is_empty())
+            .map(|(group, version, resources)| list(group, version, resources)),
+        ["apis", group, version] => groups
+            .iter()
+            .find(|(g, v, _)| g == group && v == version)
+            .map(|(group, version, resources)| list(group, version, resources)),
+        _ => None,
     }
 }
 

@@ -245,14 +245,44 @@ pub struct WindowStatus {
     /// changes within the search horizon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
-    /// The `metadata.generation` this status describes.
+    /// The `metadata.generation` fluxgate has in force, which this status describes. Equal to
+    /// `metadata.generation` once fluxgate decides with this version of the window; absent while
+    /// fluxgate refuses the cluster's version (condition `Ready` says why).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// How many Flux Kustomizations and HelmReleases wait for this window: their last attempt
     /// was denied because it was closed, and they have not been reconciled since.
     #[serde(default)]
     pub waiting_owners: i64,
+    /// `Ready`: "True" once fluxgate has this generation of the window in force, "False"
+    /// (reason `Refused`) while it refuses it, with why. `kubectl wait --for=condition=Ready`
+    /// and Flux's health checks read it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<WindowCondition>,
 }
+
+/// A condition of a window's status, as Kubernetes conventions shape it, without
+/// `lastTransitionTime`: every replica must write identical content, and each would stamp its
+/// own instant.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WindowCondition {
+    /// `Ready`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// "True" or "False".
+    pub status: String,
+    /// `InForce` or `Refused`.
+    pub reason: String,
+    /// What fluxgate does with this generation of the window, and for `Refused`, why.
+    pub message: String,
+    /// The `metadata.generation` the condition is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// The type of the condition [`WindowStatus`] carries.
+pub const READY: &str = "Ready";
 
 impl WindowStatus {
     /// The status of `window` in `state`.
@@ -274,6 +304,33 @@ impl WindowStatus {
             next: state.next.map(instant),
             observed_generation,
             waiting_owners,
+            conditions: observed_generation
+                .map(|generation| WindowCondition {
+                    type_: READY.to_owned(),
+                    status: "True".to_owned(),
+                    reason: "InForce".to_owned(),
+                    message: format!("fluxgate has generation {generation} of the window in force"),
+                    observed_generation: Some(generation),
+                })
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// The status of a window whose `generation` in the cluster fluxgate refuses, for `why`:
+    /// `self` (the state of the version still in force, if any, or the default) without
+    /// `observedGeneration`, and `Ready` "False", so that nothing reads it as current.
+    pub fn refused(self, generation: Option<i64>, why: &str) -> Self {
+        WindowStatus {
+            observed_generation: None,
+            conditions: vec![WindowCondition {
+                type_: READY.to_owned(),
+                status: "False".to_owned(),
+                reason: "Refused".to_owned(),
+                message: why.to_owned(),
+                observed_generation: generation,
+            }],
+            ..self
         }
     }
 }
