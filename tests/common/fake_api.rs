@@ -387,13 +387,37 @@ async fn handle(
                 .any(|p| p == "watch=true" || p == "watch=1") =>
         {
             let (tx, rx) = mpsc::unbounded_channel::<Value>();
-            fake.store.lock().unwrap().watchers.push((collection, tx));
+            let mut store = fake.store.lock().unwrap();
+            // A watch list (client-go's WatchListClient, which kubectl 1.32's `wait` uses):
+            // the objects there now as ADDED events, then the bookmark that ends them, as
+            // kube-apiserver sends them; then what happens from here on.
+            if query.split('&').any(|p| p == "sendInitialEvents=true") {
+                let existing = store.collections.get(&collection).into_iter().flatten();
+                for ((ns, n), object) in existing {
+                    if (namespace.is_empty() || *ns == namespace)
+                        && only.as_ref().is_none_or(|only| n == only)
+                    {
+                        let _ = tx.send(json!({"type": "ADDED", "object": object}));
+                    }
+                }
+                let _ = tx.send(json!({"type": "BOOKMARK", "object": {
+                    "apiVersion": group_version,
+                    "kind": list_kind(plural).trim_end_matches("List"),
+                    "metadata": {
+                        "resourceVersion": store.resource_version.to_string(),
+                        "annotations": {"k8s.io/initial-events-end": "true"},
+                    },
+                }}));
+            }
+            store.watchers.push((collection, tx));
+            drop(store);
             let stream = futures_util::stream::unfold((rx, only), |(mut rx, only)| async move {
                 let event = loop {
                     let event = rx.recv().await?;
-                    if only
-                        .as_ref()
-                        .is_none_or(|n| event["object"]["metadata"]["name"] == **n)
+                    if event["type"] == "BOOKMARK"
+                        || only
+                            .as_ref()
+                            .is_none_or(|n| event["object"]["metadata"]["name"] == **n)
                     {
                         break event;
                     }
