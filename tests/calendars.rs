@@ -383,6 +383,109 @@ async fn the_binary_shows_the_holiday_from_a_config_map_and_from_a_file() {
     std::fs::remove_dir_all(&folder).ok();
 }
 
+/// `fluxgate plan`, run as a reviewer runs it on a pull request before Easter, names the
+/// holidays its change waits through: Good Friday (in force) and Easter Monday (when the
+/// schedule would open the window), in the table, the Markdown comment and the JSON.
+#[test]
+fn plan_names_the_holidays_a_change_waits_through() {
+    let folder = windows_folder("plan");
+    let windows = folder.join("windows.yaml").display().to_string();
+    let seed = fixture_path("plan/seed");
+    let base = seed.join("base/apps-rw.yaml").display().to_string();
+    let head = seed.join("head/apps-rw.yaml").display().to_string();
+    let plan = |extra: &[&str]| {
+        let args = [
+            &[
+                "plan",
+                "--base",
+                &base,
+                "--head",
+                &head,
+                "--windows",
+                &windows,
+                "--at",
+                "2027-03-26T10:00:00Z",
+            ][..],
+            extra,
+        ]
+        .concat();
+        let output = fluxgate(&args, &[]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let summary = "1 change waits for business-hours (frozen by Karfreitag (de-be-public.ics), \
+                   Ostermontag (de-be-public.ics)) until Tue 30 Mar 00:00 CEST (in 3 d 12 h)";
+
+    let table = plan(&[]);
+    for line in [
+        "business-hours frozen by calendar de-be-public.ics (Karfreitag) until Sat 27 Mar 00:00 CET",
+        "business-hours frozen by calendar de-be-public.ics (Ostermontag) from Mon 29 Mar 00:00 \
+         CEST until Tue 30 Mar 00:00 CEST",
+        summary,
+    ] {
+        assert!(table.contains(line), "{line}\nnot in:\n{table}");
+    }
+
+    let markdown = plan(&["-o", "markdown"]);
+    assert!(markdown.contains(&format!("**{summary}**")), "{markdown}");
+    assert!(
+        markdown.contains(
+            "- business-hours frozen by calendar de-be-public.ics (Ostermontag) from Mon 29 Mar"
+        ),
+        "{markdown}"
+    );
+
+    let json: Value = serde_json::from_str(&plan(&["-o", "json"])).unwrap();
+    let landing = &json["owners"][0]["changes"][0]["landing"];
+    assert_eq!(landing["at"], "2027-03-30T00:00:00+02:00", "{landing}");
+    let frozen = landing["frozenBy"].as_array().unwrap();
+    let days: Vec<(&str, &str, &str, &str)> = frozen
+        .iter()
+        .map(|f| {
+            (
+                f["reason"].as_str().unwrap(),
+                f["calendar"].as_str().unwrap(),
+                f["start"].as_str().unwrap(),
+                f["end"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        [
+            (
+                "Karfreitag",
+                CALENDAR,
+                "2027-03-26T00:00:00+01:00",
+                "2027-03-27T00:00:00+01:00"
+            ),
+            (
+                "Ostermontag",
+                CALENDAR,
+                "2027-03-29T00:00:00+02:00",
+                "2027-03-30T00:00:00+02:00"
+            ),
+        ]
+    );
+    // The event is the calendar's own UID, as Python read it.
+    let uids: Vec<String> = reference()
+        .into_iter()
+        .filter(|o| o.0.format("%Y").to_string() == "2027")
+        .filter(|o| matches!(o.3.as_deref(), Some("Karfreitag" | "Ostermontag")))
+        .map(|o| o.2)
+        .collect();
+    let events: Vec<&str> = frozen
+        .iter()
+        .map(|f| f["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, uids);
+    std::fs::remove_dir_all(&folder).ok();
+}
+
 /// A window named `name` in Berlin with one inline calendar (`mode` freeze or allow).
 fn inline(name: &str, mode: &str, ics: &str) -> String {
     let indented: String = ics.lines().map(|l| format!("        {l}\n")).collect();

@@ -48,7 +48,7 @@ fn cluster_windows(
     now: DateTime<Utc>,
     namespace: &str,
 ) -> anyhow::Result<fluxgate_core::window::WindowSet> {
-    let documents = cluster_window_documents(now, namespace)?;
+    let (documents, _) = cluster_window_documents(now, namespace)?;
     // Through the gate the webhook's windows pass, with its default bounds: a window it keeps
     // out of force (an override longer than --max-override, one that never opens, a calendar
     // that cannot be read) is not shown as if it were enforced.
@@ -62,11 +62,15 @@ fn cluster_windows(
 /// The cluster's ReconciliationWindows (through the kubeconfig, as kubectl reads it), as
 /// documents for a window set: with the data of the ConfigMaps (of `namespace`) their calendars
 /// name, and the cluster's stop-the-line freezes added to the windows they cover, as the
-/// webhook adds them. `status --from-cluster`, `plan --windows-from-cluster`.
+/// webhook adds them; and those freezes, for windows from elsewhere (`plan`'s head). `status
+/// --from-cluster`, `plan --windows-from-cluster`.
 pub(crate) fn cluster_window_documents(
     now: DateTime<Utc>,
     namespace: &str,
-) -> anyhow::Result<Vec<fluxgate_core::window::Document>> {
+) -> anyhow::Result<(
+    Vec<fluxgate_core::window::Document>,
+    Vec<fluxgate_core::freeze::StopTheLine>,
+)> {
     use fluxgate_core::freeze::ReconciliationFreeze;
     use fluxgate_core::policy::Policy;
     use fluxgate_core::window::{CalendarSource, ReconciliationWindow};
@@ -121,7 +125,7 @@ pub(crate) fn cluster_window_documents(
         .into_iter()
         .map(|object| crate::cluster::index::with_freezes(object, &freezes))
         .collect();
-    Ok(index.documents_of(objects))
+    Ok((index.documents_of(objects), freezes))
 }
 
 /// One window in `-o json`; instants in RFC 3339, in the window's time zone.

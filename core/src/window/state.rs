@@ -87,6 +87,18 @@ impl ActiveFreeze {
             (None, None) => String::new(),
         }
     }
+
+    /// The freeze in a few words, as `plan`'s summary lists what a change waits through:
+    /// `Christmas Day (holidays.ics)`, or the freeze's reason (a stop-the-line freeze's names
+    /// the incident and the object).
+    pub fn name(&self) -> String {
+        match (&self.event, &self.reason) {
+            (Some(e), Some(reason)) => format!("{reason} ({})", e.calendar),
+            (Some(e), None) => format!("event {} ({})", e.uid, e.calendar),
+            (None, Some(reason)) => reason.clone(),
+            (None, None) => "a freeze without a reason".into(),
+        }
+    }
 }
 
 /// Computes the state of `window` at `t` from scratch.
@@ -953,6 +965,51 @@ impl Window {
                 Next::Never | Next::NotBefore(_) | Next::Unknown(_) => None,
             })
             .min()
+    }
+}
+
+impl Window {
+    /// The freezes that keep the window closed from `from` until `until` (when a change that
+    /// waits lands): the one in force at `from`, as a denial then names it, and each one in
+    /// force where the schedules alone would open the window (a holiday on a Monday), in
+    /// order, each once. What `plan` names for a change that waits.
+    pub(crate) fn freezes_until(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Vec<ActiveFreeze> {
+        let eval = Evaluator::new(self);
+        let tz = self.time_zone;
+        let mut found: Vec<ActiveFreeze> = Vec::new();
+        let note = |t: DateTime<Utc>, found: &mut Vec<ActiveFreeze>| {
+            if let Some(freeze) = eval.active_freeze(t).filter(|f| !found.contains(f)) {
+                found.push(freeze);
+            }
+        };
+        if !eval.open_at(from) {
+            note(from, &mut found);
+        }
+        let mut t = from;
+        for _ in 0..MAX_STEPS {
+            let opener = eval
+                .openers
+                .iter()
+                .filter_map(|o| o.next_change(tz, t, until).instant())
+                .min();
+            let Some(next) = [self.next_freeze_edge(t, until), opener]
+                .into_iter()
+                .flatten()
+                .filter(|next| *next > t && *next < until)
+                .min()
+            else {
+                break;
+            };
+            t = next;
+            if !eval.open_at(t) && eval.openers.iter().any(|o| o.open_at(tz, t)) {
+                note(t, &mut found);
+            }
+        }
+        found
     }
 }
 
