@@ -582,6 +582,87 @@ fn a_calendar_in_allow_mode_opens_the_window_during_its_events() {
     assert!(error.contains("spec.calendars[0].allowBypass"), "{error}");
 }
 
+/// An allow calendar's event that opens the window is named as a freeze is: in `status` (the
+/// table and JSON) and in the decision's message, through the binary; and where one event
+/// follows another without a gap, the state (cached for the open run) names the second from
+/// its start.
+#[test]
+fn an_allow_calendar_names_the_event_that_opens_the_window() {
+    // Saturday 6 June 2026 08:00 to 20:00 in Berlin, then at once until Sunday 20:00.
+    let ics = "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\n\
+               BEGIN:VEVENT\nUID:upgrade\nDTSTAMP:20260101T000000Z\nSUMMARY:Cluster upgrade\n\
+               DTSTART;TZID=Europe/Berlin:20260606T080000\nDTEND;TZID=Europe/Berlin:20260606T200000\n\
+               END:VEVENT\n\
+               BEGIN:VEVENT\nUID:migration\nDTSTAMP:20260101T000000Z\nSUMMARY:Database migration\n\
+               DTSTART;TZID=Europe/Berlin:20260606T200000\nDTEND;TZID=Europe/Berlin:20260607T200000\n\
+               END:VEVENT\nEND:VCALENDAR\n";
+    let yaml =
+        inline("business-hours", "allow", ics).replace("name: team.ics", "name: maintenance");
+    let set = WindowSet::from_yaml("w.yaml", &yaml).unwrap();
+    let window = set.get("business-hours").unwrap();
+    let saturday = window.state_at("2026-06-06T10:00:00Z".parse().unwrap());
+    let opening = saturday
+        .opened_by_event
+        .as_ref()
+        .expect("opened by the event");
+    assert_eq!(
+        (opening.uid.as_str(), opening.summary.as_deref()),
+        ("upgrade", Some("Cluster upgrade"))
+    );
+    // The same open run, cached since Saturday: the next event names itself.
+    let sunday = window.state_at("2026-06-07T10:00:00Z".parse().unwrap());
+    assert!(sunday.open);
+    assert_eq!(sunday.since, saturday.since);
+    assert_eq!(
+        sunday.opened_by_event.as_ref().map(|e| e.uid.as_str()),
+        Some("migration")
+    );
+    // On a Monday the schedule opens it: no event named.
+    let monday = window.state_at("2026-06-08T10:00:00Z".parse().unwrap());
+    assert!(
+        monday.open && monday.opened_by_event.is_none(),
+        "{monday:?}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("fluxgate-allow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("windows.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let windows = file.display().to_string();
+    let at = "2026-06-06T10:00:00Z";
+    let table = fluxgate(&["status", "--windows", &windows, "--at", at], &[]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.contains("open by calendar maintenance (Cluster upgrade)"),
+        "{table}"
+    );
+    let json = fluxgate(
+        &["status", "--windows", &windows, "--at", at, "-o", "json"],
+        &[],
+    );
+    let rows: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        rows[0]["opening"],
+        json!({"calendar": "maintenance", "event": "upgrade", "summary": "Cluster upgrade",
+               "start": "2026-06-06T08:00:00+02:00", "end": "2026-06-06T20:00:00+02:00"}),
+        "{rows}"
+    );
+    let review = fixture_path("admission/flux-create-deployment-rw.json");
+    let review = review.display().to_string();
+    let admitted = fluxgate(&["review", "--windows", &windows, "--at", at, &review], &[]);
+    let response: Value = serde_json::from_slice(&admitted.stdout).unwrap();
+    assert_eq!(response["response"]["allowed"], true, "{response}");
+    let message = response["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message
+            .contains("\"business-hours\", open by calendar maintenance (Cluster upgrade) until"),
+        "{response}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// RELIABILITY: a huge calendar is refused with a clear error, in bounded time and memory:
 /// more than 1 MiB of text before it is parsed, and more than 100,000 occurrences while it is
 /// expanded (a daily rule without end runs to 2100: 27,000 each).

@@ -145,6 +145,9 @@ struct StatusJson {
     /// The override holding the window open, if one is.
     #[serde(rename = "override", skip_serializing_if = "Option::is_none")]
     override_: Option<OverrideJson>,
+    /// The event of a `mode: allow` calendar holding the window open, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opening: Option<OpeningJson>,
     /// `Enforce` or `Warn`.
     enforcement: fluxgate_core::window::Enforcement,
     /// When `next` is null because the search stopped early: up to when the state is known.
@@ -168,6 +171,19 @@ struct FreezeJson {
     /// That event's UID.
     #[serde(skip_serializing_if = "Option::is_none")]
     event: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct OpeningJson {
+    /// `spec.calendars[].name`.
+    calendar: String,
+    /// The event's UID.
+    event: String,
+    /// Its SUMMARY.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<String>,
+    start: String,
+    end: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -221,6 +237,13 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                             reason: o.reason.clone(),
                             start: instant(Some(o.start)).unwrap_or_default(),
                             end: instant(Some(o.end)).unwrap_or_default(),
+                        }),
+                        opening: s.opened_by_event.as_ref().map(|e| OpeningJson {
+                            calendar: e.calendar.clone(),
+                            event: e.uid.clone(),
+                            summary: e.summary.clone(),
+                            start: instant(Some(e.start)).unwrap_or_default(),
+                            end: instant(Some(e.end)).unwrap_or_default(),
                         }),
                         enforcement: w.enforcement(),
                         searched_until: instant(s.searched_until),
@@ -278,7 +301,10 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)], tz: Option<chrono_tz
                 let reason = state.opened_by.as_ref().map_or("", |o| o.reason.as_str());
                 format!("open (override: {reason})")
             }
-            (true, _) => "open".to_owned(),
+            (true, _) => match &state.opened_by_event {
+                Some(event) => format!("open{}", event.describe()),
+                None => "open".to_owned(),
+            },
             (false, Some(f)) => {
                 let frozen = if f.allow_bypass {
                     "frozen"

@@ -12,7 +12,7 @@ pub use set::{
     Document, EMBEDDED_ORIGIN, EMBEDDED_WINDOWS, WindowSet, WindowSetError, parse_documents,
 };
 pub(crate) use state::evaluate_without_overrides;
-pub use state::{ActiveFreeze, FreezeEvent, WindowState, evaluate};
+pub use state::{ActiveFreeze, CalendarOpening, FreezeEvent, WindowState, evaluate};
 
 use crate::calendar::Calendar;
 use crate::cron::Cron;

@@ -49,6 +49,35 @@ pub struct WindowState {
     /// The override that holds the window open when the schedules and freezes alone would
     /// close it; `None` when the window is closed or open by its schedules.
     pub opened_by: Option<Override>,
+    /// The event of a `mode: allow` calendar in force while the window is open by its
+    /// schedules: what `status` and decisions name as opening it.
+    pub opened_by_event: Option<CalendarOpening>,
+}
+
+/// An event of an allow calendar, holding the window open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CalendarOpening {
+    /// `spec.calendars[].name`.
+    pub calendar: String,
+    /// The event's UID.
+    pub uid: String,
+    /// Its SUMMARY.
+    pub summary: Option<String>,
+    /// This occurrence's span.
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl CalendarOpening {
+    /// What opened the window, as decisions and `fluxgate status` say it, in the words a
+    /// freeze's [`ActiveFreeze::describe`] uses: ` by calendar maintenance (Maintenance
+    /// weekend)`.
+    pub fn describe(&self) -> String {
+        match &self.summary {
+            Some(summary) => format!(" by calendar {} ({summary})", self.calendar),
+            None => format!(" by calendar {} (event {})", self.calendar, self.uid),
+        }
+    }
 }
 
 /// A freeze in force at an instant: what `status` and denials say about it.
@@ -129,6 +158,11 @@ fn evaluate_with_reach(eval: Evaluator<'_>, t: DateTime<Utc>) -> (WindowState, D
         next,
         searched_until: (next.is_none() && reach < horizon).then_some(reach),
         freeze: eval.active_freeze(t),
+        opened_by_event: if open && opened_by.is_none() {
+            eval.calendar_opening(t)
+        } else {
+            None
+        },
         opened_by,
     };
     (state, reach)
@@ -160,7 +194,17 @@ impl Cached {
         } else {
             None
         };
-        let until = [freeze_edge, override_edge, scheduled_edge]
+        // And which allow calendar's event holds it open: that changes at the calendar's
+        // edges, also where one event follows another.
+        let calendar_edge = window
+            .schedules
+            .iter()
+            .filter_map(|s| match s {
+                Schedule::Calendar(calendar) => calendar.next_edge_after(t),
+                Schedule::OpenClose { .. } | Schedule::StartDuration { .. } => None,
+            })
+            .min();
+        let until = [freeze_edge, override_edge, scheduled_edge, calendar_edge]
             .into_iter()
             .flatten()
             .fold(reach, DateTime::min);
@@ -229,6 +273,23 @@ impl<'a> Evaluator<'a> {
     fn scheduled_open_at(&self, t: DateTime<Utc>) -> bool {
         self.openers.iter().any(|o| o.open_at(self.tz(), t))
             && !self.window.freezes.iter().any(|f| f.covers(self.tz(), t))
+    }
+
+    /// The event of an allow calendar in force at `t`, the first calendar's first.
+    fn calendar_opening(&self, t: DateTime<Utc>) -> Option<CalendarOpening> {
+        self.window.schedules.iter().find_map(|s| match s {
+            Schedule::Calendar(calendar) => {
+                let occurrence = calendar.at(t)?;
+                Some(CalendarOpening {
+                    calendar: calendar.name().to_owned(),
+                    uid: occurrence.uid.to_string(),
+                    summary: occurrence.summary.as_deref().map(str::to_owned),
+                    start: occurrence.start,
+                    end: occurrence.end,
+                })
+            }
+            Schedule::OpenClose { .. } | Schedule::StartDuration { .. } => None,
+        })
     }
 
     /// The freeze in force at `t` (a hard one first: it decides what may pass).
