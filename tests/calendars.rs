@@ -538,6 +538,22 @@ fn bad_calendars_are_refused_at_once_naming_window_calendar_event_and_line() {
         error.contains("ReconciliationWindow \"b\": spec.calendars[0].ics: calendar \"team.ics\", line 8 (event \"deploys\"): RRULE part BYHOUR is not supported"),
         "{error}"
     );
+    // Each error starts at the offending line of the windows file, inside the `ics: |` block.
+    let lines: Vec<&str> = text.lines().collect();
+    for (window, offending) in [
+        ("a", "RRULE:FREQ=HOURLY"),
+        ("b", "RRULE:FREQ=DAILY;BYHOUR=9"),
+    ] {
+        let marker = format!(": ReconciliationWindow \"{window}\": spec.calendars[0].ics:");
+        let before = &error[..error.find(&marker).unwrap_or_else(|| panic!("{error}"))];
+        let line: usize = before
+            .rsplit(':')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no file line before {marker}: {error}"));
+        assert!(before.ends_with(&format!("w.yaml:{line}")), "{error}");
+        assert_eq!(lines[line - 1].trim(), offending, "{error}");
+    }
     // Exactly one source, and no two calendars of one name.
     let none = inline("c", "freeze", &hourly)
         .replace("      ics: |\n", "      path: x.ics\n      ics: |\n");
