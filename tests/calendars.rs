@@ -5,6 +5,7 @@
 //! cluster watch (the fake API server), and from a file beside the windows file (`path:`).
 //! Then through the binary: `status` and `review` name the event that froze the window.
 
+mod common;
 #[path = "common/fake_api.rs"]
 mod fake_api;
 
@@ -767,4 +768,92 @@ fn admission_checks_a_window_objects_calendars() {
         message.contains("spec.calendars[0]: give exactly one source"),
         "{message}"
     );
+}
+
+/// fluxgate without RBAC to list the ConfigMaps of its namespace, answered as kube-apiserver
+/// answers (403, `configmaps is forbidden: User … cannot list resource "configmaps" …`): what
+/// `status --from-cluster` and a serving replica's log say names the ConfigMap the window
+/// needs and the RBAC to grant; the window naming no ConfigMap is not held back.
+#[tokio::test]
+async fn config_maps_that_cannot_be_listed_name_the_config_map_and_the_rbac_to_grant() {
+    let fake = Fake::default();
+    fake.put(config_map("fluxgate-system", &holidays()));
+    fake.put(window_object());
+    let mut plain = window_object();
+    plain["metadata"]["name"] = json!("nightly");
+    plain["spec"].as_object_mut().unwrap().remove("calendars");
+    fake.put(plain);
+    fake.forbid("v1/configmaps");
+    let url = fake.serve().await;
+    let user = "system:serviceaccount:fluxgate-system:fluxgate";
+    let kubeconfig = fake_api::Kubeconfig::new(&url, user);
+    let config = kubeconfig.0.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        fluxgate(
+            &["status", "--from-cluster", "--at", "2027-03-26T10:00:00Z"],
+            &[("KUBECONFIG", &config)],
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    // What the API server said, and what to grant to whom; no dump of kube's types.
+    let said = |namespace: &str| {
+        format!(
+            "configmaps is forbidden: User \"{user}\" cannot list resource \"configmaps\" in \
+             API group \"\" in the namespace \"{namespace}\""
+        )
+    };
+    let grant = |namespace: &str| {
+        format!(
+            "grant get, list and watch on configmaps in {namespace} to the user named there (the \
+             Role and RoleBinding fluxgate-calendars of deploy/base/rbac.yaml"
+        )
+    };
+    assert!(status.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("nightly") && !stdout.contains("business-hours"),
+        "the window naming no ConfigMap is shown, the other is not in force:\n{stdout}"
+    );
+    for part in [
+        "not in force: cluster ReconciliationWindow/business-hours",
+        "ConfigMap fluxgate-system/holidays cannot be read",
+        &said("fluxgate-system"),
+        &grant("fluxgate-system"),
+    ] {
+        assert!(stderr.contains(part), "{part}\nnot in:\n{stderr}");
+    }
+    assert!(!stderr.contains("Status {"), "{stderr}");
+
+    // A serving replica logs the same, for its own namespace (the kubeconfig's: default).
+    let dir = common::Scratch::new("calendars-rbac");
+    let kubeconfig_path = kubeconfig.0.display().to_string();
+    let server = common::Server::start_with_env(
+        &dir,
+        &["--windows-from-cluster", "--accept-unverified-callers"],
+        &[("KUBECONFIG", &kubeconfig_path), ("POD_NAME", "fluxgate-0")],
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !server
+        .log()
+        .contains("ConfigMap default/holidays cannot be read")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log of the window not in force:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let log = server.log();
+    for part in [
+        "not in force",
+        "cluster ReconciliationWindow/business-hours",
+        &said("default"),
+        &grant("default"),
+    ] {
+        assert!(log.contains(part), "{part}\nnot in:\n{log}");
+    }
 }

@@ -100,14 +100,16 @@ pub(crate) fn cluster_window_documents(
                 .iter()
                 .any(|c| matches!(c.external_source(), Some(CalendarSource::ConfigMap { .. })))
         });
-        let mut config_maps = Vec::new();
+        // Not listed (RBAC): the windows naming one are not in force, and say which ConfigMap
+        // and what to grant; the others are shown.
+        let mut config_maps = Ok(Vec::new());
         if names_config_map {
             let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, namespace);
             config_maps = api
                 .list(&Default::default())
                 .await
-                .with_context(|| format!("cannot list the ConfigMaps of {namespace}"))?
-                .items;
+                .map(|list| list.items)
+                .map_err(|e| crate::cluster::index::api_error_text(&e));
         }
         anyhow::Ok((windows, freezes, config_maps))
     })?;
@@ -117,8 +119,16 @@ pub(crate) fn cluster_window_documents(
         eprintln!("fluxgate: {refused}");
     }
     let mut index = crate::cluster::index::WindowIndex::in_namespace(namespace);
-    for config_map in config_maps {
-        index.apply_config_map(config_map);
+    match config_maps {
+        Ok(config_maps) => {
+            for config_map in config_maps {
+                index.apply_config_map(config_map);
+            }
+        }
+        Err(error) => {
+            index = crate::cluster::index::WindowIndex::watching_config_maps(namespace);
+            index.config_maps_unavailable(error);
+        }
     }
     let objects = objects
         .items
