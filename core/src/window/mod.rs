@@ -744,13 +744,16 @@ fn calendar_part(
         .transpose()
 }
 
-/// `spec.calendars[i]`'s data, checked for one source and its size, and the field it is in;
-/// `None` when it is not at hand.
+/// A calendar's data, and the field it is in (`spec.calendars[0].ics`).
+type CalendarBytes = (String, Arc<[u8]>);
+
+/// `spec.calendars[i]`'s data, checked for one source and its size; `None` when it is not at
+/// hand.
 fn calendar_source(
     i: usize,
     spec: &CalendarSpec,
     externals: &Externals<'_>,
-) -> Result<Option<(String, Arc<[u8]>)>, FieldError> {
+) -> Result<Option<CalendarBytes>, FieldError> {
     let at = format!("spec.calendars[{i}]");
     if spec.name.trim().is_empty() {
         return Err((
