@@ -5,6 +5,7 @@
 //! cluster watch (the fake API server), and from a file beside the windows file (`path:`).
 //! Then through the binary: `status` and `review` name the event that froze the window.
 
+mod common;
 #[path = "common/fake_api.rs"]
 mod fake_api;
 
@@ -383,6 +384,109 @@ async fn the_binary_shows_the_holiday_from_a_config_map_and_from_a_file() {
     std::fs::remove_dir_all(&folder).ok();
 }
 
+/// `fluxgate plan`, run as a reviewer runs it on a pull request before Easter, names the
+/// holidays its change waits through: Good Friday (in force) and Easter Monday (when the
+/// schedule would open the window), in the table, the Markdown comment and the JSON.
+#[test]
+fn plan_names_the_holidays_a_change_waits_through() {
+    let folder = windows_folder("plan");
+    let windows = folder.join("windows.yaml").display().to_string();
+    let seed = fixture_path("plan/seed");
+    let base = seed.join("base/apps-rw.yaml").display().to_string();
+    let head = seed.join("head/apps-rw.yaml").display().to_string();
+    let plan = |extra: &[&str]| {
+        let args = [
+            &[
+                "plan",
+                "--base",
+                &base,
+                "--head",
+                &head,
+                "--windows",
+                &windows,
+                "--at",
+                "2027-03-26T10:00:00Z",
+            ][..],
+            extra,
+        ]
+        .concat();
+        let output = fluxgate(&args, &[]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let summary = "1 change waits for business-hours (frozen by Karfreitag (de-be-public.ics), \
+                   Ostermontag (de-be-public.ics)) until Tue 30 Mar 00:00 CEST (in 3 d 12 h)";
+
+    let table = plan(&[]);
+    for line in [
+        "business-hours frozen by calendar de-be-public.ics (Karfreitag) until Sat 27 Mar 00:00 CET",
+        "business-hours frozen by calendar de-be-public.ics (Ostermontag) from Mon 29 Mar 00:00 \
+         CEST until Tue 30 Mar 00:00 CEST",
+        summary,
+    ] {
+        assert!(table.contains(line), "{line}\nnot in:\n{table}");
+    }
+
+    let markdown = plan(&["-o", "markdown"]);
+    assert!(markdown.contains(&format!("**{summary}**")), "{markdown}");
+    assert!(
+        markdown.contains(
+            "- business-hours frozen by calendar de-be-public.ics (Ostermontag) from Mon 29 Mar"
+        ),
+        "{markdown}"
+    );
+
+    let json: Value = serde_json::from_str(&plan(&["-o", "json"])).unwrap();
+    let landing = &json["owners"][0]["changes"][0]["landing"];
+    assert_eq!(landing["at"], "2027-03-30T00:00:00+02:00", "{landing}");
+    let frozen = landing["frozenBy"].as_array().unwrap();
+    let days: Vec<(&str, &str, &str, &str)> = frozen
+        .iter()
+        .map(|f| {
+            (
+                f["reason"].as_str().unwrap(),
+                f["calendar"].as_str().unwrap(),
+                f["start"].as_str().unwrap(),
+                f["end"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        [
+            (
+                "Karfreitag",
+                CALENDAR,
+                "2027-03-26T00:00:00+01:00",
+                "2027-03-27T00:00:00+01:00"
+            ),
+            (
+                "Ostermontag",
+                CALENDAR,
+                "2027-03-29T00:00:00+02:00",
+                "2027-03-30T00:00:00+02:00"
+            ),
+        ]
+    );
+    // The event is the calendar's own UID, as Python read it.
+    let uids: Vec<String> = reference()
+        .into_iter()
+        .filter(|o| o.0.format("%Y").to_string() == "2027")
+        .filter(|o| matches!(o.3.as_deref(), Some("Karfreitag" | "Ostermontag")))
+        .map(|o| o.2)
+        .collect();
+    let events: Vec<&str> = frozen
+        .iter()
+        .map(|f| f["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, uids);
+    std::fs::remove_dir_all(&folder).ok();
+}
+
 /// A window named `name` in Berlin with one inline calendar (`mode` freeze or allow).
 fn inline(name: &str, mode: &str, ics: &str) -> String {
     let indented: String = ics.lines().map(|l| format!("        {l}\n")).collect();
@@ -435,6 +539,22 @@ fn bad_calendars_are_refused_at_once_naming_window_calendar_event_and_line() {
         error.contains("ReconciliationWindow \"b\": spec.calendars[0].ics: calendar \"team.ics\", line 8 (event \"deploys\"): RRULE part BYHOUR is not supported"),
         "{error}"
     );
+    // Each error starts at the offending line of the windows file, inside the `ics: |` block.
+    let lines: Vec<&str> = text.lines().collect();
+    for (window, offending) in [
+        ("a", "RRULE:FREQ=HOURLY"),
+        ("b", "RRULE:FREQ=DAILY;BYHOUR=9"),
+    ] {
+        let marker = format!(": ReconciliationWindow \"{window}\": spec.calendars[0].ics:");
+        let before = &error[..error.find(&marker).unwrap_or_else(|| panic!("{error}"))];
+        let line: usize = before
+            .rsplit(':')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no file line before {marker}: {error}"));
+        assert!(before.ends_with(&format!("w.yaml:{line}")), "{error}");
+        assert_eq!(lines[line - 1].trim(), offending, "{error}");
+    }
     // Exactly one source, and no two calendars of one name.
     let none = inline("c", "freeze", &hourly)
         .replace("      ics: |\n", "      path: x.ics\n      ics: |\n");
@@ -477,6 +597,87 @@ fn a_calendar_in_allow_mode_opens_the_window_during_its_events() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("spec.calendars[0].allowBypass"), "{error}");
+}
+
+/// An allow calendar's event that opens the window is named as a freeze is: in `status` (the
+/// table and JSON) and in the decision's message, through the binary; and where one event
+/// follows another without a gap, the state (cached for the open run) names the second from
+/// its start.
+#[test]
+fn an_allow_calendar_names_the_event_that_opens_the_window() {
+    // Saturday 6 June 2026 08:00 to 20:00 in Berlin, then at once until Sunday 20:00.
+    let ics = "BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//test//EN\n\
+               BEGIN:VEVENT\nUID:upgrade\nDTSTAMP:20260101T000000Z\nSUMMARY:Cluster upgrade\n\
+               DTSTART;TZID=Europe/Berlin:20260606T080000\nDTEND;TZID=Europe/Berlin:20260606T200000\n\
+               END:VEVENT\n\
+               BEGIN:VEVENT\nUID:migration\nDTSTAMP:20260101T000000Z\nSUMMARY:Database migration\n\
+               DTSTART;TZID=Europe/Berlin:20260606T200000\nDTEND;TZID=Europe/Berlin:20260607T200000\n\
+               END:VEVENT\nEND:VCALENDAR\n";
+    let yaml =
+        inline("business-hours", "allow", ics).replace("name: team.ics", "name: maintenance");
+    let set = WindowSet::from_yaml("w.yaml", &yaml).unwrap();
+    let window = set.get("business-hours").unwrap();
+    let saturday = window.state_at("2026-06-06T10:00:00Z".parse().unwrap());
+    let opening = saturday
+        .opened_by_event
+        .as_ref()
+        .expect("opened by the event");
+    assert_eq!(
+        (opening.uid.as_str(), opening.summary.as_deref()),
+        ("upgrade", Some("Cluster upgrade"))
+    );
+    // The same open run, cached since Saturday: the next event names itself.
+    let sunday = window.state_at("2026-06-07T10:00:00Z".parse().unwrap());
+    assert!(sunday.open);
+    assert_eq!(sunday.since, saturday.since);
+    assert_eq!(
+        sunday.opened_by_event.as_ref().map(|e| e.uid.as_str()),
+        Some("migration")
+    );
+    // On a Monday the schedule opens it: no event named.
+    let monday = window.state_at("2026-06-08T10:00:00Z".parse().unwrap());
+    assert!(
+        monday.open && monday.opened_by_event.is_none(),
+        "{monday:?}"
+    );
+
+    let dir = std::env::temp_dir().join(format!("fluxgate-allow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("windows.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let windows = file.display().to_string();
+    let at = "2026-06-06T10:00:00Z";
+    let table = fluxgate(&["status", "--windows", &windows, "--at", at], &[]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.contains("open by calendar maintenance (Cluster upgrade)"),
+        "{table}"
+    );
+    let json = fluxgate(
+        &["status", "--windows", &windows, "--at", at, "-o", "json"],
+        &[],
+    );
+    let rows: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        rows[0]["opening"],
+        json!({"calendar": "maintenance", "event": "upgrade", "summary": "Cluster upgrade",
+               "start": "2026-06-06T08:00:00+02:00", "end": "2026-06-06T20:00:00+02:00"}),
+        "{rows}"
+    );
+    let review = fixture_path("admission/flux-create-deployment-rw.json");
+    let review = review.display().to_string();
+    let admitted = fluxgate(&["review", "--windows", &windows, "--at", at, &review], &[]);
+    let response: Value = serde_json::from_slice(&admitted.stdout).unwrap();
+    assert_eq!(response["response"]["allowed"], true, "{response}");
+    let message = response["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message
+            .contains("\"business-hours\", open by calendar maintenance (Cluster upgrade) until"),
+        "{response}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// RELIABILITY: a huge calendar is refused with a clear error, in bounded time and memory:
@@ -567,4 +768,92 @@ fn admission_checks_a_window_objects_calendars() {
         message.contains("spec.calendars[0]: give exactly one source"),
         "{message}"
     );
+}
+
+/// fluxgate without RBAC to list the ConfigMaps of its namespace, answered as kube-apiserver
+/// answers (403, `configmaps is forbidden: User … cannot list resource "configmaps" …`): what
+/// `status --from-cluster` and a serving replica's log say names the ConfigMap the window
+/// needs and the RBAC to grant; the window naming no ConfigMap is not held back.
+#[tokio::test]
+async fn config_maps_that_cannot_be_listed_name_the_config_map_and_the_rbac_to_grant() {
+    let fake = Fake::default();
+    fake.put(config_map("fluxgate-system", &holidays()));
+    fake.put(window_object());
+    let mut plain = window_object();
+    plain["metadata"]["name"] = json!("nightly");
+    plain["spec"].as_object_mut().unwrap().remove("calendars");
+    fake.put(plain);
+    fake.forbid("v1/configmaps");
+    let url = fake.serve().await;
+    let user = "system:serviceaccount:fluxgate-system:fluxgate";
+    let kubeconfig = fake_api::Kubeconfig::new(&url, user);
+    let config = kubeconfig.0.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        fluxgate(
+            &["status", "--from-cluster", "--at", "2027-03-26T10:00:00Z"],
+            &[("KUBECONFIG", &config)],
+        )
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    // What the API server said, and what to grant to whom; no dump of kube's types.
+    let said = |namespace: &str| {
+        format!(
+            "configmaps is forbidden: User \"{user}\" cannot list resource \"configmaps\" in \
+             API group \"\" in the namespace \"{namespace}\""
+        )
+    };
+    let grant = |namespace: &str| {
+        format!(
+            "grant get, list and watch on configmaps in {namespace} to the user named there (the \
+             Role and RoleBinding fluxgate-calendars of deploy/base/rbac.yaml"
+        )
+    };
+    assert!(status.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("nightly") && !stdout.contains("business-hours"),
+        "the window naming no ConfigMap is shown, the other is not in force:\n{stdout}"
+    );
+    for part in [
+        "not in force: cluster ReconciliationWindow/business-hours",
+        "ConfigMap fluxgate-system/holidays cannot be read",
+        &said("fluxgate-system"),
+        &grant("fluxgate-system"),
+    ] {
+        assert!(stderr.contains(part), "{part}\nnot in:\n{stderr}");
+    }
+    assert!(!stderr.contains("Status {"), "{stderr}");
+
+    // A serving replica logs the same, for its own namespace (the kubeconfig's: default).
+    let dir = common::Scratch::new("calendars-rbac");
+    let kubeconfig_path = kubeconfig.0.display().to_string();
+    let server = common::Server::start_with_env(
+        &dir,
+        &["--windows-from-cluster", "--accept-unverified-callers"],
+        &[("KUBECONFIG", &kubeconfig_path), ("POD_NAME", "fluxgate-0")],
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !server
+        .log()
+        .contains("ConfigMap default/holidays cannot be read")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log of the window not in force:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let log = server.log();
+    for part in [
+        "not in force",
+        "cluster ReconciliationWindow/business-hours",
+        &said("default"),
+        &grant("default"),
+    ] {
+        assert!(log.contains(part), "{part}\nnot in:\n{log}");
+    }
 }

@@ -175,6 +175,11 @@ const RUN_HERE: &[Run] = &[
         dir: Dir::Scratch(calendars_folder),
         expect: Expect::Exit(0),
     },
+    Run {
+        command: "fluxgate plan --base base --head head --windows windows.yaml --at 2027-03-26T10:00:00Z",
+        dir: Dir::Scratch(calendars_folder),
+        expect: Expect::Exit(0),
+    },
     // deploy/README.md
     Run {
         command: "cargo run -- certs --service fluxgate --namespace fluxgate-system --out certs/",
@@ -184,7 +189,8 @@ const RUN_HERE: &[Run] = &[
 ];
 
 /// docs/calendars.md's folder: its windows file, with Berlin's public holidays (a calendar
-/// people publish, tests/fixtures/ics/) as the `holidays.ics` beside it.
+/// people publish, tests/fixtures/ics/) as the `holidays.ics` beside it, and the seed's image
+/// bump rendered before and after (`base/`, `head/`) for `plan`.
 fn calendars_folder(dir: &Path) {
     let doc = read("docs/calendars.md");
     let windows = doc
@@ -198,6 +204,14 @@ fn calendars_folder(dir: &Path) {
         dir.join("holidays.ics"),
     )
     .unwrap();
+    for side in ["base", "head"] {
+        std::fs::create_dir_all(dir.join(side)).unwrap();
+        std::fs::copy(
+            Path::new(ROOT).join(format!("tests/fixtures/plan/seed/{side}/apps-rw.yaml")),
+            dir.join(side).join("apps-rw.yaml"),
+        )
+        .unwrap();
+    }
 }
 
 const GETTING_STARTED: &str = "docs/getting-started.md";
@@ -257,6 +271,10 @@ const RUN_ELSEWHERE: &[(&str, &str)] = &[
         "tests/stop_the_line.rs",
     ),
     ("fluxgate freeze list", "tests/stop_the_line.rs"),
+    (
+        "fluxgate plan --windows-from-cluster --base tests/fixtures/plan/seed/base --head tests/fixtures/plan/seed/head",
+        "tests/stop_the_line.rs",
+    ),
     ("fluxgate freeze end", "tests/stop_the_line.rs"),
     (
         "fluxgate freeze start --window business-hours --for 2h --reason \"INC-4711 checkout errors\"",

@@ -525,3 +525,185 @@ fn serve_refuses_a_notification_url_it_cannot_post_to() {
         "names the fix: {stderr}"
     );
 }
+
+/// `business-hours` (Monday 08:00 to Thursday 17:00 in Berlin) frozen by Berlin's public
+/// holidays, and by the stop-the-line freezes given, as the cluster watch adds them.
+fn holiday_windows(
+    freezes: &[fluxgate_core::freeze::StopTheLine],
+) -> fluxgate_core::window::WindowSet {
+    let yaml = "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata:\n  \
+                name: business-hours\nspec:\n  timeZone: Europe/Berlin\n  schedules:\n    - \
+                open: \"0 8 * * MON\"\n      close: \"0 17 * * THU\"\n  calendars:\n    - name: \
+                holidays.ics\n      configMapRef: {name: holidays, key: holidays.ics}\n";
+    let ics = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ics/de-be-public.ics"
+    ))
+    .unwrap();
+    let mut documents = parse_documents("windows.yaml", yaml).unwrap();
+    documents[0].set_calendar(0, Ok(ics.into()));
+    for freeze in freezes {
+        freeze.apply("business-hours", &mut documents[0].object.spec);
+    }
+    fluxgate_core::window::WindowSet::from_documents(&documents).unwrap()
+}
+
+/// Flux's dry-run of the seed's image bump on Good Friday 2027, decided by a replica holding
+/// `windows` that publishes Events and notices through `notifiers`: the denial message.
+async fn good_friday_dry_run(
+    windows: fluxgate_core::window::WindowSet,
+    notifiers: &(
+        std::sync::Arc<dyn fluxgate::server::Notifier>,
+        std::sync::Arc<dyn fluxgate::server::Notifier>,
+    ),
+    attempt: &str,
+) -> String {
+    use fluxgate::server::{AppState, Settings};
+    let good_friday = DateTime::parse_from_rfc3339("2027-03-26T10:00:00Z")
+        .unwrap()
+        .to_utc();
+    let state = std::sync::Arc::new(AppState::new(Settings {
+        accept_unverified: true,
+        clock: fluxgate::clock::Clock::fixed(good_friday),
+        events: Some(notifiers.0.clone()),
+        notices: Some(notifiers.1.clone()),
+        ..Settings::new(
+            windows,
+            fluxgate_core::policy::Policy::default(),
+            std::sync::Arc::new(fluxgate::audit_log::MemorySink::default()),
+        )
+    }));
+    let limits = fluxgate::server::Limits {
+        request_timeout: Duration::from_secs(5),
+        max_concurrent_requests: 4,
+    };
+    let mut review: Value = serde_json::from_str(DRY_RUN).unwrap();
+    review["request"]["uid"] = json!(format!("dry-run-{attempt}"));
+    let request = axum::http::Request::post("/validate")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(serde_json::to_vec(&review).unwrap()))
+        .unwrap();
+    let response = fluxgate::server::router(state, &limits)
+        .oneshot(request)
+        .await
+        .unwrap();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    answer["response"]["status"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A change denied on a holiday, and again once on-call stops the line during it: the Event
+/// on the object (at the fake API server) and the waiting notice (at the fake
+/// notification-controller) of each name what froze the window, the calendar's event, then the
+/// incident and its ReconciliationFreeze. The freeze started during the holiday is news of its
+/// own: an Event and a notice of its own, not one more count of the holiday's.
+#[tokio::test]
+async fn events_and_notices_name_the_holiday_and_the_stop_the_line_freeze() {
+    use fluxgate::cluster::events::EventPublisher;
+    use fluxgate::cluster::notifications::{Notifications, parse_url};
+    use fluxgate::server::Notifier;
+    use std::sync::Arc;
+
+    let api = Fake::default();
+    api.put(ready_kustomization());
+    let controller = FakeNotificationController::default();
+    let url = parse_url(&controller.serve().await).unwrap();
+    let metrics = fluxgate::metrics::Metrics::default();
+    let notifiers: (Arc<dyn Notifier>, Arc<dyn Notifier>) = (
+        Arc::new(EventPublisher::spawn(
+            api.client(),
+            "fluxgate".into(),
+            metrics.event_counters(),
+        )),
+        Arc::new(Notifications::spawn(
+            api.client(),
+            url,
+            "fluxgate".into(),
+            metrics.notification_counters(),
+        )),
+    );
+    const EVENTS: &str = "events.k8s.io/v1/events";
+
+    // Good Friday: the holiday.
+    let holiday = "frozen by calendar holidays.ics (Karfreitag)";
+    let message = good_friday_dry_run(holiday_windows(&[]), &notifiers, "holiday").await;
+    assert!(message.contains(holiday), "{message}");
+    until(
+        "the holiday's Event and notice",
+        Duration::from_secs(10),
+        || api.all(EVENTS).len() == 1 && controller.accepted().len() == 1,
+    )
+    .await;
+    let event = &api.all(EVENTS)[0];
+    assert_eq!(event["reason"], "ReconciliationWindowFrozen", "{event}");
+    assert!(event["note"].as_str().unwrap().contains(holiday), "{event}");
+    let notice = &controller.accepted()[0];
+    assert_eq!(notice["reason"], "ReconciliationWindowFrozen", "{notice}");
+    assert!(
+        notice["message"].as_str().unwrap().contains(holiday),
+        "{notice}"
+    );
+    let metadata = &notice["metadata"];
+    assert_eq!(
+        metadata["kustomize.toolkit.fluxcd.io/frozenBy"], "Karfreitag (holidays.ics)",
+        "{notice}"
+    );
+
+    // Flux's retry on the holiday is the same story: no new Event, no new notice.
+    good_friday_dry_run(holiday_windows(&[]), &notifiers, "retry").await;
+    until(
+        "the retry counted in the Event's series",
+        Duration::from_secs(10),
+        || api.all(EVENTS)[0]["series"]["count"] == 2,
+    )
+    .await;
+
+    // On-call stops the line during the holiday.
+    let incident: fluxgate_core::freeze::ReconciliationFreeze = serde_json::from_value(json!({
+        "apiVersion": "fluxgate.io/v1alpha1", "kind": "ReconciliationFreeze",
+        "metadata": {"name": "inc-7"},
+        "spec": {"reason": "INC-7", "start": "2027-03-26T09:00:00Z", "end": "2027-03-26T12:00:00Z", "all": true},
+    }))
+    .unwrap();
+    let now = DateTime::parse_from_rfc3339("2027-03-26T10:00:00Z")
+        .unwrap()
+        .to_utc();
+    let freeze = fluxgate_core::freeze::StopTheLine::from_object(
+        &incident,
+        chrono::Duration::hours(24),
+        now,
+    )
+    .unwrap();
+    let stopped = "hard-frozen (stop the line: INC-7, ReconciliationFreeze inc-7)";
+    let message = good_friday_dry_run(holiday_windows(&[freeze]), &notifiers, "stopped").await;
+    assert!(message.contains(stopped), "{message}");
+    until(
+        "the freeze's own Event and notice",
+        Duration::from_secs(10),
+        || api.all(EVENTS).len() == 2 && controller.accepted().len() == 2,
+    )
+    .await;
+    let events = api.all(EVENTS);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["note"].as_str().unwrap().contains(stopped)),
+        "{events:#?}"
+    );
+    let notice = &controller.accepted()[1];
+    assert!(
+        notice["message"].as_str().unwrap().contains(stopped),
+        "{notice}"
+    );
+    assert_eq!(
+        notice["metadata"]["kustomize.toolkit.fluxcd.io/frozenBy"],
+        "stop the line: INC-7, ReconciliationFreeze inc-7",
+        "{notice}"
+    );
+}

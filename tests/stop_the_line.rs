@@ -39,6 +39,9 @@ const END: &str = "fluxgate freeze end";
 const START_WINDOW: &str =
     r#"fluxgate freeze start --window business-hours --for 2h --reason "INC-4711 checkout errors""#;
 const TOO_LONG: &str = "fluxgate freeze start --all --for 36h --reason INC-4711";
+/// A pull request that changes `business-hours` itself, planned during the freeze: the
+/// head's window is frozen as the live one is.
+const PLAN: &str = "fluxgate plan --windows-from-cluster --base tests/fixtures/plan/seed/base --head tests/fixtures/plan/seed/head";
 
 /// `business-hours`, open from an hour ago until two hours from now (UTC), every day: open
 /// whenever the test runs, with an opening the catch-up can name.
@@ -597,7 +600,7 @@ async fn the_doc_shows_the_real_output_of_every_command() {
     .unwrap();
     let steps = console_steps(&doc);
     let shown: Vec<&str> = steps.iter().map(|(c, _)| c.as_str()).collect();
-    for command in [START, LIST, END, START_WINDOW, TOO_LONG] {
+    for command in [START, PLAN, LIST, END, START_WINDOW, TOO_LONG] {
         assert!(
             shown.contains(&command),
             "the doc shows `{command}`, as the tests run it"

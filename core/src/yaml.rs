@@ -171,6 +171,11 @@ impl Fields {
         }
     }
 
+    /// The line of `path` itself, when the document has it.
+    pub(crate) fn exact_line(&self, path: &str) -> Option<usize> {
+        self.0.iter().find(|f| f.path == path).map(|f| f.key.0)
+    }
+
     /// The field a parser error at `at` is about: the innermost field whose value starts there
     /// (a value of the wrong type), or the mapping that holds the key there (an unknown field).
     /// `None` for the document itself.

@@ -213,7 +213,13 @@ fn windows(
         .filter_map(|d| d.object.metadata.name.clone())
         .collect();
     if args.windows_from_cluster {
-        let live = super::status::cluster_window_documents(now, &args.namespace)?;
+        let (live, freezes) = super::status::cluster_window_documents(now, &args.namespace)?;
+        // The cluster's stop-the-line freezes cover the head's windows too, as the webhook
+        // adds them to every window they name once the change is merged.
+        for document in &mut documents {
+            document.object =
+                crate::cluster::index::with_freezes(document.object.clone(), &freezes);
+        }
         documents.extend(live.into_iter().filter(|d| {
             d.object
                 .metadata

@@ -48,7 +48,7 @@ fn cluster_windows(
     now: DateTime<Utc>,
     namespace: &str,
 ) -> anyhow::Result<fluxgate_core::window::WindowSet> {
-    let documents = cluster_window_documents(now, namespace)?;
+    let (documents, _) = cluster_window_documents(now, namespace)?;
     // Through the gate the webhook's windows pass, with its default bounds: a window it keeps
     // out of force (an override longer than --max-override, one that never opens, a calendar
     // that cannot be read) is not shown as if it were enforced.
@@ -62,11 +62,15 @@ fn cluster_windows(
 /// The cluster's ReconciliationWindows (through the kubeconfig, as kubectl reads it), as
 /// documents for a window set: with the data of the ConfigMaps (of `namespace`) their calendars
 /// name, and the cluster's stop-the-line freezes added to the windows they cover, as the
-/// webhook adds them. `status --from-cluster`, `plan --windows-from-cluster`.
+/// webhook adds them; and those freezes, for windows from elsewhere (`plan`'s head). `status
+/// --from-cluster`, `plan --windows-from-cluster`.
 pub(crate) fn cluster_window_documents(
     now: DateTime<Utc>,
     namespace: &str,
-) -> anyhow::Result<Vec<fluxgate_core::window::Document>> {
+) -> anyhow::Result<(
+    Vec<fluxgate_core::window::Document>,
+    Vec<fluxgate_core::freeze::StopTheLine>,
+)> {
     use fluxgate_core::freeze::ReconciliationFreeze;
     use fluxgate_core::policy::Policy;
     use fluxgate_core::window::{CalendarSource, ReconciliationWindow};
@@ -96,14 +100,16 @@ pub(crate) fn cluster_window_documents(
                 .iter()
                 .any(|c| matches!(c.external_source(), Some(CalendarSource::ConfigMap { .. })))
         });
-        let mut config_maps = Vec::new();
+        // Not listed (RBAC): the windows naming one are not in force, and say which ConfigMap
+        // and what to grant; the others are shown.
+        let mut config_maps = Ok(Vec::new());
         if names_config_map {
             let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, namespace);
             config_maps = api
                 .list(&Default::default())
                 .await
-                .with_context(|| format!("cannot list the ConfigMaps of {namespace}"))?
-                .items;
+                .map(|list| list.items)
+                .map_err(|e| crate::cluster::index::api_error_text(&e));
         }
         anyhow::Ok((windows, freezes, config_maps))
     })?;
@@ -113,15 +119,23 @@ pub(crate) fn cluster_window_documents(
         eprintln!("fluxgate: {refused}");
     }
     let mut index = crate::cluster::index::WindowIndex::in_namespace(namespace);
-    for config_map in config_maps {
-        index.apply_config_map(config_map);
+    match config_maps {
+        Ok(config_maps) => {
+            for config_map in config_maps {
+                index.apply_config_map(config_map);
+            }
+        }
+        Err(error) => {
+            index = crate::cluster::index::WindowIndex::watching_config_maps(namespace);
+            index.config_maps_unavailable(error);
+        }
     }
     let objects = objects
         .items
         .into_iter()
         .map(|object| crate::cluster::index::with_freezes(object, &freezes))
         .collect();
-    Ok(index.documents_of(objects))
+    Ok((index.documents_of(objects), freezes))
 }
 
 /// One window in `-o json`; instants in RFC 3339, in the window's time zone.
@@ -141,6 +155,9 @@ struct StatusJson {
     /// The override holding the window open, if one is.
     #[serde(rename = "override", skip_serializing_if = "Option::is_none")]
     override_: Option<OverrideJson>,
+    /// The event of a `mode: allow` calendar holding the window open, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opening: Option<OpeningJson>,
     /// `Enforce` or `Warn`.
     enforcement: fluxgate_core::window::Enforcement,
     /// When `next` is null because the search stopped early: up to when the state is known.
@@ -164,6 +181,19 @@ struct FreezeJson {
     /// That event's UID.
     #[serde(skip_serializing_if = "Option::is_none")]
     event: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct OpeningJson {
+    /// `spec.calendars[].name`.
+    calendar: String,
+    /// The event's UID.
+    event: String,
+    /// Its SUMMARY.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<String>,
+    start: String,
+    end: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -217,6 +247,13 @@ pub(crate) fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                             reason: o.reason.clone(),
                             start: instant(Some(o.start)).unwrap_or_default(),
                             end: instant(Some(o.end)).unwrap_or_default(),
+                        }),
+                        opening: s.opened_by_event.as_ref().map(|e| OpeningJson {
+                            calendar: e.calendar.clone(),
+                            event: e.uid.clone(),
+                            summary: e.summary.clone(),
+                            start: instant(Some(e.start)).unwrap_or_default(),
+                            end: instant(Some(e.end)).unwrap_or_default(),
                         }),
                         enforcement: w.enforcement(),
                         searched_until: instant(s.searched_until),
@@ -274,7 +311,10 @@ fn table(states: &[(&Window, std::sync::Arc<WindowState>)], tz: Option<chrono_tz
                 let reason = state.opened_by.as_ref().map_or("", |o| o.reason.as_str());
                 format!("open (override: {reason})")
             }
-            (true, _) => "open".to_owned(),
+            (true, _) => match &state.opened_by_event {
+                Some(event) => format!("open{}", event.describe()),
+                None => "open".to_owned(),
+            },
             (false, Some(f)) => {
                 let frozen = if f.allow_bypass {
                     "frozen"

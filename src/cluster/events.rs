@@ -108,7 +108,10 @@ pub(crate) fn event_for(
 }
 
 /// The windows of a decision with the instant each one's current state began (`|name@since`
-/// each), which tells one closed period from the next, and when the last closed one opens.
+/// each), which tells one closed period from the next, and the freeze in force in each
+/// (`#name@start`): a freeze that begins within a closed period (on-call stopping the line
+/// during a holiday, the next holiday of a calendar) is news of its own, whose Event and notice
+/// name it, not one more count of the last one's. Also when the last closed window opens.
 /// Events and notifications dedup on it alike.
 pub(crate) fn periods(decision: &Decision) -> (String, Option<DateTime<Utc>>) {
     let mut key = String::new();
@@ -120,6 +123,14 @@ pub(crate) fn periods(decision: &Decision) -> (String, Option<DateTime<Utc>>) {
             if let Some(since) = known.state.since {
                 key.push('@');
                 key.push_str(&since.to_rfc3339_opts(SecondsFormat::Secs, true));
+            }
+            if let Some(freeze) = known.state.freeze.as_ref().filter(|_| !known.state.open) {
+                key.push('#');
+                key.push_str(&freeze.name());
+                if let Some(start) = freeze.start {
+                    key.push('@');
+                    key.push_str(&start.to_rfc3339_opts(SecondsFormat::Secs, true));
+                }
             }
             if !known.state.open
                 && let Some(next) = known.state.next

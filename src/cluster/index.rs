@@ -467,8 +467,10 @@ pub(crate) fn document(object: ReconciliationWindow, listed: &Listed<'_>) -> Doc
                 None => Err(match listed.error {
                     Some(error) => format!(
                         "ConfigMap {namespace}/{name} cannot be read: the ConfigMaps of \
-                         {namespace} could not be listed ({error}); fluxgate needs get, list \
-                         and watch on configmaps in its namespace (deploy/base/rbac.yaml)"
+                         {namespace} could not be listed ({error}); grant get, list and watch \
+                         on configmaps in {namespace} to the user named there (the Role and \
+                         RoleBinding fluxgate-calendars of deploy/base/rbac.yaml, for \
+                         fluxgate's service account)"
                     ),
                     None => format!(
                         "ConfigMap {namespace}/{name} not found (calendars are read from \
@@ -496,6 +498,15 @@ pub(crate) fn document(object: ReconciliationWindow, listed: &Listed<'_>) -> Doc
         document.set_calendar(i, data);
     }
     document
+}
+
+/// What the API server said, without kube's dump of its Status: `configmaps is forbidden:
+/// User "…" cannot list resource "configmaps" in API group "" in the namespace "…"`.
+pub(crate) fn api_error_text(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// A ConfigMap's name and the bytes of each key.

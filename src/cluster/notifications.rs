@@ -8,7 +8,7 @@
 //! unique for the controller's rate limiter.
 //!
 //! - **Waiting** (`ReconciliationWindowClosed`, `…Frozen`; info): a Flux change denied because
-//!   a window is closed; one per owner and closed period (the periods the Events dedup on).
+//!   a window is closed; one per owner, closed period and freeze (what the Events dedup on).
 //! - **Landing** (`ReconcileRequested`; info): the reconcile asked at the opening.
 //! - **Bypass** and **override used** (`EmergencyBypass`, `ReconciliationWindowOverride`; info),
 //!   and an override refused as too long (`InvalidReconciliationWindowOverride`; error).
@@ -138,6 +138,26 @@ pub(crate) fn notice_for(
     let windows: Vec<&str> = decision.windows.iter().map(|w| w.name.as_str()).collect();
     if !windows.is_empty() {
         metadata.push(("windows", windows.join(",")));
+    }
+    // What froze the windows closed now: a calendar's event, a stop-the-line freeze (its
+    // incident and object), a window's freeze; for an Alert's chat message at a glance.
+    let mut frozen_by: Vec<String> = Vec::new();
+    for verdict in &decision.windows {
+        let Some(freeze) = verdict
+            .known
+            .as_ref()
+            .filter(|k| !k.state.open)
+            .and_then(|k| k.state.freeze.as_ref())
+        else {
+            continue;
+        };
+        let name = freeze.name();
+        if !frozen_by.contains(&name) {
+            frozen_by.push(name);
+        }
+    }
+    if !decision.allowed && !frozen_by.is_empty() {
+        metadata.push(("frozenBy", frozen_by.join("; ")));
     }
     if !decision.allowed
         && let Some(opens) = opens

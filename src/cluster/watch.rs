@@ -143,6 +143,17 @@ fn apply_window(
     }
 }
 
+/// What the API server said to a watch, as [`super::index::api_error_text`] says it.
+fn watch_error_text(error: &watcher::Error) -> String {
+    match error {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => super::index::api_error_text(e),
+        watcher::Error::WatchError(status) if !status.message.is_empty() => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// True when a window names the ConfigMap that changed. The first complete list counts as a
 /// change: the windows waited for it.
 fn apply_config_map(
@@ -166,9 +177,10 @@ fn apply_config_map(
         Ok(Event::Apply(object)) => index.apply_config_map(object),
         Ok(Event::Delete(object)) => index.delete_config_map(&object),
         Err(error) => {
+            let error = watch_error_text(&error);
             tracing::warn!(%error, %namespace, "watching the ConfigMaps of calendars failed; retrying, the last good windows stay in force");
             // Windows naming no ConfigMap do not wait for them.
-            index.config_maps_unavailable(error.to_string())
+            index.config_maps_unavailable(error)
         }
     }
 }

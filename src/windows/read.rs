@@ -6,8 +6,10 @@
 //! like a GitOps repository's `infra/reconciliation-windows/`. A file named explicitly is read
 //! whatever its extension.
 
-use crate::files::{FileError, Snapshot, read_consistent};
-use fluxgate_core::window::{Document, WindowSet, WindowSetError, parse_documents};
+use crate::files::{FileError, MAX_FILE_BYTES, Snapshot, read_consistent};
+use fluxgate_core::window::{
+    Document, MAX_CALENDAR_BYTES, WindowSet, WindowSetError, parse_documents,
+};
 use std::path::{Path, PathBuf};
 
 /// Why windows could not be read.
@@ -70,10 +72,11 @@ pub(crate) fn read_windows(paths: &[PathBuf]) -> Result<Snapshot, FileError> {
         }
         let list = || {
             let mut files = windows_files()?;
-            // A calendar missing is the window's error (which names it), not the read's.
+            // A calendar missing, or too large to read, is the window's error (which names it
+            // and says what to do about a calendar), not the read's.
             let more: Vec<PathBuf> = named
                 .iter()
-                .filter(|c| !files.contains(c) && c.exists())
+                .filter(|c| !files.contains(c) && too_large(c).is_some_and(|large| !large))
                 .cloned()
                 .collect();
             files.extend(more);
@@ -196,6 +199,12 @@ fn attach_calendar_files(document: &mut Document, snapshot: &Snapshot) {
     for (i, path) in named {
         let data = match snapshot.iter().find(|copy| copy.path == path) {
             Some(copy) => Ok(std::sync::Arc::from(copy.bytes.as_slice())),
+            None if too_large(&path) == Some(true) => Err(format!(
+                "{} is {} bytes, more than the {MAX_CALENDAR_BYTES} (1 MiB) a calendar may \
+                 have: keep the years that matter, or split it into several calendars",
+                path.display(),
+                std::fs::metadata(&path).map_or(0, |m| m.len()),
+            )),
             None => Err(format!(
                 "cannot read {}: no such file (a path is relative to the windows file, {})",
                 path.display(),
@@ -204,6 +213,14 @@ fn attach_calendar_files(document: &mut Document, snapshot: &Snapshot) {
         };
         document.set_calendar(i, data);
     }
+}
+
+/// Whether the calendar file `path` is more than a file may have ([`MAX_FILE_BYTES`]): such
+/// a file is not read at all. `None` when it does not exist (or cannot be looked at).
+fn too_large(path: &Path) -> Option<bool> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|meta| meta.len() > MAX_FILE_BYTES)
 }
 
 /// The files a path stands for.
@@ -262,6 +279,33 @@ mod tests {
             )
         );
         std::fs::remove_file(&big).unwrap();
+        // A calendar file that large is the window's problem, with a calendar's advice.
+        let windows = dir.join("windows.yaml");
+        std::fs::write(
+            &windows,
+            "apiVersion: fluxgate.io/v1alpha1\nkind: ReconciliationWindow\nmetadata:\n  name: \
+             w\nspec:\n  schedules:\n    - open: \"0 8 * * MON\"\n      close: \"0 17 * * \
+             THU\"\n  calendars:\n    - name: holidays.ics\n      path: holidays.ics\n",
+        )
+        .unwrap();
+        let calendar = dir.join("holidays.ics");
+        let file = std::fs::File::create(&calendar).unwrap();
+        file.set_len(crate::files::MAX_FILE_BYTES + 1).unwrap(); // sparse
+        let error = load_windows(std::slice::from_ref(&dir))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}:11: ReconciliationWindow \"w\": spec.calendars[0].path: {} is 4194305 \
+                 bytes, more than the 1048576 (1 MiB) a calendar may have: keep the years that \
+                 matter, or split it into several calendars",
+                windows.display(),
+                calendar.display()
+            )
+        );
+        std::fs::remove_file(&windows).unwrap();
+        std::fs::remove_file(&calendar).unwrap();
         let fifo = dir.join("fifo.yaml");
         if crate::files::mkfifo(&fifo) {
             let error = load_windows(std::slice::from_ref(&fifo)).unwrap_err();

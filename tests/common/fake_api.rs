@@ -57,6 +57,8 @@ struct Store {
     watchers: Vec<(String, mpsc::UnboundedSender<Value>)>,
     resource_version: u64,
     calls: Vec<Call>,
+    /// Collections the caller has no RBAC to read: every GET of them is the API server's 403.
+    forbidden: std::collections::BTreeSet<String>,
 }
 
 #[derive(Clone, Default)]
@@ -146,6 +148,36 @@ fn status(code: u16, reason: &str, message: String) -> Response {
     (StatusCode::from_u16(code).unwrap(), axum::Json(body)).into_response()
 }
 
+/// The API server's answer to a request RBAC does not allow, byte for byte the shape
+/// kube-apiserver writes (`metav1.Status` with `details.kind` the resource), e.g. `configmaps
+/// is forbidden: User "system:serviceaccount:fluxgate-system:fluxgate" cannot list resource
+/// "configmaps" in API group "" in the namespace "fluxgate-system"`.
+fn rbac_forbidden(
+    user: &str,
+    verb: &str,
+    group_version: &str,
+    plural: &str,
+    namespace: &str,
+) -> Response {
+    let group = group_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let scope = if namespace.is_empty() {
+        "at the cluster scope".to_owned()
+    } else {
+        format!("in the namespace \"{namespace}\"")
+    };
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": format!(
+            "{plural} is forbidden: User \"{user}\" cannot {verb} resource \"{plural}\" in API \
+             group \"{group}\" {scope}"
+        ),
+        "reason": "Forbidden",
+        "details": {"kind": plural},
+        "code": 403,
+    });
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
 /// The AdmissionReview the API server sends for a ReconciliationFreeze `operation` by `user`.
 fn freeze_review(
     operation: &str,
@@ -224,6 +256,16 @@ impl Fake {
             "Forbidden",
             format!("admission webhook \"windows.fluxgate.io\" denied the request: {message}"),
         ))
+    }
+
+    /// Refuses every read (get, list, watch) of `collection` (`v1/configmaps`) as the API
+    /// server does without RBAC for it: 403 Forbidden, its Status naming the user and verb.
+    pub fn forbid(&self, collection: &str) {
+        self.store
+            .lock()
+            .unwrap()
+            .forbidden
+            .insert(collection.to_owned());
     }
 
     /// Adds (or replaces) an object, as if created by someone else; watchers see it.
@@ -371,6 +413,17 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    if method == Method::GET && fake.store.lock().unwrap().forbidden.contains(&collection) {
+        let watch = query
+            .split('&')
+            .any(|p| p == "watch=true" || p == "watch=1");
+        let verb = match name {
+            Some(_) => "get",
+            None if watch => "watch",
+            None => "list",
+        };
+        return rbac_forbidden(&user(&headers), verb, &group_version, plural, &namespace);
+    }
     let parsed: Value = if body.is_empty() {
         Value::Null
     } else {

@@ -17,7 +17,7 @@ mod tests;
 use crate::lint::{Manifest, ManifestError, fix_for, mixed_owner, parse_manifests};
 use crate::object::Object;
 use crate::policy::{Decision, Policy, Reason, decide};
-use crate::window::{Enforcement, WindowSet};
+use crate::window::{ActiveFreeze, Enforcement, WindowSet};
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use kube::core::admission::{AdmissionRequest, Operation};
@@ -105,6 +105,9 @@ pub enum Landing {
         zone: Tz,
         /// The windows closed now that it waits for.
         waits_for: Vec<String>,
+        /// The freezes it waits through, window by window: a calendar's event, a
+        /// stop-the-line freeze, a window's own freeze.
+        frozen_by: Vec<Frozen>,
     },
     /// Never without a change to Git: an unknown window, an invalid bypass or label, an invalid
     /// window object, or no opening within the search horizon.
@@ -142,6 +145,16 @@ impl Landing {
     pub fn waits(&self) -> bool {
         matches!(self, Landing::At { .. } | Landing::Never)
     }
+}
+
+/// A freeze a change that waits waits through: in force now, or where the window would
+/// otherwise open before the change lands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Frozen {
+    pub window: String,
+    /// The window's time zone, to say the freeze's instants in.
+    pub zone: Tz,
+    pub freeze: ActiveFreeze,
 }
 
 /// One change and when it lands.
@@ -478,17 +491,29 @@ fn change(
             };
             match search {
                 Search::Opens { at, zone } => {
-                    let waits_for = decision
+                    let waits_for: Vec<String> = decision
                         .windows
                         .iter()
                         .filter(|w| w.known.as_ref().is_some_and(|k| !k.state.open))
                         .map(|w| w.name.clone())
+                        .collect();
+                    let frozen_by = waits_for
+                        .iter()
+                        .filter_map(|name| windows.get(name))
+                        .flat_map(|w| {
+                            w.freezes_until(now, at).into_iter().map(|freeze| Frozen {
+                                window: w.name().to_owned(),
+                                zone: w.time_zone(),
+                                freeze,
+                            })
+                        })
                         .collect();
                     (
                         Landing::At {
                             at,
                             zone,
                             waits_for,
+                            frozen_by,
                         },
                         None,
                         decision.message.clone(),

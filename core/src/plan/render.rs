@@ -3,7 +3,7 @@
 //! manifests is escaped for where it is shown: [`escape`] in the terminal, [`markdown`] in a
 //! comment.
 
-use super::{Change, Landing, Owner, Plan};
+use super::{Change, Frozen, Landing, Owner, Plan};
 use crate::render::escape;
 use crate::render::table;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -43,20 +43,29 @@ pub fn summary(plan: &Plan) -> String {
         }
         parts.push(text);
     }
-    // Waits grouped by what they wait for and until when, soonest first.
+    // Waits grouped by what they wait for (the windows, and the freezes they wait through)
+    // and until when, soonest first.
     let mut waits: Vec<(DateTime<Utc>, String, String, usize)> = Vec::new();
     for c in &changes {
         if let Landing::At {
             at,
             zone,
             waits_for,
+            frozen_by,
         } = &c.landing
         {
-            let what = waits_for.join(" and ");
-            let when = at
-                .with_timezone(zone)
-                .format("%a %-d %b %H:%M %Z")
-                .to_string();
+            let mut what = waits_for.join(" and ");
+            let mut names: Vec<String> = Vec::new();
+            for f in frozen_by {
+                let name = f.freeze.name();
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            if !names.is_empty() {
+                let _ = write!(what, " (frozen by {})", names.join(", "));
+            }
+            let when = short_time(*at, *zone);
             match waits.iter_mut().find(|(t, w, _, _)| t == at && *w == what) {
                 Some(group) => group.3 += 1,
                 None => waits.push((*at, what, when, 1)),
@@ -102,6 +111,43 @@ fn span(d: Duration) -> String {
     }
 }
 
+/// `Mon 30 Nov 08:00 CET`.
+fn short_time(t: DateTime<Utc>, zone: chrono_tz::Tz) -> String {
+    t.with_timezone(&zone)
+        .format("%a %-d %b %H:%M %Z")
+        .to_string()
+}
+
+/// The freezes the owner's waiting changes wait through, each once, in order.
+fn frozen_by(o: &Owner) -> Vec<&Frozen> {
+    let mut all: Vec<&Frozen> = Vec::new();
+    for c in &o.changes {
+        if let Landing::At { frozen_by, .. } = &c.landing {
+            for f in frozen_by {
+                if !all.contains(&f) {
+                    all.push(f);
+                }
+            }
+        }
+    }
+    all
+}
+
+/// `business-hours frozen by calendar holidays.ics (Christmas Day) until Sat 26 Dec 00:00 CET`,
+/// or `from … until …` for a freeze still to come.
+fn frozen_line(f: &Frozen, now: DateTime<Utc>) -> String {
+    let freeze = &f.freeze;
+    let hard = if freeze.allow_bypass { "" } else { "hard-" };
+    let mut line = format!("{} {hard}frozen{}", f.window, freeze.describe());
+    if let Some(start) = freeze.start.filter(|start| *start > now) {
+        let _ = write!(line, " from {}", short_time(start, f.zone));
+    }
+    if let Some(end) = freeze.end {
+        let _ = write!(line, " until {}", short_time(end, f.zone));
+    }
+    line
+}
+
 fn windows_cell(c: &Change) -> String {
     if c.windows.is_empty() {
         "-".into()
@@ -145,6 +191,9 @@ pub fn table(plan: &Plan) -> String {
     text.push('\n');
     for o in &plan.owners {
         let _ = writeln!(text, "{}: {}", escape(&o.name), owner_line(o));
+        for f in frozen_by(o) {
+            let _ = writeln!(text, "  {}", escape(&frozen_line(f, plan.now)));
+        }
         if let Some(mixed) = &o.mixed {
             let _ = writeln!(text, "  mixed-owner: {}", escape(mixed));
         }
@@ -191,6 +240,13 @@ pub fn markdown(plan: &Plan) -> String {
         );
         if let Some(mixed) = &o.mixed {
             let _ = write!(text, "> **mixed-owner**: {}\n\n", markdown_text(mixed));
+        }
+        let frozen = frozen_by(o);
+        for f in &frozen {
+            let _ = writeln!(text, "- {}", markdown_text(&frozen_line(f, plan.now)));
+        }
+        if !frozen.is_empty() {
+            text.push('\n');
         }
         text.push_str("| Object | Change | Mode | Windows | Lands |\n|---|---|---|---|---|\n");
         for c in &o.changes {
@@ -308,6 +364,42 @@ struct LandingJson {
     time_zone: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     waits_for: Option<Vec<String>>,
+    /// For `at`: the freezes it waits through.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    frozen_by: Vec<FrozenJson>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FrozenJson {
+    window: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    allow_bypass: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<String>,
+    /// The calendar (`spec.calendars[].name`) whose event it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calendar: Option<String>,
+    /// That event's UID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<String>,
+}
+
+fn frozen_json(f: &Frozen) -> FrozenJson {
+    let local = |t: Option<DateTime<Utc>>| t.map(|t| crate::naming::local_time(t, f.zone));
+    let event = f.freeze.event.as_ref();
+    FrozenJson {
+        window: f.window.clone(),
+        reason: f.freeze.reason.clone(),
+        allow_bypass: f.freeze.allow_bypass,
+        start: local(f.freeze.start),
+        end: local(f.freeze.end),
+        calendar: event.map(|e| e.calendar.clone()),
+        event: event.map(|e| e.uid.clone()),
+    }
 }
 
 fn landing_json(l: &Landing) -> LandingJson {
@@ -318,6 +410,7 @@ fn landing_json(l: &Landing) -> LandingJson {
         at_utc: None,
         time_zone: None,
         waits_for: None,
+        frozen_by: Vec::new(),
     };
     match l {
         Landing::Now => plain("now"),
@@ -333,11 +426,13 @@ fn landing_json(l: &Landing) -> LandingJson {
             at,
             zone,
             waits_for,
+            frozen_by,
         } => LandingJson {
             at: Some(crate::naming::local_time(*at, *zone)),
             at_utc: Some(utc(at)),
             time_zone: Some(zone.name()),
             waits_for: Some(waits_for.clone()),
+            frozen_by: frozen_by.iter().map(frozen_json).collect(),
             ..plain("at")
         },
     }

@@ -665,9 +665,10 @@ fn write_window(f: &mut std::fmt::Formatter<'_>, verdict: &WindowVerdict) -> std
     let state = &known.state;
     write!(f, "{:?}, ", verdict.name)?;
     match &state.freeze {
-        _ if state.open => match &state.opened_by {
-            Some(o) => write!(f, "open by override ({}) ", o.reason)?,
-            None => f.write_str("open ")?,
+        _ if state.open => match (&state.opened_by, &state.opened_by_event) {
+            (Some(o), _) => write!(f, "open by override ({}) ", o.reason)?,
+            (None, Some(event)) => write!(f, "open{} ", event.describe())?,
+            (None, None) => f.write_str("open ")?,
         },
         Some(freeze) => {
             let hard = if freeze.allow_bypass { "" } else { "hard-" };

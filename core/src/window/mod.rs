@@ -12,7 +12,7 @@ pub use set::{
     Document, EMBEDDED_ORIGIN, EMBEDDED_WINDOWS, WindowSet, WindowSetError, parse_documents,
 };
 pub(crate) use state::evaluate_without_overrides;
-pub use state::{ActiveFreeze, FreezeEvent, WindowState, evaluate};
+pub use state::{ActiveFreeze, CalendarOpening, FreezeEvent, WindowState, evaluate};
 
 use crate::calendar::Calendar;
 use crate::cron::Cron;
@@ -459,6 +459,9 @@ pub struct WindowError {
     pub(crate) window: String,
     pub(crate) field: String,
     pub(crate) message: String,
+    /// For an inline calendar's error (`field` is its `ics`): the calendar's line (1-based) of
+    /// the first problem, which a windows file's error turns into the file's own line.
+    pub(crate) ics_line: Option<usize>,
 }
 
 // === impl Window ===
@@ -475,6 +478,7 @@ impl Window {
                 window: name,
                 field: "metadata.name".into(),
                 message: "a window needs a name".into(),
+                ics_line: None,
             });
         }
         Self::from_spec(&name, &object.spec, Externals::Unchecked)
@@ -503,13 +507,19 @@ impl Window {
             window: name.to_owned(),
             field,
             message,
+            ics_line: None,
         };
         let time_zone = time_zone(spec.time_zone.as_deref()).map_err(error)?;
         let mut schedules = schedules(&spec.schedules).map_err(error)?;
         let mut freezes = freezes(time_zone, &spec.freezes).map_err(error)?;
         for (i, calendar) in spec.calendars.iter().enumerate() {
-            let Some(parsed) = calendar_part(time_zone, i, calendar, &externals).map_err(error)?
-            else {
+            let parsed = calendar_part(time_zone, i, calendar, &externals).map_err(
+                |(field, message, ics_line)| WindowError {
+                    ics_line,
+                    ..error((field, message))
+                },
+            )?;
+            let Some(parsed) = parsed else {
                 continue;
             };
             match calendar.mode.unwrap_or_default() {
@@ -770,13 +780,37 @@ pub(crate) enum Externals<'a> {
 }
 
 /// `spec.calendars[i]`: exactly one source, then the calendar parsed and expanded in the
-/// window's zone. `None` when its data is not at hand ([`Externals::Unchecked`]).
+/// window's zone. `None` when its data is not at hand ([`Externals::Unchecked`]). An error
+/// in an inline calendar carries the calendar's line of its first problem.
 fn calendar_part(
     tz: Tz,
     i: usize,
     spec: &CalendarSpec,
     externals: &Externals<'_>,
-) -> Result<Option<Arc<Calendar>>, FieldError> {
+) -> Result<Option<Arc<Calendar>>, (String, String, Option<usize>)> {
+    calendar_source(i, spec, externals)
+        .map_err(|(field, message)| (field, message, None))?
+        .map(|(field, bytes)| {
+            let calendar = Calendar::parse(&spec.name, &bytes, tz).map_err(|errors| {
+                let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                let line = spec.ics.as_ref().and(errors.first()).map(|e| e.line);
+                (field, texts.join("; "), line)
+            })?;
+            Ok(Arc::new(calendar))
+        })
+        .transpose()
+}
+
+/// A calendar's data, and the field it is in (`spec.calendars[0].ics`).
+type CalendarBytes = (String, Arc<[u8]>);
+
+/// `spec.calendars[i]`'s data, checked for one source and its size; `None` when it is not at
+/// hand.
+fn calendar_source(
+    i: usize,
+    spec: &CalendarSpec,
+    externals: &Externals<'_>,
+) -> Result<Option<CalendarBytes>, FieldError> {
     let at = format!("spec.calendars[{i}]");
     if spec.name.trim().is_empty() {
         return Err((
@@ -833,11 +867,7 @@ fn calendar_part(
             ),
         ));
     }
-    let calendar = Calendar::parse(&spec.name, &bytes, tz).map_err(|errors| {
-        let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        (field, texts.join("; "))
-    })?;
-    Ok(Some(Arc::new(calendar)))
+    Ok(Some((field, bytes)))
 }
 
 /// Calendar names are what denials and status show: each may appear once.

@@ -200,9 +200,15 @@ impl Document {
         &self.calendars
     }
 
-    /// Where `error` is: `file:line` of the field it is about, or of the document.
+    /// Where `error` is: `file:line` of the field it is about, or of the document; for an
+    /// inline calendar's error, of the calendar's offending line in the file.
     pub fn origin_of_error(&self, error: &WindowError) -> String {
-        self.origin_of(&error.field)
+        let in_block = self
+            .source
+            .as_ref()
+            .zip(error.ics_line)
+            .and_then(|(source, line)| source.origin_in_block(&error.field, line));
+        in_block.unwrap_or_else(|| self.origin_of(&error.field))
     }
 
     /// Where `field` (`spec.schedules[0].open`) is: `file:line` of the field, or of the
@@ -220,6 +226,19 @@ impl Source {
     /// then no field has a line, and errors name the document's.
     fn fields(&self) -> Fields {
         Fields::of(&self.text, self.start).unwrap_or_default()
+    }
+
+    /// `file:line` of line `line` (1-based) of the text of `field` when it is a literal block
+    /// (`ics: |`), whose lines are the file's, one for one; `None` for any other style (a
+    /// quoted or folded string spans lines otherwise).
+    fn origin_in_block(&self, field: &str, line: usize) -> Option<String> {
+        let key = self.fields().exact_line(field)?;
+        let text = self.text.lines().nth(key.checked_sub(self.start)?)?;
+        let (_, value) = text.split_once(':')?;
+        value
+            .trim_start()
+            .starts_with('|')
+            .then(|| format!("{}:{}", self.file, key + line))
     }
 
     /// `file:line` of `field`, or of the closest enclosing field.
@@ -240,7 +259,7 @@ impl WindowSet {
             match Window::from_document(document) {
                 Ok(window) => windows.push((document.origin.clone(), window)),
                 Err(error) => errors.push(WindowSetError::Window {
-                    origin: document.origin_of(&error.field),
+                    origin: document.origin_of_error(&error),
                     error,
                 }),
             }

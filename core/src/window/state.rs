@@ -49,6 +49,35 @@ pub struct WindowState {
     /// The override that holds the window open when the schedules and freezes alone would
     /// close it; `None` when the window is closed or open by its schedules.
     pub opened_by: Option<Override>,
+    /// The event of a `mode: allow` calendar in force while the window is open by its
+    /// schedules: what `status` and decisions name as opening it.
+    pub opened_by_event: Option<CalendarOpening>,
+}
+
+/// An event of an allow calendar, holding the window open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CalendarOpening {
+    /// `spec.calendars[].name`.
+    pub calendar: String,
+    /// The event's UID.
+    pub uid: String,
+    /// Its SUMMARY.
+    pub summary: Option<String>,
+    /// This occurrence's span.
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl CalendarOpening {
+    /// What opened the window, as decisions and `fluxgate status` say it, in the words a
+    /// freeze's [`ActiveFreeze::describe`] uses: ` by calendar maintenance (Maintenance
+    /// weekend)`.
+    pub fn describe(&self) -> String {
+        match &self.summary {
+            Some(summary) => format!(" by calendar {} ({summary})", self.calendar),
+            None => format!(" by calendar {} (event {})", self.calendar, self.uid),
+        }
+    }
 }
 
 /// A freeze in force at an instant: what `status` and denials say about it.
@@ -87,6 +116,18 @@ impl ActiveFreeze {
             (None, None) => String::new(),
         }
     }
+
+    /// The freeze in a few words, as `plan`'s summary lists what a change waits through:
+    /// `Christmas Day (holidays.ics)`, or the freeze's reason (a stop-the-line freeze's names
+    /// the incident and the object).
+    pub fn name(&self) -> String {
+        match (&self.event, &self.reason) {
+            (Some(e), Some(reason)) => format!("{reason} ({})", e.calendar),
+            (Some(e), None) => format!("event {} ({})", e.uid, e.calendar),
+            (None, Some(reason)) => reason.clone(),
+            (None, None) => "a freeze without a reason".into(),
+        }
+    }
 }
 
 /// Computes the state of `window` at `t` from scratch.
@@ -117,6 +158,11 @@ fn evaluate_with_reach(eval: Evaluator<'_>, t: DateTime<Utc>) -> (WindowState, D
         next,
         searched_until: (next.is_none() && reach < horizon).then_some(reach),
         freeze: eval.active_freeze(t),
+        opened_by_event: if open && opened_by.is_none() {
+            eval.calendar_opening(t)
+        } else {
+            None
+        },
         opened_by,
     };
     (state, reach)
@@ -148,7 +194,17 @@ impl Cached {
         } else {
             None
         };
-        let until = [freeze_edge, override_edge, scheduled_edge]
+        // And which allow calendar's event holds it open: that changes at the calendar's
+        // edges, also where one event follows another.
+        let calendar_edge = window
+            .schedules
+            .iter()
+            .filter_map(|s| match s {
+                Schedule::Calendar(calendar) => calendar.next_edge_after(t),
+                Schedule::OpenClose { .. } | Schedule::StartDuration { .. } => None,
+            })
+            .min();
+        let until = [freeze_edge, override_edge, scheduled_edge, calendar_edge]
             .into_iter()
             .flatten()
             .fold(reach, DateTime::min);
@@ -217,6 +273,23 @@ impl<'a> Evaluator<'a> {
     fn scheduled_open_at(&self, t: DateTime<Utc>) -> bool {
         self.openers.iter().any(|o| o.open_at(self.tz(), t))
             && !self.window.freezes.iter().any(|f| f.covers(self.tz(), t))
+    }
+
+    /// The event of an allow calendar in force at `t`, the first calendar's first.
+    fn calendar_opening(&self, t: DateTime<Utc>) -> Option<CalendarOpening> {
+        self.window.schedules.iter().find_map(|s| match s {
+            Schedule::Calendar(calendar) => {
+                let occurrence = calendar.at(t)?;
+                Some(CalendarOpening {
+                    calendar: calendar.name().to_owned(),
+                    uid: occurrence.uid.to_string(),
+                    summary: occurrence.summary.as_deref().map(str::to_owned),
+                    start: occurrence.start,
+                    end: occurrence.end,
+                })
+            }
+            Schedule::OpenClose { .. } | Schedule::StartDuration { .. } => None,
+        })
     }
 
     /// The freeze in force at `t` (a hard one first: it decides what may pass).
@@ -953,6 +1026,51 @@ impl Window {
                 Next::Never | Next::NotBefore(_) | Next::Unknown(_) => None,
             })
             .min()
+    }
+}
+
+impl Window {
+    /// The freezes that keep the window closed from `from` until `until` (when a change that
+    /// waits lands): the one in force at `from`, as a denial then names it, and each one in
+    /// force where the schedules alone would open the window (a holiday on a Monday), in
+    /// order, each once. What `plan` names for a change that waits.
+    pub(crate) fn freezes_until(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Vec<ActiveFreeze> {
+        let eval = Evaluator::new(self);
+        let tz = self.time_zone;
+        let mut found: Vec<ActiveFreeze> = Vec::new();
+        let note = |t: DateTime<Utc>, found: &mut Vec<ActiveFreeze>| {
+            if let Some(freeze) = eval.active_freeze(t).filter(|f| !found.contains(f)) {
+                found.push(freeze);
+            }
+        };
+        if !eval.open_at(from) {
+            note(from, &mut found);
+        }
+        let mut t = from;
+        for _ in 0..MAX_STEPS {
+            let opener = eval
+                .openers
+                .iter()
+                .filter_map(|o| o.next_change(tz, t, until).instant())
+                .min();
+            let Some(next) = [self.next_freeze_edge(t, until), opener]
+                .into_iter()
+                .flatten()
+                .filter(|next| *next > t && *next < until)
+                .min()
+            else {
+                break;
+            };
+            t = next;
+            if !eval.open_at(t) && eval.openers.iter().any(|o| o.open_at(tz, t)) {
+                note(t, &mut found);
+            }
+        }
+        found
     }
 }
 
