@@ -55,6 +55,9 @@ struct Store {
     /// `group/version/plural` → (namespace, name) → object.
     collections: BTreeMap<String, BTreeMap<(String, String), Value>>,
     watchers: Vec<(String, mpsc::UnboundedSender<Value>)>,
+    /// Every watch event sent, with the `resourceVersion` it was sent at: a watch from a
+    /// list's `resourceVersion` is sent what happened since, as the real API server does.
+    history: Vec<(u64, String, Value)>,
     resource_version: u64,
     calls: Vec<Call>,
     /// Collections the caller has no RBAC to read: every GET of them is the API server's 403.
@@ -293,7 +296,9 @@ impl Fake {
             .collections
             .get_mut(collection)
             .and_then(|c| c.remove(&key));
-        if let Some(object) = removed {
+        if let Some(mut object) = removed {
+            store.resource_version += 1;
+            object["metadata"]["resourceVersion"] = json!(store.resource_version.to_string());
             Fake::broadcast(&mut store, collection, "DELETED", &object);
         }
     }
@@ -318,10 +323,9 @@ impl Fake {
             .unwrap_or_default()
     }
 
-    /// How many watches of `collection` are open. A watch is opened after its list, and this
-    /// fake sends a watch only what happens once it is open (the real API server replays from
-    /// the list's `resourceVersion`): a test that changes objects right after the first list
-    /// waits for the watches first.
+    /// How many watches of `collection` are open (a watch opened from a list's
+    /// `resourceVersion` is first sent what happened since the list, as the real API server
+    /// does, so a test need not wait for the watches before it changes objects).
     pub fn watching(&self, collection: &str) -> usize {
         let store = self.store.lock().unwrap();
         store
@@ -346,6 +350,10 @@ impl Fake {
 
     fn broadcast(store: &mut Store, collection: &str, kind: &str, object: &Value) {
         let event = json!({"type": kind, "object": object});
+        let rv = store.resource_version;
+        store
+            .history
+            .push((rv, collection.to_owned(), event.clone()));
         store
             .watchers
             .retain(|(c, tx)| c != collection || tx.send(event.clone()).is_ok());
@@ -441,10 +449,11 @@ async fn handle(
         {
             let (tx, rx) = mpsc::unbounded_channel::<Value>();
             let mut store = fake.store.lock().unwrap();
+            let initial = query.split('&').any(|p| p == "sendInitialEvents=true");
             // A watch list (client-go's WatchListClient, which kubectl 1.32's `wait` uses):
             // the objects there now as ADDED events, then the bookmark that ends them, as
             // kube-apiserver sends them; then what happens from here on.
-            if query.split('&').any(|p| p == "sendInitialEvents=true") {
+            if initial {
                 let existing = store.collections.get(&collection).into_iter().flatten();
                 for ((ns, n), object) in existing {
                     if (namespace.is_empty() || *ns == namespace)
@@ -461,6 +470,22 @@ async fn handle(
                         "annotations": {"k8s.io/initial-events-end": "true"},
                     },
                 }}));
+            }
+            // A watch from a resourceVersion (a list's, as kube's watcher sends it) is first
+            // sent what happened since; "0" or none means "from now".
+            let since = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("resourceVersion="))
+                .and_then(|rv| rv.parse::<u64>().ok())
+                .filter(|rv| *rv > 0);
+            if let Some(since) = since.filter(|_| !initial) {
+                let missed = store
+                    .history
+                    .iter()
+                    .filter(|(rv, c, _)| *rv > since && *c == collection);
+                for (_, _, event) in missed {
+                    let _ = tx.send(event.clone());
+                }
             }
             store.watchers.push((collection, tx));
             drop(store);
