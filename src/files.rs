@@ -526,50 +526,42 @@ mod tests {
     }
 
     /// A file rewritten faster than it settles is reported as still changing, once, after a
-    /// bounded wait; nothing is applied.
+    /// bounded wait; nothing is applied. The file changes between every two reads (written by
+    /// the read itself, so no writer thread starved on a loaded machine can let it settle).
     #[test]
     fn a_file_that_never_settles_is_reported_once_as_changing() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         let dir = std::env::temp_dir().join(format!("fluxgate-settle-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("windows.yaml");
         std::fs::write(&file, "0").unwrap();
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        let written = std::sync::atomic::AtomicUsize::new(0);
+        let files = [file.clone()];
+        let churning = AtomicBool::new(true);
+        let writes = AtomicUsize::new(0);
+        let read = || {
+            if churning.load(Ordering::Relaxed) {
+                let n = writes.fetch_add(1, Ordering::Relaxed) + 1;
+                std::fs::write(&file, n.to_string()).unwrap();
+            }
+            read_files(&files)
+        };
         let (mut applied, mut failed) = (0, Vec::new());
         let started = std::time::Instant::now();
-        std::thread::scope(|scope| {
-            let writer = scope.spawn(|| {
-                let mut n = 0;
-                while !stop.load(std::sync::atomic::Ordering::Acquire) {
-                    n += 1;
-                    std::fs::write(&file, n.to_string()).unwrap();
-                    written.fetch_add(1, std::sync::atomic::Ordering::Release);
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            });
-            let files = [file.clone()];
-            let initial = read_files(&files).ok();
-            while written.load(std::sync::atomic::Ordering::Acquire) < 2 {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            let mut watcher = Watcher::new(
-                initial,
-                || read_files(&files),
-                |_: &Snapshot| applied += 1,
-                |error| failed.push(error.to_string()),
-            );
-            watcher.check();
-            watcher.check();
-            stop.store(true, std::sync::atomic::Ordering::Release);
-            // No write of the writer may land after the one below (a loaded machine can hold
-            // it past any sleep).
-            writer.join().unwrap();
-            // Back where it was: what is in force is what is configured again, and said so.
-            std::thread::sleep(Duration::from_millis(20));
-            std::fs::write(&file, "0").unwrap();
-            watcher.check();
-            watcher.check();
-        });
+        let initial = read_files(&files).ok();
+        let mut watcher = Watcher::new(
+            initial,
+            read,
+            |_: &Snapshot| applied += 1,
+            |error| failed.push(error.to_string()),
+        );
+        watcher.check();
+        watcher.check();
+        // Back where it was: what is in force is what is configured again, and said so.
+        churning.store(false, Ordering::Relaxed);
+        std::fs::write(&file, "0").unwrap();
+        watcher.check();
+        watcher.check();
+        drop(watcher);
         assert_eq!(applied, 1, "applied again after the failure, once");
         assert_eq!(failed.len(), 1, "{failed:?}");
         assert!(
