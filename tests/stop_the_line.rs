@@ -61,6 +61,8 @@ struct Replica {
     audit: Arc<MemorySink>,
     app: axum::Router,
     tasks: Vec<JoinHandle<()>>,
+    /// What the status writer waits for, said when a status never came.
+    waits_for: Box<dyn Fn() -> String + Send + Sync>,
 }
 
 impl Drop for Replica {
@@ -122,6 +124,16 @@ fn start_replica_at(fake: &Fake, clock: fn() -> DateTime<Utc>) -> Replica {
         write_status: true,
         reconcile_on_open: true,
     };
+    let waits_for = {
+        let (observed, owners) = (observed.clone(), owners.clone());
+        Box::new(move || {
+            format!(
+                "owner kinds listed: {}, windows observed: {}",
+                owners.borrow().len(),
+                observed.borrow().is_some()
+            )
+        })
+    };
     tasks.push(tokio::spawn(sync.run(observed, owners)));
     let limits = Limits {
         request_timeout: Duration::from_secs(5),
@@ -134,6 +146,7 @@ fn start_replica_at(fake: &Fake, clock: fn() -> DateTime<Utc>) -> Replica {
         audit,
         app,
         tasks,
+        waits_for,
     }
 }
 
@@ -305,10 +318,17 @@ async fn a_freeze_from_on_call_stops_flux_within_a_second_and_its_end_lands_the_
     })
     .await;
     // kubectl get rwin: the window's status says frozen, and by what.
-    until("the window status", || {
-        fake.get(WINDOWS, "", "business-hours").unwrap()["status"]["frozen"] == true
-    })
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake.get(WINDOWS, "", "business-hours").unwrap()["status"]["frozen"] != true {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for the window status: {:#?}\nstatus writes: {:#?}\n{}",
+            fake.get(WINDOWS, "", "business-hours"),
+            fake.calls_to("reconciliationwindows/business-hours/status"),
+            (replica.waits_for)()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let status = fake.get(WINDOWS, "", "business-hours").unwrap()["status"].clone();
     assert_eq!(status["open"], false);
     assert_eq!(
