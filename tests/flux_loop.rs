@@ -101,13 +101,24 @@ impl Drop for Replica {
 
 /// A replica whose clock reads `start` now; its Events go to the fake.
 fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> Replica {
+    start_replica_with(fake, start, reconcile_on_open, Policy::default())
+}
+
+/// [`start_replica`] with its own flags (`--max-override`, …), as a replica of another
+/// Deployment revision runs during a rollout.
+fn start_replica_with(
+    fake: &Fake,
+    start: DateTime<Utc>,
+    reconcile_on_open: bool,
+    policy: Policy,
+) -> Replica {
     let base = tokio::time::Instant::now();
     let clock = Clock::from_fn(move || start + chrono::Duration::from_std(base.elapsed()).unwrap());
     let state = AppState::new(Settings {
         clock: clock.clone(),
         ..Settings::new(
             WindowSet::default(),
-            Policy::default(),
+            policy,
             Arc::new(MemorySink::default()),
         )
     });
@@ -461,6 +472,49 @@ async fn replicas_whose_clocks_are_seconds_apart_do_not_fight_over_the_status() 
     assert_eq!(owner_changes(&fake, "apps-rw").len(), 1);
     assert_eq!(reconcile_events(&fake), ["apps-rw", "podinfo"]);
     drop((ahead, behind));
+}
+
+/// Two replicas that disagree about a window: during a rollout that lowers `--max-override`,
+/// the new replica refuses a window the old one has in force. Each sees the other's status as
+/// one to correct, and the `written` memory of each only holds while it has not yet seen its own
+/// write: they rewrite the status back and forth without end (Flux sees the window Current,
+/// Failed, Current, ...), or, when a replica's sync pass coalesces its own write with the
+/// other's, one stops correcting and the status stays whatever the other wrote last.
+///
+/// In real time, bounded: a replica's sync pass never idles while they fight, so paused time
+/// would never advance.
+#[tokio::test]
+async fn replicas_that_disagree_about_a_window_do_not_rewrite_its_status_without_end() {
+    let fake = Fake::default();
+    let friday = utc("2026-11-27T12:00:00Z");
+    fake.put(json!({
+        "apiVersion": "fluxgate.io/v1alpha1", "kind": "ReconciliationWindow",
+        "metadata": {"name": "default", "generation": 1, "uid": "uid-default"},
+        "spec": {"timeZone": "Europe/Berlin",
+            "schedules": [{"open": "0 8 * * MON", "close": "0 17 * * THU"}],
+            // 12h: within the old replica's --max-override (24h), over the new one's (1h).
+            "overrides": [{"start": "2026-11-27T10:00:00Z", "end": "2026-11-27T22:00:00Z",
+                "reason": "hotfix"}]},
+    }));
+    let old = start_replica(&fake, friday, false);
+    let strict = Policy {
+        max_override: chrono::Duration::hours(1),
+        ..Policy::default()
+    };
+    let new = start_replica_with(&fake, friday, false, strict);
+    let started = std::time::Instant::now();
+    while status_writes(&fake, "default") < 50 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let writes = status_writes(&fake, "default");
+    let waited = started.elapsed();
+    println!("{writes} status writes in {waited:?}");
+    assert!(
+        writes <= 4,
+        "{writes} status writes in {waited:?}: the replicas rewrite each other's status: {}",
+        status_of(&fake, "default")
+    );
+    drop((old, new));
 }
 
 #[tokio::test(start_paused = true)]
