@@ -517,6 +517,78 @@ async fn replicas_that_disagree_about_a_window_do_not_rewrite_its_status_without
     drop((old, new));
 }
 
+/// Flux applies a window and the ConfigMap of its calendar in one apply (deploy/README.md puts
+/// calendars' ConfigMaps in fluxgate-windows, and Flux applies ConfigMaps first). fluxgate
+/// follows them through two watches with no order between them: when the window's event is
+/// taken before the ConfigMap's, the window is refused ("ConfigMap ... not found") and its
+/// status says `Ready` "False" until the ConfigMap's event comes. Flux's health check reads that
+/// as Failed, which fails the Kustomization at once (kustomize-controller fails fast on Failed):
+/// a correct apply fails, and everything that dependsOn it waits a retryInterval.
+///
+/// Bounded race: RUNS windows, each created right after its ConfigMap.
+#[tokio::test]
+async fn a_window_applied_with_its_calendar_config_map_is_never_said_to_be_refused() {
+    const RUNS: usize = 30;
+    let ics = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ics/de-be-public.ics"
+    ))
+    .unwrap();
+    let fake = Fake::default();
+    let replica = start_replica(&fake, utc("2026-11-27T12:00:00Z"), false);
+    let started = std::time::Instant::now();
+    while fake.watching(WINDOWS) == 0 || fake.watching("v1/configmaps") == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no watches");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut refused = Vec::new();
+    for run in 0..RUNS {
+        let name = format!("w{run}");
+        // As Flux applies them: the ConfigMap, then (in the same apply) the window.
+        fake.put(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("cal{run}"), "namespace": "default"},
+            "data": {"holidays.ics": ics},
+        }));
+        fake.put(json!({
+            "apiVersion": "fluxgate.io/v1alpha1", "kind": "ReconciliationWindow",
+            "metadata": {"name": name, "generation": 1, "uid": format!("uid-{name}")},
+            "spec": {"timeZone": "Europe/Berlin",
+                "schedules": [{"open": "0 8 * * MON", "close": "0 17 * * THU"}],
+                "calendars": [{"name": "holidays",
+                    "configMapRef": {"name": format!("cal{run}"), "key": "holidays.ics"}}]},
+        }));
+        let started = std::time::Instant::now();
+        while status_of(&fake, &name)["observedGeneration"] != 1 {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{name} never in force: {}",
+                status_of(&fake, &name)
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let writes = fake.calls_to(&format!("/reconciliationwindows/{name}/status"));
+        if let Some(write) = writes
+            .iter()
+            .find(|c| c.body["status"]["conditions"][0]["reason"] == "Refused")
+        {
+            refused.push(format!(
+                "{name}: {}",
+                write.body["status"]["conditions"][0]["message"]
+            ));
+        }
+    }
+    println!("{RUNS} runs, {} said Refused on the way", refused.len());
+    assert!(
+        refused.is_empty(),
+        "{} of {RUNS} windows applied with their ConfigMap were said Refused (Flux: Failed) \
+         before they were in force:\n{}",
+        refused.len(),
+        refused.join("\n")
+    );
+    drop(replica);
+}
+
 #[tokio::test(start_paused = true)]
 async fn flux_retrying_a_denied_owner_moves_no_status() {
     let fake = Fake::default();
