@@ -551,7 +551,10 @@ mod tests {
         link("..v2", "..data");
         let key = read_file(&dir.join("tls/tls.key"), &mut volumes).unwrap();
         assert_eq!(crt.bytes, b"..v1 tls.crt");
-        assert_eq!(key.bytes, b"..v1 tls.key", "the key of the certificate's version");
+        assert_eq!(
+            key.bytes, b"..v1 tls.key",
+            "the key of the certificate's version"
+        );
         let through = read_file(&dir.join("..data/tls/tls.key"), &mut Volumes::default());
         assert_eq!(through.unwrap().bytes, b"..v2 tls.key");
         let inside = read_file(&dir.join("..v1/tls/tls.key"), &mut Volumes::default());
