@@ -525,6 +525,43 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A projected volume's item at a nested path (`items: [{path: tls/tls.crt}]`) is published
+    /// through its top folder (`tls -> ..data/tls`): it is pinned like a top-level name, and a
+    /// name given inside the version folder, or through `..data` itself, is read as given.
+    #[test]
+    fn a_nested_item_of_a_projected_volume_is_pinned_too() {
+        let dir = std::env::temp_dir().join(format!("fluxgate-projected-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for version in ["..v1", "..v2"] {
+            std::fs::create_dir_all(dir.join(version).join("tls")).unwrap();
+            for name in ["tls.crt", "tls.key"] {
+                let file = dir.join(version).join("tls").join(name);
+                std::fs::write(file, format!("{version} {name}")).unwrap();
+            }
+        }
+        let link = |target: &str, name: &str| {
+            let tmp = dir.join(format!("{name}.tmp"));
+            std::os::unix::fs::symlink(target, &tmp).unwrap();
+            std::fs::rename(&tmp, dir.join(name)).unwrap();
+        };
+        link("..v1", "..data");
+        link("..data/tls", "tls");
+        let mut volumes = Volumes::default();
+        let crt = read_file(&dir.join("tls/tls.crt"), &mut volumes).unwrap();
+        link("..v2", "..data");
+        let key = read_file(&dir.join("tls/tls.key"), &mut volumes).unwrap();
+        assert_eq!(crt.bytes, b"..v1 tls.crt");
+        assert_eq!(
+            key.bytes, b"..v1 tls.key",
+            "the key of the certificate's version"
+        );
+        let through = read_file(&dir.join("..data/tls/tls.key"), &mut Volumes::default());
+        assert_eq!(through.unwrap().bytes, b"..v2 tls.key");
+        let inside = read_file(&dir.join("..v1/tls/tls.key"), &mut Volumes::default());
+        assert_eq!(inside.unwrap().bytes, b"..v1 tls.key");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// A file rewritten faster than it settles is reported as still changing, once, after a
     /// bounded wait; nothing is applied. The file changes between every two reads (written by
     /// the read itself, so no writer thread starved on a loaded machine can let it settle).

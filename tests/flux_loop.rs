@@ -101,13 +101,24 @@ impl Drop for Replica {
 
 /// A replica whose clock reads `start` now; its Events go to the fake.
 fn start_replica(fake: &Fake, start: DateTime<Utc>, reconcile_on_open: bool) -> Replica {
+    start_replica_with(fake, start, reconcile_on_open, Policy::default())
+}
+
+/// [`start_replica`] with its own flags (`--max-override`, …), as a replica of another
+/// Deployment revision runs during a rollout.
+fn start_replica_with(
+    fake: &Fake,
+    start: DateTime<Utc>,
+    reconcile_on_open: bool,
+    policy: Policy,
+) -> Replica {
     let base = tokio::time::Instant::now();
     let clock = Clock::from_fn(move || start + chrono::Duration::from_std(base.elapsed()).unwrap());
     let state = AppState::new(Settings {
         clock: clock.clone(),
         ..Settings::new(
             WindowSet::default(),
-            Policy::default(),
+            policy,
             Arc::new(MemorySink::default()),
         )
     });
@@ -461,6 +472,121 @@ async fn replicas_whose_clocks_are_seconds_apart_do_not_fight_over_the_status() 
     assert_eq!(owner_changes(&fake, "apps-rw").len(), 1);
     assert_eq!(reconcile_events(&fake), ["apps-rw", "podinfo"]);
     drop((ahead, behind));
+}
+
+/// Two replicas that disagree about a window: during a rollout that lowers `--max-override`,
+/// the new replica refuses a window the old one has in force. Each sees the other's status as
+/// one to correct, and the `written` memory of each only holds while it has not yet seen its own
+/// write: they rewrite the status back and forth without end (Flux sees the window Current,
+/// Failed, Current, ...), or, when a replica's sync pass coalesces its own write with the
+/// other's, one stops correcting and the status stays whatever the other wrote last.
+///
+/// In real time, bounded: a replica's sync pass never idles while they fight, so paused time
+/// would never advance.
+#[tokio::test]
+async fn replicas_that_disagree_about_a_window_do_not_rewrite_its_status_without_end() {
+    let fake = Fake::default();
+    let friday = utc("2026-11-27T12:00:00Z");
+    fake.put(json!({
+        "apiVersion": "fluxgate.io/v1alpha1", "kind": "ReconciliationWindow",
+        "metadata": {"name": "default", "generation": 1, "uid": "uid-default"},
+        "spec": {"timeZone": "Europe/Berlin",
+            "schedules": [{"open": "0 8 * * MON", "close": "0 17 * * THU"}],
+            // 12h: within the old replica's --max-override (24h), over the new one's (1h).
+            "overrides": [{"start": "2026-11-27T10:00:00Z", "end": "2026-11-27T22:00:00Z",
+                "reason": "hotfix"}]},
+    }));
+    let old = start_replica(&fake, friday, false);
+    let strict = Policy {
+        max_override: chrono::Duration::hours(1),
+        ..Policy::default()
+    };
+    let new = start_replica_with(&fake, friday, false, strict);
+    let started = std::time::Instant::now();
+    while status_writes(&fake, "default") < 50 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let writes = status_writes(&fake, "default");
+    let waited = started.elapsed();
+    println!("{writes} status writes in {waited:?}");
+    assert!(
+        writes <= 4,
+        "{writes} status writes in {waited:?}: the replicas rewrite each other's status: {}",
+        status_of(&fake, "default")
+    );
+    drop((old, new));
+}
+
+/// Flux applies a window and the ConfigMap of its calendar in one apply (deploy/README.md puts
+/// calendars' ConfigMaps in fluxgate-windows, and Flux applies ConfigMaps first). fluxgate
+/// follows them through two watches with no order between them: when the window's event is
+/// taken before the ConfigMap's, the window is refused ("ConfigMap ... not found") and its
+/// status says `Ready` "False" until the ConfigMap's event comes. Flux's health check reads that
+/// as Failed, which fails the Kustomization at once (kustomize-controller fails fast on Failed):
+/// a correct apply fails, and everything that dependsOn it waits a retryInterval.
+///
+/// Bounded race: RUNS windows, each created right after its ConfigMap.
+#[tokio::test]
+async fn a_window_applied_with_its_calendar_config_map_is_never_said_to_be_refused() {
+    const RUNS: usize = 30;
+    let ics = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ics/de-be-public.ics"
+    ))
+    .unwrap();
+    let fake = Fake::default();
+    let replica = start_replica(&fake, utc("2026-11-27T12:00:00Z"), false);
+    let started = std::time::Instant::now();
+    while fake.watching(WINDOWS) == 0 || fake.watching("v1/configmaps") == 0 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no watches");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut refused = Vec::new();
+    for run in 0..RUNS {
+        let name = format!("w{run}");
+        // As Flux applies them: the ConfigMap, then (in the same apply) the window.
+        fake.put(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("cal{run}"), "namespace": "default"},
+            "data": {"holidays.ics": ics},
+        }));
+        fake.put(json!({
+            "apiVersion": "fluxgate.io/v1alpha1", "kind": "ReconciliationWindow",
+            "metadata": {"name": name, "generation": 1, "uid": format!("uid-{name}")},
+            "spec": {"timeZone": "Europe/Berlin",
+                "schedules": [{"open": "0 8 * * MON", "close": "0 17 * * THU"}],
+                "calendars": [{"name": "holidays",
+                    "configMapRef": {"name": format!("cal{run}"), "key": "holidays.ics"}}]},
+        }));
+        let started = std::time::Instant::now();
+        while status_of(&fake, &name)["observedGeneration"] != 1 {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{name} never in force: {}",
+                status_of(&fake, &name)
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let writes = fake.calls_to(&format!("/reconciliationwindows/{name}/status"));
+        if let Some(write) = writes
+            .iter()
+            .find(|c| c.body["status"]["conditions"][0]["reason"] == "Refused")
+        {
+            refused.push(format!(
+                "{name}: {}",
+                write.body["status"]["conditions"][0]["message"]
+            ));
+        }
+    }
+    println!("{RUNS} runs, {} said Refused on the way", refused.len());
+    assert!(
+        refused.is_empty(),
+        "{} of {RUNS} windows applied with their ConfigMap were said Refused (Flux: Failed) \
+         before they were in force:\n{}",
+        refused.len(),
+        refused.join("\n")
+    );
+    drop(replica);
 }
 
 #[tokio::test(start_paused = true)]

@@ -229,6 +229,27 @@ impl WindowIndex {
         self.config_maps.remove(&name).is_some() && self.names_config_map(&name)
     }
 
+    /// The ConfigMaps that windows of the cluster name and the listed ConfigMaps lack. Flux
+    /// applies a calendar's ConfigMap with its window, and the two watches deliver them in
+    /// either order: one not here yet may be on its way, which a read of it settles.
+    pub(crate) fn missing_config_maps(&self) -> Vec<String> {
+        if self.config_maps_pending || self.config_map_error.is_some() {
+            return Vec::new();
+        }
+        let mut missing: Vec<String> = Vec::new();
+        for object in self.objects.values() {
+            for calendar in &object.spec.calendars {
+                if let Some(CalendarSource::ConfigMap { name, .. }) = calendar.external_source()
+                    && !self.config_maps.contains_key(&name)
+                    && !missing.contains(&name)
+                {
+                    missing.push(name);
+                }
+            }
+        }
+        missing
+    }
+
     /// Whether a window of the cluster, or in force, takes a calendar from ConfigMap `name`.
     fn names_config_map(&self, name: &str) -> bool {
         let names = |object: &ReconciliationWindow| {

@@ -76,6 +76,13 @@ pub struct ClusterSync {
 /// memory: each carries the owner's `resourceVersion`, so a repeat is refused by the API.)
 type Written = HashMap<String, (WindowStatus, Option<WindowStatus>)>;
 
+/// The status this process last wrote for each window, and when. Another writer that puts a
+/// different status back (a replica of another revision during a rollout, with other flags or
+/// another version, that decides otherwise about the window) is answered at most once per
+/// [`MAX_WAIT`], not at once: answering at once, each replica undoes the other's write as soon
+/// as it sees it, without end.
+type LastWrites = HashMap<String, (WindowStatus, DateTime<Utc>)>;
+
 impl ClusterSync {
     /// Runs until the task is dropped.
     pub async fn run(
@@ -84,6 +91,7 @@ impl ClusterSync {
         mut owners: watch::Receiver<Owners>,
     ) {
         let mut written = Written::default();
+        let mut last_writes = LastWrites::default();
         let started = tokio::time::Instant::now();
         loop {
             let now = self.clock.now();
@@ -111,7 +119,7 @@ impl ClusterSync {
                 && let Some(observed) = &observed
             {
                 failed |= !self
-                    .write_statuses(&set, observed, &all, now, &mut written)
+                    .write_statuses(&set, observed, &all, now, &mut written, &mut last_writes)
                     .await;
             }
             if self.reconcile_on_open {
@@ -137,10 +145,12 @@ impl ClusterSync {
         owners: &[Owner],
         now: DateTime<Utc>,
         written: &mut Written,
+        last_writes: &mut LastWrites,
     ) -> bool {
         let api: Api<ReconciliationWindow> = Api::all(self.client.clone());
         let params = PatchParams::apply(STATUS_FIELD_MANAGER).force();
         written.retain(|name, _| observed.contains_key(name));
+        last_writes.retain(|name, _| observed.contains_key(name));
         let mut ok = true;
         for (name, seen) in observed {
             let waiting = owners.iter().filter(|o| o.waits_for(name)).count() as i64;
@@ -181,6 +191,15 @@ impl ClusterSync {
             if written.get(name) == Some(&pending) {
                 continue;
             }
+            // Written a moment ago, and someone else has written another status since.
+            if seen.status.is_some()
+                && let Some((last, at)) = last_writes.get(name)
+                && *last == desired
+                && (now - *at).to_std().is_ok_and(|ago| ago < MAX_WAIT)
+            {
+                tracing::warn!(window = %name, "another writer keeps putting another status on the window (a replica with other flags or another version?); writing it again in a minute");
+                continue;
+            }
             let patch = serde_json::json!({
                 "apiVersion": API_VERSION,
                 "kind": KIND,
@@ -192,6 +211,7 @@ impl ClusterSync {
                     self.counters.status_writes.record(true);
                     tracing::debug!(window = %name, open = desired.open, next = ?desired.next, "window status written");
                     written.insert(name.clone(), pending);
+                    last_writes.insert(name.clone(), (desired.clone(), now));
                 }
                 Err(error) => {
                     ok = false;

@@ -59,6 +59,7 @@ pub async fn watch_windows_and_freezes(
         .default_backoff()
         .map(|event| Change::Window(Box::new(event)));
     // The ConfigMaps of fluxgate's namespace: calendars by configMapRef.
+    let config_map_reads = config_maps.clone();
     let config_maps = watcher::watcher(config_maps, watcher::Config::default())
         .default_backoff()
         .map(|event| Change::ConfigMap(Box::new(event)));
@@ -92,6 +93,7 @@ pub async fn watch_windows_and_freezes(
             Change::ConfigMap(event) => apply_config_map(&mut index, *event, &namespace),
         };
         if changed && index.is_synced() && freezes_listed {
+            read_missing_config_maps(&config_map_reads, &mut index).await;
             publish(&store, &mut index, gauge.as_ref(), &clock).await;
         }
         if let Some(observed) = &observed
@@ -103,6 +105,25 @@ pub async fn watch_windows_and_freezes(
                 *seen = now;
                 modified
             });
+        }
+    }
+}
+
+/// Reads the ConfigMaps that windows name and the ConfigMap watch has not delivered yet, so a
+/// window applied with its calendar's ConfigMap is not refused (and its status not `Ready`
+/// "False", which fails Flux's health check at once) for the moment between the two watches.
+/// One that is not there, or cannot be read, stays missing: the check says so.
+async fn read_missing_config_maps(api: &Api<ConfigMap>, index: &mut WindowIndex) {
+    for name in index.missing_config_maps() {
+        match api.get_opt(&name).await {
+            Ok(Some(object)) => {
+                index.apply_config_map(object);
+            }
+            Ok(None) => {}
+            Err(error) => {
+                let error = super::index::api_error_text(&error);
+                tracing::debug!(%error, config_map = %name, "cannot read a calendar's ConfigMap; the watch may deliver it");
+            }
         }
     }
 }
