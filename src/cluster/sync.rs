@@ -346,7 +346,10 @@ impl ClusterSync {
 
 /// How long until the next pass: just past the earliest transition, at most [`MAX_WAIT`].
 fn next_pass(set: &WindowSet, now: DateTime<Utc>, failed: bool) -> Duration {
-    let next = set.iter().filter_map(|w| w.state_at(now).next).min();
+    // Not only transitions: a state also ends where what it names changes (a freeze starting
+    // while closed, an allow calendar's next event), and the pass recomputes it off the
+    // request path.
+    let next = set.iter().map(|w| w.state_holds_until(now)).min();
     let until_next = next
         .and_then(|t| (t - now).to_std().ok())
         .map_or(MAX_WAIT, |d| d + MARGIN);
@@ -358,5 +361,39 @@ fn next_pass(set: &WindowSet, now: DateTime<Utc>, failed: bool) -> Duration {
 async fn changed<T>(rx: &mut watch::Receiver<T>) {
     if rx.changed().await.is_err() {
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fluxgate_core::window::parse_documents;
+
+    /// A freeze that starts while the window is closed changes no transition: the pass still
+    /// comes right after it (and recomputes the state off the request path), not a minute later.
+    #[test]
+    fn the_next_pass_comes_when_a_freeze_starts_while_closed() {
+        let yaml = r#"
+apiVersion: fluxgate.io/v1alpha1
+kind: ReconciliationWindow
+metadata:
+  name: business-hours
+spec:
+  timeZone: UTC
+  schedules:
+    - open: "0 8 * * MON"
+      close: "0 17 * * THU"
+  freezes:
+    - start: "2026-11-27T10:00:00Z"
+      end: "2026-11-27T12:00:00Z"
+      reason: Release rehearsal
+"#;
+        let documents = parse_documents("windows.yaml", yaml).unwrap();
+        let set = WindowSet::from_documents(&documents).unwrap();
+        let now: DateTime<Utc> = "2026-11-27T09:59:30Z".parse().unwrap();
+        assert_eq!(
+            next_pass(&set, now, false),
+            Duration::from_secs(30) + MARGIN
+        );
     }
 }

@@ -77,8 +77,11 @@ pub async fn watch_windows_and_freezes(
                 freezes_listed = true;
                 if index.is_synced() {
                     publish(&store, &mut index, gauge.as_ref(), &clock).await;
+                    // What the check made of each window (refused or in force) may have
+                    // changed with the freezes: told afresh, and the status writer woken.
                     if let Some(observed) = &observed {
-                        observed.send_modify(|_| {});
+                        let now = Some(Arc::new(index.observed()));
+                        observed.send_modify(|seen| *seen = now);
                     }
                 }
                 continue;

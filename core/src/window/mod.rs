@@ -630,6 +630,18 @@ impl Window {
         self.cache.store(Some(Arc::new(cached)));
         state
     }
+
+    /// Until when the state at `now` holds as cached: its next transition, or sooner where
+    /// what it names changes (a freeze, an override, an allow calendar's event). Whoever keeps
+    /// the states warm wakes then, so no request after such an edge computes one itself.
+    pub fn state_holds_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.state_at(now);
+        match self.cache.load().as_ref() {
+            Some(cached) if cached.covers(now) => cached.until(),
+            // Replaced meanwhile by a state of another instant: computed afresh.
+            _ => state::Cached::compute(self, now).until(),
+        }
+    }
 }
 
 // === validating a spec ===

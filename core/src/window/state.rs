@@ -215,6 +215,10 @@ impl Cached {
         }
     }
 
+    pub(super) fn until(&self) -> DateTime<Utc> {
+        self.until
+    }
+
     pub(super) fn covers(&self, t: DateTime<Utc>) -> bool {
         self.from <= t && t < self.until
     }

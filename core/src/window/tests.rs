@@ -1250,3 +1250,31 @@ fn since_is_found_at_the_start_of_long_runs_with_busy_parts() {
     assert!(s.open);
     assert_eq!(s.since, Some(utc("2026-01-01T00:00:00Z")));
 }
+
+/// A freeze that starts while the window is closed changes no transition, but it changes what
+/// the state says (frozen, and why): the state holds only until the freeze starts, so whoever
+/// keeps states warm wakes then (src/cluster/sync.rs), not at Monday's opening.
+#[test]
+fn the_state_holds_until_a_freeze_starts_while_closed() {
+    let window = mk_window(
+        r#"
+timeZone: UTC
+schedules:
+  - open: "0 8 * * MON"
+    close: "0 17 * * THU"
+freezes:
+  - start: "2026-11-27T10:00:00Z"
+    end: "2026-11-27T12:00:00Z"
+    reason: Release rehearsal
+"#,
+    );
+    let now = utc("2026-11-27T09:00:00Z");
+    assert_eq!(window.state_at(now).next, Some(utc("2026-11-30T08:00:00Z")));
+    assert_eq!(window.state_holds_until(now), utc("2026-11-27T10:00:00Z"));
+    let frozen = utc("2026-11-27T10:00:00Z");
+    assert!(window.state_at(frozen).freeze.is_some());
+    assert_eq!(
+        window.state_holds_until(frozen),
+        utc("2026-11-27T12:00:00Z")
+    );
+}
