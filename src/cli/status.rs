@@ -73,7 +73,7 @@ pub(crate) fn cluster_window_documents(
 )> {
     use fluxgate_core::freeze::ReconciliationFreeze;
     use fluxgate_core::policy::Policy;
-    use fluxgate_core::window::{CalendarSource, ReconciliationWindow};
+    use fluxgate_core::window::ReconciliationWindow;
     use k8s_openapi::api::core::v1::ConfigMap;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -94,12 +94,10 @@ pub(crate) fn cluster_window_documents(
             .await
             .context("cannot list ReconciliationFreezes (is deploy/crds applied?)")?;
         // Only when a window needs them: reading windows needs no access to ConfigMaps.
-        let names_config_map = windows.items.iter().any(|w| {
-            w.spec
-                .calendars
-                .iter()
-                .any(|c| matches!(c.external_source(), Some(CalendarSource::ConfigMap { .. })))
-        });
+        let names_config_map = windows
+            .items
+            .iter()
+            .any(|w| crate::cluster::index::config_maps_named(w).next().is_some());
         // Not listed (RBAC): the windows naming one are not in force, and say which ConfigMap
         // and what to grant; the others are shown.
         let mut config_maps = Ok(Vec::new());

@@ -237,14 +237,9 @@ impl WindowIndex {
             return Vec::new();
         }
         let mut missing: Vec<String> = Vec::new();
-        for object in self.objects.values() {
-            for calendar in &object.spec.calendars {
-                if let Some(CalendarSource::ConfigMap { name, .. }) = calendar.external_source()
-                    && !self.config_maps.contains_key(&name)
-                    && !missing.contains(&name)
-                {
-                    missing.push(name);
-                }
+        for name in self.objects.values().flat_map(config_maps_named) {
+            if !self.config_maps.contains_key(&name) && !missing.contains(&name) {
+                missing.push(name);
             }
         }
         missing
@@ -252,11 +247,7 @@ impl WindowIndex {
 
     /// Whether a window of the cluster, or in force, takes a calendar from ConfigMap `name`.
     fn names_config_map(&self, name: &str) -> bool {
-        let names = |object: &ReconciliationWindow| {
-            object.spec.calendars.iter().any(|c| {
-                matches!(c.external_source(), Some(CalendarSource::ConfigMap { name: n, .. }) if n == name)
-            })
-        };
+        let names = |object: &ReconciliationWindow| config_maps_named(object).any(|n| n == name);
         self.objects.values().any(names) || self.in_force.values().any(|d| names(&d.object))
     }
 
@@ -519,6 +510,20 @@ pub(crate) fn document(object: ReconciliationWindow, listed: &Listed<'_>) -> Doc
         document.set_calendar(i, data);
     }
     document
+}
+
+/// The ConfigMaps whose keys `object`'s calendars are read from (`configMapRef`).
+pub(crate) fn config_maps_named(
+    object: &ReconciliationWindow,
+) -> impl Iterator<Item = String> + '_ {
+    object
+        .spec
+        .calendars
+        .iter()
+        .filter_map(|calendar| match calendar.external_source() {
+            Some(CalendarSource::ConfigMap { name, .. }) => Some(name),
+            _ => None,
+        })
 }
 
 /// What the API server said, without kube's dump of its Status: `configmaps is forbidden:
