@@ -255,9 +255,18 @@ async fn dry_run_until(app: &axum::Router, allowed: bool, within: Duration) -> (
 const HANG: Duration = Duration::from_secs(20);
 
 async fn until(what: &str, check: impl Fn() -> bool) {
+    until_explained(check, || what.to_owned()).await
+}
+
+/// [`until`], saying `explain()` (what was there at the deadline) when it times out.
+async fn until_explained(check: impl Fn() -> bool, explain: impl Fn() -> String) {
     let deadline = Instant::now() + HANG;
     while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {}",
+            explain()
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -323,17 +332,18 @@ async fn a_freeze_from_on_call_stops_flux_within_a_second_and_its_end_lands_the_
     })
     .await;
     // kubectl get rwin: the window's status says frozen, and by what.
-    let deadline = Instant::now() + HANG;
-    while fake.get(WINDOWS, "", "business-hours").unwrap()["status"]["frozen"] != true {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for the window status: {:#?}\nstatus writes: {:#?}\n{}",
-            fake.get(WINDOWS, "", "business-hours"),
-            fake.calls_to("reconciliationwindows/business-hours/status"),
-            (replica.waits_for)()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_explained(
+        || fake.get(WINDOWS, "", "business-hours").unwrap()["status"]["frozen"] == true,
+        || {
+            format!(
+                "the window status: {:#?}\nstatus writes: {:#?}\n{}",
+                fake.get(WINDOWS, "", "business-hours"),
+                fake.calls_to("reconciliationwindows/business-hours/status"),
+                (replica.waits_for)()
+            )
+        },
+    )
+    .await;
     let status = fake.get(WINDOWS, "", "business-hours").unwrap()["status"].clone();
     assert_eq!(status["open"], false);
     assert_eq!(
