@@ -205,6 +205,19 @@ async fn windows_follow_the_cluster_and_the_last_good_set_survives_the_api_going
     watch.abort();
 }
 
+/// The status of `GET /readyz`, as the kubelet's probe gets it.
+async fn readyz(app: &axum::Router) -> axum::http::StatusCode {
+    app.clone()
+        .oneshot(
+            axum::http::Request::get("/readyz")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .status()
+}
+
 #[tokio::test]
 async fn readiness_waits_for_the_first_complete_list() {
     let state = state();
@@ -214,17 +227,7 @@ async fn readiness_waits_for_the_first_complete_list() {
         max_concurrent_requests: 4,
     };
     let app = router(state.clone(), &limits);
-    let readyz = || async {
-        app.clone()
-            .oneshot(
-                axum::http::Request::get("/readyz")
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap()
-            .status()
-    };
+    let readyz = || readyz(&app);
     assert_eq!(readyz().await, 503);
     let (url, _fake, _feed, _server) =
         start_fake(vec![window("business-hours", "5", "0 8 * * *")]).await;
@@ -491,17 +494,7 @@ async fn the_install_order_admits_windows_before_any_exists_and_then_their_rw_ob
         max_concurrent_requests: 4,
     };
     let app = router(state.clone(), &limits);
-    let readyz = || async {
-        app.clone()
-            .oneshot(
-                axum::http::Request::get("/readyz")
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap()
-            .status()
-    };
+    let readyz = || readyz(&app);
     // The listener is up (serve sets it then); readiness now waits for the windows alone.
     state.set_ready(true);
     assert_eq!(Policy::default().default_window, "default");
