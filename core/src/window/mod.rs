@@ -620,27 +620,26 @@ impl Window {
     /// The state at `now`, computed at most once per state: the result is cached until the
     /// next transition, so deciding a request costs an atomic load, not a cron search.
     pub fn state_at(&self, now: DateTime<Utc>) -> Arc<WindowState> {
-        if let Some(cached) = self.cache.load().as_ref()
-            && cached.covers(now)
-        {
-            return cached.state.clone();
-        }
-        let cached = state::Cached::compute(self, now);
-        let state = cached.state.clone();
-        self.cache.store(Some(Arc::new(cached)));
-        state
+        self.cached(now).state.clone()
     }
 
     /// Until when the state at `now` holds as cached: its next transition, or sooner where
     /// what it names changes (a freeze, an override, an allow calendar's event). Whoever keeps
     /// the states warm wakes then, so no request after such an edge computes one itself.
     pub fn state_holds_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        self.state_at(now);
-        match self.cache.load().as_ref() {
-            Some(cached) if cached.covers(now) => cached.until(),
-            // Replaced meanwhile by a state of another instant: computed afresh.
-            _ => state::Cached::compute(self, now).until(),
+        self.cached(now).until()
+    }
+
+    /// The cached state covering `now`, computed and cached first when there is none.
+    fn cached(&self, now: DateTime<Utc>) -> Arc<state::Cached> {
+        if let Some(cached) = self.cache.load_full()
+            && cached.covers(now)
+        {
+            return cached;
         }
+        let cached = Arc::new(state::Cached::compute(self, now));
+        self.cache.store(Some(cached.clone()));
+        cached
     }
 }
 
