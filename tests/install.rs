@@ -11,7 +11,9 @@ mod common;
 mod flux_health;
 
 use common::{deployed_policy, documents, kubectl_available, try_kustomize};
-use flux_health::{WINDOW_KUSTOMIZATIONS, flux_health, window_health_check};
+use flux_health::{
+    WINDOW_KUSTOMIZATIONS, flux_health, kustomization_spec_schema, window_health_check,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -236,26 +238,6 @@ fn flux_objects() -> BTreeMap<String, Value> {
     objects
 }
 
-/// The properties of a Flux Kustomization's spec in the committed Flux CRD.
-fn kustomization_spec_fields() -> Vec<String> {
-    let crd = documents(&read(
-        "tests/fixtures/flux-crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
-    ))
-    .remove(0);
-    let version = crd["spec"]["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "v1")
-        .unwrap();
-    version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect()
-}
-
 /// What Flux renders for a Kustomization: kustomize on its path (relative to the source's root,
 /// here the layout of `root`), with its `images` and `patches` applied.
 fn render_as_flux(kustomization: &Value, root: &str) -> Vec<Value> {
@@ -294,7 +276,12 @@ fn the_flux_install_applies_crds_then_fluxgate_then_windows_each_waiting() {
         ],
         "the GitRepository and the three Kustomizations"
     );
-    let known = kustomization_spec_fields();
+    let known: Vec<String> = kustomization_spec_schema()["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
     let source = objects
         .values()
         .find(|o| o["kind"] == "GitRepository")

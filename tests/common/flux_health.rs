@@ -26,6 +26,19 @@ fn yaml(relative: &str) -> Vec<Value> {
 /// expressions are parsed without declarations and see each top-level field of the object as a
 /// variable, so a missing field is an evaluation error: `Err`, which Flux reports as status
 /// Unknown and waits on until its timeout.
+/// The schema of a Flux Kustomization's `spec` (v1) in the committed Flux CRD.
+pub fn kustomization_spec_schema() -> Value {
+    let crd =
+        yaml("tests/fixtures/flux-crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml").remove(0);
+    let version = crd["spec"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "v1")
+        .unwrap();
+    version["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
+}
+
 pub fn flux_health(entry: &Value, object: &Value) -> Result<&'static str, String> {
     let observed = &object["status"]["observedGeneration"];
     if !observed.is_null() && *observed != object["metadata"]["generation"] {
@@ -58,16 +71,8 @@ pub fn flux_health(entry: &Value, object: &Value) -> Result<&'static str, String
 /// fields checked against Flux's CRD.
 pub fn window_health_check(file: &str) -> Value {
     let kustomization = yaml(file).remove(0);
-    let crd =
-        yaml("tests/fixtures/flux-crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml").remove(0);
-    let version = crd["spec"]["versions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "v1")
-        .unwrap();
-    let item = &version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["healthCheckExprs"]
-        ["items"];
+    let spec = kustomization_spec_schema();
+    let item = &spec["properties"]["healthCheckExprs"]["items"];
     let entries = kustomization["spec"]["healthCheckExprs"]
         .as_array()
         .unwrap_or_else(|| panic!("{file}: no spec.healthCheckExprs"));
